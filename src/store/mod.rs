@@ -1,0 +1,282 @@
+//! The Parquet segment store: a directory holding `manifest.json` and
+//! `segments/day=YYYY-MM-DD/seg-N.parquet`. Segments are immutable; a commit
+//! writes new ones under temporary names, renames them into place and then
+//! atomically replaces the manifest, so a crash leaves the store as it was
+//! before the commit or as it is after it. One writer at a time holds
+//! `store.lock`; readers work from a manifest snapshot and never block.
+//!
+//! The door: [`Store::open`], [`Store::writer`] (a [`SampleSink`](crate::model::SampleSink)),
+//! [`Snapshot::scan`], [`Snapshot::lazy_frame`], [`Store::compact`],
+//! [`Store::retain`], [`Snapshot::info`], [`Snapshot::export`].
+
+mod frame;
+mod manifest;
+mod scan;
+mod segment;
+mod writer;
+
+pub use frame::ExportFormat;
+pub use manifest::{Manifest, SegmentMeta};
+pub use scan::{ScanRequest, SeriesData, newest_per_timestamp};
+pub use writer::{CommitSummary, LOCK_FILE, StoreWriter};
+
+use crate::model::SeriesKey;
+use segment::{SortedRows, sort_series};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+pub const SEGMENTS_DIR: &str = "segments";
+/// Where a store lives when neither `--store` nor `MCPOPS_STORE` says.
+pub const DEFAULT_STORE_DIR: &str = "mcpops-store";
+const DAY_MS: i64 = 86_400_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: parquet: {message}")]
+    Parquet { path: String, message: String },
+    #[error("{path}: {message}")]
+    Corrupt { path: String, message: String },
+    #[error("another writer holds {path}; try again when it has finished")]
+    Locked { path: String },
+    #[error("{0}")]
+    Frame(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl StoreError {
+    pub(crate) fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
+        StoreError::Io {
+            path: path.as_ref().display().to_string(),
+            source,
+        }
+    }
+
+    pub(crate) fn parquet(path: impl AsRef<Path>, e: impl std::fmt::Display) -> Self {
+        StoreError::Parquet {
+            path: path.as_ref().display().to_string(),
+            message: e.to_string(),
+        }
+    }
+
+    pub(crate) fn arrow(e: arrow::error::ArrowError) -> Self {
+        StoreError::Frame(format!("arrow: {e}"))
+    }
+
+    pub(crate) fn arrow_at(path: &Path, e: arrow::error::ArrowError) -> Self {
+        Self::parquet(path, e)
+    }
+
+    fn is_missing_file(&self) -> bool {
+        match self {
+            StoreError::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+            StoreError::Parquet { message, .. } => message.contains("No such file"),
+            _ => false,
+        }
+    }
+}
+
+/// A store directory. Opening does not create it; the first write does.
+#[derive(Clone, Debug)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    pub fn open(root: impl Into<PathBuf>) -> Store {
+        Store { root: root.into() }
+    }
+
+    /// The store named by `--store`, else `MCPOPS_STORE`, else `./mcpops-store`.
+    pub fn resolve(flag: Option<&Path>) -> Store {
+        let root = flag
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("MCPOPS_STORE").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE_DIR));
+        Store::open(root)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Takes the write lock (a second writer gets [`StoreError::Locked`]).
+    pub fn writer(&self) -> Result<StoreWriter, StoreError> {
+        StoreWriter::open(&self.root)
+    }
+
+    /// The committed state now; later commits do not change it.
+    pub fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        Ok(Snapshot {
+            root: self.root.clone(),
+            manifest: Manifest::load(&self.root)?,
+        })
+    }
+
+    /// Merges the segments of each day that has more than one, or that holds
+    /// duplicate samples, into one, keeping the newest write of each
+    /// (series, timestamp). One commit.
+    pub fn compact(&self) -> Result<CompactSummary, StoreError> {
+        let mut writer = self.writer()?;
+        let mut by_day: BTreeMap<String, Vec<SegmentMeta>> = BTreeMap::new();
+        for s in &writer.manifest().segments {
+            by_day.entry(s.day.clone()).or_default().push(s.clone());
+        }
+        let mut summary = CompactSummary::default();
+        for segs in by_day.into_values() {
+            if segs.len() < 2 && segs.iter().all(|s| s.duplicates == 0) {
+                continue;
+            }
+            let rows_before: u64 = segs.iter().map(|s| s.rows).sum();
+            let series = scan::scan_segments(writer.root(), &segs, &ScanRequest::all())?;
+            let rows = rows_of(&series);
+            let day_start = segs
+                .iter()
+                .map(|s| s.min_ts.div_euclid(DAY_MS))
+                .min()
+                .unwrap_or(0)
+                * DAY_MS;
+            writer.add_segment(day_start, &rows)?;
+            for s in &segs {
+                writer.remove_segment(s.id);
+            }
+            summary.days += 1;
+            summary.segments_merged += segs.len();
+            summary.duplicates_removed += rows_before - rows.timestamps.len() as u64;
+        }
+        summary.commit = writer.commit()?;
+        Ok(summary)
+    }
+
+    /// Drops every whole day that ends at or before `before_ms`. One commit.
+    pub fn retain(&self, before_ms: i64) -> Result<CommitSummary, StoreError> {
+        let mut writer = self.writer()?;
+        let doomed: Vec<u64> = writer
+            .manifest()
+            .segments
+            .iter()
+            .filter(|s| s.min_ts.div_euclid(DAY_MS) * DAY_MS + DAY_MS <= before_ms)
+            .map(|s| s.id)
+            .collect();
+        for id in doomed {
+            writer.remove_segment(id);
+        }
+        writer.commit()
+    }
+}
+
+/// Lays scanned series out as one segment's sorted rows.
+fn rows_of(series: &[SeriesData]) -> SortedRows<'_> {
+    let mut keys: Vec<&SeriesKey> = series.iter().map(|s| &s.key).collect();
+    sort_series(&mut keys);
+    let by_key: BTreeMap<&SeriesKey, &SeriesData> = series.iter().map(|s| (&s.key, s)).collect();
+    let total = series.iter().map(|s| s.timestamps.len()).sum();
+    let mut rows = SortedRows {
+        series: Vec::new(),
+        row_series: Vec::with_capacity(total),
+        timestamps: Vec::with_capacity(total),
+        values: Vec::with_capacity(total),
+    };
+    for (rank, key) in keys.iter().enumerate() {
+        let data = by_key[key];
+        rows.row_series
+            .extend(std::iter::repeat_n(rank as u32, data.timestamps.len()));
+        rows.timestamps.extend_from_slice(&data.timestamps);
+        rows.values.extend_from_slice(&data.values);
+    }
+    rows.series = keys;
+    rows
+}
+
+/// What `compact` did.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct CompactSummary {
+    pub days: usize,
+    pub segments_merged: usize,
+    pub duplicates_removed: u64,
+    #[serde(skip)]
+    pub commit: CommitSummary,
+}
+
+/// A read-only view of one committed state of the store.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    root: PathBuf,
+    manifest: Manifest,
+}
+
+impl Snapshot {
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Every matching series with its samples in the time range (inclusive),
+    /// skipping segments and row groups whose statistics exclude them.
+    pub fn scan(&self, req: &ScanRequest) -> Result<Vec<SeriesData>, StoreError> {
+        match scan::scan_segments(&self.root, &self.manifest.segments, req) {
+            // A compaction committed since the snapshot was taken and removed
+            // files it listed: the newer manifest holds the same samples.
+            Err(e) if e.is_missing_file() => {
+                let fresh = Manifest::load(&self.root)?;
+                scan::scan_segments(&self.root, &fresh.segments, req)
+            }
+            other => other,
+        }
+    }
+
+    /// Counts and extents of the store.
+    pub fn info(&self) -> Result<StoreInfo, StoreError> {
+        let segs = &self.manifest.segments;
+        let series: BTreeSet<SeriesKey> = self
+            .scan(&ScanRequest::all())?
+            .into_iter()
+            .map(|s| s.key)
+            .collect();
+        let rows = self.manifest.total_rows();
+        let bytes: u64 = segs.iter().map(|s| s.bytes).sum();
+        let metrics: BTreeSet<&str> = segs
+            .iter()
+            .flat_map(|s| s.metrics.iter().map(String::as_str))
+            .collect();
+        let days: BTreeSet<&str> = segs.iter().map(|s| s.day.as_str()).collect();
+        Ok(StoreInfo {
+            store: self.root.display().to_string(),
+            generation: self.manifest.generation,
+            segments: segs.len(),
+            days: days.len(),
+            metrics: metrics.len(),
+            series: series.len(),
+            samples: rows,
+            first: segs.iter().map(|s| s.min_ts).min(),
+            last: segs.iter().map(|s| s.max_ts).max(),
+            bytes,
+            bytes_per_sample: if rows > 0 {
+                bytes as f64 / rows as f64
+            } else {
+                0.0
+            },
+        })
+    }
+}
+
+/// What `mcpops info` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreInfo {
+    pub store: String,
+    pub generation: u64,
+    pub segments: usize,
+    pub days: usize,
+    pub metrics: usize,
+    pub series: usize,
+    pub samples: u64,
+    pub first: Option<i64>,
+    pub last: Option<i64>,
+    pub bytes: u64,
+    pub bytes_per_sample: f64,
+}

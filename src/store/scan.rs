@@ -1,0 +1,320 @@
+//! Reading the store: select segments from the manifest, row groups from
+//! their statistics, then decode only what survives into per-series arrays.
+//! Duplicate (series, timestamp) samples resolve to the newest write, so a
+//! store reads the same before and after `compact`.
+
+use super::StoreError;
+use super::manifest::SegmentMeta;
+use super::segment::{METRIC_COLUMN, TIMESTAMP_COLUMN, VALUE_COLUMN};
+use crate::model::{MatchOp, Matcher, SeriesKey, series_matches};
+use arrow::array::{Array, AsArray, DictionaryArray, RecordBatch, StringArray};
+use arrow::datatypes::{Float64Type, Int32Type, TimestampMillisecondType};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::file::metadata::RowGroupMetaData;
+use parquet::file::statistics::Statistics;
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::Path;
+
+const BATCH_ROWS: usize = 64 * 1024;
+
+/// What to read: an inclusive time range, an optional metric name, and label matchers.
+#[derive(Clone, Debug)]
+pub struct ScanRequest {
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub metric: Option<String>,
+    pub matchers: Vec<Matcher>,
+}
+
+impl Default for ScanRequest {
+    fn default() -> Self {
+        ScanRequest {
+            start_ms: i64::MIN,
+            end_ms: i64::MAX,
+            metric: None,
+            matchers: Vec::new(),
+        }
+    }
+}
+
+impl ScanRequest {
+    pub fn all() -> Self {
+        Self::default()
+    }
+
+    fn metric_ok(&self, metric: &str) -> bool {
+        self.metric.as_deref().is_none_or(|m| m == metric)
+            && self
+                .matchers
+                .iter()
+                .filter(|m| m.name == "__name__" || m.name == "metric")
+                .all(|m| m.matches(Some(metric)))
+    }
+
+    /// Label matchers that a segment lacking the label can never satisfy.
+    fn required_labels(&self) -> impl Iterator<Item = &Matcher> {
+        self.matchers
+            .iter()
+            .filter(|m| m.name != "__name__" && m.name != "metric" && !m.matches_missing())
+    }
+
+    /// Whether a segment can hold matching rows, from its manifest entry alone.
+    pub fn may_match(&self, seg: &SegmentMeta) -> bool {
+        seg.max_ts >= self.start_ms
+            && seg.min_ts <= self.end_ms
+            && seg.metrics.iter().any(|m| self.metric_ok(m))
+            && self
+                .required_labels()
+                .all(|m| seg.labels.binary_search(&m.name).is_ok())
+    }
+}
+
+/// One series' samples in time order, one per timestamp.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesData {
+    pub key: SeriesKey,
+    pub timestamps: Vec<i64>,
+    pub values: Vec<f64>,
+}
+
+/// A run of one series' rows from one segment, tagged with the segment's
+/// commit order so that merging can let the newest write win.
+struct Chunk {
+    order: u64,
+    key: SeriesKey,
+    timestamps: Vec<i64>,
+    values: Vec<f64>,
+}
+
+/// Reads the matching series of the given segments (all under `root`).
+pub fn scan_segments(
+    root: &Path,
+    segments: &[SegmentMeta],
+    req: &ScanRequest,
+) -> Result<Vec<SeriesData>, StoreError> {
+    let selected: Vec<&SegmentMeta> = segments.iter().filter(|s| req.may_match(s)).collect();
+    let chunks: Vec<Vec<Chunk>> = selected
+        .par_iter()
+        .map(|seg| read_segment(&root.join(&seg.path), seg.id, req))
+        .collect::<Result<_, _>>()?;
+    Ok(merge_chunks(chunks.into_iter().flatten()))
+}
+
+fn merge_chunks(chunks: impl Iterator<Item = Chunk>) -> Vec<SeriesData> {
+    let mut by_series: HashMap<SeriesKey, Vec<Chunk>> = HashMap::new();
+    for chunk in chunks {
+        by_series.entry(chunk.key.clone()).or_default().push(chunk);
+    }
+    let mut out: Vec<SeriesData> = by_series
+        .into_par_iter()
+        .map(|(key, mut chunks)| {
+            chunks.sort_by_key(|c| c.order);
+            let mut ts: Vec<i64> = Vec::new();
+            let mut vs: Vec<f64> = Vec::new();
+            for c in chunks {
+                ts.extend_from_slice(&c.timestamps);
+                vs.extend_from_slice(&c.values);
+            }
+            let (timestamps, values) = newest_per_timestamp(ts, vs);
+            SeriesData {
+                key,
+                timestamps,
+                values,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    out
+}
+
+/// Sorts samples by time, keeping for each timestamp the last one given
+/// (samples are given oldest write first).
+pub fn newest_per_timestamp(ts: Vec<i64>, vs: Vec<f64>) -> (Vec<i64>, Vec<f64>) {
+    if ts.windows(2).all(|w| w[0] < w[1]) {
+        return (ts, vs);
+    }
+    let mut order: Vec<usize> = (0..ts.len()).collect();
+    order.sort_by_key(|&i| ts[i]); // stable: equal timestamps stay oldest first
+    let mut out_t: Vec<i64> = Vec::with_capacity(ts.len());
+    let mut out_v: Vec<f64> = Vec::with_capacity(ts.len());
+    for i in order {
+        if out_t.last() == Some(&ts[i]) {
+            *out_v.last_mut().expect("same length") = vs[i];
+        } else {
+            out_t.push(ts[i]);
+            out_v.push(vs[i]);
+        }
+    }
+    (out_t, out_v)
+}
+
+fn read_segment(path: &Path, order: u64, req: &ScanRequest) -> Result<Vec<Chunk>, StoreError> {
+    let file = File::open(path).map_err(|e| StoreError::io(path, e))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| StoreError::parquet(path, e))?;
+    let meta = builder.metadata().clone();
+    let schema = meta.file_metadata().schema_descr();
+    let column_index = |name: &str| schema.columns().iter().position(|c| c.name() == name);
+    let ts_col = column_index(TIMESTAMP_COLUMN);
+    let metric_col = column_index(METRIC_COLUMN);
+    let label_cols: Vec<(usize, &Matcher)> = req
+        .matchers
+        .iter()
+        .filter(|m| m.op == MatchOp::Equal && !m.value.is_empty())
+        .filter_map(|m| column_index(&m.name).map(|c| (c, m)))
+        .collect();
+
+    let row_groups: Vec<usize> = (0..meta.num_row_groups())
+        .filter(|&i| {
+            let rg = meta.row_group(i);
+            ts_col.is_none_or(|c| i64_range_overlaps(rg, c, req.start_ms, req.end_ms))
+                && metric_col.is_none_or(|c| match req.metric.as_deref() {
+                    Some(m) => bytes_range_contains(rg, c, m),
+                    None => true,
+                })
+                && label_cols
+                    .iter()
+                    .all(|(c, m)| bytes_range_contains(rg, *c, &m.value))
+        })
+        .collect();
+    if row_groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    let reader = builder
+        .with_row_groups(row_groups)
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(|e| StoreError::parquet(path, e))?;
+    let mut chunks = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| StoreError::arrow_at(path, e))?;
+        chunks_of_batch(path, &batch, order, req, &mut chunks)?;
+    }
+    Ok(chunks)
+}
+
+fn i64_range_overlaps(rg: &RowGroupMetaData, col: usize, start: i64, end: i64) -> bool {
+    match rg.column(col).statistics() {
+        Some(Statistics::Int64(s)) => match (s.min_opt(), s.max_opt()) {
+            (Some(&min), Some(&max)) => max >= start && min <= end,
+            _ => true,
+        },
+        _ => true,
+    }
+}
+
+fn bytes_range_contains(rg: &RowGroupMetaData, col: usize, value: &str) -> bool {
+    match rg.column(col).statistics() {
+        Some(Statistics::ByteArray(s)) => match (s.min_opt(), s.max_opt()) {
+            (Some(min), Some(max)) => {
+                let v = value.as_bytes();
+                min.data() <= v && v <= max.data()
+            }
+            _ => true,
+        },
+        _ => true,
+    }
+}
+
+/// Splits a batch into runs of one series (rows are sorted by series) and
+/// keeps the runs whose series match and the rows in the time range.
+fn chunks_of_batch(
+    path: &Path,
+    batch: &RecordBatch,
+    order: u64,
+    req: &ScanRequest,
+    out: &mut Vec<Chunk>,
+) -> Result<(), StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt {
+        path: path.display().to_string(),
+        message: what.to_string(),
+    };
+    let schema = batch.schema();
+    let mut key_columns: Vec<(&str, &DictionaryArray<Int32Type>)> = Vec::new();
+    let mut metric: Option<&DictionaryArray<Int32Type>> = None;
+    for (i, field) in schema.fields().iter().enumerate() {
+        let name = field.name().as_str();
+        if name == TIMESTAMP_COLUMN || name == VALUE_COLUMN {
+            continue;
+        }
+        let dict = batch
+            .column(i)
+            .as_dictionary_opt::<Int32Type>()
+            .ok_or_else(|| corrupt(&format!("column `{name}` is not dictionary-encoded text")))?;
+        if name == METRIC_COLUMN {
+            metric = Some(dict);
+        } else {
+            key_columns.push((name, dict));
+        }
+    }
+    let metric = metric.ok_or_else(|| corrupt("no `metric` column"))?;
+    let ts = batch
+        .column_by_name(TIMESTAMP_COLUMN)
+        .and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>())
+        .ok_or_else(|| corrupt("no millisecond `timestamp` column"))?;
+    let vals = batch
+        .column_by_name(VALUE_COLUMN)
+        .and_then(|c| c.as_primitive_opt::<Float64Type>())
+        .ok_or_else(|| corrupt("no f64 `value` column"))?;
+    let ts = ts.values();
+    let vals = vals.values();
+
+    let text = |d: &DictionaryArray<Int32Type>, row: usize| -> Option<String> {
+        if d.is_null(row) {
+            return None;
+        }
+        let values: &StringArray = d.values().as_string();
+        Some(values.value(d.keys().value(row) as usize).to_string())
+    };
+    let same_series = |a: usize, b: usize| {
+        metric.keys().value(a) == metric.keys().value(b)
+            && key_columns.iter().all(|(_, d)| {
+                d.is_null(a) == d.is_null(b) && d.keys().value(a) == d.keys().value(b)
+            })
+    };
+
+    let rows = batch.num_rows();
+    let mut start = 0;
+    while start < rows {
+        let mut end = start + 1;
+        while end < rows && same_series(start, end) {
+            end += 1;
+        }
+        let metric_name = text(metric, start).ok_or_else(|| corrupt("null metric"))?;
+        if req.metric_ok(&metric_name) {
+            let labels = key_columns
+                .iter()
+                .filter_map(|(name, d)| text(d, start).map(|v| (name.to_string(), v)))
+                .collect();
+            let key = SeriesKey::new(metric_name, labels);
+            if series_matches(&key, &req.matchers) {
+                let lo = start + ts[start..end].partition_point(|&t| t < req.start_ms);
+                let hi = start + ts[start..end].partition_point(|&t| t <= req.end_ms);
+                if lo < hi {
+                    out.push(Chunk {
+                        order,
+                        key,
+                        timestamps: ts[lo..hi].to_vec(),
+                        values: vals[lo..hi].to_vec(),
+                    });
+                }
+            }
+        }
+        start = end;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newest_write_wins_on_duplicate_timestamps() {
+        let (t, v) = newest_per_timestamp(vec![3, 1, 2, 1, 3], vec![30.0, 10.0, 20.0, 11.0, 31.0]);
+        assert_eq!(t, vec![1, 2, 3]);
+        assert_eq!(v, vec![11.0, 20.0, 31.0]);
+    }
+}

@@ -1,0 +1,232 @@
+//! One segment: an immutable Parquet file of one UTC day's samples, sorted by
+//! series (metric, then label columns in name order, nulls first) and then
+//! time. Timestamps are DELTA_BINARY_PACKED; values BYTE_STREAM_SPLIT or
+//! dictionary, whichever a trial encoding of a sample of the column makes
+//! smaller; zstd throughout; page-level statistics so the page index is written.
+
+use super::StoreError;
+use crate::model::SeriesKey;
+use arrow::array::{
+    ArrayRef, DictionaryArray, Float64Array, Int32Array, RecordBatch, StringArray,
+    TimestampMillisecondArray,
+};
+use arrow::datatypes::{DataType, Field, Int32Type, Schema, TimeUnit};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::metadata::SortingColumn;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+pub const METRIC_COLUMN: &str = "metric";
+pub const TIMESTAMP_COLUMN: &str = "timestamp";
+pub const VALUE_COLUMN: &str = "value";
+
+/// Rows per row group: small enough that a query for one metric skips most
+/// of a day, large enough that per-group overhead stays under a percent.
+const ROW_GROUP_ROWS: usize = 256 * 1024;
+/// Values looked at when choosing the value column's encoding.
+const TRIAL_VALUES: usize = 32 * 1024;
+const ZSTD_LEVEL: i32 = 3;
+
+/// Rows ready to become a segment: `series` in the segment's sort order, and
+/// per row the index of its series in that list, already sorted.
+pub struct SortedRows<'a> {
+    pub series: Vec<&'a SeriesKey>,
+    pub row_series: Vec<u32>,
+    pub timestamps: Vec<i64>,
+    pub values: Vec<f64>,
+}
+
+/// What writing a segment found out, for the manifest.
+pub struct WrittenSegment {
+    pub bytes: u64,
+    pub metrics: Vec<String>,
+    pub labels: Vec<String>,
+}
+
+/// Orders series the way their rows are sorted in a segment: by metric, then
+/// by each label column in name order, a missing label before any value.
+pub fn sort_series(series: &mut [&SeriesKey]) {
+    let names: BTreeSet<&str> = series
+        .iter()
+        .flat_map(|s| s.labels.iter().map(|(k, _)| k.as_str()))
+        .collect();
+    let names: Vec<&str> = names.into_iter().collect();
+    series.sort_by(|a, b| {
+        a.metric.cmp(&b.metric).then_with(|| {
+            names
+                .iter()
+                .map(|n| a.label(n).cmp(&b.label(n)))
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+        })
+    });
+}
+
+/// Writes rows as a Parquet segment at `path` and syncs it to disk.
+pub fn write_segment(path: &Path, rows: &SortedRows) -> Result<WrittenSegment, StoreError> {
+    let label_names: Vec<String> = rows
+        .series
+        .iter()
+        .flat_map(|s| s.labels.iter().map(|(k, _)| k.clone()))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let metrics: Vec<String> = rows
+        .series
+        .iter()
+        .map(|s| s.metric.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+
+    let dict_type = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+    let mut fields = vec![Field::new(METRIC_COLUMN, dict_type.clone(), false)];
+    let mut columns: Vec<ArrayRef> = vec![dictionary_column(rows, |s| Some(s.metric.as_str()))?];
+    for name in &label_names {
+        fields.push(Field::new(name, dict_type.clone(), true));
+        columns.push(dictionary_column(rows, |s| s.label(name))?);
+    }
+    fields.push(Field::new(
+        TIMESTAMP_COLUMN,
+        DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+        false,
+    ));
+    columns.push(Arc::new(
+        TimestampMillisecondArray::from(rows.timestamps.clone()).with_timezone("UTC"),
+    ));
+    fields.push(Field::new(VALUE_COLUMN, DataType::Float64, false));
+    let values = Float64Array::from(rows.values.clone());
+    let value_encoding = choose_value_encoding(&values)?;
+    columns.push(Arc::new(values));
+
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(schema.clone(), columns).map_err(StoreError::arrow)?;
+
+    // Sort order as Parquet metadata: metric, the label columns, then time.
+    let sorting: Vec<SortingColumn> = (0..=label_names.len() + 1)
+        .map(|i| SortingColumn {
+            column_idx: i as i32,
+            descending: false,
+            nulls_first: true,
+        })
+        .collect();
+    let props = writer_properties(value_encoding, Some(sorting))?;
+
+    let file = File::create(path).map_err(|e| StoreError::io(path, e))?;
+    let mut writer = ArrowWriter::try_new(file, schema, Some(props))
+        .map_err(|e| StoreError::parquet(path, e))?;
+    writer
+        .write(&batch)
+        .map_err(|e| StoreError::parquet(path, e))?;
+    let mut file = writer
+        .into_inner()
+        .map_err(|e| StoreError::parquet(path, e))?;
+    file.flush().map_err(|e| StoreError::io(path, e))?;
+    file.sync_all().map_err(|e| StoreError::io(path, e))?;
+    let bytes = file.metadata().map_err(|e| StoreError::io(path, e))?.len();
+    Ok(WrittenSegment {
+        bytes,
+        metrics,
+        labels: label_names,
+    })
+}
+
+fn writer_properties(
+    value_encoding: Encoding,
+    sorting: Option<Vec<SortingColumn>>,
+) -> Result<WriterProperties, StoreError> {
+    let level = ZstdLevel::try_new(ZSTD_LEVEL).map_err(|e| StoreError::parquet("zstd", e))?;
+    let ts = ColumnPath::from(TIMESTAMP_COLUMN);
+    let value = ColumnPath::from(VALUE_COLUMN);
+    let mut builder = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(level))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_sorting_columns(sorting)
+        // An encoding other than dictionary is only real with dictionaries off.
+        .set_column_dictionary_enabled(ts.clone(), false)
+        .set_column_encoding(ts, Encoding::DELTA_BINARY_PACKED);
+    if value_encoding != Encoding::RLE_DICTIONARY {
+        builder = builder
+            .set_column_dictionary_enabled(value.clone(), false)
+            .set_column_encoding(value, value_encoding);
+    }
+    Ok(builder.build())
+}
+
+/// Encodes a sample of the values both ways and keeps the smaller: dictionary
+/// wins on integer-like and few-decimal gauges, BYTE_STREAM_SPLIT on noisy floats.
+fn choose_value_encoding(values: &Float64Array) -> Result<Encoding, StoreError> {
+    let n = values.len();
+    if n == 0 {
+        return Ok(Encoding::BYTE_STREAM_SPLIT);
+    }
+    // Take a few evenly spread runs rather than just the head, which is one metric.
+    let runs = 8.min(n);
+    let run = (TRIAL_VALUES / runs).max(1);
+    let mut sample = Vec::with_capacity(TRIAL_VALUES);
+    for r in 0..runs {
+        let start = r * n / runs;
+        let end = (start + run).min(n);
+        sample.extend_from_slice(&values.values()[start..end]);
+    }
+    let sample = Arc::new(Float64Array::from(sample)) as ArrayRef;
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        VALUE_COLUMN,
+        DataType::Float64,
+        false,
+    )]));
+    let batch = RecordBatch::try_new(schema.clone(), vec![sample]).map_err(StoreError::arrow)?;
+    let size = |encoding| -> Result<usize, StoreError> {
+        let props = writer_properties(encoding, None)?;
+        let mut writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props))
+            .map_err(|e| StoreError::parquet("trial encoding", e))?;
+        writer
+            .write(&batch)
+            .map_err(|e| StoreError::parquet("trial encoding", e))?;
+        Ok(writer
+            .into_inner()
+            .map_err(|e| StoreError::parquet("trial encoding", e))?
+            .len())
+    };
+    let split = size(Encoding::BYTE_STREAM_SPLIT)?;
+    let dict = size(Encoding::RLE_DICTIONARY)?;
+    Ok(if dict < split {
+        Encoding::RLE_DICTIONARY
+    } else {
+        Encoding::BYTE_STREAM_SPLIT
+    })
+}
+
+/// A dictionary column whose value per row comes from the row's series.
+fn dictionary_column<'a>(
+    rows: &SortedRows<'a>,
+    value_of: impl Fn(&'a SeriesKey) -> Option<&'a str>,
+) -> Result<ArrayRef, StoreError> {
+    let per_series: Vec<Option<&str>> = rows.series.iter().map(|s| value_of(s)).collect();
+    let distinct: Vec<&str> = per_series
+        .iter()
+        .flatten()
+        .copied()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let key_of_series: Vec<Option<i32>> = per_series
+        .iter()
+        .map(|v| v.and_then(|v| distinct.binary_search(&v).ok().map(|i| i as i32)))
+        .collect();
+    let keys: Int32Array = rows
+        .row_series
+        .iter()
+        .map(|&s| key_of_series[s as usize])
+        .collect();
+    let values = Arc::new(StringArray::from(distinct)) as ArrayRef;
+    let array = DictionaryArray::<Int32Type>::try_new(keys, values).map_err(StoreError::arrow)?;
+    Ok(Arc::new(array))
+}

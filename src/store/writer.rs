@@ -1,0 +1,381 @@
+//! Writing: a [`StoreWriter`] holds the store's lock, buffers samples, spills
+//! full buffers to segments under temporary names, and on [`commit`]
+//! renames them into place and then replaces the manifest. Dropped without a
+//! commit, it deletes what it wrote: the store stays as it was.
+//!
+//! [`commit`]: StoreWriter::commit
+
+use super::manifest::{Manifest, SegmentMeta, sync_dir};
+use super::segment::{SortedRows, sort_series, write_segment};
+use super::{SEGMENTS_DIR, StoreError};
+use crate::model::{RESERVED_COLUMNS, SampleSink, SeriesKey, SinkError};
+use crate::time::day_of;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+pub const LOCK_FILE: &str = "store.lock";
+/// Samples buffered before a spill: 20 bytes each, so about 160 MB.
+pub const DEFAULT_SPILL_ROWS: usize = 8 * 1024 * 1024;
+const DAY_MS: i64 = 86_400_000;
+/// Timestamps are kept within years 0..=9999 so every day has a name.
+const MIN_TS: i64 = -62_167_219_200_000;
+const MAX_TS: i64 = 253_402_300_799_999;
+
+/// A segment written under a temporary name, waiting for the commit.
+struct Pending {
+    tmp: PathBuf,
+    target: PathBuf,
+    meta: SegmentMeta,
+}
+
+/// Exclusive writer of a store: one at a time, by an OS file lock.
+pub struct StoreWriter {
+    root: PathBuf,
+    _lock: File,
+    manifest: Manifest,
+    series: Vec<SeriesKey>,
+    index: HashMap<SeriesKey, u32>,
+    rows_series: Vec<u32>,
+    rows_ts: Vec<i64>,
+    rows_value: Vec<f64>,
+    spill_rows: usize,
+    pending: Vec<Pending>,
+    /// Manifest entries a commit removes (compaction, retention).
+    removed: HashSet<u64>,
+}
+
+/// What a commit changed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CommitSummary {
+    pub segments_added: usize,
+    pub segments_removed: usize,
+    pub rows_added: u64,
+    pub generation: u64,
+}
+
+impl StoreWriter {
+    /// Creates the store directory if needed, takes the lock, and removes
+    /// what a crashed commit may have left (files no manifest lists).
+    pub(super) fn open(root: &Path) -> Result<StoreWriter, StoreError> {
+        fs::create_dir_all(root.join(SEGMENTS_DIR)).map_err(|e| StoreError::io(root, e))?;
+        let lock_path = root.join(LOCK_FILE);
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| StoreError::io(&lock_path, e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Locked {
+                    path: lock_path.display().to_string(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(StoreError::io(&lock_path, e)),
+        }
+        let manifest = Manifest::load(root)?;
+        remove_orphans(root, &manifest)?;
+        Ok(StoreWriter {
+            root: root.to_path_buf(),
+            _lock: lock,
+            manifest,
+            series: Vec::new(),
+            index: HashMap::new(),
+            rows_series: Vec::new(),
+            rows_ts: Vec::new(),
+            rows_value: Vec::new(),
+            spill_rows: DEFAULT_SPILL_ROWS,
+            pending: Vec::new(),
+            removed: HashSet::new(),
+        })
+    }
+
+    /// Sets how many samples are buffered before they spill to a segment.
+    pub fn with_spill_rows(mut self, rows: usize) -> Self {
+        self.spill_rows = rows.max(1);
+        self
+    }
+
+    /// The manifest as it was when the lock was taken.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    pub(super) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Marks a committed segment for removal by this commit.
+    pub(super) fn remove_segment(&mut self, id: u64) {
+        self.removed.insert(id);
+    }
+
+    /// Writes the buffered samples as segments, one per UTC day.
+    pub fn spill(&mut self) -> Result<(), StoreError> {
+        if self.rows_ts.is_empty() {
+            return Ok(());
+        }
+        let mut by_day: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
+        for (i, &t) in self.rows_ts.iter().enumerate() {
+            by_day
+                .entry(t.div_euclid(DAY_MS))
+                .or_default()
+                .push(i as u32);
+        }
+        for (day_index, rows) in by_day {
+            self.write_day(day_index * DAY_MS, &rows)?;
+        }
+        self.rows_series.clear();
+        self.rows_ts.clear();
+        self.rows_value.clear();
+        Ok(())
+    }
+
+    fn write_day(&mut self, day_start: i64, rows: &[u32]) -> Result<(), StoreError> {
+        // The sorted rows borrow the series table while the segment is added.
+        let series = std::mem::take(&mut self.series);
+        let result = self.write_day_with(&series, day_start, rows);
+        self.series = series;
+        result
+    }
+
+    fn write_day_with(
+        &mut self,
+        series: &[SeriesKey],
+        day_start: i64,
+        rows: &[u32],
+    ) -> Result<(), StoreError> {
+        let mut present: Vec<u32> = rows.iter().map(|&r| self.rows_series[r as usize]).collect();
+        present.sort_unstable();
+        present.dedup();
+        let mut keys: Vec<&SeriesKey> = present.iter().map(|&s| &series[s as usize]).collect();
+        sort_series(&mut keys);
+        let mut rank = vec![0u32; series.len()];
+        for (r, k) in keys.iter().enumerate() {
+            rank[self.index[*k] as usize] = r as u32;
+        }
+        let mut order: Vec<u32> = rows.to_vec();
+        // Stable by arrival for equal (series, time): the later write stays later.
+        order.sort_by_key(|&r| {
+            let r = r as usize;
+            (rank[self.rows_series[r] as usize], self.rows_ts[r])
+        });
+        let sorted = SortedRows {
+            row_series: order
+                .iter()
+                .map(|&r| rank[self.rows_series[r as usize] as usize])
+                .collect(),
+            timestamps: order.iter().map(|&r| self.rows_ts[r as usize]).collect(),
+            values: order.iter().map(|&r| self.rows_value[r as usize]).collect(),
+            series: keys,
+        };
+        self.add_segment(day_start, &sorted)
+    }
+
+    /// Writes sorted rows of one day as a pending segment.
+    pub(super) fn add_segment(
+        &mut self,
+        day_start: i64,
+        rows: &SortedRows,
+    ) -> Result<(), StoreError> {
+        if rows.timestamps.is_empty() {
+            return Ok(());
+        }
+        let id = self.manifest.next_segment_id;
+        self.manifest.next_segment_id += 1;
+        let day = day_of(day_start);
+        let rel_dir = format!("{SEGMENTS_DIR}/day={day}");
+        let dir = self.root.join(&rel_dir);
+        fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+        let name = format!("seg-{id:010}.parquet");
+        let tmp = dir.join(format!(".{name}.tmp"));
+        let written = match write_segment(&tmp, rows) {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        let (min_ts, max_ts) = rows
+            .timestamps
+            .iter()
+            .fold((i64::MAX, i64::MIN), |(lo, hi), &t| (lo.min(t), hi.max(t)));
+        self.pending.push(Pending {
+            tmp,
+            target: dir.join(&name),
+            meta: SegmentMeta {
+                id,
+                day,
+                path: format!("{rel_dir}/{name}"),
+                rows: rows.timestamps.len() as u64,
+                series: rows.series.len() as u64,
+                min_ts,
+                max_ts,
+                bytes: written.bytes,
+                duplicates: count_duplicates(rows),
+                metrics: written.metrics,
+                labels: written.labels,
+            },
+        });
+        Ok(())
+    }
+
+    /// Makes everything written visible at once, or nothing if it fails.
+    pub fn commit(mut self) -> Result<CommitSummary, StoreError> {
+        self.spill()?;
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        for p in &self.pending {
+            fs::rename(&p.tmp, &p.target).map_err(|e| StoreError::io(&p.target, e))?;
+            if let Some(d) = p.target.parent() {
+                if !dirs.iter().any(|x| x == d) {
+                    dirs.push(d.to_path_buf());
+                }
+            }
+        }
+        for d in &dirs {
+            sync_dir(d)?;
+        }
+        let mut manifest = self.manifest.clone();
+        let removed: Vec<SegmentMeta> = manifest
+            .segments
+            .iter()
+            .filter(|s| self.removed.contains(&s.id))
+            .cloned()
+            .collect();
+        manifest.segments.retain(|s| !self.removed.contains(&s.id));
+        let added: Vec<SegmentMeta> = self.pending.iter().map(|p| p.meta.clone()).collect();
+        let summary = CommitSummary {
+            segments_added: added.len(),
+            segments_removed: removed.len(),
+            rows_added: added.iter().map(|s| s.rows).sum(),
+            generation: manifest.generation + 1,
+        };
+        if added.is_empty() && removed.is_empty() {
+            self.pending.clear();
+            return Ok(CommitSummary {
+                generation: manifest.generation,
+                ..summary
+            });
+        }
+        manifest.segments.extend(added);
+        manifest
+            .segments
+            .sort_by(|a, b| a.day.cmp(&b.day).then(a.id.cmp(&b.id)));
+        manifest.generation += 1;
+        if let Err(e) = manifest.store(&self.root) {
+            // The renamed segments are not listed anywhere: take them back.
+            for p in &self.pending {
+                let _ = fs::remove_file(&p.target);
+            }
+            self.pending.clear();
+            return Err(e);
+        }
+        self.pending.clear();
+        self.manifest = manifest;
+        // Readers holding an older snapshot may still want these; they retry
+        // on a missing file. Removing them is best effort: the next writer
+        // removes any file no manifest lists.
+        for s in removed {
+            let _ = fs::remove_file(self.root.join(&s.path));
+        }
+        remove_empty_day_dirs(&self.root);
+        Ok(summary)
+    }
+}
+
+/// Rows equal in series and timestamp to the row before them.
+fn count_duplicates(rows: &SortedRows) -> u64 {
+    (1..rows.timestamps.len())
+        .filter(|&i| {
+            rows.row_series[i] == rows.row_series[i - 1]
+                && rows.timestamps[i] == rows.timestamps[i - 1]
+        })
+        .count() as u64
+}
+
+impl Drop for StoreWriter {
+    fn drop(&mut self) {
+        for p in &self.pending {
+            let _ = fs::remove_file(&p.tmp);
+        }
+    }
+}
+
+impl SampleSink for StoreWriter {
+    fn intern(&mut self, key: SeriesKey) -> u32 {
+        if let Some(&id) = self.index.get(&key) {
+            return id;
+        }
+        let id = self.series.len() as u32;
+        self.series.push(key.clone());
+        self.index.insert(key, id);
+        id
+    }
+
+    fn push(&mut self, series: u32, timestamp_ms: i64, value: f64) -> Result<(), SinkError> {
+        if !(MIN_TS..=MAX_TS).contains(&timestamp_ms) {
+            return Err(SinkError(format!(
+                "timestamp {timestamp_ms} ms is outside the years 0 to 9999"
+            )));
+        }
+        let Some(key) = self.series.get(series as usize) else {
+            return Err(SinkError(format!("series id {series} was never interned")));
+        };
+        if let Some((name, _)) = key
+            .labels
+            .iter()
+            .find(|(k, _)| RESERVED_COLUMNS.contains(&k.as_str()))
+        {
+            return Err(SinkError(format!(
+                "label `{name}` of {} clashes with a column of the store ({})",
+                key.metric,
+                RESERVED_COLUMNS.join(", ")
+            )));
+        }
+        self.rows_series.push(series);
+        self.rows_ts.push(timestamp_ms);
+        self.rows_value.push(value);
+        if self.rows_ts.len() >= self.spill_rows {
+            self.spill().map_err(|e| SinkError(e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Deletes segment files and temporaries that the manifest does not list:
+/// what a crash between writing segments and replacing the manifest leaves.
+fn remove_orphans(root: &Path, manifest: &Manifest) -> Result<(), StoreError> {
+    let listed: HashSet<PathBuf> = manifest
+        .segments
+        .iter()
+        .map(|s| root.join(&s.path))
+        .collect();
+    let seg_root = root.join(SEGMENTS_DIR);
+    let Ok(days) = fs::read_dir(&seg_root) else {
+        return Ok(());
+    };
+    for day in days.flatten() {
+        let Ok(files) = fs::read_dir(day.path()) else {
+            continue;
+        };
+        for f in files.flatten() {
+            let p = f.path();
+            if !listed.contains(&p) {
+                let _ = fs::remove_file(&p);
+            }
+        }
+    }
+    let _ = fs::remove_file(root.join(".manifest.json.tmp"));
+    remove_empty_day_dirs(root);
+    Ok(())
+}
+
+fn remove_empty_day_dirs(root: &Path) {
+    if let Ok(days) = fs::read_dir(root.join(SEGMENTS_DIR)) {
+        for d in days.flatten() {
+            let _ = fs::remove_dir(d.path()); // fails, harmlessly, unless empty
+        }
+    }
+}

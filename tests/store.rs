@@ -1,0 +1,487 @@
+//! The store end to end: what is committed reads back exactly (through our
+//! scan and through polars reading the Parquet files directly), nothing
+//! uncommitted is ever visible, and compaction and retention keep reads equal.
+
+use mcpops::model::{Matcher, SampleSink, SeriesKey};
+use mcpops::store::{ScanRequest, SeriesData, Store, StoreError};
+use parquet::basic::Encoding;
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use polars::prelude::*;
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+const DAY: i64 = 86_400_000;
+const T0: i64 = 1_763_251_200_000; // 2025-11-16T00:00:00Z
+
+fn key(metric: &str, labels: &[(&str, &str)]) -> SeriesKey {
+    SeriesKey::new(
+        metric,
+        labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )
+}
+
+/// Writes samples in one commit; returns what each series should read back as.
+fn write(store: &Store, samples: &[(SeriesKey, i64, f64)]) -> mcpops::store::CommitSummary {
+    let mut w = store.writer().unwrap();
+    for (k, t, v) in samples {
+        let id = w.intern(k.clone());
+        w.push(id, *t, *v).unwrap();
+    }
+    w.commit().unwrap()
+}
+
+/// A fleet-like set: two metrics, labels present on some series only,
+/// two days, arrival order shuffled, NaN and infinities included.
+fn fleet() -> Vec<(SeriesKey, i64, f64)> {
+    let mut out = Vec::new();
+    for s in 0..4 {
+        let server = format!("mcp-{s:02}");
+        let mem = key("process.memory.usage", &[("server", &server)]);
+        let lat = if s % 2 == 0 {
+            key(
+                "mcp.server.operation.duration",
+                &[("server", &server), ("gen_ai.tool.name", "run_query")],
+            )
+        } else {
+            key("mcp.server.operation.duration", &[("server", &server)])
+        };
+        for i in 0..3000i64 {
+            let t = T0 + DAY - 1_500_000 + i * 1000; // crosses midnight
+            out.push((mem.clone(), t, 1e8 + (i * 4096 + s) as f64));
+            let v = match i {
+                7 => f64::NAN,
+                8 => f64::INFINITY,
+                9 => f64::NEG_INFINITY,
+                _ => 0.01 * ((i * 7919 + s) % 1000) as f64,
+            };
+            out.push((lat.clone(), t + 17, v));
+        }
+    }
+    // Arrival order is not sorted order.
+    let n = out.len();
+    let mut shuffled = Vec::with_capacity(n);
+    for i in 0..n {
+        shuffled.push(out[(i * 7877) % n].clone());
+    }
+    shuffled
+}
+
+fn expected(samples: &[(SeriesKey, i64, f64)]) -> BTreeMap<SeriesKey, Vec<(i64, f64)>> {
+    let mut m: BTreeMap<SeriesKey, BTreeMap<i64, f64>> = BTreeMap::new();
+    for (k, t, v) in samples {
+        m.entry(k.clone()).or_default().insert(*t, *v); // later write wins
+    }
+    m.into_iter()
+        .map(|(k, v)| (k, v.into_iter().collect()))
+        .collect()
+}
+
+fn same_value(a: f64, b: f64) -> bool {
+    a == b || (a.is_nan() && b.is_nan())
+}
+
+fn assert_reads(got: &[SeriesData], want: &BTreeMap<SeriesKey, Vec<(i64, f64)>>) {
+    assert_eq!(got.len(), want.len(), "series count");
+    for s in got {
+        let w = &want[&s.key];
+        assert_eq!(s.timestamps.len(), w.len(), "{}", s.key);
+        for (i, (t, v)) in w.iter().enumerate() {
+            assert_eq!(s.timestamps[i], *t, "{} row {i}", s.key);
+            assert!(
+                same_value(s.values[i], *v),
+                "{} row {i}: {} vs {v}",
+                s.key,
+                s.values[i]
+            );
+        }
+    }
+}
+
+fn segment_files(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for day in fs::read_dir(root.join("segments")).unwrap().flatten() {
+        for f in fs::read_dir(day.path()).unwrap().flatten() {
+            out.push(f.path());
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn committed_samples_read_back_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("s"));
+    let samples = fleet();
+    let c = write(&store, &samples);
+    assert_eq!(c.segments_added, 2, "one segment per day");
+    let snap = store.snapshot().unwrap();
+    assert_reads(
+        &snap.scan(&ScanRequest::all()).unwrap(),
+        &expected(&samples),
+    );
+    let info = snap.info().unwrap();
+    assert_eq!(info.samples, samples.len() as u64);
+    assert_eq!(info.series, 8);
+    assert_eq!(info.days, 2);
+}
+
+#[test]
+fn scans_select_by_metric_labels_and_inclusive_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path());
+    let samples = fleet();
+    write(&store, &samples);
+    let snap = store.snapshot().unwrap();
+    let want_all = expected(&samples);
+    let from = T0 + DAY - 1000 * 1000;
+    let to = T0 + DAY + 500 * 1000;
+    let req = ScanRequest {
+        start_ms: from,
+        end_ms: to,
+        metric: Some("mcp.server.operation.duration".into()),
+        matchers: vec![Matcher::parse("server=~\"mcp-0[01]\"").unwrap()],
+    };
+    let got = snap.scan(&req).unwrap();
+    let want: BTreeMap<_, _> = want_all
+        .iter()
+        .filter(|(k, _)| k.metric == "mcp.server.operation.duration")
+        .filter(|(k, _)| matches!(k.label("server"), Some("mcp-00") | Some("mcp-01")))
+        .map(|(k, v)| {
+            let v: Vec<_> = v
+                .iter()
+                .copied()
+                .filter(|(t, _)| *t >= from && *t <= to)
+                .collect();
+            (k.clone(), v)
+        })
+        .collect();
+    assert_reads(&got, &want);
+    // A label matcher on a label only some series carry.
+    let tool = snap
+        .scan(&ScanRequest {
+            matchers: vec![Matcher::parse("gen_ai.tool.name=run_query").unwrap()],
+            ..ScanRequest::all()
+        })
+        .unwrap();
+    assert_eq!(tool.len(), 2);
+    let none = snap
+        .scan(&ScanRequest {
+            metric: Some("no.such.metric".into()),
+            ..ScanRequest::all()
+        })
+        .unwrap();
+    assert!(none.is_empty());
+    // An inclusive point range returns exactly one sample per matching series.
+    let t = T0 + DAY; // memory samples sit on whole seconds
+    let point = snap
+        .scan(&ScanRequest {
+            start_ms: t,
+            end_ms: t,
+            metric: Some("process.memory.usage".into()),
+            ..ScanRequest::all()
+        })
+        .unwrap();
+    assert_eq!(point.len(), 4);
+    assert!(point.iter().all(|s| s.timestamps == vec![t]));
+}
+
+#[test]
+fn polars_reads_every_row_of_the_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path());
+    let samples = fleet();
+    write(&store, &samples);
+    let want = expected(&samples);
+    let mut got: BTreeMap<SeriesKey, Vec<(i64, f64)>> = BTreeMap::new();
+    for path in segment_files(dir.path()) {
+        assert_eq!(path.extension().unwrap(), "parquet");
+        let df = ParquetReader::new(fs::File::open(&path).unwrap())
+            .finish()
+            .unwrap();
+        let names: Vec<String> = df
+            .get_column_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let labels: Vec<&String> = names
+            .iter()
+            .filter(|n| !["metric", "timestamp", "value"].contains(&n.as_str()))
+            .collect();
+        let ts_col = df.column("timestamp").unwrap();
+        assert!(
+            matches!(ts_col.dtype(), DataType::Datetime(TimeUnit::Milliseconds, Some(tz)) if tz.as_str() == "UTC"),
+            "timestamp is {:?}",
+            ts_col.dtype()
+        );
+        let ts = ts_col.cast(&DataType::Int64).unwrap();
+        let ts = ts.i64().unwrap();
+        let vals = df.column("value").unwrap().f64().unwrap().clone();
+        let metric = df
+            .column("metric")
+            .unwrap()
+            .cast(&DataType::String)
+            .unwrap();
+        let metric = metric.str().unwrap().clone();
+        let label_cols: Vec<(String, StringChunked)> = labels
+            .iter()
+            .map(|n| {
+                let c = df.column(n).unwrap().cast(&DataType::String).unwrap();
+                (n.to_string(), c.str().unwrap().clone())
+            })
+            .collect();
+        for row in 0..df.height() {
+            let ls = label_cols
+                .iter()
+                .filter_map(|(n, c)| c.get(row).map(|v| (n.clone(), v.to_string())))
+                .collect();
+            let k = SeriesKey::new(metric.get(row).unwrap(), ls);
+            got.entry(k)
+                .or_default()
+                .push((ts.get(row).unwrap(), vals.get(row).unwrap()));
+        }
+    }
+    assert_eq!(got.len(), want.len());
+    for (k, rows) in &got {
+        let w = &want[k];
+        assert_eq!(rows.len(), w.len(), "{k}");
+        for (a, b) in rows.iter().zip(w) {
+            assert_eq!(a.0, b.0, "{k}: rows sorted by series then time");
+            assert!(same_value(a.1, b.1));
+        }
+    }
+    // And through the LazyFrame the library hands analysts.
+    let lf = store
+        .snapshot()
+        .unwrap()
+        .lazy_frame(&ScanRequest::all())
+        .unwrap();
+    let counts = lf
+        .group_by([col("metric")])
+        .agg([col("value").count().alias("n")])
+        .sort(["metric"], Default::default())
+        .collect()
+        .unwrap();
+    let n = counts.column("n").unwrap().cast(&DataType::UInt64).unwrap();
+    assert_eq!(n.u64().unwrap().get(0), Some(12_000));
+    assert_eq!(n.u64().unwrap().get(1), Some(12_000));
+}
+
+#[test]
+fn segments_use_the_specified_encodings_and_page_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path());
+    write(&store, &fleet());
+    for path in segment_files(dir.path()) {
+        let reader = SerializedFileReader::new(fs::File::open(&path).unwrap()).unwrap();
+        let meta = reader.metadata();
+        let schema = meta.file_metadata().schema_descr();
+        let idx = |n: &str| schema.columns().iter().position(|c| c.name() == n).unwrap();
+        let rg = meta.row_group(0);
+        let ts = rg.column(idx("timestamp"));
+        assert!(
+            ts.encodings().any(|e| e == Encoding::DELTA_BINARY_PACKED),
+            "{:?}",
+            ts.encodings().collect::<Vec<_>>()
+        );
+        let v = rg.column(idx("value"));
+        assert!(
+            v.encodings()
+                .any(|e| e == Encoding::BYTE_STREAM_SPLIT || e == Encoding::RLE_DICTIONARY),
+            "{:?}",
+            v.encodings().collect::<Vec<_>>()
+        );
+        assert!(matches!(
+            ts.compression(),
+            parquet::basic::Compression::ZSTD(_)
+        ));
+        assert!(ts.column_index_offset().is_some(), "page index written");
+        assert!(ts.offset_index_offset().is_some());
+        assert!(ts.statistics().is_some(), "row-group statistics written");
+        // metric, every label column, then timestamp: all but the value.
+        assert_eq!(
+            rg.sorting_columns().map(|s| s.len()),
+            Some(schema.num_columns() - 1)
+        );
+    }
+}
+
+#[test]
+fn uncommitted_writes_leave_the_store_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path());
+    let samples = fleet();
+    write(&store, &samples[..1000]);
+    let before = fs::read(dir.path().join("manifest.json")).unwrap();
+    let files_before = segment_files(dir.path());
+    {
+        let mut w = store.writer().unwrap().with_spill_rows(100);
+        for (k, t, v) in &samples {
+            let id = w.intern(k.clone());
+            w.push(id, *t, *v).unwrap();
+        }
+        // Spilled segments exist on disk, but are not committed...
+        assert!(fs::read_dir(dir.path().join("segments")).is_ok());
+        // ...and dropping the writer (as a failed ingest does) removes them.
+    }
+    assert_eq!(fs::read(dir.path().join("manifest.json")).unwrap(), before);
+    assert_eq!(segment_files(dir.path()), files_before);
+    assert_reads(
+        &store.snapshot().unwrap().scan(&ScanRequest::all()).unwrap(),
+        &expected(&samples[..1000]),
+    );
+}
+
+#[test]
+fn a_second_writer_is_refused_and_readers_do_not_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path());
+    write(&store, &fleet()[..100]);
+    let _w = store.writer().unwrap();
+    match store.writer() {
+        Err(StoreError::Locked { path }) => assert!(path.ends_with("store.lock")),
+        Err(e) => panic!("expected Locked, got {e}"),
+        Ok(_) => panic!("second writer got the lock"),
+    }
+    assert_eq!(
+        store
+            .snapshot()
+            .unwrap()
+            .scan(&ScanRequest::all())
+            .unwrap()
+            .iter()
+            .map(|s| s.timestamps.len())
+            .sum::<usize>(),
+        100
+    );
+}
+
+#[test]
+fn a_crash_between_segments_and_manifest_loses_nothing_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path());
+    let samples = fleet();
+    write(&store, &samples[..5000]);
+    // Simulate a crash after segments were renamed into place but before the
+    // manifest was replaced: a listed-nowhere segment file and a temp manifest.
+    let files = segment_files(dir.path());
+    let orphan = files[0].with_file_name("seg-9999999999.parquet");
+    fs::copy(&files[0], &orphan).unwrap();
+    fs::write(dir.path().join(".manifest.json.tmp"), b"{ half").unwrap();
+    // Readers see only the committed state.
+    assert_reads(
+        &store.snapshot().unwrap().scan(&ScanRequest::all()).unwrap(),
+        &expected(&samples[..5000]),
+    );
+    // The next writer clears the debris, and its commit is whole.
+    write(&store, &samples[5000..]);
+    assert!(!orphan.exists());
+    assert!(!dir.path().join(".manifest.json.tmp").exists());
+    assert_reads(
+        &store.snapshot().unwrap().scan(&ScanRequest::all()).unwrap(),
+        &expected(&samples),
+    );
+}
+
+#[test]
+fn duplicates_resolve_to_the_newest_write_and_compaction_removes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path());
+    let samples = fleet();
+    write(&store, &samples);
+    // Rewrite a third of the samples with new values, in two more commits,
+    // one of them also holding in-commit duplicates.
+    let rewrite: Vec<_> = samples
+        .iter()
+        .step_by(3)
+        .map(|(k, t, v)| (k.clone(), *t, v + 1.0))
+        .collect();
+    write(&store, &rewrite);
+    let mut again = rewrite.clone();
+    again.extend(rewrite.iter().map(|(k, t, v)| (k.clone(), *t, v + 1.0)));
+    write(&store, &again);
+    let mut all = samples.clone();
+    all.extend(rewrite);
+    all.extend(again);
+    let want = expected(&all);
+    let snap = store.snapshot().unwrap();
+    assert_eq!(snap.manifest().segments.len(), 6);
+    assert_reads(&snap.scan(&ScanRequest::all()).unwrap(), &want);
+
+    let summary = store.compact().unwrap();
+    assert_eq!(summary.days, 2);
+    assert_eq!(summary.segments_merged, 6);
+    assert_eq!(
+        summary.duplicates_removed,
+        (all.len() - samples.len()) as u64
+    );
+    let snap = store.snapshot().unwrap();
+    assert_eq!(snap.manifest().segments.len(), 2);
+    assert_eq!(
+        segment_files(dir.path()).len(),
+        2,
+        "old segment files removed"
+    );
+    assert_reads(&snap.scan(&ScanRequest::all()).unwrap(), &want);
+    // Nothing left to do the second time.
+    assert_eq!(store.compact().unwrap().days, 0);
+}
+
+#[test]
+fn spilled_batches_make_several_segments_that_read_as_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path());
+    let samples = fleet();
+    let mut w = store.writer().unwrap().with_spill_rows(4000);
+    for (k, t, v) in &samples {
+        let id = w.intern(k.clone());
+        w.push(id, *t, *v).unwrap();
+    }
+    let c = w.commit().unwrap();
+    assert!(c.segments_added > 4, "{c:?}");
+    assert_reads(
+        &store.snapshot().unwrap().scan(&ScanRequest::all()).unwrap(),
+        &expected(&samples),
+    );
+}
+
+#[test]
+fn retain_drops_whole_days_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path());
+    let samples = fleet();
+    write(&store, &samples);
+    // Mid-way through the second day: only the first day goes.
+    let c = store.retain(T0 + DAY + 3_600_000).unwrap();
+    assert_eq!(c.segments_removed, 1);
+    let want: Vec<_> = samples
+        .iter()
+        .filter(|(_, t, _)| *t >= T0 + DAY)
+        .cloned()
+        .collect();
+    assert_reads(
+        &store.snapshot().unwrap().scan(&ScanRequest::all()).unwrap(),
+        &expected(&want),
+    );
+    assert_eq!(segment_files(dir.path()).len(), 1);
+}
+
+#[test]
+fn reserved_label_names_and_absurd_timestamps_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path());
+    let mut w = store.writer().unwrap();
+    let bad = w.intern(key("m", &[("value", "x")]));
+    assert!(
+        w.push(bad, T0, 1.0)
+            .unwrap_err()
+            .to_string()
+            .contains("`value`")
+    );
+    let ok = w.intern(key("m", &[]));
+    assert!(w.push(ok, i64::MAX, 1.0).is_err());
+}
