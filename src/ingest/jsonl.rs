@@ -1,0 +1,760 @@
+//! JSON lines, one object per line, in two forms that may be mixed:
+//!
+//! - An MCP call: `{"ts":..., "server":..., "method":..., "tool":...,
+//!   "duration_ms":..., "error":..., "session":..., "transport":...}` becomes
+//!   one sample of `mcp.server.operation.duration` in seconds, labelled
+//!   `server`, `mcp.method.name`, `gen_ai.tool.name`, `error.type` (a JSON-RPC
+//!   code as its decimal text, or a type string), `mcp.session.id` and
+//!   `network.transport`. Absent or null fields give no label.
+//! - A generic sample: `{"ts":..., "metric":"...", "labels":{...},
+//!   "value": number | "NaN" | "+Inf" | "-Inf"}`.
+//!
+//! `ts` is an RFC 3339 string (or any form [`crate::time::parse_timestamp`]
+//! takes) or an epoch number, seconds or milliseconds told apart by size.
+//! Other fields are ignored. Lines are deserialized without building a JSON
+//! tree: strings are borrowed from the line where they have no escapes.
+
+use super::{
+    EPOCH_MS_THRESHOLD, Fail, IngestError, Lines, RawMap, Run, bad, check_label_name,
+    parse_time_text, show,
+};
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use std::borrow::Cow;
+use std::fmt;
+use std::io::BufRead;
+use std::marker::PhantomData;
+
+/// The metric an MCP call becomes.
+pub const CALL_METRIC: &str = "mcp.server.operation.duration";
+
+pub(crate) fn ingest(reader: &mut dyn BufRead, run: &mut Run) -> Result<(), IngestError> {
+    let mut parser = Parser {
+        cache: RawMap::default(),
+        key: Vec::new(),
+        code: String::new(),
+    };
+    let mut lines = Lines::new(reader);
+    let result = loop {
+        let line = match lines.next_line(&run.name) {
+            Ok(Some(line)) => line,
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        };
+        let outcome = parser.parse_line(line, run);
+        if let Err(e) = run.settle(lines.number, outcome) {
+            break Err(e);
+        }
+    };
+    run.report.lines += lines.number;
+    result
+}
+
+/// A JSON value where a scalar is expected.
+#[derive(Debug)]
+enum Scalar<'a> {
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Str(Cow<'a, str>),
+    Bool(bool),
+    Null,
+    /// An object or array (consumed and ignored): the name of its kind.
+    Compound(&'static str),
+}
+
+impl Scalar<'_> {
+    fn kind(&self) -> &'static str {
+        match self {
+            Scalar::Int(_) | Scalar::UInt(_) | Scalar::Float(_) => "a number",
+            Scalar::Str(_) => "a string",
+            Scalar::Bool(_) => "a boolean",
+            Scalar::Null => "null",
+            Scalar::Compound(kind) => kind,
+        }
+    }
+
+    fn as_f64(&self) -> Option<f64> {
+        match *self {
+            Scalar::Int(i) => Some(i as f64),
+            Scalar::UInt(u) => Some(u as f64),
+            Scalar::Float(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// Text of a label value: strings as they are, numbers and booleans as
+    /// JSON writes them; `None` for null (no label).
+    fn label_text(&self) -> Result<Option<Cow<'_, str>>, &'static str> {
+        Ok(Some(match self {
+            Scalar::Str(s) => Cow::Borrowed(&**s),
+            Scalar::Int(i) => Cow::Owned(i.to_string()),
+            Scalar::UInt(u) => Cow::Owned(u.to_string()),
+            Scalar::Float(f) => Cow::Owned(f.to_string()),
+            Scalar::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
+            Scalar::Null => return Ok(None),
+            Scalar::Compound(kind) => return Err(kind),
+        }))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Scalar<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Scalar::Int(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Scalar::UInt(v))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(Scalar::Float(v))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Scalar::Bool(v))
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Scalar::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Scalar::Str(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Scalar::Str(Cow::Owned(v)))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Scalar::Null)
+            }
+            fn visit_none<E>(self) -> Result<Self::Value, E> {
+                Ok(Scalar::Null)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Compound("an object"))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Compound("an array"))
+            }
+        }
+        d.deserialize_any(V(PhantomData))
+    }
+}
+
+/// The `labels` object of a generic sample, in the order written.
+#[derive(Debug)]
+struct Labels<'a>(Vec<(Cow<'a, str>, Scalar<'a>)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Labels<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Labels<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("`labels` as an object of label names to values")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(key) = map.next_key::<Scalar<'a>>()? {
+                    let Scalar::Str(name) = key else {
+                        return Err(de::Error::custom("label names must be strings"));
+                    };
+                    out.push((name, map.next_value::<Scalar<'a>>()?));
+                }
+                Ok(Labels(out))
+            }
+        }
+        d.deserialize_map(V(PhantomData))
+    }
+}
+
+/// One line. Both forms' fields; null and absent are both `None`.
+#[derive(Deserialize)]
+struct Record<'a> {
+    #[serde(borrow)]
+    ts: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    server: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    method: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    tool: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    duration_ms: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    error: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    session: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    transport: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    metric: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    labels: Option<Labels<'a>>,
+    #[serde(borrow)]
+    value: Option<Scalar<'a>>,
+}
+
+/// The call fields and the labels they become, in key order.
+const CALL_LABELS: [&str; 6] = [
+    "server",
+    "mcp.method.name",
+    "gen_ai.tool.name",
+    "error.type",
+    "mcp.session.id",
+    "network.transport",
+];
+
+struct Parser {
+    /// Raw label text (length-prefixed) to series id.
+    cache: RawMap<u32>,
+    key: Vec<u8>,
+    code: String,
+}
+
+/// The 1-based column where `"field"` first appears in the line at or
+/// after byte `from`, else 1.
+fn find_key(line: &[u8], from: usize, field: &str) -> usize {
+    let needle = format!("\"{field}\"");
+    line.get(from..)
+        .and_then(|rest| {
+            rest.windows(needle.len())
+                .position(|w| w == needle.as_bytes())
+        })
+        .map_or(1, |p| from + p + 1)
+}
+
+/// The 1-based column of a top-level field's key (the first occurrence).
+fn field_col(line: &[u8], field: &str) -> usize {
+    find_key(line, 0, field)
+}
+
+/// The 1-based column of a label's key inside `labels`.
+fn label_col(line: &[u8], name: &str) -> usize {
+    let labels = field_col(line, "labels");
+    find_key(line, labels, name)
+}
+
+fn push_key(key: &mut Vec<u8>, text: Option<&str>) {
+    match text {
+        None => key.extend_from_slice(&u32::MAX.to_le_bytes()),
+        Some(t) => {
+            key.extend_from_slice(&(t.len() as u32).to_le_bytes());
+            key.extend_from_slice(t.as_bytes());
+        }
+    }
+}
+
+impl Parser {
+    fn parse_line(&mut self, line: &[u8], run: &mut Run) -> Result<(), Fail> {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return Ok(());
+        }
+        let first = line
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .unwrap_or(0);
+        if line[first] != b'{' {
+            return bad(
+                first + 1,
+                format!(
+                    "expected a JSON object `{{...}}`, found `{}`",
+                    show(&line[first..first + 1])
+                ),
+            );
+        }
+        let rec: Record = match serde_json::from_slice(line) {
+            Ok(r) => r,
+            Err(e) => {
+                let text = e.to_string();
+                let suffix = format!(" at line {} column {}", e.line(), e.column());
+                let message = text.strip_suffix(&suffix).unwrap_or(&text);
+                return bad(e.column(), format!("JSON: {message}"));
+            }
+        };
+        let ts = match &rec.ts {
+            None => return bad(1, "missing `ts`"),
+            Some(ts) => timestamp(ts).map_err(|m| Fail::Bad {
+                col: field_col(line, "ts"),
+                message: m,
+            })?,
+        };
+        if rec.metric.is_some() {
+            self.generic(line, &rec, ts, run)
+        } else if rec.duration_ms.is_some() || rec.method.is_some() {
+            self.call(line, &rec, ts, run)
+        } else {
+            bad(
+                1,
+                "neither an MCP call (with `duration_ms`) nor a generic sample (with `metric` and `value`)",
+            )
+        }
+    }
+
+    fn call(&mut self, line: &[u8], rec: &Record, ts: i64, run: &mut Run) -> Result<(), Fail> {
+        let duration = match &rec.duration_ms {
+            None => return bad(1, "MCP call without `duration_ms`"),
+            Some(d) => match d.as_f64() {
+                Some(ms) => ms / 1000.0,
+                None => {
+                    return bad(
+                        field_col(line, "duration_ms"),
+                        format!("`duration_ms` must be a number, not {}", d.kind()),
+                    );
+                }
+            },
+        };
+        self.code.clear();
+        let error: Option<&str> = match &rec.error {
+            None | Some(Scalar::Null) | Some(Scalar::Bool(false)) => None,
+            Some(Scalar::Int(i)) => {
+                self.code.push_str(&i.to_string());
+                Some(&self.code)
+            }
+            Some(Scalar::UInt(u)) => {
+                self.code.push_str(&u.to_string());
+                Some(&self.code)
+            }
+            Some(Scalar::Float(f)) if f.fract() == 0.0 && f.abs() < 9e15 => {
+                self.code.push_str(&(*f as i64).to_string());
+                Some(&self.code)
+            }
+            Some(Scalar::Str(s)) => Some(&**s),
+            Some(other) => {
+                return bad(
+                    field_col(line, "error"),
+                    format!(
+                        "`error` must be a JSON-RPC error code or an error type string, not {}",
+                        if matches!(other, Scalar::Float(_)) {
+                            "a fractional number"
+                        } else {
+                            other.kind()
+                        }
+                    ),
+                );
+            }
+        };
+        let mut texts: [Option<Cow<str>>; 6] = Default::default();
+        for (k, (field, value)) in [
+            ("server", &rec.server),
+            ("method", &rec.method),
+            ("tool", &rec.tool),
+            ("error", &None),
+            ("session", &rec.session),
+            ("transport", &rec.transport),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if let Some(v) = value {
+                texts[k] = match v {
+                    Scalar::Bool(_) => {
+                        return bad(
+                            field_col(line, field),
+                            format!("`{field}` must be a string, not a boolean"),
+                        );
+                    }
+                    v => v.label_text().map_err(|kind| Fail::Bad {
+                        col: field_col(line, field),
+                        message: format!("`{field}` must be a string, not {kind}"),
+                    })?,
+                };
+            }
+        }
+        texts[3] = error.map(Cow::Borrowed);
+        self.key.clear();
+        self.key.push(0);
+        for t in &texts {
+            push_key(&mut self.key, t.as_deref());
+        }
+        let id = match self.cache.get(self.key.as_slice()) {
+            Some(&id) => id,
+            None => {
+                let labels = CALL_LABELS
+                    .iter()
+                    .zip(&texts)
+                    .filter_map(|(name, t)| t.as_ref().map(|t| (name.to_string(), t.to_string())))
+                    .collect();
+                let id = run.intern(CALL_METRIC.to_string(), labels);
+                self.cache.insert(self.key.as_slice().into(), id);
+                id
+            }
+        };
+        run.push(id, ts, duration)?;
+        Ok(())
+    }
+
+    fn generic(&mut self, line: &[u8], rec: &Record, ts: i64, run: &mut Run) -> Result<(), Fail> {
+        let metric = match &rec.metric {
+            Some(Scalar::Str(m)) if !m.is_empty() => &**m,
+            Some(Scalar::Str(_)) => return bad(field_col(line, "metric"), "empty `metric`"),
+            other => {
+                return bad(
+                    field_col(line, "metric"),
+                    format!(
+                        "`metric` must be a string, not {}",
+                        other.as_ref().map_or("null", Scalar::kind)
+                    ),
+                );
+            }
+        };
+        let value = match &rec.value {
+            None => return bad(1, "generic sample without `value`"),
+            Some(Scalar::Str(s)) => match s.parse::<f64>() {
+                Ok(v) => v,
+                Err(_) => {
+                    return bad(
+                        field_col(line, "value"),
+                        format!(
+                            "`value` \"{}\" is not a number (nor NaN, +Inf, -Inf)",
+                            show(s.as_bytes())
+                        ),
+                    );
+                }
+            },
+            Some(v) => match v.as_f64() {
+                Some(v) => v,
+                None => {
+                    return bad(
+                        field_col(line, "value"),
+                        format!(
+                            "`value` must be a number or \"NaN\", \"+Inf\", \"-Inf\", not {}",
+                            v.kind()
+                        ),
+                    );
+                }
+            },
+        };
+        self.key.clear();
+        self.key.push(1);
+        push_key(&mut self.key, Some(metric));
+        let mut texts = Vec::new();
+        if let Some(Labels(labels)) = &rec.labels {
+            for (name, v) in labels {
+                let text = v.label_text().map_err(|kind| Fail::Bad {
+                    col: label_col(line, name),
+                    message: format!("label `{name}` must be a string, not {kind}"),
+                })?;
+                push_key(&mut self.key, Some(name));
+                push_key(&mut self.key, text.as_deref());
+                texts.push((name, text));
+            }
+        }
+        let id = match self.cache.get(self.key.as_slice()) {
+            Some(&id) => id,
+            None => {
+                let mut pairs: Vec<(String, String)> = Vec::with_capacity(texts.len());
+                for (name, text) in &texts {
+                    if let Err(m) = check_label_name(name) {
+                        return bad(label_col(line, name), m);
+                    }
+                    if pairs.iter().any(|(n, _)| n == &**name) {
+                        return bad(
+                            label_col(line, name),
+                            format!("label `{name}` appears twice"),
+                        );
+                    }
+                    if let Some(t) = text {
+                        pairs.push((name.to_string(), t.to_string()));
+                    }
+                }
+                let id = run.intern(metric.to_string(), pairs);
+                self.cache.insert(self.key.as_slice().into(), id);
+                id
+            }
+        };
+        run.push(id, ts, value)?;
+        Ok(())
+    }
+}
+
+/// `ts` as milliseconds: a time string, or epoch seconds or milliseconds.
+fn timestamp(ts: &Scalar) -> Result<i64, String> {
+    let epoch = |f: f64| {
+        let ms = if f.abs() >= EPOCH_MS_THRESHOLD {
+            f
+        } else {
+            f * 1000.0
+        };
+        (ms.is_finite() && ms.abs() < 9.2e18).then(|| ms.round() as i64)
+    };
+    let out_of_range = || "`ts` is out of range".to_string();
+    let int = match *ts {
+        Scalar::Int(i) => Some(i),
+        Scalar::UInt(u) => Some(i64::try_from(u).map_err(|_| out_of_range())?),
+        _ => None,
+    };
+    if let Some(i) = int {
+        return if (i.unsigned_abs() as f64) >= EPOCH_MS_THRESHOLD {
+            Ok(i)
+        } else {
+            i.checked_mul(1000).ok_or_else(out_of_range)
+        };
+    }
+    match ts {
+        Scalar::Float(f) => epoch(*f).ok_or_else(out_of_range),
+        Scalar::Str(s) => parse_time_text(s).ok_or_else(|| {
+            format!(
+                "`ts` \"{}\" is not a time: expected RFC 3339 or epoch seconds or milliseconds",
+                show(s.as_bytes())
+            )
+        }),
+        other => Err(format!(
+            "`ts` must be a time string or an epoch number, not {}",
+            other.kind()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::*;
+    use super::super::{Format, IngestError};
+    use super::*;
+
+    fn jl(text: &str) -> Vec<Sample> {
+        run(text, Format::JsonLines, &opts()).unwrap().1
+    }
+
+    const T: i64 = 1_794_787_201_234; // 2026-11-16T00:00:01.234Z
+
+    #[test]
+    fn mcp_calls_become_duration_samples() {
+        let text = r#"{"ts":"2026-11-16T00:00:01.234Z","server":"mcp-01","method":"tools/call","tool":"search","duration_ms":125.5,"error":null,"session":"s-01","transport":"stdio"}
+{"ts":1794787201234,"server":"mcp-01","method":"tools/call","tool":"search","duration_ms":2000,"error":-32603,"session":"s-01","transport":"stdio","extra":{"a":[1,2]}}
+
+{"ts":1794787201.234,"server":"mcp-02","method":"initialize","duration_ms":3,"error":"timeout"}
+{"ts":1794787201,"method":"ping","duration_ms":0.5,"tool":null,"error":-32602.0,"session":7}
+"#;
+        let got = jl(text);
+        let call =
+            |l: &[(&str, &str)], ts: i64, v: f64| (CALL_METRIC.to_string(), labels(l), ts, v);
+        let full = [
+            ("server", "mcp-01"),
+            ("mcp.method.name", "tools/call"),
+            ("gen_ai.tool.name", "search"),
+            ("mcp.session.id", "s-01"),
+            ("network.transport", "stdio"),
+        ];
+        let mut with_error = full.to_vec();
+        with_error.push(("error.type", "-32603"));
+        assert_eq!(
+            got,
+            vec![
+                call(&full, T, 0.1255),
+                call(&with_error, T, 2.0),
+                call(
+                    &[
+                        ("server", "mcp-02"),
+                        ("mcp.method.name", "initialize"),
+                        ("error.type", "timeout")
+                    ],
+                    T,
+                    0.003
+                ),
+                call(
+                    &[
+                        ("mcp.method.name", "ping"),
+                        ("error.type", "-32602"),
+                        ("mcp.session.id", "7")
+                    ],
+                    T - 234,
+                    0.0005
+                ),
+            ]
+        );
+        let (r, _) = run(text, Format::JsonLines, &opts()).unwrap();
+        assert_eq!((r.lines, r.samples, r.series), (5, 4, 4));
+    }
+
+    #[test]
+    fn generic_samples_and_mixed_forms() {
+        let text = r#"{"ts":"2026-11-16T00:00:01.234Z","metric":"process.memory.usage","labels":{"server":"mcp-01","empty":"","n":3,"z":null},"value":1e9}
+{"metric":"m","value":"NaN","ts":1794787201234}
+{"metric":"m","value":"+Inf","ts":"2026-11-16 00:00:01"}
+{"metric":"m","value":"-Inf","ts":1794787201234,"labels":{}}
+{"ts":1794787201234,"method":"ping","duration_ms":1}
+{"metric":"esc\"aped\u00e9","value":-2,"ts":1794787201234}
+"#;
+        let got = jl(text);
+        assert_eq!(
+            got[0],
+            (
+                "process.memory.usage".to_string(),
+                labels(&[("n", "3"), ("server", "mcp-01")]),
+                T,
+                1e9
+            )
+        );
+        assert_eq!((got[1].0.as_str(), got[1].2), ("m", T));
+        assert!(got[1].3.is_nan());
+        assert_eq!(got[2], ("m".to_string(), vec![], T - 234, f64::INFINITY));
+        assert_eq!(got[3], ("m".to_string(), vec![], T, f64::NEG_INFINITY));
+        assert_eq!(got[4].0, CALL_METRIC);
+        assert_eq!(got[5].0, "esc\"aped\u{e9}");
+        assert_eq!(got.len(), 6);
+    }
+
+    #[test]
+    fn errors_name_the_field_and_column() {
+        let cases: &[(&str, u64, &str)] = &[
+            (
+                r#"{"ts":1,"duration_ms":"12","method":"x"}"#,
+                9,
+                "`duration_ms` must be a number, not a string",
+            ),
+            (r#"{"method":"x","duration_ms":1}"#, 1, "missing `ts`"),
+            (
+                r#"{"ts":"soon","duration_ms":1}"#,
+                2,
+                "`ts` \"soon\" is not a time",
+            ),
+            (
+                r#"{"ts":true,"duration_ms":1}"#,
+                2,
+                "`ts` must be a time string or an epoch number, not a boolean",
+            ),
+            (
+                r#"{"ts":1,"method":"x"}"#,
+                1,
+                "MCP call without `duration_ms`",
+            ),
+            (
+                r#"{"ts":1,"duration_ms":1,"error":{"code":1}}"#,
+                25,
+                "`error` must be a JSON-RPC error code",
+            ),
+            (
+                r#"{"ts":1,"duration_ms":1,"error":1.5}"#,
+                25,
+                "not a fractional number",
+            ),
+            (
+                r#"{"ts":1,"duration_ms":1,"server":["a"]}"#,
+                25,
+                "`server` must be a string, not an array",
+            ),
+            (
+                r#"{"ts":1,"duration_ms":1,"tool":true}"#,
+                25,
+                "`tool` must be a string, not a boolean",
+            ),
+            (
+                r#"{"ts":1,"metric":"m"}"#,
+                1,
+                "generic sample without `value`",
+            ),
+            (
+                r#"{"ts":1,"metric":"m","value":"lots"}"#,
+                22,
+                "`value` \"lots\" is not a number",
+            ),
+            (r#"{"ts":1,"metric":"m","value":[1]}"#, 22, "not an array"),
+            (
+                r#"{"ts":1,"metric":3,"value":1}"#,
+                9,
+                "`metric` must be a string, not a number",
+            ),
+            (r#"{"ts":1,"metric":"","value":1}"#, 9, "empty `metric`"),
+            (
+                r#"{"ts":1,"metric":"m","value":1,"labels":{"metric":"x"}}"#,
+                42,
+                "label name `metric` is reserved",
+            ),
+            (
+                r#"{"ts":1,"metric":"m","value":1,"labels":{"a":"1","a":"2"}}"#,
+                42,
+                "label `a` appears twice",
+            ),
+            (
+                r#"{"ts":1,"metric":"m","value":1,"labels":{"a":{}}}"#,
+                42,
+                "label `a` must be a string, not an object",
+            ),
+            (
+                r#"{"ts":1,"metric":"m","value":1,"labels":[1]}"#,
+                40,
+                "invalid type: sequence, expected `labels` as an object",
+            ),
+            (
+                r#"{"ts":1,"ts":2,"metric":"m","value":1}"#,
+                12,
+                "duplicate field `ts`",
+            ),
+            (r#"{"ts":1,"value":1}"#, 1, "neither an MCP call"),
+            (r#"{"ts":1,"metric":"m","value":1"#, 30, "EOF while parsing"),
+            (r#" [1,2]"#, 2, "expected a JSON object `{...}`, found `[`"),
+            (r#"{"ts":1} x"#, 10, "trailing characters"),
+        ];
+        for &(text, col, msg) in cases {
+            let e = parse_error(text, Format::JsonLines, &opts());
+            assert!(e.message.contains(msg), "{text}: {e} lacks {msg:?}");
+            assert_eq!((e.line, e.col), (1, col), "{text}: {e}");
+            assert!(!e.message.contains(" at line "), "{e}");
+        }
+        let e = parse_error(
+            "\n{\"ts\":1,\"metric\":\"m\"}\n",
+            Format::JsonLines,
+            &opts(),
+        );
+        assert_eq!(e.line, 2);
+        assert!(matches!(
+            run(
+                "{\"ts\":1, \"duration_ms\":1}\nnot json\n",
+                Format::JsonLines,
+                &opts()
+            ),
+            Err(IngestError::Parse(ParseError {
+                line: 2,
+                col: 1,
+                ..
+            }))
+        ));
+    }
+
+    use super::super::ParseError;
+
+    #[test]
+    fn epoch_numbers_are_seconds_or_milliseconds() {
+        assert_eq!(
+            timestamp(&Scalar::Int(1_794_787_201)),
+            Ok(1_794_787_201_000)
+        );
+        assert_eq!(timestamp(&Scalar::Int(1_794_787_201_234)), Ok(T));
+        assert_eq!(timestamp(&Scalar::UInt(1_794_787_201_234)), Ok(T));
+        assert_eq!(timestamp(&Scalar::UInt(1_794_787_201)), Ok(T - 234));
+        assert_eq!(timestamp(&Scalar::Float(1_794_787_201.234_5)), Ok(T + 1));
+        assert!(timestamp(&Scalar::Float(f64::MAX)).is_err());
+        assert!(timestamp(&Scalar::Int(i64::MAX / 10)).is_ok());
+        assert!(timestamp(&Scalar::UInt(u64::MAX)).is_err());
+    }
+
+    #[test]
+    fn fuzzed_lines_never_panic_and_point_inside_the_line() {
+        let seeds = [
+            r#"{"ts":"2026-11-16T00:00:01.234Z","server":"mcp-01","method":"tools/call","tool":"search","duration_ms":125.5,"error":null,"session":"s-01","transport":"stdio"}"#,
+            r#"{"ts":1794787201234,"server":"a","method":"ping","duration_ms":2,"error":-32603}"#,
+            r#"{"ts":"2026-11-16 00:00:01","metric":"m","labels":{"a":"b\"c","n":1},"value":"NaN"}"#,
+            r#"{"ts":1794787201.5,"metric":"m","value":-1e300}"#,
+        ];
+        let mut rng = Rng(0xdead_beef_cafe_f00d);
+        let lines: Vec<Vec<u8>> = (0..20_000)
+            .map(|i| {
+                let seed = rng.pick(&seeds);
+                if i % 5 == 0 {
+                    seed.as_bytes().to_vec()
+                } else {
+                    mutate(&mut rng, seed)
+                }
+            })
+            .collect();
+        let (ok, samples) = fuzz(Format::JsonLines, &lines, &opts(), "");
+        assert!(ok > 4000 && ok < 20_000, "{ok}");
+        assert!(samples >= 4000);
+    }
+}

@@ -1,0 +1,1214 @@
+//! Ingest: one module per input format, each streaming its input line by line
+//! (in place in the read buffer, never the whole file) into a
+//! [`SampleSink`].
+//!
+//! - [`prometheus`]: Prometheus text 0.0.4 and OpenMetrics 1.0 text.
+//! - [`csv`]: long (`timestamp,metric,value,<labels>`) and wide
+//!   (`timestamp,<metric>,...`) CSV.
+//! - [`jsonl`]: JSON lines of MCP calls, or generic samples.
+//! - [`influx`]: Influx line protocol.
+//!
+//! [`ingest_path`] takes a file (plain or `.gz`), a directory (every file with a
+//! known extension under it, sorted; `.txt` only with `--format`) or `-` for
+//! stdin. A line that does not
+//! parse stops the run with `FILE:LINE:COL: message` ([`ParseError`]) unless
+//! [`IngestOptions::skip_invalid`] is set, in which case it is counted and the
+//! first few are kept in the [`IngestReport`]. Each parser keeps a map from the
+//! raw text of a series to its id, so labels are parsed once per distinct
+//! series, not once per line. Labels given in [`IngestOptions::labels`] are
+//! added to every series; a label the input itself carries wins over them.
+
+use crate::model::{RESERVED_COLUMNS, SampleSink, SeriesKey, SinkError};
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::fs::File;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::io::{self, BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+pub mod csv;
+pub mod influx;
+pub mod jsonl;
+pub mod prometheus;
+
+/// An input format, chosen by `--format` or by a file's extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// Prometheus text exposition 0.0.4 (`.prom`, `.txt`); timestamps in ms.
+    Prometheus,
+    /// OpenMetrics 1.0 text (`.om`, `.openmetrics`); timestamps in seconds.
+    OpenMetrics,
+    /// CSV, long or wide (`.csv`).
+    Csv,
+    /// JSON lines (`.jsonl`, `.ndjson`).
+    JsonLines,
+    /// Influx line protocol (`.lp`, `.influx`); timestamps in ns.
+    Influx,
+}
+
+impl Format {
+    /// The canonical `--format` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Prometheus => "prometheus",
+            Format::OpenMetrics => "openmetrics",
+            Format::Csv => "csv",
+            Format::JsonLines => "jsonl",
+            Format::Influx => "influx",
+        }
+    }
+
+    /// The format a file's extension names, looking through a trailing `.gz`;
+    /// `None` for any other extension.
+    pub fn from_path(path: &Path) -> Option<Format> {
+        let (inner, _) = split_gz(path);
+        let ext = Path::new(inner).extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "prom" | "txt" => Some(Format::Prometheus),
+            "om" | "openmetrics" => Some(Format::OpenMetrics),
+            "csv" => Some(Format::Csv),
+            "jsonl" | "ndjson" => Some(Format::JsonLines),
+            "lp" | "influx" => Some(Format::Influx),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Format {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "prom" | "prometheus" => Ok(Format::Prometheus),
+            "openmetrics" | "om" => Ok(Format::OpenMetrics),
+            "csv" => Ok(Format::Csv),
+            "jsonl" | "ndjson" | "json" => Ok(Format::JsonLines),
+            "influx" | "lp" => Ok(Format::Influx),
+            other => Err(format!(
+                "unknown format `{other}`: expected prometheus (prom), openmetrics (om), csv, \
+                 jsonl (ndjson, json) or influx (lp)"
+            )),
+        }
+    }
+}
+
+/// How to read the input.
+#[derive(Clone, Debug, Default)]
+pub struct IngestOptions {
+    /// Format of every file; `None` to go by each file's extension.
+    pub format: Option<Format>,
+    /// Timestamp (ms) for samples that carry none (Prometheus, OpenMetrics, Influx).
+    pub at_ms: Option<i64>,
+    /// Metric name for a wide CSV's single value column (NAB's `timestamp,value`);
+    /// with several value columns, a prefix: `METRIC.<column>`.
+    pub metric: Option<String>,
+    /// Labels added to every series (the input's own labels win).
+    pub labels: Vec<(String, String)>,
+    /// Skip lines that do not parse instead of stopping.
+    pub skip_invalid: bool,
+    /// No progress bars.
+    pub quiet: bool,
+}
+
+/// A line that does not parse. `line` and `col` are 1-based (`col` counts
+/// bytes); both are 0 for errors in the options rather than in a file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseError {
+    pub file: String,
+    pub line: u64,
+    pub col: u64,
+    pub message: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, self.line, self.col, self.message
+            )
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// What one [`ingest_path`] or [`ingest_reader`] call read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IngestReport {
+    /// Files read.
+    pub files: usize,
+    /// Lines read (CSV: the line of the last record).
+    pub lines: u64,
+    /// Samples pushed into the sink.
+    pub samples: u64,
+    /// Distinct series the samples belong to.
+    pub series: u64,
+    /// Lines skipped with `skip_invalid`.
+    pub skipped: u64,
+    /// The first [`MAX_SKIPPED_KEPT`] skipped lines' errors.
+    pub first_skipped: Vec<ParseError>,
+}
+
+/// How many skipped lines' errors a report keeps.
+pub const MAX_SKIPPED_KEPT: usize = 5;
+
+/// Why an ingest run stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Parse(ParseError),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "{path}: unknown format: give --format (prometheus, openmetrics, csv, jsonl or influx) \
+         or use a known extension (.prom .txt .om .csv .jsonl .ndjson .lp, optionally .gz)"
+    )]
+    UnknownFormat { path: String },
+    #[error("{path}: no timestamps: give --at TIME")]
+    MissingTimestamp { path: String },
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+}
+
+/// Ingests a file, a directory (recursively, sorted, every file with a known
+/// extension; others such as `incidents.json` or a README are skipped) or `-`
+/// for stdin (which needs `opts.format`). `.gz` files are decompressed on the
+/// fly and their inner extension names the format. `opts.format`, when set,
+/// applies to every file. In a directory, `.txt` files (LICENSE.txt, notes)
+/// are skipped unless `opts.format` is set; named on their own they are
+/// Prometheus text.
+pub fn ingest_path(
+    path: &Path,
+    opts: &IngestOptions,
+    sink: &mut dyn SampleSink,
+) -> Result<IngestReport, IngestError> {
+    let mut run = Run::new(opts, sink)?;
+    if path == Path::new("-") {
+        let format = opts
+            .format
+            .ok_or_else(|| IngestError::UnknownFormat { path: "-".into() })?;
+        let mut stdin = io::stdin().lock();
+        run.stream("-", &mut stdin, format)?;
+    } else if path.is_dir() {
+        let mut files = Vec::new();
+        walk(path, &mut files)?;
+        files.sort();
+        for file in files {
+            let Some(detected) = Format::from_path(&file) else {
+                continue;
+            };
+            // In a tree, `.txt` is more often LICENSE.txt or notes than a
+            // scrape: it is taken when named, or with --format.
+            if opts.format.is_none() && inner_extension_is(&file, "txt") {
+                continue;
+            }
+            run.file(&file, opts.format.unwrap_or(detected))?;
+        }
+    } else {
+        let format = opts
+            .format
+            .or_else(|| Format::from_path(path))
+            .ok_or_else(|| IngestError::UnknownFormat {
+                path: path.display().to_string(),
+            })?;
+        run.file(path, format)?;
+    }
+    Ok(run.report)
+}
+
+/// Ingests one stream in a known format; `name` is what errors call it.
+pub fn ingest_reader(
+    mut reader: impl BufRead,
+    name: &str,
+    format: Format,
+    opts: &IngestOptions,
+    sink: &mut dyn SampleSink,
+) -> Result<IngestReport, IngestError> {
+    let mut run = Run::new(opts, sink)?;
+    run.stream(name, &mut reader, format)?;
+    Ok(run.report)
+}
+
+/// Files under `dir`, recursively; symlinked files are followed, symlinked
+/// directories are not (no cycles).
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), IngestError> {
+    let io_err = |e| io_error(&dir.display().to_string(), e);
+    for entry in std::fs::read_dir(dir).map_err(io_err)? {
+        let entry = entry.map_err(io_err)?;
+        let kind = entry.file_type().map_err(io_err)?;
+        let path = entry.path();
+        if kind.is_dir() {
+            walk(&path, out)?;
+        } else if kind.is_file() || (kind.is_symlink() && path.is_file()) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Whether the extension under any `.gz` is `ext` (any case).
+fn inner_extension_is(path: &Path, ext: &str) -> bool {
+    Path::new(split_gz(path).0)
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case(ext))
+}
+
+/// The path without a trailing `.gz`, and whether there was one.
+fn split_gz(path: &Path) -> (&std::ffi::OsStr, bool) {
+    let name = path.file_name().unwrap_or(path.as_os_str());
+    match path.extension().and_then(|e| e.to_str()) {
+        Some(e) if e.eq_ignore_ascii_case("gz") => (path.file_stem().unwrap_or(name), true),
+        _ => (name, false),
+    }
+}
+
+fn io_error(path: &str, source: io::Error) -> IngestError {
+    IngestError::Io {
+        path: path.to_string(),
+        source,
+    }
+}
+
+/// Read buffer per file.
+const READ_BUFFER: usize = 256 * 1024;
+
+/// Longest line accepted (bounded memory on a file with no newlines).
+const MAX_LINE: u64 = 64 * 1024 * 1024;
+
+/// One ingest run: the sink, the options, and what was read so far, across files.
+pub(crate) struct Run<'a> {
+    pub(crate) opts: &'a IngestOptions,
+    sink: &'a mut dyn SampleSink,
+    pub(crate) report: IngestReport,
+    seen: HashSet<u32>,
+    /// The file being read, as errors name it.
+    pub(crate) name: String,
+}
+
+impl<'a> Run<'a> {
+    fn new(opts: &'a IngestOptions, sink: &'a mut dyn SampleSink) -> Result<Self, IngestError> {
+        for (name, _) in &opts.labels {
+            if let Err(message) = check_label_name(name) {
+                return Err(IngestError::Parse(ParseError {
+                    file: format!("--label {name}"),
+                    line: 0,
+                    col: 0,
+                    message,
+                }));
+            }
+        }
+        Ok(Run {
+            opts,
+            sink,
+            report: IngestReport::default(),
+            seen: HashSet::new(),
+            name: String::new(),
+        })
+    }
+
+    fn file(&mut self, path: &Path, format: Format) -> Result<(), IngestError> {
+        let name = path.display().to_string();
+        let file = File::open(path).map_err(|e| io_error(&name, e))?;
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let bar = crate::progress::bytes_bar(len, self.opts.quiet, &name);
+        let raw = bar.wrap_read(file);
+        let result = if split_gz(path).1 {
+            let mut reader =
+                BufReader::with_capacity(READ_BUFFER, flate2::read::MultiGzDecoder::new(raw));
+            self.stream(&name, &mut reader, format)
+        } else {
+            let mut reader = BufReader::with_capacity(READ_BUFFER, raw);
+            self.stream(&name, &mut reader, format)
+        };
+        bar.finish_and_clear();
+        result
+    }
+
+    fn stream(
+        &mut self,
+        name: &str,
+        reader: &mut dyn BufRead,
+        format: Format,
+    ) -> Result<(), IngestError> {
+        self.name = name.to_string();
+        self.report.files += 1;
+        match format {
+            Format::Prometheus => prometheus::ingest(reader, self, false),
+            Format::OpenMetrics => prometheus::ingest(reader, self, true),
+            Format::Csv => csv::ingest(reader, self),
+            Format::JsonLines => jsonl::ingest(reader, self),
+            Format::Influx => influx::ingest(reader, self),
+        }
+    }
+
+    /// The id of a series with the run's extra labels added (the input's win).
+    pub(crate) fn intern(&mut self, metric: String, mut labels: Vec<(String, String)>) -> u32 {
+        labels.extend(self.opts.labels.iter().cloned());
+        let id = self.sink.intern(SeriesKey::new(metric, labels));
+        if self.seen.insert(id) {
+            self.report.series += 1;
+        }
+        id
+    }
+
+    pub(crate) fn push(&mut self, id: u32, ts: i64, value: f64) -> Result<(), IngestError> {
+        self.sink.push(id, ts, value)?;
+        self.report.samples += 1;
+        Ok(())
+    }
+
+    /// `--at`, or the error saying it is needed.
+    pub(crate) fn default_ts(&self) -> Result<i64, IngestError> {
+        self.opts
+            .at_ms
+            .ok_or_else(|| IngestError::MissingTimestamp {
+                path: self.name.clone(),
+            })
+    }
+
+    /// Turns a line's outcome into the run's: a bad line stops the run, or is
+    /// counted and skipped with `skip_invalid`; fatal errors always stop it.
+    pub(crate) fn settle(
+        &mut self,
+        line: u64,
+        outcome: Result<(), Fail>,
+    ) -> Result<(), IngestError> {
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(Fail::Fatal(e)) => Err(e),
+            Err(Fail::Bad { col, message }) => {
+                let error = ParseError {
+                    file: self.name.clone(),
+                    line: line.max(1),
+                    col: col.max(1) as u64,
+                    message,
+                };
+                if !self.opts.skip_invalid {
+                    return Err(IngestError::Parse(error));
+                }
+                self.report.skipped += 1;
+                if self.report.first_skipped.len() < MAX_SKIPPED_KEPT {
+                    self.report.first_skipped.push(error);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// An error that stops the run whatever `skip_invalid` says (a bad header).
+    pub(crate) fn fatal(&self, line: u64, col: usize, message: String) -> IngestError {
+        IngestError::Parse(ParseError {
+            file: self.name.clone(),
+            line: line.max(1),
+            col: col.max(1) as u64,
+            message,
+        })
+    }
+}
+
+/// How a line failed: bad input at a column (1-based bytes), or an error
+/// that ends the run (sink, missing `--at`).
+#[derive(Debug)]
+pub(crate) enum Fail {
+    Bad { col: usize, message: String },
+    Fatal(IngestError),
+}
+
+impl From<IngestError> for Fail {
+    fn from(e: IngestError) -> Self {
+        Fail::Fatal(e)
+    }
+}
+
+/// A bad-line failure at a 1-based byte column.
+pub(crate) fn bad<T>(col: usize, message: impl Into<String>) -> Result<T, Fail> {
+    Err(Fail::Bad {
+        col,
+        message: message.into(),
+    })
+}
+
+/// Lines of a stream without their `\n` or `\r\n`. A line that lies whole
+/// in the reader's buffer is handed out in place; one that straddles a
+/// refill is copied into a reused buffer. Memory stays bounded by the
+/// longest line (at most [`MAX_LINE`]).
+pub(crate) struct Lines<'r> {
+    reader: &'r mut dyn BufRead,
+    buf: Vec<u8>,
+    /// Bytes of the reader's buffer to consume before the next line.
+    pending: usize,
+    /// 1-based number of the line last returned.
+    pub(crate) number: u64,
+}
+
+impl<'r> Lines<'r> {
+    pub(crate) fn new(reader: &'r mut dyn BufRead) -> Self {
+        Lines {
+            reader,
+            buf: Vec::new(),
+            pending: 0,
+            number: 0,
+        }
+    }
+
+    pub(crate) fn next_line(&mut self, name: &str) -> Result<Option<&[u8]>, IngestError> {
+        if self.pending > 0 {
+            self.reader.consume(self.pending);
+            self.pending = 0;
+        }
+        let found = {
+            let available = self.reader.fill_buf().map_err(|e| io_error(name, e))?;
+            if available.is_empty() {
+                return Ok(None);
+            }
+            find_byte(available, 0, b'\n')
+        };
+        if let Some(pos) = found {
+            // The second `fill_buf` returns the same buffered bytes without reading.
+            let available = self.reader.fill_buf().map_err(|e| io_error(name, e))?;
+            let line = &available[..pos.min(available.len())];
+            self.pending = pos + 1;
+            self.number += 1;
+            return Ok(Some(line.strip_suffix(b"\r").unwrap_or(line)));
+        }
+        self.buf.clear();
+        loop {
+            let available = self.reader.fill_buf().map_err(|e| io_error(name, e))?;
+            if available.is_empty() {
+                break; // the last line, without a newline
+            }
+            if let Some(pos) = find_byte(available, 0, b'\n') {
+                self.buf.extend_from_slice(&available[..pos]);
+                self.reader.consume(pos + 1);
+                break;
+            }
+            let n = available.len();
+            self.buf.extend_from_slice(available);
+            self.reader.consume(n);
+            if self.buf.len() as u64 > MAX_LINE {
+                return Err(IngestError::Parse(ParseError {
+                    file: name.to_string(),
+                    line: self.number + 1,
+                    col: MAX_LINE + 1,
+                    message: format!("line longer than {} MiB", MAX_LINE >> 20),
+                }));
+            }
+        }
+        self.number += 1;
+        if self.buf.last() == Some(&b'\r') {
+            self.buf.pop();
+        }
+        Ok(Some(&self.buf))
+    }
+}
+
+const LO_BYTES: u64 = 0x0101_0101_0101_0101;
+const HI_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// High bit set in each byte of `word` equal to `b`; the lowest set bit is
+/// exact (higher ones may be false positives, which callers never look at).
+#[inline(always)]
+fn byte_mask(word: u64, b: u8) -> u64 {
+    let x = word ^ (LO_BYTES * u64::from(b));
+    x.wrapping_sub(LO_BYTES) & !x & HI_BITS
+}
+
+#[inline(always)]
+fn word_at(bytes: &[u8], i: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&bytes[i..i + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// Index of the first `a` at or after `i`, eight bytes at a time.
+#[inline]
+pub(crate) fn find_byte(bytes: &[u8], mut i: usize, a: u8) -> Option<usize> {
+    while i + 8 <= bytes.len() {
+        let m = byte_mask(word_at(bytes, i), a);
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    while i < bytes.len() {
+        if bytes[i] == a {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Index of the first `a` or `b` at or after `i`, eight bytes at a time.
+#[inline]
+pub(crate) fn find_either(bytes: &[u8], mut i: usize, a: u8, b: u8) -> Option<usize> {
+    while i + 8 <= bytes.len() {
+        let w = word_at(bytes, i);
+        let m = byte_mask(w, a) | byte_mask(w, b);
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    while i < bytes.len() {
+        if bytes[i] == a || bytes[i] == b {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Checks a label name the store can keep: not empty, not one of its own columns.
+pub(crate) fn check_label_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("empty label name".into());
+    }
+    if RESERVED_COLUMNS.contains(&name) {
+        return Err(format!(
+            "label name `{name}` is reserved: the store's own columns are {}; rename the label",
+            RESERVED_COLUMNS.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// Input text for an error message: lossy UTF-8, cut at 60 bytes.
+pub(crate) fn show(bytes: &[u8]) -> String {
+    const MAX: usize = 60;
+    if bytes.len() <= MAX {
+        String::from_utf8_lossy(bytes).into_owned()
+    } else {
+        format!("{}...", String::from_utf8_lossy(&bytes[..MAX]))
+    }
+}
+
+/// Parses a float as written in the text formats: decimal, exponent, `NaN`,
+/// `Inf`, `+Inf`, `-Inf` (any case).
+#[inline]
+pub(crate) fn parse_f64(bytes: &[u8]) -> Option<f64> {
+    if let Some(v) = fast_decimal(bytes) {
+        return Some(v);
+    }
+    std::str::from_utf8(bytes).ok()?.parse().ok()
+}
+
+/// `[+-]digits[.digits]` with at most 15 digits: the integer and the power of
+/// ten are exact in f64, so one division rounds correctly (Clinger's fast
+/// path). Anything else is `None`.
+#[inline]
+fn fast_decimal(bytes: &[u8]) -> Option<f64> {
+    const POW10: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let (neg, digits) = match bytes.first()? {
+        b'-' => (true, &bytes[1..]),
+        b'+' => (false, &bytes[1..]),
+        _ => (false, bytes),
+    };
+    if digits.len() > 16 {
+        return None;
+    }
+    let mut mantissa: u64 = 0;
+    let mut count = 0;
+    let mut dot = None;
+    for (i, &c) in digits.iter().enumerate() {
+        if c.is_ascii_digit() {
+            mantissa = mantissa * 10 + u64::from(c - b'0');
+            count += 1;
+        } else if c == b'.' && dot.is_none() {
+            dot = Some(i);
+        } else {
+            return None;
+        }
+    }
+    if count == 0 || count > 15 {
+        return None;
+    }
+    let frac = dot.map_or(0, |d| digits.len() - d - 1);
+    let v = mantissa as f64 / POW10[frac];
+    Some(if neg { -v } else { v })
+}
+
+/// Parses an optionally signed decimal integer.
+pub(crate) fn parse_i64(bytes: &[u8]) -> Option<i64> {
+    let (neg, digits) = match bytes.first() {
+        Some(b'-') => (true, &bytes[1..]),
+        Some(b'+') => (false, &bytes[1..]),
+        _ => (false, bytes),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut n: i64 = 0;
+    for &b in digits {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        let d = i64::from(b - b'0');
+        n = n.checked_mul(10).and_then(|n| {
+            if neg {
+                n.checked_sub(d)
+            } else {
+                n.checked_add(d)
+            }
+        })?;
+    }
+    Some(n)
+}
+
+/// Epoch numbers at or above this are milliseconds, below it seconds (as
+/// [`crate::time::parse_epoch`] decides).
+pub(crate) const EPOCH_MS_THRESHOLD: f64 = 1e11;
+
+/// Parses a timestamp as [`crate::time::parse_timestamp`] does, with a fast
+/// path for the common `YYYY-MM-DDTHH:MM:SS[.fff](Z|±HH:MM)`.
+pub(crate) fn parse_time_text(text: &str) -> Option<i64> {
+    fast_rfc3339(text.as_bytes()).or_else(|| crate::time::parse_timestamp(text))
+}
+
+/// RFC 3339 with a 4-digit year, seconds below 60 and at most 9 fraction
+/// digits; anything else is `None` (and left to chrono).
+fn fast_rfc3339(b: &[u8]) -> Option<i64> {
+    fn num(b: &[u8]) -> Option<i64> {
+        let mut n = 0i64;
+        for &c in b {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            n = n * 10 + i64::from(c - b'0');
+        }
+        Some(n)
+    }
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let (year, month, day) = (num(&b[0..4])?, num(&b[5..7])?, num(&b[8..10])?);
+    let (hour, minute, second) = (num(&b[11..13])?, num(&b[14..16])?, num(&b[17..19])?);
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let month_days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if day < 1 || day > month_days || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let mut i = 19;
+    let mut millis = 0i64;
+    if b[i] == b'.' {
+        let start = i + 1;
+        i = start;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        let digits = i - start;
+        if digits == 0 || digits > 9 {
+            return None;
+        }
+        for k in 0..3 {
+            millis = millis * 10
+                + b.get(start + k)
+                    .filter(|_| k < digits)
+                    .map_or(0, |&c| i64::from(c - b'0'));
+        }
+    }
+    let offset_s = match b.get(i..)? {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let (h, m) = (num(&[*h1, *h2])?, num(&[*m1, *m2])?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let s = h * 3600 + m * 60;
+            if *sign == b'-' { -s } else { s }
+        }
+        _ => return None,
+    };
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_s;
+    Some(secs * 1000 + millis)
+}
+
+/// A fast hasher for raw series text (FxHash's word mixing with a splitmix
+/// finish). Not DoS-resistant: input files are the operator's own.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct RawHasher(u64);
+
+const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl RawHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(FX_SEED);
+    }
+}
+
+impl Hasher for RawHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    #[inline]
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// Raw series text (bytes) to a value, hashed with [`RawHasher`].
+pub(crate) type RawMap<V> = HashMap<Box<[u8]>, V, BuildHasherDefault<RawHasher>>;
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    //! Helpers the format tests share: running a parser over text, and a
+    //! deterministic generator of mutated lines for fuzz-style tests.
+
+    use super::*;
+    use crate::model::MemorySink;
+
+    /// A resolved sample: metric, labels, timestamp, value.
+    pub type Sample = (String, Vec<(String, String)>, i64, f64);
+
+    pub fn opts() -> IngestOptions {
+        IngestOptions {
+            quiet: true,
+            ..IngestOptions::default()
+        }
+    }
+
+    /// Ingests `text` as `format`, returning the report and the samples.
+    pub fn run(
+        text: &str,
+        format: Format,
+        opts: &IngestOptions,
+    ) -> Result<(IngestReport, Vec<Sample>), IngestError> {
+        run_bytes(text.as_bytes(), format, opts)
+    }
+
+    pub fn run_bytes(
+        bytes: &[u8],
+        format: Format,
+        opts: &IngestOptions,
+    ) -> Result<(IngestReport, Vec<Sample>), IngestError> {
+        let mut sink = MemorySink::default();
+        let report = ingest_reader(bytes, "in", format, opts, &mut sink)?;
+        let samples = sink
+            .resolved()
+            .into_iter()
+            .map(|(k, t, v)| (k.metric.clone(), k.labels.clone(), t, v))
+            .collect();
+        Ok((report, samples))
+    }
+
+    /// The parse error `text` gives (panics if it gives none).
+    pub fn parse_error(text: &str, format: Format, opts: &IngestOptions) -> ParseError {
+        match run(text, format, opts) {
+            Err(IngestError::Parse(e)) => e,
+            other => panic!("expected a parse error for {text:?}, got {other:?}"),
+        }
+    }
+
+    pub fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// xorshift64*: deterministic, no dependency.
+    pub struct Rng(pub u64);
+
+    impl Rng {
+        pub fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        pub fn below(&mut self, n: usize) -> usize {
+            (self.next() % n.max(1) as u64) as usize
+        }
+
+        pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+            &items[self.below(items.len())]
+        }
+    }
+
+    /// Mutates a line: flips, inserts, deletes or duplicates bytes, favouring
+    /// the characters the formats treat specially; sometimes truncates.
+    pub fn mutate(rng: &mut Rng, line: &str) -> Vec<u8> {
+        const SPECIAL: &[u8] = b"{}\",=\\ #.-+eEi\t:0123456789NaIf\xff\xc3tT[]";
+        let mut b = line.as_bytes().to_vec();
+        for _ in 0..1 + rng.below(3) {
+            let pos = rng.below(b.len() + 1);
+            match rng.below(6) {
+                0 if pos < b.len() => b[pos] = *rng.pick(SPECIAL),
+                1 => b.insert(pos, *rng.pick(SPECIAL)),
+                2 if pos < b.len() => {
+                    b.remove(pos);
+                }
+                3 => b.truncate(pos),
+                4 if pos < b.len() => {
+                    let end = (pos + 1 + rng.below(8)).min(b.len());
+                    let chunk = b[pos..end].to_vec();
+                    b.splice(pos..pos, chunk);
+                }
+                _ => b.insert(pos, (rng.next() & 0xff) as u8),
+            }
+        }
+        b.retain(|&c| c != b'\n' && c != b'\r');
+        b
+    }
+
+    /// Feeds each line alone (errors must point inside it) and then all of
+    /// them as one file with `skip_invalid` (errors must carry their line).
+    /// `trailer` (OpenMetrics' `# EOF`) follows each input; an error on it
+    /// must say so. Returns (lines that parsed alone, samples in the whole run).
+    pub fn fuzz(
+        format: Format,
+        lines: &[Vec<u8>],
+        opts: &IngestOptions,
+        trailer: &str,
+    ) -> (usize, u64) {
+        let mut ok = 0;
+        for line in lines {
+            let mut input = line.clone();
+            if !trailer.is_empty() {
+                input.push(b'\n');
+                input.extend_from_slice(trailer.as_bytes());
+            }
+            let shown = String::from_utf8_lossy(line);
+            match run_bytes(&input, format, opts) {
+                Ok(_) => ok += 1,
+                Err(IngestError::Parse(e)) if e.line == 2 && !trailer.is_empty() => {
+                    assert!(e.message.contains(trailer), "{e} for {shown:?}");
+                }
+                Err(IngestError::Parse(e)) => {
+                    assert_eq!(e.line, 1, "{e} for {shown:?}");
+                    assert!(
+                        e.col >= 1 && e.col as usize <= line.len() + 1,
+                        "{e} for {shown:?}"
+                    );
+                    assert!(!e.message.is_empty());
+                }
+                Err(e) => panic!("{e} for {shown:?}"),
+            }
+        }
+        let mut all = Vec::new();
+        for line in lines {
+            all.extend_from_slice(line);
+            all.push(b'\n');
+        }
+        all.extend_from_slice(trailer.as_bytes());
+        let skipping = IngestOptions {
+            skip_invalid: true,
+            ..opts.clone()
+        };
+        let (report, samples) = run_bytes(&all, format, &skipping).expect("skip_invalid run");
+        assert_eq!(report.samples as usize, samples.len());
+        for e in &report.first_skipped {
+            assert!(e.line >= 1 && e.line <= lines.len() as u64 + 1, "{e}");
+            assert!(e.col >= 1, "{e}");
+        }
+        (ok, report.samples)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testutil::*;
+    use super::*;
+
+    #[test]
+    fn formats_parse_by_name_and_extension() {
+        for (text, f) in [
+            ("prom", Format::Prometheus),
+            ("prometheus", Format::Prometheus),
+            ("OM", Format::OpenMetrics),
+            ("openmetrics", Format::OpenMetrics),
+            ("csv", Format::Csv),
+            ("jsonl", Format::JsonLines),
+            ("ndjson", Format::JsonLines),
+            ("json", Format::JsonLines),
+            ("influx", Format::Influx),
+            ("lp", Format::Influx),
+        ] {
+            assert_eq!(text.parse::<Format>(), Ok(f), "{text}");
+            assert_eq!(f.name().parse::<Format>(), Ok(f));
+        }
+        assert!("yaml".parse::<Format>().unwrap_err().contains("yaml"));
+        for (path, f) in [
+            ("a/b.prom", Some(Format::Prometheus)),
+            ("b.txt", Some(Format::Prometheus)),
+            ("b.om.gz", Some(Format::OpenMetrics)),
+            ("b.openmetrics", Some(Format::OpenMetrics)),
+            ("x.CSV", Some(Format::Csv)),
+            ("x.csv.gz", Some(Format::Csv)),
+            ("x.ndjson", Some(Format::JsonLines)),
+            ("calls.jsonl.gz", Some(Format::JsonLines)),
+            ("x.lp", Some(Format::Influx)),
+            ("x.influx.GZ", Some(Format::Influx)),
+            ("incidents.json", None),
+            ("README", None),
+            ("x.gz", None),
+            ("x.tar.gz", None),
+        ] {
+            assert_eq!(Format::from_path(Path::new(path)), f, "{path}");
+        }
+    }
+
+    #[test]
+    fn parse_error_displays_file_line_col() {
+        let e = ParseError {
+            file: "a.prom".into(),
+            line: 3,
+            col: 7,
+            message: "bad".into(),
+        };
+        assert_eq!(e.to_string(), "a.prom:3:7: bad");
+        assert_eq!(IngestError::Parse(e).to_string(), "a.prom:3:7: bad");
+        let m = IngestError::MissingTimestamp {
+            path: "a.prom".into(),
+        };
+        assert_eq!(m.to_string(), "a.prom: no timestamps: give --at TIME");
+    }
+
+    #[test]
+    fn reserved_extra_label_is_rejected() {
+        let mut o = opts();
+        o.labels = vec![("day".into(), "x".into())];
+        match run("m 1 1\n", Format::Prometheus, &o) {
+            Err(IngestError::Parse(e)) => {
+                assert!(e.message.contains("`day`"), "{e}");
+                assert!(e.to_string().starts_with("--label day: "), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn extra_labels_added_and_input_labels_win() {
+        let mut o = opts();
+        o.labels = vec![("env".into(), "prod".into()), ("dc".into(), "x".into())];
+        let (_, s) = run("m{env=\"dev\"} 1 5\nn 2 6\n", Format::Prometheus, &o).unwrap();
+        assert_eq!(s[0].1, labels(&[("dc", "x"), ("env", "dev")]));
+        assert_eq!(s[1].1, labels(&[("dc", "x"), ("env", "prod")]));
+    }
+
+    #[test]
+    fn skip_invalid_counts_and_keeps_first_five() {
+        let mut o = opts();
+        o.skip_invalid = true;
+        let text: String = (0..8)
+            .map(|i| format!("m{{a=\"{i}\"}} x 1\nok 1 1\n"))
+            .collect();
+        let (r, s) = run(&text, Format::Prometheus, &o).unwrap();
+        assert_eq!(r.skipped, 8);
+        assert_eq!(r.first_skipped.len(), 5, "the first five are kept");
+        assert_eq!(r.first_skipped[0].line, 1);
+        assert_eq!(r.first_skipped[1].line, 3);
+        assert_eq!(r.first_skipped[4].line, 9);
+        assert_eq!(r.lines, 16);
+        assert_eq!(r.samples, 8);
+        assert_eq!(r.series, 1, "bad lines intern nothing");
+        assert_eq!(s.len(), 8);
+    }
+
+    #[test]
+    fn lines_strip_crlf_and_count() {
+        let (r, s) = run("a 1 1\r\nb 2 2\r\n\r\nc 3 3", Format::Prometheus, &opts()).unwrap();
+        assert_eq!(r.lines, 4);
+        assert_eq!(
+            s.iter().map(|x| x.3).collect::<Vec<_>>(),
+            vec![1.0, 2.0, 3.0]
+        );
+    }
+
+    #[test]
+    fn fast_rfc3339_agrees_with_chrono() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut checked = 0;
+        for _ in 0..20_000 {
+            let y = 1900 + rng.below(300);
+            let text = format!(
+                "{y:04}-{:02}-{:02}{}{:02}:{:02}:{:02}{}{}",
+                rng.below(14),
+                rng.below(33),
+                rng.pick(&["T", "t", " "]),
+                rng.below(25),
+                rng.below(61),
+                rng.below(62),
+                rng.pick(&["", ".5", ".123", ".123456789", ".1234567891", ".", ".0019"]),
+                rng.pick(&[
+                    "Z", "z", "+01:00", "-05:30", "+23:59", "+24:00", "", "+0100", "Zx"
+                ]),
+            );
+            let slow = crate::time::parse_timestamp(&text);
+            if let Some(fast) = fast_rfc3339(text.as_bytes()) {
+                assert_eq!(Some(fast), slow, "{text}");
+                checked += 1;
+            }
+            assert_eq!(parse_time_text(&text), slow, "{text}");
+        }
+        assert!(checked > 2000, "fast path taken {checked} times");
+        assert_eq!(
+            parse_time_text("2026-11-16T00:00:01.234Z"),
+            Some(1_794_787_201_234)
+        );
+    }
+
+    #[test]
+    fn fast_decimals_agree_with_std() {
+        let mut rng = Rng(42);
+        for _ in 0..100_000 {
+            let digits = 1 + rng.below(17);
+            let mut t: String = (0..digits)
+                .map(|_| char::from(b'0' + rng.below(10) as u8))
+                .collect();
+            if rng.below(2) == 0 {
+                t.insert(rng.below(t.len() + 1), '.');
+            }
+            if rng.below(3) == 0 {
+                t.insert(0, *rng.pick(&['-', '+']));
+            }
+            let want = t.parse::<f64>().ok();
+            assert_eq!(
+                parse_f64(t.as_bytes()).map(f64::to_bits),
+                want.map(f64::to_bits),
+                "{t}"
+            );
+        }
+        for t in [
+            "NaN", "+Inf", "-Inf", "Inf", "1e3", "-1.5E-3", ".5", "5.", "-0",
+        ] {
+            let want = t.parse::<f64>().unwrap();
+            let got = parse_f64(t.as_bytes()).unwrap();
+            assert!(
+                got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                "{t}"
+            );
+        }
+        for t in [
+            "", ".", "-", "1..2", "1.2.3", "x", "1_000", "0x10", "1e", "++1",
+        ] {
+            assert_eq!(parse_f64(t.as_bytes()), None, "{t}");
+        }
+    }
+
+    #[test]
+    fn byte_search_finds_the_first_match() {
+        let mut rng = Rng(3);
+        for _ in 0..20_000 {
+            let len = rng.below(40);
+            let bytes: Vec<u8> = (0..len).map(|_| *rng.pick(b"ab\"}\\\n\x80\xff")).collect();
+            let from = rng.below(len + 2);
+            let slow1 = bytes
+                .iter()
+                .enumerate()
+                .skip(from)
+                .find(|(_, c)| **c == b'"')
+                .map(|(i, _)| i);
+            let slow2 = bytes
+                .iter()
+                .enumerate()
+                .skip(from)
+                .find(|(_, c)| **c == b'}' || **c == b'\\')
+                .map(|(i, _)| i);
+            assert_eq!(find_byte(&bytes, from, b'"'), slow1, "{bytes:?} {from}");
+            assert_eq!(
+                find_either(&bytes, from, b'}', b'\\'),
+                slow2,
+                "{bytes:?} {from}"
+            );
+        }
+    }
+
+    #[test]
+    fn long_lines_straddle_buffer_refills() {
+        // A tiny read buffer forces the copying path for most lines.
+        let text: String = (0..200)
+            .map(|i| format!("m{{a=\"{}\"}} {i} {i}\r\n", "x".repeat(i)))
+            .collect();
+        let reader = std::io::BufReader::with_capacity(16, text.as_bytes());
+        let mut sink = crate::model::MemorySink::default();
+        let r = ingest_reader(reader, "in", Format::Prometheus, &opts(), &mut sink).unwrap();
+        assert_eq!((r.lines, r.samples, r.series), (200, 200, 200));
+        let s = sink.resolved();
+        assert_eq!(s[150].0.label("a").map(str::len), Some(150));
+        assert_eq!((s[150].1, s[150].2), (150, 150.0));
+        let no_newline = ingest_reader(
+            "a 1 1\nb 2 2".as_bytes(),
+            "in",
+            Format::Prometheus,
+            &opts(),
+            &mut sink,
+        )
+        .unwrap();
+        assert_eq!(no_newline.lines, 2);
+    }
+
+    #[test]
+    fn integers_parse_with_overflow_checks() {
+        assert_eq!(parse_i64(b"-12"), Some(-12));
+        assert_eq!(parse_i64(b"+7"), Some(7));
+        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_i64(b"9223372036854775808"), None);
+        assert_eq!(parse_i64(b"-"), None);
+        assert_eq!(parse_i64(b"1.5"), None);
+    }
+}
