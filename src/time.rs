@@ -30,10 +30,10 @@ pub fn parse_time(text: &str, now_ms: i64) -> Result<i64, String> {
 pub fn parse_timestamp(t: &str) -> Option<i64> {
     let t = t.trim();
     let first = *t.as_bytes().first()?;
-    if first.is_ascii_digit() || first == b'-' || first == b'+' {
-        if let Some(ms) = parse_epoch(t) {
-            return Some(ms);
-        }
+    if (first.is_ascii_digit() || first == b'-' || first == b'+')
+        && let Some(ms) = parse_epoch(t)
+    {
+        return Some(ms);
     }
     if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
         return Some(dt.timestamp_millis());

@@ -228,10 +228,10 @@ impl StoreWriter {
         let mut dirs: Vec<PathBuf> = Vec::new();
         for p in &self.pending {
             fs::rename(&p.tmp, &p.target).map_err(|e| StoreError::io(&p.target, e))?;
-            if let Some(d) = p.target.parent() {
-                if !dirs.iter().any(|x| x == d) {
-                    dirs.push(d.to_path_buf());
-                }
+            if let Some(d) = p.target.parent()
+                && !dirs.iter().any(|x| x == d)
+            {
+                dirs.push(d.to_path_buf());
             }
         }
         for d in &dirs {

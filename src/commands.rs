@@ -1,0 +1,239 @@
+//! What each subcommand does, behind `main.rs`'s argument parsing: run the
+//! library, print what a person (or a cron mail) should read, and say how
+//! the process should exit (DESIGN.md: 0 ok, 1 failure, 2 usage or input
+//! error, 3 rule problems).
+
+use crate::generate::{GenerateOptions, generate};
+use crate::ingest::{IngestError, IngestOptions, ingest_path};
+use crate::model::Matcher;
+use crate::store::{ExportFormat, ScanRequest, Store, StoreError};
+use crate::time::{format_ms, now_ms, parse_time};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// A command's failure, carrying its exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// Bad arguments: exit 2.
+    #[error("{0}")]
+    Usage(String),
+    /// Bad input data: exit 2, store untouched.
+    #[error("{0}")]
+    Input(String),
+    /// Rule files with errors, failing rule tests: exit 3.
+    #[error("{0}")]
+    Rules(String),
+    /// Anything else: exit 1.
+    #[error("{0}")]
+    Failure(String),
+}
+
+impl CommandError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CommandError::Failure(_) => 1,
+            CommandError::Usage(_) | CommandError::Input(_) => 2,
+            CommandError::Rules(_) => 3,
+        }
+    }
+}
+
+impl From<StoreError> for CommandError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Invalid(m) => CommandError::Usage(m),
+            other => CommandError::Failure(other.to_string()),
+        }
+    }
+}
+
+impl From<IngestError> for CommandError {
+    fn from(e: IngestError) -> Self {
+        match &e {
+            IngestError::Sink(_) => CommandError::Failure(e.to_string()),
+            IngestError::Io { source, .. } if source.kind() != std::io::ErrorKind::NotFound => {
+                CommandError::Failure(e.to_string())
+            }
+            _ => CommandError::Input(e.to_string()),
+        }
+    }
+}
+
+fn io_failure(e: std::io::Error) -> CommandError {
+    CommandError::Failure(e.to_string())
+}
+
+/// Parses a `--from`/`--to`/`--at`/`--before` value.
+pub fn time_arg(flag: &str, text: &str) -> Result<i64, CommandError> {
+    parse_time(text, now_ms()).map_err(|e| CommandError::Usage(format!("{flag}: {e}")))
+}
+
+/// Parses `--label k=v`.
+pub fn label_arg(text: &str) -> Result<(String, String), CommandError> {
+    text.split_once('=')
+        .filter(|(k, _)| !k.trim().is_empty())
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .ok_or_else(|| CommandError::Usage(format!("--label `{text}`: expected name=value")))
+}
+
+/// `mcpops ingest`: every path in one commit; nothing is stored unless all parse
+/// (or `--skip-invalid` skips what does not).
+pub fn ingest(
+    store: &Store,
+    paths: &[PathBuf],
+    opts: &IngestOptions,
+    out: &mut dyn Write,
+) -> Result<(), CommandError> {
+    let started = Instant::now();
+    let mut writer = store.writer()?;
+    let mut samples = 0u64;
+    let mut lines = 0u64;
+    let mut files = 0usize;
+    let mut skipped = 0u64;
+    let mut first_skipped = Vec::new();
+    for path in paths {
+        let report = ingest_path(path, opts, &mut writer)?;
+        samples += report.samples;
+        lines += report.lines;
+        files += report.files;
+        skipped += report.skipped;
+        first_skipped.extend(report.first_skipped);
+    }
+    let commit = writer.commit()?;
+    let secs = started.elapsed().as_secs_f64();
+    writeln!(
+        out,
+        "ingested {samples} samples from {files} file(s), {lines} lines, in {secs:.2}s ({:.0} samples/s) into {} ({} new segment(s), generation {})",
+        samples as f64 / secs.max(1e-9),
+        store.root().display(),
+        commit.segments_added,
+        commit.generation,
+    )
+    .map_err(io_failure)?;
+    if skipped > 0 {
+        writeln!(out, "skipped {skipped} invalid line(s); the first:").map_err(io_failure)?;
+        for e in first_skipped.iter().take(5) {
+            writeln!(out, "  {e}").map_err(io_failure)?;
+        }
+    }
+    Ok(())
+}
+
+/// `mcpops info`.
+pub fn info(store: &Store, json: bool, out: &mut dyn Write) -> Result<(), CommandError> {
+    let info = store.snapshot()?.info()?;
+    if json {
+        let text = serde_json::to_string_pretty(&info)
+            .map_err(|e| CommandError::Failure(e.to_string()))?;
+        writeln!(out, "{text}").map_err(io_failure)?;
+        return Ok(());
+    }
+    let when = |t: Option<i64>| t.map(format_ms).unwrap_or_else(|| "-".into());
+    let rows = [
+        ("store", info.store.clone()),
+        ("generation", info.generation.to_string()),
+        ("segments", info.segments.to_string()),
+        ("days", info.days.to_string()),
+        ("metrics", info.metrics.to_string()),
+        ("series", info.series.to_string()),
+        ("samples", info.samples.to_string()),
+        ("first sample", when(info.first)),
+        ("last sample", when(info.last)),
+        ("bytes", info.bytes.to_string()),
+        ("bytes/sample", format!("{:.3}", info.bytes_per_sample)),
+    ];
+    for (k, v) in rows {
+        writeln!(out, "{k:<14} {v}").map_err(io_failure)?;
+    }
+    Ok(())
+}
+
+/// `mcpops compact`.
+pub fn compact(store: &Store, out: &mut dyn Write) -> Result<(), CommandError> {
+    let s = store.compact()?;
+    writeln!(
+        out,
+        "compacted {} day(s): merged {} segment(s) into {}, removed {} duplicate sample(s)",
+        s.days, s.segments_merged, s.commit.segments_added, s.duplicates_removed
+    )
+    .map_err(io_failure)
+}
+
+/// `mcpops retain --before T`.
+pub fn retain(store: &Store, before_ms: i64, out: &mut dyn Write) -> Result<(), CommandError> {
+    let s = store.retain(before_ms)?;
+    writeln!(
+        out,
+        "dropped {} segment(s) of days ending by {}",
+        s.segments_removed,
+        format_ms(before_ms)
+    )
+    .map_err(io_failure)
+}
+
+/// The selection of `export` (and later `query`): metric, matchers, range.
+pub fn scan_request(
+    metric: Option<String>,
+    matchers: &[String],
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<ScanRequest, CommandError> {
+    let matchers = matchers
+        .iter()
+        .map(|m| Matcher::parse(m).map_err(CommandError::Usage))
+        .collect::<Result<_, _>>()?;
+    Ok(ScanRequest {
+        start_ms: from
+            .map(|t| time_arg("--from", t))
+            .transpose()?
+            .unwrap_or(i64::MIN),
+        end_ms: to
+            .map(|t| time_arg("--to", t))
+            .transpose()?
+            .unwrap_or(i64::MAX),
+        metric,
+        matchers,
+    })
+}
+
+/// `mcpops export`: to `out_path`, or stdout.
+pub fn export(
+    store: &Store,
+    req: &ScanRequest,
+    format: ExportFormat,
+    out_path: Option<&Path>,
+    stdout: &mut dyn Write,
+) -> Result<(), CommandError> {
+    let snapshot = store.snapshot()?;
+    match out_path {
+        Some(p) => {
+            let mut file = std::io::BufWriter::new(
+                std::fs::File::create(p)
+                    .map_err(|e| CommandError::Failure(format!("{}: {e}", p.display())))?,
+            );
+            let rows = snapshot.export(req, format, &mut file)?;
+            file.flush().map_err(io_failure)?;
+            eprintln!("exported {rows} rows to {}", p.display());
+        }
+        None => {
+            snapshot.export(req, format, stdout)?;
+        }
+    }
+    Ok(())
+}
+
+/// `mcpops generate`.
+pub fn generate_fleet(opts: &GenerateOptions, out: &mut dyn Write) -> Result<(), CommandError> {
+    let summary = generate(opts).map_err(|e| CommandError::Failure(e.to_string()))?;
+    writeln!(
+        out,
+        "wrote {} file(s) to {}: {} calls, {} gauge samples, {} incident(s) in incidents.json",
+        summary.files.len(),
+        opts.out.display(),
+        summary.calls,
+        summary.gauge_samples,
+        summary.incidents.len()
+    )
+    .map_err(io_failure)
+}
