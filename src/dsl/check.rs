@@ -1,0 +1,1058 @@
+//! Semantic checks over parsed files: types (instant vs range), functions
+//! and their arguments, names and references across the files checked
+//! together, template labels, regexes, windows, limits; and the warnings.
+
+use super::ast::*;
+use super::diag::{Diagnostic, LineIndex};
+use super::functions::{self, Noise, Param, Pool, SHORT_WINDOW_MS};
+use super::parse::{Parsed, unknown_name_message};
+use super::template::ALWAYS;
+use super::{series, window};
+use crate::model::MatchOp;
+use crate::time::format_duration_ms;
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+/// What an expression evaluates to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ty {
+    /// A number: literals, durations (seconds), constants, arithmetic on them.
+    Scalar,
+    /// An instant vector: one value per series.
+    Vector,
+    /// A range: samples per series over a window (`x[5m]`).
+    Range,
+    Str,
+    /// Already reported; compatible with everything so errors do not cascade.
+    Err,
+}
+
+/// The labels an expression's series can carry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Labels {
+    /// Any label but these (a selector: its series have whatever labels they have).
+    AnyBut(BTreeSet<String>),
+    /// Only these.
+    Only(BTreeSet<String>),
+}
+
+impl Labels {
+    fn any() -> Self {
+        Labels::AnyBut(BTreeSet::new())
+    }
+
+    fn none() -> Self {
+        Labels::Only(BTreeSet::new())
+    }
+
+    pub fn may_have(&self, l: &str) -> bool {
+        match self {
+            Labels::AnyBut(x) => !x.contains(l),
+            Labels::Only(s) => s.contains(l),
+        }
+    }
+
+    fn only(names: &[Ident]) -> Self {
+        Labels::Only(names.iter().map(|i| i.name.clone()).collect())
+    }
+
+    fn without(&self, names: &[Ident]) -> Self {
+        match self {
+            Labels::AnyBut(x) => {
+                let mut x = x.clone();
+                x.extend(names.iter().map(|i| i.name.clone()));
+                Labels::AnyBut(x)
+            }
+            Labels::Only(s) => {
+                let mut s = s.clone();
+                for n in names {
+                    s.remove(&n.name);
+                }
+                Labels::Only(s)
+            }
+        }
+    }
+
+    fn intersect(&self, o: &Labels) -> Labels {
+        match (self, o) {
+            (Labels::AnyBut(a), Labels::AnyBut(b)) => Labels::AnyBut(a.union(b).cloned().collect()),
+            (Labels::AnyBut(a), Labels::Only(s)) | (Labels::Only(s), Labels::AnyBut(a)) => {
+                Labels::Only(s.difference(a).cloned().collect())
+            }
+            (Labels::Only(a), Labels::Only(b)) => {
+                Labels::Only(a.intersection(b).cloned().collect())
+            }
+        }
+    }
+
+    fn union(&self, o: &Labels) -> Labels {
+        match (self, o) {
+            (Labels::AnyBut(a), Labels::AnyBut(b)) => {
+                Labels::AnyBut(a.intersection(b).cloned().collect())
+            }
+            (Labels::AnyBut(a), Labels::Only(s)) | (Labels::Only(s), Labels::AnyBut(a)) => {
+                Labels::AnyBut(a.difference(s).cloned().collect())
+            }
+            (Labels::Only(a), Labels::Only(b)) => Labels::Only(a.union(b).cloned().collect()),
+        }
+    }
+
+    fn with(&self, extra: impl IntoIterator<Item = String>) -> Labels {
+        match self {
+            Labels::AnyBut(x) => {
+                let mut x = x.clone();
+                for e in extra {
+                    x.remove(&e);
+                }
+                Labels::AnyBut(x)
+            }
+            Labels::Only(s) => {
+                let mut s = s.clone();
+                s.extend(extra);
+                Labels::Only(s)
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Typed {
+    ty: Ty,
+    labels: Labels,
+}
+
+impl Typed {
+    fn new(ty: Ty, labels: Labels) -> Self {
+        Typed { ty, labels }
+    }
+
+    fn scalar() -> Self {
+        Typed::new(Ty::Scalar, Labels::none())
+    }
+
+    fn err() -> Self {
+        Typed::new(Ty::Err, Labels::any())
+    }
+}
+
+/// A name defined by some file, for duplicates and references.
+struct Def {
+    kind: &'static str,
+    file: usize,
+    line: u32,
+}
+
+/// What the files checked together define.
+struct World<'a> {
+    /// Alerts, remediations and maintenance share one namespace.
+    rules: HashMap<&'a str, Def>,
+    alerts: HashMap<&'a str, (&'a Alert, Labels)>,
+    /// Names of blocks that failed to parse, by keyword.
+    failed: HashSet<(String, String)>,
+    names: Vec<&'a str>,
+}
+
+/// Checks parsed files together (references resolve across them); returns
+/// the diagnostics of each file, in file order, sorted by position.
+pub(crate) fn check_parsed(files: &[(Parsed, &str)]) -> Vec<Vec<Diagnostic>> {
+    let idxs: Vec<LineIndex> = files.iter().map(|(_, src)| LineIndex::new(src)).collect();
+    let mut out: Vec<Vec<Diagnostic>> = files.iter().map(|(p, _)| p.diags.clone()).collect();
+    let mut world = World {
+        rules: HashMap::new(),
+        alerts: HashMap::new(),
+        failed: HashSet::new(),
+        names: files.iter().map(|(p, _)| p.file.name.as_str()).collect(),
+    };
+    for (p, _) in files {
+        world.failed.extend(p.failed.iter().cloned());
+    }
+
+    // Names first (duplicates across files), then the alerts' label sets, which
+    // remediations in any file need.
+    let mut records: HashMap<&str, Def> = HashMap::new();
+    let mut tests: HashMap<&str, Def> = HashMap::new();
+    for (fi, (p, _)) in files.iter().enumerate() {
+        let mut c = Checker::new(&p.file, &idxs[fi]);
+        for item in &p.file.items {
+            let (kind, name, span, map): (&'static str, &str, Span, &mut HashMap<&str, Def>) =
+                match item {
+                    Item::Alert(a) => ("alert", &a.name.name, a.name.span, &mut world.rules),
+                    Item::Remediate(r) => {
+                        ("remediation", &r.name.name, r.name.span, &mut world.rules)
+                    }
+                    Item::Maintenance(m) => {
+                        ("maintenance", &m.name.name, m.name.span, &mut world.rules)
+                    }
+                    Item::Record(r) => ("record", &r.name.name, r.name.span, &mut records),
+                    Item::Test(t) => ("test", &t.name.value, t.name.span, &mut tests),
+                    _ => continue,
+                };
+            if let Some(prev) = map.get(name) {
+                let at = if prev.file == fi {
+                    format!("line {}", prev.line)
+                } else {
+                    format!("{}:{}", world.names[prev.file], prev.line)
+                };
+                let shown = if kind == "test" {
+                    format!("{name:?}")
+                } else {
+                    format!("`{name}`")
+                };
+                c.error(
+                    span,
+                    format!(
+                        "duplicate name {shown}: {} {shown} is already defined at {at}",
+                        prev.kind
+                    ),
+                );
+            } else {
+                map.insert(
+                    name,
+                    Def {
+                        kind,
+                        file: fi,
+                        line: span.line,
+                    },
+                );
+            }
+        }
+        out[fi].append(&mut c.diags);
+    }
+
+    // Alerts: their expressions, templates and label sets.
+    for (fi, (p, _)) in files.iter().enumerate() {
+        let mut c = Checker::new(&p.file, &idxs[fi]);
+        c.check_file_level();
+        for a in p.file.alerts() {
+            let labels = c.check_alert(a);
+            world
+                .alerts
+                .entry(a.name.name.as_str())
+                .or_insert((a, labels));
+        }
+        out[fi].append(&mut c.diags);
+    }
+
+    // Everything else.
+    for (fi, (p, _)) in files.iter().enumerate() {
+        let mut c = Checker::new(&p.file, &idxs[fi]);
+        for item in &p.file.items {
+            match item {
+                Item::Let(l) => c.check_let(l),
+                Item::Record(r) => c.check_record(r),
+                Item::Remediate(r) => c.check_remediate(r, &world),
+                Item::Maintenance(m) => c.check_maintenance(m),
+                Item::Test(t) => c.check_test(t, &world),
+                Item::Alert(_) | Item::Evaluate(_) => {}
+            }
+        }
+        out[fi].append(&mut c.diags);
+    }
+
+    for d in &mut out {
+        d.sort_by_key(|a| (a.line, a.col, a.severity));
+        d.dedup();
+    }
+    out
+}
+
+struct Checker<'a> {
+    file: &'a RuleFile,
+    idx: &'a LineIndex<'a>,
+    diags: Vec<Diagnostic>,
+    /// Types of constants, filled on demand.
+    consts: HashMap<String, Ty>,
+    visiting: HashSet<String>,
+}
+
+impl<'a> Checker<'a> {
+    fn new(file: &'a RuleFile, idx: &'a LineIndex<'a>) -> Self {
+        Checker {
+            file,
+            idx,
+            diags: Vec::new(),
+            consts: HashMap::new(),
+            visiting: HashSet::new(),
+        }
+    }
+
+    fn error(&mut self, span: Span, msg: String) {
+        self.diags
+            .push(self.idx.error(&self.file.name, span.start, msg));
+    }
+
+    fn warning(&mut self, span: Span, msg: String) {
+        self.diags
+            .push(self.idx.warning(&self.file.name, span.start, msg));
+    }
+
+    /// The source text of a span, shortened for messages.
+    fn text(&self, span: Span) -> String {
+        let src = self.idx_src();
+        let t = src.get(span.start..span.end).unwrap_or("");
+        let t: String = t.split_whitespace().collect::<Vec<_>>().join(" ");
+        if t.chars().count() > 40 {
+            let short: String = t.chars().take(37).collect();
+            format!("{short}...")
+        } else {
+            t
+        }
+    }
+
+    fn idx_src(&self) -> &'a str {
+        self.idx.source()
+    }
+
+    // ---------------------------------------------------------------- file level
+
+    fn check_file_level(&mut self) {
+        let mut seen: Option<Span> = None;
+        let mut lets: HashMap<&str, u32> = HashMap::new();
+        for item in &self.file.items {
+            match item {
+                Item::Evaluate(e) => {
+                    if let Some(prev) = seen {
+                        self.error(
+                            e.span,
+                            format!(
+                                "`evaluate every` is given twice (first at line {})",
+                                prev.line
+                            ),
+                        );
+                    }
+                    seen = Some(e.span);
+                    if e.every.ms <= 0 {
+                        self.error(
+                            e.every.span,
+                            "the evaluation step must be longer than 0".into(),
+                        );
+                    }
+                }
+                Item::Let(l) => {
+                    if let Some(line) = lets.get(l.name.name.as_str()) {
+                        self.error(
+                            l.name.span,
+                            format!("duplicate name `{}`: constant `{}` is already defined at line {line}", l.name.name, l.name.name),
+                        );
+                    } else {
+                        lets.insert(&l.name.name, l.name.span.line);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- expressions
+
+    fn const_type(&mut self, id: &Ident) -> Ty {
+        if let Some(t) = self.consts.get(&id.name) {
+            return *t;
+        }
+        let Some(l) = self.file.constant(&id.name) else {
+            return Ty::Err;
+        };
+        if !self.visiting.insert(id.name.clone()) {
+            self.error(
+                id.span,
+                format!("constant `{}` is defined in terms of itself", id.name),
+            );
+            self.consts.insert(id.name.clone(), Ty::Err);
+            return Ty::Err;
+        }
+        let t = self.expr(&l.value).ty;
+        let t = match t {
+            Ty::Scalar | Ty::Str | Ty::Err => t,
+            _ => Ty::Err,
+        };
+        self.visiting.remove(&id.name);
+        self.consts.insert(id.name.clone(), t);
+        t
+    }
+
+    /// Reports a range where an instant value is needed (`context` says by what).
+    fn need_instant(&mut self, t: &Typed, e: &Expr, context: &str) {
+        match t.ty {
+            Ty::Range => {
+                let text = self.text(e.span());
+                self.error(
+                    e.span(),
+                    format!(
+                        "`{text}` is a range, but {context} needs an instant value: apply a function over time such as `avg({text})`, or drop the `[...]`"
+                    ),
+                );
+            }
+            Ty::Str => self.error(e.span(), format!("a string cannot be used in {context}")),
+            _ => {}
+        }
+    }
+
+    fn expr(&mut self, e: &Expr) -> Typed {
+        match e {
+            Expr::Number(_) | Expr::Duration(_) => Typed::scalar(),
+            Expr::Str(_) => Typed::new(Ty::Str, Labels::none()),
+            Expr::Const(id) => Typed::new(self.const_type(id), Labels::none()),
+            Expr::Paren(x, _) => self.expr(x),
+            Expr::Selector(s) => self.selector(s),
+            Expr::Neg(x, _) => {
+                let t = self.expr(x);
+                self.need_instant(&t, x, "`-`");
+                match t.ty {
+                    Ty::Range | Ty::Str => Typed::err(),
+                    _ => t,
+                }
+            }
+            Expr::Binary(b) => self.binary(b),
+            Expr::Call(c) => self.call(c),
+            Expr::Aggregate(a) => self.aggregate(a),
+        }
+    }
+
+    fn selector(&mut self, s: &Selector) -> Typed {
+        for m in &s.matchers {
+            if let Err(e) = m.compile() {
+                self.regex_error(m.span, &m.value, &e);
+            }
+        }
+        if let Some(r) = &s.range
+            && r.ms <= 0
+        {
+            self.error(r.span, "a range must be longer than 0".into());
+        }
+        let ty = if s.range.is_some() {
+            Ty::Range
+        } else {
+            Ty::Vector
+        };
+        Typed::new(ty, Labels::any())
+    }
+
+    fn regex_error(&mut self, span: Span, re: &str, e: &regex::Error) {
+        let detail = e
+            .to_string()
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("error:"))
+            .map(|l| l.trim_start_matches("error:").trim().to_string())
+            .unwrap_or_else(|| "invalid syntax".to_string());
+        self.error(span, format!("the regex `{re}` does not compile: {detail}"));
+    }
+
+    fn binary(&mut self, b: &Binary) -> Typed {
+        let l = self.expr(&b.lhs);
+        let r = self.expr(&b.rhs);
+        let sym = b.op.symbol();
+        let ctx = format!("`{sym}`");
+        self.need_instant(&l, &b.lhs, &ctx);
+        self.need_instant(&r, &b.rhs, &ctx);
+        if matches!(l.ty, Ty::Range | Ty::Str | Ty::Err)
+            || matches!(r.ty, Ty::Range | Ty::Str | Ty::Err)
+        {
+            return Typed::err();
+        }
+        if b.return_bool && !b.op.is_comparison() {
+            self.error(
+                b.span,
+                format!("`bool` only follows a comparison such as `>`, not `{sym}`"),
+            );
+        }
+        let (ls, rs) = (l.ty == Ty::Scalar, r.ty == Ty::Scalar);
+        if ls && rs {
+            if b.op.is_comparison() && !b.return_bool {
+                self.error(
+                    b.span,
+                    format!("comparing two numbers needs `bool`, as in `1 {sym} bool 0`"),
+                );
+            }
+            if b.op.is_set() {
+                self.error(
+                    b.span,
+                    format!("`{sym}` works on series, not on two numbers"),
+                );
+            }
+            if b.on.is_some() {
+                self.error(b.span, "`on (...)` matches series, not numbers".into());
+            }
+            return Typed::scalar();
+        }
+        if ls || rs {
+            if b.op.is_set() {
+                let side = if ls { &b.lhs } else { &b.rhs };
+                self.error(
+                    side.span(),
+                    format!("`{sym}` needs series on both sides, not a number"),
+                );
+            }
+            if let Some(on) = &b.on {
+                self.error(
+                    on.span,
+                    "`on (...)` matches series on both sides; one side is a number".into(),
+                );
+            }
+            let labels = if ls { r.labels } else { l.labels };
+            return Typed::new(Ty::Vector, labels);
+        }
+        let labels = match b.op {
+            BinOp::And | BinOp::Unless => l.labels,
+            BinOp::Or => l.labels.union(&r.labels),
+            _ => match &b.on {
+                Some(on) => Labels::only(&on.labels),
+                None => l.labels.intersect(&r.labels),
+            },
+        };
+        Typed::new(Ty::Vector, labels)
+    }
+
+    fn call(&mut self, c: &Call) -> Typed {
+        let args: Vec<Typed> = c.args.iter().map(|a| self.expr(a)).collect();
+        let Some(info) = functions::function(&c.func.name) else {
+            let msg = if functions::aggregation(&c.func.name).is_some() {
+                format!(
+                    "`{}` aggregates across series: it needs an instant value",
+                    c.func.name
+                )
+            } else {
+                unknown_name_message("function", &c.func.name)
+            };
+            self.error(c.func.span, msg);
+            return Typed::err();
+        };
+        let name = info.name;
+        if args.len() != info.params.len() {
+            let n = info.params.len();
+            self.error(
+                c.func.span,
+                format!(
+                    "`{name}` takes {n} argument{}, as in `{name}{}`, found {}",
+                    if n == 1 { "" } else { "s" },
+                    info.arg_names,
+                    args.len()
+                ),
+            );
+            return Typed::err();
+        }
+        let mut range_labels = Labels::any();
+        let mut threshold_labels: Option<Labels> = None;
+        for (i, (param, (t, a))) in info.params.iter().zip(args.iter().zip(&c.args)).enumerate() {
+            match param {
+                Param::Range => {
+                    range_labels = t.labels.clone();
+                    match t.ty {
+                        Ty::Range | Ty::Err => {}
+                        Ty::Vector => {
+                            let text = self.text(a.span());
+                            self.error(
+                                a.span(),
+                                format!("`{name}` needs a range such as `{text}[5m]`, not an instant value"),
+                            );
+                        }
+                        Ty::Scalar | Ty::Str => self.error(
+                            a.span(),
+                            format!(
+                                "`{name}` needs a range such as `x[5m]`, not a {}",
+                                ty_word(t.ty)
+                            ),
+                        ),
+                    }
+                }
+                Param::Threshold if matches!(t.ty, Ty::Vector) => {
+                    threshold_labels = Some(t.labels.clone());
+                }
+                Param::Scalar | Param::Threshold => {
+                    let ord = if i == 0 { "first" } else { "second" };
+                    match t.ty {
+                        Ty::Scalar | Ty::Err => {}
+                        Ty::Range => self.error(
+                            a.span(),
+                            format!("the {ord} argument of `{name}` must be a number, not a range"),
+                        ),
+                        Ty::Vector => self.error(
+                            a.span(),
+                            format!("the {ord} argument of `{name}` must be a number, not series"),
+                        ),
+                        Ty::Str => self.error(
+                            a.span(),
+                            format!(
+                                "the {ord} argument of `{name}` must be a number, not a string"
+                            ),
+                        ),
+                    }
+                    if name == "quantile" {
+                        self.check_fraction(a);
+                    }
+                }
+            }
+        }
+        if let Some(g) = &c.pool
+            && info.pool == Pool::Not
+        {
+            let kw = if g.without { "without" } else { "by" };
+            self.error(
+                    g.span,
+                    format!(
+                        "`{name}` cannot pool series with `{kw}`: aggregate its result instead, as in `max by (...) ({name}(...))`"
+                    ),
+                );
+        }
+        let labels = if name == "absent" {
+            match c.args.first().map(Expr::unparen) {
+                Some(Expr::Selector(s)) => Labels::Only(
+                    s.matchers
+                        .iter()
+                        .filter(|m| m.op == MatchOp::Equal && !m.value.is_empty())
+                        .map(|m| m.name.clone())
+                        .collect(),
+                ),
+                _ => Labels::none(),
+            }
+        } else {
+            match &c.pool {
+                Some(g) if g.without => range_labels.without(&g.labels),
+                Some(g) => Labels::only(&g.labels),
+                None => range_labels,
+            }
+        };
+        let labels = match threshold_labels {
+            Some(t) => labels.intersect(&t),
+            None => labels,
+        };
+        Typed::new(Ty::Vector, labels)
+    }
+
+    /// A literal quantile must be within [0, 1].
+    fn check_fraction(&mut self, a: &Expr) {
+        if let Expr::Number(n) = a.unparen()
+            && !(0.0..=1.0).contains(&n.value)
+        {
+            self.error(
+                n.span,
+                format!("a quantile is between 0 and 1, found `{}`", n.text),
+            );
+        }
+    }
+
+    fn aggregate(&mut self, a: &Aggregate) -> Typed {
+        let name = a.op.name.as_str();
+        let Some(info) = functions::aggregation(name) else {
+            self.error(a.op.span, unknown_name_message("aggregation", name));
+            return Typed::err();
+        };
+        if let Some(p) = &a.param {
+            let t = self.expr(p);
+            match t.ty {
+                Ty::Scalar | Ty::Err => {}
+                other => self.error(
+                    p.span(),
+                    format!(
+                        "the first argument of `{name}` must be a number, not {}",
+                        ty_phrase(other)
+                    ),
+                ),
+            }
+            if name == "quantile" {
+                self.check_fraction(p);
+            } else if let Expr::Number(n) = p.unparen()
+                && (n.value < 1.0 || n.value.fract() != 0.0)
+            {
+                self.error(
+                    n.span,
+                    format!(
+                        "`{name}` needs a whole number of at least 1, found `{}`",
+                        n.text
+                    ),
+                );
+            }
+        }
+        let t = self.expr(&a.arg);
+        match t.ty {
+            Ty::Range => {
+                let text = self.text(a.arg.span());
+                let msg = if functions::function(name).is_some() {
+                    format!(
+                        "`{name} by (...) (...)` aggregates across series and needs an instant value, but `{text}` is a range: for {name} over time write `{name}({text}) by (...)`"
+                    )
+                } else {
+                    format!("`{name}` needs an instant value, but `{text}` is a range")
+                };
+                self.error(a.arg.span(), msg);
+                return Typed::err();
+            }
+            Ty::Scalar | Ty::Str => {
+                self.error(
+                    a.arg.span(),
+                    format!("`{name}` aggregates series, not a {}", ty_word(t.ty)),
+                );
+                return Typed::err();
+            }
+            _ => {}
+        }
+        let labels = if info.keeps_labels {
+            t.labels
+        } else {
+            match &a.grouping {
+                Some(g) if g.without => t.labels.without(&g.labels),
+                Some(g) => Labels::only(&g.labels),
+                None => Labels::none(),
+            }
+        };
+        Typed::new(Ty::Vector, labels)
+    }
+
+    /// A top-level expression that must select series.
+    fn series_expr(&mut self, e: &Expr, what: &str) -> Labels {
+        let t = self.expr(e);
+        match t.ty {
+            Ty::Range => self.need_instant(&t, e, what),
+            Ty::Scalar => self.error(
+                e.span(),
+                format!("{what} is a plain number; it must select series, as in `x > 1`"),
+            ),
+            Ty::Str => self.error(
+                e.span(),
+                format!("{what} is a string; it must select series"),
+            ),
+            _ => {}
+        }
+        t.labels
+    }
+
+    // ---------------------------------------------------------------- templates
+
+    fn check_template(&mut self, t: &Template, labels: &Labels, owner: &str) {
+        for (name, span) in t.vars() {
+            if ALWAYS.contains(&name) || labels.may_have(name) {
+                continue;
+            }
+            let why = match labels {
+                Labels::Only(s) if s.is_empty() => "keeps no labels".to_string(),
+                Labels::Only(s) => format!(
+                    "keeps only {}",
+                    s.iter()
+                        .map(|l| format!("`{l}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                Labels::AnyBut(_) => format!("removes `{name}`"),
+            };
+            self.error(
+                span,
+                format!("unknown template label `{{{{{name}}}}}`: the expression of {owner} {why}"),
+            );
+        }
+    }
+
+    // ---------------------------------------------------------------- blocks
+
+    fn check_alert(&mut self, a: &Alert) -> Labels {
+        let owner = format!("alert {}", a.name.name);
+        let labels = self.series_expr(&a.when, &format!("the condition of {owner}"));
+        let step = self.file.step_ms();
+        if let Some(f) = &a.for_ {
+            if f.ms > 0 && f.ms < step {
+                self.error(
+                    f.span,
+                    format!(
+                        "`for {}` is shorter than the evaluation step ({}): use at least {} or `for 0s`",
+                        f.text,
+                        format_duration_ms(step),
+                        format_duration_ms(step)
+                    ),
+                );
+            }
+        } else if let Some(noisy) = noisy_function(&a.when) {
+            self.warning(
+                a.name.span,
+                format!(
+                    "alert {} has no `for` and uses `{noisy}`, which is noisy: add `for 5m` (or `for 0s` to fire at once) so that one spike does not fire it",
+                    a.name.name
+                ),
+            );
+        }
+        let mut keys = Vec::new();
+        for l in &a.labels {
+            if ALWAYS.contains(&l.name.name.as_str()) {
+                self.error(
+                    l.name.span,
+                    format!(
+                        "`{}` cannot be set in `labels`: it is set by the alert itself",
+                        l.name.name
+                    ),
+                );
+            }
+            keys.push(l.name.name.clone());
+        }
+        for l in &a.labels {
+            self.check_template(&l.value, &labels, &owner);
+        }
+        let full = labels.with(keys);
+        for t in a.summary.iter().chain(a.runbook.iter()) {
+            self.check_template(t, &full, &owner);
+        }
+        full
+    }
+
+    fn check_let(&mut self, l: &Let) {
+        if self.consts.contains_key(&l.name.name) {
+            return;
+        }
+        // Typed with its own name marked, so that a cycle is reported once,
+        // where it closes.
+        self.visiting.insert(l.name.name.clone());
+        let t = self.expr(&l.value);
+        self.visiting.remove(&l.name.name);
+        let ty = match t.ty {
+            Ty::Vector | Ty::Range => {
+                self.error(
+                    l.value.span(),
+                    format!(
+                        "constant `{}` must be a number, duration, percent, size or string, not {}",
+                        l.name.name,
+                        ty_phrase(t.ty)
+                    ),
+                );
+                Ty::Err
+            }
+            other => other,
+        };
+        self.consts.insert(l.name.name.clone(), ty);
+    }
+
+    fn check_record(&mut self, r: &Record) {
+        self.series_expr(&r.expr, &format!("record {}", r.name.name));
+    }
+
+    fn check_max(&mut self, m: &Option<MaxRate>) {
+        if let Some(m) = m {
+            if m.count < 1 {
+                self.error(
+                    m.span,
+                    format!(
+                        "`max {} per {}` allows no action: the count must be at least 1",
+                        m.count, m.per.text
+                    ),
+                );
+            }
+            if m.per.ms <= 0 {
+                self.error(
+                    m.per.span,
+                    "the period of `max` must be longer than 0".into(),
+                );
+            }
+        }
+    }
+
+    fn check_remediate(&mut self, r: &Remediate, world: &World) {
+        let owner = format!("remediation {}", r.name.name);
+        let mut labels: Option<Labels> = None;
+        for on in &r.on {
+            match world.alerts.get(on.name.as_str()) {
+                Some((_, l)) => {
+                    labels = Some(match labels {
+                        None => l.clone(),
+                        Some(prev) => prev.intersect(l),
+                    })
+                }
+                None => {
+                    if world
+                        .failed
+                        .contains(&("alert".to_string(), on.name.clone()))
+                    {
+                        labels = Some(Labels::any());
+                        continue;
+                    }
+                    let msg = match world.rules.get(on.name.as_str()) {
+                        Some(def) => format!(
+                            "`{}` is a {}, not an alert: `on` names alerts",
+                            on.name, def.kind
+                        ),
+                        None => {
+                            let mut m = format!("unknown alert `{}` in `on`", on.name);
+                            if let Some(s) = closest(&on.name, world.alerts.keys().copied()) {
+                                m.push_str(&format!(": did you mean `{s}`?"));
+                            }
+                            m
+                        }
+                    };
+                    self.error(on.span, msg);
+                    labels = Some(Labels::any());
+                }
+            }
+        }
+        let labels = labels.unwrap_or_else(Labels::any);
+        if let Some(w) = &r.filter {
+            for (label, op, value) in w.conds() {
+                if matches!(op, WhereOp::Regex | WhereOp::NotRegex)
+                    && let Err(e) = crate::model::Matcher::new(
+                        label.name.clone(),
+                        op.match_op(),
+                        value.value.clone(),
+                    )
+                {
+                    self.regex_error(value.span, &value.value, &e);
+                }
+                if !ALWAYS.contains(&label.name.as_str()) && !labels.may_have(&label.name) {
+                    self.error(
+                        label.span,
+                        format!(
+                            "unknown label `{}` in `where`: the alerts in `on` do not carry it",
+                            label.name
+                        ),
+                    );
+                }
+            }
+        }
+        let alert_owner = match r.on.as_slice() {
+            [one] => format!("alert {}", one.name),
+            _ => format!("the alerts that {owner} acts on"),
+        };
+        for a in std::iter::once(&r.action).chain(r.escalate.iter()) {
+            self.check_template(&a.target, &labels, &alert_owner);
+        }
+        self.check_max(&r.max);
+        if r.cooldown.is_none() {
+            self.warning(
+                r.name.span,
+                format!(
+                    "remediation {} has no `cooldown`: it may act again on every evaluation; add one such as `cooldown 1h`",
+                    r.name.name
+                ),
+            );
+        }
+    }
+
+    fn check_maintenance(&mut self, m: &Maintenance) {
+        let owner = format!("maintenance {}", m.name.name);
+        let labels = self.series_expr(&m.when, &format!("the condition of {owner}"));
+        if m.window.window.is_none() {
+            let why = window::Window::parse(&m.window.text.value)
+                .err()
+                .unwrap_or_default();
+            self.error(
+                m.window.text.span,
+                format!("the window {:?} does not parse: {why}", m.window.text.value),
+            );
+        }
+        self.check_template(&m.action.target, &labels, &owner);
+        self.check_max(&m.max);
+    }
+
+    fn check_test(&mut self, t: &TestBlock, world: &World) {
+        if let Some(i) = &t.interval
+            && i.ms <= 0
+        {
+            self.error(
+                i.span,
+                "the interval of a test must be longer than 0".into(),
+            );
+        }
+        for s in &t.series {
+            for m in &s.selector.matchers {
+                if m.op != MatchOp::Equal {
+                    self.error(
+                        m.span,
+                        format!(
+                            "a test series is written with `=` labels only, not `{}`",
+                            m.op.symbol()
+                        ),
+                    );
+                }
+            }
+            if s.selector.range.is_some() || s.selector.offset.is_some() {
+                self.error(
+                    s.selector.span,
+                    "a test series has no range or offset".into(),
+                );
+            }
+            if s.points.is_none() {
+                let why = series::parse(&s.values.value).err().unwrap_or_default();
+                self.error(s.values.span, why);
+            }
+        }
+        for e in &t.expects {
+            match &e.target {
+                ExpectTarget::Value(x) => {
+                    let ty = self.expr(x);
+                    self.need_instant(&ty, x, "`value(...)`");
+                    if let ExpectResult::State(_) = e.result {
+                        self.error(
+                            e.span,
+                            "`value(...)` is expected to be a number or `none`, not an alert state"
+                                .into(),
+                        );
+                    }
+                }
+                ExpectTarget::Alert(name) => {
+                    let known = world.rules.contains_key(name.name.as_str())
+                        || ["alert", "remediate", "maintenance"]
+                            .iter()
+                            .any(|k| world.failed.contains(&(k.to_string(), name.name.clone())));
+                    if !known {
+                        let mut m = format!("unknown alert `{}` in `expect`", name.name);
+                        if let Some(s) = closest(&name.name, world.rules.keys().copied()) {
+                            m.push_str(&format!(": did you mean `{s}`?"));
+                        }
+                        self.error(name.span, m);
+                    }
+                    if let ExpectResult::Value(n) = &e.result {
+                        self.error(
+                            n.span,
+                            format!("`{}` is expected to be `firing`, `pending` or `none`, not a number", name.name),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn ty_word(t: Ty) -> &'static str {
+    match t {
+        Ty::Scalar => "number",
+        Ty::Vector => "series",
+        Ty::Range => "range",
+        Ty::Str => "string",
+        Ty::Err => "value",
+    }
+}
+
+fn ty_phrase(t: Ty) -> &'static str {
+    match t {
+        Ty::Scalar => "a number",
+        Ty::Vector => "series",
+        Ty::Range => "a range",
+        Ty::Str => "a string",
+        Ty::Err => "a value",
+    }
+}
+
+/// The first noisy function an expression uses (see [`functions`]).
+fn noisy_function(e: &Expr) -> Option<String> {
+    let mut found = None;
+    e.walk(&mut |x| {
+        if found.is_some() {
+            return;
+        }
+        if let Expr::Call(c) = x
+            && let Some(info) = functions::function(&c.func.name) {
+                let noisy = match info.noise {
+                    Noise::Never => false,
+                    Noise::Always => true,
+                    Noise::ShortWindow => c.args.get(info.range_arg()).is_some_and(|a| {
+                        matches!(a.unparen(), Expr::Selector(s) if s.range.as_ref().is_some_and(|r| r.ms < SHORT_WINDOW_MS))
+                    }),
+                };
+                if noisy {
+                    found = Some(c.func.name.clone());
+                }
+            }
+    });
+    found
+}
+
+/// The name closest to `name` among `names`, when close enough to suggest.
+fn closest<'n>(name: &str, names: impl Iterator<Item = &'n str>) -> Option<&'n str> {
+    names
+        .map(|n| (functions::edit_distance(name, n), n))
+        .filter(|(d, n)| *d <= 3 && *d < n.len())
+        .min()
+        .map(|(_, n)| n)
+}

@@ -1,0 +1,230 @@
+//! The rule language (`../shared/DSL.md`): pest grammar in
+//! `grammar/rules.pest`, a typed syntax tree ([`ast`]), a checker with
+//! readable diagnostics ([`check`]) and a formatter ([`format`]).
+//!
+//! Door: [`parse_str`]/[`parse_file`] give a [`RuleFile`]; [`load_rules`]
+//! parses and checks several files as one rule set (references resolve
+//! across them); [`check_command`] and [`fmt_command`] are `mcpops check`
+//! and `mcpops fmt`.
+
+pub mod ast;
+pub mod check;
+pub mod diag;
+pub mod format;
+pub mod functions;
+pub mod parse;
+pub mod series;
+pub mod template;
+pub mod window;
+
+pub use ast::*;
+pub use diag::{Diagnostic, Severity};
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// The evaluation step when a file has no `evaluate every`.
+pub const DEFAULT_STEP_MS: i64 = 60_000;
+
+/// Parses one file's text. Errors are syntax errors and the errors found
+/// while building the tree (a block without `when`, a setting given twice);
+/// semantic checks are [`check_str`]'s.
+pub fn parse_str(src: &str, name: &str) -> Result<RuleFile, Vec<Diagnostic>> {
+    let p = parse::parse_source(src, name);
+    if p.diags.is_empty() {
+        Ok(p.file)
+    } else {
+        Err(p.diags)
+    }
+}
+
+/// Parses a file; a file that cannot be read gives one diagnostic at 1:1.
+pub fn parse_file(path: &Path) -> Result<RuleFile, Vec<Diagnostic>> {
+    match std::fs::read_to_string(path) {
+        Ok(src) => parse_str(&src, &path.display().to_string()),
+        Err(e) => Err(vec![io_diag(path, &e)]),
+    }
+}
+
+fn io_diag(path: &Path, e: &io::Error) -> Diagnostic {
+    Diagnostic {
+        severity: Severity::Error,
+        file: path.display().to_string(),
+        line: 1,
+        col: 1,
+        message: format!("cannot read the file: {e}"),
+        source_line: String::new(),
+    }
+}
+
+/// Parses and checks several sources (name, text) as one rule set; returns
+/// every diagnostic, errors and warnings, in file order then by position.
+pub fn check_sources(sources: &[(String, String)]) -> Vec<Diagnostic> {
+    check_parsed_sources(sources).1
+}
+
+fn check_parsed_sources(sources: &[(String, String)]) -> (Vec<parse::Parsed>, Vec<Diagnostic>) {
+    let parsed: Vec<(parse::Parsed, &str)> = sources
+        .iter()
+        .map(|(name, src)| (parse::parse_source(src, name), src.as_str()))
+        .collect();
+    let diags = check::check_parsed(&parsed).into_iter().flatten().collect();
+    (parsed.into_iter().map(|(p, _)| p).collect(), diags)
+}
+
+/// Parses and checks one text.
+pub fn check_str(src: &str, name: &str) -> Vec<Diagnostic> {
+    check_sources(&[(name.to_string(), src.to_string())])
+}
+
+/// Parses and checks one file (syntax and semantics, errors and warnings).
+pub fn check_file(path: &Path) -> Vec<Diagnostic> {
+    match std::fs::read_to_string(path) {
+        Ok(src) => check_str(&src, &path.display().to_string()),
+        Err(e) => vec![io_diag(path, &e)],
+    }
+}
+
+/// Rule files parsed and checked together.
+#[derive(Debug, Default)]
+pub struct RuleSet {
+    /// The files that parsed completely, in the order given.
+    pub files: Vec<RuleFile>,
+    /// Every diagnostic of every file.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl RuleSet {
+    pub fn errors(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+
+    pub fn warnings(&self) -> usize {
+        self.diagnostics.len() - self.errors()
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.errors() > 0
+    }
+}
+
+/// Reads, parses and checks files as one rule set (an alert in one file may
+/// be named by a remediation or a test in another). An unreadable file is an
+/// I/O error (a usage error for the command line), not a diagnostic.
+pub fn load_rules(paths: &[PathBuf]) -> io::Result<RuleSet> {
+    let mut sources = Vec::with_capacity(paths.len());
+    for p in paths {
+        let src = std::fs::read_to_string(p)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
+        sources.push((p.display().to_string(), src));
+    }
+    let (parsed, diagnostics) = check_parsed_sources(&sources);
+    let files = parsed
+        .into_iter()
+        .filter(|p| p.diags.is_empty())
+        .map(|p| p.file)
+        .collect();
+    Ok(RuleSet { files, diagnostics })
+}
+
+/// What `check` found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CheckOutcome {
+    pub errors: usize,
+    pub warnings: usize,
+}
+
+/// `mcpops check FILE...`: prints the diagnostics (human, or one JSON
+/// document `{"errors","warnings","diagnostics":[...]}`) and counts them.
+/// Exit codes for the caller: 0 when `errors == 0`, 3 otherwise; an `Err`
+/// (unreadable file) is a usage error.
+pub fn check_command(
+    files: &[PathBuf],
+    json: bool,
+    out: &mut dyn Write,
+) -> io::Result<CheckOutcome> {
+    let set = load_rules(files)?;
+    let outcome = CheckOutcome {
+        errors: set.errors(),
+        warnings: set.warnings(),
+    };
+    if json {
+        let doc = serde_json::json!({
+            "errors": outcome.errors,
+            "warnings": outcome.warnings,
+            "diagnostics": set.diagnostics,
+        });
+        writeln!(out, "{doc}")?;
+    } else {
+        for d in &set.diagnostics {
+            writeln!(out, "{d}")?;
+        }
+        writeln!(
+            out,
+            "checked {} file{}: {} error{}, {} warning{}",
+            files.len(),
+            plural(files.len()),
+            outcome.errors,
+            plural(outcome.errors),
+            outcome.warnings,
+            plural(outcome.warnings)
+        )?;
+    }
+    Ok(outcome)
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// Formats a file's text in the canonical layout, comments kept. Files with
+/// syntax errors are not formatted: their diagnostics are returned.
+pub fn format_str(src: &str, name: &str) -> Result<String, Vec<Diagnostic>> {
+    let file = parse_str(src, name)?;
+    Ok(format::format_file(src, &file))
+}
+
+/// What `fmt` did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FmtOutcome {
+    /// Files rewritten (or, with `check`, that would be).
+    pub changed: Vec<PathBuf>,
+    /// Files left alone because they do not parse (their diagnostics printed).
+    pub errors: usize,
+}
+
+/// `mcpops fmt [--check] FILE...`: rewrites files in place (through a
+/// temporary file and a rename), or with `check` only lists those that would
+/// change. Each changed file's path is printed. Exit codes for the caller:
+/// with `check`, 1 when `changed` is not empty; 3 when `errors > 0`; an
+/// `Err` (unreadable file) is a usage error.
+pub fn fmt_command(files: &[PathBuf], check: bool, out: &mut dyn Write) -> io::Result<FmtOutcome> {
+    let mut outcome = FmtOutcome::default();
+    let mut sources = Vec::with_capacity(files.len());
+    for p in files {
+        let src = std::fs::read_to_string(p)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
+        sources.push(src);
+    }
+    for (p, src) in files.iter().zip(&sources) {
+        match format_str(src, &p.display().to_string()) {
+            Err(diags) => {
+                outcome.errors += 1;
+                for d in diags {
+                    writeln!(out, "{d}")?;
+                }
+            }
+            Ok(formatted) if formatted != *src => {
+                if !check {
+                    let tmp = p.with_extension("rules.fmt.tmp");
+                    std::fs::write(&tmp, &formatted)?;
+                    std::fs::rename(&tmp, p)?;
+                }
+                writeln!(out, "{}", p.display())?;
+                outcome.changed.push(p.clone());
+            }
+            Ok(_) => {}
+        }
+    }
+    Ok(outcome)
+}
