@@ -237,3 +237,36 @@ pub fn generate_fleet(opts: &GenerateOptions, out: &mut dyn Write) -> Result<(),
     )
     .map_err(io_failure)
 }
+
+/// `mcpops check`: exit 3 when any file has errors (warnings alone pass).
+pub fn check(files: &[PathBuf], json: bool, out: &mut dyn Write) -> Result<(), CommandError> {
+    let outcome = crate::dsl::check_command(files, json, out)
+        .map_err(|e| CommandError::Usage(e.to_string()))?;
+    if outcome.errors > 0 {
+        return Err(CommandError::Rules(format!(
+            "{} error(s) in the rule files",
+            outcome.errors
+        )));
+    }
+    Ok(())
+}
+
+/// `mcpops fmt`: exit 3 when a file does not parse; with `--check`, exit 1
+/// when a file would change (as `cargo fmt --check` does).
+pub fn fmt(files: &[PathBuf], check_only: bool, out: &mut dyn Write) -> Result<(), CommandError> {
+    let outcome = crate::dsl::fmt_command(files, check_only, out)
+        .map_err(|e| CommandError::Usage(e.to_string()))?;
+    if outcome.errors > 0 {
+        return Err(CommandError::Rules(format!(
+            "{} file(s) do not parse and were left alone",
+            outcome.errors
+        )));
+    }
+    if check_only && !outcome.changed.is_empty() {
+        return Err(CommandError::Failure(format!(
+            "{} file(s) are not formatted",
+            outcome.changed.len()
+        )));
+    }
+    Ok(())
+}

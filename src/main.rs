@@ -117,6 +117,28 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Check rule files: syntax and meaning, every error with its position
+    #[command(
+        after_help = "Examples:\n  mcpops check rules/mcp.rules\n  mcpops check --format json rules/*.rules"
+    )]
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// text | json
+        #[arg(long, default_value = "text")]
+        format: String,
+    },
+    /// Rewrite rule files in the canonical layout, keeping comments
+    #[command(
+        after_help = "Examples:\n  mcpops fmt rules/mcp.rules\n  mcpops fmt --check rules/*.rules"
+    )]
+    Fmt {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Only list the files that would change (exit 1 if any)
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 fn run(cli: Cli) -> Result<(), CommandError> {
@@ -185,6 +207,13 @@ fn run(cli: Cli) -> Result<(), CommandError> {
             let req = commands::scan_request(metric, &matchers, from.as_deref(), to.as_deref())?;
             commands::export(&store, &req, format, out.as_deref(), &mut stdout)
         }
+        Command::Check { files, format } => match format.as_str() {
+            "text" | "json" => commands::check(&files, format == "json", &mut stdout),
+            other => Err(CommandError::Usage(format!(
+                "--format {other}: expected text or json"
+            ))),
+        },
+        Command::Fmt { files, check } => commands::fmt(&files, check, &mut stdout),
     }
 }
 

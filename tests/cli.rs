@@ -1,0 +1,195 @@
+//! The binary as a user runs it: exit codes, messages, and a store left
+//! exactly as it was when input is bad.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn mcpops(store: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mcpops"))
+        .arg("--store")
+        .arg(store)
+        .arg("--quiet")
+        .args(args)
+        .output()
+        .expect("run mcpops")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+const GOOD: &str = "# TYPE disk.free_bytes gauge\n\
+disk.free_bytes{server=\"a\"} 100 1763251200\n\
+disk.free_bytes{server=\"a\"} 90 1763251260\n\
+disk.free_bytes{server=\"b\"} NaN 1763251260\n\
+# EOF\n";
+
+#[test]
+fn ingest_info_export_compact_retain() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let file = dir.path().join("scrape.om");
+    fs::write(&file, GOOD).unwrap();
+
+    let o = mcpops(&store, &["ingest", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("ingested 3 samples"), "{}", text(&o));
+
+    let o = mcpops(&store, &["info", "--format", "json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let info: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(info["samples"], 3);
+    assert_eq!(info["series"], 2);
+    assert_eq!(info["first"], 1_763_251_200_000i64);
+
+    let o = mcpops(
+        &store,
+        &["export", "--format", "csv", "--match", "server=a"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let csv = String::from_utf8(o.stdout).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "metric,server,timestamp,value");
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(
+        lines[1].starts_with("disk.free_bytes,a,2025-11-16"),
+        "{csv}"
+    );
+    assert!(lines[2].ends_with(",90.0"), "{csv}");
+
+    let out = dir.path().join("x.parquet");
+    let o = mcpops(
+        &store,
+        &[
+            "export",
+            "--format",
+            "parquet",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(fs::read(&out).unwrap().starts_with(b"PAR1"));
+
+    // The same file again: reads see each sample once, compaction removes the copies.
+    assert!(
+        mcpops(&store, &["ingest", file.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let o = mcpops(&store, &["compact"]);
+    assert!(text(&o).contains("removed 3 duplicate"), "{}", text(&o));
+
+    let o = mcpops(&store, &["retain", "--before", "2025-11-17"]);
+    assert!(text(&o).contains("dropped 1 segment"), "{}", text(&o));
+    let o = mcpops(&store, &["info", "--format", "json"]);
+    let info: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(info["samples"], 0);
+}
+
+#[test]
+fn bad_input_names_file_line_and_column_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let good = dir.path().join("good.om");
+    fs::write(&good, GOOD).unwrap();
+    assert!(
+        mcpops(&store, &["ingest", good.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let manifest = fs::read(store.join("manifest.json")).unwrap();
+
+    // A good file and a bad one in one run: nothing of either is stored.
+    let bad = dir.path().join("bad.om");
+    fs::write(
+        &bad,
+        "# TYPE m gauge\nm{server=\"a\"} 1 1763251200\nm{server=\"a\" 2 1763251260\n# EOF\n",
+    )
+    .unwrap();
+    let o = mcpops(
+        &store,
+        &["ingest", good.to_str().unwrap(), bad.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let msg = text(&o);
+    assert!(msg.contains("bad.om:3:"), "{msg}");
+    assert_eq!(fs::read(store.join("manifest.json")).unwrap(), manifest);
+
+    // --skip-invalid stores the rest and says what it skipped.
+    let o = mcpops(&store, &["ingest", "--skip-invalid", bad.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("skipped 1 invalid line"), "{}", text(&o));
+    assert!(text(&o).contains("bad.om:3:"), "{}", text(&o));
+
+    // Usage errors: exit 2.
+    let o = mcpops(&store, &["retain", "--before", "someday"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("not a time"), "{}", text(&o));
+    let o = mcpops(
+        &store,
+        &["ingest", dir.path().join("missing.om").to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = mcpops(&store, &["export", "--match", "server=~\"(\""]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+#[test]
+fn the_shipped_fleet_ingests() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let fleet = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/fleet");
+    let o = mcpops(&store, &["ingest", fleet.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = mcpops(&store, &["info", "--format", "json"]);
+    let info: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(info["samples"].as_u64().unwrap() > 600_000, "{info}");
+    assert_eq!(info["metrics"], 9);
+}
+
+#[test]
+fn check_and_fmt_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/mcp.rules");
+    let o = mcpops(&store, &["check", shipped.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = mcpops(&store, &["fmt", "--check", shipped.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    let bad = dir.path().join("bad.rules");
+    fs::write(&bad, "alert A {\n  when up > 1\n  for soon\n}\n").unwrap();
+    let o = mcpops(&store, &["check", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("bad.rules:3:"), "{}", text(&o));
+    let o = mcpops(
+        &store,
+        &["check", "--format", "json", bad.to_str().unwrap()],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["diagnostics"][0]["line"], 3);
+
+    let messy = dir.path().join("messy.rules");
+    fs::write(&messy, "alert   A {\nwhen up > 1\n   for 5m\n}\n").unwrap();
+    let o = mcpops(&store, &["fmt", "--check", messy.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        mcpops(&store, &["fmt", messy.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let o = mcpops(&store, &["fmt", "--check", messy.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    let o = mcpops(
+        &store,
+        &["check", dir.path().join("none.rules").to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
