@@ -1,0 +1,15 @@
+//! mcpops: an embedded time-series analytics engine for MCP server operators.
+//!
+//! Data flows one way: [`ingest`] -> [`store`] -> engine / analyze ->
+//! remediate -> report (those rooms arrive with their own issues). [`model`]
+//! holds the types the rooms share, [`dsl`] the rule language, [`generate`]
+//! the sample fleet, and [`commands`] what each subcommand does.
+
+pub mod commands;
+pub mod dsl;
+pub mod generate;
+pub mod ingest;
+pub mod model;
+pub mod progress;
+pub mod store;
+pub mod time;
