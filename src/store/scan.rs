@@ -9,12 +9,16 @@ use super::segment::{METRIC_COLUMN, TIMESTAMP_COLUMN, VALUE_COLUMN};
 use crate::model::{MatchOp, Matcher, SeriesKey, series_matches};
 use arrow::array::{Array, AsArray, DictionaryArray, RecordBatch, StringArray};
 use arrow::datatypes::{Float64Type, Int32Type, TimestampMillisecondType};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::file::metadata::RowGroupMetaData;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
+};
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, RowGroupMetaData};
+use parquet::file::page_index::column_index::ColumnIndexMetaData;
 use parquet::file::statistics::Statistics;
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::fs::File;
+use std::ops::Range;
 use std::path::Path;
 
 const BATCH_ROWS: usize = 64 * 1024;
@@ -152,8 +156,9 @@ pub fn newest_per_timestamp(ts: Vec<i64>, vs: Vec<f64>) -> (Vec<i64>, Vec<f64>) 
 
 fn read_segment(path: &Path, order: u64, req: &ScanRequest) -> Result<Vec<Chunk>, StoreError> {
     let file = File::open(path).map_err(|e| StoreError::io(path, e))?;
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| StoreError::parquet(path, e))?;
+    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
+        .map_err(|e| StoreError::parquet(path, e))?;
     let meta = builder.metadata().clone();
     let schema = meta.file_metadata().schema_descr();
     let column_index = |name: &str| schema.columns().iter().position(|c| c.name() == name);
@@ -182,6 +187,26 @@ fn read_segment(path: &Path, order: u64, req: &ScanRequest) -> Result<Vec<Chunk>
     if row_groups.is_empty() {
         return Ok(Vec::new());
     }
+    // Within the row groups, skip the pages that the page index excludes:
+    // rows are sorted by series, so one metric or server is a few pages.
+    let mut page_filters: Vec<(usize, PagePredicate)> = Vec::new();
+    if let Some(c) = ts_col {
+        page_filters.push((c, PagePredicate::TimeOverlaps(req.start_ms, req.end_ms)));
+    }
+    if let (Some(c), Some(m)) = (metric_col, req.metric.as_deref()) {
+        page_filters.push((c, PagePredicate::Holds(m.as_bytes())));
+    }
+    for (c, m) in &label_cols {
+        page_filters.push((*c, PagePredicate::Holds(m.value.as_bytes())));
+    }
+    let selection = select_pages(&meta, &row_groups, &page_filters);
+    if selection.as_ref().is_some_and(|s| s.row_count() == 0) {
+        return Ok(Vec::new());
+    }
+    let mut builder = builder;
+    if let Some(selection) = selection {
+        builder = builder.with_row_selection(selection);
+    }
     let reader = builder
         .with_row_groups(row_groups)
         .with_batch_size(BATCH_ROWS)
@@ -193,6 +218,102 @@ fn read_segment(path: &Path, order: u64, req: &ScanRequest) -> Result<Vec<Chunk>
         chunks_of_batch(path, &batch, order, req, &mut chunks)?;
     }
     Ok(chunks)
+}
+
+/// What a page's min/max must allow for any of its rows to be wanted.
+enum PagePredicate<'a> {
+    /// Timestamps overlapping the inclusive range.
+    TimeOverlaps(i64, i64),
+    /// A text column that may hold this value (all-null pages cannot).
+    Holds(&'a [u8]),
+}
+
+impl PagePredicate<'_> {
+    fn may_match(&self, index: &ColumnIndexMetaData, page: usize) -> bool {
+        match (self, index) {
+            (PagePredicate::TimeOverlaps(start, end), ColumnIndexMetaData::INT64(ix)) => {
+                match (ix.min_value(page), ix.max_value(page)) {
+                    (Some(min), Some(max)) => max >= start && min <= end,
+                    _ => true,
+                }
+            }
+            (PagePredicate::Holds(v), ColumnIndexMetaData::BYTE_ARRAY(ix)) => {
+                if ix.is_null_page(page) {
+                    return false;
+                }
+                match (ix.min_value(page), ix.max_value(page)) {
+                    (Some(min), Some(max)) => min <= *v && *v <= max,
+                    _ => true,
+                }
+            }
+            _ => true,
+        }
+    }
+}
+
+/// The rows of the chosen row groups (numbered across them, in order) that
+/// survive every page filter; `None` when the file has no page index.
+fn select_pages(
+    meta: &ParquetMetaData,
+    row_groups: &[usize],
+    filters: &[(usize, PagePredicate)],
+) -> Option<RowSelection> {
+    if filters.is_empty() {
+        return None;
+    }
+    let mut kept: Vec<Range<usize>> = Vec::new();
+    let mut base = 0usize;
+    for &rg in row_groups {
+        let rows = meta.row_group(rg).num_rows() as usize;
+        let page_index = meta.page_index_for_row_group(rg);
+        let mut keep: Vec<Range<usize>> = std::iter::once(0..rows).collect();
+        for (col, predicate) in filters {
+            let (Some(ci), Some(oi)) =
+                (page_index.column_index(*col), page_index.offset_index(*col))
+            else {
+                return None;
+            };
+            let locations = oi.page_locations();
+            let ranges: Vec<Range<usize>> = locations
+                .iter()
+                .enumerate()
+                .filter(|(page, _)| predicate.may_match(ci, *page))
+                .map(|(page, loc)| {
+                    let start = loc.first_row_index as usize;
+                    let end = locations
+                        .get(page + 1)
+                        .map_or(rows, |next| next.first_row_index as usize);
+                    start..end
+                })
+                .collect();
+            keep = intersect_ranges(&keep, &ranges);
+        }
+        kept.extend(keep.into_iter().map(|r| r.start + base..r.end + base));
+        base += rows;
+    }
+    Some(RowSelection::from_consecutive_ranges(
+        kept.into_iter(),
+        base,
+    ))
+}
+
+/// The intersection of two sorted lists of disjoint ranges.
+fn intersect_ranges(a: &[Range<usize>], b: &[Range<usize>]) -> Vec<Range<usize>> {
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::new();
+    while i < a.len() && j < b.len() {
+        let start = a[i].start.max(b[j].start);
+        let end = a[i].end.min(b[j].end);
+        if start < end {
+            out.push(start..end);
+        }
+        if a[i].end < b[j].end {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    out
 }
 
 fn i64_range_overlaps(rg: &RowGroupMetaData, col: usize, start: i64, end: i64) -> bool {
@@ -310,6 +431,19 @@ fn chunks_of_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn range_lists_intersect() {
+        assert_eq!(
+            intersect_ranges(&[0..10, 20..30], &[5..25, 28..40]),
+            vec![5..10, 20..25, 28..30]
+        );
+        let (left, right): (Vec<Range<usize>>, Vec<Range<usize>>) = (
+            std::iter::once(0..5).collect(),
+            std::iter::once(5..9).collect(),
+        );
+        assert!(intersect_ranges(&left, &right).is_empty());
+    }
 
     #[test]
     fn newest_write_wins_on_duplicate_timestamps() {
