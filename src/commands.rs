@@ -3,7 +3,7 @@
 //! the process should exit (DESIGN.md: 0 ok, 1 failure, 2 usage or input
 //! error, 3 rule problems).
 
-use crate::generate::{GenerateOptions, generate};
+use crate::generate::{GenerateError, GenerateOptions, generate};
 use crate::ingest::{IngestError, IngestOptions, ingest_path};
 use crate::model::Matcher;
 use crate::store::{ExportFormat, ScanRequest, Store, StoreError};
@@ -225,7 +225,10 @@ pub fn export(
 
 /// `mcpops generate`.
 pub fn generate_fleet(opts: &GenerateOptions, out: &mut dyn Write) -> Result<(), CommandError> {
-    let summary = generate(opts).map_err(|e| CommandError::Failure(e.to_string()))?;
+    let summary = generate(opts).map_err(|e| match e {
+        GenerateError::InvalidOptions(_) => CommandError::Usage(e.to_string()),
+        other => CommandError::Failure(other.to_string()),
+    })?;
     writeln!(
         out,
         "wrote {} file(s) to {}: {} calls, {} gauge samples, {} incident(s) in incidents.json",

@@ -193,3 +193,39 @@ fn check_and_fmt_exit_codes() {
     );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
+
+#[test]
+fn generate_writes_a_fleet_that_ingests_and_refuses_bad_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let out = dir.path().join("fleet");
+    let o = mcpops(
+        &store,
+        &[
+            "generate",
+            "--servers",
+            "2",
+            "--days",
+            "1",
+            "--seed",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(out.join("incidents.json").exists());
+    let o = mcpops(&store, &["ingest", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = mcpops(
+        &store,
+        &[
+            "generate",
+            "--servers",
+            "0",
+            "--out",
+            dir.path().join("x").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
