@@ -11,7 +11,8 @@
 //! comments.
 
 use super::{
-    Fail, IngestError, Lines, RawMap, Run, bad, check_label_name, parse_f64, parse_i64, show,
+    Fail, IngestError, RawMap, Run, bad, check_label_name, for_each_line, parse_f64, parse_i64,
+    show,
 };
 use std::io::BufRead;
 
@@ -21,20 +22,7 @@ pub(crate) fn ingest(reader: &mut dyn BufRead, run: &mut Run) -> Result<(), Inge
         key: Vec::new(),
         fields: Vec::new(),
     };
-    let mut lines = Lines::new(reader);
-    let result = loop {
-        let line = match lines.next_line(&run.name) {
-            Ok(Some(line)) => line,
-            Ok(None) => break Ok(()),
-            Err(e) => break Err(e),
-        };
-        let outcome = parser.parse_line(line, run);
-        if let Err(e) = run.settle(lines.number, outcome) {
-            break Err(e);
-        }
-    };
-    run.report.lines += lines.number;
-    result
+    for_each_line(reader, run, |line, _, run| parser.parse_line(line, run))
 }
 
 struct Parser {

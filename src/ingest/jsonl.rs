@@ -15,7 +15,7 @@
 //! tree: strings are borrowed from the line where they have no escapes.
 
 use super::{
-    EPOCH_MS_THRESHOLD, Fail, IngestError, Lines, RawMap, Run, bad, check_label_name,
+    EPOCH_MS_THRESHOLD, Fail, IngestError, RawMap, Run, bad, check_label_name, for_each_line,
     parse_time_text, show,
 };
 use serde::Deserialize;
@@ -34,20 +34,7 @@ pub(crate) fn ingest(reader: &mut dyn BufRead, run: &mut Run) -> Result<(), Inge
         key: Vec::new(),
         code: String::new(),
     };
-    let mut lines = Lines::new(reader);
-    let result = loop {
-        let line = match lines.next_line(&run.name) {
-            Ok(Some(line)) => line,
-            Ok(None) => break Ok(()),
-            Err(e) => break Err(e),
-        };
-        let outcome = parser.parse_line(line, run);
-        if let Err(e) = run.settle(lines.number, outcome) {
-            break Err(e);
-        }
-    };
-    run.report.lines += lines.number;
-    result
+    for_each_line(reader, run, |line, _, run| parser.parse_line(line, run))
 }
 
 /// A JSON value where a scalar is expected.

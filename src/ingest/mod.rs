@@ -444,6 +444,31 @@ pub(crate) fn bad<T>(col: usize, message: impl Into<String>) -> Result<T, Fail> 
     })
 }
 
+/// Feeds every line of `reader` to `parse_line` with its 1-based number,
+/// settles each outcome (stop, or count and skip with `--skip-invalid`), and
+/// adds the lines read to the report: the loop every line format shares.
+pub(crate) fn for_each_line(
+    reader: &mut dyn BufRead,
+    run: &mut Run,
+    mut parse_line: impl FnMut(&[u8], u64, &mut Run) -> Result<(), Fail>,
+) -> Result<(), IngestError> {
+    let mut lines = Lines::new(reader);
+    let result = loop {
+        let number = lines.number + 1;
+        let line = match lines.next_line(&run.name) {
+            Ok(Some(line)) => line,
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        };
+        let outcome = parse_line(line, number, run);
+        if let Err(e) = run.settle(number, outcome) {
+            break Err(e);
+        }
+    };
+    run.report.lines += lines.number;
+    result
+}
+
 /// Lines of a stream without their `\n` or `\r\n`. A line that lies whole
 /// in the reader's buffer is handed out in place; one that straddles a
 /// refill is copied into a reused buffer. Memory stays bounded by the

@@ -16,7 +16,7 @@
 //! "server.name"="a"}`), and `.` in unquoted names (OpenTelemetry's names).
 
 use super::{
-    Fail, IngestError, Lines, RawMap, Run, bad, check_label_name, find_either, parse_f64,
+    Fail, IngestError, RawMap, Run, bad, check_label_name, find_either, for_each_line, parse_f64,
     parse_i64, show,
 };
 use std::collections::HashMap;
@@ -50,28 +50,18 @@ pub(crate) fn ingest(
         content: false,
         line: 0,
     };
-    let mut lines = Lines::new(reader);
-    let result = loop {
-        // The number of the line about to be read (kept for `# TYPE` lines).
-        parser.line = lines.number + 1;
-        let line = match lines.next_line(&run.name) {
-            Ok(Some(line)) => line,
-            Ok(None) => break Ok(()),
-            Err(e) => break Err(e),
-        };
-        let outcome = parser.parse_line(line, run);
-        if let Err(e) = run.settle(lines.number, outcome) {
-            break Err(e);
-        }
-    };
-    run.report.lines += lines.number;
+    let result = for_each_line(reader, run, |line, number, run| {
+        // Kept for `# TYPE` lines, which remember where a family was declared.
+        parser.line = number;
+        parser.parse_line(line, run)
+    });
     result?;
     if openmetrics && parser.content && !parser.eof {
         let missing = bad(
             1,
             "OpenMetrics text ends with a `# EOF` line, and this has none: is it truncated?",
         );
-        run.settle(lines.number + 1, missing)?;
+        run.settle(parser.line + 1, missing)?;
     }
     Ok(())
 }
