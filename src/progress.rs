@@ -21,16 +21,6 @@ pub fn bytes_bar(total_bytes: u64, quiet: bool, what: &str) -> ProgressBar {
     bar
 }
 
-/// A bar counting items (segments, series).
-pub fn items_bar(total: u64, quiet: bool, what: &str) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(total), draw_target(quiet));
-    if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} eta {eta}") {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_message(what.to_string());
-    bar
-}
-
 fn draw_target(quiet: bool) -> ProgressDrawTarget {
     if visible(quiet) {
         ProgressDrawTarget::stderr()

@@ -17,7 +17,7 @@ mod writer;
 
 pub use frame::ExportFormat;
 pub use manifest::{Manifest, SegmentMeta};
-pub use scan::{ScanRequest, SeriesData, newest_per_timestamp};
+pub use scan::{ScanRequest, SeriesData};
 pub use writer::{CommitSummary, LOCK_FILE, StoreWriter};
 
 use crate::model::SeriesKey;
@@ -69,16 +69,10 @@ impl StoreError {
         StoreError::Frame(format!("arrow: {e}"))
     }
 
-    pub(crate) fn arrow_at(path: &Path, e: arrow::error::ArrowError) -> Self {
-        Self::parquet(path, e)
-    }
-
+    /// A segment file gone between snapshot and open (an open file stays
+    /// readable after removal, so only opening can find it missing).
     fn is_missing_file(&self) -> bool {
-        match self {
-            StoreError::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
-            StoreError::Parquet { message, .. } => message.contains("No such file"),
-            _ => false,
-        }
+        matches!(self, StoreError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
     }
 }
 
@@ -136,19 +130,20 @@ impl Store {
             let rows_before: u64 = segs.iter().map(|s| s.rows).sum();
             let series = scan::scan_segments(writer.root(), &segs, &ScanRequest::all())?;
             let rows = rows_of(&series);
+            let rows_after = rows.timestamps.len() as u64;
             let day_start = segs
                 .iter()
                 .map(|s| s.min_ts.div_euclid(DAY_MS))
                 .min()
                 .unwrap_or(0)
                 * DAY_MS;
-            writer.add_segment(day_start, &rows)?;
+            writer.add_segment(day_start, rows)?;
             for s in &segs {
                 writer.remove_segment(s.id);
             }
             summary.days += 1;
             summary.segments_merged += segs.len();
-            summary.duplicates_removed += rows_before - rows.timestamps.len() as u64;
+            summary.duplicates_removed += rows_before - rows_after;
         }
         summary.commit = writer.commit()?;
         Ok(summary)

@@ -135,7 +135,7 @@ fn merge_chunks(chunks: impl Iterator<Item = Chunk>) -> Vec<SeriesData> {
 
 /// Sorts samples by time, keeping for each timestamp the last one given
 /// (samples are given oldest write first).
-pub fn newest_per_timestamp(ts: Vec<i64>, vs: Vec<f64>) -> (Vec<i64>, Vec<f64>) {
+pub(super) fn newest_per_timestamp(ts: Vec<i64>, vs: Vec<f64>) -> (Vec<i64>, Vec<f64>) {
     if ts.windows(2).all(|w| w[0] < w[1]) {
         return (ts, vs);
     }
@@ -214,7 +214,7 @@ fn read_segment(path: &Path, order: u64, req: &ScanRequest) -> Result<Vec<Chunk>
         .map_err(|e| StoreError::parquet(path, e))?;
     let mut chunks = Vec::new();
     for batch in reader {
-        let batch = batch.map_err(|e| StoreError::arrow_at(path, e))?;
+        let batch = batch.map_err(|e| StoreError::parquet(path, e))?;
         chunks_of_batch(path, &batch, order, req, &mut chunks)?;
     }
     Ok(chunks)

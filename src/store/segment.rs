@@ -69,7 +69,8 @@ pub fn sort_series(series: &mut [&SeriesKey]) {
 }
 
 /// Writes rows as a Parquet segment at `path` and syncs it to disk.
-pub fn write_segment(path: &Path, rows: &SortedRows) -> Result<WrittenSegment, StoreError> {
+/// Takes the rows by value: their columns become the Arrow arrays as they are.
+pub fn write_segment(path: &Path, rows: SortedRows) -> Result<WrittenSegment, StoreError> {
     let label_names: Vec<String> = rows
         .series
         .iter()
@@ -87,10 +88,10 @@ pub fn write_segment(path: &Path, rows: &SortedRows) -> Result<WrittenSegment, S
 
     let dict_type = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
     let mut fields = vec![Field::new(METRIC_COLUMN, dict_type.clone(), false)];
-    let mut columns: Vec<ArrayRef> = vec![dictionary_column(rows, |s| Some(s.metric.as_str()))?];
+    let mut columns: Vec<ArrayRef> = vec![dictionary_column(&rows, |s| Some(s.metric.as_str()))?];
     for name in &label_names {
         fields.push(Field::new(name, dict_type.clone(), true));
-        columns.push(dictionary_column(rows, |s| s.label(name))?);
+        columns.push(dictionary_column(&rows, |s| s.label(name))?);
     }
     fields.push(Field::new(
         TIMESTAMP_COLUMN,
@@ -98,10 +99,10 @@ pub fn write_segment(path: &Path, rows: &SortedRows) -> Result<WrittenSegment, S
         false,
     ));
     columns.push(Arc::new(
-        TimestampMillisecondArray::from(rows.timestamps.clone()).with_timezone("UTC"),
+        TimestampMillisecondArray::from(rows.timestamps).with_timezone("UTC"),
     ));
     fields.push(Field::new(VALUE_COLUMN, DataType::Float64, false));
-    let values = Float64Array::from(rows.values.clone());
+    let values = Float64Array::from(rows.values);
     let value_encoding = choose_value_encoding(&values)?;
     columns.push(Arc::new(values));
 

@@ -171,18 +171,25 @@ impl StoreWriter {
             values: order.iter().map(|&r| self.rows_value[r as usize]).collect(),
             series: keys,
         };
-        self.add_segment(day_start, &sorted)
+        self.add_segment(day_start, sorted)
     }
 
     /// Writes sorted rows of one day as a pending segment.
     pub(super) fn add_segment(
         &mut self,
         day_start: i64,
-        rows: &SortedRows,
+        rows: SortedRows,
     ) -> Result<(), StoreError> {
         if rows.timestamps.is_empty() {
             return Ok(());
         }
+        let (min_ts, max_ts) = rows
+            .timestamps
+            .iter()
+            .fold((i64::MAX, i64::MIN), |(lo, hi), &t| (lo.min(t), hi.max(t)));
+        let row_count = rows.timestamps.len() as u64;
+        let series = rows.series.len() as u64;
+        let duplicates = count_duplicates(&rows);
         let id = self.manifest.next_segment_id;
         self.manifest.next_segment_id += 1;
         let day = day_of(day_start);
@@ -198,10 +205,6 @@ impl StoreWriter {
                 return Err(e);
             }
         };
-        let (min_ts, max_ts) = rows
-            .timestamps
-            .iter()
-            .fold((i64::MAX, i64::MIN), |(lo, hi), &t| (lo.min(t), hi.max(t)));
         self.pending.push(Pending {
             tmp,
             target: dir.join(&name),
@@ -209,12 +212,12 @@ impl StoreWriter {
                 id,
                 day,
                 path: format!("{rel_dir}/{name}"),
-                rows: rows.timestamps.len() as u64,
-                series: rows.series.len() as u64,
+                rows: row_count,
+                series,
                 min_ts,
                 max_ts,
                 bytes: written.bytes,
-                duplicates: count_duplicates(rows),
+                duplicates,
                 metrics: written.metrics,
                 labels: written.labels,
             },
