@@ -528,14 +528,7 @@ cpu,2025-11-20,1e3,,
         let mut total = 0;
         for header in headers {
             let mut lines = vec![header.as_bytes().to_vec()];
-            for i in 0..7000 {
-                let seed = rng.pick(&rows);
-                lines.push(if i % 4 == 0 {
-                    seed.as_bytes().to_vec()
-                } else {
-                    mutate(&mut rng, seed)
-                });
-            }
+            lines.extend(fuzz_lines(&mut rng, &rows, 7000, 4));
             let mut all = Vec::new();
             for l in &lines {
                 all.extend_from_slice(l);

@@ -391,16 +391,7 @@ flags a=T,b=true,c=True,d=TRUE,e=f,f=F,g=False,h=FALSE,nan=NaN
             "# comment",
         ];
         let mut rng = Rng(0x0123_4567_89ab_cdef);
-        let lines: Vec<Vec<u8>> = (0..20_000)
-            .map(|i| {
-                let seed = rng.pick(&seeds);
-                if i % 5 == 0 {
-                    seed.as_bytes().to_vec()
-                } else {
-                    mutate(&mut rng, seed)
-                }
-            })
-            .collect();
+        let lines = fuzz_lines(&mut rng, &seeds, 20_000, 5);
         let mut o = opts();
         o.at_ms = Some(7);
         let (ok, samples) = fuzz(Format::Influx, &lines, &o, "");

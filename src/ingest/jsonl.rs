@@ -730,16 +730,7 @@ mod tests {
             r#"{"ts":1794787201.5,"metric":"m","value":-1e300}"#,
         ];
         let mut rng = Rng(0xdead_beef_cafe_f00d);
-        let lines: Vec<Vec<u8>> = (0..20_000)
-            .map(|i| {
-                let seed = rng.pick(&seeds);
-                if i % 5 == 0 {
-                    seed.as_bytes().to_vec()
-                } else {
-                    mutate(&mut rng, seed)
-                }
-            })
-            .collect();
+        let lines = fuzz_lines(&mut rng, &seeds, 20_000, 5);
         let (ok, samples) = fuzz(Format::JsonLines, &lines, &opts(), "");
         assert!(ok > 4000 && ok < 20_000, "{ok}");
         assert!(samples >= 4000);

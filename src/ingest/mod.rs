@@ -939,6 +939,26 @@ pub(crate) mod testutil {
         b
     }
 
+    /// `count` lines drawn from `seeds`: every `verbatim_every`-th as it is,
+    /// the rest mutated.
+    pub fn fuzz_lines(
+        rng: &mut Rng,
+        seeds: &[&str],
+        count: usize,
+        verbatim_every: usize,
+    ) -> Vec<Vec<u8>> {
+        (0..count)
+            .map(|i| {
+                let seed = rng.pick(seeds);
+                if i % verbatim_every == 0 {
+                    seed.as_bytes().to_vec()
+                } else {
+                    mutate(rng, seed)
+                }
+            })
+            .collect()
+    }
+
     /// Feeds each line alone (errors must point inside it) and then all of
     /// them as one file with `skip_invalid` (errors must carry their line).
     /// `trailer` (OpenMetrics' `# EOF`) follows each input; an error on it

@@ -1100,16 +1100,7 @@ foo_total 1.5e3 -1.5
         ];
         let mut rng = Rng(0x2545_f491_4f6c_dd1d);
         for (format, trailer) in [(Format::Prometheus, ""), (Format::OpenMetrics, "# EOF")] {
-            let lines: Vec<Vec<u8>> = (0..10_000)
-                .map(|i| {
-                    let seed = rng.pick(&seeds);
-                    if i % 5 == 0 {
-                        seed.as_bytes().to_vec()
-                    } else {
-                        mutate(&mut rng, seed)
-                    }
-                })
-                .collect();
+            let lines = fuzz_lines(&mut rng, &seeds, 10_000, 5);
             let (ok, samples) = fuzz(format, &lines, &at(1), trailer);
             assert!(
                 ok > 2000 && ok < 10_000,
