@@ -758,7 +758,8 @@ fn quiet_disk(fleet: &Fleet, name: &str, s: &Server) {
 fn quiet_errors(fleet: &Fleet, name: &str, s: &Server) {
     let errors = s.calls.iter().filter(|c| c.error).count() as f64 / s.calls.len() as f64;
     assert!(
-        (0.001..=0.008).contains(&errors),
+        // 0.03-0.07% base failures (a 99.9% SLO met), plus the odd timeout.
+        (0.0001..=0.002).contains(&errors),
         "{name}: base error rate {errors}"
     );
     for (h, calls) in hourly(fleet, s.calls.iter()).iter().enumerate() {
