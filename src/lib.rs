@@ -5,6 +5,7 @@
 //! holds the types the rooms share, [`dsl`] the rule language, [`generate`]
 //! the sample fleet, and [`commands`] what each subcommand does.
 
+pub mod analyze;
 pub mod commands;
 pub mod dsl;
 pub mod generate;
