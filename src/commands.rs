@@ -69,6 +69,11 @@ pub fn time_arg(flag: &str, text: &str) -> Result<i64, CommandError> {
     parse_time(text, now_ms()).map_err(|e| CommandError::Usage(format!("{flag}: {e}")))
 }
 
+/// Parses a duration flag such as `--step 5m`.
+pub fn duration_arg(flag: &str, text: &str) -> Result<i64, CommandError> {
+    crate::time::parse_duration_ms(text).map_err(|e| CommandError::Usage(format!("{flag}: {e}")))
+}
+
 /// Parses `--label k=v`.
 pub fn label_arg(text: &str) -> Result<(String, String), CommandError> {
     text.split_once('=')
@@ -272,4 +277,126 @@ pub fn fmt(files: &[PathBuf], check_only: bool, out: &mut dyn Write) -> Result<(
         )));
     }
     Ok(())
+}
+
+impl From<crate::engine::EngineError> for CommandError {
+    fn from(e: crate::engine::EngineError) -> Self {
+        match e {
+            crate::engine::EngineError::Store(s) => s.into(),
+            crate::engine::EngineError::Eval(m) => CommandError::Input(m),
+            other => CommandError::Failure(other.to_string()),
+        }
+    }
+}
+
+/// When a query runs: an instant, or a range of steps.
+#[derive(Clone, Debug)]
+pub enum QueryTime {
+    At(i64),
+    Range { from: i64, to: i64, step: i64 },
+}
+
+/// `mcpops query`: errors in the expression exit 3 with their position.
+pub fn query(
+    store: &Store,
+    expr_text: &str,
+    when: QueryTime,
+    format: crate::engine::query::OutputFormat,
+    out: &mut dyn Write,
+) -> Result<(), CommandError> {
+    let expr = crate::dsl::parse_query(expr_text).map_err(|diags| {
+        let text: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+        CommandError::Rules(text.join("\n"))
+    })?;
+    let grid = match when {
+        QueryTime::At(t) => crate::engine::Grid::instant(t),
+        QueryTime::Range { from, to, step } => {
+            if to < from {
+                return Err(CommandError::Usage("--to is before --from".into()));
+            }
+            if step <= 0 {
+                return Err(CommandError::Usage("--step must be positive".into()));
+            }
+            if (to - from) / step > 1_000_000 {
+                return Err(CommandError::Usage(
+                    "more than a million steps: choose a larger --step".into(),
+                ));
+            }
+            crate::engine::Grid::range(from, to, step)
+        }
+    };
+    let value = crate::engine::query::query(store.snapshot()?, &expr, grid)?;
+    crate::engine::query::write_value(&value, grid, format, out)?;
+    Ok(())
+}
+
+/// Loads rule files for test and backtest: unreadable files are usage
+/// errors, files with errors exit 3 with their diagnostics.
+fn load_checked_rules(files: &[PathBuf]) -> Result<Vec<crate::dsl::RuleFile>, CommandError> {
+    let set = crate::dsl::load_rules(files).map_err(|e| CommandError::Usage(e.to_string()))?;
+    if set.has_errors() {
+        let text: Vec<String> = set
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.to_string())
+            .collect();
+        return Err(CommandError::Rules(text.join("\n")));
+    }
+    Ok(set.files)
+}
+
+/// `mcpops test`: exit 3 when any expectation fails.
+pub fn test(files: &[PathBuf], json: bool, out: &mut dyn Write) -> Result<(), CommandError> {
+    let rules = load_checked_rules(files)?;
+    let outcomes = crate::engine::testrun::run_tests(&rules);
+    let failed = if json {
+        let text = serde_json::to_string_pretty(&outcomes)
+            .map_err(|e| CommandError::Failure(e.to_string()))?;
+        writeln!(out, "{text}").map_err(io_failure)?;
+        outcomes.iter().filter(|o| !o.passed()).count()
+    } else {
+        crate::engine::testrun::print_outcomes(&outcomes, out).map_err(io_failure)?
+    };
+    if failed > 0 {
+        return Err(CommandError::Rules(format!("{failed} rule test(s) failed")));
+    }
+    Ok(())
+}
+
+/// `mcpops backtest`.
+pub fn backtest(
+    store: &Store,
+    files: &[PathBuf],
+    opts: &crate::engine::backtest::BacktestOptions,
+    format: crate::engine::query::OutputFormat,
+    out_dir: Option<&Path>,
+    out: &mut dyn Write,
+) -> Result<(), CommandError> {
+    if opts.to_ms < opts.from_ms {
+        return Err(CommandError::Usage("--to is before --from".into()));
+    }
+    let rules = load_checked_rules(files)?;
+    let bt = crate::engine::backtest::backtest(store, &rules, opts)?;
+    crate::engine::backtest::write_backtest(&bt, format, out)?;
+    if let Some(dir) = out_dir {
+        crate::engine::backtest::write_parquet(&bt, dir)?;
+    }
+    Ok(())
+}
+
+/// The store's first and last sample times, for commands whose range defaults to all of it.
+pub fn store_extent(store: &Store) -> Result<(i64, i64), CommandError> {
+    let snap = store.snapshot()?;
+    let segs = &snap.manifest().segments;
+    match (
+        segs.iter().map(|s| s.min_ts).min(),
+        segs.iter().map(|s| s.max_ts).max(),
+    ) {
+        (Some(a), Some(b)) => Ok((a, b)),
+        _ => Err(CommandError::Usage(format!(
+            "the store {} is empty: ingest data first (mcpops ingest data/fleet)",
+            store.root().display()
+        ))),
+    }
 }

@@ -8,9 +8,11 @@
 pub mod analyze;
 pub mod commands;
 pub mod dsl;
+pub mod engine;
 pub mod generate;
 pub mod ingest;
 pub mod model;
 pub mod progress;
+pub mod remediate;
 pub mod store;
 pub mod time;

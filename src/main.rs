@@ -1,7 +1,9 @@
 //! The command line: argument parsing only; the work is in `mcpops::commands`.
 
 use clap::{Parser, Subcommand};
-use mcpops::commands::{self, CommandError, label_arg, time_arg};
+use mcpops::commands::{self, CommandError, QueryTime, duration_arg, label_arg, time_arg};
+use mcpops::engine::backtest::BacktestOptions;
+use mcpops::engine::query::OutputFormat;
 use mcpops::generate::GenerateOptions;
 use mcpops::ingest::{Format, IngestOptions};
 use mcpops::store::{ExportFormat, Store};
@@ -128,6 +130,65 @@ enum Command {
         #[arg(long, default_value = "text")]
         format: String,
     },
+    /// Evaluate an expression at an instant, or over a range of steps
+    #[command(
+        after_help = "Examples:\n  mcpops query 'p95(mcp.server.operation.duration[5m]) by (server)'\n  \
+        mcpops query 'process.memory.usage' --at 2026-11-18T12:00:00Z --format json\n  \
+        mcpops query 'count(mcp.server.operation.duration[1h]) by (server)' --from 2026-11-16 --to 2026-11-17 --step 1h"
+    )]
+    Query {
+        expr: String,
+        /// Evaluate at this instant [default: the store's last sample]
+        #[arg(long, value_name = "TIME", conflicts_with_all = ["from", "to"])]
+        at: Option<String>,
+        /// Start of a range evaluation
+        #[arg(long, value_name = "TIME", requires = "to")]
+        from: Option<String>,
+        /// End of a range evaluation
+        #[arg(long, value_name = "TIME", requires = "from")]
+        to: Option<String>,
+        /// Step of a range evaluation
+        #[arg(long, default_value = "1m")]
+        step: String,
+        /// table | csv | json
+        #[arg(long, default_value = "table")]
+        format: OutputFormat,
+    },
+    /// Run the test blocks of rule files (exit 3 when any fails)
+    #[command(after_help = "Example:\n  mcpops test rules/mcp.rules rules/examples/*.rules")]
+    Test {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// text | json
+        #[arg(long, default_value = "text")]
+        format: String,
+    },
+    /// Replay rules over stored history: alert timeline and dry-run actions
+    #[command(
+        after_help = "Example:\n  mcpops backtest --rules rules/mcp.rules --from 2026-11-16 --to 2026-11-19 --out bt/"
+    )]
+    Backtest {
+        #[arg(long, required = true, num_args = 1..)]
+        rules: Vec<PathBuf>,
+        /// Start [default: the store's first sample]
+        #[arg(long, value_name = "TIME")]
+        from: Option<String>,
+        /// End [default: the store's last sample]
+        #[arg(long, value_name = "TIME")]
+        to: Option<String>,
+        /// Evaluation step [default: the rules' `evaluate every`, else 1m]
+        #[arg(long)]
+        step: Option<String>,
+        /// table | csv | json
+        #[arg(long, default_value = "table")]
+        format: OutputFormat,
+        /// Also write alerts.parquet and actions.parquet into this directory
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Write the output of record rules back to the store
+        #[arg(long)]
+        record: bool,
+    },
     /// Rewrite rule files in the canonical layout, keeping comments
     #[command(
         after_help = "Examples:\n  mcpops fmt rules/mcp.rules\n  mcpops fmt --check rules/*.rules"
@@ -214,6 +275,58 @@ fn run(cli: Cli) -> Result<(), CommandError> {
             ))),
         },
         Command::Fmt { files, check } => commands::fmt(&files, check, &mut stdout),
+        Command::Query {
+            expr,
+            at,
+            from,
+            to,
+            step,
+            format,
+        } => {
+            let when = match (at, from, to) {
+                (Some(at), _, _) => QueryTime::At(time_arg("--at", &at)?),
+                (None, Some(from), Some(to)) => QueryTime::Range {
+                    from: time_arg("--from", &from)?,
+                    to: time_arg("--to", &to)?,
+                    step: duration_arg("--step", &step)?,
+                },
+                _ => QueryTime::At(commands::store_extent(&store)?.1),
+            };
+            commands::query(&store, &expr, when, format, &mut stdout)
+        }
+        Command::Test { files, format } => match format.as_str() {
+            "text" | "json" => commands::test(&files, format == "json", &mut stdout),
+            other => Err(CommandError::Usage(format!(
+                "--format {other}: expected text or json"
+            ))),
+        },
+        Command::Backtest {
+            rules,
+            from,
+            to,
+            step,
+            format,
+            out,
+            record,
+        } => {
+            let (first, last) = match (&from, &to) {
+                (Some(_), Some(_)) => (0, 0),
+                _ => commands::store_extent(&store)?,
+            };
+            let opts = BacktestOptions {
+                from_ms: from
+                    .map(|t| time_arg("--from", &t))
+                    .transpose()?
+                    .unwrap_or(first),
+                to_ms: to
+                    .map(|t| time_arg("--to", &t))
+                    .transpose()?
+                    .unwrap_or(last),
+                step_ms: step.map(|s| duration_arg("--step", &s)).transpose()?,
+                record,
+            };
+            commands::backtest(&store, &rules, &opts, format, out.as_deref(), &mut stdout)
+        }
     }
 }
 

@@ -229,3 +229,97 @@ fn generate_writes_a_fleet_that_ingests_and_refuses_bad_options() {
     );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
+
+#[test]
+fn query_test_and_backtest_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let data = dir.path().join("good.om");
+    fs::write(&data, GOOD).unwrap();
+    assert!(
+        mcpops(&store, &["ingest", data.to_str().unwrap()])
+            .status
+            .success()
+    );
+
+    // An instant query at the last sample, as JSON in Prometheus's shape.
+    let o = mcpops(
+        &store,
+        &["query", "disk.free_bytes{server=\"a\"}", "--format", "json"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["resultType"], "vector");
+    assert_eq!(v["result"][0]["value"][1], "90");
+    // A range query as CSV: one row per step with a value.
+    let o = mcpops(
+        &store,
+        &[
+            "query",
+            "min(disk.free_bytes[2m])",
+            "--from",
+            "1763251200",
+            "--to",
+            "1763251320",
+            "--step",
+            "1m",
+            "--format",
+            "csv",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).lines().count(),
+        1 + 3 + 2,
+        "{}",
+        text(&o)
+    );
+    // A bad expression is a rule error with its position.
+    let o = mcpops(&store, &["query", "rate(disk.free_bytes)"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("query:1:"), "{}", text(&o));
+
+    // Rule tests: the shipped ones pass, a failing one exits 3 and shows both sides.
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/mcp.rules");
+    let o = mcpops(&store, &["test", shipped.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let failing = dir.path().join("failing.rules");
+    fs::write(
+        &failing,
+        "alert Low {\n  when g < 1\n}\ntest \"t\" {\n  series g{server=\"a\"} = \"0x10\"\n  expect Low at 5m == none\n}\n",
+    )
+    .unwrap();
+    let o = mcpops(&store, &["test", failing.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("expected | actual"), "{}", text(&o));
+    assert!(
+        text(&o).contains("none     | firing {server=\"a\""),
+        "{}",
+        text(&o)
+    );
+
+    // A backtest of that rule over the store, with Parquet output DuckDB could read.
+    let rules = dir.path().join("low.rules");
+    fs::write(
+        &rules,
+        "alert Low {\n  when disk.free_bytes < 95\n  severity critical\n}\n",
+    )
+    .unwrap();
+    let out = dir.path().join("bt");
+    let o = mcpops(
+        &store,
+        &[
+            "backtest",
+            "--rules",
+            rules.to_str().unwrap(),
+            "--format",
+            "json",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["alerts"][0]["alert"], "Low", "{v}");
+    assert!(out.join("alerts.parquet").exists() && out.join("actions.parquet").exists());
+}

@@ -228,3 +228,34 @@ pub fn fmt_command(files: &[PathBuf], check: bool, out: &mut dyn Write) -> io::R
     }
     Ok(outcome)
 }
+
+/// Parses and checks one expression, as `mcpops query` takes it: the errors
+/// name the line and column within the expression.
+pub fn parse_query(text: &str) -> Result<Expr, Vec<Diagnostic>> {
+    // The expression is checked as the body of a record rule on the line after its head.
+    let src = format!("record query =\n{text}\n");
+    let name = "query";
+    let relocate = |mut diags: Vec<Diagnostic>| {
+        for d in &mut diags {
+            d.line = d.line.saturating_sub(1).max(1);
+        }
+        diags
+    };
+    let file = parse_str(&src, name).map_err(relocate)?;
+    let errors: Vec<Diagnostic> = check_str(&src, name)
+        .into_iter()
+        .filter(Diagnostic::is_error)
+        .collect();
+    if !errors.is_empty() {
+        return Err(relocate(errors));
+    }
+    file.records()
+        .next()
+        .map(|r| r.expr.clone())
+        .ok_or_else(|| {
+            relocate(vec![io_diag(
+                Path::new(name),
+                &io::Error::other("no expression"),
+            )])
+        })
+}

@@ -1,0 +1,101 @@
+//! Engine throughput on a generated 20-server fleet over 7 days:
+//! - `backtest/mcp_rules_7d_1m`: rules/mcp.rules replayed at a 1m step,
+//!   throughput in input samples (every sample the backtest reads from the
+//!   store, lookback included);
+//! - `query/p95_by_server_1h`: `p95(mcp.server.operation.duration[1h]) by
+//!   (server)` at a 1h step over the week, the query that
+//!   scripts/compare-duckdb.sh also runs through DuckDB's SQL.
+//!
+//! Set MCPOPS_BENCH_STORE to an existing store (made by scripts/compare-duckdb.sh)
+//! to skip generating and ingesting the fleet.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use mcpops::dsl::{load_rules, parse_query};
+use mcpops::engine::backtest::{BacktestOptions, backtest};
+use mcpops::engine::{Grid, query::query};
+use mcpops::generate::{GenerateOptions, generate};
+use mcpops::ingest::{IngestOptions, ingest_path};
+use mcpops::store::Store;
+use std::hint::black_box;
+use std::path::PathBuf;
+
+fn fleet_store(tmp: &tempfile::TempDir) -> Store {
+    if let Ok(dir) = std::env::var("MCPOPS_BENCH_STORE") {
+        return Store::open(dir);
+    }
+    let out = tmp.path().join("fleet");
+    generate(&GenerateOptions {
+        servers: 20,
+        days: 7,
+        seed: 11,
+        out: out.clone(),
+        gzip: false,
+        ..GenerateOptions::default()
+    })
+    .expect("generate");
+    let store = Store::open(tmp.path().join("store"));
+    let mut w = store.writer().expect("writer");
+    let opts = IngestOptions {
+        quiet: true,
+        ..IngestOptions::default()
+    };
+    ingest_path(&out, &opts, &mut w).expect("ingest");
+    w.commit().expect("commit");
+    store
+}
+
+fn engine(c: &mut Criterion) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let store = fleet_store(&tmp);
+    let snap = store.snapshot().expect("snapshot");
+    let first = snap
+        .manifest()
+        .segments
+        .iter()
+        .map(|s| s.min_ts)
+        .min()
+        .expect("data");
+    let last = snap
+        .manifest()
+        .segments
+        .iter()
+        .map(|s| s.max_ts)
+        .max()
+        .expect("data");
+    let rules = load_rules(&[PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules/mcp.rules")])
+        .expect("rules")
+        .files;
+    let opts = BacktestOptions {
+        from_ms: first,
+        to_ms: last,
+        step_ms: None,
+        record: false,
+    };
+    let probe = backtest(&store, &rules, &opts).expect("backtest");
+    let mut group = c.benchmark_group("backtest");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(probe.samples_read));
+    group.bench_function("mcp_rules_7d_1m", |b| {
+        b.iter(|| black_box(backtest(&store, &rules, &opts).expect("backtest")))
+    });
+    group.finish();
+
+    let expr = parse_query("p95(mcp.server.operation.duration[1h]) by (server)").expect("query");
+    let hour = 3_600_000;
+    let grid = Grid::range(
+        first - first.rem_euclid(hour) + hour,
+        last - last.rem_euclid(hour) + hour,
+        hour,
+    );
+    let mut group = c.benchmark_group("query");
+    group.sample_size(10);
+    group.bench_function("p95_by_server_1h", |b| {
+        b.iter(|| {
+            black_box(query(store.snapshot().expect("snapshot"), &expr, grid).expect("query"))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, engine);
+criterion_main!(benches);

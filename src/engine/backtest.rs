@@ -1,0 +1,363 @@
+//! `mcpops backtest`: replays rule files over stored history and reports the
+//! alert timeline (alert, labels, start, end, duration, peak, flaps) and the
+//! dry run of remediation and maintenance actions, as a table, CSV or JSON,
+//! and optionally as Parquet files. `record` rules can be written back.
+
+use super::EngineError;
+use super::query::OutputFormat;
+use super::replay::{ActionEvent, Replay, as_samples, lookback_ms, replay};
+use super::source::StoreSource;
+use super::value::{Grid, Labels};
+use crate::dsl::ast::RuleFile;
+use crate::model::SampleSink;
+use crate::store::{Store, StoreError};
+use crate::time::{format_duration_ms, format_ms};
+use arrow::array::{
+    ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMillisecondArray, UInt32Array,
+};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use serde::Serialize;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+#[derive(Clone, Debug)]
+pub struct BacktestOptions {
+    pub from_ms: i64,
+    pub to_ms: i64,
+    /// The step; `None` takes the first file's `evaluate every` (else 1m).
+    pub step_ms: Option<i64>,
+    /// Write the output of `record` rules back to the store.
+    pub record: bool,
+}
+
+/// A backtest's result.
+#[derive(Clone, Debug)]
+pub struct Backtest {
+    pub grid: Grid,
+    pub replay: Replay,
+    /// Samples read from the store (each metric once, lookback included).
+    pub samples_read: u64,
+    /// Samples written back by `--record`.
+    pub samples_recorded: u64,
+}
+
+/// One row of the alert timeline.
+#[derive(Clone, Debug, Serialize)]
+pub struct TimelineRow {
+    pub alert: String,
+    pub severity: String,
+    pub labels: String,
+    pub start: String,
+    pub end: Option<String>,
+    pub duration_s: f64,
+    pub peak: f64,
+    pub flaps: u32,
+    pub summary: String,
+    #[serde(skip)]
+    pub start_ms: i64,
+    #[serde(skip)]
+    pub end_ms: Option<i64>,
+}
+
+pub fn labels_text(labels: &Labels) -> String {
+    let inner: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    format!("{{{}}}", inner.join(", "))
+}
+
+impl Backtest {
+    /// The episodes that fired, in order of firing.
+    pub fn timeline(&self) -> Vec<TimelineRow> {
+        let end = self.grid.end();
+        let mut rows: Vec<TimelineRow> = self
+            .replay
+            .episodes
+            .iter()
+            .filter_map(|e| {
+                let start = e.fired_at?;
+                Some(TimelineRow {
+                    alert: e.alert.clone(),
+                    severity: e.severity.to_string(),
+                    labels: labels_text(&e.labels),
+                    start: format_ms(start),
+                    end: e.ended_at.map(format_ms),
+                    duration_s: (e.ended_at.unwrap_or(end) - start) as f64 / 1000.0,
+                    peak: e.peak,
+                    flaps: e.flaps,
+                    summary: e.summary.clone(),
+                    start_ms: start,
+                    end_ms: e.ended_at,
+                })
+            })
+            .collect();
+        rows.sort_by_key(|r| r.start_ms);
+        rows
+    }
+}
+
+/// Replays `files` over the store between the options' bounds.
+pub fn backtest(
+    store: &Store,
+    files: &[RuleFile],
+    opts: &BacktestOptions,
+) -> Result<Backtest, EngineError> {
+    let step = opts
+        .step_ms
+        .or_else(|| files.first().map(RuleFile::step_ms))
+        .unwrap_or(crate::dsl::DEFAULT_STEP_MS);
+    let grid = Grid::range(opts.from_ms, opts.to_ms, step);
+    let source = StoreSource::new(
+        store.snapshot()?,
+        opts.from_ms - lookback_ms(files),
+        opts.to_ms,
+    );
+    let replay = replay(files, &source, grid)?;
+    let samples_read = source
+        .samples_read
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let mut samples_recorded = 0;
+    if opts.record && !replay.records.is_empty() {
+        let mut writer = store.writer()?;
+        for (name, series) in &replay.records {
+            for s in as_samples(name, series, grid) {
+                let id = writer.intern(s.key.clone());
+                for (&t, &v) in s.timestamps.iter().zip(&s.values) {
+                    writer
+                        .push(id, t, v)
+                        .map_err(|e| EngineError::Store(StoreError::Invalid(e.0)))?;
+                    samples_recorded += 1;
+                }
+            }
+        }
+        writer.commit()?;
+    }
+    Ok(Backtest {
+        grid,
+        replay,
+        samples_read,
+        samples_recorded,
+    })
+}
+
+#[derive(Serialize)]
+struct ActionRow<'a> {
+    time: String,
+    policy: &'a str,
+    event: &'static str,
+    trigger: &'a str,
+    labels: String,
+    action: &'a str,
+}
+
+fn action_row(a: &ActionEvent) -> ActionRow<'_> {
+    ActionRow {
+        time: format_ms(a.time),
+        policy: &a.policy,
+        event: a.kind.name(),
+        trigger: &a.trigger,
+        labels: labels_text(&a.labels),
+        action: &a.action,
+    }
+}
+
+/// Writes the timeline and the actions.
+pub fn write_backtest(
+    bt: &Backtest,
+    format: OutputFormat,
+    out: &mut dyn Write,
+) -> Result<(), EngineError> {
+    let timeline = bt.timeline();
+    let actions: Vec<ActionRow> = bt.replay.actions.iter().map(action_row).collect();
+    match format {
+        OutputFormat::Json => {
+            let json = serde_json::json!({
+                "from": format_ms(bt.grid.start),
+                "to": format_ms(bt.grid.end()),
+                "step_s": bt.grid.step / 1000,
+                "samples_read": bt.samples_read,
+                "alerts": timeline,
+                "actions": actions,
+            });
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&json).unwrap_or_default()
+            )?;
+        }
+        OutputFormat::Csv => {
+            let io = |e: csv::Error| EngineError::Io(std::io::Error::other(e));
+            let mut w = csv::Writer::from_writer(&mut *out);
+            w.write_record([
+                "kind",
+                "time",
+                "end",
+                "name",
+                "severity_or_event",
+                "labels",
+                "duration_s",
+                "peak",
+                "flaps",
+                "detail",
+            ])
+            .map_err(io)?;
+            for r in &timeline {
+                w.write_record([
+                    "alert",
+                    &r.start,
+                    r.end.as_deref().unwrap_or(""),
+                    &r.alert,
+                    &r.severity,
+                    &r.labels,
+                    &r.duration_s.to_string(),
+                    &r.peak.to_string(),
+                    &r.flaps.to_string(),
+                    &r.summary,
+                ])
+                .map_err(io)?;
+            }
+            for a in &actions {
+                w.write_record([
+                    "action", &a.time, "", a.policy, a.event, &a.labels, "", "", "", a.action,
+                ])
+                .map_err(io)?;
+            }
+            w.flush()?;
+        }
+        OutputFormat::Table => {
+            writeln!(
+                out,
+                "backtest {} .. {} every {}: {} alert episodes fired, {} action events",
+                format_ms(bt.grid.start),
+                format_ms(bt.grid.end()),
+                format_duration_ms(bt.grid.step),
+                timeline.len(),
+                actions.len()
+            )?;
+            writeln!(out, "\nALERTS")?;
+            writeln!(
+                out,
+                "{:<24} {:<9} {:<20} {:<20} {:>10} {:>12} {:>5}  labels",
+                "alert", "severity", "start", "end", "duration", "peak", "flaps"
+            )?;
+            for r in &timeline {
+                writeln!(
+                    out,
+                    "{:<24} {:<9} {:<20} {:<20} {:>10} {:>12.6} {:>5}  {}",
+                    r.alert,
+                    r.severity,
+                    r.start,
+                    r.end.as_deref().unwrap_or("(firing)"),
+                    format_duration_ms((r.duration_s * 1000.0) as i64),
+                    r.peak,
+                    r.flaps,
+                    r.labels
+                )?;
+            }
+            writeln!(out, "\nACTIONS (dry run)")?;
+            writeln!(
+                out,
+                "{:<20} {:<24} {:<22} {:<40}  action",
+                "time", "policy", "event", "labels"
+            )?;
+            for a in &actions {
+                writeln!(
+                    out,
+                    "{:<20} {:<24} {:<22} {:<40}  {}",
+                    a.time, a.policy, a.event, a.labels, a.action
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn ts_array(v: Vec<Option<i64>>) -> ArrayRef {
+    Arc::new(TimestampMillisecondArray::from(v).with_timezone("UTC"))
+}
+
+fn ts_field(name: &str, nullable: bool) -> Field {
+    Field::new(
+        name,
+        DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+        nullable,
+    )
+}
+
+fn write_batch(path: &Path, batch: RecordBatch) -> Result<(), EngineError> {
+    let err = |e: &dyn std::fmt::Display| EngineError::Output {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    let file = std::fs::File::create(path).map_err(|e| err(&e))?;
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).map_err(|e| err(&e))?;
+    w.write(&batch).map_err(|e| err(&e))?;
+    w.close().map_err(|e| err(&e))?;
+    Ok(())
+}
+
+/// Writes `alerts.parquet` and `actions.parquet` into `dir`.
+pub fn write_parquet(bt: &Backtest, dir: &Path) -> Result<(), EngineError> {
+    std::fs::create_dir_all(dir)?;
+    let timeline = bt.timeline();
+    let strings = |f: &dyn Fn(&TimelineRow) -> String| -> ArrayRef {
+        Arc::new(StringArray::from(
+            timeline.iter().map(f).collect::<Vec<_>>(),
+        ))
+    };
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("alert", DataType::Utf8, false),
+        Field::new("severity", DataType::Utf8, false),
+        Field::new("labels", DataType::Utf8, false),
+        ts_field("start", false),
+        ts_field("end", true),
+        Field::new("duration_s", DataType::Float64, false),
+        Field::new("peak", DataType::Float64, false),
+        Field::new("flaps", DataType::UInt32, false),
+        Field::new("summary", DataType::Utf8, false),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        strings(&|r| r.alert.clone()),
+        strings(&|r| r.severity.clone()),
+        strings(&|r| r.labels.clone()),
+        ts_array(timeline.iter().map(|r| Some(r.start_ms)).collect()),
+        ts_array(timeline.iter().map(|r| r.end_ms).collect()),
+        Arc::new(Float64Array::from(
+            timeline.iter().map(|r| r.duration_s).collect::<Vec<_>>(),
+        )),
+        Arc::new(Float64Array::from(
+            timeline.iter().map(|r| r.peak).collect::<Vec<_>>(),
+        )),
+        Arc::new(UInt32Array::from(
+            timeline.iter().map(|r| r.flaps).collect::<Vec<_>>(),
+        )),
+        strings(&|r| r.summary.clone()),
+    ];
+    let batch =
+        RecordBatch::try_new(schema, columns).map_err(|e| EngineError::Eval(e.to_string()))?;
+    write_batch(&dir.join("alerts.parquet"), batch)?;
+
+    let acts = &bt.replay.actions;
+    let strs = |f: &dyn Fn(&ActionEvent) -> String| -> ArrayRef {
+        Arc::new(StringArray::from(acts.iter().map(f).collect::<Vec<_>>()))
+    };
+    let schema = Arc::new(Schema::new(vec![
+        ts_field("time", false),
+        Field::new("policy", DataType::Utf8, false),
+        Field::new("event", DataType::Utf8, false),
+        Field::new("trigger", DataType::Utf8, false),
+        Field::new("labels", DataType::Utf8, false),
+        Field::new("action", DataType::Utf8, false),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        ts_array(acts.iter().map(|a| Some(a.time)).collect()),
+        strs(&|a| a.policy.clone()),
+        strs(&|a| a.kind.name().to_string()),
+        strs(&|a| a.trigger.clone()),
+        strs(&|a| labels_text(&a.labels)),
+        strs(&|a| a.action.clone()),
+    ];
+    let batch =
+        RecordBatch::try_new(schema, columns).map_err(|e| EngineError::Eval(e.to_string()))?;
+    write_batch(&dir.join("actions.parquet"), batch)
+}

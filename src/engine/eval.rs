@@ -1,0 +1,897 @@
+//! The evaluator: an expression of the rule language over every step of a
+//! grid at once.
+//!
+//! Selectors read their series from a [`Source`]; functions over time run per
+//! series (or per pooled group) in parallel with rayon; aggregations,
+//! operators and set operations then work step by step across series.
+//! Semantics follow PromQL where the names are shared: instant selectors look
+//! back 5m for the newest sample, a staleness marker ends a series, one-to-one
+//! matching on identical label sets (or the `on` labels, which are then the
+//! only labels kept), comparisons filter unless `bool` is given.
+
+use super::EngineError;
+use super::range::{Span, TimeFunc, over_time};
+use super::source::Source;
+use super::value::{Grid, Labels, Series, Value, group_by, group_labels, is_stale, signature};
+use crate::dsl::ast::{Aggregate, BinOp, Binary, Call, Expr, Grouping, Selector};
+use crate::dsl::functions::{self, Pool};
+use crate::model::MatchOp;
+use crate::store::SeriesData;
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// How far an instant selector looks back for a series' newest sample.
+pub const LOOKBACK_MS: i64 = 5 * 60_000;
+
+/// The samples of one pooled group: every member's samples, merged in time order.
+struct Pooled {
+    labels: Labels,
+    ts: Vec<i64>,
+    vs: Vec<f64>,
+}
+
+/// Evaluates expressions over one grid against one source.
+pub struct Evaluator<'a> {
+    source: &'a dyn Source,
+    grid: Grid,
+    /// Pooled groups by selector and grouping: alerts that pool the same
+    /// selector by the same labels over different windows share one merge.
+    pooled: Mutex<HashMap<String, Arc<Vec<Pooled>>>>,
+}
+
+impl<'a> Evaluator<'a> {
+    pub fn new(source: &'a dyn Source, grid: Grid) -> Evaluator<'a> {
+        Evaluator {
+            source,
+            grid,
+            pooled: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn grid(&self) -> Grid {
+        self.grid
+    }
+
+    /// The value of `expr` (constants already inlined) at every step.
+    pub fn eval(&self, expr: &Expr) -> Result<Value, EngineError> {
+        match expr {
+            Expr::Number(n) => Ok(Value::Scalar(n.value)),
+            Expr::Duration(d) => Ok(Value::Scalar(d.seconds())),
+            Expr::Str(s) => Err(EngineError::Eval(format!(
+                "the string \"{}\" is not a value",
+                s.value
+            ))),
+            Expr::Const(id) => Err(EngineError::Eval(format!("unknown constant `{}`", id.name))),
+            Expr::Paren(e, _) => self.eval(e),
+            Expr::Neg(e, _) => Ok(match self.eval(e)? {
+                Value::Scalar(x) => Value::Scalar(-x),
+                Value::Vector(v) => Value::Vector(
+                    v.into_iter()
+                        .map(|mut s| {
+                            s.metric = None;
+                            s.values.iter_mut().for_each(|x| *x = x.map(|x| -x));
+                            s
+                        })
+                        .collect(),
+                ),
+            }),
+            Expr::Selector(sel) => {
+                if sel.range.is_some() {
+                    return Err(EngineError::Eval(format!(
+                        "`{}[..]` is a range: give it to a function such as avg or rate",
+                        sel.metric.name
+                    )));
+                }
+                self.instant(sel)
+            }
+            Expr::Call(c) => self.call(c),
+            Expr::Aggregate(a) => self.aggregate(a),
+            Expr::Binary(b) => self.binary(b),
+        }
+    }
+
+    fn select(&self, sel: &Selector) -> Result<super::source::Selected, EngineError> {
+        let matchers = sel
+            .compile_matchers()
+            .map_err(|e| EngineError::Eval(format!("bad regex in `{}`: {e}", sel.metric.name)))?;
+        let offset = sel.offset.as_ref().map_or(0, |d| d.ms);
+        let range = sel.range.as_ref().map_or(LOOKBACK_MS, |d| d.ms);
+        self.source.select(
+            &sel.metric.name,
+            &matchers,
+            self.grid.start - offset - range,
+            self.grid.end() - offset,
+        )
+    }
+
+    /// An instant selector: each series' newest sample within the lookback.
+    fn instant(&self, sel: &Selector) -> Result<Value, EngineError> {
+        let raw = self.select(sel)?;
+        let span = Span {
+            grid: self.grid,
+            range_ms: LOOKBACK_MS,
+            offset_ms: sel.offset.as_ref().map_or(0, |d| d.ms),
+        };
+        let out: Vec<Series> = raw
+            .par_iter()
+            .map(|s| {
+                let (start, values) =
+                    over_time(TimeFunc::Last, &s.timestamps, &s.values, &span, &|_| None);
+                let values = values
+                    .into_iter()
+                    .map(|v| v.filter(|x| !is_stale(*x)))
+                    .collect();
+                Series {
+                    metric: Some(s.key.metric.clone()),
+                    labels: s.key.labels.clone(),
+                    start,
+                    values,
+                }
+                .trim()
+            })
+            .filter(|s| !s.values.is_empty())
+            .collect();
+        Ok(Value::Vector(sorted(out)))
+    }
+
+    fn scalar_arg(&self, e: &Expr, what: &str) -> Result<f64, EngineError> {
+        match self.eval(e)? {
+            Value::Scalar(x) => Ok(x),
+            Value::Vector(_) => Err(EngineError::Eval(format!("{what} must be a number"))),
+        }
+    }
+
+    fn call(&self, c: &Call) -> Result<Value, EngineError> {
+        let name = c.func.name.as_str();
+        let info = functions::function(name)
+            .ok_or_else(|| EngineError::Eval(format!("unknown function `{name}`")))?;
+        let ri = info.range_arg();
+        let sel = match c.args.get(ri).map(Expr::unparen) {
+            Some(Expr::Selector(s)) if s.range.is_some() => s,
+            _ => {
+                return Err(EngineError::Eval(format!(
+                    "`{name}` needs a range such as x[5m] as its argument"
+                )));
+            }
+        };
+        let param = match (name, c.args.len()) {
+            ("quantile", 2) => self.scalar_arg(&c.args[0], "quantile's q")?,
+            ("predict", 2) => self.scalar_arg(&c.args[1], "predict's horizon")?,
+            _ => 0.0,
+        };
+        if name == "absent" {
+            return self.absent(
+                sel,
+                &Span {
+                    grid: self.grid,
+                    range_ms: sel.range.as_ref().map_or(0, |d| d.ms),
+                    offset_ms: sel.offset.as_ref().map_or(0, |d| d.ms),
+                },
+            );
+        }
+        let func = TimeFunc::from_name(name, param)
+            .ok_or_else(|| EngineError::Eval(format!("`{name}` is not a function over time")))?;
+        let span = Span {
+            grid: self.grid,
+            range_ms: sel.range.as_ref().map_or(0, |d| d.ms),
+            offset_ms: sel.offset.as_ref().map_or(0, |d| d.ms),
+        };
+        let threshold = if func == TimeFunc::TimeTo {
+            match c.args.get(1) {
+                Some(e) => Some(self.eval(e)?),
+                None => return Err(EngineError::Eval("time_to needs a threshold".into())),
+            }
+        } else {
+            None
+        };
+        let raw = self.select(sel)?;
+        let pool_kind = info.pool;
+        let out = match &c.pool {
+            Some(g)
+                if pool_kind == Pool::Samples
+                    || (pool_kind == Pool::Sum
+                        && matches!(func, TimeFunc::Count | TimeFunc::Sum)) =>
+            {
+                let groups = self.pooled(sel, g, &raw, func.counts_only());
+                groups
+                    .par_iter()
+                    .map(|p| {
+                        let (start, values) = over_time(func, &p.ts, &p.vs, &span, &|_| None);
+                        Series::new(p.labels.clone(), start, values).trim()
+                    })
+                    .collect::<Vec<_>>()
+            }
+            Some(g) => {
+                let per_series = self.per_series(&raw, func, &span, threshold.as_ref());
+                let grouped = group_by(
+                    per_series
+                        .into_iter()
+                        .map(|s| (group_labels(&s.labels, &names(g), g.without), s)),
+                );
+                grouped
+                    .into_iter()
+                    .map(|(labels, members)| sum_series(labels, &members))
+                    .collect()
+            }
+            None => self.per_series(&raw, func, &span, threshold.as_ref()),
+        };
+        Ok(Value::Vector(sorted(
+            out.into_iter().filter(|s| !s.values.is_empty()).collect(),
+        )))
+    }
+
+    fn per_series(
+        &self,
+        raw: &[Arc<SeriesData>],
+        func: TimeFunc,
+        span: &Span,
+        threshold: Option<&Value>,
+    ) -> Vec<Series> {
+        let thresholds: HashMap<String, &Series> = match threshold {
+            Some(Value::Vector(v)) => v.iter().map(|s| (signature(&s.labels, None), s)).collect(),
+            _ => HashMap::new(),
+        };
+        raw.par_iter()
+            .map(|s| {
+                let (ts, vs) = without_stale(s);
+                let thr: Box<dyn Fn(usize) -> Option<f64> + Sync> = match threshold {
+                    Some(Value::Scalar(x)) => {
+                        let x = *x;
+                        Box::new(move |_| Some(x))
+                    }
+                    Some(Value::Vector(_)) => match thresholds.get(&signature(&s.key.labels, None))
+                    {
+                        Some(t) => {
+                            let t = *t;
+                            Box::new(move |k| t.at(k))
+                        }
+                        None => Box::new(|_| None),
+                    },
+                    None => Box::new(|_| None),
+                };
+                let (start, values) = over_time(func, &ts, &vs, span, &*thr);
+                Series::new(s.key.labels.clone(), start, values).trim()
+            })
+            .collect()
+    }
+
+    /// The merged samples of each group of a selector's series.
+    fn pooled(
+        &self,
+        sel: &Selector,
+        g: &Grouping,
+        raw: &[Arc<SeriesData>],
+        counts_only: bool,
+    ) -> Arc<Vec<Pooled>> {
+        let key = format!(
+            "{}|{}{:?}|{}",
+            Expr::Selector(Selector {
+                range: None,
+                ..sel.clone()
+            })
+            .sexpr(),
+            g.without,
+            names(g),
+            counts_only
+        );
+        if let Some(hit) = self.pooled.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return hit;
+        }
+        let names = names(g);
+        let groups = group_by(
+            raw.iter()
+                .map(|s| (group_labels(&s.key.labels, &names, g.without), s)),
+        );
+        let merged: Vec<Pooled> = groups
+            .into_par_iter()
+            .map(|(labels, members)| {
+                let total: usize = members.iter().map(|s| s.timestamps.len()).sum();
+                let mut pairs: Vec<(i64, f64)> = Vec::with_capacity(total);
+                for s in &members {
+                    for (&t, &v) in s.timestamps.iter().zip(&s.values) {
+                        if !is_stale(v) {
+                            pairs.push((t, if counts_only { 0.0 } else { v }));
+                        }
+                    }
+                }
+                pairs.sort_by_key(|p| p.0);
+                let (ts, vs) = pairs.into_iter().unzip();
+                Pooled { labels, ts, vs }
+            })
+            .collect();
+        let merged = Arc::new(merged);
+        if let Ok(mut m) = self.pooled.lock() {
+            m.insert(key, merged.clone());
+        }
+        merged
+    }
+
+    /// `absent(x[range])`: 1 at the steps where no matching series has a
+    /// sample in the window, labelled with the selector's `=` matchers.
+    fn absent(&self, sel: &Selector, span: &Span) -> Result<Value, EngineError> {
+        let raw = self.select(sel)?;
+        let mut ts: Vec<i64> = raw
+            .iter()
+            .flat_map(|s| {
+                s.timestamps
+                    .iter()
+                    .zip(&s.values)
+                    .filter(|(_, v)| !is_stale(**v))
+                    .map(|(t, _)| *t)
+            })
+            .collect();
+        ts.sort_unstable();
+        let (start, counts) =
+            over_time(TimeFunc::Count, &ts, &vec![0.0; ts.len()], span, &|_| None);
+        let values: Vec<Option<f64>> = (0..self.grid.n)
+            .map(|k| {
+                let present = k >= start && counts.get(k - start).copied().flatten().is_some();
+                (!present).then_some(1.0)
+            })
+            .collect();
+        let mut labels: Labels = sel
+            .matchers
+            .iter()
+            .filter(|m| m.op == MatchOp::Equal && m.name != "__name__" && !m.value.is_empty())
+            .map(|m| (m.name.clone(), m.value.clone()))
+            .collect();
+        labels.sort();
+        labels.dedup_by(|a, b| a.0 == b.0);
+        let s = Series::new(labels, 0, values).trim();
+        Ok(Value::Vector(if s.values.is_empty() {
+            vec![]
+        } else {
+            vec![s]
+        }))
+    }
+
+    fn aggregate(&self, a: &Aggregate) -> Result<Value, EngineError> {
+        let op = a.op.name.as_str();
+        let param = match &a.param {
+            Some(p) => Some(self.scalar_arg(p, &format!("{op}'s parameter"))?),
+            None => None,
+        };
+        let series = match self.eval(&a.arg)? {
+            Value::Vector(v) => v,
+            Value::Scalar(_) => {
+                return Err(EngineError::Eval(format!(
+                    "`{op}` across series needs series, not a number"
+                )));
+            }
+        };
+        let (names, without) = match &a.grouping {
+            Some(g) => (names(g), g.without),
+            None => (Vec::new(), false),
+        };
+        let groups = group_by(
+            series
+                .into_iter()
+                .map(|s| (group_labels(&s.labels, &names, without), s)),
+        );
+        let out: Vec<Series> = groups
+            .into_par_iter()
+            .flat_map_iter(|(labels, members)| aggregate_group(op, param, labels, members))
+            .filter(|s| !s.values.is_empty())
+            .collect();
+        Ok(Value::Vector(sorted(out)))
+    }
+
+    fn binary(&self, b: &Binary) -> Result<Value, EngineError> {
+        let lhs = self.eval(&b.lhs)?;
+        let rhs = self.eval(&b.rhs)?;
+        let on = b.on.as_ref().map(names);
+        binary_values(b.op, b.return_bool, on.as_deref(), lhs, rhs)
+    }
+}
+
+fn names(g: &Grouping) -> Vec<String> {
+    g.labels.iter().map(|l| l.name.clone()).collect()
+}
+
+fn sorted(mut v: Vec<Series>) -> Vec<Series> {
+    v.sort_by(|a, b| a.labels.cmp(&b.labels).then(a.metric.cmp(&b.metric)));
+    v
+}
+
+/// A series' samples without staleness markers (ranges skip them).
+fn without_stale(s: &SeriesData) -> (std::borrow::Cow<'_, [i64]>, std::borrow::Cow<'_, [f64]>) {
+    if !s.values.iter().any(|v| is_stale(*v)) {
+        return (s.timestamps.as_slice().into(), s.values.as_slice().into());
+    }
+    let (ts, vs): (Vec<i64>, Vec<f64>) = s
+        .timestamps
+        .iter()
+        .zip(&s.values)
+        .filter(|(_, v)| !is_stale(**v))
+        .map(|(t, v)| (*t, *v))
+        .unzip();
+    (ts.into(), vs.into())
+}
+
+/// The step span covered by a set of series.
+fn union_span(members: &[Series]) -> (usize, usize) {
+    let start = members.iter().map(|s| s.start).min().unwrap_or(0);
+    let end = members.iter().map(Series::end).max().unwrap_or(0);
+    (start, end.max(start))
+}
+
+/// Adds the members step by step (a step where none has a value stays empty).
+fn sum_series(labels: Labels, members: &[Series]) -> Series {
+    let (start, end) = union_span(members);
+    let mut values = vec![None; end - start];
+    for s in members {
+        for (i, v) in s.values.iter().enumerate() {
+            if let Some(v) = v {
+                let slot = &mut values[s.start + i - start];
+                *slot = Some(slot.unwrap_or(0.0) + v);
+            }
+        }
+    }
+    Series::new(labels, start, values).trim()
+}
+
+fn aggregate_group(
+    op: &str,
+    param: Option<f64>,
+    labels: Labels,
+    members: Vec<Series>,
+) -> Vec<Series> {
+    let (start, end) = union_span(&members);
+    if op == "topk" || op == "bottomk" {
+        let k = param.unwrap_or(1.0);
+        let k = if k.is_nan() || k < 1.0 {
+            0
+        } else {
+            k.min(members.len() as f64) as usize
+        };
+        let mut picked: Vec<Vec<Option<f64>>> = vec![vec![None; end - start]; members.len()];
+        let mut present: Vec<(usize, f64)> = Vec::new();
+        for step in start..end {
+            present.clear();
+            present.extend(
+                members
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, s)| s.at(step).map(|v| (i, v))),
+            );
+            // NaN sorts last for both, as Prometheus does.
+            present.sort_by(|a, b| {
+                let ord = match (a.1.is_nan(), b.1.is_nan()) {
+                    (true, true) => std::cmp::Ordering::Equal,
+                    (true, false) => std::cmp::Ordering::Greater,
+                    (false, true) => std::cmp::Ordering::Less,
+                    _ if op == "topk" => b.1.total_cmp(&a.1),
+                    _ => a.1.total_cmp(&b.1),
+                };
+                ord.then(a.0.cmp(&b.0))
+            });
+            for &(i, v) in present.iter().take(k) {
+                picked[i][step - start] = Some(v);
+            }
+        }
+        return members
+            .into_iter()
+            .zip(picked)
+            .map(|(s, values)| {
+                Series {
+                    metric: s.metric,
+                    labels: s.labels,
+                    start,
+                    values,
+                }
+                .trim()
+            })
+            .collect();
+    }
+    let mut buf: Vec<f64> = Vec::with_capacity(members.len());
+    let values: Vec<Option<f64>> = (start..end)
+        .map(|step| {
+            buf.clear();
+            buf.extend(members.iter().filter_map(|s| s.at(step)));
+            if buf.is_empty() {
+                return None;
+            }
+            let n = buf.len() as f64;
+            Some(match op {
+                "sum" => buf.iter().sum(),
+                "avg" => buf.iter().sum::<f64>() / n,
+                "count" => n,
+                "min" => buf
+                    .iter()
+                    .copied()
+                    .fold(f64::NAN, |m, v| if v < m || m.is_nan() { v } else { m }),
+                "max" => buf
+                    .iter()
+                    .copied()
+                    .fold(f64::NAN, |m, v| if v > m || m.is_nan() { v } else { m }),
+                "stddev" => {
+                    let mean = buf.iter().sum::<f64>() / n;
+                    (buf.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n).sqrt()
+                }
+                "quantile" => {
+                    buf.sort_by(f64::total_cmp);
+                    crate::analyze::robust::quantile_sorted(&buf, param.unwrap_or(f64::NAN))
+                }
+                _ => return None,
+            })
+        })
+        .collect();
+    vec![Series::new(labels, start, values).trim()]
+}
+
+fn arith(op: BinOp, a: f64, b: f64) -> f64 {
+    match op {
+        BinOp::Add => a + b,
+        BinOp::Sub => a - b,
+        BinOp::Mul => a * b,
+        BinOp::Div => a / b,
+        BinOp::Mod => a % b,
+        BinOp::Pow => a.powf(b),
+        _ => f64::NAN,
+    }
+}
+
+fn compare(op: BinOp, a: f64, b: f64) -> bool {
+    match op {
+        BinOp::Eq => a == b,
+        BinOp::Ne => a != b,
+        BinOp::Gt => a > b,
+        BinOp::Lt => a < b,
+        BinOp::Ge => a >= b,
+        BinOp::Le => a <= b,
+        _ => false,
+    }
+}
+
+/// One step's result of `l op r` for two present values: the value to keep, if any.
+fn combine(op: BinOp, return_bool: bool, l: f64, r: f64, keep_left: bool) -> Option<f64> {
+    if op.is_comparison() {
+        let holds = compare(op, l, r);
+        if return_bool {
+            Some(if holds { 1.0 } else { 0.0 })
+        } else if holds {
+            Some(if keep_left { l } else { r })
+        } else {
+            None
+        }
+    } else {
+        Some(arith(op, l, r))
+    }
+}
+
+/// Applies a binary operator to two values.
+pub fn binary_values(
+    op: BinOp,
+    return_bool: bool,
+    on: Option<&[String]>,
+    lhs: Value,
+    rhs: Value,
+) -> Result<Value, EngineError> {
+    match (lhs, rhs) {
+        (Value::Scalar(a), Value::Scalar(b)) => {
+            if op.is_set() {
+                return Err(EngineError::Eval(format!(
+                    "`{}` needs series on both sides",
+                    op.symbol()
+                )));
+            }
+            Ok(Value::Scalar(combine(op, true, a, b, true).unwrap_or(0.0)))
+        }
+        (Value::Vector(_), Value::Scalar(_)) | (Value::Scalar(_), Value::Vector(_))
+            if op.is_set() =>
+        {
+            Err(EngineError::Eval(format!(
+                "`{}` needs series on both sides",
+                op.symbol()
+            )))
+        }
+        (Value::Vector(v), Value::Scalar(x)) => {
+            Ok(Value::Vector(vector_scalar(op, return_bool, v, x, false)))
+        }
+        (Value::Scalar(x), Value::Vector(v)) => {
+            Ok(Value::Vector(vector_scalar(op, return_bool, v, x, true)))
+        }
+        (Value::Vector(l), Value::Vector(r)) => {
+            if op.is_set() {
+                Ok(Value::Vector(set_op(op, on, l, r)))
+            } else {
+                vector_vector(op, return_bool, on, l, r).map(Value::Vector)
+            }
+        }
+    }
+}
+
+fn vector_scalar(
+    op: BinOp,
+    return_bool: bool,
+    v: Vec<Series>,
+    x: f64,
+    scalar_left: bool,
+) -> Vec<Series> {
+    let drop_name = !op.is_comparison() || return_bool;
+    v.into_iter()
+        .map(|mut s| {
+            for slot in s.values.iter_mut() {
+                *slot = slot.and_then(|val| {
+                    let (l, r) = if scalar_left { (x, val) } else { (val, x) };
+                    // A comparison keeps the series' value whichever side it is on.
+                    combine(op, return_bool, l, r, !scalar_left)
+                });
+            }
+            if drop_name {
+                s.metric = None;
+            }
+            s.trim()
+        })
+        .filter(|s| !s.values.is_empty())
+        .collect()
+}
+
+fn match_key(s: &Series, on: Option<&[String]>) -> String {
+    signature(&s.labels, on)
+}
+
+fn vector_vector(
+    op: BinOp,
+    return_bool: bool,
+    on: Option<&[String]>,
+    lhs: Vec<Series>,
+    rhs: Vec<Series>,
+) -> Result<Vec<Series>, EngineError> {
+    let mut right: HashMap<String, Vec<&Series>> = HashMap::new();
+    for s in &rhs {
+        right.entry(match_key(s, on)).or_default().push(s);
+    }
+    let mut left_count: HashMap<String, usize> = HashMap::new();
+    for s in &lhs {
+        *left_count.entry(match_key(s, on)).or_default() += 1;
+    }
+    let mut out = Vec::new();
+    for l in lhs {
+        let key = match_key(&l, on);
+        let Some(partners) = right.get(&key) else {
+            continue;
+        };
+        let mut values = Vec::with_capacity(l.values.len());
+        for (i, lv) in l.values.iter().enumerate() {
+            let step = l.start + i;
+            let Some(lv) = lv else {
+                values.push(None);
+                continue;
+            };
+            let mut found = partners.iter().filter_map(|r| r.at(step));
+            let rv = found.next();
+            if rv.is_some() && found.next().is_some() {
+                return Err(EngineError::Eval(format!(
+                    "several series on the right of `{}` match {{{}}}: match on fewer labels with on(...)",
+                    op.symbol(),
+                    describe(&l.labels, on)
+                )));
+            }
+            values.push(rv.and_then(|rv| combine(op, return_bool, *lv, rv, true)));
+        }
+        if left_count.get(&key).copied().unwrap_or(0) > 1 && values.iter().any(Option::is_some) {
+            return Err(EngineError::Eval(format!(
+                "several series on the left of `{}` match {{{}}}: match on more labels, or aggregate first",
+                op.symbol(),
+                describe(&l.labels, on)
+            )));
+        }
+        let keep_name = op.is_comparison() && !return_bool;
+        let labels = match on {
+            Some(names) => group_labels(&l.labels, names, false),
+            None => l.labels.clone(),
+        };
+        let s = Series {
+            metric: if keep_name { l.metric.clone() } else { None },
+            labels,
+            start: l.start,
+            values,
+        }
+        .trim();
+        if !s.values.is_empty() {
+            out.push(s);
+        }
+    }
+    Ok(sorted(out))
+}
+
+fn describe(labels: &Labels, on: Option<&[String]>) -> String {
+    let kept = match on {
+        Some(names) => group_labels(labels, names, false),
+        None => labels.clone(),
+    };
+    kept.iter()
+        .map(|(k, v)| format!("{k}=\"{v}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn set_op(op: BinOp, on: Option<&[String]>, lhs: Vec<Series>, rhs: Vec<Series>) -> Vec<Series> {
+    let present = |side: &[Series]| -> HashMap<String, Vec<(usize, usize, usize)>> {
+        let mut m: HashMap<String, Vec<(usize, usize, usize)>> = HashMap::new();
+        for (i, s) in side.iter().enumerate() {
+            m.entry(match_key(s, on))
+                .or_default()
+                .push((i, s.start, s.end()));
+        }
+        m
+    };
+    let any_at = |side: &[Series], idx: Option<&Vec<(usize, usize, usize)>>, step: usize| {
+        idx.is_some_and(|v| {
+            v.iter()
+                .any(|&(i, s, e)| step >= s && step < e && side[i].at(step).is_some())
+        })
+    };
+    let right_idx = present(&rhs);
+    let mut out: Vec<Series> = Vec::new();
+    match op {
+        BinOp::And | BinOp::Unless => {
+            for mut l in lhs {
+                let idx = right_idx.get(&match_key(&l, on));
+                for (i, slot) in l.values.iter_mut().enumerate() {
+                    let there = any_at(&rhs, idx, l.start + i);
+                    if there != (op == BinOp::And) {
+                        *slot = None;
+                    }
+                }
+                let l = l.trim();
+                if !l.values.is_empty() {
+                    out.push(l);
+                }
+            }
+        }
+        _ => {
+            let left_idx = present(&lhs);
+            for mut r in rhs.iter().cloned() {
+                let idx = left_idx.get(&match_key(&r, on));
+                for (i, slot) in r.values.iter_mut().enumerate() {
+                    if any_at(&lhs, idx, r.start + i) {
+                        *slot = None;
+                    }
+                }
+                let r = r.trim();
+                if !r.values.is_empty() {
+                    out.push(r);
+                }
+            }
+            out.extend(lhs);
+        }
+    }
+    sorted(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::source::MemorySource;
+    use crate::model::SeriesKey;
+
+    fn series(metric: &str, labels: &[(&str, &str)], points: &[(i64, f64)]) -> SeriesData {
+        SeriesData {
+            key: SeriesKey::new(
+                metric,
+                labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            timestamps: points.iter().map(|p| p.0).collect(),
+            values: points.iter().map(|p| p.1).collect(),
+        }
+    }
+
+    fn eval_at(src: &MemorySource, expr: &str, t: i64) -> Vec<(Labels, f64)> {
+        let file = crate::dsl::parse_str(&format!("record r = {expr}\n"), "t").expect("parses");
+        let e = file.records().next().expect("record").expr.clone();
+        let ev = Evaluator::new(src, Grid::instant(t));
+        match ev.eval(&e).expect("evaluates") {
+            Value::Scalar(x) => vec![(vec![], x)],
+            Value::Vector(v) => v
+                .into_iter()
+                .filter_map(|s| s.at(0).map(|x| (s.labels, x)))
+                .collect(),
+        }
+    }
+
+    fn l(pairs: &[(&str, &str)]) -> Labels {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn pooled_quantile_is_over_every_sample_of_the_group() {
+        let src = MemorySource::new(vec![
+            series(
+                "lat",
+                &[("server", "a"), ("s", "1")],
+                &[(10_000, 1.0), (20_000, 2.0)],
+            ),
+            series(
+                "lat",
+                &[("server", "a"), ("s", "2")],
+                &[(15_000, 3.0), (25_000, 4.0)],
+            ),
+            series("lat", &[("server", "b"), ("s", "3")], &[(15_000, 10.0)]),
+        ]);
+        let got = eval_at(&src, "max(lat[1m]) by (server)", 30_000);
+        assert_eq!(
+            got,
+            vec![(l(&[("server", "a")]), 4.0), (l(&[("server", "b")]), 10.0)]
+        );
+        let got = eval_at(&src, "p50(lat[1m]) by (server)", 30_000);
+        assert_eq!(got[0], (l(&[("server", "a")]), 2.5));
+        let got = eval_at(&src, "count(lat[1m]) by (server)", 30_000);
+        assert_eq!(
+            got,
+            vec![(l(&[("server", "a")]), 4.0), (l(&[("server", "b")]), 1.0)]
+        );
+    }
+
+    #[test]
+    fn on_matching_keeps_only_the_on_labels_and_filters_compare() {
+        let src = MemorySource::new(vec![
+            series("used", &[("server", "a"), ("kind", "x")], &[(0, 90.0)]),
+            series("used", &[("server", "b"), ("kind", "x")], &[(0, 10.0)]),
+            series("limit", &[("server", "a")], &[(0, 100.0)]),
+            series("limit", &[("server", "b")], &[(0, 100.0)]),
+        ]);
+        let got = eval_at(&src, "used / on(server) limit > 0.5", 60_000);
+        assert_eq!(got, vec![(l(&[("server", "a")]), 0.9)]);
+        let got = eval_at(&src, "used / on(server) limit > bool 0.5", 60_000);
+        assert_eq!(got.len(), 2);
+        // Identical label sets are required without on(): nothing matches.
+        assert!(eval_at(&src, "used / limit", 60_000).is_empty());
+    }
+
+    #[test]
+    fn unless_and_or_follow_label_sets() {
+        let src = MemorySource::new(vec![
+            series("up", &[("server", "a")], &[(0, 1.0)]),
+            series("up", &[("server", "b")], &[(0, 1.0), (540_000, 1.0)]),
+        ]);
+        // At 10m only b has a sample in the last 2m; a reported within the last hour.
+        let got = eval_at(&src, "last(up[1h]) unless last(up[2m])", 600_000);
+        assert_eq!(got, vec![(l(&[("server", "a")]), 1.0)]);
+        let got = eval_at(&src, "last(up[2m]) or last(up[1h])", 600_000);
+        assert_eq!(got.len(), 2);
+    }
+
+    #[test]
+    fn instant_selector_looks_back_five_minutes_and_stops_at_stale() {
+        let src = MemorySource::new(vec![
+            series("g", &[("s", "a")], &[(0, 1.0)]),
+            series(
+                "g",
+                &[("s", "b")],
+                &[(0, 1.0), (60_000, super::super::value::stale_nan())],
+            ),
+        ]);
+        assert_eq!(eval_at(&src, "g", 240_000).len(), 1);
+        assert!(eval_at(&src, "g", 300_000).is_empty());
+    }
+
+    #[test]
+    fn absent_carries_equality_matchers() {
+        let src = MemorySource::new(vec![series("g", &[("s", "a")], &[(0, 1.0)])]);
+        assert!(eval_at(&src, "absent(g[10m])", 60_000).is_empty());
+        let got = eval_at(&src, "absent(g{s=\"b\", t=~\"x\"}[10m])", 60_000);
+        assert_eq!(got, vec![(l(&[("s", "b")]), 1.0)]);
+    }
+
+    #[test]
+    fn topk_keeps_series_labels() {
+        let src = MemorySource::new(vec![
+            series("g", &[("s", "a")], &[(0, 1.0)]),
+            series("g", &[("s", "b")], &[(0, 3.0)]),
+            series("g", &[("s", "c")], &[(0, 2.0)]),
+        ]);
+        let got = eval_at(&src, "topk(2, g)", 0);
+        assert_eq!(got, vec![(l(&[("s", "b")]), 3.0), (l(&[("s", "c")]), 2.0)]);
+        let got = eval_at(&src, "quantile(0.5, g)", 0);
+        assert_eq!(got, vec![(vec![], 2.0)]);
+    }
+}

@@ -1,0 +1,40 @@
+//! The evaluation engine: expressions of the rule language over the store,
+//! alert states over time, rule unit tests and backtests over history.
+//!
+//! An expression is evaluated over a whole [`Grid`] of steps at once
+//! ([`eval::Evaluator`]): selectors read each metric once from a
+//! [`source::Source`], functions over time slide their windows along the
+//! steps ([`range`]), per series or per pooled group in parallel (rayon).
+//! [`replay`] runs a rule set through its alert state machine and plays its
+//! remediation and maintenance blocks as a dry run; [`testrun`] checks `test`
+//! blocks against a replay and [`backtest`] reports one over stored history.
+
+pub mod alerts;
+pub mod backtest;
+pub mod eval;
+pub mod query;
+pub mod range;
+pub mod replay;
+pub mod source;
+pub mod testrun;
+pub mod value;
+
+pub use eval::Evaluator;
+pub use source::{MemorySource, Source, StoreSource};
+pub use value::{Grid, Labels, Series, Value};
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The expression cannot be evaluated (a type mismatch the checker could
+    /// not see, ambiguous matching).
+    #[error("{0}")]
+    Eval(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("writing {path}: {message}")]
+    Output { path: String, message: String },
+}

@@ -1,0 +1,183 @@
+//! Where selectors get their samples: the store (read once per metric and
+//! shared by every rule that names it), series held in memory (rule tests),
+//! and an overlay that adds the output of `record` rules on top of either.
+
+use super::EngineError;
+use crate::model::{Matcher, SeriesKey, series_matches};
+use crate::store::{ScanRequest, SeriesData, Snapshot};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// The series of one metric that match a selector, in time order each.
+pub type Selected = Arc<Vec<Arc<SeriesData>>>;
+
+pub trait Source: Sync {
+    /// Series of `metric` matching `matchers` with samples in `start..=end` (ms).
+    /// A source may return more samples than asked; callers window them.
+    fn select(
+        &self,
+        metric: &str,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Selected, EngineError>;
+}
+
+/// Samples read from a store snapshot. Each metric is scanned once over the
+/// source's whole time range and kept; selectors filter it in memory, so the
+/// many rules that read `mcp.server.operation.duration` pay for one scan.
+pub struct StoreSource {
+    snapshot: Snapshot,
+    start_ms: i64,
+    end_ms: i64,
+    cache: Mutex<HashMap<String, Arc<Vec<Arc<SeriesData>>>>>,
+    /// Samples read from the store so far (each metric counted once).
+    pub samples_read: std::sync::atomic::AtomicU64,
+}
+
+impl StoreSource {
+    /// A source that reads `start_ms..=end_ms`: the evaluation range widened
+    /// by the longest lookback of the expressions to evaluate.
+    pub fn new(snapshot: Snapshot, start_ms: i64, end_ms: i64) -> StoreSource {
+        StoreSource {
+            snapshot,
+            start_ms,
+            end_ms,
+            cache: Mutex::new(HashMap::new()),
+            samples_read: Default::default(),
+        }
+    }
+
+    fn metric(&self, metric: &str) -> Result<Arc<Vec<Arc<SeriesData>>>, EngineError> {
+        if let Some(hit) = self.cache.lock().map_err(poisoned)?.get(metric) {
+            return Ok(hit.clone());
+        }
+        let req = ScanRequest {
+            start_ms: self.start_ms,
+            end_ms: self.end_ms,
+            metric: Some(metric.to_string()),
+            matchers: Vec::new(),
+        };
+        let series: Vec<Arc<SeriesData>> = self
+            .snapshot
+            .scan(&req)?
+            .into_iter()
+            .map(Arc::new)
+            .collect();
+        let n: usize = series.iter().map(|s| s.timestamps.len()).sum();
+        self.samples_read
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        let series = Arc::new(series);
+        self.cache
+            .lock()
+            .map_err(poisoned)?
+            .insert(metric.to_string(), series.clone());
+        Ok(series)
+    }
+}
+
+fn poisoned<T>(_: T) -> EngineError {
+    EngineError::Eval("a parallel evaluation failed while holding the scan cache".into())
+}
+
+impl Source for StoreSource {
+    fn select(
+        &self,
+        metric: &str,
+        matchers: &[Matcher],
+        _start_ms: i64,
+        _end_ms: i64,
+    ) -> Result<Selected, EngineError> {
+        let all = self.metric(metric)?;
+        Ok(filter(&all, matchers))
+    }
+}
+
+fn filter(all: &Arc<Vec<Arc<SeriesData>>>, matchers: &[Matcher]) -> Selected {
+    if matchers.is_empty() {
+        return all.clone();
+    }
+    Arc::new(
+        all.iter()
+            .filter(|s| series_matches(&s.key, matchers))
+            .cloned()
+            .collect(),
+    )
+}
+
+/// Series held in memory, by metric name.
+#[derive(Default)]
+pub struct MemorySource {
+    by_metric: HashMap<String, Arc<Vec<Arc<SeriesData>>>>,
+}
+
+impl MemorySource {
+    pub fn new(series: Vec<SeriesData>) -> MemorySource {
+        let mut src = MemorySource::default();
+        src.add(series);
+        src
+    }
+
+    /// Adds series; a series whose key is already present is replaced.
+    pub fn add(&mut self, series: Vec<SeriesData>) {
+        let mut grouped: HashMap<String, Vec<SeriesData>> = HashMap::new();
+        for s in series {
+            grouped.entry(s.key.metric.clone()).or_default().push(s);
+        }
+        for (metric, added) in grouped {
+            let mut merged: Vec<Arc<SeriesData>> = self
+                .by_metric
+                .get(&metric)
+                .map(|v| v.as_ref().clone())
+                .unwrap_or_default();
+            for s in added {
+                merged.retain(|old| old.key != s.key);
+                merged.push(Arc::new(s));
+            }
+            self.by_metric.insert(metric, Arc::new(merged));
+        }
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &SeriesKey> {
+        self.by_metric
+            .values()
+            .flat_map(|v| v.iter().map(|s| &s.key))
+    }
+}
+
+impl Source for MemorySource {
+    fn select(
+        &self,
+        metric: &str,
+        matchers: &[Matcher],
+        _start_ms: i64,
+        _end_ms: i64,
+    ) -> Result<Selected, EngineError> {
+        Ok(match self.by_metric.get(metric) {
+            Some(all) => filter(all, matchers),
+            None => Arc::new(Vec::new()),
+        })
+    }
+}
+
+/// A base source plus series added on top (the output of `record` rules):
+/// a metric present in the overlay is read from it alone.
+pub struct Overlay<'a> {
+    pub base: &'a dyn Source,
+    pub extra: MemorySource,
+}
+
+impl Source for Overlay<'_> {
+    fn select(
+        &self,
+        metric: &str,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Selected, EngineError> {
+        if self.extra.by_metric.contains_key(metric) {
+            return self.extra.select(metric, matchers, start_ms, end_ms);
+        }
+        self.base.select(metric, matchers, start_ms, end_ms)
+    }
+}

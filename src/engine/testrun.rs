@@ -1,0 +1,294 @@
+//! `mcpops test`: runs the `test` blocks of rule files. Each block's series
+//! (promtool's notation) become an in-memory source starting at time 0; every
+//! rule of the given files is replayed over it at the file's step; each
+//! `expect` is then checked against the replay.
+
+use super::EngineError;
+use super::eval::Evaluator;
+use super::replay::{Replay, replay};
+use super::source::{MemorySource, Overlay};
+use super::value::{Grid, Labels, Value, stale_nan};
+use crate::dsl::ast::{AlertState, Expect, ExpectResult, ExpectTarget, RuleFile, TestBlock};
+use crate::dsl::series::{Point, expand};
+use crate::model::SeriesKey;
+use crate::store::SeriesData;
+use crate::time::format_duration_ms;
+use serde::Serialize;
+use std::io::{self, Write};
+
+/// Relative tolerance of `expect value(..) == V`.
+pub const TOLERANCE: f64 = 1e-6;
+
+/// One expectation that did not hold.
+#[derive(Clone, Debug, Serialize)]
+pub struct Failure {
+    pub line: u32,
+    pub col: u32,
+    /// The expectation as written (reconstructed).
+    pub expect: String,
+    pub expected: String,
+    pub actual: String,
+}
+
+/// The outcome of one test block.
+#[derive(Clone, Debug, Serialize)]
+pub struct TestOutcome {
+    pub file: String,
+    pub name: String,
+    pub line: u32,
+    pub expects: usize,
+    pub failures: Vec<Failure>,
+    /// Set when the block could not be evaluated at all.
+    pub error: Option<String>,
+}
+
+impl TestOutcome {
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty() && self.error.is_none()
+    }
+}
+
+/// Runs every test block of `files`, against the rules of all of them.
+pub fn run_tests(files: &[RuleFile]) -> Vec<TestOutcome> {
+    let mut out = Vec::new();
+    for f in files {
+        for t in f.tests() {
+            let mut outcome = TestOutcome {
+                file: f.name.clone(),
+                name: t.name.value.clone(),
+                line: t.span.line,
+                expects: t.expects.len(),
+                failures: Vec::new(),
+                error: None,
+            };
+            match run_block(files, f, t) {
+                Ok(failures) => outcome.failures = failures,
+                Err(e) => outcome.error = Some(e.to_string()),
+            }
+            out.push(outcome);
+        }
+    }
+    out
+}
+
+fn test_series(t: &TestBlock) -> Vec<SeriesData> {
+    let interval = t.interval.as_ref().map_or(60_000, |d| d.ms);
+    t.series
+        .iter()
+        .map(|s| {
+            let labels = s
+                .selector
+                .matchers
+                .iter()
+                .map(|m| (m.name.clone(), m.value.clone()))
+                .collect();
+            let mut timestamps = Vec::new();
+            let mut values = Vec::new();
+            for (i, p) in expand(s.points.as_deref().unwrap_or(&[]))
+                .into_iter()
+                .enumerate()
+            {
+                let ts = i as i64 * interval;
+                match p {
+                    Point::Value(v) => {
+                        timestamps.push(ts);
+                        values.push(v);
+                    }
+                    Point::Stale => {
+                        timestamps.push(ts);
+                        values.push(stale_nan());
+                    }
+                    Point::Missing => {}
+                }
+            }
+            SeriesData {
+                key: SeriesKey::new(s.selector.metric.name.clone(), labels),
+                timestamps,
+                values,
+            }
+        })
+        .collect()
+}
+
+fn run_block(
+    files: &[RuleFile],
+    file: &RuleFile,
+    t: &TestBlock,
+) -> Result<Vec<Failure>, EngineError> {
+    let source = MemorySource::new(test_series(t));
+    let step = file.step_ms();
+    let last = t.expects.iter().map(|e| e.at.ms).max().unwrap_or(0);
+    let grid = Grid::range(0, last, step);
+    let rp = replay(files, &source, grid)?;
+    let records = rp.record_source();
+    let overlay = Overlay {
+        base: &source,
+        extra: records,
+    };
+    let mut failures = Vec::new();
+    for e in &t.expects {
+        if let Some(f) = check(file, e, &rp, &overlay, step)? {
+            failures.push(f);
+        }
+    }
+    Ok(failures)
+}
+
+fn fmt_labels(labels: &Labels) -> String {
+    let inner: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    format!("{{{}}}", inner.join(", "))
+}
+
+fn has_labels(labels: &Labels, want: &[(String, String)]) -> bool {
+    want.iter()
+        .all(|(k, v)| labels.iter().any(|(lk, lv)| lk == k && lv == v))
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= TOLERANCE * a.abs().max(b.abs())
+}
+
+fn check(
+    file: &RuleFile,
+    e: &Expect,
+    rp: &Replay,
+    source: &Overlay,
+    step: i64,
+) -> Result<Option<Failure>, EngineError> {
+    let at = e.at.ms;
+    let want: Vec<(String, String)> = e
+        .labels
+        .iter()
+        .map(|(k, v)| (k.name.clone(), v.value.clone()))
+        .collect();
+    let want_text = if want.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", fmt_labels(&want))
+    };
+    let (target, expected, actual, ok) = match &e.target {
+        ExpectTarget::Value(expr) => {
+            let value =
+                Evaluator::new(source, Grid::instant(at)).eval(&expr.inline_constants(file))?;
+            let results: Vec<(Labels, f64)> = match value {
+                Value::Scalar(x) => vec![(Labels::new(), x)],
+                Value::Vector(v) => v
+                    .into_iter()
+                    .filter_map(|s| s.at(0).map(|x| (s.labels, x)))
+                    .collect(),
+            };
+            let actual = if results.is_empty() {
+                "none".to_string()
+            } else {
+                results
+                    .iter()
+                    .map(|(l, x)| format!("{x} {}", fmt_labels(l)))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            };
+            let picked: Vec<&(Labels, f64)> = results
+                .iter()
+                .filter(|(l, _)| has_labels(l, &want))
+                .collect();
+            let (expected, ok) = match &e.result {
+                ExpectResult::None => ("none".to_string(), picked.is_empty()),
+                ExpectResult::Value(n) => (
+                    format!("{}{want_text}", n.text),
+                    picked.len() == 1 && close(picked[0].1, n.value),
+                ),
+                ExpectResult::State(_) => ("a value".to_string(), false),
+            };
+            (
+                format!("value({})", crate::dsl::format::render(expr)),
+                expected,
+                actual,
+                ok,
+            )
+        }
+        ExpectTarget::Alert(name) => {
+            let name = name.name.as_str();
+            let episodes: Vec<_> = rp.episodes.iter().filter(|x| x.alert == name).collect();
+            let firing: Vec<&Labels> = episodes
+                .iter()
+                .filter(|x| x.firing_at(at))
+                .map(|x| &x.labels)
+                .collect();
+            let pending: Vec<&Labels> = episodes
+                .iter()
+                .filter(|x| x.pending_at(at))
+                .map(|x| &x.labels)
+                .collect();
+            let acting: Vec<&Labels> = rp
+                .policy_active(name, at, step)
+                .into_iter()
+                .map(|a| &a.labels)
+                .collect();
+            let describe = |state: &str, l: &[&Labels]| -> Vec<String> {
+                l.iter()
+                    .map(|l| format!("{state} {}", fmt_labels(l)))
+                    .collect()
+            };
+            let mut states = describe("firing", &firing);
+            states.extend(describe("pending", &pending));
+            states.extend(describe("acting", &acting));
+            let actual = if states.is_empty() {
+                "none".to_string()
+            } else {
+                states.join("; ")
+            };
+            let firing_match = firing.iter().chain(&acting).any(|l| has_labels(l, &want));
+            let (expected, ok) = match &e.result {
+                ExpectResult::None => ("none".to_string(), !firing_match),
+                ExpectResult::State(AlertState::Firing) => {
+                    (format!("firing{want_text}"), firing_match)
+                }
+                ExpectResult::State(AlertState::Pending) => (
+                    format!("pending{want_text}"),
+                    pending.iter().any(|l| has_labels(l, &want)),
+                ),
+                ExpectResult::Value(_) => ("a state".to_string(), false),
+            };
+            (name.to_string(), expected, actual, ok)
+        }
+    };
+    Ok((!ok).then(|| Failure {
+        line: e.span.line,
+        col: e.span.col,
+        expect: format!("expect {target} at {}", format_duration_ms(at)),
+        expected,
+        actual,
+    }))
+}
+
+/// Prints outcomes as `cargo test` does: one line per block, then each
+/// failure with expected and actual side by side. Returns the failed count.
+pub fn print_outcomes(outcomes: &[TestOutcome], out: &mut dyn Write) -> io::Result<usize> {
+    let mut failed = 0;
+    for o in outcomes {
+        let status = if o.passed() { "ok" } else { "FAILED" };
+        writeln!(
+            out,
+            "test {}:{} \"{}\" ... {status}",
+            o.file, o.line, o.name
+        )?;
+        if let Some(err) = &o.error {
+            writeln!(out, "    error: {err}")?;
+        }
+        for f in &o.failures {
+            writeln!(out, "  {}:{}:{}: {}", o.file, f.line, f.col, f.expect)?;
+            let w = f.expected.len().max("expected".len());
+            writeln!(out, "    {:<w$} | actual", "expected")?;
+            writeln!(out, "    {:<w$} | {}", f.expected, f.actual)?;
+        }
+        if !o.passed() {
+            failed += 1;
+        }
+    }
+    let passed = outcomes.len() - failed;
+    writeln!(
+        out,
+        "\ntest result: {}. {passed} passed; {failed} failed",
+        if failed == 0 { "ok" } else { "FAILED" }
+    )?;
+    Ok(failed)
+}

@@ -1,0 +1,236 @@
+//! What expressions evaluate to: a number, or a set of series that each hold
+//! one optional value per evaluation step of a [`Grid`].
+//!
+//! Series are sparse in time: a series stores values only over the span of
+//! steps where it can have any (`start..start + values.len()`), because one
+//! MCP session is a series of its own and lives for minutes of a week.
+
+use std::collections::HashMap;
+
+/// Sorted (name, value) pairs, the metric name excluded.
+pub type Labels = Vec<(String, String)>;
+
+/// The evaluation steps: `start`, `start + step`, ..., `n` of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Grid {
+    pub start: i64,
+    pub step: i64,
+    pub n: usize,
+}
+
+impl Grid {
+    /// Steps from `from` to `to` inclusive.
+    pub fn range(from: i64, to: i64, step: i64) -> Grid {
+        let step = step.max(1);
+        let n = if to < from {
+            0
+        } else {
+            ((to - from) / step) as usize + 1
+        };
+        Grid {
+            start: from,
+            step,
+            n,
+        }
+    }
+
+    /// One step at `t`.
+    pub fn instant(t: i64) -> Grid {
+        Grid {
+            start: t,
+            step: 1,
+            n: 1,
+        }
+    }
+
+    pub fn time(&self, k: usize) -> i64 {
+        self.start + k as i64 * self.step
+    }
+
+    pub fn end(&self) -> i64 {
+        self.time(self.n.saturating_sub(1))
+    }
+
+    /// The first step at or after `t` (may be `n`).
+    pub fn first_at_or_after(&self, t: i64) -> usize {
+        if t <= self.start {
+            return 0;
+        }
+        let k = (t - self.start + self.step - 1) / self.step;
+        (k as usize).min(self.n)
+    }
+
+    /// One past the last step strictly before `t` (`0..k` are the steps before `t`).
+    pub fn before(&self, t: i64) -> usize {
+        self.first_at_or_after(t)
+    }
+}
+
+/// One output series: labels and the values over a span of steps.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    /// Kept by selectors and filters, dropped by functions and arithmetic, as in Prometheus.
+    pub metric: Option<String>,
+    pub labels: Labels,
+    /// The step of `values[0]`.
+    pub start: usize,
+    pub values: Vec<Option<f64>>,
+}
+
+impl Series {
+    pub fn new(labels: Labels, start: usize, values: Vec<Option<f64>>) -> Series {
+        Series {
+            metric: None,
+            labels,
+            start,
+            values,
+        }
+    }
+
+    /// The value at step `k`, if any.
+    pub fn at(&self, k: usize) -> Option<f64> {
+        k.checked_sub(self.start)
+            .and_then(|i| self.values.get(i).copied().flatten())
+    }
+
+    pub fn end(&self) -> usize {
+        self.start + self.values.len()
+    }
+
+    pub fn label(&self, name: &str) -> Option<&str> {
+        self.labels
+            .binary_search_by(|(k, _)| k.as_str().cmp(name))
+            .ok()
+            .map(|i| self.labels[i].1.as_str())
+    }
+
+    /// Whether any step has a value.
+    pub fn is_empty(&self) -> bool {
+        self.values.iter().all(Option::is_none)
+    }
+
+    /// Drops leading and trailing steps without values.
+    pub fn trim(mut self) -> Series {
+        let first = self.values.iter().position(Option::is_some);
+        match first {
+            None => {
+                self.values.clear();
+            }
+            Some(f) => {
+                let last = self.values.iter().rposition(Option::is_some).unwrap_or(f);
+                self.values.truncate(last + 1);
+                self.values.drain(..f);
+                self.start += f;
+            }
+        }
+        self
+    }
+}
+
+/// A value of an expression over the grid.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// A number, the same at every step.
+    Scalar(f64),
+    Vector(Vec<Series>),
+}
+
+/// The identity of a label set for matching and grouping: the values of the
+/// chosen labels (all of them when `names` is `None`), joined unambiguously.
+pub fn signature(labels: &Labels, names: Option<&[String]>) -> String {
+    let mut s = String::new();
+    match names {
+        None => {
+            for (k, v) in labels {
+                s.push_str(k);
+                s.push('\u{1}');
+                s.push_str(v);
+                s.push('\u{2}');
+            }
+        }
+        Some(names) => {
+            for n in names {
+                if let Ok(i) = labels.binary_search_by(|(k, _)| k.as_str().cmp(n)) {
+                    s.push_str(n);
+                    s.push('\u{1}');
+                    s.push_str(&labels[i].1);
+                }
+                s.push('\u{2}');
+            }
+        }
+    }
+    s
+}
+
+/// The labels a `by (names)` group keeps, or those left after `without (names)`.
+pub fn group_labels(labels: &Labels, names: &[String], without: bool) -> Labels {
+    labels
+        .iter()
+        .filter(|(k, _)| names.iter().any(|n| n == k) != without)
+        .cloned()
+        .collect()
+}
+
+/// Groups items by the label set `key` gives, keeping first-seen order.
+pub fn group_by<T>(items: impl IntoIterator<Item = (Labels, T)>) -> Vec<(Labels, Vec<T>)> {
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut groups: Vec<(Labels, Vec<T>)> = Vec::new();
+    for (labels, item) in items {
+        let sig = signature(&labels, None);
+        match index.get(&sig) {
+            Some(&i) => groups[i].1.push(item),
+            None => {
+                index.insert(sig, groups.len());
+                groups.push((labels, vec![item]));
+            }
+        }
+    }
+    groups
+}
+
+/// Prometheus's staleness marker: a NaN with this exact bit pattern ends a
+/// series. Test series use it for `stale`; ranges skip it.
+pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+
+pub fn is_stale(v: f64) -> bool {
+    v.to_bits() == STALE_NAN_BITS
+}
+
+pub fn stale_nan() -> f64 {
+    f64::from_bits(STALE_NAN_BITS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_steps_and_bounds() {
+        let g = Grid::range(0, 600_000, 60_000);
+        assert_eq!(g.n, 11);
+        assert_eq!(g.time(10), 600_000);
+        assert_eq!(g.first_at_or_after(60_001), 2);
+        assert_eq!(g.first_at_or_after(-5), 0);
+        assert_eq!(g.first_at_or_after(10_000_000), 11);
+        assert_eq!(Grid::range(10, 0, 1).n, 0);
+    }
+
+    #[test]
+    fn trim_keeps_the_span_with_values() {
+        let s = Series::new(vec![], 3, vec![None, Some(1.0), None, Some(2.0), None]).trim();
+        assert_eq!(s.start, 4);
+        assert_eq!(s.values, vec![Some(1.0), None, Some(2.0)]);
+        assert_eq!(s.at(6), Some(2.0));
+        assert_eq!(s.at(3), None);
+        assert!(Series::new(vec![], 0, vec![None]).trim().values.is_empty());
+    }
+
+    #[test]
+    fn signatures_separate_missing_and_empty() {
+        let a: Labels = vec![("a".into(), "1".into())];
+        let b: Labels = vec![("b".into(), "1".into())];
+        let names = ["a".to_string(), "b".to_string()];
+        assert_ne!(signature(&a, Some(&names)), signature(&b, Some(&names)));
+        assert_ne!(signature(&a, None), signature(&b, None));
+    }
+}

@@ -1,0 +1,10 @@
+//! Remediation policies: the limits a `remediate` or `maintenance` block puts
+//! on its action (cooldown per series, at most N runs per period, verification
+//! that the alert resolved, escalation when it did not).
+//!
+//! [`policy`] decides; the backtest replays decisions as a dry run over
+//! history, and watch mode will use the same decisions to run actions for real.
+
+pub mod policy;
+
+pub use policy::{Decision, Limits, Policy};

@@ -1,0 +1,258 @@
+//! The engine against its contracts: the shipped rule tests pass, the SRE
+//! workbook's burn-rate timing holds, and a backtest of the shipped policy
+//! over the shipped fleet finds each injected incident and stays silent on
+//! the quiet servers (ground truth: data/fleet/incidents.json).
+
+use mcpops::dsl::{RuleFile, load_rules, parse_str};
+use mcpops::engine::replay::replay;
+use mcpops::engine::source::MemorySource;
+use mcpops::engine::testrun::run_tests;
+use mcpops::engine::{Grid, backtest};
+use mcpops::generate::{IncidentKind, load_incidents};
+use mcpops::ingest::{IngestOptions, ingest_path};
+use mcpops::model::SeriesKey;
+use mcpops::store::{SeriesData, Store};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+const MIN: i64 = 60_000;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn shipped_rule_files() -> Vec<PathBuf> {
+    let mut files = vec![root().join("rules/mcp.rules")];
+    let mut examples: Vec<PathBuf> = std::fs::read_dir(root().join("rules/examples"))
+        .expect("rules/examples")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "rules"))
+        .collect();
+    examples.sort();
+    files.extend(examples);
+    files
+}
+
+#[test]
+fn shipped_rule_tests_pass() {
+    for path in shipped_rule_files() {
+        let set = load_rules(std::slice::from_ref(&path)).expect("readable");
+        assert!(
+            !set.has_errors(),
+            "{}: {:?}",
+            path.display(),
+            set.diagnostics
+        );
+        let outcomes = run_tests(&set.files);
+        let mut report = Vec::new();
+        mcpops::engine::testrun::print_outcomes(&outcomes, &mut report).expect("print");
+        let report = String::from_utf8_lossy(&report);
+        assert!(
+            outcomes.iter().all(|o| o.passed()),
+            "{}:\n{report}",
+            path.display()
+        );
+        assert!(
+            outcomes.iter().map(|o| o.expects).sum::<usize>() > 0 || outcomes.is_empty(),
+            "{}",
+            path.display()
+        );
+    }
+}
+
+/// A rule test that cannot pass must fail, and say what it saw.
+#[test]
+fn a_wrong_expectation_fails_with_expected_and_actual() {
+    let src = r#"
+alert High {
+  when g > 1
+  for 2m
+}
+test "wrong" {
+  series g{server="a"} = "0x5 5x10"
+  expect High at 8m == none
+  expect High at 6m == firing { server="a" }
+  expect value(g) at 7m == 4
+}
+"#;
+    let file = parse_str(src, "wrong.rules").expect("parses");
+    let outcomes = run_tests(&[file]);
+    assert_eq!(outcomes.len(), 1);
+    let f = &outcomes[0].failures;
+    assert_eq!(f.len(), 3, "{f:?}");
+    assert!(f[0].actual.contains("firing {server=\"a\""), "{:?}", f[0]);
+    assert!(f[1].actual.contains("pending"), "{:?}", f[1]);
+    assert_eq!(f[2].actual, "5 {server=\"a\"}");
+}
+
+fn calls(session: &str, error: Option<&str>, minutes: impl Iterator<Item = i64>) -> SeriesData {
+    let mut labels = vec![
+        ("server".to_string(), "a".to_string()),
+        ("mcp.session.id".to_string(), session.to_string()),
+    ];
+    if let Some(e) = error {
+        labels.push(("error.type".to_string(), e.to_string()));
+    }
+    let timestamps: Vec<i64> = minutes.map(|m| m * MIN).collect();
+    SeriesData {
+        key: SeriesKey::new("mcp.server.operation.duration", labels),
+        values: vec![0.2; timestamps.len()],
+        timestamps,
+    }
+}
+
+/// SRE workbook, chapter 5: with a 99.9% SLO, 15% errors for 10 minutes make
+/// the 1h/5m burn-rate page fire after about 5 minutes and clear about 5
+/// minutes after the errors stop.
+#[test]
+fn fast_burn_page_fires_after_five_minutes_and_clears_five_after() {
+    let rules = load_rules(&[root().join("rules/mcp.rules")]).expect("rules");
+    // 20 sessions call once a minute; from minute 120 to 129, 3 of them fail.
+    let mut series = Vec::new();
+    for s in 0..20 {
+        let id = format!("s{s}");
+        if s < 3 {
+            series.push(calls(
+                &id,
+                None,
+                (0..240).filter(|m| !(120..130).contains(m)),
+            ));
+            series.push(calls(&id, Some("-32603"), 120..130));
+        } else {
+            series.push(calls(&id, None, 0..240));
+        }
+    }
+    let source = MemorySource::new(series);
+    let rp = replay(&rules.files, &source, Grid::range(0, 240 * MIN, MIN)).expect("replay");
+    let pages: Vec<_> = rp
+        .episodes
+        .iter()
+        .filter(|e| e.alert == "ErrorBudgetBurnFast" && e.fired_at.is_some())
+        .collect();
+    assert_eq!(pages.len(), 1, "{pages:?}");
+    let fired = (pages[0].fired_at.expect("fired") - 120 * MIN) / MIN;
+    let cleared = (pages[0].ended_at.expect("cleared") - 130 * MIN) / MIN;
+    assert!(
+        (4..=7).contains(&fired),
+        "fired {fired}m after the errors began"
+    );
+    assert!(
+        (3..=6).contains(&cleared),
+        "cleared {cleared}m after the errors stopped"
+    );
+    // The fast page runs its notify once, and verification passes (it cleared within 1h).
+    let runs: Vec<_> = rp
+        .actions
+        .iter()
+        .filter(|a| a.policy == "PageOnBudgetBurn" && a.trigger == "ErrorBudgetBurnFast")
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].action, "notify \"oncall\"");
+}
+
+fn ingest_fleet(dir: &Path) -> Store {
+    let store = Store::open(dir);
+    let mut writer = store.writer().expect("writer");
+    let opts = IngestOptions {
+        quiet: true,
+        ..IngestOptions::default()
+    };
+    ingest_path(&root().join("data/fleet"), &opts, &mut writer).expect("ingest");
+    writer.commit().expect("commit");
+    store
+}
+
+/// Which alerts are meant to catch each kind of incident.
+fn catching_alerts(kind: IncidentKind) -> &'static [&'static str] {
+    match kind {
+        IncidentKind::MemoryLeak => &["MemoryExhaustion"],
+        IncidentKind::LatencyRegression => &["ToolLatencyRegression"],
+        IncidentKind::ErrorBurst => &["ToolErrorBurst", "ErrorBudgetBurnFast"],
+        IncidentKind::DiskFill => &["DiskFillingUp"],
+        IncidentKind::SaturationKnee => &["ServerSaturated"],
+    }
+}
+
+#[test]
+fn backtest_of_the_shipped_fleet_matches_its_ground_truth() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let store = ingest_fleet(&tmp.path().join("store"));
+    let incidents = load_incidents(&root().join("data/fleet/incidents.json")).expect("incidents");
+    let rules = load_rules(&[root().join("rules/mcp.rules")]).expect("rules");
+    let files: Vec<RuleFile> = rules.files;
+    let snap = store.snapshot().expect("snapshot");
+    let first = snap
+        .manifest()
+        .segments
+        .iter()
+        .map(|s| s.min_ts)
+        .min()
+        .expect("data");
+    let last = snap
+        .manifest()
+        .segments
+        .iter()
+        .map(|s| s.max_ts)
+        .max()
+        .expect("data");
+    let bt = backtest::backtest(
+        &store,
+        &files,
+        &backtest::BacktestOptions {
+            from_ms: first,
+            to_ms: last,
+            step_ms: None,
+            record: false,
+        },
+    )
+    .expect("backtest");
+    let fired: Vec<_> = bt
+        .replay
+        .episodes
+        .iter()
+        .filter(|e| e.fired_at.is_some())
+        .collect();
+    let describe = || {
+        fired
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {:?} {}",
+                    e.alert,
+                    e.label("server"),
+                    mcpops::time::format_ms(e.fired_at.unwrap_or(0))
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    for inc in &incidents {
+        let wanted = catching_alerts(inc.kind);
+        let hit = fired.iter().any(|e| {
+            wanted.contains(&e.alert.as_str())
+                && e.label("server") == Some(inc.server.as_str())
+                && e.fired_at
+                    .is_some_and(|t| t >= inc.start_ms && t <= inc.end_ms + 60 * MIN)
+        });
+        assert!(
+            hit,
+            "{:?} on {} ({} .. {}) not caught; fired:\n{}",
+            inc.kind,
+            inc.server,
+            inc.start,
+            inc.end,
+            describe()
+        );
+    }
+    let touched: BTreeSet<&str> = incidents.iter().map(|i| i.server.as_str()).collect();
+    let noisy: Vec<_> = fired
+        .iter()
+        .filter(|e| e.label("server").is_some_and(|s| !touched.contains(s)))
+        .collect();
+    assert!(noisy.is_empty(), "alerts on quiet servers: {noisy:#?}");
+    assert!(
+        bt.samples_read > 400_000,
+        "read {} samples",
+        bt.samples_read
+    );
+}
