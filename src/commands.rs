@@ -400,3 +400,28 @@ pub fn store_extent(store: &Store) -> Result<(i64, i64), CommandError> {
         ))),
     }
 }
+
+/// `mcpops detect FILE.csv`: NAB's result format on stdout.
+pub fn detect(path: &Path, out: &mut dyn Write) -> Result<(), CommandError> {
+    crate::analyze::detect::detect_csv(path, out)
+        .map(|_| ())
+        .map_err(|e| CommandError::Input(e.to_string()))
+}
+
+/// `mcpops evaluate --labels WINDOWS.json --data DIR`: NAB's three profile scores.
+pub fn evaluate(
+    labels: &Path,
+    data: &Path,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<(), CommandError> {
+    let report = crate::analyze::nab::evaluate(labels, data)
+        .map_err(|e| CommandError::Input(e.to_string()))?;
+    if json {
+        let text = serde_json::to_string_pretty(&report)
+            .map_err(|e| CommandError::Failure(e.to_string()))?;
+        writeln!(out, "{text}").map_err(io_failure)
+    } else {
+        write!(out, "{report}").map_err(io_failure)
+    }
+}

@@ -189,6 +189,24 @@ enum Command {
         #[arg(long)]
         record: bool,
     },
+    /// Score every row of a timestamp,value CSV for anomalies (NAB's result format)
+    #[command(
+        after_help = "Example:\n  mcpops detect ../shared/data/nab/data/artificialNoAnomaly/art_daily_no_noise.csv"
+    )]
+    Detect { file: PathBuf },
+    /// Run the detector over a labelled corpus and print NAB's profile scores
+    #[command(
+        after_help = "Example:\n  mcpops evaluate --labels ../shared/data/nab/labels/combined_windows.json --data ../shared/data/nab/data"
+    )]
+    Evaluate {
+        #[arg(long, value_name = "WINDOWS.json")]
+        labels: PathBuf,
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// table | json
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
     /// Rewrite rule files in the canonical layout, keeping comments
     #[command(
         after_help = "Examples:\n  mcpops fmt rules/mcp.rules\n  mcpops fmt --check rules/*.rules"
@@ -275,6 +293,12 @@ fn run(cli: Cli) -> Result<(), CommandError> {
             ))),
         },
         Command::Fmt { files, check } => commands::fmt(&files, check, &mut stdout),
+        Command::Detect { file } => commands::detect(&file, &mut stdout),
+        Command::Evaluate {
+            labels,
+            data,
+            format,
+        } => commands::evaluate(&labels, &data, format == "json", &mut stdout),
         Command::Query {
             expr,
             at,

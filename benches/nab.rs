@@ -1,0 +1,56 @@
+//! The NAB subset end to end: read the 41 CSV files and the labels, run the
+//! default online detector over every row, sweep the thresholds and score
+//! the three profiles; plus the detector alone over the corpus already in
+//! memory. The target: the whole evaluation under a second in release.
+//!
+//! `cargo bench --bench nab` (needs `../shared/data/nab`; says so and does
+//! nothing when it is absent)
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use mcpops::analyze::detect::DetectorConfig;
+use mcpops::analyze::nab;
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+fn corpus_dir() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/nab");
+    dir.join("labels/combined_windows.json")
+        .is_file()
+        .then_some(dir)
+}
+
+fn bench(c: &mut Criterion) {
+    let Some(dir) = corpus_dir() else {
+        eprintln!("note: NAB corpus not found at ../shared/data/nab; nothing to measure");
+        return;
+    };
+    let labels = dir.join("labels/combined_windows.json");
+    let data = dir.join("data");
+    let corpus = nab::load_corpus(&labels, &data).expect("corpus loads");
+    let rows: usize = corpus.iter().map(|f| f.series.values.len()).sum();
+    let report = nab::evaluate(&labels, &data).expect("evaluate");
+    eprintln!("{report}");
+
+    let mut g = c.benchmark_group("nab");
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(15))
+        .throughput(Throughput::Elements(rows as u64));
+    g.bench_function(
+        format!("evaluate ({} files, {rows} rows)", corpus.len()),
+        |b| b.iter(|| black_box(nab::evaluate(&labels, &data).expect("evaluate"))),
+    );
+    let config = DetectorConfig::default();
+    g.bench_function("detect only, corpus in memory", |b| {
+        b.iter(|| black_box(nab::run_detector(&corpus, &config)))
+    });
+    let scored = nab::run_detector(&corpus, &config);
+    let profiles = nab::default_profiles();
+    g.bench_function("score only (threshold sweep, 3 profiles)", |b| {
+        b.iter(|| black_box(nab::score_corpus(&scored, &profiles).expect("score")))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
