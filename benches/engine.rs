@@ -48,20 +48,7 @@ fn engine(c: &mut Criterion) {
     let tmp = tempfile::tempdir().expect("tmp");
     let store = fleet_store(&tmp);
     let snap = store.snapshot().expect("snapshot");
-    let first = snap
-        .manifest()
-        .segments
-        .iter()
-        .map(|s| s.min_ts)
-        .min()
-        .expect("data");
-    let last = snap
-        .manifest()
-        .segments
-        .iter()
-        .map(|s| s.max_ts)
-        .max()
-        .expect("data");
+    let (first, last) = snap.manifest().extent().expect("data");
     let rules = load_rules(&[PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules/mcp.rules")])
         .expect("rules")
         .files;

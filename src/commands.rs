@@ -387,14 +387,9 @@ pub fn backtest(
 
 /// The store's first and last sample times, for commands whose range defaults to all of it.
 pub fn store_extent(store: &Store) -> Result<(i64, i64), CommandError> {
-    let snap = store.snapshot()?;
-    let segs = &snap.manifest().segments;
-    match (
-        segs.iter().map(|s| s.min_ts).min(),
-        segs.iter().map(|s| s.max_ts).max(),
-    ) {
-        (Some(a), Some(b)) => Ok((a, b)),
-        _ => Err(CommandError::Usage(format!(
+    match store.snapshot()?.manifest().extent() {
+        Some(extent) => Ok(extent),
+        None => Err(CommandError::Usage(format!(
             "the store {} is empty: ingest data first (mcpops ingest data/fleet)",
             store.root().display()
         ))),

@@ -5,10 +5,9 @@
 
 use mcpops::dsl::ast::Expr;
 use mcpops::dsl::parse_query;
-use mcpops::dsl::series::{Point, expand, parse};
-use mcpops::engine::value::stale_nan;
+use mcpops::dsl::series::parse;
+use mcpops::engine::testrun::series_from_notation;
 use mcpops::engine::{Evaluator, Grid, MemorySource, Value};
-use mcpops::model::SeriesKey;
 use mcpops::store::SeriesData;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -53,33 +52,8 @@ fn series(spec: &SeriesSpec, interval_ms: i64) -> SeriesData {
     let Expr::Selector(sel) = parse_query(&spec.selector).expect("selector") else {
         panic!("{} is not a selector", spec.selector)
     };
-    let labels = sel
-        .matchers
-        .iter()
-        .map(|m| (m.name.clone(), m.value.clone()))
-        .collect();
-    let mut timestamps = Vec::new();
-    let mut values = Vec::new();
     let runs = parse(&spec.values).expect("series notation");
-    for (i, p) in expand(&runs).into_iter().enumerate() {
-        let t = i as i64 * interval_ms;
-        match p {
-            Point::Value(v) => {
-                timestamps.push(t);
-                values.push(v);
-            }
-            Point::Stale => {
-                timestamps.push(t);
-                values.push(stale_nan());
-            }
-            Point::Missing => {}
-        }
-    }
-    SeriesData {
-        key: SeriesKey::new(sel.metric.name.clone(), labels),
-        timestamps,
-        values,
-    }
+    series_from_notation(&sel, &runs, interval_ms)
 }
 
 fn same(a: f64, b: f64) -> bool {

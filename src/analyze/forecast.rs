@@ -1032,6 +1032,7 @@ fn hw_run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analyze::testutil::{garbage_times, garbage_value};
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
     use rand_distr::{Distribution, Normal};
@@ -1373,48 +1374,18 @@ mod tests {
         );
     }
 
-    fn garbage(rng: &mut StdRng) -> f64 {
-        match rng.random_range(0..12) {
-            0 => f64::NAN,
-            1 => f64::INFINITY,
-            2 => f64::NEG_INFINITY,
-            3 => f64::MAX,
-            4 => -f64::MAX,
-            5 => 0.0,
-            6 => 1e300,
-            7 => f64::MIN_POSITIVE,
-            _ => rng.random_range(-1e6..1e6),
-        }
-    }
-
-    fn garbage_times(rng: &mut StdRng, n: usize) -> Vec<i64> {
-        let mut t = rng.random_range(-1_000_000i64..1_000_000);
-        (0..n)
-            .map(|_| {
-                t = match rng.random_range(0..9) {
-                    0 => t,
-                    1 => i64::MAX,
-                    2 => i64::MIN,
-                    3 => t.saturating_sub(5000),
-                    _ => t.saturating_add(rng.random_range(1..600_000)),
-                };
-                t
-            })
-            .collect()
-    }
-
     #[test]
     fn garbage_never_panics() {
         let mut rng = StdRng::seed_from_u64(1234);
         for round in 0..3000 {
             let n = rng.random_range(0..40);
-            let vs: Vec<f64> = (0..n).map(|_| garbage(&mut rng)).collect();
+            let vs: Vec<f64> = (0..n).map(|_| garbage_value(&mut rng)).collect();
             let extra = rng.random_range(0..2);
             let ts = garbage_times(&mut rng, n + extra);
             let at = ts.last().copied().unwrap_or(0);
-            let thr = garbage(&mut rng);
+            let thr = garbage_value(&mut rng);
             let _ = linear_fit(&ts, &vs, at);
-            let _ = predict(&ts, &vs, at, garbage(&mut rng));
+            let _ = predict(&ts, &vs, at, garbage_value(&mut rng));
             if let Some(s) = time_to(&ts, &vs, at, thr) {
                 assert!(s.is_nan() || s >= 0.0, "{s}");
             }
@@ -1445,7 +1416,7 @@ mod tests {
         for _ in 0..3 {
             let n = 12_000;
             let ts: Vec<i64> = (0..n).map(|i| i * 30_000).collect();
-            let vs: Vec<f64> = (0..n).map(|_| garbage(&mut rng)).collect();
+            let vs: Vec<f64> = (0..n).map(|_| garbage_value(&mut rng)).collect();
             let _ = forecast_exhaustion(&ts, &vs, 0.0, Some(3_600_000));
             let _ = predict(&ts, &vs, ts[n as usize - 1], 60.0);
             let _ = theil_sen(&ts, &vs);

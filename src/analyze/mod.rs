@@ -12,3 +12,5 @@ pub mod detect;
 pub mod forecast;
 pub mod nab;
 pub mod robust;
+#[cfg(test)]
+mod testutil;

@@ -657,6 +657,7 @@ fn running_median(y: &[f64], k: usize) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analyze::testutil::{garbage_times, garbage_value};
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
     use rand_distr::{Distribution, Normal};
@@ -864,56 +865,31 @@ mod tests {
         assert!(change_points(&[1.0; 50], 3, None).is_empty());
     }
 
-    fn garbage(rng: &mut StdRng) -> f64 {
-        match rng.random_range(0..10) {
-            0 => f64::NAN,
-            1 => f64::INFINITY,
-            2 => f64::NEG_INFINITY,
-            3 => f64::MAX,
-            4 => -f64::MAX,
-            5 => 0.0,
-            6 => f64::MIN_POSITIVE,
-            _ => rng.random_range(-1e6..1e6),
-        }
-    }
-
     #[test]
     fn garbage_never_panics() {
         let mut rng = StdRng::seed_from_u64(99);
         for round in 0..3000 {
             let n = rng.random_range(0..40);
-            let vs: Vec<f64> = (0..n).map(|_| garbage(&mut rng)).collect();
-            let mut t = rng.random_range(-1_000_000i64..1_000_000);
-            let ts: Vec<i64> = (0..n + rng.random_range(0..2))
-                .map(|_| {
-                    t = match rng.random_range(0..8) {
-                        0 => t,
-                        1 => i64::MAX,
-                        2 => i64::MIN,
-                        3 => t.saturating_sub(1000),
-                        4 => t.saturating_add(DAY_MS),
-                        _ => t.saturating_add(rng.random_range(1..600_000)),
-                    };
-                    t
-                })
-                .collect();
+            let vs: Vec<f64> = (0..n).map(|_| garbage_value(&mut rng)).collect();
+            let extra = rng.random_range(0..2);
+            let ts = garbage_times(&mut rng, n + extra);
             let _ = median(&vs);
             let _ = mad(&vs);
             let _ = anomaly_score(&ts, &vs);
-            let _ = change_points(&vs, round % 7, Some(garbage(&mut rng)));
+            let _ = change_points(&vs, round % 7, Some(garbage_value(&mut rng)));
             let _ = change_points(&vs, 0, None);
             let mut sorted = vs.clone();
             sorted.sort_by(f64::total_cmp);
-            let _ = quantile_sorted(&sorted, garbage(&mut rng));
+            let _ = quantile_sorted(&sorted, garbage_value(&mut rng));
             let _ = median_gap_ms(&ts, &vs);
-            let step = garbage(&mut rng);
-            let _ = resample_to_end(&ts, &vs, t, step, n);
+            let step = garbage_value(&mut rng);
+            let _ = resample_to_end(&ts, &vs, ts.last().copied().unwrap_or(0), step, n);
         }
         // Long seasonal ranges of garbage take the STL path.
         for _ in 0..4 {
             let n = 2000;
             let ts: Vec<i64> = (0..n).map(|i| i * 150_000).collect();
-            let vs: Vec<f64> = (0..n).map(|_| garbage(&mut rng)).collect();
+            let vs: Vec<f64> = (0..n).map(|_| garbage_value(&mut rng)).collect();
             let _ = anomaly_score(&ts, &vs);
         }
     }

@@ -4,7 +4,7 @@
 //! A pending alert whose condition clears goes back to inactive.
 
 use super::value::{Grid, Labels, Series};
-use crate::dsl::ast::{Alert, AlertSeverity};
+use crate::dsl::ast::Alert;
 use crate::dsl::template;
 use serde::Serialize;
 
@@ -98,11 +98,7 @@ fn lookup_for<'a>(
 pub fn run_alert(alert: &Alert, grid: Grid, condition: &[Series]) -> Vec<Episode> {
     let hold_ms = alert.for_.as_ref().map_or(0, |d| d.ms);
     let keep_ms = alert.keep_firing.as_ref().map_or(0, |d| d.ms);
-    let severity: &'static str = match alert.severity() {
-        AlertSeverity::Critical => "critical",
-        AlertSeverity::Warning => "warning",
-        AlertSeverity::Info => "info",
-    };
+    let severity = alert.severity().name();
     let mut episodes: Vec<Episode> = Vec::new();
     for s in condition {
         let mut current: Option<Episode> = None;
@@ -110,11 +106,10 @@ pub fn run_alert(alert: &Alert, grid: Grid, condition: &[Series]) -> Vec<Episode
         let mut clear_since: Option<i64> = None;
         let mut last_end: Option<i64> = None;
         let mut flaps = 0u32;
-        let steps = s.start..s.end().max(s.start);
-        // After the series' last value, keep stepping while an episode may
-        // still be kept firing or resolve.
-        let tail = grid.first_at_or_after(grid.time(steps.end.min(grid.n)) + keep_ms) + 1;
-        for k in steps.start..tail.min(grid.n).max(steps.end.min(grid.n)) {
+        // Past the series' last value, step on until an episode still firing
+        // has been clear for `keep_firing` and resolves.
+        let last_needed = grid.first_at_or_after(grid.time(s.end()) + keep_ms);
+        for k in s.start..(last_needed + 1).min(grid.n) {
             let t = grid.time(k);
             match s.at(k) {
                 Some(v) => {

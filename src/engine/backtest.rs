@@ -7,7 +7,7 @@ use super::EngineError;
 use super::query::OutputFormat;
 use super::replay::{ActionEvent, Replay, as_samples, lookback_ms, replay};
 use super::source::StoreSource;
-use super::value::{Grid, Labels};
+use super::value::{Grid, format_labels};
 use crate::dsl::ast::RuleFile;
 use crate::model::SampleSink;
 use crate::store::{Store, StoreError};
@@ -60,11 +60,6 @@ pub struct TimelineRow {
     pub end_ms: Option<i64>,
 }
 
-pub fn labels_text(labels: &Labels) -> String {
-    let inner: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
-    format!("{{{}}}", inner.join(", "))
-}
-
 impl Backtest {
     /// The episodes that fired, in order of firing.
     pub fn timeline(&self) -> Vec<TimelineRow> {
@@ -78,7 +73,7 @@ impl Backtest {
                 Some(TimelineRow {
                     alert: e.alert.clone(),
                     severity: e.severity.to_string(),
-                    labels: labels_text(&e.labels),
+                    labels: format_labels(&e.labels),
                     start: format_ms(start),
                     end: e.ended_at.map(format_ms),
                     duration_s: (e.ended_at.unwrap_or(end) - start) as f64 / 1000.0,
@@ -155,7 +150,7 @@ fn action_row(a: &ActionEvent) -> ActionRow<'_> {
         policy: &a.policy,
         event: a.kind.name(),
         trigger: &a.trigger,
-        labels: labels_text(&a.labels),
+        labels: format_labels(&a.labels),
         action: &a.action,
     }
 }
@@ -185,7 +180,6 @@ pub fn write_backtest(
             )?;
         }
         OutputFormat::Csv => {
-            let io = |e: csv::Error| EngineError::Io(std::io::Error::other(e));
             let mut w = csv::Writer::from_writer(&mut *out);
             w.write_record([
                 "kind",
@@ -198,8 +192,7 @@ pub fn write_backtest(
                 "peak",
                 "flaps",
                 "detail",
-            ])
-            .map_err(io)?;
+            ])?;
             for r in &timeline {
                 w.write_record([
                     "alert",
@@ -212,14 +205,12 @@ pub fn write_backtest(
                     &r.peak.to_string(),
                     &r.flaps.to_string(),
                     &r.summary,
-                ])
-                .map_err(io)?;
+                ])?;
             }
             for a in &actions {
                 w.write_record([
                     "action", &a.time, "", a.policy, a.event, &a.labels, "", "", "", a.action,
-                ])
-                .map_err(io)?;
+                ])?;
             }
             w.flush()?;
         }
@@ -354,7 +345,7 @@ pub fn write_parquet(bt: &Backtest, dir: &Path) -> Result<(), EngineError> {
         strs(&|a| a.policy.clone()),
         strs(&|a| a.kind.name().to_string()),
         strs(&|a| a.trigger.clone()),
-        strs(&|a| labels_text(&a.labels)),
+        strs(&|a| format_labels(&a.labels)),
         strs(&|a| a.action.clone()),
     ];
     let batch =

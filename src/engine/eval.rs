@@ -10,9 +10,11 @@
 //! only labels kept), comparisons filter unless `bool` is given.
 
 use super::EngineError;
-use super::range::{Span, TimeFunc, over_time};
+use super::range::{self, Span, TimeFunc, over_time};
 use super::source::Source;
-use super::value::{Grid, Labels, Series, Value, group_by, group_labels, is_stale, signature};
+use super::value::{
+    Grid, Labels, Series, Value, format_labels, group_by, group_labels, is_stale, signature,
+};
 use crate::dsl::ast::{Aggregate, BinOp, Binary, Call, Expr, Grouping, Selector};
 use crate::dsl::functions::{self, Pool};
 use crate::model::MatchOp;
@@ -160,23 +162,16 @@ impl<'a> Evaluator<'a> {
             ("predict", 2) => self.scalar_arg(&c.args[1], "predict's horizon")?,
             _ => 0.0,
         };
-        if name == "absent" {
-            return self.absent(
-                sel,
-                &Span {
-                    grid: self.grid,
-                    range_ms: sel.range.as_ref().map_or(0, |d| d.ms),
-                    offset_ms: sel.offset.as_ref().map_or(0, |d| d.ms),
-                },
-            );
-        }
-        let func = TimeFunc::from_name(name, param)
-            .ok_or_else(|| EngineError::Eval(format!("`{name}` is not a function over time")))?;
         let span = Span {
             grid: self.grid,
             range_ms: sel.range.as_ref().map_or(0, |d| d.ms),
             offset_ms: sel.offset.as_ref().map_or(0, |d| d.ms),
         };
+        if name == "absent" {
+            return self.absent(sel, &span);
+        }
+        let func = TimeFunc::from_name(name, param)
+            .ok_or_else(|| EngineError::Eval(format!("`{name}` is not a function over time")))?;
         let threshold = if func == TimeFunc::TimeTo {
             match c.args.get(1) {
                 Some(e) => Some(self.eval(e)?),
@@ -495,20 +490,11 @@ fn aggregate_group(
             let n = buf.len() as f64;
             Some(match op {
                 "sum" => buf.iter().sum(),
-                "avg" => buf.iter().sum::<f64>() / n,
+                "avg" => range::mean(&buf),
                 "count" => n,
-                "min" => buf
-                    .iter()
-                    .copied()
-                    .fold(f64::NAN, |m, v| if v < m || m.is_nan() { v } else { m }),
-                "max" => buf
-                    .iter()
-                    .copied()
-                    .fold(f64::NAN, |m, v| if v > m || m.is_nan() { v } else { m }),
-                "stddev" => {
-                    let mean = buf.iter().sum::<f64>() / n;
-                    (buf.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n).sqrt()
-                }
+                "min" => range::min_skipping_nan(&buf),
+                "max" => range::max_skipping_nan(&buf),
+                "stddev" => range::population_stddev(&buf),
                 "quantile" => {
                     buf.sort_by(f64::total_cmp);
                     crate::analyze::robust::quantile_sorted(&buf, param.unwrap_or(f64::NAN))
@@ -653,6 +639,11 @@ fn vector_vector(
         let Some(partners) = right.get(&key) else {
             continue;
         };
+        // One-to-one matching on `on (...)` keeps only those labels, as PromQL does.
+        let labels = match on {
+            Some(names) => group_labels(&l.labels, names, false),
+            None => l.labels.clone(),
+        };
         let mut values = Vec::with_capacity(l.values.len());
         for (i, lv) in l.values.iter().enumerate() {
             let step = l.start + i;
@@ -664,25 +655,21 @@ fn vector_vector(
             let rv = found.next();
             if rv.is_some() && found.next().is_some() {
                 return Err(EngineError::Eval(format!(
-                    "several series on the right of `{}` match {{{}}}: match on fewer labels with on(...)",
+                    "several series on the right of `{}` match {}: match on fewer labels with on(...)",
                     op.symbol(),
-                    describe(&l.labels, on)
+                    format_labels(&labels)
                 )));
             }
             values.push(rv.and_then(|rv| combine(op, return_bool, *lv, rv, true)));
         }
         if left_count.get(&key).copied().unwrap_or(0) > 1 && values.iter().any(Option::is_some) {
             return Err(EngineError::Eval(format!(
-                "several series on the left of `{}` match {{{}}}: match on more labels, or aggregate first",
+                "several series on the left of `{}` match {}: match on more labels, or aggregate first",
                 op.symbol(),
-                describe(&l.labels, on)
+                format_labels(&labels)
             )));
         }
         let keep_name = op.is_comparison() && !return_bool;
-        let labels = match on {
-            Some(names) => group_labels(&l.labels, names, false),
-            None => l.labels.clone(),
-        };
         let s = Series {
             metric: if keep_name { l.metric.clone() } else { None },
             labels,
@@ -695,17 +682,6 @@ fn vector_vector(
         }
     }
     Ok(sorted(out))
-}
-
-fn describe(labels: &Labels, on: Option<&[String]>) -> String {
-    let kept = match on {
-        Some(names) => group_labels(labels, names, false),
-        None => labels.clone(),
-    };
-    kept.iter()
-        .map(|(k, v)| format!("{k}=\"{v}\""))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn set_op(op: BinOp, on: Option<&[String]>, lhs: Vec<Series>, rhs: Vec<Series>) -> Vec<Series> {

@@ -38,3 +38,10 @@ pub enum EngineError {
     #[error("writing {path}: {message}")]
     Output { path: String, message: String },
 }
+
+/// CSV output fails only as its writer does.
+impl From<csv::Error> for EngineError {
+    fn from(e: csv::Error) -> Self {
+        EngineError::Io(std::io::Error::other(e))
+    }
+}

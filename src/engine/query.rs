@@ -5,7 +5,7 @@
 use super::EngineError;
 use super::eval::Evaluator;
 use super::source::StoreSource;
-use super::value::{Grid, Series, Value};
+use super::value::{Grid, Series, Value, format_labels};
 use crate::dsl::ast::Expr;
 use crate::store::Snapshot;
 use crate::time::format_ms;
@@ -52,15 +52,10 @@ pub fn query(snapshot: Snapshot, expr: &Expr, grid: Grid) -> Result<Value, Engin
 }
 
 fn series_name(s: &Series) -> String {
-    let labels: Vec<String> = s
-        .labels
-        .iter()
-        .map(|(k, v)| format!("{k}=\"{v}\""))
-        .collect();
     format!(
-        "{}{{{}}}",
+        "{}{}",
         s.metric.as_deref().unwrap_or(""),
-        labels.join(", ")
+        format_labels(&s.labels)
     )
 }
 
@@ -134,17 +129,13 @@ pub fn write_value(
         }
         OutputFormat::Csv => {
             let mut w = csv::Writer::from_writer(out);
-            let io = |e: csv::Error| EngineError::Io(std::io::Error::other(e));
-            w.write_record(["series", "timestamp", "value"])
-                .map_err(io)?;
+            w.write_record(["series", "timestamp", "value"])?;
             if let Value::Scalar(x) = value {
-                w.write_record(["", &format_ms(grid.end()), &number(*x)])
-                    .map_err(io)?;
+                w.write_record(["", &format_ms(grid.end()), &number(*x)])?;
             }
             for (name, s) in &rows {
                 for (t, x) in points(s) {
-                    w.write_record([name.as_str(), &format_ms(t), &number(x)])
-                        .map_err(io)?;
+                    w.write_record([name.as_str(), &format_ms(t), &number(x)])?;
                 }
             }
             w.flush()?;

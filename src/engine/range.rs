@@ -90,7 +90,8 @@ impl Span {
         let lo = self
             .grid
             .first_at_or_after(first.saturating_add(self.offset_ms));
-        let hi = self.grid.before(
+        // Steps strictly before this time: `0..hi`.
+        let hi = self.grid.first_at_or_after(
             last.saturating_add(self.offset_ms)
                 .saturating_add(self.range_ms),
         );
@@ -215,23 +216,11 @@ fn window_value(
         TimeFunc::Count => Some(n as f64),
         TimeFunc::Sum => Some(vs.iter().sum()),
         TimeFunc::Avg => Some(mean(vs)),
-        TimeFunc::Min => Some(
-            vs.iter()
-                .copied()
-                .fold(f64::NAN, |m, v| if v < m || m.is_nan() { v } else { m }),
-        ),
-        TimeFunc::Max => Some(
-            vs.iter()
-                .copied()
-                .fold(f64::NAN, |m, v| if v > m || m.is_nan() { v } else { m }),
-        ),
+        TimeFunc::Min => Some(min_skipping_nan(vs)),
+        TimeFunc::Max => Some(max_skipping_nan(vs)),
         TimeFunc::Last => vs.last().copied(),
         TimeFunc::First => vs.first().copied(),
-        TimeFunc::Stddev => {
-            let m = mean(vs);
-            let var = vs.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / n as f64;
-            Some(var.sqrt())
-        }
+        TimeFunc::Stddev => Some(population_stddev(vs)),
         TimeFunc::Quantile(q) => {
             let mut sorted = vs.to_vec();
             sorted.sort_by(f64::total_cmp);
@@ -305,9 +294,28 @@ fn extrapolated_rate(ts: &[i64], vs: &[f64], t: i64, span: &Span, func: TimeFunc
     Some(result * factor)
 }
 
+/// The smallest value, NaN only when every value is NaN (PromQL's `min` and
+/// `min_over_time`). Shared with the aggregations across series.
+pub(crate) fn min_skipping_nan(vs: &[f64]) -> f64 {
+    vs.iter()
+        .fold(f64::NAN, |m, &v| if v < m || m.is_nan() { v } else { m })
+}
+
+/// The largest value, NaN only when every value is NaN.
+pub(crate) fn max_skipping_nan(vs: &[f64]) -> f64 {
+    vs.iter()
+        .fold(f64::NAN, |m, &v| if v > m || m.is_nan() { v } else { m })
+}
+
+/// The population standard deviation, as PromQL's `stddev` and `stddev_over_time`.
+pub(crate) fn population_stddev(vs: &[f64]) -> f64 {
+    let m = mean(vs);
+    (vs.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / vs.len() as f64).sqrt()
+}
+
 /// The mean, computed as Prometheus's `avg_over_time` does for large values:
 /// a running mean when the plain sum would overflow.
-fn mean(vs: &[f64]) -> f64 {
+pub(crate) fn mean(vs: &[f64]) -> f64 {
     let sum: f64 = vs.iter().sum();
     if sum.is_finite() || vs.iter().any(|v| !v.is_finite()) {
         return sum / vs.len() as f64;

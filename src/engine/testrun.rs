@@ -7,9 +7,11 @@ use super::EngineError;
 use super::eval::Evaluator;
 use super::replay::{Replay, replay};
 use super::source::{MemorySource, Overlay};
-use super::value::{Grid, Labels, Value, stale_nan};
-use crate::dsl::ast::{AlertState, Expect, ExpectResult, ExpectTarget, RuleFile, TestBlock};
-use crate::dsl::series::{Point, expand};
+use super::value::{Grid, Labels, Value, format_labels, stale_nan};
+use crate::dsl::ast::{
+    AlertState, Expect, ExpectResult, ExpectTarget, RuleFile, Selector, TestBlock,
+};
+use crate::dsl::series::{Point, Run, expand};
 use crate::model::SeriesKey;
 use crate::store::SeriesData;
 use crate::time::format_duration_ms;
@@ -71,42 +73,37 @@ pub fn run_tests(files: &[RuleFile]) -> Vec<TestOutcome> {
     out
 }
 
+/// A series written in the test notation, its first point at time 0: the
+/// selector's matchers are its labels; `stale` becomes a staleness marker.
+pub fn series_from_notation(selector: &Selector, runs: &[Run], interval_ms: i64) -> SeriesData {
+    let labels = selector
+        .matchers
+        .iter()
+        .map(|m| (m.name.clone(), m.value.clone()))
+        .collect();
+    let mut timestamps = Vec::new();
+    let mut values = Vec::new();
+    for (i, p) in expand(runs).into_iter().enumerate() {
+        let value = match p {
+            Point::Value(v) => v,
+            Point::Stale => stale_nan(),
+            Point::Missing => continue,
+        };
+        timestamps.push(i as i64 * interval_ms);
+        values.push(value);
+    }
+    SeriesData {
+        key: SeriesKey::new(selector.metric.name.clone(), labels),
+        timestamps,
+        values,
+    }
+}
+
 fn test_series(t: &TestBlock) -> Vec<SeriesData> {
     let interval = t.interval.as_ref().map_or(60_000, |d| d.ms);
     t.series
         .iter()
-        .map(|s| {
-            let labels = s
-                .selector
-                .matchers
-                .iter()
-                .map(|m| (m.name.clone(), m.value.clone()))
-                .collect();
-            let mut timestamps = Vec::new();
-            let mut values = Vec::new();
-            for (i, p) in expand(s.points.as_deref().unwrap_or(&[]))
-                .into_iter()
-                .enumerate()
-            {
-                let ts = i as i64 * interval;
-                match p {
-                    Point::Value(v) => {
-                        timestamps.push(ts);
-                        values.push(v);
-                    }
-                    Point::Stale => {
-                        timestamps.push(ts);
-                        values.push(stale_nan());
-                    }
-                    Point::Missing => {}
-                }
-            }
-            SeriesData {
-                key: SeriesKey::new(s.selector.metric.name.clone(), labels),
-                timestamps,
-                values,
-            }
-        })
+        .map(|s| series_from_notation(&s.selector, s.points.as_deref().unwrap_or(&[]), interval))
         .collect()
 }
 
@@ -134,11 +131,6 @@ fn run_block(
     Ok(failures)
 }
 
-fn fmt_labels(labels: &Labels) -> String {
-    let inner: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
-    format!("{{{}}}", inner.join(", "))
-}
-
 fn has_labels(labels: &Labels, want: &[(String, String)]) -> bool {
     want.iter()
         .all(|(k, v)| labels.iter().any(|(lk, lv)| lk == k && lv == v))
@@ -164,7 +156,7 @@ fn check(
     let want_text = if want.is_empty() {
         String::new()
     } else {
-        format!(" {}", fmt_labels(&want))
+        format!(" {}", format_labels(&want))
     };
     let (target, expected, actual, ok) = match &e.target {
         ExpectTarget::Value(expr) => {
@@ -182,7 +174,7 @@ fn check(
             } else {
                 results
                     .iter()
-                    .map(|(l, x)| format!("{x} {}", fmt_labels(l)))
+                    .map(|(l, x)| format!("{x} {}", format_labels(l)))
                     .collect::<Vec<_>>()
                     .join("; ")
             };
@@ -225,7 +217,7 @@ fn check(
                 .collect();
             let describe = |state: &str, l: &[&Labels]| -> Vec<String> {
                 l.iter()
-                    .map(|l| format!("{state} {}", fmt_labels(l)))
+                    .map(|l| format!("{state} {}", format_labels(l)))
                     .collect()
             };
             let mut states = describe("firing", &firing);

@@ -59,11 +59,6 @@ impl Grid {
         let k = (t - self.start + self.step - 1) / self.step;
         (k as usize).min(self.n)
     }
-
-    /// One past the last step strictly before `t` (`0..k` are the steps before `t`).
-    pub fn before(&self, t: i64) -> usize {
-        self.first_at_or_after(t)
-    }
 }
 
 /// One output series: labels and the values over a span of steps.
@@ -133,6 +128,12 @@ pub enum Value {
     /// A number, the same at every step.
     Scalar(f64),
     Vector(Vec<Series>),
+}
+
+/// A label set as Prometheus prints it: `{k="v", ...}`.
+pub fn format_labels(labels: &Labels) -> String {
+    let inner: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    format!("{{{}}}", inner.join(", "))
 }
 
 /// The identity of a label set for matching and grouping: the values of the

@@ -51,7 +51,8 @@ impl Policy {
             return Decision::Cooldown { until: last + cd };
         }
         if let Some((n, per)) = self.limits.max {
-            let recent: Vec<i64> = runs.iter().copied().filter(|&r| r > t - per).collect();
+            // Runs are recorded in time order: the recent ones are a suffix.
+            let recent = &runs[runs.partition_point(|&r| r <= t - per)..];
             if recent.len() as i64 >= n.max(0) {
                 let until = recent.first().map_or(t, |&r| r + per);
                 return Decision::MaxReached { until };

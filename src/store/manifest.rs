@@ -84,6 +84,13 @@ impl Manifest {
         write_atomically(root, MANIFEST_FILE, &text)
     }
 
+    /// The first and last sample times of the store, `None` when it is empty.
+    pub fn extent(&self) -> Option<(i64, i64)> {
+        let first = self.segments.iter().map(|s| s.min_ts).min()?;
+        let last = self.segments.iter().map(|s| s.max_ts).max()?;
+        Some((first, last))
+    }
+
     pub fn total_rows(&self) -> u64 {
         self.segments.iter().map(|s| s.rows).sum()
     }

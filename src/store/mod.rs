@@ -248,8 +248,8 @@ impl Snapshot {
             metrics: metrics.len(),
             series: series.len(),
             samples: rows,
-            first: segs.iter().map(|s| s.min_ts).min(),
-            last: segs.iter().map(|s| s.max_ts).max(),
+            first: self.manifest.extent().map(|e| e.0),
+            last: self.manifest.extent().map(|e| e.1),
             bytes,
             bytes_per_sample: if rows > 0 {
                 bytes as f64 / rows as f64
