@@ -199,6 +199,7 @@ pub fn scan_request(
             .unwrap_or(i64::MAX),
         metric,
         matchers,
+        without: Vec::new(),
     })
 }
 

@@ -145,6 +145,7 @@ fn scans_select_by_metric_labels_and_inclusive_time() {
         end_ms: to,
         metric: Some("mcp.server.operation.duration".into()),
         matchers: vec![Matcher::parse("server=~\"mcp-0[01]\"").unwrap()],
+        ..ScanRequest::all()
     };
     let got = snap.scan(&req).unwrap();
     let want: BTreeMap<_, _> = want_all
@@ -529,6 +530,7 @@ fn page_pruned_scans_equal_filtered_full_scans() {
             matchers: matcher
                 .map(|m| vec![Matcher::parse(m).unwrap()])
                 .unwrap_or_default(),
+            ..ScanRequest::all()
         };
         let want: Vec<SeriesData> = full
             .iter()
@@ -561,4 +563,116 @@ fn page_pruned_scans_equal_filtered_full_scans() {
         .unwrap();
     assert_eq!(one.len(), 1);
     assert_eq!(one[0].timestamps.len(), 3000);
+}
+
+/// Calls as the JSON-lines ingest stores them: one series per session.
+fn session_calls() -> Vec<(SeriesKey, i64, f64)> {
+    let mut out = Vec::new();
+    for session in 0..40 {
+        let server = format!("mcp-0{}", session % 3);
+        for call in 0..25i64 {
+            let tool = ["run_query", "fetch_url"][(call % 2) as usize];
+            let k = key(
+                "mcp.server.operation.duration",
+                &[
+                    ("server", &server),
+                    ("gen_ai.tool.name", tool),
+                    ("mcp.session.id", &format!("s{session:03}")),
+                ],
+            );
+            // Sessions of a server call at the same instants: two calls in
+            // one millisecond must both survive pooling.
+            out.push((
+                k,
+                T0 + (call * 7 + session % 2) * 60_000,
+                (session * 100 + call) as f64,
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn without_pools_series_and_keeps_every_sample() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path());
+    let samples = session_calls();
+    write(&store, &samples);
+    let snap = store.snapshot().unwrap();
+    let without = vec!["mcp.session.id".to_string()];
+    let req = ScanRequest {
+        start_ms: T0 + 30 * 60_000,
+        end_ms: T0 + 120 * 60_000,
+        without: without.clone(),
+        ..ScanRequest::all()
+    };
+    let pooled = snap.scan(&req).unwrap();
+    let full = snap
+        .scan(&ScanRequest {
+            without: Vec::new(),
+            ..req.clone()
+        })
+        .unwrap();
+    let want = mcpops::store::pool_without(full, &without);
+    assert_eq!(pooled.len(), 6, "3 servers x 2 tools");
+    // Equal timestamps may come in either order: compare as sorted pairs.
+    let by_time = |v: &[SeriesData]| -> Vec<(SeriesKey, Vec<(i64, u64)>)> {
+        v.iter()
+            .map(|s| {
+                let mut pairs: Vec<(i64, u64)> = s
+                    .timestamps
+                    .iter()
+                    .zip(&s.values)
+                    .map(|(t, v)| (*t, v.to_bits()))
+                    .collect();
+                pairs.sort_unstable();
+                (s.key.clone(), pairs)
+            })
+            .collect()
+    };
+    assert_eq!(by_time(&pooled), by_time(&want));
+    let in_range = samples
+        .iter()
+        .filter(|(_, t, _)| (req.start_ms..=req.end_ms).contains(t))
+        .count();
+    assert_eq!(
+        pooled.iter().map(|s| s.timestamps.len()).sum::<usize>(),
+        in_range
+    );
+    assert!(
+        pooled
+            .iter()
+            .all(|s| s.key.label("mcp.session.id").is_none())
+    );
+    assert!(
+        pooled
+            .iter()
+            .all(|s| s.timestamps.windows(2).all(|w| w[0] <= w[1]))
+    );
+
+    // The same calls committed again overlap the first segment: duplicates
+    // resolve on the full key before pooling, so nothing is counted twice.
+    write(&store, &samples);
+    let again = store.snapshot().unwrap().scan(&req).unwrap();
+    let count = |v: &[SeriesData]| v.iter().map(|s| s.timestamps.len()).sum::<usize>();
+    assert_eq!(count(&again), in_range);
+    // A matcher on a dropped label still selects.
+    let one = store
+        .snapshot()
+        .unwrap()
+        .scan(&ScanRequest {
+            matchers: vec![Matcher::parse("mcp.session.id=s001").unwrap()],
+            ..req
+        })
+        .unwrap();
+    assert_eq!(
+        count(&one),
+        samples
+            .iter()
+            .filter(|(k, t, _)| {
+                k.label("mcp.session.id") == Some("s001")
+                    && (T0 + 30 * 60_000..=T0 + 120 * 60_000).contains(t)
+            })
+            .count()
+    );
 }

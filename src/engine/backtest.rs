@@ -105,7 +105,8 @@ pub fn backtest(
         store.snapshot()?,
         opts.from_ms - lookback_ms(files),
         opts.to_ms,
-    );
+    )
+    .for_expressions(&super::replay::rule_expressions(files));
     let replay = replay(files, &source, grid)?;
     let samples_read = source
         .samples_read

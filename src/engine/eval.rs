@@ -16,7 +16,7 @@ use super::value::{
     Grid, Labels, Series, Value, format_labels, group_by, group_labels, is_stale, signature,
 };
 use crate::dsl::ast::{Aggregate, BinOp, Binary, Call, Expr, Grouping, Selector};
-use crate::dsl::functions::{self, Pool};
+use crate::dsl::functions;
 use crate::model::MatchOp;
 use crate::store::SeriesData;
 use rayon::prelude::*;
@@ -183,11 +183,7 @@ impl<'a> Evaluator<'a> {
         let raw = self.select(sel)?;
         let pool_kind = info.pool;
         let out = match &c.pool {
-            Some(g)
-                if pool_kind == Pool::Samples
-                    || (pool_kind == Pool::Sum
-                        && matches!(func, TimeFunc::Count | TimeFunc::Sum)) =>
-            {
+            Some(g) if super::plan::pools_samples(pool_kind, func) => {
                 let groups = self.pooled(sel, g, &raw, func.counts_only());
                 groups
                     .par_iter()

@@ -12,6 +12,7 @@
 pub mod alerts;
 pub mod backtest;
 pub mod eval;
+pub mod plan;
 pub mod query;
 pub mod range;
 pub mod replay;

@@ -47,7 +47,8 @@ pub fn expr_lookback_ms(expr: &Expr) -> i64 {
 /// Evaluates `expr` over `grid` against a store snapshot, reading only the
 /// days and row groups the grid and the expression's windows need.
 pub fn query(snapshot: Snapshot, expr: &Expr, grid: Grid) -> Result<Value, EngineError> {
-    let source = StoreSource::new(snapshot, grid.start - expr_lookback_ms(expr), grid.end());
+    let source = StoreSource::new(snapshot, grid.start - expr_lookback_ms(expr), grid.end())
+        .for_expressions([expr]);
     Evaluator::new(&source, grid).eval(expr)
 }
 

@@ -9,7 +9,7 @@ use super::alerts::{Episode, run_alert};
 use super::eval::Evaluator;
 use super::source::{MemorySource, Overlay, Source};
 use super::value::{Grid, Labels, Series, Value, signature};
-use crate::dsl::ast::{Action, Maintenance, MaxRate, Remediate, RuleFile, Where};
+use crate::dsl::ast::{Action, Expr, Maintenance, MaxRate, Remediate, RuleFile, Where};
 use crate::dsl::template;
 use crate::model::{Matcher, SeriesKey};
 use crate::remediate::{Decision, Limits, Policy};
@@ -126,16 +126,25 @@ pub fn as_samples(metric: &str, series: &[Series], grid: Grid) -> Vec<SeriesData
 /// The longest lookback of any rule in the files: how much history before
 /// the first step a replay needs.
 pub fn lookback_ms(files: &[RuleFile]) -> i64 {
-    let exprs = files.iter().flat_map(|f| {
-        f.alerts()
-            .map(|a| &a.when)
-            .chain(f.records().map(|r| &r.expr))
-            .chain(f.maintenances().map(|m| &m.when))
-    });
-    exprs
+    rule_expressions(files)
+        .iter()
         .map(super::query::expr_lookback_ms)
         .max()
         .unwrap_or(super::eval::LOOKBACK_MS)
+}
+
+/// Every expression a replay evaluates, constants inlined.
+pub fn rule_expressions(files: &[RuleFile]) -> Vec<Expr> {
+    files
+        .iter()
+        .flat_map(|f| {
+            f.alerts()
+                .map(|a| &a.when)
+                .chain(f.records().map(|r| &r.expr))
+                .chain(f.maintenances().map(|m| &m.when))
+                .map(move |e| e.inline_constants(f))
+        })
+        .collect()
 }
 
 /// Replays every rule of `files` over `grid`.

@@ -3,9 +3,10 @@
 //! and an overlay that adds the output of `record` rules on top of either.
 
 use super::EngineError;
+use crate::dsl::ast::Expr;
 use crate::model::{Matcher, SeriesKey, series_matches};
 use crate::store::{ScanRequest, SeriesData, Snapshot};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 /// The series of one metric that match a selector, in time order each.
@@ -31,6 +32,8 @@ pub struct StoreSource {
     start_ms: i64,
     end_ms: i64,
     cache: Mutex<HashMap<String, Arc<Vec<Arc<SeriesData>>>>>,
+    /// Labels the scan of a metric may drop (see [`super::plan`]).
+    drop: HashMap<String, Vec<String>>,
     /// Samples read from the store so far (each metric counted once).
     pub samples_read: std::sync::atomic::AtomicU64,
 }
@@ -44,8 +47,34 @@ impl StoreSource {
             start_ms,
             end_ms,
             cache: Mutex::new(HashMap::new()),
+            drop: HashMap::new(),
             samples_read: Default::default(),
         }
+    }
+
+    /// Reads only the labels the expressions need, where every use of a
+    /// metric pools its samples (see [`super::plan::needed_labels`]).
+    pub fn for_expressions<'a>(mut self, exprs: impl IntoIterator<Item = &'a Expr>) -> Self {
+        for (metric, needed) in super::plan::needed_labels(exprs) {
+            let Some(needed) = needed else { continue };
+            let stored: BTreeSet<&String> = self
+                .snapshot
+                .manifest()
+                .segments
+                .iter()
+                .filter(|s| s.metrics.contains(&metric))
+                .flat_map(|s| &s.labels)
+                .collect();
+            let drop: Vec<String> = stored
+                .into_iter()
+                .filter(|l| !needed.contains(*l))
+                .cloned()
+                .collect();
+            if !drop.is_empty() {
+                self.drop.insert(metric, drop);
+            }
+        }
+        self
     }
 
     fn metric(&self, metric: &str) -> Result<Arc<Vec<Arc<SeriesData>>>, EngineError> {
@@ -56,7 +85,8 @@ impl StoreSource {
             start_ms: self.start_ms,
             end_ms: self.end_ms,
             metric: Some(metric.to_string()),
-            matchers: Vec::new(),
+            without: self.drop.get(metric).cloned().unwrap_or_default(),
+            ..ScanRequest::all()
         };
         let series: Vec<Arc<SeriesData>> = self
             .snapshot

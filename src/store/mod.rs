@@ -17,7 +17,7 @@ mod writer;
 
 pub use frame::ExportFormat;
 pub use manifest::{Manifest, SegmentMeta};
-pub use scan::{ScanRequest, SeriesData};
+pub use scan::{ScanRequest, SeriesData, pool_without};
 pub use writer::{CommitSummary, LOCK_FILE, StoreWriter};
 
 use crate::model::SeriesKey;

@@ -9,6 +9,7 @@ use super::segment::{METRIC_COLUMN, TIMESTAMP_COLUMN, VALUE_COLUMN};
 use crate::model::{MatchOp, Matcher, SeriesKey, series_matches};
 use arrow::array::{Array, AsArray, DictionaryArray, RecordBatch, StringArray};
 use arrow::datatypes::{Float64Type, Int32Type, TimestampMillisecondType};
+use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{
     ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
 };
@@ -30,6 +31,13 @@ pub struct ScanRequest {
     pub end_ms: i64,
     pub metric: Option<String>,
     pub matchers: Vec<Matcher>,
+    /// Labels to drop from the series key, as PromQL's `without`: series
+    /// that differ only in them are read as one, every sample kept (two
+    /// calls in one millisecond are two samples, not a duplicate). Their
+    /// columns are not even decoded unless a matcher needs them, which is
+    /// what makes reading calls by server and tool cheap when every MCP
+    /// session is a series of its own.
+    pub without: Vec<String>,
 }
 
 impl Default for ScanRequest {
@@ -39,6 +47,7 @@ impl Default for ScanRequest {
             end_ms: i64::MAX,
             metric: None,
             matchers: Vec::new(),
+            without: Vec::new(),
         }
     }
 }
@@ -46,6 +55,10 @@ impl Default for ScanRequest {
 impl ScanRequest {
     pub fn all() -> Self {
         Self::default()
+    }
+
+    fn drops(&self, label: &str) -> bool {
+        self.without.iter().any(|w| w == label)
     }
 
     fn metric_ok(&self, metric: &str) -> bool {
@@ -99,14 +112,70 @@ pub fn scan_segments(
     req: &ScanRequest,
 ) -> Result<Vec<SeriesData>, StoreError> {
     let selected: Vec<&SegmentMeta> = segments.iter().filter(|s| req.may_match(s)).collect();
+    if !req.without.is_empty() && any_overlap(&selected) {
+        // Two segments may hold the same sample (a file ingested twice):
+        // only the full series key can tell, so resolve duplicates first
+        // and drop the labels afterwards.
+        let full = ScanRequest {
+            without: Vec::new(),
+            ..req.clone()
+        };
+        let series = scan_segments(root, segments, &full)?;
+        return Ok(pool_without(series, &req.without));
+    }
     let chunks: Vec<Vec<Chunk>> = selected
         .par_iter()
         .map(|seg| read_segment(&root.join(&seg.path), seg.id, req))
         .collect::<Result<_, _>>()?;
-    Ok(merge_chunks(chunks.into_iter().flatten()))
+    Ok(merge_chunks(
+        chunks.into_iter().flatten(),
+        req.without.is_empty(),
+    ))
 }
 
-fn merge_chunks(chunks: impl Iterator<Item = Chunk>) -> Vec<SeriesData> {
+/// Whether any two segments' time ranges overlap.
+fn any_overlap(segments: &[&SegmentMeta]) -> bool {
+    let mut spans: Vec<(i64, i64)> = segments.iter().map(|s| (s.min_ts, s.max_ts)).collect();
+    spans.sort_unstable();
+    spans.windows(2).any(|w| w[1].0 <= w[0].1)
+}
+
+/// Series with the `without` labels dropped, pooling those that become the
+/// same series (all samples kept, in time order).
+pub fn pool_without(series: Vec<SeriesData>, without: &[String]) -> Vec<SeriesData> {
+    let chunks = series.into_iter().map(|s| {
+        let labels = s
+            .key
+            .labels
+            .into_iter()
+            .filter(|(k, _)| !without.contains(k))
+            .collect();
+        Chunk {
+            order: 0,
+            key: SeriesKey::new(s.key.metric, labels),
+            timestamps: s.timestamps,
+            values: s.values,
+        }
+    });
+    merge_chunks(chunks, false)
+}
+
+/// Sorts samples by time, keeping every one (equal timestamps in the order given).
+fn sorted_by_time(ts: Vec<i64>, vs: Vec<f64>) -> (Vec<i64>, Vec<f64>) {
+    if ts.windows(2).all(|w| w[0] <= w[1]) {
+        return (ts, vs);
+    }
+    let mut order: Vec<usize> = (0..ts.len()).collect();
+    order.sort_by_key(|&i| ts[i]); // stable
+    (
+        order.iter().map(|&i| ts[i]).collect(),
+        order.iter().map(|&i| vs[i]).collect(),
+    )
+}
+
+/// Merges chunks per series: oldest write first, and with `dedupe` one
+/// sample per timestamp (the newest write's); without it every sample stays.
+fn merge_chunks(chunks: impl Iterator<Item = Chunk>, dedupe: bool) -> Vec<SeriesData> {
     let mut by_series: HashMap<SeriesKey, Vec<Chunk>> = HashMap::new();
     for chunk in chunks {
         by_series.entry(chunk.key.clone()).or_default().push(chunk);
@@ -121,7 +190,11 @@ fn merge_chunks(chunks: impl Iterator<Item = Chunk>) -> Vec<SeriesData> {
                 ts.extend_from_slice(&c.timestamps);
                 vs.extend_from_slice(&c.values);
             }
-            let (timestamps, values) = newest_per_timestamp(ts, vs);
+            let (timestamps, values) = if dedupe {
+                newest_per_timestamp(ts, vs)
+            } else {
+                sorted_by_time(ts, vs)
+            };
             SeriesData {
                 key,
                 timestamps,
@@ -136,19 +209,18 @@ fn merge_chunks(chunks: impl Iterator<Item = Chunk>) -> Vec<SeriesData> {
 /// Sorts samples by time, keeping for each timestamp the last one given
 /// (samples are given oldest write first).
 pub(super) fn newest_per_timestamp(ts: Vec<i64>, vs: Vec<f64>) -> (Vec<i64>, Vec<f64>) {
+    let (ts, vs) = sorted_by_time(ts, vs); // stable: equal timestamps stay oldest first
     if ts.windows(2).all(|w| w[0] < w[1]) {
         return (ts, vs);
     }
-    let mut order: Vec<usize> = (0..ts.len()).collect();
-    order.sort_by_key(|&i| ts[i]); // stable: equal timestamps stay oldest first
     let mut out_t: Vec<i64> = Vec::with_capacity(ts.len());
     let mut out_v: Vec<f64> = Vec::with_capacity(ts.len());
-    for i in order {
-        if out_t.last() == Some(&ts[i]) {
-            *out_v.last_mut().expect("same length") = vs[i];
+    for (t, v) in ts.into_iter().zip(vs) {
+        if out_t.last() == Some(&t) {
+            *out_v.last_mut().expect("same length") = v;
         } else {
-            out_t.push(ts[i]);
-            out_v.push(vs[i]);
+            out_t.push(t);
+            out_v.push(v);
         }
     }
     (out_t, out_v)
@@ -207,6 +279,14 @@ fn read_segment(path: &Path, order: u64, req: &ScanRequest) -> Result<Vec<Chunk>
     if let Some(selection) = selection {
         builder = builder.with_row_selection(selection);
     }
+    if !req.without.is_empty() {
+        let needed = |name: &str| !req.drops(name) || req.matchers.iter().any(|m| m.name == name);
+        let leaves: Vec<usize> = (0..schema.num_columns())
+            .filter(|&i| needed(schema.column(i).name()))
+            .collect();
+        let mask = ProjectionMask::leaves(schema, leaves);
+        builder = builder.with_projection(mask);
+    }
     let reader = builder
         .with_row_groups(row_groups)
         .with_batch_size(BATCH_ROWS)
@@ -217,6 +297,7 @@ fn read_segment(path: &Path, order: u64, req: &ScanRequest) -> Result<Vec<Chunk>
         let batch = batch.map_err(|e| StoreError::parquet(path, e))?;
         chunks_of_batch(path, &batch, order, req, &mut chunks)?;
     }
+    chunks.retain(|c| !c.timestamps.is_empty());
     Ok(chunks)
 }
 
@@ -389,13 +470,26 @@ fn chunks_of_batch(
         let values: &StringArray = d.values().as_string();
         Some(values.value(d.keys().value(row) as usize).to_string())
     };
+    let dict_key = |d: &DictionaryArray<Int32Type>, row: usize| -> i32 {
+        if d.is_null(row) {
+            -1
+        } else {
+            d.keys().value(row)
+        }
+    };
     let same_series = |a: usize, b: usize| {
         metric.keys().value(a) == metric.keys().value(b)
-            && key_columns.iter().all(|(_, d)| {
-                d.is_null(a) == d.is_null(b) && d.keys().value(a) == d.keys().value(b)
-            })
+            && key_columns
+                .iter()
+                .all(|(_, d)| dict_key(d, a) == dict_key(d, b))
     };
 
+    // Runs of rows with the same labels, by their dictionary keys in this
+    // batch: each distinct run is named (strings built) and matched once,
+    // and runs that `without` pools land in one chunk.
+    let mut chunk_of_run: HashMap<Vec<i32>, Option<usize>> = HashMap::new();
+    let mut chunk_of_key: HashMap<SeriesKey, usize> = HashMap::new();
+    let mut run_keys: Vec<i32> = Vec::with_capacity(1 + key_columns.len());
     let rows = batch.num_rows();
     let mut start = 0;
     while start < rows {
@@ -403,23 +497,54 @@ fn chunks_of_batch(
         while end < rows && same_series(start, end) {
             end += 1;
         }
-        let metric_name = text(metric, start).ok_or_else(|| corrupt("null metric"))?;
-        if req.metric_ok(&metric_name) {
-            let labels = key_columns
-                .iter()
-                .filter_map(|(name, d)| text(d, start).map(|v| (name.to_string(), v)))
-                .collect();
-            let key = SeriesKey::new(metric_name, labels);
-            if series_matches(&key, &req.matchers) {
-                let lo = start + ts[start..end].partition_point(|&t| t < req.start_ms);
-                let hi = start + ts[start..end].partition_point(|&t| t <= req.end_ms);
-                if lo < hi {
-                    out.push(Chunk {
-                        order,
-                        key,
-                        timestamps: ts[lo..hi].to_vec(),
-                        values: vals[lo..hi].to_vec(),
-                    });
+        run_keys.clear();
+        run_keys.push(metric.keys().value(start));
+        run_keys.extend(key_columns.iter().map(|(_, d)| dict_key(d, start)));
+        let slot = match chunk_of_run.get(run_keys.as_slice()) {
+            Some(slot) => *slot,
+            None => {
+                let metric_name = text(metric, start).ok_or_else(|| corrupt("null metric"))?;
+                let mut slot = None;
+                if req.metric_ok(&metric_name) {
+                    let labels: Vec<(String, String)> = key_columns
+                        .iter()
+                        .filter_map(|(name, d)| text(d, start).map(|v| (name.to_string(), v)))
+                        .collect();
+                    let key = SeriesKey::new(metric_name, labels);
+                    if series_matches(&key, &req.matchers) {
+                        let key = if req.without.is_empty() {
+                            key
+                        } else {
+                            let labels = key
+                                .labels
+                                .into_iter()
+                                .filter(|(k, _)| !req.drops(k))
+                                .collect();
+                            SeriesKey::new(key.metric, labels)
+                        };
+                        let next = out.len();
+                        let index = *chunk_of_key.entry(key.clone()).or_insert(next);
+                        if index == next {
+                            out.push(Chunk {
+                                order,
+                                key,
+                                timestamps: Vec::new(),
+                                values: Vec::new(),
+                            });
+                        }
+                        slot = Some(index);
+                    }
+                }
+                chunk_of_run.insert(run_keys.clone(), slot);
+                slot
+            }
+        };
+        if let Some(index) = slot {
+            let chunk = &mut out[index];
+            for row in start..end {
+                if (req.start_ms..=req.end_ms).contains(&ts[row]) {
+                    chunk.timestamps.push(ts[row]);
+                    chunk.values.push(vals[row]);
                 }
             }
         }
