@@ -9,44 +9,18 @@
 //! Set MCPOPS_BENCH_STORE to an existing store (made by scripts/compare-duckdb.sh)
 //! to skip generating and ingesting the fleet.
 
+mod common;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mcpops::dsl::{load_rules, parse_query};
 use mcpops::engine::backtest::{BacktestOptions, backtest};
 use mcpops::engine::{Grid, query::query};
-use mcpops::generate::{GenerateOptions, generate};
-use mcpops::ingest::{IngestOptions, ingest_path};
-use mcpops::store::Store;
 use std::hint::black_box;
 use std::path::PathBuf;
 
-fn fleet_store(tmp: &tempfile::TempDir) -> Store {
-    if let Ok(dir) = std::env::var("MCPOPS_BENCH_STORE") {
-        return Store::open(dir);
-    }
-    let out = tmp.path().join("fleet");
-    generate(&GenerateOptions {
-        servers: 20,
-        days: 7,
-        seed: 11,
-        out: out.clone(),
-        gzip: false,
-        ..GenerateOptions::default()
-    })
-    .expect("generate");
-    let store = Store::open(tmp.path().join("store"));
-    let mut w = store.writer().expect("writer");
-    let opts = IngestOptions {
-        quiet: true,
-        ..IngestOptions::default()
-    };
-    ingest_path(&out, &opts, &mut w).expect("ingest");
-    w.commit().expect("commit");
-    store
-}
-
 fn engine(c: &mut Criterion) {
     let tmp = tempfile::tempdir().expect("tmp");
-    let store = fleet_store(&tmp);
+    let store = common::fleet_store(&tmp);
     let snap = store.snapshot().expect("snapshot");
     let (first, last) = snap.manifest().extent().expect("data");
     let rules = load_rules(&[PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules/mcp.rules")])

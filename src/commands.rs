@@ -1,7 +1,8 @@
 //! What each subcommand does, behind `main.rs`'s argument parsing: run the
 //! library, print what a person (or a cron mail) should read, and say how
 //! the process should exit (DESIGN.md: 0 ok, 1 failure, 2 usage or input
-//! error, 3 rule problems).
+//! error, 3 rule problems; and 4 for `report --fail-on critical` when a
+//! critical alert is firing).
 
 use crate::generate::{GenerateError, GenerateOptions, generate};
 use crate::ingest::{IngestError, IngestOptions, ingest_path};
@@ -27,6 +28,9 @@ pub enum CommandError {
     /// Anything else: exit 1.
     #[error("{0}")]
     Failure(String),
+    /// The job ran, and found what `--fail-on` asks to page for: exit 4.
+    #[error("{0}")]
+    Alerting(String),
 }
 
 impl CommandError {
@@ -35,6 +39,7 @@ impl CommandError {
             CommandError::Failure(_) => 1,
             CommandError::Usage(_) | CommandError::Input(_) => 2,
             CommandError::Rules(_) => 3,
+            CommandError::Alerting(_) => 4,
         }
     }
 }
@@ -382,6 +387,123 @@ pub fn backtest(
     crate::engine::backtest::write_backtest(&bt, format, out)?;
     if let Some(dir) = out_dir {
         crate::engine::backtest::write_parquet(&bt, dir)?;
+    }
+    Ok(())
+}
+
+/// `mcpops analyze`: bottlenecks, incidents, forecasts, maintenance and
+/// recommendations over the store (maintenance slots from `rules`).
+pub fn analyze(
+    store: &Store,
+    rules: &[PathBuf],
+    opts: &crate::analyze::analysis::AnalyzeOptions,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<(), CommandError> {
+    let rules = load_checked_rules(rules)?;
+    let analysis = crate::analyze::analysis::analyze(&store.snapshot()?, &rules, opts)?;
+    if analysis.servers == 0 {
+        return Err(CommandError::Usage(format!(
+            "no calls or gauges with a `server` label in {}: ingest data first (mcpops ingest data/fleet)",
+            store.root().display()
+        )));
+    }
+    if json {
+        crate::analyze::analysis::write_json(&analysis, out)
+    } else {
+        crate::analyze::analysis::write_table(&analysis, out)
+    }
+    .map_err(io_failure)
+}
+
+/// What `mcpops report` was asked for.
+#[derive(Clone, Debug, Default)]
+pub struct ReportArgs {
+    pub rules: Vec<PathBuf>,
+    pub range: crate::report::ReportOptions,
+    pub out_dir: PathBuf,
+    /// Exit 4 when an alert of this severity is firing at the end.
+    pub fail_on: Option<String>,
+    /// No `--store` given: an empty default store is filled from `data/fleet`.
+    pub sample_fallback: bool,
+    pub quiet: bool,
+}
+
+/// The sample fleet and policy that ship with mcpops, for `report` with no arguments.
+pub const SAMPLE_FLEET: &str = "data/fleet";
+pub const SAMPLE_RULES: &str = "rules/mcp.rules";
+
+/// `mcpops report`: analysis and backtest of a period, written as JSON,
+/// Markdown and HTML into `out_dir`; prints where, and a three-line summary.
+pub fn report(store: &Store, args: &ReportArgs, out: &mut dyn Write) -> Result<(), CommandError> {
+    if let Some(level) = &args.fail_on
+        && level != "critical"
+        && level != "warning"
+    {
+        return Err(CommandError::Usage(format!(
+            "--fail-on {level}: expected critical or warning"
+        )));
+    }
+    let empty = store.snapshot()?.manifest().extent().is_none();
+    if empty && args.sample_fallback && Path::new(SAMPLE_FLEET).is_dir() {
+        writeln!(
+            out,
+            "the store {} is empty: ingesting the sample fleet in {SAMPLE_FLEET}",
+            store.root().display()
+        )
+        .map_err(io_failure)?;
+        let opts = IngestOptions {
+            quiet: args.quiet,
+            ..IngestOptions::default()
+        };
+        ingest(
+            store,
+            &[PathBuf::from(SAMPLE_FLEET)],
+            &opts,
+            &mut std::io::sink(),
+        )?;
+    } else if empty {
+        return Err(CommandError::Usage(format!(
+            "the store {} is empty: ingest data first (mcpops ingest data/fleet)",
+            store.root().display()
+        )));
+    }
+    let rule_paths: Vec<PathBuf> = if args.rules.is_empty() && Path::new(SAMPLE_RULES).is_file() {
+        vec![PathBuf::from(SAMPLE_RULES)]
+    } else {
+        args.rules.clone()
+    };
+    let rules = load_checked_rules(&rule_paths)?;
+    let names: Vec<String> = rule_paths.iter().map(|p| p.display().to_string()).collect();
+    let bar = crate::progress::steps_bar(4, args.quiet, "report");
+    let report = crate::report::build(store, &rules, &names, &args.range, &bar)
+        .map_err(|e| CommandError::Failure(e.to_string()))?;
+    crate::report::Progress::step(&bar, "writing");
+    let html = crate::report::write(&report, &args.out_dir)
+        .map_err(|e| CommandError::Failure(e.to_string()))?;
+    bar.finish_and_clear();
+    writeln!(out, "report written to {}", html.display()).map_err(io_failure)?;
+    for line in &report.summary {
+        writeln!(out, "  {line}").map_err(io_failure)?;
+    }
+    let firing: Vec<&str> = report
+        .alerts
+        .firing_at_end
+        .iter()
+        .map(|&i| &report.alerts.episodes[i])
+        .filter(|e| match args.fail_on.as_deref() {
+            Some("critical") => e.severity == "critical",
+            Some(_) => e.severity == "critical" || e.severity == "warning",
+            None => false,
+        })
+        .map(|e| e.alert.as_str())
+        .collect();
+    if !firing.is_empty() {
+        return Err(CommandError::Alerting(format!(
+            "{} alert(s) firing at the end of the period: {}",
+            firing.len(),
+            firing.join(", ")
+        )));
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! mcpops: an embedded time-series analytics engine for MCP server operators.
 //!
-//! Data flows one way: [`ingest`] -> [`store`] -> engine / analyze ->
-//! remediate -> report (those rooms arrive with their own issues). [`model`]
+//! Data flows one way: [`ingest`] -> [`store`] -> [`engine`] / [`analyze`]
+//! -> [`remediate`] -> [`report`]. [`model`]
 //! holds the types the rooms share, [`dsl`] the rule language, [`generate`]
 //! the sample fleet, and [`commands`] what each subcommand does.
 
@@ -14,5 +14,6 @@ pub mod ingest;
 pub mod model;
 pub mod progress;
 pub mod remediate;
+pub mod report;
 pub mod store;
 pub mod time;

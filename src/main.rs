@@ -1,11 +1,13 @@
 //! The command line: argument parsing only; the work is in `mcpops::commands`.
 
 use clap::{Parser, Subcommand};
+use mcpops::analyze::analysis::AnalyzeOptions;
 use mcpops::commands::{self, CommandError, QueryTime, duration_arg, label_arg, time_arg};
 use mcpops::engine::backtest::BacktestOptions;
 use mcpops::engine::query::OutputFormat;
 use mcpops::generate::GenerateOptions;
 use mcpops::ingest::{Format, IngestOptions};
+use mcpops::report::ReportOptions;
 use mcpops::store::{ExportFormat, Store};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -189,6 +191,50 @@ enum Command {
         #[arg(long)]
         record: bool,
     },
+    /// Write report.json, report.md and report.html: the cron job's output
+    #[command(
+        after_help = "With no arguments, reports on the sample fleet in data/ (ingested into an empty \
+                      default store) with rules/mcp.rules, into ./mcpops-report/.\n\n\
+                      Examples:\n  mcpops report\n  mcpops report --rules rules/mcp.rules --since 24h --out /var/www/mcp --fail-on critical"
+    )]
+    Report {
+        /// Rule files to backtest over the period [default: rules/mcp.rules when present]
+        #[arg(long, num_args = 1..)]
+        rules: Vec<PathBuf>,
+        /// Start [default: the store's first sample]
+        #[arg(long, value_name = "TIME", conflicts_with = "since")]
+        from: Option<String>,
+        /// End [default: the store's last sample]
+        #[arg(long, value_name = "TIME")]
+        to: Option<String>,
+        /// The last DURATION of data, e.g. 24h
+        #[arg(long, value_name = "DURATION")]
+        since: Option<String>,
+        /// Directory to write into
+        #[arg(long, value_name = "DIR", default_value = "mcpops-report")]
+        out: PathBuf,
+        /// Exit 4 when an alert this severe (critical, or warning) is firing at the end
+        #[arg(long, value_name = "SEVERITY")]
+        fail_on: Option<String>,
+    },
+    /// Bottlenecks, incidents, anomalies, forecasts, maintenance and recommendations
+    #[command(
+        after_help = "Example:\n  mcpops analyze --rules rules/mcp.rules --format json > analysis.json"
+    )]
+    Analyze {
+        /// Start [default: the store's first sample]
+        #[arg(long, value_name = "TIME")]
+        from: Option<String>,
+        /// End [default: the store's last sample]
+        #[arg(long, value_name = "TIME")]
+        to: Option<String>,
+        /// table | json
+        #[arg(long, default_value = "table")]
+        format: String,
+        /// Rule files whose maintenance windows schedule the maintenance list
+        #[arg(long, num_args = 1..)]
+        rules: Vec<PathBuf>,
+    },
     /// Score every row of a timestamp,value CSV for anomalies (NAB's result format)
     #[command(
         after_help = "Example:\n  mcpops detect ../shared/data/nab/data/artificialNoAnomaly/art_daily_no_noise.csv"
@@ -222,6 +268,9 @@ enum Command {
 
 fn run(cli: Cli) -> Result<(), CommandError> {
     let store = Store::resolve(cli.store.as_deref());
+    // No --store (nor $MCPOPS_STORE): `report` may fill an empty default store with the sample fleet.
+    let sample_fallback = cli.store.is_none() && std::env::var_os("MCPOPS_STORE").is_none();
+    let cli_quiet = cli.quiet;
     let mut stdout = std::io::stdout().lock();
     match cli.command {
         Command::Ingest {
@@ -293,6 +342,47 @@ fn run(cli: Cli) -> Result<(), CommandError> {
             ))),
         },
         Command::Fmt { files, check } => commands::fmt(&files, check, &mut stdout),
+        Command::Report {
+            rules,
+            from,
+            to,
+            since,
+            out,
+            fail_on,
+        } => {
+            let args = commands::ReportArgs {
+                rules,
+                range: ReportOptions {
+                    from_ms: from.map(|t| time_arg("--from", &t)).transpose()?,
+                    to_ms: to.map(|t| time_arg("--to", &t)).transpose()?,
+                    since_ms: since.map(|d| duration_arg("--since", &d)).transpose()?,
+                },
+                out_dir: out,
+                fail_on,
+                sample_fallback,
+                quiet: cli_quiet,
+            };
+            commands::report(&store, &args, &mut stdout)
+        }
+        Command::Analyze {
+            from,
+            to,
+            format,
+            rules,
+        } => {
+            let opts = AnalyzeOptions {
+                from_ms: from.map(|t| time_arg("--from", &t)).transpose()?,
+                to_ms: to.map(|t| time_arg("--to", &t)).transpose()?,
+            };
+            match format.as_str() {
+                "table" | "json" => {
+                    commands::analyze(&store, &rules, &opts, format == "json", &mut stdout)
+                }
+                other => Err(CommandError::Usage(format!(
+                    "--format {other}: expected table or json"
+                ))),
+            }
+        }
         Command::Detect { file } => commands::detect(&file, &mut stdout),
         Command::Evaluate {
             labels,

@@ -21,6 +21,19 @@ pub fn bytes_bar(total_bytes: u64, quiet: bool, what: &str) -> ProgressBar {
     bar
 }
 
+/// A spinner through `steps` named steps of a job.
+pub fn steps_bar(steps: u64, quiet: bool, what: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(steps), draw_target(quiet));
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} {prefix}: {msg} [{pos}/{len}] {elapsed}")
+    {
+        bar.set_style(style);
+    }
+    bar.set_prefix(what.to_string());
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
 fn draw_target(quiet: bool) -> ProgressDrawTarget {
     if visible(quiet) {
         ProgressDrawTarget::stderr()

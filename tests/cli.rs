@@ -1,27 +1,11 @@
 //! The binary as a user runs it: exit codes, messages, and a store left
 //! exactly as it was when input is bad.
 
+mod common;
+
+use common::{generate_and_ingest, mcpops, text};
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn mcpops(store: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mcpops"))
-        .arg("--store")
-        .arg(store)
-        .arg("--quiet")
-        .args(args)
-        .output()
-        .expect("run mcpops")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 const GOOD: &str = "# TYPE disk.free_bytes gauge\n\
 disk.free_bytes{server=\"a\"} 100 1763251200\n\
@@ -322,4 +306,55 @@ fn query_test_and_backtest_from_the_command_line() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["alerts"][0]["alert"], "Low", "{v}");
     assert!(out.join("alerts.parquet").exists() && out.join("actions.parquet").exists());
+}
+
+#[test]
+fn analyze_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    // An empty store is a usage error that says what to do.
+    let o = mcpops(&store, &["analyze"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("ingest"), "{}", text(&o));
+
+    generate_and_ingest(&store, &dir.path().join("fleet"), 2, 1, 5);
+
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/mcp.rules");
+    let o = mcpops(
+        &store,
+        &[
+            "analyze",
+            "--format",
+            "json",
+            "--rules",
+            rules.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["servers"], 2);
+    for section in [
+        "bottlenecks",
+        "red_tools",
+        "red_servers",
+        "use",
+        "knees",
+        "correlations",
+        "queueing",
+        "incidents",
+        "change_points",
+        "anomalies",
+        "forecasts",
+        "maintenance",
+        "recommendations",
+    ] {
+        assert!(v[section].is_array(), "no {section} in {v}");
+    }
+    assert_eq!(v["red_servers"].as_array().unwrap().len(), 2);
+
+    let o = mcpops(&store, &["analyze"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("bottlenecks"), "{}", text(&o));
+    let o = mcpops(&store, &["analyze", "--format", "xml"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }

@@ -6,10 +6,16 @@
 //! [`robust`], so a rule and the analyzer agree on the same samples.
 //! [`detect`] is the online (streaming, no look-ahead) detector behind
 //! `mcpops detect`, and [`nab`] scores detectors the way the Numenta Anomaly
-//! Benchmark does (`mcpops evaluate`).
+//! Benchmark does (`mcpops evaluate`). [`analysis`] is `mcpops analyze`:
+//! [`fleet`] loads calls and gauges, [`bottleneck`] and [`incidents`] find
+//! where the time goes and what happened, and the kernels forecast.
 
+pub mod analysis;
+pub mod bottleneck;
 pub mod detect;
+pub mod fleet;
 pub mod forecast;
+pub mod incidents;
 pub mod nab;
 pub mod robust;
 #[cfg(test)]

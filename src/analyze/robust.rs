@@ -224,16 +224,7 @@ fn seasonal_score(ts: &[i64], vs: &[f64], t_last: i64, x: f64, gap: f64) -> Opti
     let k = ts.len() - 1;
     let grid = resample_to_end(&ts[..k], &vs[..k], t_last, step, len)?;
 
-    // STL works in f32: centre and scale first so large values (bytes) keep
-    // their precision.
-    let mut tmp = grid.clone();
-    let centre = median_in_place(&mut tmp);
-    let spread = mad_about(&mut tmp, centre) * MAD_TO_SIGMA;
-    let scale = if spread > 0.0 && spread.is_finite() {
-        spread
-    } else {
-        1.0
-    };
+    let (centre, scale) = centre_and_scale(&grid);
     let g32: Vec<f32> = grid.iter().map(|v| ((v - centre) / scale) as f32).collect();
     if g32.iter().any(|v| !v.is_finite()) {
         return None;
@@ -285,6 +276,21 @@ fn seasonal_score(ts: &[i64], vs: &[f64], t_last: i64, x: f64, gap: f64) -> Opti
         return None;
     }
     Some(score_against(&mut resid, x_adj))
+}
+
+/// The median and the scaled MAD (1 when that is 0) of `values`. STL works
+/// in f32: series are centred and scaled by these first, so that large
+/// values (bytes) keep their precision.
+fn centre_and_scale(values: &[f64]) -> (f64, f64) {
+    let mut tmp = values.to_vec();
+    let centre = median_in_place(&mut tmp);
+    let spread = mad_about(&mut tmp, centre) * MAD_TO_SIGMA;
+    let scale = if spread > 0.0 && spread.is_finite() {
+        spread
+    } else {
+        1.0
+    };
+    (centre, scale)
 }
 
 /// Median of the positive gaps between consecutive finite samples, in ms.
@@ -652,6 +658,89 @@ fn running_median(y: &[f64], k: usize) -> Vec<f64> {
             median_in_place(&mut win)
         })
         .collect()
+}
+
+/// A robust z-score for every point of a regularly sampled series: its
+/// distance from a baseline in units of the residuals' scaled MAD. The
+/// baseline is robust STL's trend plus seasonal component (stlrs) when the
+/// series covers two periods, else a centred running median of `period / 24`
+/// points (at least 5); missing points are interpolated for the fit and
+/// score NaN. Offline (the whole series informs each point's baseline):
+/// the analyzer's view, not the online detector's.
+pub fn point_scores(values: &[f64], period: usize) -> Vec<f64> {
+    let n = values.len();
+    let known: Vec<usize> = (0..n).filter(|&i| values[i].is_finite()).collect();
+    if known.len() < 8 {
+        return vec![f64::NAN; n];
+    }
+    // Interpolate the gaps linearly (ends copied from the nearest point).
+    let mut filled = vec![0.0; n];
+    for w in known.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        for (i, f) in filled.iter_mut().enumerate().take(b + 1).skip(a) {
+            let frac = (i - a) as f64 / (b - a) as f64;
+            *f = values[a] + (values[b] - values[a]) * frac;
+        }
+    }
+    let (first, last) = (known[0], known[known.len() - 1]);
+    for f in filled.iter_mut().take(first) {
+        *f = values[first];
+    }
+    for f in filled.iter_mut().skip(last + 1) {
+        *f = values[last];
+    }
+    let (centre, scale) = centre_and_scale(&filled);
+    let seasonal_fit = (period >= 4 && n >= 2 * period)
+        .then(|| {
+            let g32: Vec<f32> = filled
+                .iter()
+                .map(|v| ((v - centre) / scale) as f32)
+                .collect();
+            stlrs::params()
+                .robust(true)
+                .outer_loops(STL_ROBUST_LOOPS)
+                .fit(&g32, period)
+                .ok()
+        })
+        .flatten();
+    let baseline: Vec<f64> = match seasonal_fit {
+        Some(fit) => fit
+            .seasonal()
+            .iter()
+            .zip(fit.trend())
+            .map(|(s, t)| f64::from(s + t) * scale + centre)
+            .collect(),
+        None => {
+            let half = (period / 48).max(2);
+            (0..n)
+                .map(|i| {
+                    let mut w = filled[i.saturating_sub(half)..(i + half + 1).min(n)].to_vec();
+                    median_in_place(&mut w)
+                })
+                .collect()
+        }
+    };
+    let mut resid: Vec<f64> = known.iter().map(|&i| values[i] - baseline[i]).collect();
+    let med = median_in_place(&mut resid);
+    let mad = mad_about(&mut resid, med);
+    (0..n)
+        .map(|i| {
+            if values[i].is_finite() {
+                score_resid(values[i] - baseline[i], med, mad, scale)
+            } else {
+                f64::NAN
+            }
+        })
+        .collect()
+}
+
+/// A residual's robust z; when most residuals are equal (MAD 0), against a
+/// floor of 1% of the series' own spread so exact repeats do not score ∞.
+fn score_resid(r: f64, med: f64, mad: f64, series_spread: f64) -> f64 {
+    let sigma = (mad * MAD_TO_SIGMA)
+        .max(0.01 * series_spread)
+        .max(f64::MIN_POSITIVE);
+    (r - med) / sigma
 }
 
 #[cfg(test)]

@@ -1,0 +1,29 @@
+//! `analyze` over the 20-server, 7-day fleet (3.9M calls, 80k gauge
+//! samples): the whole job, store scan included. Issue 5's target is a
+//! 1.8x speedup from one thread to two: run it twice and compare,
+//!
+//!   RAYON_NUM_THREADS=1 cargo bench --bench analyze
+//!   RAYON_NUM_THREADS=2 cargo bench --bench analyze
+//!
+//! (criterion keeps the first run as the baseline and prints the change).
+
+mod common;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use mcpops::analyze::analysis::{AnalyzeOptions, analyze};
+use std::hint::black_box;
+
+fn bench(c: &mut Criterion) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let store = common::fleet_store(&tmp);
+    let snap = store.snapshot().expect("snapshot");
+    let mut group = c.benchmark_group("analyze");
+    group.sample_size(10);
+    group.bench_function("fleet_20x7d", |b| {
+        b.iter(|| black_box(analyze(&snap, &[], &AnalyzeOptions::default()).expect("analyze")))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

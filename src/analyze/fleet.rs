@@ -1,0 +1,368 @@
+//! What the analyzer reads from the store: every MCP call per server and
+//! tool (time, duration, outcome), and each server's gauges, plus the
+//! regular per-server buckets (calls, errors, latency quantiles, gauge
+//! means) that knees, correlations, queueing checks and anomaly scores
+//! share.
+//!
+//! Calls are read with the session label dropped ([`ScanRequest::without`]):
+//! an MCP session is a series of its own in the store, and the analyzer
+//! only ever pools calls by server and tool.
+
+use crate::ingest::jsonl::CALL_METRIC;
+use crate::model::Matcher;
+use crate::store::{ScanRequest, Snapshot, StoreError};
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+
+/// Labels of the call metric (see `ingest::jsonl`).
+pub const SERVER_LABEL: &str = "server";
+pub const TOOL_LABEL: &str = "gen_ai.tool.name";
+pub const METHOD_LABEL: &str = "mcp.method.name";
+pub const ERROR_LABEL: &str = "error.type";
+const DROPPED_CALL_LABELS: [&str; 2] = ["mcp.session.id", "network.transport"];
+
+/// Gauges the analyzer knows the meaning of.
+pub const CPU: &str = "process.cpu.utilization";
+pub const MEMORY: &str = "process.memory.usage";
+pub const MEMORY_LIMIT: &str = "process.memory.limit";
+pub const SESSIONS: &str = "mcp.server.sessions.open";
+pub const SESSIONS_LIMIT: &str = "mcp.server.sessions.limit";
+pub const IN_FLIGHT: &str = "mcp.server.requests.in_flight";
+pub const DISK_FREE: &str = "disk.free_bytes";
+pub const DISK_TOTAL: &str = "disk.total_bytes";
+
+/// Width of the regular buckets knees, correlations and anomalies work on.
+pub const BUCKET_MS: i64 = 5 * 60_000;
+
+/// One MCP call.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Call {
+    pub t: i64,
+    pub seconds: f64,
+    /// Failed with an error the server owns (not a client's malformed or
+    /// unknown request: JSON-RPC -32700 and -32600 to -32602).
+    pub server_error: bool,
+    /// Failed for any reason.
+    pub failed: bool,
+}
+
+/// The calls of one tool (or, for calls that name no tool, one method) on one server.
+#[derive(Clone, Debug)]
+pub struct ToolCalls {
+    pub tool: String,
+    /// In time order.
+    pub calls: Vec<Call>,
+}
+
+/// A gauge's samples in time order.
+#[derive(Clone, Debug, Default)]
+pub struct Gauge {
+    pub ts: Vec<i64>,
+    pub vs: Vec<f64>,
+}
+
+impl Gauge {
+    /// The newest finite value.
+    pub fn last(&self) -> Option<f64> {
+        self.vs.iter().rev().copied().find(|v| v.is_finite())
+    }
+}
+
+/// Per-bucket figures of one server over the analysed range.
+#[derive(Clone, Debug, Default)]
+pub struct Buckets {
+    /// Start of bucket 0; bucket k covers [start + k·BUCKET_MS, +BUCKET_MS).
+    pub start_ms: i64,
+    pub calls: Vec<u32>,
+    pub server_errors: Vec<u32>,
+    /// Calls per second.
+    pub rate: Vec<f64>,
+    /// p95 latency in seconds (NaN with fewer than 5 calls).
+    pub p95: Vec<f64>,
+    /// Mean latency in seconds (NaN without calls).
+    pub mean: Vec<f64>,
+    /// Mean of each gauge's samples in the bucket (NaN without one).
+    pub gauges: BTreeMap<String, Vec<f64>>,
+}
+
+impl Buckets {
+    pub fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    pub fn time(&self, k: usize) -> i64 {
+        self.start_ms + k as i64 * BUCKET_MS
+    }
+
+    /// Server errors per call in each bucket (NaN without calls).
+    pub fn error_ratio(&self) -> Vec<f64> {
+        self.calls
+            .iter()
+            .zip(&self.server_errors)
+            .map(|(c, e)| {
+                if *c == 0 {
+                    f64::NAN
+                } else {
+                    f64::from(*e) / f64::from(*c)
+                }
+            })
+            .collect()
+    }
+}
+
+/// One server: its calls per tool, gauges, and buckets.
+#[derive(Clone, Debug)]
+pub struct ServerData {
+    pub server: String,
+    pub tools: Vec<ToolCalls>,
+    pub gauges: BTreeMap<String, Gauge>,
+    pub buckets: Buckets,
+}
+
+impl ServerData {
+    pub fn gauge(&self, name: &str) -> Option<&Gauge> {
+        self.gauges.get(name).filter(|g| !g.ts.is_empty())
+    }
+
+    pub fn call_count(&self) -> usize {
+        self.tools.iter().map(|t| t.calls.len()).sum()
+    }
+}
+
+/// Everything the analyzer reads, per server in name order.
+#[derive(Clone, Debug)]
+pub struct FleetData {
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub servers: Vec<ServerData>,
+}
+
+/// JSON-RPC errors that are the client's doing.
+fn is_client_error(code: &str) -> bool {
+    matches!(code, "-32700" | "-32600" | "-32601" | "-32602")
+}
+
+impl FleetData {
+    /// Reads calls and gauges with a `server` label in [from, to] (inclusive).
+    pub fn load(snapshot: &Snapshot, from_ms: i64, to_ms: i64) -> Result<FleetData, StoreError> {
+        let calls = snapshot.scan(&ScanRequest {
+            start_ms: from_ms,
+            end_ms: to_ms,
+            metric: Some(CALL_METRIC.to_string()),
+            without: DROPPED_CALL_LABELS.iter().map(|s| s.to_string()).collect(),
+            ..ScanRequest::all()
+        })?;
+        let not_calls = Matcher::parse(&format!("__name__!=\"{CALL_METRIC}\""))
+            .expect("a fixed, valid matcher");
+        let gauges = snapshot.scan(&ScanRequest {
+            start_ms: from_ms,
+            end_ms: to_ms,
+            matchers: vec![not_calls],
+            ..ScanRequest::all()
+        })?;
+
+        // Per server: calls per tool, and gauges by name.
+        type Raw = (BTreeMap<String, Vec<Call>>, BTreeMap<String, Gauge>);
+        let mut servers: BTreeMap<String, Raw> = BTreeMap::new();
+        for s in calls {
+            let Some(server) = s.key.label(SERVER_LABEL) else {
+                continue;
+            };
+            let tool = s
+                .key
+                .label(TOOL_LABEL)
+                .or(s.key.label(METHOD_LABEL))
+                .unwrap_or("(unknown)")
+                .to_string();
+            let error = s.key.label(ERROR_LABEL);
+            let failed = error.is_some();
+            let server_error = error.is_some_and(|e| !is_client_error(e));
+            let entry = servers.entry(server.to_string()).or_default();
+            let list = entry.0.entry(tool).or_default();
+            list.extend(
+                s.timestamps
+                    .iter()
+                    .zip(&s.values)
+                    .filter(|(_, v)| v.is_finite() && **v >= 0.0)
+                    .map(|(t, v)| Call {
+                        t: *t,
+                        seconds: *v,
+                        server_error,
+                        failed,
+                    }),
+            );
+        }
+        for s in gauges {
+            let Some(server) = s.key.label(SERVER_LABEL) else {
+                continue;
+            };
+            let entry = servers.entry(server.to_string()).or_default();
+            // Several series of one gauge on a server (other labels): pooled.
+            let g = entry.1.entry(s.key.metric.clone()).or_default();
+            g.ts.extend_from_slice(&s.timestamps);
+            g.vs.extend_from_slice(&s.values);
+        }
+
+        let (lo, hi) = (from_ms, to_ms);
+        let servers: Vec<ServerData> = servers
+            .into_par_iter()
+            .map(|(server, (tools, mut gauges))| {
+                let tools: Vec<ToolCalls> = tools
+                    .into_iter()
+                    .map(|(tool, mut calls)| {
+                        calls.sort_by_key(|c| c.t);
+                        ToolCalls { tool, calls }
+                    })
+                    .collect();
+                for g in gauges.values_mut() {
+                    sort_gauge(g);
+                }
+                let buckets = bucketize(&tools, &gauges, lo, hi);
+                ServerData {
+                    server,
+                    tools,
+                    gauges,
+                    buckets,
+                }
+            })
+            .collect();
+        Ok(FleetData {
+            from_ms,
+            to_ms,
+            servers,
+        })
+    }
+
+    /// The time span the data really covers (the requested one may be open-ended).
+    pub fn extent(&self) -> Option<(i64, i64)> {
+        let mut lo = i64::MAX;
+        let mut hi = i64::MIN;
+        for s in &self.servers {
+            for t in &s.tools {
+                if let (Some(a), Some(b)) = (t.calls.first(), t.calls.last()) {
+                    lo = lo.min(a.t);
+                    hi = hi.max(b.t);
+                }
+            }
+            for g in s.gauges.values() {
+                if let (Some(a), Some(b)) = (g.ts.first(), g.ts.last()) {
+                    lo = lo.min(*a);
+                    hi = hi.max(*b);
+                }
+            }
+        }
+        (lo <= hi).then_some((lo, hi))
+    }
+}
+
+fn sort_gauge(g: &mut Gauge) {
+    if g.ts.windows(2).all(|w| w[0] <= w[1]) {
+        return;
+    }
+    let mut pairs: Vec<(i64, f64)> = g.ts.iter().copied().zip(g.vs.iter().copied()).collect();
+    pairs.sort_by_key(|p| p.0);
+    (g.ts, g.vs) = pairs.into_iter().unzip();
+}
+
+/// Buckets over the data's own span (clipped to the requested range).
+fn bucketize(
+    tools: &[ToolCalls],
+    gauges: &BTreeMap<String, Gauge>,
+    from_ms: i64,
+    to_ms: i64,
+) -> Buckets {
+    let mut lo = i64::MAX;
+    let mut hi = i64::MIN;
+    for c in tools
+        .iter()
+        .flat_map(|t| [t.calls.first(), t.calls.last()])
+        .flatten()
+    {
+        lo = lo.min(c.t);
+        hi = hi.max(c.t);
+    }
+    for g in gauges.values() {
+        if let (Some(a), Some(b)) = (g.ts.first(), g.ts.last()) {
+            lo = lo.min(*a);
+            hi = hi.max(*b);
+        }
+    }
+    let (lo, hi) = (lo.max(from_ms), hi.min(to_ms));
+    if lo > hi {
+        return Buckets::default();
+    }
+    let start_ms = lo.div_euclid(BUCKET_MS) * BUCKET_MS;
+    // Buckets up to the last sample; one at exactly a bucket edge (data
+    // that ends at midnight) does not open a bucket of its own, which
+    // would hold a few samples and look like a collapse.
+    let n = ((hi - start_ms) / BUCKET_MS).max(1) as usize
+        + usize::from((hi - start_ms) % BUCKET_MS != 0);
+    let index = |t: i64| -> Option<usize> {
+        let k = (t - start_ms).div_euclid(BUCKET_MS);
+        (0..n as i64).contains(&k).then_some(k as usize)
+    };
+    let mut calls = vec![0u32; n];
+    let mut server_errors = vec![0u32; n];
+    let mut durations: Vec<Vec<f64>> = vec![Vec::new(); n];
+    for c in tools.iter().flat_map(|t| &t.calls) {
+        if let Some(k) = index(c.t) {
+            calls[k] += 1;
+            server_errors[k] += u32::from(c.server_error);
+            durations[k].push(c.seconds);
+        }
+    }
+    let bucket_s = BUCKET_MS as f64 / 1000.0;
+    let rate = calls.iter().map(|c| f64::from(*c) / bucket_s).collect();
+    let mean = durations
+        .iter()
+        .map(|d| {
+            if d.is_empty() {
+                f64::NAN
+            } else {
+                d.iter().sum::<f64>() / d.len() as f64
+            }
+        })
+        .collect();
+    let p95 = durations
+        .iter_mut()
+        .map(|d| {
+            if d.len() < 5 {
+                return f64::NAN;
+            }
+            d.sort_by(f64::total_cmp);
+            super::robust::quantile_sorted(d, 0.95)
+        })
+        .collect();
+    let gauges = gauges
+        .iter()
+        .map(|(name, g)| {
+            let mut sum = vec![0.0f64; n];
+            let mut count = vec![0u32; n];
+            for (t, v) in g.ts.iter().zip(&g.vs) {
+                if let (Some(k), true) = (index(*t), v.is_finite()) {
+                    sum[k] += v;
+                    count[k] += 1;
+                }
+            }
+            let means = sum
+                .iter()
+                .zip(&count)
+                .map(|(s, c)| if *c == 0 { f64::NAN } else { s / f64::from(*c) })
+                .collect();
+            (name.clone(), means)
+        })
+        .collect();
+    Buckets {
+        start_ms,
+        calls,
+        server_errors,
+        rate,
+        p95,
+        mean,
+        gauges,
+    }
+}

@@ -1,0 +1,365 @@
+//! The dashboard's charts as inline SVG, drawn with plotters' SVG backend:
+//! a series over time (with anomalies marked, a forecast projected with its
+//! 80% band, a limit and the date it is reached), the alert timeline, and
+//! horizontal bars. Text is left to the browser (SVG `<text>`), so no font
+//! files are needed.
+
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+const HOUR_MS: f64 = 3_600_000.0;
+const FONT: &str = "sans-serif";
+const BLUE_LINE: RGBColor = RGBColor(37, 99, 235);
+const ORANGE: RGBColor = RGBColor(234, 88, 12);
+const RED_MARK: RGBColor = RGBColor(220, 38, 38);
+const GREY: RGBColor = RGBColor(107, 114, 128);
+const AMBER: RGBColor = RGBColor(217, 119, 6);
+
+/// What a series chart shows besides the series.
+#[derive(Default)]
+pub struct Overlay {
+    /// Anomalous spans [start, end) in ms.
+    pub anomalies: Vec<(i64, i64)>,
+    /// Projected (t, value, lower, upper).
+    pub forecast: Vec<(i64, f64, f64, f64)>,
+    /// A limit drawn as a horizontal line, with its name.
+    pub limit: Option<(f64, String)>,
+    /// A time marked with a vertical line, with its label (exhaustion).
+    pub marker: Option<(i64, String)>,
+}
+
+/// A time axis in hours since the UTC midnight before the data, so that
+/// plotters' round tick values fall on whole hours.
+#[derive(Clone, Copy)]
+struct TimeAxis {
+    origin_ms: i64,
+}
+
+impl TimeAxis {
+    fn from(first_ms: i64) -> TimeAxis {
+        let day = 24 * HOUR_MS as i64;
+        TimeAxis {
+            origin_ms: first_ms.div_euclid(day) * day,
+        }
+    }
+
+    fn x(&self, t_ms: i64) -> f64 {
+        (t_ms - self.origin_ms) as f64 / HOUR_MS
+    }
+
+    /// "11-16 12:00".
+    fn label(&self, x: f64) -> String {
+        let ms = self.origin_ms + (x * HOUR_MS).round() as i64;
+        crate::time::format_ms(ms)
+            .get(5..16)
+            .unwrap_or_default()
+            .replace('T', " ")
+    }
+}
+
+/// Values with SI-ish suffixes so axes stay narrow.
+pub fn short_number(v: f64) -> String {
+    let a = v.abs();
+    if a >= 1e9 {
+        format!("{:.1}G", v / 1e9)
+    } else if a >= 1e6 {
+        format!("{:.1}M", v / 1e6)
+    } else if a >= 1e4 {
+        format!("{:.0}k", v / 1e3)
+    } else if a >= 100.0 {
+        format!("{v:.0}")
+    } else if a >= 1.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+fn err<E: std::fmt::Display>(e: E) -> String {
+    e.to_string()
+}
+
+/// A line chart of `points` (ms, value) with the overlay; `None` when there
+/// is nothing to draw.
+pub fn series(
+    title: &str,
+    unit: &str,
+    points: &[(i64, f64)],
+    overlay: &Overlay,
+    size: (u32, u32),
+) -> Option<String> {
+    let first = points.iter().find(|(_, v)| v.is_finite())?.0;
+    let axis = TimeAxis::from(first);
+    let ax = |t: i64| axis.x(t);
+    let pts: Vec<(f64, f64)> = points
+        .iter()
+        .filter(|(_, v)| v.is_finite())
+        .map(|(t, v)| (ax(*t), *v))
+        .collect();
+    if pts.len() < 2 {
+        return None;
+    }
+    let mut x0 = pts[0].0;
+    let mut x1 = pts[pts.len() - 1].0;
+    let mut lo = pts.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+    let mut hi = pts.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+    for (t, v, l, u) in &overlay.forecast {
+        x1 = x1.max(ax(*t));
+        for y in [v, l, u] {
+            if y.is_finite() {
+                lo = lo.min(*y);
+                hi = hi.max(*y);
+            }
+        }
+    }
+    if let Some((limit, _)) = &overlay.limit {
+        lo = lo.min(*limit);
+        hi = hi.max(*limit);
+    }
+    if let Some((t, _)) = &overlay.marker {
+        x1 = x1.max(ax(*t) + 1.0);
+        x0 = x0.min(ax(*t));
+    }
+    if hi <= lo {
+        hi = lo + 1.0;
+    }
+    let pad = (hi - lo) * 0.05;
+    let (lo, hi) = (lo - pad, hi + pad);
+
+    let mut svg = String::new();
+    let drawn: Result<(), String> = (|| {
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, (FONT, 15))
+            .margin(10)
+            .x_label_area_size(34)
+            .y_label_area_size(58)
+            .build_cartesian_2d(x0..x1, lo..hi)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_labels(6)
+            .y_labels(5)
+            .x_label_formatter(&|x| axis.label(*x))
+            .y_label_formatter(&|y| short_number(*y))
+            .x_desc("time (UTC)")
+            .y_desc(unit)
+            .axis_desc_style((FONT, 12))
+            .label_style((FONT, 11))
+            .light_line_style(RGBColor(240, 240, 240))
+            .draw()
+            .map_err(err)?;
+        for (a, b) in &overlay.anomalies {
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(ax(*a), lo), (ax(*b), hi)],
+                    RED_MARK.mix(0.15).filled(),
+                )))
+                .map_err(err)?;
+        }
+        chart
+            .draw_series(LineSeries::new(
+                pts.iter().copied(),
+                BLUE_LINE.stroke_width(1),
+            ))
+            .map_err(err)?
+            .label("observed")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLUE_LINE));
+        if !overlay.forecast.is_empty() {
+            let band: Vec<(f64, f64)> = overlay
+                .forecast
+                .iter()
+                .map(|(t, _, l, _)| (ax(*t), l.clamp(lo, hi)))
+                .chain(
+                    overlay
+                        .forecast
+                        .iter()
+                        .rev()
+                        .map(|(t, _, _, u)| (ax(*t), u.clamp(lo, hi))),
+                )
+                .collect();
+            chart
+                .draw_series(std::iter::once(Polygon::new(
+                    band,
+                    ORANGE.mix(0.18).filled(),
+                )))
+                .map_err(err)?;
+            chart
+                .draw_series(DashedLineSeries::new(
+                    overlay
+                        .forecast
+                        .iter()
+                        .map(|(t, v, _, _)| (ax(*t), v.clamp(lo, hi))),
+                    6,
+                    4,
+                    ORANGE.stroke_width(2),
+                ))
+                .map_err(err)?
+                .label("forecast (80% band)")
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], ORANGE.stroke_width(2)));
+        }
+        if let Some((limit, name)) = &overlay.limit {
+            chart
+                .draw_series(LineSeries::new(
+                    [(x0, *limit), (x1, *limit)],
+                    RED_MARK.stroke_width(1),
+                ))
+                .map_err(err)?
+                .label(name.as_str())
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], RED_MARK));
+        }
+        if let Some((t, label)) = &overlay.marker {
+            let x = ax(*t);
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    [(x, lo), (x, hi)],
+                    RED_MARK.stroke_width(2),
+                )))
+                .map_err(err)?;
+            let style = TextStyle::from((FONT, 12).into_font())
+                .color(&RED_MARK)
+                .pos(Pos::new(HPos::Right, VPos::Top));
+            chart
+                .draw_series(std::iter::once(Text::new(label.clone(), (x, hi), style)))
+                .map_err(err)?;
+        }
+        if !overlay.anomalies.is_empty() {
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(x0, hi), (x0, hi)],
+                    RED_MARK.mix(0.3).filled(),
+                )))
+                .map_err(err)?
+                .label("anomaly")
+                .legend(|(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 16, y + 5)], RED_MARK.mix(0.3).filled())
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(GREY)
+            .label_font((FONT, 11))
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)
+    })();
+    drawn.ok().map(|()| svg)
+}
+
+/// One bar of the alert timeline.
+pub struct Span {
+    pub row: String,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub critical: bool,
+    /// Still active at the end of the period.
+    pub open: bool,
+}
+
+/// Alerts over the period: a row per alert and server, a bar per episode.
+pub fn timeline(spans: &[Span], from_ms: i64, to_ms: i64, width: u32) -> Option<String> {
+    if spans.is_empty() || to_ms <= from_ms {
+        return None;
+    }
+    let mut rows: Vec<&str> = spans.iter().map(|s| s.row.as_str()).collect();
+    rows.sort_unstable();
+    rows.dedup();
+    let height = 70 + 22 * rows.len() as u32;
+    let n = rows.len() as f64;
+    let axis = TimeAxis::from(from_ms);
+    let mut svg = String::new();
+    let drawn: Result<(), String> = (|| {
+        let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .margin(10)
+            .x_label_area_size(34)
+            .y_label_area_size(260)
+            .build_cartesian_2d(axis.x(from_ms)..axis.x(to_ms), -0.5..n - 0.5)
+            .map_err(err)?;
+        let labels = rows.clone();
+        chart
+            .configure_mesh()
+            .x_labels(8)
+            .y_labels(rows.len())
+            .x_label_formatter(&|x| axis.label(*x))
+            .y_label_formatter(&|y| row_label(*y, &labels))
+            .disable_y_mesh()
+            .x_desc("time (UTC)")
+            .label_style((FONT, 11))
+            .axis_desc_style((FONT, 12))
+            .light_line_style(RGBColor(240, 240, 240))
+            .draw()
+            .map_err(err)?;
+        let row_of = |r: &str| rows.iter().position(|x| *x == r).unwrap_or(0) as f64;
+        chart
+            .draw_series(spans.iter().map(|s| {
+                let y = n - row_of(&s.row) - 1.0;
+                let color = if s.critical { RED_MARK } else { AMBER };
+                let end = s.end_ms.max(s.start_ms + 60_000).min(to_ms);
+                Rectangle::new(
+                    [(axis.x(s.start_ms), y - 0.3), (axis.x(end), y + 0.3)],
+                    color.mix(if s.open { 1.0 } else { 0.75 }).filled(),
+                )
+            }))
+            .map_err(err)?;
+        root.present().map_err(err)
+    })();
+    drawn.ok().map(|()| svg)
+}
+
+/// The label of the row centred on `y`: row i of n sits at y = n − 1 − i,
+/// so the first row is on top; positions between rows have none.
+fn row_label(y: f64, labels: &[&str]) -> String {
+    let n = labels.len() as f64;
+    let i = n - 1.0 - y.round();
+    if (y - y.round()).abs() < 1e-6 && i >= 0.0 && i < n {
+        labels[i as usize].to_string()
+    } else {
+        String::new()
+    }
+}
+
+/// Horizontal bars of `values` (shares, 0..1) with their labels, largest on top.
+pub fn bars(title: &str, items: &[(String, f64)], width: u32) -> Option<String> {
+    if items.is_empty() {
+        return None;
+    }
+    let n = items.len() as f64;
+    let max = items.iter().map(|i| i.1).fold(0.0, f64::max).max(1e-9) * 1.1;
+    let height = 60 + 24 * items.len() as u32;
+    let mut svg = String::new();
+    let drawn: Result<(), String> = (|| {
+        let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, (FONT, 14))
+            .margin(8)
+            .x_label_area_size(26)
+            .y_label_area_size(230)
+            .build_cartesian_2d(0.0..max, -0.5..n - 0.5)
+            .map_err(err)?;
+        let labels: Vec<&str> = items.iter().map(|i| i.0.as_str()).collect();
+        chart
+            .configure_mesh()
+            .x_labels(6)
+            .y_labels(items.len())
+            .x_label_formatter(&|x| format!("{:.0}%", x * 100.0))
+            .y_label_formatter(&|y| row_label(*y, &labels))
+            .disable_y_mesh()
+            .label_style((FONT, 11))
+            .draw()
+            .map_err(err)?;
+        chart
+            .draw_series(items.iter().enumerate().map(|(i, (_, v))| {
+                let y = n - i as f64 - 1.0;
+                Rectangle::new([(0.0, y - 0.3), (*v, y + 0.3)], BLUE_LINE.mix(0.8).filled())
+            }))
+            .map_err(err)?;
+        root.present().map_err(err)
+    })();
+    drawn.ok().map(|()| svg)
+}

@@ -1,0 +1,48 @@
+//! Running the binary as a user does, shared by the command-line tests.
+// Each test crate uses its own subset of these.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// `mcpops --store STORE --quiet ARGS...`.
+pub fn mcpops(store: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mcpops"))
+        .arg("--store")
+        .arg(store)
+        .arg("--quiet")
+        .args(args)
+        .output()
+        .expect("run mcpops")
+}
+
+/// Everything the command printed, stdout then stderr.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Generates a fleet into `out` and ingests it into `store`.
+pub fn generate_and_ingest(store: &Path, out: &Path, servers: u32, days: u32, seed: u64) {
+    let (servers, days, seed) = (servers.to_string(), days.to_string(), seed.to_string());
+    let o = mcpops(
+        store,
+        &[
+            "generate",
+            "--servers",
+            &servers,
+            "--days",
+            &days,
+            "--seed",
+            &seed,
+            "--out",
+            out.to_str().expect("utf-8 path"),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = mcpops(store, &["ingest", out.to_str().expect("utf-8 path")]);
+    assert!(o.status.success(), "{}", text(&o));
+}

@@ -1,0 +1,226 @@
+//! `mcpops report` as cron runs it: on a small generated fleet it writes
+//! report.json, report.md and report.html; the HTML, read by a real HTML
+//! parser, has every section, needs nothing from the network, and agrees
+//! with `analyze` and `backtest` run on the same store; exit codes follow
+//! `--fail-on`.
+
+mod common;
+
+use common::{generate_and_ingest, mcpops, text};
+use scraper::{Html, Selector};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Output;
+
+fn select<'a>(doc: &'a Html, css: &str) -> Vec<scraper::ElementRef<'a>> {
+    doc.select(&Selector::parse(css).expect("selector"))
+        .collect()
+}
+
+fn json(o: &Output) -> Value {
+    assert!(o.status.success(), "{}", text(o));
+    serde_json::from_slice(&o.stdout).expect("json")
+}
+
+#[test]
+fn report_writes_three_views_that_agree_with_analyze_and_backtest() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    generate_and_ingest(&store, &dir.path().join("fleet"), 5, 2, 9);
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/mcp.rules");
+    let rules = rules.to_str().unwrap();
+    let out = dir.path().join("report");
+
+    let o = mcpops(
+        &store,
+        &["report", "--rules", rules, "--out", out.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let printed = String::from_utf8_lossy(&o.stdout);
+    assert!(printed.contains("report.html"), "{printed}");
+    // Where the report is, then the three-line summary.
+    assert_eq!(printed.lines().count(), 4, "{printed}");
+
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["schema"], "mcpops.report/1");
+    let analysis = json(&mcpops(
+        &store,
+        &["analyze", "--format", "json", "--rules", rules],
+    ));
+    let backtest = json(&mcpops(
+        &store,
+        &["backtest", "--rules", rules, "--format", "json"],
+    ));
+    assert_eq!(report["analysis"]["bottlenecks"], analysis["bottlenecks"]);
+    assert_eq!(report["analysis"]["incidents"], analysis["incidents"]);
+    assert_eq!(report["analysis"]["forecasts"], analysis["forecasts"]);
+
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let doc = Html::parse_document(&html);
+    for id in [
+        "verdict",
+        "health",
+        "slo",
+        "alerts",
+        "bottlenecks",
+        "incidents",
+        "anomalies",
+        "forecasts",
+        "maintenance",
+        "remediation",
+        "recommendations",
+    ] {
+        assert_eq!(select(&doc, &format!("#{id}")).len(), 1, "section #{id}");
+    }
+    // Fleet health: one row per server, one cell per signal.
+    assert_eq!(select(&doc, "#health tr[data-server]").len(), 5);
+    assert_eq!(select(&doc, "#health td[data-signal]").len(), 5 * 7);
+    // The same bottlenecks in the same order as `analyze`.
+    let rows = select(&doc, "#bottlenecks tr.bottleneck");
+    let want = analysis["bottlenecks"].as_array().unwrap();
+    assert_eq!(rows.len(), want.len());
+    for (row, b) in rows.iter().zip(want) {
+        let cells: Vec<String> = row.text().map(str::to_string).collect();
+        assert_eq!(cells[1], b["server"].as_str().unwrap());
+        assert_eq!(cells[2], b["tool"].as_str().unwrap());
+    }
+    // The same incidents, and the same fired alerts as `backtest`.
+    assert_eq!(
+        select(&doc, "#incidents tr.incident").len(),
+        analysis["incidents"].as_array().unwrap().len()
+    );
+    assert!(!analysis["incidents"].as_array().unwrap().is_empty());
+    assert_eq!(
+        select(&doc, "#alerts tr.episode").len(),
+        backtest["alerts"].as_array().unwrap().len()
+    );
+    assert_eq!(
+        select(&doc, "#remediation tr.action").len(),
+        backtest["actions"].as_array().unwrap().len()
+    );
+    // Charts are inline SVG with labelled axes; nothing is fetched.
+    let svgs = select(&doc, "svg");
+    assert!(svgs.len() >= 3, "{} charts", svgs.len());
+    assert!(html.contains("time (UTC)"));
+    assert!(select(&doc, "script[src], link, img[src^=http], iframe").is_empty());
+    let fetched: Vec<&str> = select(&doc, "[src], [href]")
+        .iter()
+        .filter_map(|e| e.value().attr("src").or(e.value().attr("href")))
+        .collect();
+    assert!(fetched.is_empty(), "external resources: {fetched:?}");
+
+    // The Markdown starts with the verdict.
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let level = report["verdict"]["level"].as_str().unwrap().to_uppercase();
+    assert!(md.lines().next().unwrap().contains(&level), "{md}");
+    for heading in [
+        "## Incidents",
+        "## Bottlenecks",
+        "## Forecasts",
+        "## Maintenance",
+        "## Remediation",
+        "## Recommendations",
+    ] {
+        assert!(md.contains(heading), "{heading}");
+    }
+
+    // --fail-on critical exits 4 exactly when a critical alert fires at the end.
+    let critical_at_end = report["alerts"]["firing_at_end"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|i| {
+            report["alerts"]["episodes"][i.as_u64().unwrap() as usize]["severity"] == "critical"
+        });
+    let o = mcpops(
+        &store,
+        &[
+            "report",
+            "--rules",
+            rules,
+            "--out",
+            out.to_str().unwrap(),
+            "--fail-on",
+            "critical",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(if critical_at_end { 4 } else { 0 }),
+        "{}",
+        text(&o)
+    );
+    let o = mcpops(
+        &store,
+        &[
+            "report",
+            "--rules",
+            rules,
+            "--out",
+            out.to_str().unwrap(),
+            "--fail-on",
+            "bogus",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    // A report that cannot be written is a failure: exit 1.
+    let blocked = dir.path().join("a-file");
+    std::fs::write(&blocked, "x").unwrap();
+    let o = mcpops(
+        &store,
+        &[
+            "report",
+            "--rules",
+            rules,
+            "--out",
+            blocked.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+}
+
+#[test]
+fn fail_on_critical_pages_when_a_critical_alert_is_firing_at_the_end() {
+    // One server whose disk is nearly full at the end: DiskFillingUp-style
+    // rule at critical severity fires and is still firing.
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let data = dir.path().join("disk.om");
+    let mut om = String::from("# TYPE disk.free_bytes gauge\n");
+    for m in 0..120 {
+        om.push_str(&format!(
+            "disk.free_bytes{{server=\"a\"}} {} {}\n",
+            1_000_000 - m * 8000,
+            1_763_251_200 + m * 60
+        ));
+    }
+    om.push_str("# EOF\n");
+    std::fs::write(&data, om).unwrap();
+    assert!(
+        mcpops(&store, &["ingest", data.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let rules = dir.path().join("disk.rules");
+    std::fs::write(
+        &rules,
+        "alert DiskLow {\n  when disk.free_bytes < 500000\n  for 5m\n  severity critical\n}\n",
+    )
+    .unwrap();
+    let out = dir.path().join("r");
+    let args = [
+        "report",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let o = mcpops(&store, &args);
+    assert!(o.status.success(), "{}", text(&o));
+    let mut paging = args.to_vec();
+    paging.extend(["--fail-on", "critical"]);
+    let o = mcpops(&store, &paging);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert!(text(&o).contains("DiskLow"), "{}", text(&o));
+}
