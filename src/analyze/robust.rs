@@ -382,6 +382,25 @@ pub(crate) fn resample_to_end(
     Some(out)
 }
 
+/// [`quantile_sorted`] of values in any order, by selection rather than a
+/// sort: O(n). Reorders `values`.
+pub fn quantile_select(values: &mut [f64], q: f64) -> f64 {
+    let n = values.len();
+    if n == 0 || q.is_nan() || !(0.0..=1.0).contains(&q) {
+        return quantile_sorted(&values[..n.min(1)], q);
+    }
+    let rank = q * (n - 1) as f64;
+    let lower = rank.floor().max(0.0) as usize;
+    let (_, &mut a, above) = values.select_nth_unstable_by(lower, f64::total_cmp);
+    let w = rank - rank.floor();
+    if w == 0.0 || above.is_empty() {
+        return a;
+    }
+    // The next value up is the smallest of those above.
+    let b = above.iter().copied().min_by(f64::total_cmp).unwrap_or(a);
+    a * (1.0 - w) + b * w
+}
+
 /// Prometheus's `quantile_over_time` on already sorted values: rank
 /// q·(n−1) with linear interpolation between the neighbouring values.
 /// Empty input gives NaN; q < 0 gives −∞, q > 1 gives +∞, NaN q gives NaN.

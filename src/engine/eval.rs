@@ -277,6 +277,17 @@ impl<'a> Evaluator<'a> {
         let merged: Vec<Pooled> = groups
             .into_par_iter()
             .map(|(labels, members)| {
+                if let [only] = members.as_slice()
+                    && !counts_only
+                    && !only.values.iter().any(|v| is_stale(*v))
+                {
+                    // One member: its samples are already in time order.
+                    return Pooled {
+                        labels,
+                        ts: only.timestamps.clone(),
+                        vs: only.values.clone(),
+                    };
+                }
                 let total: usize = members.iter().map(|s| s.timestamps.len()).sum();
                 let mut pairs: Vec<(i64, f64)> = Vec::with_capacity(total);
                 for s in &members {

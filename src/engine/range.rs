@@ -158,7 +158,18 @@ pub fn over_time(
         TimeFunc::Min | TimeFunc::Max if !vs.iter().any(|v| v.is_nan()) => {
             sliding_extreme(vs, &windows, func == TimeFunc::Max)
         }
-        TimeFunc::Quantile(q) if vs.len() > 512 => sliding_quantile(vs, &windows, q),
+        // Windows that overlap a lot share the work of one ranking; windows
+        // that hardly overlap (step >= range) are cheaper selected one by one.
+        TimeFunc::Quantile(q)
+            if vs.len() > 512
+                && windows
+                    .iter()
+                    .map(|(lo, hi)| hi.saturating_sub(*lo))
+                    .sum::<usize>()
+                    > 4 * vs.len() =>
+        {
+            sliding_quantile(vs, &windows, q)
+        }
         TimeFunc::Changes => {
             let mut prefix = Vec::with_capacity(vs.len() + 1);
             prefix.push(0u32);
@@ -221,11 +232,7 @@ fn window_value(
         TimeFunc::Last => vs.last().copied(),
         TimeFunc::First => vs.first().copied(),
         TimeFunc::Stddev => Some(population_stddev(vs)),
-        TimeFunc::Quantile(q) => {
-            let mut sorted = vs.to_vec();
-            sorted.sort_by(f64::total_cmp);
-            Some(robust::quantile_sorted(&sorted, q))
-        }
+        TimeFunc::Quantile(q) => Some(robust::quantile_select(&mut vs.to_vec(), q)),
         TimeFunc::Rate | TimeFunc::Increase | TimeFunc::Delta => {
             extrapolated_rate(ts, vs, t, span, func)
         }

@@ -160,17 +160,24 @@ pub fn pool_without(series: Vec<SeriesData>, without: &[String]) -> Vec<SeriesDa
     merge_chunks(chunks, false)
 }
 
-/// Sorts samples by time, keeping every one (equal timestamps in the order given).
-fn sorted_by_time(ts: Vec<i64>, vs: Vec<f64>) -> (Vec<i64>, Vec<f64>) {
-    if ts.windows(2).all(|w| w[0] <= w[1]) {
-        return (ts, vs);
+/// Samples in time order. Equal timestamps keep the order given (oldest
+/// write first); with `dedupe` only the last of them, the newest write,
+/// stays. A radix sort: a pooled series is thousands of short sorted runs
+/// interleaved (one per MCP session), where comparison sorts spend n·log n.
+fn in_time_order(mut pairs: Vec<(i64, f64)>, dedupe: bool) -> (Vec<i64>, Vec<f64>) {
+    if !pairs.windows(2).all(|w| w[0].0 <= w[1].0) {
+        radsort::sort_by_key(&mut pairs, |p| p.0);
     }
-    let mut order: Vec<usize> = (0..ts.len()).collect();
-    order.sort_by_key(|&i| ts[i]); // stable
-    (
-        order.iter().map(|&i| ts[i]).collect(),
-        order.iter().map(|&i| vs[i]).collect(),
-    )
+    if dedupe {
+        pairs.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1 = later.1;
+            }
+            same
+        });
+    }
+    pairs.into_iter().unzip()
 }
 
 /// Merges chunks per series: oldest write first, and with `dedupe` one
@@ -184,17 +191,12 @@ fn merge_chunks(chunks: impl Iterator<Item = Chunk>, dedupe: bool) -> Vec<Series
         .into_par_iter()
         .map(|(key, mut chunks)| {
             chunks.sort_by_key(|c| c.order);
-            let mut ts: Vec<i64> = Vec::new();
-            let mut vs: Vec<f64> = Vec::new();
-            for c in chunks {
-                ts.extend_from_slice(&c.timestamps);
-                vs.extend_from_slice(&c.values);
+            let total = chunks.iter().map(|c| c.timestamps.len()).sum();
+            let mut pairs: Vec<(i64, f64)> = Vec::with_capacity(total);
+            for c in &chunks {
+                pairs.extend(c.timestamps.iter().copied().zip(c.values.iter().copied()));
             }
-            let (timestamps, values) = if dedupe {
-                newest_per_timestamp(ts, vs)
-            } else {
-                sorted_by_time(ts, vs)
-            };
+            let (timestamps, values) = in_time_order(pairs, dedupe);
             SeriesData {
                 key,
                 timestamps,
@@ -204,26 +206,6 @@ fn merge_chunks(chunks: impl Iterator<Item = Chunk>, dedupe: bool) -> Vec<Series
         .collect();
     out.sort_by(|a, b| a.key.cmp(&b.key));
     out
-}
-
-/// Sorts samples by time, keeping for each timestamp the last one given
-/// (samples are given oldest write first).
-pub(super) fn newest_per_timestamp(ts: Vec<i64>, vs: Vec<f64>) -> (Vec<i64>, Vec<f64>) {
-    let (ts, vs) = sorted_by_time(ts, vs); // stable: equal timestamps stay oldest first
-    if ts.windows(2).all(|w| w[0] < w[1]) {
-        return (ts, vs);
-    }
-    let mut out_t: Vec<i64> = Vec::with_capacity(ts.len());
-    let mut out_v: Vec<f64> = Vec::with_capacity(ts.len());
-    for (t, v) in ts.into_iter().zip(vs) {
-        if out_t.last() == Some(&t) {
-            *out_v.last_mut().expect("same length") = v;
-        } else {
-            out_t.push(t);
-            out_v.push(v);
-        }
-    }
-    (out_t, out_v)
 }
 
 fn read_segment(path: &Path, order: u64, req: &ScanRequest) -> Result<Vec<Chunk>, StoreError> {
@@ -490,6 +472,7 @@ fn chunks_of_batch(
     let mut chunk_of_run: HashMap<Vec<i32>, Option<usize>> = HashMap::new();
     let mut chunk_of_key: HashMap<SeriesKey, usize> = HashMap::new();
     let mut run_keys: Vec<i32> = Vec::with_capacity(1 + key_columns.len());
+    let mut runs: Vec<(usize, usize, usize)> = Vec::new();
     let rows = batch.num_rows();
     let mut start = 0;
     while start < rows {
@@ -540,15 +523,29 @@ fn chunks_of_batch(
             }
         };
         if let Some(index) = slot {
-            let chunk = &mut out[index];
-            for row in start..end {
-                if (req.start_ms..=req.end_ms).contains(&ts[row]) {
-                    chunk.timestamps.push(ts[row]);
-                    chunk.values.push(vals[row]);
-                }
-            }
+            runs.push((index, start, end));
         }
         start = end;
+    }
+    // Room for every run first: pooled chunks gather thousands of short
+    // runs, and growing them one push at a time reallocates and faults.
+    let mut rows_of = vec![0usize; out.len()];
+    for &(index, a, b) in &runs {
+        rows_of[index] += b - a;
+    }
+    for (chunk, rows) in out.iter_mut().zip(rows_of) {
+        chunk.timestamps.reserve(rows);
+        chunk.values.reserve(rows);
+    }
+    let wanted = req.start_ms..=req.end_ms;
+    for (index, a, b) in runs {
+        let chunk = &mut out[index];
+        for row in a..b {
+            if wanted.contains(&ts[row]) {
+                chunk.timestamps.push(ts[row]);
+                chunk.values.push(vals[row]);
+            }
+        }
     }
     Ok(())
 }
@@ -572,8 +569,13 @@ mod tests {
 
     #[test]
     fn newest_write_wins_on_duplicate_timestamps() {
-        let (t, v) = newest_per_timestamp(vec![3, 1, 2, 1, 3], vec![30.0, 10.0, 20.0, 11.0, 31.0]);
+        let pairs = vec![(3, 30.0), (1, 10.0), (2, 20.0), (1, 11.0), (3, 31.0)];
+        let (t, v) = in_time_order(pairs.clone(), true);
         assert_eq!(t, vec![1, 2, 3]);
         assert_eq!(v, vec![11.0, 20.0, 31.0]);
+        // Pooled, every sample stays; equal times in the order given.
+        let (t, v) = in_time_order(pairs, false);
+        assert_eq!(t, vec![1, 1, 2, 3, 3]);
+        assert_eq!(v, vec![10.0, 11.0, 20.0, 30.0, 31.0]);
     }
 }
