@@ -353,6 +353,11 @@ fn anomalies(s: &ServerData) -> Vec<Anomaly> {
 
 // ------------------------------------------------------------ forecasts
 
+/// A projected time, to the minute: a forecast is not more precise.
+fn to_minute(ms: i64) -> i64 {
+    (ms as f64 / 60_000.0).round() as i64 * 60_000
+}
+
 fn method_name(m: Method) -> &'static str {
     match m {
         Method::LeastSquares => "least squares",
@@ -406,7 +411,7 @@ fn forecasts(s: &ServerData, f: &incidents::Findings, end_ms: i64) -> Vec<Foreca
         let finite = |x: f64| (x.is_finite() && x < MAX_HORIZON_S).then_some(x);
         let seconds = finite(ex.seconds);
         let last_t = *ts.last().unwrap_or(&end_ms);
-        let at = |x: Option<f64>| x.map(|x| last_t + (x * 1000.0) as i64);
+        let at = |x: Option<f64>| x.map(|x| to_minute(last_t + (x * 1000.0) as i64));
         let act_by_ms = at(finite(ex.lower_s)).or(at(seconds));
         out.push(Forecast {
             server: s.server.clone(),
@@ -463,7 +468,7 @@ fn error_budget(s: &ServerData, end_ms: i64) -> Option<Forecast> {
     let low = (recent - z * recent.sqrt()).max(0.0);
     let seconds = seconds_at(recent);
     let lower_s = seconds_at(high);
-    let at = |x: Option<f64>| x.map(|x| end_ms + (x * 1000.0) as i64);
+    let at = |x: Option<f64>| x.map(|x| to_minute(end_ms + (x * 1000.0) as i64));
     Some(Forecast {
         server: s.server.clone(),
         resource: "error budget".into(),
@@ -692,11 +697,12 @@ fn recommend(
             }
             IncidentKind::LoadSurge => continue,
         };
+        // What is still going on at the end comes before what has passed.
         let weight = match inc.severity {
             Severity::Critical => 2.0,
             Severity::Warning => 1.0,
             Severity::Info => 0.5,
-        };
+        } + if inc.end_ms.is_none() { 1.0 } else { 0.0 };
         out.push((
             weight + priority,
             Recommendation {

@@ -55,6 +55,7 @@ td.ok{background:#dcfce7}td.warning{background:#fef3c7}td.critical{background:#f
 .charts{display:flex;flex-wrap:wrap;gap:10px}
 .muted{color:#6b7280;font-size:13px}
 code{font-size:12px}
+summary{cursor:pointer;color:#374151;margin:6px 0}
 "#;
 
 pub fn render(r: &Report) -> String {
@@ -75,9 +76,9 @@ pub fn render(r: &Report) -> String {
     }
     let _ = writeln!(
         h,
-        "<p>{} to {} · {} servers · {} calls</p></header>\n<main>",
-        esc(&r.from),
-        esc(&r.to),
+        "<p>{} to {} UTC · {} servers · {} calls</p></header>\n<main>",
+        short_time(&r.from),
+        short_time(&r.to),
         r.analysis.servers,
         r.analysis.calls
     );
@@ -199,6 +200,13 @@ fn timeline(h: &mut String, r: &Report) {
         }
     }
     if !fired.is_empty() {
+        // The chart is the overview; the episodes fold away under it.
+        let _ = write!(
+            h,
+            "<details><summary>{} alert episode(s), {} still firing</summary>",
+            fired.len(),
+            r.alerts.firing_at_end.len()
+        );
         h.push_str("<table><tr><th>alert</th><th>severity</th><th>server</th><th>fired</th><th>ended</th><th>duration</th><th>peak</th><th>flaps</th><th>summary</th></tr>\n");
         for e in &fired {
             let fired_at = e.fired_at.unwrap_or(e.active_at);
@@ -211,13 +219,13 @@ fn timeline(h: &mut String, r: &Report) {
                 short_time(&format_ms(fired_at)),
                 e.ended_at
                     .map_or("firing".into(), |t| short_time(&format_ms(t))),
-                format_duration_ms(e.ended_at.unwrap_or(r.to_ms) - fired_at),
+                format_duration_ms((e.ended_at.unwrap_or(r.to_ms) - fired_at) / 60_000 * 60_000),
                 e.peak,
                 e.flaps,
                 esc(&e.summary)
             );
         }
-        h.push_str("</table>");
+        h.push_str("</table></details>");
     }
     h.push_str("</section>\n");
 }

@@ -463,9 +463,13 @@ fn summary(v: &Verdict, a: &Analysis, alerts: &Alerts) -> Vec<String> {
     vec![
         v.headline.clone(),
         format!(
-            "{} incidents ({critical} critical), {} alert episodes, {} maintenance item(s) due, over {} calls from {} to {}",
+            "{} incidents ({critical} critical), {} alerts fired, {} maintenance item(s) due, over {} calls from {} to {}",
             a.incidents.len(),
-            alerts.episodes.len(),
+            alerts
+                .episodes
+                .iter()
+                .filter(|e| e.fired_at.is_some())
+                .count(),
             a.maintenance.len(),
             a.calls,
             short_time(&a.from),
