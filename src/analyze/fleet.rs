@@ -10,7 +10,7 @@
 
 use crate::ingest::jsonl::CALL_METRIC;
 use crate::model::Matcher;
-use crate::store::{ScanRequest, Snapshot, StoreError};
+use crate::store::{ScanRequest, SeriesData, Snapshot, StoreError};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 
@@ -165,67 +165,40 @@ impl FleetData {
             ..ScanRequest::all()
         })?;
 
-        // Per server: calls per tool, and gauges by name.
-        type Raw = (BTreeMap<String, Vec<Call>>, BTreeMap<String, Gauge>);
-        let mut servers: BTreeMap<String, Raw> = BTreeMap::new();
+        // Series by server first (moves only); the per-call work then runs
+        // per server in parallel.
+        type Raw = (Vec<SeriesData>, Vec<SeriesData>);
+        let mut by_server: BTreeMap<String, Raw> = BTreeMap::new();
         for s in calls {
-            let Some(server) = s.key.label(SERVER_LABEL) else {
-                continue;
-            };
-            let tool = s
-                .key
-                .label(TOOL_LABEL)
-                .or(s.key.label(METHOD_LABEL))
-                .unwrap_or("(unknown)")
-                .to_string();
-            let error = s.key.label(ERROR_LABEL);
-            let failed = error.is_some();
-            let server_error = error.is_some_and(|e| !is_client_error(e));
-            let entry = servers.entry(server.to_string()).or_default();
-            let list = entry.0.entry(tool).or_default();
-            list.extend(
-                s.timestamps
-                    .iter()
-                    .zip(&s.values)
-                    .filter(|(_, v)| v.is_finite() && **v >= 0.0)
-                    .map(|(t, v)| Call {
-                        t: *t,
-                        seconds: *v,
-                        server_error,
-                        failed,
-                    }),
-            );
+            if let Some(server) = s.key.label(SERVER_LABEL) {
+                by_server.entry(server.to_string()).or_default().0.push(s);
+            }
         }
         for s in gauges {
-            let Some(server) = s.key.label(SERVER_LABEL) else {
-                continue;
-            };
-            let entry = servers.entry(server.to_string()).or_default();
-            // Several series of one gauge on a server (other labels): pooled.
-            let g = entry.1.entry(s.key.metric.clone()).or_default();
-            g.ts.extend_from_slice(&s.timestamps);
-            g.vs.extend_from_slice(&s.values);
+            if let Some(server) = s.key.label(SERVER_LABEL) {
+                by_server.entry(server.to_string()).or_default().1.push(s);
+            }
         }
-
         let (lo, hi) = (from_ms, to_ms);
-        let servers: Vec<ServerData> = servers
+        let servers: Vec<ServerData> = by_server
             .into_par_iter()
-            .map(|(server, (tools, mut gauges))| {
-                let tools: Vec<ToolCalls> = tools
-                    .into_iter()
-                    .map(|(tool, mut calls)| {
-                        calls.sort_by_key(|c| c.t);
-                        ToolCalls { tool, calls }
-                    })
-                    .collect();
-                for g in gauges.values_mut() {
+            .map(|(server, (calls, gauges))| {
+                let tools = tool_calls(calls);
+                let mut pooled: BTreeMap<String, Gauge> = BTreeMap::new();
+                for s in gauges {
+                    // Several series of one gauge on a server (other labels): pooled.
+                    let g = pooled.entry(s.key.metric.clone()).or_default();
+                    g.ts.extend_from_slice(&s.timestamps);
+                    g.vs.extend_from_slice(&s.values);
+                }
+                for g in pooled.values_mut() {
                     sort_gauge(g);
                 }
-                let buckets = bucketize(&tools, &gauges, lo, hi);
+                let buckets = bucketize(&tools, &pooled, lo, hi);
                 ServerData {
                     server,
                     tools,
-                    gauges,
+                    gauges: pooled,
                     buckets,
                 }
             })
@@ -257,6 +230,41 @@ impl FleetData {
         }
         (lo <= hi).then_some((lo, hi))
     }
+}
+
+/// One server's call series as calls per tool (or method), in time order.
+fn tool_calls(series: Vec<SeriesData>) -> Vec<ToolCalls> {
+    let mut tools: BTreeMap<String, Vec<Call>> = BTreeMap::new();
+    for s in series {
+        let tool = s
+            .key
+            .label(TOOL_LABEL)
+            .or(s.key.label(METHOD_LABEL))
+            .unwrap_or("(unknown)")
+            .to_string();
+        let error = s.key.label(ERROR_LABEL);
+        let failed = error.is_some();
+        let server_error = error.is_some_and(|e| !is_client_error(e));
+        tools.entry(tool).or_default().extend(
+            s.timestamps
+                .iter()
+                .zip(&s.values)
+                .filter(|(_, v)| v.is_finite() && **v >= 0.0)
+                .map(|(t, v)| Call {
+                    t: *t,
+                    seconds: *v,
+                    server_error,
+                    failed,
+                }),
+        );
+    }
+    tools
+        .into_iter()
+        .map(|(tool, mut calls)| {
+            calls.sort_by_key(|c| c.t);
+            ToolCalls { tool, calls }
+        })
+        .collect()
 }
 
 fn sort_gauge(g: &mut Gauge) {
