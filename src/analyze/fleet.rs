@@ -9,10 +9,9 @@
 //! only ever pools calls by server and tool.
 
 use crate::ingest::jsonl::CALL_METRIC;
-use crate::model::Matcher;
 use crate::store::{ScanRequest, SeriesData, Snapshot, StoreError};
 use rayon::prelude::*;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Labels of the call metric (see `ingest::jsonl`).
 pub const SERVER_LABEL: &str = "server";
@@ -156,14 +155,25 @@ impl FleetData {
             without: DROPPED_CALL_LABELS.iter().map(|s| s.to_string()).collect(),
             ..ScanRequest::all()
         })?;
-        let not_calls = Matcher::parse(&format!("__name__!=\"{CALL_METRIC}\""))
-            .expect("a fixed, valid matcher");
-        let gauges = snapshot.scan(&ScanRequest {
-            start_ms: from_ms,
-            end_ms: to_ms,
-            matchers: vec![not_calls],
-            ..ScanRequest::all()
-        })?;
+        // Gauges metric by metric: a scan for one metric name reads only its
+        // pages, where "every metric but the calls" would decode every call
+        // row (and its session id) only to drop it.
+        let names: BTreeSet<&String> = snapshot
+            .manifest()
+            .segments
+            .iter()
+            .flat_map(|seg| &seg.metrics)
+            .filter(|m| *m != CALL_METRIC)
+            .collect();
+        let mut gauges = Vec::new();
+        for name in names {
+            gauges.extend(snapshot.scan(&ScanRequest {
+                start_ms: from_ms,
+                end_ms: to_ms,
+                metric: Some(name.clone()),
+                ..ScanRequest::all()
+            })?);
+        }
 
         // Series by server first (moves only); the per-call work then runs
         // per server in parallel.
