@@ -152,8 +152,10 @@ fn analyze_finds_the_shipped_fleets_incidents() {
         .iter()
         .find(|k| Some(k.server.as_str()) == knee_server);
     assert!(knee.is_some_and(|k| k.knee_rate.is_some()), "{knee:?}");
-    assert!(!a.recommendations.is_empty());
-    assert_eq!(a.recommendations[0].rank, 1);
+    // The first recommendation is about a server with an injected incident.
+    let touched: BTreeSet<&str> = truth.iter().map(|t| t.server.as_str()).collect();
+    let first = a.recommendations.first().expect("recommendations");
+    assert!(touched.contains(first.server.as_str()), "{first:?}");
 }
 
 #[test]

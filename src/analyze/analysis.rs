@@ -305,23 +305,9 @@ fn bottlenecks(red: &[Red], incidents: &[Incident]) -> Vec<Bottleneck> {
 fn anomalies(s: &ServerData) -> Vec<Anomaly> {
     let b = &s.buckets;
     let period = (DAY_MS / BUCKET_MS) as usize;
-    let error_ratio = b.error_ratio();
-    let mut series: Vec<(String, &[f64])> = vec![
-        ("call rate".into(), &b.rate),
-        ("p95 latency".into(), &b.p95),
-        ("server error ratio".into(), &error_ratio),
-    ];
-    for (name, v) in &b.gauges {
-        if matches!(
-            name.as_str(),
-            MEMORY_LIMIT | SESSIONS_LIMIT | "disk.total_bytes"
-        ) {
-            continue;
-        }
-        series.push((name.clone(), v));
-    }
+    let series = b.signals();
     let mut out = Vec::new();
-    for (name, v) in series {
+    for (name, v) in &series {
         let z = point_scores(v, period);
         let mut k = 0;
         while k < z.len() {

@@ -4,8 +4,8 @@
 //! rank correlation), and queueing by Little's law.
 
 use super::fleet::{
-    BUCKET_MS, CPU, DISK_FREE, DISK_TOTAL, FleetData, Gauge, IN_FLIGHT, MEMORY, MEMORY_LIMIT,
-    SESSIONS, SESSIONS_LIMIT, ServerData,
+    BUCKET_MS, CPU, DISK_FREE, DISK_TOTAL, FleetData, Gauge, IN_FLIGHT, LIMITS, MEMORY,
+    MEMORY_LIMIT, SESSIONS, SESSIONS_LIMIT, ServerData,
 };
 use super::incidents::finite;
 use super::robust::{median, quantile_sorted};
@@ -146,36 +146,32 @@ pub fn use_table(fleet: &FleetData, restarts: &[(String, Vec<i64>)]) -> Vec<Use>
                     .collect()
             })
         };
+        // (resource, gauge, its limit, free rather than used, errors, unit)
         let rows = [
-            ("cpu", ratio(CPU, None, false), 0, "share of a core"),
+            ("cpu", CPU, None, false, 0, "share of a core"),
             (
                 "memory",
-                ratio(MEMORY, Some(MEMORY_LIMIT), false),
+                MEMORY,
+                Some(MEMORY_LIMIT),
+                false,
                 restart_count,
                 "share of limit",
             ),
             (
                 "sessions",
-                ratio(SESSIONS, Some(SESSIONS_LIMIT), false),
+                SESSIONS,
+                Some(SESSIONS_LIMIT),
+                false,
                 0,
                 "share of limit",
             ),
-            (
-                "disk",
-                ratio(DISK_FREE, Some(DISK_TOTAL), true),
-                0,
-                "share used",
-            ),
+            ("disk", DISK_FREE, Some(DISK_TOTAL), true, 0, "share used"),
         ];
-        for (resource, values, errors, unit) in rows {
-            let Some(values) = values else { continue };
-            let g = match resource {
-                "cpu" => s.gauge(CPU),
-                "memory" => s.gauge(MEMORY),
-                "sessions" => s.gauge(SESSIONS),
-                _ => s.gauge(DISK_FREE),
+        for (resource, metric, limit, complement, errors, unit) in rows {
+            let Some(values) = ratio(metric, limit, complement) else {
+                continue;
             };
-            let missed = g.map_or(0, missing_scrapes);
+            let missed = s.gauge(metric).map_or(0, missing_scrapes);
             out.push(use_row(s, resource, &values, errors.max(missed), unit));
         }
         if let Some(g) = s.gauge(IN_FLIGHT) {
@@ -318,7 +314,7 @@ pub fn correlations(s: &ServerData) -> Vec<Correlation> {
     let b = &s.buckets;
     let mut series: Vec<(String, &[f64])> = vec![("call rate".to_string(), &b.rate)];
     for (name, v) in &b.gauges {
-        if matches!(name.as_str(), MEMORY_LIMIT | SESSIONS_LIMIT | DISK_TOTAL) {
+        if LIMITS.contains(&name.as_str()) {
             continue;
         }
         series.push((name.clone(), v));

@@ -30,6 +30,9 @@ pub const IN_FLIGHT: &str = "mcp.server.requests.in_flight";
 pub const DISK_FREE: &str = "disk.free_bytes";
 pub const DISK_TOTAL: &str = "disk.total_bytes";
 
+/// Gauges that hold a capacity, not a signal: the limits others are measured against.
+pub const LIMITS: [&str; 3] = [MEMORY_LIMIT, SESSIONS_LIMIT, DISK_TOTAL];
+
 /// Width of the regular buckets knees, correlations and anomalies work on.
 pub const BUCKET_MS: i64 = 5 * 60_000;
 
@@ -95,6 +98,23 @@ impl Buckets {
 
     pub fn time(&self, k: usize) -> i64 {
         self.start_ms + k as i64 * BUCKET_MS
+    }
+
+    /// Every signal per bucket by the analyzer's name for it: the call
+    /// rate, p95 latency, the server error ratio and each gauge but the limits.
+    pub fn signals(&self) -> Vec<(String, Vec<f64>)> {
+        let mut out = vec![
+            ("call rate".to_string(), self.rate.clone()),
+            ("p95 latency".to_string(), self.p95.clone()),
+            ("server error ratio".to_string(), self.error_ratio()),
+        ];
+        out.extend(
+            self.gauges
+                .iter()
+                .filter(|(name, _)| !LIMITS.contains(&name.as_str()))
+                .map(|(name, v)| (name.clone(), v.clone())),
+        );
+        out
     }
 
     /// Server errors per call in each bucket (NaN without calls).

@@ -277,7 +277,7 @@ fn most_likely_span(calls: &[Call], a: usize, b: usize, p0: f64) -> (usize, usiz
 
 // ------------------------------------------------------------ load surges
 
-/// A stretch of high load: [start, end) in ms, and whether latency doubled.
+/// A stretch of high load: [start, end) in ms.
 #[derive(Clone, Copy, Debug)]
 pub struct Surge {
     pub start_ms: i64,

@@ -302,12 +302,7 @@ fn incidents(h: &mut String, r: &Report) {
 /// A server's bucketed series by the analyzer's name for it.
 fn bucket_series(s: &ServerData, name: &str) -> Option<Vec<(i64, f64)>> {
     let b = &s.buckets;
-    let values: Vec<f64> = match name {
-        "call rate" => b.rate.clone(),
-        "p95 latency" => b.p95.clone(),
-        "server error ratio" => b.error_ratio(),
-        other => b.gauges.get(other)?.clone(),
-    };
+    let values = b.signals().into_iter().find(|(n, _)| n == name)?.1;
     Some(
         values
             .into_iter()
