@@ -11,11 +11,12 @@ use arrow::array::{Array, AsArray, DictionaryArray, RecordBatch, StringArray};
 use arrow::datatypes::{Float64Type, Int32Type, TimestampMillisecondType};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{
-    ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
 };
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, RowGroupMetaData};
 use parquet::file::page_index::column_index::ColumnIndexMetaData;
 use parquet::file::statistics::Statistics;
+use parquet::schema::types::SchemaDescriptor;
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::fs::File;
@@ -123,14 +124,31 @@ pub fn scan_segments(
         let series = scan_segments(root, segments, &full)?;
         return Ok(pool_without(series, &req.without));
     }
-    let chunks: Vec<Vec<Chunk>> = selected
+    // Footers first, then one task per row group: a week is seven segments
+    // of nearly equal size, which two threads would split 4 to 3.
+    let parts: Vec<Vec<RowGroupTask>> = selected
         .par_iter()
-        .map(|seg| read_segment(&root.join(&seg.path), seg.id, req))
+        .map(|seg| plan_segment(root.join(&seg.path), seg.id, req))
         .collect::<Result<_, _>>()?;
+    let tasks: Vec<RowGroupTask> = parts.into_iter().flatten().collect();
+    let chunks: Vec<Vec<Chunk>> = tasks
+        .par_iter()
+        .map(|task| read_row_group(task, req))
+        .collect::<Result<_, _>>()?;
+    // In segment order, then row group order: merging keeps that order for
+    // equal timestamps, so the newest write wins.
     Ok(merge_chunks(
         chunks.into_iter().flatten(),
         req.without.is_empty(),
     ))
+}
+
+/// One row group of a segment to read, with the segment's footer.
+struct RowGroupTask {
+    path: std::path::PathBuf,
+    order: u64,
+    metadata: ArrowReaderMetadata,
+    row_group: usize,
 }
 
 /// Whether any two segments' time ranges overlap.
@@ -208,23 +226,47 @@ fn merge_chunks(chunks: impl Iterator<Item = Chunk>, dedupe: bool) -> Vec<Series
     out
 }
 
-fn read_segment(path: &Path, order: u64, req: &ScanRequest) -> Result<Vec<Chunk>, StoreError> {
-    let file = File::open(path).map_err(|e| StoreError::io(path, e))?;
-    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
-    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
-        .map_err(|e| StoreError::parquet(path, e))?;
-    let meta = builder.metadata().clone();
-    let schema = meta.file_metadata().schema_descr();
-    let column_index = |name: &str| schema.columns().iter().position(|c| c.name() == name);
-    let ts_col = column_index(TIMESTAMP_COLUMN);
-    let metric_col = column_index(METRIC_COLUMN);
-    let label_cols: Vec<(usize, &Matcher)> = req
-        .matchers
-        .iter()
-        .filter(|m| m.op == MatchOp::Equal && !m.value.is_empty())
-        .filter_map(|m| column_index(&m.name).map(|c| (c, m)))
-        .collect();
+/// The columns whose statistics and page index can rule rows out.
+struct KeyColumns<'a> {
+    ts_col: Option<usize>,
+    metric_col: Option<usize>,
+    /// Label columns with an equality matcher.
+    label_cols: Vec<(usize, &'a Matcher)>,
+}
 
+impl<'a> KeyColumns<'a> {
+    fn of(schema: &SchemaDescriptor, req: &'a ScanRequest) -> Self {
+        let column_index = |name: &str| schema.columns().iter().position(|c| c.name() == name);
+        KeyColumns {
+            ts_col: column_index(TIMESTAMP_COLUMN),
+            metric_col: column_index(METRIC_COLUMN),
+            label_cols: req
+                .matchers
+                .iter()
+                .filter(|m| m.op == MatchOp::Equal && !m.value.is_empty())
+                .filter_map(|m| column_index(&m.name).map(|c| (c, m)))
+                .collect(),
+        }
+    }
+}
+
+/// The row groups of a segment whose statistics allow a match.
+fn plan_segment(
+    path: std::path::PathBuf,
+    order: u64,
+    req: &ScanRequest,
+) -> Result<Vec<RowGroupTask>, StoreError> {
+    let file = File::open(&path).map_err(|e| StoreError::io(&path, e))?;
+    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+    let metadata =
+        ArrowReaderMetadata::load(&file, options).map_err(|e| StoreError::parquet(&path, e))?;
+    let meta = metadata.metadata();
+    let schema = meta.file_metadata().schema_descr();
+    let KeyColumns {
+        ts_col,
+        metric_col,
+        label_cols,
+    } = KeyColumns::of(schema, req);
     let row_groups: Vec<usize> = (0..meta.num_row_groups())
         .filter(|&i| {
             let rg = meta.row_group(i);
@@ -238,9 +280,30 @@ fn read_segment(path: &Path, order: u64, req: &ScanRequest) -> Result<Vec<Chunk>
                     .all(|(c, m)| bytes_range_contains(rg, *c, &m.value))
         })
         .collect();
-    if row_groups.is_empty() {
-        return Ok(Vec::new());
-    }
+    Ok(row_groups
+        .into_iter()
+        .map(|row_group| RowGroupTask {
+            path: path.clone(),
+            order,
+            metadata: metadata.clone(),
+            row_group,
+        })
+        .collect())
+}
+
+fn read_row_group(task: &RowGroupTask, req: &ScanRequest) -> Result<Vec<Chunk>, StoreError> {
+    let path = task.path.as_path();
+    let order = task.order;
+    let file = File::open(path).map_err(|e| StoreError::io(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, task.metadata.clone());
+    let meta = task.metadata.metadata();
+    let schema = meta.file_metadata().schema_descr();
+    let KeyColumns {
+        ts_col,
+        metric_col,
+        label_cols,
+    } = KeyColumns::of(schema, req);
+    let row_groups = vec![task.row_group];
     // Within the row groups, skip the pages that the page index excludes:
     // rows are sorted by series, so one metric or server is a few pages.
     let mut page_filters: Vec<(usize, PagePredicate)> = Vec::new();
@@ -253,21 +316,43 @@ fn read_segment(path: &Path, order: u64, req: &ScanRequest) -> Result<Vec<Chunk>
     for (c, m) in &label_cols {
         page_filters.push((*c, PagePredicate::Holds(m.value.as_bytes())));
     }
-    let selection = select_pages(&meta, &row_groups, &page_filters);
-    if selection.as_ref().is_some_and(|s| s.row_count() == 0) {
+    let kept = select_pages(meta, &row_groups, &page_filters);
+    if kept.as_ref().is_some_and(|k| k.is_empty()) {
         return Ok(Vec::new());
     }
+    // Columns left out: labels that `without` drops (unless a matcher reads
+    // them), and label columns that are null on every page the selection
+    // reads (a session id column scanned for a gauge): decoding those costs
+    // their whole dictionary only to yield nulls.
+    let needed = |i: usize| {
+        let column = schema.column(i);
+        let name = column.name();
+        if name == TIMESTAMP_COLUMN || name == VALUE_COLUMN || name == METRIC_COLUMN {
+            return true;
+        }
+        let matched = req.matchers.iter().any(|m| m.name == name);
+        if req.drops(name) && !matched {
+            return false;
+        }
+        matched
+            || kept
+                .as_ref()
+                .is_none_or(|k| !all_null_in(meta, &row_groups, i, k))
+    };
+    let leaves: Vec<usize> = (0..schema.num_columns()).filter(|&i| needed(i)).collect();
     let mut builder = builder;
-    if let Some(selection) = selection {
-        builder = builder.with_row_selection(selection);
+    if leaves.len() < schema.num_columns() {
+        builder = builder.with_projection(ProjectionMask::leaves(schema, leaves));
     }
-    if !req.without.is_empty() {
-        let needed = |name: &str| !req.drops(name) || req.matchers.iter().any(|m| m.name == name);
-        let leaves: Vec<usize> = (0..schema.num_columns())
-            .filter(|&i| needed(schema.column(i).name()))
-            .collect();
-        let mask = ProjectionMask::leaves(schema, leaves);
-        builder = builder.with_projection(mask);
+    if let Some(kept) = kept {
+        let total = row_groups
+            .iter()
+            .map(|&rg| meta.row_group(rg).num_rows() as usize)
+            .sum();
+        builder = builder.with_row_selection(RowSelection::from_consecutive_ranges(
+            kept.into_iter(),
+            total,
+        ));
     }
     let reader = builder
         .with_row_groups(row_groups)
@@ -315,12 +400,13 @@ impl PagePredicate<'_> {
 }
 
 /// The rows of the chosen row groups (numbered across them, in order) that
-/// survive every page filter; `None` when the file has no page index.
+/// survive every page filter, as sorted disjoint ranges; `None` when there
+/// is no filter or the file has no page index.
 fn select_pages(
     meta: &ParquetMetaData,
     row_groups: &[usize],
     filters: &[(usize, PagePredicate)],
-) -> Option<RowSelection> {
+) -> Option<Vec<Range<usize>>> {
     if filters.is_empty() {
         return None;
     }
@@ -336,28 +422,60 @@ fn select_pages(
             else {
                 return None;
             };
-            let locations = oi.page_locations();
-            let ranges: Vec<Range<usize>> = locations
-                .iter()
+            let ranges: Vec<Range<usize>> = page_rows(oi.page_locations(), rows)
                 .enumerate()
                 .filter(|(page, _)| predicate.may_match(ci, *page))
-                .map(|(page, loc)| {
-                    let start = loc.first_row_index as usize;
-                    let end = locations
-                        .get(page + 1)
-                        .map_or(rows, |next| next.first_row_index as usize);
-                    start..end
-                })
+                .map(|(_, r)| r)
                 .collect();
             keep = intersect_ranges(&keep, &ranges);
         }
         kept.extend(keep.into_iter().map(|r| r.start + base..r.end + base));
         base += rows;
     }
-    Some(RowSelection::from_consecutive_ranges(
-        kept.into_iter(),
-        base,
-    ))
+    Some(kept)
+}
+
+/// Each page's rows within its row group of `rows` rows.
+fn page_rows(
+    locations: &[parquet::file::page_index::offset_index::PageLocation],
+    rows: usize,
+) -> impl Iterator<Item = Range<usize>> + '_ {
+    locations.iter().enumerate().map(move |(page, loc)| {
+        let start = loc.first_row_index as usize;
+        let end = locations
+            .get(page + 1)
+            .map_or(rows, |next| next.first_row_index as usize);
+        start..end
+    })
+}
+
+/// Whether text column `col` is null on every page that overlaps the kept
+/// rows (numbered across the chosen row groups as `select_pages` does).
+fn all_null_in(
+    meta: &ParquetMetaData,
+    row_groups: &[usize],
+    col: usize,
+    kept: &[Range<usize>],
+) -> bool {
+    let mut base = 0usize;
+    for &rg in row_groups {
+        let rows = meta.row_group(rg).num_rows() as usize;
+        let page_index = meta.page_index_for_row_group(rg);
+        let (Some(ColumnIndexMetaData::BYTE_ARRAY(ci)), Some(oi)) =
+            (page_index.column_index(col), page_index.offset_index(col))
+        else {
+            return false;
+        };
+        for (page, r) in page_rows(oi.page_locations(), rows).enumerate() {
+            let (start, end) = (r.start + base, r.end + base);
+            let overlaps = kept.iter().any(|k| k.start < end && start < k.end);
+            if overlaps && !ci.is_null_page(page) {
+                return false;
+            }
+        }
+        base += rows;
+    }
+    true
 }
 
 /// The intersection of two sorted lists of disjoint ranges.
