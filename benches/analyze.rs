@@ -1,11 +1,12 @@
-//! `analyze` over the 20-server, 7-day fleet (3.9M calls, 80k gauge
-//! samples): the whole job, store scan included. Issue 5's target is a
+//! `analyze` over the 20-server, 7-day fleet (2.29M calls; 3.9M samples
+//! with the gauges): the whole job, store scan included. Issue 5's target is a
 //! 1.8x speedup from one thread to two: run it twice and compare,
 //!
-//!   RAYON_NUM_THREADS=1 cargo bench --bench analyze
-//!   RAYON_NUM_THREADS=2 cargo bench --bench analyze
+//!   RAYON_NUM_THREADS=1 cargo bench --bench analyze -- --save-baseline one
+//!   RAYON_NUM_THREADS=2 cargo bench --bench analyze -- --baseline one
 //!
-//! (criterion keeps the first run as the baseline and prints the change).
+//! (criterion prints the second against the first). MCPOPS_BENCH_STORE=DIR
+//! reuses a store (scripts/compare-duckdb.sh makes that fleet).
 
 mod common;
 
