@@ -31,11 +31,16 @@ pub enum CommandError {
     /// The job ran, and found what `--fail-on` asks to page for: exit 4.
     #[error("{0}")]
     Alerting(String),
+    /// Whoever read standard output stopped reading (`mcpops analyze | head`):
+    /// not a failure, so exit 0 without a message, as `ls | head` does.
+    #[error("standard output closed")]
+    OutputClosed,
 }
 
 impl CommandError {
     pub fn exit_code(&self) -> u8 {
         match self {
+            CommandError::OutputClosed => 0,
             CommandError::Failure(_) => 1,
             CommandError::Usage(_) | CommandError::Input(_) => 2,
             CommandError::Rules(_) => 3,
@@ -48,6 +53,9 @@ impl From<StoreError> for CommandError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Invalid(m) => CommandError::Usage(m),
+            StoreError::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe => {
+                CommandError::OutputClosed
+            }
             other => CommandError::Failure(other.to_string()),
         }
     }
@@ -66,7 +74,11 @@ impl From<IngestError> for CommandError {
 }
 
 fn io_failure(e: std::io::Error) -> CommandError {
-    CommandError::Failure(e.to_string())
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        CommandError::OutputClosed
+    } else {
+        CommandError::Failure(e.to_string())
+    }
 }
 
 /// Parses a `--from`/`--to`/`--at`/`--before` value.
@@ -290,6 +302,7 @@ impl From<crate::engine::EngineError> for CommandError {
         match e {
             crate::engine::EngineError::Store(s) => s.into(),
             crate::engine::EngineError::Eval(m) => CommandError::Input(m),
+            crate::engine::EngineError::Io(e) => io_failure(e),
             other => CommandError::Failure(other.to_string()),
         }
     }
@@ -521,9 +534,18 @@ pub fn store_extent(store: &Store) -> Result<(i64, i64), CommandError> {
 
 /// `mcpops detect FILE.csv`: NAB's result format on stdout.
 pub fn detect(path: &Path, out: &mut dyn Write) -> Result<(), CommandError> {
+    use crate::analyze::detect::DetectError;
     crate::analyze::detect::detect_csv(path, out)
         .map(|_| ())
-        .map_err(|e| CommandError::Input(e.to_string()))
+        .map_err(|e| match e {
+            DetectError::Write { source, .. }
+                if source.kind() == std::io::ErrorKind::BrokenPipe =>
+            {
+                CommandError::OutputClosed
+            }
+            DetectError::Write { .. } => CommandError::Failure(e.to_string()),
+            other => CommandError::Input(other.to_string()),
+        })
 }
 
 /// `mcpops evaluate --labels WINDOWS.json --data DIR`: NAB's three profile scores.

@@ -446,7 +446,7 @@ fn run(cli: Cli) -> Result<(), CommandError> {
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) | Err(CommandError::OutputClosed) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("mcpops: {e}");
             ExitCode::from(e.exit_code())

@@ -358,3 +358,45 @@ fn analyze_from_the_command_line() {
     let o = mcpops(&store, &["analyze", "--format", "xml"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
+
+#[test]
+fn a_reader_that_stops_reading_is_not_an_error() {
+    // `mcpops ... | head`: the pipe closes before the command has written
+    // its output. Like `ls | head`, that ends the command quietly, exit 0.
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    generate_and_ingest(&store, &dir.path().join("fleet"), 2, 1, 5);
+    let csv = dir.path().join("series.csv");
+    let mut rows = String::from("timestamp,value\n");
+    for i in 0..20_000 {
+        rows.push_str(&format!(
+            "2014-04-01 {:02}:{:02}:00,{}\n",
+            (i / 60) % 24,
+            i % 60,
+            i % 97
+        ));
+    }
+    std::fs::write(&csv, rows).unwrap();
+    let runs: [&[&str]; 4] = [
+        &["analyze", "--format", "json"],
+        &["export", "--format", "csv"],
+        &["detect", csv.to_str().unwrap()],
+        &["backtest", "--rules", "rules/mcp.rules"],
+    ];
+    for args in runs {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mcpops"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .arg("--store")
+            .arg(&store)
+            .arg("--quiet")
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", text(&o));
+        assert!(o.stderr.is_empty(), "{args:?}: {}", text(&o));
+    }
+}

@@ -749,7 +749,7 @@ fn recommend(
 
 /// Writes the analysis as JSON.
 pub fn write_json(a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, a).map_err(io::Error::other)?;
+    serde_json::to_writer_pretty(&mut *out, a)?;
     writeln!(out)
 }
 

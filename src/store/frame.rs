@@ -30,7 +30,15 @@ impl std::str::FromStr for ExportFormat {
 }
 
 fn polars_err(e: PolarsError) -> StoreError {
-    StoreError::Frame(format!("polars: {e}"))
+    match &e {
+        // Writing the export failed (a full disk, a closed pipe): an I/O
+        // error of the output, which the CLI treats as such.
+        PolarsError::IO { error, .. } => StoreError::io(
+            "export output",
+            std::io::Error::new(error.kind(), e.to_string()),
+        ),
+        _ => StoreError::Frame(format!("polars: {e}")),
+    }
 }
 
 /// Lays series out as one long DataFrame, rows in series then time order.
