@@ -20,7 +20,7 @@ use crate::dsl::functions;
 use crate::model::MatchOp;
 use crate::store::SeriesData;
 use rayon::prelude::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 /// How far an instant selector looks back for a series' newest sample.
@@ -40,7 +40,18 @@ pub struct Evaluator<'a> {
     /// Pooled groups by selector and grouping: alerts that pool the same
     /// selector by the same labels over different windows share one merge.
     pooled: Mutex<HashMap<String, Arc<Vec<Pooled>>>>,
+    /// Calls over a range that occur more than once in the expressions to be
+    /// evaluated (by S-expression): rules share them (the burn-rate alerts'
+    /// error counts; a maintenance window that repeats an alert's `time_to`),
+    /// and each is the costly part of a rule. See [`Evaluator::sharing`].
+    repeated: HashSet<String>,
+    /// Results of the repeated calls computed so far.
+    calls: Mutex<HashMap<String, Arc<Value>>>,
 }
+
+/// Results larger than this many cells (series x steps) are not kept for
+/// sharing: a call over raw per-session series would double the memory.
+const SHARED_CALL_CELLS: usize = 4 << 20;
 
 impl<'a> Evaluator<'a> {
     pub fn new(source: &'a dyn Source, grid: Grid) -> Evaluator<'a> {
@@ -48,7 +59,28 @@ impl<'a> Evaluator<'a> {
             source,
             grid,
             pooled: Mutex::new(HashMap::new()),
+            repeated: HashSet::new(),
+            calls: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Computes each call that occurs more than once in `exprs` (the
+    /// expressions this evaluator will be given) only once.
+    pub fn sharing<'e>(mut self, exprs: impl IntoIterator<Item = &'e Expr>) -> Self {
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for e in exprs {
+            e.walk(&mut |node| {
+                if matches!(node, Expr::Call(_)) {
+                    *seen.entry(node.sexpr()).or_default() += 1;
+                }
+            });
+        }
+        self.repeated = seen
+            .into_iter()
+            .filter(|(_, n)| *n > 1)
+            .map(|(k, _)| k)
+            .collect();
+        self
     }
 
     pub fn grid(&self) -> Grid {
@@ -87,10 +119,33 @@ impl<'a> Evaluator<'a> {
                 }
                 self.instant(sel)
             }
-            Expr::Call(c) => self.call(c),
+            Expr::Call(c) => self.shared_call(expr, c),
             Expr::Aggregate(a) => self.aggregate(a),
             Expr::Binary(b) => self.binary(b),
         }
+    }
+
+    /// A call evaluated once per grid however many rules contain it. Two
+    /// rules that reach the same call at the same moment may both compute it;
+    /// the result is the same either way.
+    fn shared_call(&self, expr: &Expr, c: &Call) -> Result<Value, EngineError> {
+        if self.repeated.is_empty() {
+            return self.call(c);
+        }
+        let key = expr.sexpr();
+        if !self.repeated.contains(&key) {
+            return self.call(c);
+        }
+        if let Some(hit) = self.calls.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(Value::clone(&hit));
+        }
+        let value = self.call(c)?;
+        if value.cells() <= SHARED_CALL_CELLS
+            && let Ok(mut m) = self.calls.lock()
+        {
+            m.insert(key, Arc::new(value.clone()));
+        }
+        Ok(value)
     }
 
     fn select(&self, sel: &Selector) -> Result<super::source::Selected, EngineError> {
@@ -783,6 +838,54 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    /// Counts the selects that reach the source.
+    struct CountingSource {
+        inner: MemorySource,
+        selects: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Source for CountingSource {
+        fn select(
+            &self,
+            metric: &str,
+            matchers: &[crate::model::Matcher],
+            start_ms: i64,
+            end_ms: i64,
+        ) -> Result<super::super::source::Selected, EngineError> {
+            self.selects
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.inner.select(metric, matchers, start_ms, end_ms)
+        }
+    }
+
+    #[test]
+    fn a_repeated_call_is_computed_once_and_gives_the_same_value() {
+        let src = CountingSource {
+            inner: MemorySource::new(vec![series(
+                "lat",
+                &[("server", "a")],
+                &[(10_000, 1.0), (20_000, 3.0), (30_000, 8.0)],
+            )]),
+            selects: Default::default(),
+        };
+        let file = crate::dsl::parse_str(
+            "record r = avg(lat[1m]) + avg(lat[1m]) * max(lat[1m])\n",
+            "t",
+        )
+        .expect("parses");
+        let e = file.records().next().expect("record").expr.clone();
+        let value = |ev: Evaluator| match ev.eval(&e).expect("evaluates") {
+            Value::Vector(v) => v[0].values.clone(),
+            Value::Scalar(_) => panic!("a vector"),
+        };
+        let plain = value(Evaluator::new(&src, Grid::instant(40_000)));
+        assert_eq!(src.selects.swap(0, std::sync::atomic::Ordering::Relaxed), 3);
+        let shared = value(Evaluator::new(&src, Grid::instant(40_000)).sharing([&e]));
+        assert_eq!(src.selects.load(std::sync::atomic::Ordering::Relaxed), 2);
+        assert_eq!(plain, shared);
+        assert_eq!(plain, vec![Some(4.0 + 4.0 * 8.0)]);
     }
 
     #[test]

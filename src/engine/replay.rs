@@ -162,15 +162,27 @@ pub fn replay(files: &[RuleFile], source: &dyn Source, grid: Grid) -> Result<Rep
             records.push((r.name.name.clone(), series));
         }
     }
-    let ev = Evaluator::new(&overlay, grid);
-    let alerts: Vec<(&RuleFile, &crate::dsl::ast::Alert)> = files
+    let alerts: Vec<(&crate::dsl::ast::Alert, Expr)> = files
         .iter()
-        .flat_map(|f| f.alerts().map(move |a| (f, a)))
+        .flat_map(|f| f.alerts().map(move |a| (a, a.when.inline_constants(f))))
         .collect();
+    let maintenances: Vec<(&Maintenance, Expr)> = files
+        .iter()
+        .flat_map(|f| {
+            f.maintenances()
+                .map(move |m| (m, m.when.inline_constants(f)))
+        })
+        .collect();
+    let ev = Evaluator::new(&overlay, grid).sharing(
+        alerts
+            .iter()
+            .map(|(_, e)| e)
+            .chain(maintenances.iter().map(|(_, e)| e)),
+    );
     let per_alert: Vec<Vec<Episode>> = alerts
         .par_iter()
-        .map(|(f, a)| {
-            let cond = vector_of(ev.eval(&a.when.inline_constants(f))?, &a.name.name)?;
+        .map(|(a, when)| {
+            let cond = vector_of(ev.eval(when)?, &a.name.name)?;
             Ok(run_alert(a, grid, &cond))
         })
         .collect::<Result<_, EngineError>>()?;
@@ -186,10 +198,10 @@ pub fn replay(files: &[RuleFile], source: &dyn Source, grid: Grid) -> Result<Rep
         for r in f.remediations() {
             actions.extend(remediate(r, &episodes, grid));
         }
-        for m in f.maintenances() {
-            let cond = vector_of(ev.eval(&m.when.inline_constants(f))?, &m.name.name)?;
-            actions.extend(maintain(m, &cond, grid));
-        }
+    }
+    for (m, when) in &maintenances {
+        let cond = vector_of(ev.eval(when)?, &m.name.name)?;
+        actions.extend(maintain(m, &cond, grid));
     }
     actions.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.policy.cmp(&b.policy)));
     Ok(Replay {

@@ -130,6 +130,16 @@ pub enum Value {
     Vector(Vec<Series>),
 }
 
+impl Value {
+    /// How many values it holds: series times their steps (1 for a number).
+    pub fn cells(&self) -> usize {
+        match self {
+            Value::Scalar(_) => 1,
+            Value::Vector(v) => v.iter().map(|s| s.values.len()).sum(),
+        }
+    }
+}
+
 /// A label set as Prometheus prints it: `{k="v", ...}`.
 pub fn format_labels(labels: &Labels) -> String {
     let inner: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
