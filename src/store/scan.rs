@@ -248,6 +248,35 @@ impl<'a> KeyColumns<'a> {
                 .collect(),
         }
     }
+
+    /// Whether a row group's statistics allow a matching row.
+    fn row_group_may_match(&self, rg: &RowGroupMetaData, req: &ScanRequest) -> bool {
+        self.ts_col
+            .is_none_or(|c| i64_range_overlaps(rg, c, req.start_ms, req.end_ms))
+            && self.metric_col.is_none_or(|c| match req.metric.as_deref() {
+                Some(m) => bytes_range_contains(rg, c, m),
+                None => true,
+            })
+            && self
+                .label_cols
+                .iter()
+                .all(|(c, m)| bytes_range_contains(rg, *c, &m.value))
+    }
+
+    /// What the page index of each column must allow for a page to be read.
+    fn page_filters(&self, req: &'a ScanRequest) -> Vec<(usize, PagePredicate<'a>)> {
+        let mut filters = Vec::new();
+        if let Some(c) = self.ts_col {
+            filters.push((c, PagePredicate::TimeOverlaps(req.start_ms, req.end_ms)));
+        }
+        if let (Some(c), Some(m)) = (self.metric_col, req.metric.as_deref()) {
+            filters.push((c, PagePredicate::Holds(m.as_bytes())));
+        }
+        for (c, m) in &self.label_cols {
+            filters.push((*c, PagePredicate::Holds(m.value.as_bytes())));
+        }
+        filters
+    }
 }
 
 /// The row groups of a segment whose statistics allow a match.
@@ -262,23 +291,9 @@ fn plan_segment(
         ArrowReaderMetadata::load(&file, options).map_err(|e| StoreError::parquet(&path, e))?;
     let meta = metadata.metadata();
     let schema = meta.file_metadata().schema_descr();
-    let KeyColumns {
-        ts_col,
-        metric_col,
-        label_cols,
-    } = KeyColumns::of(schema, req);
+    let keys = KeyColumns::of(schema, req);
     let row_groups: Vec<usize> = (0..meta.num_row_groups())
-        .filter(|&i| {
-            let rg = meta.row_group(i);
-            ts_col.is_none_or(|c| i64_range_overlaps(rg, c, req.start_ms, req.end_ms))
-                && metric_col.is_none_or(|c| match req.metric.as_deref() {
-                    Some(m) => bytes_range_contains(rg, c, m),
-                    None => true,
-                })
-                && label_cols
-                    .iter()
-                    .all(|(c, m)| bytes_range_contains(rg, *c, &m.value))
-        })
+        .filter(|&i| keys.row_group_may_match(meta.row_group(i), req))
         .collect();
     Ok(row_groups
         .into_iter()
@@ -298,24 +313,10 @@ fn read_row_group(task: &RowGroupTask, req: &ScanRequest) -> Result<Vec<Chunk>, 
     let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, task.metadata.clone());
     let meta = task.metadata.metadata();
     let schema = meta.file_metadata().schema_descr();
-    let KeyColumns {
-        ts_col,
-        metric_col,
-        label_cols,
-    } = KeyColumns::of(schema, req);
     let row_groups = vec![task.row_group];
-    // Within the row groups, skip the pages that the page index excludes:
+    // Within the row group, skip the pages that the page index excludes:
     // rows are sorted by series, so one metric or server is a few pages.
-    let mut page_filters: Vec<(usize, PagePredicate)> = Vec::new();
-    if let Some(c) = ts_col {
-        page_filters.push((c, PagePredicate::TimeOverlaps(req.start_ms, req.end_ms)));
-    }
-    if let (Some(c), Some(m)) = (metric_col, req.metric.as_deref()) {
-        page_filters.push((c, PagePredicate::Holds(m.as_bytes())));
-    }
-    for (c, m) in &label_cols {
-        page_filters.push((*c, PagePredicate::Holds(m.value.as_bytes())));
-    }
+    let page_filters = KeyColumns::of(schema, req).page_filters(req);
     let kept = select_pages(meta, &row_groups, &page_filters);
     if kept.as_ref().is_some_and(|k| k.is_empty()) {
         return Ok(Vec::new());
