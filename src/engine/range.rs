@@ -399,13 +399,15 @@ fn sliding_extreme(vs: &[f64], windows: &[(usize, usize)], max: bool) -> Vec<Opt
 /// of the tree. O((n + steps) log n) instead of a sort per step.
 fn sliding_quantile(vs: &[f64], windows: &[(usize, usize)], q: f64) -> Vec<Option<f64>> {
     let n = vs.len();
-    let mut order: Vec<u32> = (0..n as u32).collect();
-    order.sort_by(|&a, &b| vs[a as usize].total_cmp(&vs[b as usize]));
+    // Ranks by value (radix sort: the order of f64::total_cmp). Which of
+    // equal values gets which rank does not matter: their values are equal.
+    let mut by_value: Vec<(f64, u32)> = vs.iter().copied().zip(0..n as u32).collect();
+    radsort::sort_by_key(&mut by_value, |p| p.0);
     let mut rank = vec![0u32; n];
-    for (r, &i) in order.iter().enumerate() {
+    for (r, &(_, i)) in by_value.iter().enumerate() {
         rank[i as usize] = r as u32;
     }
-    let sorted: Vec<f64> = order.iter().map(|&i| vs[i as usize]).collect();
+    let sorted: Vec<f64> = by_value.into_iter().map(|(v, _)| v).collect();
     let mut tree = Fenwick::new(n);
     let (mut cur_lo, mut cur_hi) = (0usize, 0usize);
     windows
@@ -548,6 +550,44 @@ mod tests {
                     ),
                     (a, b) => assert_eq!(a, b, "{func:?} step {i}"),
                 }
+            }
+        }
+    }
+
+    /// The ranked (Fenwick) quantile path orders NaN, signed zeros and
+    /// infinities by f64::total_cmp: bit for bit what sorting each window
+    /// and interpolating as it does gives.
+    #[test]
+    fn sliding_quantiles_rank_special_values_in_total_order() {
+        let specials = [
+            f64::NAN,
+            -0.0,
+            0.0,
+            1.0,
+            f64::NEG_INFINITY,
+            f64::INFINITY,
+            2.5,
+            -f64::NAN,
+        ];
+        let vs: Vec<f64> = (0..3000usize)
+            .map(|i| specials[(i * 7 + i / 5) % specials.len()])
+            .collect();
+        let windows: Vec<(usize, usize)> = (0..2900).step_by(7).map(|lo| (lo, lo + 97)).collect();
+        for q in [0.0, 0.1, 0.5, 0.95, 1.0] {
+            let fast = sliding_quantile(&vs, &windows, q);
+            for (&(lo, hi), got) in windows.iter().zip(&fast) {
+                let mut w = vs[lo..hi].to_vec();
+                w.sort_by(f64::total_cmp);
+                let r = q * (w.len() - 1) as f64;
+                let lower = r.floor() as usize;
+                let upper = (lower + 1).min(w.len() - 1);
+                let f = r - r.floor();
+                let want = w[lower] * (1.0 - f) + w[upper] * f;
+                assert_eq!(
+                    got.map(f64::to_bits),
+                    Some(want.to_bits()),
+                    "q {q} window {lo}..{hi}"
+                );
             }
         }
     }
