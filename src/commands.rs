@@ -53,9 +53,7 @@ impl From<StoreError> for CommandError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Invalid(m) => CommandError::Usage(m),
-            StoreError::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe => {
-                CommandError::OutputClosed
-            }
+            StoreError::Io { source, .. } if output_closed(&source) => CommandError::OutputClosed,
             other => CommandError::Failure(other.to_string()),
         }
     }
@@ -73,8 +71,13 @@ impl From<IngestError> for CommandError {
     }
 }
 
+/// Whether a write failed because the reader of the output went away.
+fn output_closed(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::BrokenPipe
+}
+
 fn io_failure(e: std::io::Error) -> CommandError {
-    if e.kind() == std::io::ErrorKind::BrokenPipe {
+    if output_closed(&e) {
         CommandError::OutputClosed
     } else {
         CommandError::Failure(e.to_string())
@@ -538,9 +541,7 @@ pub fn detect(path: &Path, out: &mut dyn Write) -> Result<(), CommandError> {
     crate::analyze::detect::detect_csv(path, out)
         .map(|_| ())
         .map_err(|e| match e {
-            DetectError::Write { source, .. }
-                if source.kind() == std::io::ErrorKind::BrokenPipe =>
-            {
+            DetectError::Write { source, .. } if output_closed(&source) => {
                 CommandError::OutputClosed
             }
             DetectError::Write { .. } => CommandError::Failure(e.to_string()),

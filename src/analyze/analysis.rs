@@ -322,7 +322,7 @@ fn anomalies(s: &ServerData) -> Vec<Anomaly> {
                 }
                 out.push(Anomaly {
                     server: s.server.clone(),
-                    series: name.clone(),
+                    series: name.to_string(),
                     start_ms: b.time(a),
                     start: format_ms(b.time(a)),
                     end_ms: b.time(k),

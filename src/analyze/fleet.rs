@@ -11,6 +11,7 @@
 use crate::ingest::jsonl::CALL_METRIC;
 use crate::store::{ScanRequest, SeriesData, Snapshot, StoreError};
 use rayon::prelude::*;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Labels of the call metric (see `ingest::jsonl`).
@@ -102,17 +103,18 @@ impl Buckets {
 
     /// Every signal per bucket by the analyzer's name for it: the call
     /// rate, p95 latency, the server error ratio and each gauge but the limits.
-    pub fn signals(&self) -> Vec<(String, Vec<f64>)> {
+    /// Borrowed where stored; only the error ratio is computed.
+    pub fn signals(&self) -> Vec<(&str, Cow<'_, [f64]>)> {
         let mut out = vec![
-            ("call rate".to_string(), self.rate.clone()),
-            ("p95 latency".to_string(), self.p95.clone()),
-            ("server error ratio".to_string(), self.error_ratio()),
+            ("call rate", Cow::Borrowed(self.rate.as_slice())),
+            ("p95 latency", Cow::Borrowed(self.p95.as_slice())),
+            ("server error ratio", Cow::Owned(self.error_ratio())),
         ];
         out.extend(
             self.gauges
                 .iter()
                 .filter(|(name, _)| !LIMITS.contains(&name.as_str()))
-                .map(|(name, v)| (name.clone(), v.clone())),
+                .map(|(name, v)| (name.as_str(), Cow::Borrowed(v.as_slice()))),
         );
         out
     }

@@ -302,10 +302,11 @@ fn incidents(h: &mut String, r: &Report) {
 /// A server's bucketed series by the analyzer's name for it.
 fn bucket_series(s: &ServerData, name: &str) -> Option<Vec<(i64, f64)>> {
     let b = &s.buckets;
-    let values = b.signals().into_iter().find(|(n, _)| n == name)?.1;
+    let values = b.signals().into_iter().find(|(n, _)| *n == name)?.1;
     Some(
         values
-            .into_iter()
+            .iter()
+            .copied()
             .enumerate()
             .map(|(k, v)| (b.time(k), v))
             .collect(),

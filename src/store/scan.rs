@@ -313,11 +313,11 @@ fn read_row_group(task: &RowGroupTask, req: &ScanRequest) -> Result<Vec<Chunk>, 
     let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, task.metadata.clone());
     let meta = task.metadata.metadata();
     let schema = meta.file_metadata().schema_descr();
-    let row_groups = vec![task.row_group];
+    let rg = task.row_group;
     // Within the row group, skip the pages that the page index excludes:
     // rows are sorted by series, so one metric or server is a few pages.
     let page_filters = KeyColumns::of(schema, req).page_filters(req);
-    let kept = select_pages(meta, &row_groups, &page_filters);
+    let kept = select_pages(meta, rg, &page_filters);
     if kept.as_ref().is_some_and(|k| k.is_empty()) {
         return Ok(Vec::new());
     }
@@ -335,10 +335,7 @@ fn read_row_group(task: &RowGroupTask, req: &ScanRequest) -> Result<Vec<Chunk>, 
         if req.drops(name) && !matched {
             return false;
         }
-        matched
-            || kept
-                .as_ref()
-                .is_none_or(|k| !all_null_in(meta, &row_groups, i, k))
+        matched || kept.as_ref().is_none_or(|k| !all_null_in(meta, rg, i, k))
     };
     let leaves: Vec<usize> = (0..schema.num_columns()).filter(|&i| needed(i)).collect();
     let mut builder = builder;
@@ -346,17 +343,13 @@ fn read_row_group(task: &RowGroupTask, req: &ScanRequest) -> Result<Vec<Chunk>, 
         builder = builder.with_projection(ProjectionMask::leaves(schema, leaves));
     }
     if let Some(kept) = kept {
-        let total = row_groups
-            .iter()
-            .map(|&rg| meta.row_group(rg).num_rows() as usize)
-            .sum();
         builder = builder.with_row_selection(RowSelection::from_consecutive_ranges(
             kept.into_iter(),
-            total,
+            meta.row_group(rg).num_rows() as usize,
         ));
     }
     let reader = builder
-        .with_row_groups(row_groups)
+        .with_row_groups(vec![rg])
         .with_batch_size(BATCH_ROWS)
         .build()
         .map_err(|e| StoreError::parquet(path, e))?;
@@ -400,40 +393,32 @@ impl PagePredicate<'_> {
     }
 }
 
-/// The rows of the chosen row groups (numbered across them, in order) that
-/// survive every page filter, as sorted disjoint ranges; `None` when there
-/// is no filter or the file has no page index.
+/// The rows of row group `rg` that survive every page filter, as sorted
+/// disjoint ranges; `None` when there is no filter or no page index.
 fn select_pages(
     meta: &ParquetMetaData,
-    row_groups: &[usize],
+    rg: usize,
     filters: &[(usize, PagePredicate)],
 ) -> Option<Vec<Range<usize>>> {
     if filters.is_empty() {
         return None;
     }
-    let mut kept: Vec<Range<usize>> = Vec::new();
-    let mut base = 0usize;
-    for &rg in row_groups {
-        let rows = meta.row_group(rg).num_rows() as usize;
-        let page_index = meta.page_index_for_row_group(rg);
-        let mut keep: Vec<Range<usize>> = std::iter::once(0..rows).collect();
-        for (col, predicate) in filters {
-            let (Some(ci), Some(oi)) =
-                (page_index.column_index(*col), page_index.offset_index(*col))
-            else {
-                return None;
-            };
-            let ranges: Vec<Range<usize>> = page_rows(oi.page_locations(), rows)
-                .enumerate()
-                .filter(|(page, _)| predicate.may_match(ci, *page))
-                .map(|(_, r)| r)
-                .collect();
-            keep = intersect_ranges(&keep, &ranges);
-        }
-        kept.extend(keep.into_iter().map(|r| r.start + base..r.end + base));
-        base += rows;
+    let rows = meta.row_group(rg).num_rows() as usize;
+    let page_index = meta.page_index_for_row_group(rg);
+    let mut keep: Vec<Range<usize>> = std::iter::once(0..rows).collect();
+    for (col, predicate) in filters {
+        let (Some(ci), Some(oi)) = (page_index.column_index(*col), page_index.offset_index(*col))
+        else {
+            return None;
+        };
+        let ranges: Vec<Range<usize>> = page_rows(oi.page_locations(), rows)
+            .enumerate()
+            .filter(|(page, _)| predicate.may_match(ci, *page))
+            .map(|(_, r)| r)
+            .collect();
+        keep = intersect_ranges(&keep, &ranges);
     }
-    Some(kept)
+    Some(keep)
 }
 
 /// Each page's rows within its row group of `rows` rows.
@@ -450,33 +435,20 @@ fn page_rows(
     })
 }
 
-/// Whether text column `col` is null on every page that overlaps the kept
-/// rows (numbered across the chosen row groups as `select_pages` does).
-fn all_null_in(
-    meta: &ParquetMetaData,
-    row_groups: &[usize],
-    col: usize,
-    kept: &[Range<usize>],
-) -> bool {
-    let mut base = 0usize;
-    for &rg in row_groups {
-        let rows = meta.row_group(rg).num_rows() as usize;
-        let page_index = meta.page_index_for_row_group(rg);
-        let (Some(ColumnIndexMetaData::BYTE_ARRAY(ci)), Some(oi)) =
-            (page_index.column_index(col), page_index.offset_index(col))
-        else {
-            return false;
-        };
-        for (page, r) in page_rows(oi.page_locations(), rows).enumerate() {
-            let (start, end) = (r.start + base, r.end + base);
-            let overlaps = kept.iter().any(|k| k.start < end && start < k.end);
-            if overlaps && !ci.is_null_page(page) {
-                return false;
-            }
-        }
-        base += rows;
-    }
-    true
+/// Whether text column `col` of row group `rg` is null on every page that
+/// overlaps the kept rows.
+fn all_null_in(meta: &ParquetMetaData, rg: usize, col: usize, kept: &[Range<usize>]) -> bool {
+    let rows = meta.row_group(rg).num_rows() as usize;
+    let page_index = meta.page_index_for_row_group(rg);
+    let (Some(ColumnIndexMetaData::BYTE_ARRAY(ci)), Some(oi)) =
+        (page_index.column_index(col), page_index.offset_index(col))
+    else {
+        return false;
+    };
+    page_rows(oi.page_locations(), rows)
+        .enumerate()
+        .filter(|(_, r)| kept.iter().any(|k| k.start < r.end && r.start < k.end))
+        .all(|(page, _)| ci.is_null_page(page))
 }
 
 /// The intersection of two sorted lists of disjoint ranges.
