@@ -69,11 +69,6 @@ impl TimeFunc {
             _ => return None,
         })
     }
-
-    /// Functions that only count samples and never read their values.
-    pub fn counts_only(self) -> bool {
-        matches!(self, TimeFunc::Count)
-    }
 }
 
 /// Where the windows sit relative to the grid.
@@ -184,6 +179,27 @@ pub fn over_time(
             windows
                 .iter()
                 .map(|&(lo, hi)| (hi > lo).then(|| (prefix[hi] - prefix[lo + 1]) as f64))
+                .collect()
+        }
+        TimeFunc::TimeTo | TimeFunc::Predict(_) => {
+            let models =
+                forecast::models_over_windows(ts, vs, &windows, |i| span.grid.time(start + i));
+            models
+                .into_iter()
+                .zip(&windows)
+                .zip(steps)
+                .map(|((model, &(lo, hi)), k)| {
+                    let (level, slope) = model?;
+                    match func {
+                        TimeFunc::Predict(horizon) => Some(slope * horizon + level),
+                        _ => Some(forecast::time_to_from_model(
+                            &vs[lo..hi],
+                            level,
+                            slope,
+                            threshold(k)?,
+                        )),
+                    }
+                })
                 .collect()
         }
         TimeFunc::PresentRatio => {
@@ -394,9 +410,11 @@ fn sliding_extreme(vs: &[f64], windows: &[(usize, usize)], max: bool) -> Vec<Opt
         .collect()
 }
 
-/// Exact quantiles of sliding windows: values ranked once, a Fenwick tree
-/// counts which ranks are in the window, and the k-th smallest is a descent
-/// of the tree. O((n + steps) log n) instead of a sort per step.
+/// Exact quantiles of sliding windows: values ranked once, a bitmap over
+/// the ranks marks which samples are in the window, and a cursor at the
+/// quantile's rank follows it from step to step. Windows that slide by a few
+/// samples move the quantile by a few ranks, so each step costs a few word
+/// scans instead of a sort (or a tree descent per sample and query).
 fn sliding_quantile(vs: &[f64], windows: &[(usize, usize)], q: f64) -> Vec<Option<f64>> {
     let n = vs.len();
     // Ranks by value (radix sort: the order of f64::total_cmp). Which of
@@ -408,17 +426,20 @@ fn sliding_quantile(vs: &[f64], windows: &[(usize, usize)], q: f64) -> Vec<Optio
         rank[i as usize] = r as u32;
     }
     let sorted: Vec<f64> = by_value.into_iter().map(|(v, _)| v).collect();
-    let mut tree = Fenwick::new(n);
+    let mut present = RankSet::new(n);
+    let mut cursor = RankCursor::default();
     let (mut cur_lo, mut cur_hi) = (0usize, 0usize);
     windows
         .iter()
         .map(|&(lo, hi)| {
             while cur_hi < hi {
-                tree.add(rank[cur_hi] as usize, 1);
+                present.insert(rank[cur_hi] as usize);
+                cursor.inserted(rank[cur_hi] as usize);
                 cur_hi += 1;
             }
             while cur_lo < lo {
-                tree.add(rank[cur_lo] as usize, -1);
+                present.remove(rank[cur_lo] as usize);
+                cursor.removed(rank[cur_lo] as usize);
                 cur_lo += 1;
             }
             let count = hi.saturating_sub(lo);
@@ -436,54 +457,138 @@ fn sliding_quantile(vs: &[f64], windows: &[(usize, usize)], q: f64) -> Vec<Optio
             }
             let r = q * (count - 1) as f64;
             let lower = r.floor().max(0.0) as usize;
-            let upper = (lower + 1).min(count - 1);
             let w = r - r.floor();
-            let a = sorted[tree.kth(lower)];
-            let b = sorted[tree.kth(upper)];
+            let at_lower = cursor.seek(&present, lower);
+            let at_upper = if lower + 1 < count {
+                present.next_from(at_lower + 1).unwrap_or(at_lower)
+            } else {
+                at_lower
+            };
+            let (a, b) = (sorted[at_lower], sorted[at_upper]);
             Some(a * (1.0 - w) + b * w)
         })
         .collect()
 }
 
-struct Fenwick {
-    tree: Vec<i32>,
-    top: usize,
+/// A set of ranks `0..n` as a bitmap, with a second bitmap of the non-empty
+/// words so that a search skips empty stretches 4096 ranks at a time.
+struct RankSet {
+    words: Vec<u64>,
+    nonempty: Vec<u64>,
 }
 
-impl Fenwick {
-    fn new(n: usize) -> Fenwick {
-        let mut top = 1;
-        while top * 2 <= n {
-            top *= 2;
-        }
-        Fenwick {
-            tree: vec![0; n + 1],
-            top,
+impl RankSet {
+    fn new(n: usize) -> RankSet {
+        let words = n.div_ceil(64);
+        RankSet {
+            words: vec![0; words],
+            nonempty: vec![0; words.div_ceil(64)],
         }
     }
 
-    fn add(&mut self, i: usize, delta: i32) {
-        let mut i = i + 1;
-        while i < self.tree.len() {
-            self.tree[i] += delta;
-            i += i & i.wrapping_neg();
+    fn insert(&mut self, r: usize) {
+        self.words[r / 64] |= 1u64 << (r % 64);
+        self.nonempty[r / 4096] |= 1u64 << ((r / 64) % 64);
+    }
+
+    fn remove(&mut self, r: usize) {
+        let w = r / 64;
+        self.words[w] &= !(1u64 << (r % 64));
+        if self.words[w] == 0 {
+            self.nonempty[w / 64] &= !(1u64 << (w % 64));
         }
     }
 
-    /// The position of the k-th (0-based) present element.
-    fn kth(&self, k: usize) -> usize {
-        let mut pos = 0usize;
-        let mut remaining = k as i32 + 1;
-        let mut step = self.top;
-        while step > 0 {
-            let next = pos + step;
-            if next < self.tree.len() && self.tree[next] < remaining {
-                pos = next;
-                remaining -= self.tree[next];
-            }
-            step /= 2;
+    fn contains(&self, r: usize) -> bool {
+        self.words
+            .get(r / 64)
+            .is_some_and(|w| w & (1u64 << (r % 64)) != 0)
+    }
+
+    /// The smallest member `>= r`.
+    fn next_from(&self, r: usize) -> Option<usize> {
+        let w = r / 64;
+        let here = self.words.get(w)? & (u64::MAX << (r % 64));
+        if here != 0 {
+            return Some(w * 64 + here.trailing_zeros() as usize);
         }
-        pos
+        let w = Self::next_bit(&self.nonempty, w + 1)?;
+        Some(w * 64 + self.words[w].trailing_zeros() as usize)
+    }
+
+    /// The largest member `< r`.
+    fn prev_before(&self, r: usize) -> Option<usize> {
+        let r = r.checked_sub(1)?;
+        let w = r / 64;
+        let here = self.words[w] & (u64::MAX >> (63 - r % 64));
+        if here != 0 {
+            return Some(w * 64 + 63 - here.leading_zeros() as usize);
+        }
+        let w = Self::prev_bit(&self.nonempty, w)?;
+        Some(w * 64 + 63 - self.words[w].leading_zeros() as usize)
+    }
+
+    /// The smallest set bit `>= i` of a bitmap.
+    fn next_bit(bits: &[u64], i: usize) -> Option<usize> {
+        let mut w = i / 64;
+        let mut word = bits.get(w)? & (u64::MAX << (i % 64));
+        while word == 0 {
+            w += 1;
+            word = *bits.get(w)?;
+        }
+        Some(w * 64 + word.trailing_zeros() as usize)
+    }
+
+    /// The largest set bit `< i` of a bitmap.
+    fn prev_bit(bits: &[u64], i: usize) -> Option<usize> {
+        let i = i.checked_sub(1)?;
+        let mut w = i / 64;
+        let mut word = bits[w] & (u64::MAX >> (63 - i % 64));
+        while word == 0 {
+            w = w.checked_sub(1)?;
+            word = bits[w];
+        }
+        Some(w * 64 + 63 - word.leading_zeros() as usize)
+    }
+}
+
+/// A rank and how many members of a [`RankSet`] lie below it, kept up to
+/// date as members come and go.
+#[derive(Default)]
+struct RankCursor {
+    at: usize,
+    below: usize,
+}
+
+impl RankCursor {
+    fn inserted(&mut self, r: usize) {
+        if r < self.at {
+            self.below += 1;
+        }
+    }
+
+    fn removed(&mut self, r: usize) {
+        if r < self.at {
+            self.below -= 1;
+        }
+    }
+
+    /// The rank of the k-th (0-based) smallest member; the set holds more
+    /// than `k` members.
+    fn seek(&mut self, set: &RankSet, k: usize) -> usize {
+        while self.below > k {
+            // Step back onto the next member down: it becomes the cursor.
+            self.at = set.prev_before(self.at).unwrap_or(0);
+            self.below -= 1;
+        }
+        if !set.contains(self.at) {
+            self.at = set.next_from(self.at).unwrap_or(self.at);
+        }
+        while self.below < k {
+            self.below += 1;
+            self.at = set.next_from(self.at + 1).unwrap_or(self.at);
+        }
+        self.at
     }
 }
 
@@ -586,6 +691,60 @@ mod tests {
                 assert_eq!(
                     got.map(f64::to_bits),
                     Some(want.to_bits()),
+                    "q {q} window {lo}..{hi}"
+                );
+            }
+        }
+    }
+
+    /// The rank cursor follows windows that creep, jump far ahead, empty
+    /// out and refill, over values with many ties and a spread of scales.
+    #[test]
+    fn sliding_quantile_follows_windows_that_jump_and_empty() {
+        let mut state = 99u64;
+        let mut next = |m: u64| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) % m
+        };
+        let n = 20_000usize;
+        let vs: Vec<f64> = (0..n)
+            .map(|i| match next(4) {
+                0 => next(5) as f64,
+                1 => (next(1_000_000) as f64).powi(2) * if i % 2 == 0 { 1.0 } else { -1.0 },
+                _ => next(1000) as f64 / 7.0 + (i / 4000) as f64 * 1e3,
+            })
+            .collect();
+        let mut windows = Vec::new();
+        let (mut lo, mut hi) = (0usize, 0usize);
+        while hi < n {
+            match next(10) {
+                0 => hi = (hi + next(3000) as usize).min(n), // a jump ahead
+                1 => lo = hi,                                // emptied
+                _ => hi = (hi + next(4) as usize).min(n),
+            }
+            lo = (lo + next(4) as usize).min(hi);
+            if next(20) == 0 {
+                lo = hi.saturating_sub(next(50) as usize).max(lo);
+            }
+            windows.push((lo, hi));
+        }
+        for q in [0.0, 0.01, 0.5, 0.95, 0.999, 1.0] {
+            let fast = sliding_quantile(&vs, &windows, q);
+            for (&(lo, hi), got) in windows.iter().zip(&fast) {
+                let want = (hi > lo).then(|| {
+                    let mut w = vs[lo..hi].to_vec();
+                    w.sort_by(f64::total_cmp);
+                    let r = q * (w.len() - 1) as f64;
+                    let lower = r.floor() as usize;
+                    let upper = (lower + 1).min(w.len() - 1);
+                    let f = r - r.floor();
+                    w[lower] * (1.0 - f) + w[upper] * f
+                });
+                assert_eq!(
+                    got.map(f64::to_bits),
+                    want.map(f64::to_bits),
                     "q {q} window {lo}..{hi}"
                 );
             }
