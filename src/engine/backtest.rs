@@ -107,6 +107,7 @@ pub fn backtest(
         opts.to_ms,
     )
     .for_expressions(&super::replay::rule_expressions(files));
+    source.prefetch()?;
     let replay = replay(files, &source, grid)?;
     let samples_read = source
         .samples_read

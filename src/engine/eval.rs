@@ -239,7 +239,7 @@ impl<'a> Evaluator<'a> {
         let pool_kind = info.pool;
         let out = match &c.pool {
             Some(g) if super::plan::pools_samples(pool_kind, func) => {
-                let groups = self.pooled(sel, g, &raw, func.counts_only());
+                let groups = self.pooled(sel, g, &raw);
                 groups
                     .par_iter()
                     .map(|p| {
@@ -303,23 +303,20 @@ impl<'a> Evaluator<'a> {
     }
 
     /// The merged samples of each group of a selector's series.
-    fn pooled(
-        &self,
-        sel: &Selector,
-        g: &Grouping,
-        raw: &[Arc<SeriesData>],
-        counts_only: bool,
-    ) -> Arc<Vec<Pooled>> {
+    fn pooled(&self, sel: &Selector, g: &Grouping, raw: &[Arc<SeriesData>]) -> Arc<Vec<Pooled>> {
+        // Neither the range nor the offset changes which samples a source
+        // gives (every sample of the matching series; the windows are cut
+        // later), so `x[30m]` and `x[1d] offset 1d` share one merge.
         let key = format!(
-            "{}|{}{:?}|{}",
+            "{}|{}{:?}",
             Expr::Selector(Selector {
                 range: None,
+                offset: None,
                 ..sel.clone()
             })
             .sexpr(),
             g.without,
             names(g),
-            counts_only
         );
         if let Some(hit) = self.pooled.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return hit;
@@ -333,7 +330,6 @@ impl<'a> Evaluator<'a> {
             .into_par_iter()
             .map(|(labels, members)| {
                 if let [only] = members.as_slice()
-                    && !counts_only
                     && !only.values.iter().any(|v| is_stale(*v))
                 {
                     // One member: its samples are already in time order.
@@ -348,7 +344,7 @@ impl<'a> Evaluator<'a> {
                 for s in &members {
                     for (&t, &v) in s.timestamps.iter().zip(&s.values) {
                         if !is_stale(v) {
-                            pairs.push((t, if counts_only { 0.0 } else { v }));
+                            pairs.push((t, v));
                         }
                     }
                 }

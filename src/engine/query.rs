@@ -49,6 +49,7 @@ pub fn expr_lookback_ms(expr: &Expr) -> i64 {
 pub fn query(snapshot: Snapshot, expr: &Expr, grid: Grid) -> Result<Value, EngineError> {
     let source = StoreSource::new(snapshot, grid.start - expr_lookback_ms(expr), grid.end())
         .for_expressions([expr]);
+    source.prefetch()?;
     Evaluator::new(&source, grid).sharing([expr]).eval(expr)
 }
 

@@ -6,6 +6,7 @@ use super::EngineError;
 use crate::dsl::ast::Expr;
 use crate::model::{Matcher, SeriesKey, series_matches};
 use crate::store::{ScanRequest, SeriesData, Snapshot};
+use rayon::prelude::*;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -34,6 +35,8 @@ pub struct StoreSource {
     cache: Mutex<HashMap<String, Arc<Vec<Arc<SeriesData>>>>>,
     /// Labels the scan of a metric may drop (see [`super::plan`]).
     drop: HashMap<String, Vec<String>>,
+    /// The metrics the expressions read, for [`StoreSource::prefetch`].
+    planned: Vec<String>,
     /// Samples read from the store so far (each metric counted once).
     pub samples_read: std::sync::atomic::AtomicU64,
 }
@@ -48,6 +51,7 @@ impl StoreSource {
             end_ms,
             cache: Mutex::new(HashMap::new()),
             drop: HashMap::new(),
+            planned: Vec::new(),
             samples_read: Default::default(),
         }
     }
@@ -56,6 +60,7 @@ impl StoreSource {
     /// metric pools its samples (see [`super::plan::needed_labels`]).
     pub fn for_expressions<'a>(mut self, exprs: impl IntoIterator<Item = &'a Expr>) -> Self {
         for (metric, needed) in super::plan::needed_labels(exprs) {
+            self.planned.push(metric.clone());
             let Some(needed) = needed else { continue };
             let stored: BTreeSet<&String> = self
                 .snapshot
@@ -75,6 +80,17 @@ impl StoreSource {
             }
         }
         self
+    }
+
+    /// Scans every metric of the expressions given to
+    /// [`StoreSource::for_expressions`], in parallel, before evaluation
+    /// starts. Rules evaluated in parallel would otherwise ask for the same
+    /// metric at the same moment and both scan it (the cache only knows a
+    /// metric once its scan is done).
+    pub fn prefetch(&self) -> Result<(), EngineError> {
+        self.planned
+            .par_iter()
+            .try_for_each(|metric| self.metric(metric).map(|_| ()))
     }
 
     fn metric(&self, metric: &str) -> Result<Arc<Vec<Arc<SeriesData>>>, EngineError> {
