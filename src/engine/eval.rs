@@ -10,7 +10,7 @@
 //! only labels kept), comparisons filter unless `bool` is given.
 
 use super::EngineError;
-use super::range::{self, Span, TimeFunc, over_time};
+use super::range::{self, Span, TimeFunc, WindowCache, over_time, over_time_shared};
 use super::source::Source;
 use super::value::{
     Grid, Labels, Series, Value, format_labels, group_by, group_labels, is_stale, signature,
@@ -31,6 +31,8 @@ struct Pooled {
     labels: Labels,
     ts: Vec<i64>,
     vs: Vec<f64>,
+    /// What the calls over this group share (step counts, value ranks).
+    cache: WindowCache,
 }
 
 /// Evaluates expressions over one grid against one source.
@@ -243,7 +245,8 @@ impl<'a> Evaluator<'a> {
                 groups
                     .par_iter()
                     .map(|p| {
-                        let (start, values) = over_time(func, &p.ts, &p.vs, &span, &|_| None);
+                        let (start, values) =
+                            over_time_shared(func, &p.ts, &p.vs, Some(&p.cache), &span, &|_| None);
                         Series::new(p.labels.clone(), start, values).trim()
                     })
                     .collect::<Vec<_>>()
@@ -337,6 +340,7 @@ impl<'a> Evaluator<'a> {
                         labels,
                         ts: only.timestamps.clone(),
                         vs: only.values.clone(),
+                        cache: WindowCache::default(),
                     };
                 }
                 let total: usize = members.iter().map(|s| s.timestamps.len()).sum();
@@ -350,7 +354,12 @@ impl<'a> Evaluator<'a> {
                 }
                 pairs.sort_by_key(|p| p.0);
                 let (ts, vs) = pairs.into_iter().unzip();
-                Pooled { labels, ts, vs }
+                Pooled {
+                    labels,
+                    ts,
+                    vs,
+                    cache: WindowCache::default(),
+                }
             })
             .collect();
         let merged = Arc::new(merged);

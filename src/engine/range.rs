@@ -12,6 +12,8 @@
 
 use super::value::Grid;
 use crate::analyze::{forecast, robust};
+use std::borrow::Cow;
+use std::sync::OnceLock;
 
 /// A function over time and its numeric parameter where it has one.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -122,12 +124,41 @@ pub fn over_time(
     span: &Span,
     threshold: &dyn Fn(usize) -> Option<f64>,
 ) -> (usize, Vec<Option<f64>>) {
+    over_time_shared(func, ts, vs, None, span, threshold)
+}
+
+/// What the functions over one series (a pooled group that several rules
+/// read over different ranges) can share, computed on first use: the sample
+/// counts at each grid step and the ranks of the values.
+#[derive(Default)]
+pub struct WindowCache {
+    counts: OnceLock<Option<StepCounts>>,
+    ranking: OnceLock<Ranking>,
+}
+
+/// [`over_time`] with what other calls over the same samples and grid
+/// already computed in `cache`.
+pub fn over_time_shared(
+    func: TimeFunc,
+    ts: &[i64],
+    vs: &[f64],
+    cache: Option<&WindowCache>,
+    span: &Span,
+    threshold: &dyn Fn(usize) -> Option<f64>,
+) -> (usize, Vec<Option<f64>>) {
     let (Some(&first), Some(&last)) = (ts.first(), ts.last()) else {
         return (0, Vec::new());
     };
     let steps = span.steps_touching(first, last);
     let start = steps.start;
-    let windows = span.windows(ts, steps.clone());
+    let counted = cache
+        .and_then(|c| {
+            c.counts
+                .get_or_init(|| StepCounts::new(ts, span.grid))
+                .as_ref()
+        })
+        .and_then(|counts| counts.windows(span, steps.clone()));
+    let windows = counted.unwrap_or_else(|| span.windows(ts, steps.clone()));
     let finite = vs.iter().all(|v| v.is_finite());
     let values: Vec<Option<f64>> = match func {
         TimeFunc::Count => windows
@@ -163,7 +194,11 @@ pub fn over_time(
                     .sum::<usize>()
                     > 4 * vs.len() =>
         {
-            sliding_quantile(vs, &windows, q)
+            let ranking = match cache {
+                Some(c) => Cow::Borrowed(c.ranking.get_or_init(|| Ranking::new(vs))),
+                None => Cow::Owned(Ranking::new(vs)),
+            };
+            sliding_quantile(&ranking, &windows, q)
         }
         TimeFunc::Changes => {
             let mut prefix = Vec::with_capacity(vs.len() + 1);
@@ -415,17 +450,9 @@ fn sliding_extreme(vs: &[f64], windows: &[(usize, usize)], max: bool) -> Vec<Opt
 /// quantile's rank follows it from step to step. Windows that slide by a few
 /// samples move the quantile by a few ranks, so each step costs a few word
 /// scans instead of a sort (or a tree descent per sample and query).
-fn sliding_quantile(vs: &[f64], windows: &[(usize, usize)], q: f64) -> Vec<Option<f64>> {
-    let n = vs.len();
-    // Ranks by value (radix sort: the order of f64::total_cmp). Which of
-    // equal values gets which rank does not matter: their values are equal.
-    let mut by_value: Vec<(f64, u32)> = vs.iter().copied().zip(0..n as u32).collect();
-    radsort::sort_by_key(&mut by_value, |p| p.0);
-    let mut rank = vec![0u32; n];
-    for (r, &(_, i)) in by_value.iter().enumerate() {
-        rank[i as usize] = r as u32;
-    }
-    let sorted: Vec<f64> = by_value.into_iter().map(|(v, _)| v).collect();
+fn sliding_quantile(ranking: &Ranking, windows: &[(usize, usize)], q: f64) -> Vec<Option<f64>> {
+    let Ranking { rank, sorted } = ranking;
+    let n = rank.len();
     let mut present = RankSet::new(n);
     let mut cursor = RankCursor::default();
     let (mut cur_lo, mut cur_hi) = (0usize, 0usize);
@@ -468,6 +495,104 @@ fn sliding_quantile(vs: &[f64], windows: &[(usize, usize)], q: f64) -> Vec<Optio
             Some(a * (1.0 - w) + b * w)
         })
         .collect()
+}
+
+/// Each sample's rank among the series' values, and the values in rank order.
+#[derive(Clone)]
+struct Ranking {
+    rank: Vec<u32>,
+    sorted: Vec<f64>,
+}
+
+impl Ranking {
+    fn new(vs: &[f64]) -> Ranking {
+        let n = vs.len();
+        // Radix sort: the order of f64::total_cmp. Which of equal values
+        // gets which rank does not matter: their values are equal.
+        let mut by_value: Vec<(f64, u32)> = vs.iter().copied().zip(0..n as u32).collect();
+        radsort::sort_by_key(&mut by_value, |p| p.0);
+        let mut rank = vec![0u32; n];
+        for (r, &(_, i)) in by_value.iter().enumerate() {
+            rank[i as usize] = r as u32;
+        }
+        let sorted = by_value.into_iter().map(|(v, _)| v).collect();
+        Ranking { rank, sorted }
+    }
+}
+
+/// How many of a series' samples lie at or before each grid time (the grid
+/// extended to cover the samples). A window whose range and offset are
+/// whole steps then has its bounds at two of those counts: no walk over
+/// the samples per call.
+struct StepCounts {
+    /// Grid step (possibly negative) of `at_or_before[0]`.
+    first_step: i64,
+    at_or_before: Vec<u32>,
+    len: usize,
+}
+
+impl StepCounts {
+    /// `None` when the samples span far more steps than they number (a
+    /// sparse series on a fine grid: walking the samples is cheaper).
+    fn new(ts: &[i64], grid: Grid) -> Option<StepCounts> {
+        let (&first, &last) = (ts.first()?, ts.last()?);
+        let step = grid.step.max(1);
+        // The first grid step at or after t.
+        let step_of = |t: i64| -> Option<i64> {
+            let d = t.checked_sub(grid.start)?;
+            Some(d.div_euclid(step) + i64::from(d.rem_euclid(step) != 0))
+        };
+        let (lo, hi) = (step_of(first)?, step_of(last)?);
+        let span = usize::try_from(hi.checked_sub(lo)?).ok()?.checked_add(1)?;
+        if span > 4 * (ts.len() + grid.n) || ts.len() > u32::MAX as usize {
+            return None;
+        }
+        let mut at_or_before = vec![0u32; span];
+        for &t in ts {
+            // Sorted samples: every step is within lo..=hi.
+            let k = step_of(t)? - lo;
+            at_or_before[k as usize] += 1;
+        }
+        let mut total = 0u32;
+        for c in &mut at_or_before {
+            total += *c;
+            *c = total;
+        }
+        Some(StepCounts {
+            first_step: lo,
+            at_or_before,
+            len: ts.len(),
+        })
+    }
+
+    /// Samples at or before grid step `k`.
+    fn at(&self, k: i64) -> usize {
+        match k.checked_sub(self.first_step) {
+            Some(i) if i >= 0 => self
+                .at_or_before
+                .get(i as usize)
+                .map_or(self.len, |c| *c as usize),
+            _ => 0,
+        }
+    }
+
+    /// The windows of `span` at `steps`, when its range and offset are whole
+    /// grid steps.
+    fn windows(&self, span: &Span, steps: std::ops::Range<usize>) -> Option<Vec<(usize, usize)>> {
+        let step = span.grid.step;
+        if step <= 0 || span.range_ms % step != 0 || span.offset_ms % step != 0 {
+            return None;
+        }
+        let (back, range) = (span.offset_ms / step, span.range_ms / step);
+        Some(
+            steps
+                .map(|k| {
+                    let end = k as i64 - back;
+                    (self.at(end - range), self.at(end))
+                })
+                .collect(),
+        )
+    }
 }
 
 /// A set of ranks `0..n` as a bitmap, with a second bitmap of the non-empty
@@ -623,6 +748,7 @@ mod tests {
             vs.push((next() * 100.0).round());
         }
         let sp = span(300_000);
+        let cache = WindowCache::default();
         for func in [
             TimeFunc::Count,
             TimeFunc::Sum,
@@ -634,6 +760,15 @@ mod tests {
             TimeFunc::Changes,
         ] {
             let (start, fast) = over_time(func, &ts, &vs, &sp, &|_| None);
+            // One cache across the functions, as a pooled group shares it.
+            let shared = over_time_shared(func, &ts, &vs, Some(&cache), &sp, &|_| None);
+            let bits =
+                |v: &[Option<f64>]| v.iter().map(|x| x.map(f64::to_bits)).collect::<Vec<_>>();
+            assert_eq!(
+                (shared.0, bits(&shared.1)),
+                (start, bits(&fast)),
+                "{func:?} shared"
+            );
             let windows = sp.windows(&ts, start..start + fast.len());
             for (i, &(lo, hi)) in windows.iter().enumerate() {
                 let direct = (hi > lo)
@@ -659,7 +794,58 @@ mod tests {
         }
     }
 
-    /// The ranked (Fenwick) quantile path orders NaN, signed zeros and
+    /// Windows read off the step counts are the windows the two-pointer walk
+    /// finds, for ranges and offsets in whole steps, samples before, inside
+    /// and after the grid, and bursts of samples in one step.
+    #[test]
+    fn step_counts_give_the_walked_windows() {
+        let mut state = 7u64;
+        let mut next = |m: u64| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) % m
+        };
+        let grid = Grid::range(3_600_000, 3 * 3_600_000, 60_000);
+        let mut t = 0i64;
+        let ts: Vec<i64> = (0..5000)
+            .map(|_| {
+                t += [0, 1, 59_999, 60_000, 60_001][next(5) as usize] * next(3) as i64;
+                t
+            })
+            .collect();
+        let counts = StepCounts::new(&ts, grid).expect("dense enough");
+        for (range_ms, offset_ms) in [
+            (60_000, 0),
+            (300_000, 0),
+            (3_600_000, 1_800_000),
+            (86_400_000, 60_000),
+        ] {
+            let span = Span {
+                grid,
+                range_ms,
+                offset_ms,
+            };
+            let steps = span.steps_touching(ts[0], ts[ts.len() - 1]);
+            assert_eq!(
+                counts.windows(&span, steps.clone()),
+                Some(span.windows(&ts, steps)),
+                "range {range_ms} offset {offset_ms}"
+            );
+        }
+        let odd = Span {
+            grid,
+            range_ms: 90_000,
+            offset_ms: 0,
+        };
+        assert_eq!(
+            counts.windows(&odd, 0..grid.n),
+            None,
+            "a range of 1.5 steps walks"
+        );
+    }
+
+    /// The ranked quantile path orders NaN, signed zeros and
     /// infinities by f64::total_cmp: bit for bit what sorting each window
     /// and interpolating as it does gives.
     #[test]
@@ -679,7 +865,7 @@ mod tests {
             .collect();
         let windows: Vec<(usize, usize)> = (0..2900).step_by(7).map(|lo| (lo, lo + 97)).collect();
         for q in [0.0, 0.1, 0.5, 0.95, 1.0] {
-            let fast = sliding_quantile(&vs, &windows, q);
+            let fast = sliding_quantile(&Ranking::new(&vs), &windows, q);
             for (&(lo, hi), got) in windows.iter().zip(&fast) {
                 let mut w = vs[lo..hi].to_vec();
                 w.sort_by(f64::total_cmp);
@@ -731,7 +917,7 @@ mod tests {
             windows.push((lo, hi));
         }
         for q in [0.0, 0.01, 0.5, 0.95, 0.999, 1.0] {
-            let fast = sliding_quantile(&vs, &windows, q);
+            let fast = sliding_quantile(&Ranking::new(&vs), &windows, q);
             for (&(lo, hi), got) in windows.iter().zip(&fast) {
                 let want = (hi > lo).then(|| {
                     let mut w = vs[lo..hi].to_vec();
