@@ -550,12 +550,15 @@ fn chunks_of_batch(
             d.keys().value(row)
         }
     };
-    let same_series = |a: usize, b: usize| {
-        metric.keys().value(a) == metric.keys().value(b)
-            && key_columns
-                .iter()
-                .all(|(_, d)| dict_key(d, a) == dict_key(d, b))
-    };
+    // Where a run of one series starts: a row whose key in any column
+    // (null included) differs from the row before. Column by column, so each
+    // pass is a tight loop over one array.
+    let rows = batch.num_rows();
+    let mut starts = vec![false; rows];
+    mark_key_changes(metric, &mut starts);
+    for (_, d) in &key_columns {
+        mark_key_changes(d, &mut starts);
+    }
 
     // Runs of rows with the same labels, by their dictionary keys in this
     // batch: each distinct run is named (strings built) and matched once,
@@ -564,11 +567,10 @@ fn chunks_of_batch(
     let mut chunk_of_key: HashMap<SeriesKey, usize> = HashMap::new();
     let mut run_keys: Vec<i32> = Vec::with_capacity(1 + key_columns.len());
     let mut runs: Vec<(usize, usize, usize)> = Vec::new();
-    let rows = batch.num_rows();
     let mut start = 0;
     while start < rows {
         let mut end = start + 1;
-        while end < rows && same_series(start, end) {
+        while end < rows && !starts[end] {
             end += 1;
         }
         run_keys.clear();
@@ -631,6 +633,14 @@ fn chunks_of_batch(
     let wanted = req.start_ms..=req.end_ms;
     for (index, a, b) in runs {
         let chunk = &mut out[index];
+        // A run is one series in time order (the segments' sort order, checked
+        // here all the same): most lie wholly in the range.
+        let run = &ts[a..b];
+        if wanted.contains(&run[0]) && wanted.contains(&run[run.len() - 1]) && run.is_sorted() {
+            chunk.timestamps.extend_from_slice(&ts[a..b]);
+            chunk.values.extend_from_slice(&vals[a..b]);
+            continue;
+        }
         for row in a..b {
             if wanted.contains(&ts[row]) {
                 chunk.timestamps.push(ts[row]);
@@ -639,6 +649,26 @@ fn chunks_of_batch(
         }
     }
     Ok(())
+}
+
+/// Marks in `starts` each row whose dictionary key (or nullness) differs
+/// from the row before it.
+fn mark_key_changes(d: &DictionaryArray<Int32Type>, starts: &mut [bool]) {
+    let keys = d.keys().values();
+    let n = starts.len().min(keys.len());
+    match d.nulls() {
+        None => {
+            for i in 1..n {
+                starts[i] |= keys[i] != keys[i - 1];
+            }
+        }
+        Some(nulls) => {
+            for i in 1..n {
+                let (before, here) = (nulls.is_valid(i - 1), nulls.is_valid(i));
+                starts[i] |= before != here || (here && keys[i] != keys[i - 1]);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
