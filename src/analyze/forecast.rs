@@ -370,6 +370,7 @@ pub fn models_over_windows(
     }
     let mut recursion: Vec<(f64, f64)> = Vec::new();
     let mut power: Option<(usize, u64, [[f64; 2]; 2])> = None;
+    let mut seed: Option<EvenSeed> = None;
     windows
         .iter()
         .enumerate()
@@ -400,7 +401,13 @@ pub fn models_over_windows(
             }
             let k = seed_len(len);
             let p = lo + k - 1;
-            let (level0, slope0, _) = seed_fit(&ts[lo..=p], &vs[lo..=p])?;
+            if seed
+                .as_ref()
+                .is_none_or(|s| s.k != k || s.gap != ts[lo + 1] - ts[lo])
+            {
+                seed = Some(EvenSeed::new(&ts[lo..=p]));
+            }
+            let (level0, slope0) = seed.as_ref()?.fit(&vs[lo..=p]);
             let m = hi - 1 - p;
             let a = match power {
                 Some((pm, pdt, a)) if pm == m && pdt == dt.to_bits() => a,
@@ -417,6 +424,59 @@ pub fn models_over_windows(
             Some((level + slope * secs_between(at, ts[hi - 1]), slope))
         })
         .collect()
+}
+
+/// [`seed_fit`] for k finite samples at one even spacing: the time offsets
+/// from the last sample, their mean and spread are the same in every such
+/// window, so only the sums over the values remain (same operations in the
+/// same order: the same bits).
+struct EvenSeed {
+    k: usize,
+    gap: i64,
+    dx: Vec<f64>,
+    mean_x: f64,
+    sxx: f64,
+}
+
+impl EvenSeed {
+    fn new(ts: &[i64]) -> EvenSeed {
+        let t_ref = ts[ts.len() - 1];
+        let c = ts.len() as f64;
+        let mean_x = ts
+            .iter()
+            .map(|&t| secs_between(t, t_ref))
+            .fold(0.0, |a, x| a + x)
+            / c;
+        let dx: Vec<f64> = ts
+            .iter()
+            .map(|&t| secs_between(t, t_ref) - mean_x)
+            .collect();
+        let sxx = dx.iter().fold(0.0, |a, d| a + d * d);
+        EvenSeed {
+            k: ts.len(),
+            gap: ts[1] - ts[0],
+            dx,
+            mean_x,
+            sxx,
+        }
+    }
+
+    /// (level at the last sample, slope per second), as [`seed_fit`].
+    fn fit(&self, vs: &[f64]) -> (f64, f64) {
+        let first = vs[0];
+        if vs.iter().all(|v| *v == first) {
+            return (first, 0.0);
+        }
+        let my = vs.iter().fold(0.0, |a, v| a + v) / self.k as f64;
+        let sxy = self
+            .dx
+            .iter()
+            .zip(vs)
+            .fold(0.0, |a, (d, v)| a + d * (v - my));
+        let slope = if self.sxx > 0.0 { sxy / self.sxx } else { 0.0 };
+        let slope = if slope.is_finite() { slope } else { 0.0 };
+        (my - slope * self.mean_x, slope)
+    }
 }
 
 /// For each sample, the first sample of the stretch of finite samples at one
