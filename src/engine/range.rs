@@ -549,9 +549,10 @@ impl StepCounts {
         }
         let mut at_or_before = vec![0u32; span];
         for &t in ts {
-            // Sorted samples: every step is within lo..=hi.
-            let k = step_of(t)? - lo;
-            at_or_before[k as usize] += 1;
+            // Within lo..=hi for samples in time order; out of order, the
+            // walk over the samples decides.
+            let k = usize::try_from(step_of(t)? - lo).ok()?;
+            *at_or_before.get_mut(k)? += 1;
         }
         let mut total = 0u32;
         for c in &mut at_or_before {
@@ -833,6 +834,12 @@ mod tests {
                 "range {range_ms} offset {offset_ms}"
             );
         }
+        let mut shuffled = ts.clone();
+        shuffled.swap(0, 4000);
+        assert!(
+            StepCounts::new(&shuffled, grid).is_none(),
+            "out of order: walk"
+        );
         let odd = Span {
             grid,
             range_ms: 90_000,
