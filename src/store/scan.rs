@@ -198,6 +198,50 @@ fn in_time_order(mut pairs: Vec<(i64, f64)>, dedupe: bool) -> (Vec<i64>, Vec<f64
     pairs.into_iter().unzip()
 }
 
+/// The chunks' samples joined, when they already follow one another in time
+/// (a gauge's row groups, day after day): no interleaving, no sort. With
+/// `dedupe`, of equal timestamps the later sample (the newer write) stays.
+/// `None` when the chunks overlap or are out of order.
+fn concat_in_order(chunks: &mut [Chunk], dedupe: bool) -> Option<(Vec<i64>, Vec<f64>)> {
+    let mut last = i64::MIN;
+    for c in chunks.iter() {
+        if c.timestamps.first().is_some_and(|&t| t < last) || !c.timestamps.is_sorted() {
+            return None;
+        }
+        last = c.timestamps.last().copied().unwrap_or(last);
+    }
+    let (mut ts, mut vs) = match chunks {
+        [only] => (
+            std::mem::take(&mut only.timestamps),
+            std::mem::take(&mut only.values),
+        ),
+        _ => {
+            let total = chunks.iter().map(|c| c.timestamps.len()).sum();
+            let (mut ts, mut vs) = (Vec::with_capacity(total), Vec::with_capacity(total));
+            for c in chunks.iter() {
+                ts.extend_from_slice(&c.timestamps);
+                vs.extend_from_slice(&c.values);
+            }
+            (ts, vs)
+        }
+    };
+    if dedupe && ts.windows(2).any(|w| w[0] == w[1]) {
+        let mut kept = 0;
+        for i in 0..ts.len() {
+            if kept > 0 && ts[kept - 1] == ts[i] {
+                vs[kept - 1] = vs[i];
+            } else {
+                ts[kept] = ts[i];
+                vs[kept] = vs[i];
+                kept += 1;
+            }
+        }
+        ts.truncate(kept);
+        vs.truncate(kept);
+    }
+    Some((ts, vs))
+}
+
 /// Merges chunks per series: oldest write first, and with `dedupe` one
 /// sample per timestamp (the newest write's); without it every sample stays.
 fn merge_chunks(chunks: impl Iterator<Item = Chunk>, dedupe: bool) -> Vec<SeriesData> {
@@ -209,6 +253,13 @@ fn merge_chunks(chunks: impl Iterator<Item = Chunk>, dedupe: bool) -> Vec<Series
         .into_par_iter()
         .map(|(key, mut chunks)| {
             chunks.sort_by_key(|c| c.order);
+            if let Some((timestamps, values)) = concat_in_order(&mut chunks, dedupe) {
+                return SeriesData {
+                    key,
+                    timestamps,
+                    values,
+                };
+            }
             let total = chunks.iter().map(|c| c.timestamps.len()).sum();
             let mut pairs: Vec<(i64, f64)> = Vec::with_capacity(total);
             for c in &chunks {
@@ -686,6 +737,43 @@ mod tests {
             std::iter::once(5..9).collect(),
         );
         assert!(intersect_ranges(&left, &right).is_empty());
+    }
+
+    /// Chunks that follow one another in time are joined as the sort would
+    /// order them, the newest write kept on a shared timestamp; chunks that
+    /// overlap are left to the sort.
+    #[test]
+    fn chunks_in_time_order_join_as_the_sort_orders_them() {
+        let chunks = |set: &[&[(i64, f64)]]| -> Vec<Chunk> {
+            set.iter()
+                .enumerate()
+                .map(|(order, samples)| Chunk {
+                    order: order as u64,
+                    key: SeriesKey::new("m", Vec::new()),
+                    timestamps: samples.iter().map(|p| p.0).collect(),
+                    values: samples.iter().map(|p| p.1).collect(),
+                })
+                .collect()
+        };
+        let sets: [&[&[(i64, f64)]]; 3] = [
+            &[&[(1, 1.0), (2, 2.0), (2, 2.5), (3, 3.0)]],
+            &[&[(1, 1.0), (3, 3.0)], &[(3, 3.5), (4, 4.0)]],
+            &[&[], &[(5, 5.0)], &[(5, 6.0), (9, 9.0)]],
+        ];
+        for set in sets {
+            let pairs: Vec<(i64, f64)> = set.iter().flat_map(|c| c.iter().copied()).collect();
+            for dedupe in [true, false] {
+                assert_eq!(
+                    concat_in_order(&mut chunks(set), dedupe),
+                    Some(in_time_order(pairs.clone(), dedupe)),
+                    "{pairs:?} dedupe {dedupe}"
+                );
+            }
+        }
+        let overlapping: &[&[(i64, f64)]] = &[&[(1, 1.0), (5, 5.0)], &[(3, 3.0)]];
+        assert_eq!(concat_in_order(&mut chunks(overlapping), true), None);
+        let unsorted: &[&[(i64, f64)]] = &[&[(5, 5.0), (1, 1.0)]];
+        assert_eq!(concat_in_order(&mut chunks(unsorted), true), None);
     }
 
     #[test]
