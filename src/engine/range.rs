@@ -483,8 +483,9 @@ fn sliding_quantile(ranking: &Ranking, windows: &[(usize, usize)], q: f64) -> Ve
                 return Some(f64::INFINITY);
             }
             let r = q * (count - 1) as f64;
-            let lower = r.floor().max(0.0) as usize;
-            let w = r - r.floor();
+            // 0 <= r < 2^53: truncation is the floor, without a libm call per step.
+            let lower = r as usize;
+            let w = r - lower as f64;
             let at_lower = cursor.seek(&present, lower);
             let at_upper = if lower + 1 < count {
                 present.next_from(at_lower + 1).unwrap_or(at_lower)
