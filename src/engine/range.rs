@@ -796,18 +796,46 @@ mod tests {
         }
     }
 
+    /// The ranked path's quantiles equal, bit for bit, sorting each window
+    /// (total order) and interpolating between neighbours.
+    fn assert_ranked_quantiles(vs: &[f64], windows: &[(usize, usize)], qs: &[f64]) {
+        for &q in qs {
+            let fast = sliding_quantile(&Ranking::new(vs), windows, q);
+            for (&(lo, hi), got) in windows.iter().zip(&fast) {
+                let mut w = vs[lo..hi].to_vec();
+                w.sort_by(f64::total_cmp);
+                let want = w.len().checked_sub(1).map(|last| {
+                    let r = q * last as f64;
+                    let lower = r.floor() as usize;
+                    let f = r - r.floor();
+                    w[lower] * (1.0 - f) + w[(lower + 1).min(last)] * f
+                });
+                assert_eq!(
+                    got.map(f64::to_bits),
+                    want.map(f64::to_bits),
+                    "q {q} window {lo}..{hi}"
+                );
+            }
+        }
+    }
+
+    /// A seeded LCG: each call draws a number below its argument.
+    fn draws(seed: u64) -> impl FnMut(u64) -> u64 {
+        let mut state = seed;
+        move |m| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) % m
+        }
+    }
+
     /// Windows read off the step counts are the windows the two-pointer walk
     /// finds, for ranges and offsets in whole steps, samples before, inside
     /// and after the grid, and bursts of samples in one step.
     #[test]
     fn step_counts_give_the_walked_windows() {
-        let mut state = 7u64;
-        let mut next = |m: u64| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 33) % m
-        };
+        let mut next = draws(7);
         let grid = Grid::range(3_600_000, 3 * 3_600_000, 60_000);
         let mut t = 0i64;
         let ts: Vec<i64> = (0..5000)
@@ -872,36 +900,14 @@ mod tests {
             .map(|i| specials[(i * 7 + i / 5) % specials.len()])
             .collect();
         let windows: Vec<(usize, usize)> = (0..2900).step_by(7).map(|lo| (lo, lo + 97)).collect();
-        for q in [0.0, 0.1, 0.5, 0.95, 1.0] {
-            let fast = sliding_quantile(&Ranking::new(&vs), &windows, q);
-            for (&(lo, hi), got) in windows.iter().zip(&fast) {
-                let mut w = vs[lo..hi].to_vec();
-                w.sort_by(f64::total_cmp);
-                let r = q * (w.len() - 1) as f64;
-                let lower = r.floor() as usize;
-                let upper = (lower + 1).min(w.len() - 1);
-                let f = r - r.floor();
-                let want = w[lower] * (1.0 - f) + w[upper] * f;
-                assert_eq!(
-                    got.map(f64::to_bits),
-                    Some(want.to_bits()),
-                    "q {q} window {lo}..{hi}"
-                );
-            }
-        }
+        assert_ranked_quantiles(&vs, &windows, &[0.0, 0.1, 0.5, 0.95, 1.0]);
     }
 
     /// The rank cursor follows windows that creep, jump far ahead, empty
     /// out and refill, over values with many ties and a spread of scales.
     #[test]
     fn sliding_quantile_follows_windows_that_jump_and_empty() {
-        let mut state = 99u64;
-        let mut next = |m: u64| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 33) % m
-        };
+        let mut next = draws(99);
         let n = 20_000usize;
         let vs: Vec<f64> = (0..n)
             .map(|i| match next(4) {
@@ -924,25 +930,7 @@ mod tests {
             }
             windows.push((lo, hi));
         }
-        for q in [0.0, 0.01, 0.5, 0.95, 0.999, 1.0] {
-            let fast = sliding_quantile(&Ranking::new(&vs), &windows, q);
-            for (&(lo, hi), got) in windows.iter().zip(&fast) {
-                let want = (hi > lo).then(|| {
-                    let mut w = vs[lo..hi].to_vec();
-                    w.sort_by(f64::total_cmp);
-                    let r = q * (w.len() - 1) as f64;
-                    let lower = r.floor() as usize;
-                    let upper = (lower + 1).min(w.len() - 1);
-                    let f = r - r.floor();
-                    w[lower] * (1.0 - f) + w[upper] * f
-                });
-                assert_eq!(
-                    got.map(f64::to_bits),
-                    want.map(f64::to_bits),
-                    "q {q} window {lo}..{hi}"
-                );
-            }
-        }
+        assert_ranked_quantiles(&vs, &windows, &[0.0, 0.01, 0.5, 0.95, 0.999, 1.0]);
     }
 
     #[test]
