@@ -490,7 +490,7 @@ fn even_runs(ts: &[i64], vs: &[f64]) -> Vec<usize> {
     let mut out = Vec::with_capacity(ts.len());
     let mut start = 0usize;
     for i in 0..ts.len() {
-        if !(vs[i].abs() <= RECURSION_MAX_ABS) {
+        if !vs[i].is_finite() || vs[i].abs() > RECURSION_MAX_ABS {
             start = i + 1;
         } else if i > start {
             let gap = ts[i].checked_sub(ts[i - 1]).filter(|g| *g > 0);
