@@ -271,21 +271,29 @@ fn holt_run(
         } else {
             (1.0 - one_minus_a.powf(r), 1.0 - one_minus_b.powf(r))
         };
-        // Holt's trend update b' = β(ℓ' − ℓ)/dt + (1 − β)b is, with
-        // ℓ' = ℓ + b·dt + αe, the same as b' = b + αβe/dt: written so, the
-        // state's dependency chain is three operations long and the
-        // coefficient (timestamps only) is computed ahead of it.
-        let k = a * b / dt;
-        let pred = st.level + st.slope * dt;
-        let e = y - pred;
+        let e;
+        (st.level, st.slope, e) = holt_step(st.level, st.slope, y, dt, a, b);
         on_error(e);
-        // Error-correction form: a sample exactly on the forecast leaves the
-        // state exactly as it was (a flat series keeps a slope of exactly 0).
-        st.level = pred + a * e;
-        st.slope += k * e;
         st.t_ms = t;
     }
     Some(st)
+}
+
+/// One update of Holt's linear trend, `dt` seconds after the state, with
+/// smoothing constants `a` (level) and `b` (trend): the new (level, slope)
+/// and the one-step-ahead error.
+#[inline]
+fn holt_step(level: f64, slope: f64, y: f64, dt: f64, a: f64, b: f64) -> (f64, f64, f64) {
+    // Holt's trend update b' = β(ℓ' − ℓ)/dt + (1 − β)b is, with
+    // ℓ' = ℓ + b·dt + αe, the same as b' = b + αβe/dt: written so, the
+    // state's dependency chain is three operations long and the
+    // coefficient (timestamps only) is computed ahead of it.
+    let k = a * b / dt;
+    let pred = level + slope * dt;
+    let e = y - pred;
+    // Error-correction form: a sample exactly on the forecast leaves the
+    // state exactly as it was (a flat series keeps a slope of exactly 0).
+    (pred + a * e, slope + k * e, e)
 }
 
 /// (level at `at_ms`, slope per second) of the model behind [`predict`].
@@ -384,11 +392,12 @@ pub fn models_over_windows(
             if len < LINEAR_BELOW || runs[hi - 1] > lo {
                 return model_at(&ts[lo..hi], &vs[lo..hi], at);
             }
-            // Even and finite: the per-window fit takes dt / step == 1 exactly
-            // only when the mean spacing rounds to the spacing itself.
+            // Even (a positive spacing) and finite: the per-window fit takes
+            // dt / step == 1 exactly only when the mean spacing rounds to the
+            // spacing itself.
             let dt = secs_between(ts[lo + 1], ts[lo]);
             let step = secs_between(ts[hi - 1], ts[lo]) / (len - 1) as f64;
-            if step != dt || !(dt > 0.0 && dt.is_finite()) {
+            if step != dt {
                 return model_at(&ts[lo..hi], &vs[lo..hi], at);
             }
             if changes[hi - 1] == changes[lo] {
@@ -515,11 +524,8 @@ fn holt_recursion(ts: &[i64], vs: &[f64], runs: &[usize]) -> Vec<(f64, f64)> {
         }
         let (level, slope) = out[i - 1];
         let dt = secs_between(ts[i], ts[i - 1]);
-        // The same operations, in the same order, as holt_run's update.
-        let k = HOLT_ALPHA * HOLT_BETA / dt;
-        let pred = level + slope * dt;
-        let e = vs[i] - pred;
-        out.push((pred + HOLT_ALPHA * e, slope + k * e));
+        let (level, slope, _) = holt_step(level, slope, vs[i], dt, HOLT_ALPHA, HOLT_BETA);
+        out.push((level, slope));
     }
     out
 }

@@ -12,7 +12,6 @@
 
 use super::value::Grid;
 use crate::analyze::{forecast, robust};
-use std::borrow::Cow;
 use std::sync::OnceLock;
 
 /// A function over time and its numeric parameter where it has one.
@@ -194,11 +193,15 @@ pub fn over_time_shared(
                     .sum::<usize>()
                     > 4 * vs.len() =>
         {
+            let own;
             let ranking = match cache {
-                Some(c) => Cow::Borrowed(c.ranking.get_or_init(|| Ranking::new(vs))),
-                None => Cow::Owned(Ranking::new(vs)),
+                Some(c) => c.ranking.get_or_init(|| Ranking::new(vs)),
+                None => {
+                    own = Ranking::new(vs);
+                    &own
+                }
             };
-            sliding_quantile(&ranking, &windows, q)
+            sliding_quantile(ranking, &windows, q)
         }
         TimeFunc::Changes => {
             let mut prefix = Vec::with_capacity(vs.len() + 1);
@@ -499,7 +502,6 @@ fn sliding_quantile(ranking: &Ranking, windows: &[(usize, usize)], q: f64) -> Ve
 }
 
 /// Each sample's rank among the series' values, and the values in rank order.
-#[derive(Clone)]
 struct Ranking {
     rank: Vec<u32>,
     sorted: Vec<f64>,
@@ -543,6 +545,12 @@ impl StepCounts {
             let d = t.checked_sub(grid.start)?;
             Some(d.div_euclid(step) + i64::from(d.rem_euclid(step) != 0))
         };
+        // The counts stand for index positions only when the samples are in
+        // time order (always, from a store or a pooled merge); otherwise the
+        // walk over the samples decides.
+        if !ts.is_sorted() {
+            return None;
+        }
         let (lo, hi) = (step_of(first)?, step_of(last)?);
         let span = usize::try_from(hi.checked_sub(lo)?).ok()?.checked_add(1)?;
         if span > 4 * (ts.len() + grid.n) || ts.len() > u32::MAX as usize {
@@ -550,8 +558,7 @@ impl StepCounts {
         }
         let mut at_or_before = vec![0u32; span];
         for &t in ts {
-            // Within lo..=hi for samples in time order; out of order, the
-            // walk over the samples decides.
+            // Sorted: every sample's step lies within lo..=hi.
             let k = usize::try_from(step_of(t)? - lo).ok()?;
             *at_or_before.get_mut(k)? += 1;
         }
@@ -868,6 +875,12 @@ mod tests {
         assert!(
             StepCounts::new(&shuffled, grid).is_none(),
             "out of order: walk"
+        );
+        let mut neighbours = ts.clone();
+        neighbours.swap(2000, 2100);
+        assert!(
+            StepCounts::new(&neighbours, grid).is_none(),
+            "out of order within the span: walk"
         );
         let odd = Span {
             grid,

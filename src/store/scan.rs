@@ -186,16 +186,31 @@ fn in_time_order(mut pairs: Vec<(i64, f64)>, dedupe: bool) -> (Vec<i64>, Vec<f64
     if !pairs.windows(2).all(|w| w[0].0 <= w[1].0) {
         radsort::sort_by_key(&mut pairs, |p| p.0);
     }
+    let (mut ts, mut vs): (Vec<i64>, Vec<f64>) = pairs.into_iter().unzip();
     if dedupe {
-        pairs.dedup_by(|later, kept| {
-            let same = later.0 == kept.0;
-            if same {
-                kept.1 = later.1;
-            }
-            same
-        });
+        keep_newest_per_timestamp(&mut ts, &mut vs);
     }
-    pairs.into_iter().unzip()
+    (ts, vs)
+}
+
+/// Of samples in time order with equal timestamps, keeps the later one (the
+/// newer write).
+fn keep_newest_per_timestamp(ts: &mut Vec<i64>, vs: &mut Vec<f64>) {
+    if !ts.windows(2).any(|w| w[0] == w[1]) {
+        return;
+    }
+    let mut kept = 0;
+    for i in 0..ts.len() {
+        if kept > 0 && ts[kept - 1] == ts[i] {
+            vs[kept - 1] = vs[i];
+        } else {
+            ts[kept] = ts[i];
+            vs[kept] = vs[i];
+            kept += 1;
+        }
+    }
+    ts.truncate(kept);
+    vs.truncate(kept);
 }
 
 /// The chunks' samples joined, when they already follow one another in time
@@ -225,19 +240,8 @@ fn concat_in_order(chunks: &mut [Chunk], dedupe: bool) -> Option<(Vec<i64>, Vec<
             (ts, vs)
         }
     };
-    if dedupe && ts.windows(2).any(|w| w[0] == w[1]) {
-        let mut kept = 0;
-        for i in 0..ts.len() {
-            if kept > 0 && ts[kept - 1] == ts[i] {
-                vs[kept - 1] = vs[i];
-            } else {
-                ts[kept] = ts[i];
-                vs[kept] = vs[i];
-                kept += 1;
-            }
-        }
-        ts.truncate(kept);
-        vs.truncate(kept);
+    if dedupe {
+        keep_newest_per_timestamp(&mut ts, &mut vs);
     }
     Some((ts, vs))
 }
