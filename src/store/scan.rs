@@ -598,40 +598,25 @@ fn chunks_of_batch(
         let values: &StringArray = d.values().as_string();
         Some(values.value(d.keys().value(row) as usize).to_string())
     };
-    let dict_key = |d: &DictionaryArray<Int32Type>, row: usize| -> i32 {
-        if d.is_null(row) {
-            -1
-        } else {
-            d.keys().value(row)
-        }
-    };
-    // Where a run of one series starts: a row whose key in any column
-    // (null included) differs from the row before. Column by column, so each
-    // pass is a tight loop over one array.
+    // Runs of rows with the same labels, by one code per row for its keys
+    // in every decoded column: each distinct run is named (strings built)
+    // and matched once, and runs that `without` pools land in one chunk.
     let rows = batch.num_rows();
-    let mut starts = vec![false; rows];
-    mark_key_changes(metric, &mut starts);
-    for (_, d) in &key_columns {
-        mark_key_changes(d, &mut starts);
-    }
-
-    // Runs of rows with the same labels, by their dictionary keys in this
-    // batch: each distinct run is named (strings built) and matched once,
-    // and runs that `without` pools land in one chunk.
-    let mut chunk_of_run: HashMap<Vec<i32>, Option<usize>> = HashMap::new();
+    let columns: Vec<&DictionaryArray<Int32Type>> = std::iter::once(metric)
+        .chain(key_columns.iter().map(|(_, d)| *d))
+        .collect();
+    let codes = row_codes(&columns, rows);
+    let mut chunk_of_run: HashMap<u64, Option<usize>> = HashMap::new();
     let mut chunk_of_key: HashMap<SeriesKey, usize> = HashMap::new();
-    let mut run_keys: Vec<i32> = Vec::with_capacity(1 + key_columns.len());
     let mut runs: Vec<(usize, usize, usize)> = Vec::new();
     let mut start = 0;
     while start < rows {
+        let code = codes[start];
         let mut end = start + 1;
-        while end < rows && !starts[end] {
+        while end < rows && codes[end] == code {
             end += 1;
         }
-        run_keys.clear();
-        run_keys.push(metric.keys().value(start));
-        run_keys.extend(key_columns.iter().map(|(_, d)| dict_key(d, start)));
-        let slot = match chunk_of_run.get(run_keys.as_slice()) {
+        let slot = match chunk_of_run.get(&code) {
             Some(slot) => *slot,
             None => {
                 let metric_name = text(metric, start).ok_or_else(|| corrupt("null metric"))?;
@@ -666,7 +651,7 @@ fn chunks_of_batch(
                         slot = Some(index);
                     }
                 }
-                chunk_of_run.insert(run_keys.clone(), slot);
+                chunk_of_run.insert(code, slot);
                 slot
             }
         };
@@ -706,29 +691,70 @@ fn chunks_of_batch(
     Ok(())
 }
 
-/// Marks in `starts` each row whose dictionary key (or nullness) differs
-/// from the row before it.
-fn mark_key_changes(d: &DictionaryArray<Int32Type>, starts: &mut [bool]) {
-    let keys = d.keys().values();
-    let n = starts.len().min(keys.len());
-    match d.nulls() {
-        None => {
-            for i in 1..n {
-                starts[i] |= keys[i] != keys[i - 1];
-            }
+/// One code per row that two rows share exactly when every column holds
+/// the same dictionary key (or null) in both: the columns' keys as digits
+/// of a mixed-radix number, null one more digit value. Where the digits
+/// would overflow 64 bits, the codes so far are renumbered densely first
+/// (a batch has at most 2^32 rows, so they then take at most 32 bits).
+fn row_codes(columns: &[&DictionaryArray<Int32Type>], rows: usize) -> Vec<u64> {
+    let mut codes = vec![0u64; rows];
+    let mut used = 1u64;
+    for d in columns {
+        let radix = d.values().len() as u64 + 1;
+        if used.checked_mul(radix).is_none() {
+            used = renumber(&mut codes);
         }
-        Some(nulls) => {
-            for i in 1..n {
-                let (before, here) = (nulls.is_valid(i - 1), nulls.is_valid(i));
-                starts[i] |= before != here || (here && keys[i] != keys[i - 1]);
+        used = used.saturating_mul(radix);
+        let keys = &d.keys().values()[..rows];
+        // The key of a null slot is unspecified: it is multiplied by 0.
+        let digit = |key: i32, valid: u64| valid * (u64::from(key as u32) + 1);
+        match d.nulls() {
+            None => {
+                for (code, &key) in codes.iter_mut().zip(keys) {
+                    *code = *code * radix + digit(key, 1);
+                }
+            }
+            Some(nulls) => {
+                let bits = nulls.inner().bit_chunks();
+                let words = bits.iter().chain(std::iter::once(bits.remainder_bits()));
+                for (valid, (codes, keys)) in words.zip(codes.chunks_mut(64).zip(keys.chunks(64))) {
+                    // Words wholly null (an error label on calls that did
+                    // not fail) or wholly valid take the loops without bits.
+                    match valid {
+                        0 => codes.iter_mut().for_each(|code| *code *= radix),
+                        u64::MAX => {
+                            for (code, &key) in codes.iter_mut().zip(keys) {
+                                *code = *code * radix + digit(key, 1);
+                            }
+                        }
+                        _ => {
+                            for (i, (code, &key)) in codes.iter_mut().zip(keys).enumerate() {
+                                *code = *code * radix + digit(key, (valid >> i) & 1);
+                            }
+                        }
+                    }
+                }
             }
         }
     }
+    codes
+}
+
+/// Renumbers codes densely (0, 1, ... in order of first appearance) and
+/// returns how many distinct ones there are.
+fn renumber(codes: &mut [u64]) -> u64 {
+    let mut dense: HashMap<u64, u64> = HashMap::new();
+    for code in codes.iter_mut() {
+        let next = dense.len() as u64;
+        *code = *dense.entry(*code).or_insert(next);
+    }
+    dense.len().max(1) as u64
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[test]
     fn range_lists_intersect() {
@@ -778,6 +804,66 @@ mod tests {
         assert_eq!(concat_in_order(&mut chunks(overlapping), true), None);
         let unsorted: &[&[(i64, f64)]] = &[&[(5, 5.0), (1, 1.0)]];
         assert_eq!(concat_in_order(&mut chunks(unsorted), true), None);
+    }
+
+    /// Two rows share a code exactly when every column agrees on them (key
+    /// or null), over nulls in stretches and scattered, lengths that are not
+    /// whole words, arrays sliced off a word boundary, and enough columns
+    /// with enough values that the codes must be renumbered on the way.
+    #[test]
+    fn row_codes_are_equal_exactly_where_every_column_is() {
+        use arrow::array::{Int32Array, StringArray};
+        let mut state = 7u64;
+        let mut next = |below: u64| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) % below
+        };
+        let wide: Vec<String> = (0..70_000).map(|i| format!("v{i}")).collect();
+        let values = [
+            StringArray::from(vec!["a", "b", "c"]),
+            StringArray::from(wide.iter().map(String::as_str).collect::<Vec<_>>()),
+        ];
+        for len in [1usize, 63, 64, 65, 200, 1000] {
+            let columns: Vec<DictionaryArray<Int32Type>> = (0..7)
+                .map(|c| {
+                    let n = if c % 2 == 0 { 3 } else { 70_000 };
+                    let keys: Int32Array = (0..len)
+                        .map(|i| match (i / 50 + c) % 3 {
+                            0 => None,                                  // a null stretch
+                            1 => Some((i / 7 % 3) as i32),              // runs
+                            _ => (next(3) > 0).then(|| next(n) as i32), // scattered
+                        })
+                        .collect();
+                    DictionaryArray::<Int32Type>::try_new(keys, Arc::new(values[c % 2].clone()))
+                        .expect("dictionary")
+                })
+                .collect();
+            for offset in [0, 1, 13.min(len - 1)] {
+                let sliced: Vec<DictionaryArray<Int32Type>> = columns
+                    .iter()
+                    .map(|d| d.slice(offset, len - offset))
+                    .collect();
+                let refs: Vec<&DictionaryArray<Int32Type>> = sliced.iter().collect();
+                let rows = len - offset;
+                let codes = row_codes(&refs, rows);
+                let key = |i: usize| -> Vec<Option<i32>> {
+                    refs.iter()
+                        .map(|d| d.is_valid(i).then(|| d.keys().value(i)))
+                        .collect()
+                };
+                for i in 0..rows {
+                    for j in [i.saturating_sub(1), (i * 31 + 5) % rows] {
+                        assert_eq!(
+                            codes[i] == codes[j],
+                            key(i) == key(j),
+                            "len {len} offset {offset} rows {i} {j}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
