@@ -21,18 +21,70 @@ use crate::model::MatchOp;
 use crate::store::SeriesData;
 use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// How far an instant selector looks back for a series' newest sample.
 pub const LOOKBACK_MS: i64 = 5 * 60_000;
 
-/// The samples of one pooled group: every member's samples, merged in time order.
+/// The samples of one pooled group: every member's samples, merged in time
+/// order when a function first needs that order (`count` over whole steps
+/// does not, and reads the members as they are).
 struct Pooled {
     labels: Labels,
-    ts: Vec<i64>,
-    vs: Vec<f64>,
+    members: Vec<Arc<SeriesData>>,
+    /// Whether any member holds a stale marker (merging drops them).
+    stale: bool,
+    merged: OnceLock<(Vec<i64>, Vec<f64>)>,
     /// What the calls over this group share (step counts, value ranks).
     cache: WindowCache,
+}
+
+impl Pooled {
+    fn new(labels: Labels, members: Vec<Arc<SeriesData>>) -> Pooled {
+        let stale = members
+            .iter()
+            .any(|s| s.values.iter().any(|v| is_stale(*v)));
+        Pooled {
+            labels,
+            members,
+            stale,
+            merged: OnceLock::new(),
+            cache: WindowCache::default(),
+        }
+    }
+
+    /// The group's samples in time order, stale markers left out.
+    fn samples(&self) -> (&[i64], &[f64]) {
+        if let ([only], false) = (self.members.as_slice(), self.stale) {
+            return (&only.timestamps, &only.values);
+        }
+        let (ts, vs) = self.merged.get_or_init(|| {
+            let total: usize = self.members.iter().map(|s| s.timestamps.len()).sum();
+            let mut pairs: Vec<(i64, f64)> = Vec::with_capacity(total);
+            for s in &self.members {
+                for (&t, &v) in s.timestamps.iter().zip(&s.values) {
+                    if !is_stale(v) {
+                        pairs.push((t, v));
+                    }
+                }
+            }
+            pairs.sort_by_key(|p| p.0);
+            pairs.into_iter().unzip()
+        });
+        (ts, vs)
+    }
+
+    /// The value of `func` at every step.
+    fn over_time(&self, func: TimeFunc, span: &Span) -> (usize, Vec<Option<f64>>) {
+        if func == TimeFunc::Count && !self.stale {
+            let runs: Vec<&[i64]> = self.members.iter().map(|s| &s.timestamps[..]).collect();
+            if let Some(counted) = range::count_of_runs(&runs, &self.cache, span) {
+                return counted;
+            }
+        }
+        let (ts, vs) = self.samples();
+        over_time_shared(func, ts, vs, Some(&self.cache), span, &|_| None)
+    }
 }
 
 /// Evaluates expressions over one grid against one source.
@@ -245,8 +297,7 @@ impl<'a> Evaluator<'a> {
                 groups
                     .par_iter()
                     .map(|p| {
-                        let (start, values) =
-                            over_time_shared(func, &p.ts, &p.vs, Some(&p.cache), &span, &|_| None);
+                        let (start, values) = p.over_time(func, &span);
                         Series::new(p.labels.clone(), start, values).trim()
                     })
                     .collect::<Vec<_>>()
@@ -330,37 +381,8 @@ impl<'a> Evaluator<'a> {
                 .map(|s| (group_labels(&s.key.labels, &names, g.without), s)),
         );
         let merged: Vec<Pooled> = groups
-            .into_par_iter()
-            .map(|(labels, members)| {
-                if let [only] = members.as_slice()
-                    && !only.values.iter().any(|v| is_stale(*v))
-                {
-                    // One member: its samples are already in time order.
-                    return Pooled {
-                        labels,
-                        ts: only.timestamps.clone(),
-                        vs: only.values.clone(),
-                        cache: WindowCache::default(),
-                    };
-                }
-                let total: usize = members.iter().map(|s| s.timestamps.len()).sum();
-                let mut pairs: Vec<(i64, f64)> = Vec::with_capacity(total);
-                for s in &members {
-                    for (&t, &v) in s.timestamps.iter().zip(&s.values) {
-                        if !is_stale(v) {
-                            pairs.push((t, v));
-                        }
-                    }
-                }
-                pairs.sort_by_key(|p| p.0);
-                let (ts, vs) = pairs.into_iter().unzip();
-                Pooled {
-                    labels,
-                    ts,
-                    vs,
-                    cache: WindowCache::default(),
-                }
-            })
+            .into_iter()
+            .map(|(labels, members)| Pooled::new(labels, members.into_iter().cloned().collect()))
             .collect();
         let merged = Arc::new(merged);
         if let Ok(mut m) = self.pooled.lock() {

@@ -267,6 +267,29 @@ pub fn over_time_shared(
     (start, values)
 }
 
+/// `count` at every step of a pooled group whose members are `runs`, each in
+/// time order, without merging them: how many samples a window holds does
+/// not depend on their order. `None` when the range or offset is not a
+/// whole number of steps (or the runs defeat [`StepCounts`]): the caller
+/// merges and walks.
+pub fn count_of_runs(
+    runs: &[&[i64]],
+    cache: &WindowCache,
+    span: &Span,
+) -> Option<(usize, Vec<Option<f64>>)> {
+    let first = runs.iter().filter_map(|r| r.first()).min();
+    let last = runs.iter().filter_map(|r| r.last()).max();
+    let (Some(&first), Some(&last)) = (first, last) else {
+        return Some((0, Vec::new()));
+    };
+    let counts = cache
+        .counts
+        .get_or_init(|| StepCounts::of_runs(runs, span.grid))
+        .as_ref()?;
+    let steps = span.steps_touching(first, last);
+    Some((steps.start, counts.counts(span, steps)?))
+}
+
 /// One window's value, computed directly from its samples.
 fn window_value(
     func: TimeFunc,
@@ -459,9 +482,17 @@ fn sliding_quantile(ranking: &Ranking, windows: &[(usize, usize)], q: f64) -> Ve
     let mut present = RankSet::new(n);
     let mut cursor = RankCursor::default();
     let (mut cur_lo, mut cur_hi) = (0usize, 0usize);
+    // The window before and its quantile: a window that holds the same
+    // samples (no call in the last step of a quiet tool) has the same one.
+    let mut last: Option<((usize, usize), Option<f64>)> = None;
     windows
         .iter()
         .map(|&(lo, hi)| {
+            if let Some((window, value)) = last
+                && window == (lo, hi)
+            {
+                return value;
+            }
             while cur_hi < hi {
                 present.insert(rank[cur_hi] as usize);
                 cursor.inserted(rank[cur_hi] as usize);
@@ -496,7 +527,9 @@ fn sliding_quantile(ranking: &Ranking, windows: &[(usize, usize)], q: f64) -> Ve
                 at_lower
             };
             let (a, b) = (sorted[at_lower], sorted[at_upper]);
-            Some(a * (1.0 - w) + b * w)
+            let value = Some(a * (1.0 - w) + b * w);
+            last = Some(((lo, hi), value));
+            value
         })
         .collect()
 }
@@ -535,32 +568,51 @@ struct StepCounts {
 }
 
 impl StepCounts {
-    /// `None` when the samples span far more steps than they number (a
-    /// sparse series on a fine grid: walking the samples is cheaper).
+    /// The counts of one series' samples: see [`StepCounts::of_runs`].
     fn new(ts: &[i64], grid: Grid) -> Option<StepCounts> {
-        let (&first, &last) = (ts.first()?, ts.last()?);
-        let step = grid.step.max(1);
-        // The first grid step at or after t.
-        let step_of = |t: i64| -> Option<i64> {
-            let d = t.checked_sub(grid.start)?;
-            Some(d.div_euclid(step) + i64::from(d.rem_euclid(step) != 0))
-        };
-        // The counts stand for index positions only when the samples are in
-        // time order (always, from a store or a pooled merge); otherwise the
-        // walk over the samples decides.
-        if !ts.is_sorted() {
+        Self::of_runs(&[ts], grid)
+    }
+
+    /// The counts of the samples of several runs, each in time order, as if
+    /// they were merged into one series: how many samples lie at or before a
+    /// time does not depend on how the runs interleave. `None` when a run is
+    /// out of time order (the counts would not stand for index positions;
+    /// the walk over the samples decides) or when the samples span far more
+    /// steps than they number (a sparse series on a fine grid: walking the
+    /// samples is cheaper).
+    fn of_runs(runs: &[&[i64]], grid: Grid) -> Option<StepCounts> {
+        if !runs.iter().all(|r| r.is_sorted()) {
             return None;
         }
-        let (lo, hi) = (step_of(first)?, step_of(last)?);
+        let first = runs.iter().filter_map(|r| r.first()).min()?;
+        let last = runs.iter().filter_map(|r| r.last()).max()?;
+        let len: usize = runs.iter().map(|r| r.len()).sum();
+        let step_of = StepOf::new(grid);
+        let (lo, hi) = (step_of.at_or_after(*first)?, step_of.at_or_after(*last)?);
         let span = usize::try_from(hi.checked_sub(lo)?).ok()?.checked_add(1)?;
-        if span > 4 * (ts.len() + grid.n) || ts.len() > u32::MAX as usize {
+        if span > 4 * (len + grid.n) || len > u32::MAX as usize {
             return None;
         }
         let mut at_or_before = vec![0u32; span];
-        for &t in ts {
-            // Sorted: every sample's step lies within lo..=hi.
-            let k = usize::try_from(step_of(t)? - lo).ok()?;
-            *at_or_before.get_mut(k)? += 1;
+        for run in runs {
+            // The step of the samples being counted, that step's time, and
+            // how many so far: the samples of a run that share a step cost a
+            // comparison each, and the next step up no division.
+            let (mut k, mut bound, mut pending) = (lo, i64::MIN, 0u32);
+            for &t in run.iter() {
+                if t > bound {
+                    // Every sample's step lies within lo..=hi.
+                    *at_or_before.get_mut(usize::try_from(k - lo).ok()?)? += pending;
+                    k = match bound.checked_add(step_of.step) {
+                        Some(next) if t <= next && bound != i64::MIN => k + 1,
+                        _ => step_of.at_or_after(t)?,
+                    };
+                    bound = step_of.time(k)?;
+                    pending = 0;
+                }
+                pending += 1;
+            }
+            *at_or_before.get_mut(usize::try_from(k - lo).ok()?)? += pending;
         }
         let mut total = 0u32;
         for c in &mut at_or_before {
@@ -570,7 +622,7 @@ impl StepCounts {
         Some(StepCounts {
             first_step: lo,
             at_or_before,
-            len: ts.len(),
+            len,
         })
     }
 
@@ -588,11 +640,7 @@ impl StepCounts {
     /// The windows of `span` at `steps`, when its range and offset are whole
     /// grid steps.
     fn windows(&self, span: &Span, steps: std::ops::Range<usize>) -> Option<Vec<(usize, usize)>> {
-        let step = span.grid.step;
-        if step <= 0 || span.range_ms % step != 0 || span.offset_ms % step != 0 {
-            return None;
-        }
-        let (back, range) = (span.offset_ms / step, span.range_ms / step);
+        let (back, range) = self.whole_steps(span)?;
         Some(
             steps
                 .map(|k| {
@@ -601,6 +649,62 @@ impl StepCounts {
                 })
                 .collect(),
         )
+    }
+
+    /// How many samples each window of `span` at `steps` holds (`None` for
+    /// an empty one), when its range and offset are whole grid steps.
+    fn counts(&self, span: &Span, steps: std::ops::Range<usize>) -> Option<Vec<Option<f64>>> {
+        let (back, range) = self.whole_steps(span)?;
+        let range = usize::try_from(range).ok()?;
+        // The counts at or before every step from the first window's start
+        // to the last window's end, laid out once: a window's count is then
+        // the difference of two entries `range` apart.
+        let first = (steps.start as i64)
+            .checked_sub(back)?
+            .checked_sub(range as i64)?;
+        let len = steps.len().checked_add(range)?;
+        let at: Vec<u32> = (0..len as i64).map(|i| self.at(first + i) as u32).collect();
+        Some(
+            at[range..]
+                .iter()
+                .zip(&at)
+                .map(|(hi, lo)| (hi > lo).then(|| (hi - lo) as f64))
+                .collect(),
+        )
+    }
+
+    /// The offset and range of `span` in grid steps, when both are whole.
+    fn whole_steps(&self, span: &Span) -> Option<(i64, i64)> {
+        let step = span.grid.step;
+        if step <= 0 || span.range_ms % step != 0 || span.offset_ms % step != 0 {
+            return None;
+        }
+        Some((span.offset_ms / step, span.range_ms / step))
+    }
+}
+
+/// The first grid step at or after a time (possibly before the grid's first).
+struct StepOf {
+    start: i64,
+    step: i64,
+}
+
+impl StepOf {
+    fn new(grid: Grid) -> StepOf {
+        StepOf {
+            start: grid.start,
+            step: grid.step.max(1),
+        }
+    }
+
+    fn at_or_after(&self, t: i64) -> Option<i64> {
+        let d = t.checked_sub(self.start)?;
+        Some(d.div_euclid(self.step) + i64::from(d.rem_euclid(self.step) != 0))
+    }
+
+    /// The time of step `k`.
+    fn time(&self, k: i64) -> Option<i64> {
+        k.checked_mul(self.step)?.checked_add(self.start)
     }
 }
 
