@@ -231,6 +231,18 @@ case("absent_over_time with no = matchers gives an empty label set",
 for q in ("0", "0.5", "0.95", "1"):
     case("quantile_over_time at q=%s over 6 samples with negatives" % q, "30s", LAT,
          "quantile_over_time(%s, lat[3m])" % q, LAT_EVAL)
+# Prometheus sorts every NaN before all numbers, and interpolates
+# a*(1-w) + b*w even at w = 0, so an infinite neighbour (or an infinite
+# maximum at q=1, Inf*0) gives NaN.
+for q in ("0", "0.25", "0.5", "1"):
+    case("quantile_over_time at q=%s with NaN samples (NaN sorts first)" % q,
+         "1m", [('lat{job="a"}', "3 NaN 1 NaN 2 5")], "quantile_over_time(%s, lat[6m])" % q, "5m30s")
+case("quantile_over_time at a whole rank next to +Inf is NaN (Inf * 0)",
+     "1m", [('lat{job="a"}', "1 2 Inf")], "quantile_over_time(0.5, lat[3m])", "2m30s")
+case("quantile_over_time at q=1 with a +Inf maximum is NaN",
+     "1m", [('lat{job="a"}', "1 Inf 2")], "quantile_over_time(1, lat[3m])", "2m30s")
+case("quantile_over_time at q=0 with a -Inf minimum is -Inf",
+     "1m", [('lat{job="a"}', "1 -Inf 2")], "quantile_over_time(0, lat[3m])", "2m30s")
 case("avg_over_time", "30s", LAT, "avg_over_time(lat[3m])", LAT_EVAL)
 case("min_over_time with negative values", "30s", LAT, "min_over_time(lat[3m])", LAT_EVAL)
 case("max_over_time", "30s", LAT, "max_over_time(lat[3m])", LAT_EVAL)
@@ -265,6 +277,10 @@ case("topk 1 by (job)", "1m", TEMP, "topk by (job) (1, temp)", "10m30s")
 case("max across series ignores a NaN series",
      "1m", [('temp{job="a", instance="1"}', rep("NaN", 11)), ('temp{job="a", instance="2"}', "3x10")],
      "max by (job) (temp)", "5m30s")
+case("quantile by (job) across series with a NaN series (NaN sorts first)",
+     "1m", [('temp{job="a", instance="1"}', rep("NaN", 6)), ('temp{job="a", instance="2"}', "3x5"),
+            ('temp{job="a", instance="3"}', "1x5")],
+     "quantile by (job) (0.5, temp)", "3m30s")
 
 # ---- per-group sums and the pooled form of the rule language ---------------------
 

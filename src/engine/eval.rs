@@ -585,7 +585,7 @@ fn aggregate_group(
                 "max" => range::max_skipping_nan(&buf),
                 "stddev" => range::population_stddev(&buf),
                 "quantile" => {
-                    buf.sort_by(f64::total_cmp);
+                    buf.sort_by(crate::analyze::robust::quantile_order);
                     crate::analyze::robust::quantile_sorted(&buf, param.unwrap_or(f64::NAN))
                 }
                 _ => return None,

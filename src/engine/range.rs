@@ -543,10 +543,15 @@ struct Ranking {
 impl Ranking {
     fn new(vs: &[f64]) -> Ranking {
         let n = vs.len();
-        // Radix sort: the order of f64::total_cmp. Which of equal values
-        // gets which rank does not matter: their values are equal.
+        // Radix sort in robust::quantile_order (NaN first, then the order
+        // of f64::total_cmp). Which of equal values gets which rank does
+        // not matter: their values are equal.
         let mut by_value: Vec<(f64, u32)> = vs.iter().copied().zip(0..n as u32).collect();
-        radsort::sort_by_key(&mut by_value, |p| p.0);
+        if vs.iter().any(|v| v.is_nan()) {
+            radsort::sort_by_key(&mut by_value, |p| (!p.0.is_nan(), p.0));
+        } else {
+            radsort::sort_by_key(&mut by_value, |p| p.0);
+        }
         let mut rank = vec![0u32; n];
         for (r, &(_, i)) in by_value.iter().enumerate() {
             rank[i as usize] = r as u32;
@@ -908,13 +913,13 @@ mod tests {
     }
 
     /// The ranked path's quantiles equal, bit for bit, sorting each window
-    /// (total order) and interpolating between neighbours.
+    /// (Prometheus's order) and interpolating between neighbours.
     fn assert_ranked_quantiles(vs: &[f64], windows: &[(usize, usize)], qs: &[f64]) {
         for &q in qs {
             let fast = sliding_quantile(&Ranking::new(vs), windows, q);
             for (&(lo, hi), got) in windows.iter().zip(&fast) {
                 let mut w = vs[lo..hi].to_vec();
-                w.sort_by(f64::total_cmp);
+                w.sort_by(robust::quantile_order);
                 let want = w.len().checked_sub(1).map(|last| {
                     let r = q * last as f64;
                     let lower = r.floor() as usize;
@@ -998,9 +1003,9 @@ mod tests {
         );
     }
 
-    /// The ranked quantile path orders NaN, signed zeros and
-    /// infinities by f64::total_cmp: bit for bit what sorting each window
-    /// and interpolating as it does gives.
+    /// The ranked quantile path orders NaN (first, either sign), signed
+    /// zeros and infinities as Prometheus does: bit for bit what sorting
+    /// each window and interpolating as it does gives.
     #[test]
     fn sliding_quantiles_rank_special_values_in_total_order() {
         let specials = [
