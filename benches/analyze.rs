@@ -8,6 +8,10 @@
 //! (criterion prints the second against the first). MCPOPS_BENCH_STORE=DIR
 //! reuses a store (scripts/compare-duckdb.sh makes that fleet).
 
+// The binary's allocator (see Cargo.toml), so that figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod common;
 
 use criterion::{Criterion, criterion_group, criterion_main};

@@ -9,6 +9,10 @@
 //! Set MCPOPS_BENCH_STORE to an existing store (made by scripts/compare-duckdb.sh)
 //! to skip generating and ingesting the fleet.
 
+// The binary's allocator (see Cargo.toml), so that figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod common;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

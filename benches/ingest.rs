@@ -4,6 +4,10 @@
 //!
 //! `cargo bench --bench ingest`
 
+// The binary's allocator (see Cargo.toml), so that figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mcpops::ingest::{Format, IngestOptions, ingest_reader};
 use mcpops::model::MemorySink;

@@ -6,6 +6,10 @@
 //! `cargo bench --bench nab` (needs `../shared/data/nab`; says so and does
 //! nothing when it is absent)
 
+// The binary's allocator (see Cargo.toml), so that figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mcpops::analyze::detect::DetectorConfig;
 use mcpops::analyze::nab;

@@ -3,6 +3,10 @@
 //! written, as the README's main command does once the store is filled.
 //! Target: under 5 seconds in release.
 
+// The binary's allocator (see Cargo.toml), so that figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use mcpops::dsl::load_rules;
 use mcpops::ingest::{IngestOptions, ingest_path};

@@ -2,6 +2,10 @@
 //! scan and for a selective one (one metric of one server) that pruning
 //! should make cheap.
 
+// The binary's allocator (see Cargo.toml), so that figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mcpops::model::{Matcher, SampleSink, SeriesKey};
 use mcpops::store::{ScanRequest, Store};
