@@ -380,8 +380,9 @@ impl<'a> Evaluator<'a> {
             raw.iter()
                 .map(|s| (group_labels(&s.key.labels, &names, g.without), s)),
         );
+        // In parallel: finding stale markers reads every member's values.
         let merged: Vec<Pooled> = groups
-            .into_iter()
+            .into_par_iter()
             .map(|(labels, members)| Pooled::new(labels, members.into_iter().cloned().collect()))
             .collect();
         let merged = Arc::new(merged);

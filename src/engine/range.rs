@@ -94,6 +94,15 @@ impl Span {
         lo..hi.max(lo)
     }
 
+    /// The offset and the range in grid steps, when both are whole steps.
+    fn in_whole_steps(&self) -> Option<(i64, i64)> {
+        let step = self.grid.step;
+        if step <= 0 || self.range_ms % step != 0 || self.offset_ms % step != 0 {
+            return None;
+        }
+        Some((self.offset_ms / step, self.range_ms / step))
+    }
+
     /// For each step of `steps`, the index range of `ts` inside its window.
     fn windows(&self, ts: &[i64], steps: std::ops::Range<usize>) -> Vec<(usize, usize)> {
         let mut out = Vec::with_capacity(steps.len());
@@ -270,23 +279,18 @@ pub fn over_time_shared(
 /// `count` at every step of a pooled group whose members are `runs`, each in
 /// time order, without merging them: how many samples a window holds does
 /// not depend on their order. `None` when the range or offset is not a
-/// whole number of steps (or the runs defeat [`StepCounts`]): the caller
-/// merges and walks.
+/// whole number of steps, or the runs are empty or defeat [`StepCounts`]:
+/// the caller merges and walks.
 pub fn count_of_runs(
     runs: &[&[i64]],
     cache: &WindowCache,
     span: &Span,
 ) -> Option<(usize, Vec<Option<f64>>)> {
-    let first = runs.iter().filter_map(|r| r.first()).min();
-    let last = runs.iter().filter_map(|r| r.last()).max();
-    let (Some(&first), Some(&last)) = (first, last) else {
-        return Some((0, Vec::new()));
-    };
     let counts = cache
         .counts
         .get_or_init(|| StepCounts::of_runs(runs, span.grid))
         .as_ref()?;
-    let steps = span.steps_touching(first, last);
+    let steps = span.steps_touching(counts.first_time, counts.last_time);
     Some((steps.start, counts.counts(span, steps)?))
 }
 
@@ -566,6 +570,9 @@ impl Ranking {
 /// whole steps then has its bounds at two of those counts: no walk over
 /// the samples per call.
 struct StepCounts {
+    /// The times of the first and the last sample.
+    first_time: i64,
+    last_time: i64,
     /// Grid step (possibly negative) of `at_or_before[0]`.
     first_step: i64,
     at_or_before: Vec<u32>,
@@ -593,7 +600,11 @@ impl StepCounts {
         let last = runs.iter().filter_map(|r| r.last()).max()?;
         let len: usize = runs.iter().map(|r| r.len()).sum();
         let step_of = StepOf::new(grid);
-        let (lo, hi) = (step_of.at_or_after(*first)?, step_of.at_or_after(*last)?);
+        let (first_time, last_time) = (*first, *last);
+        let (lo, hi) = (
+            step_of.at_or_after(first_time)?,
+            step_of.at_or_after(last_time)?,
+        );
         let span = usize::try_from(hi.checked_sub(lo)?).ok()?.checked_add(1)?;
         if span > 4 * (len + grid.n) || len > u32::MAX as usize {
             return None;
@@ -625,6 +636,8 @@ impl StepCounts {
             *c = total;
         }
         Some(StepCounts {
+            first_time,
+            last_time,
             first_step: lo,
             at_or_before,
             len,
@@ -645,7 +658,7 @@ impl StepCounts {
     /// The windows of `span` at `steps`, when its range and offset are whole
     /// grid steps.
     fn windows(&self, span: &Span, steps: std::ops::Range<usize>) -> Option<Vec<(usize, usize)>> {
-        let (back, range) = self.whole_steps(span)?;
+        let (back, range) = span.in_whole_steps()?;
         Some(
             steps
                 .map(|k| {
@@ -659,7 +672,7 @@ impl StepCounts {
     /// How many samples each window of `span` at `steps` holds (`None` for
     /// an empty one), when its range and offset are whole grid steps.
     fn counts(&self, span: &Span, steps: std::ops::Range<usize>) -> Option<Vec<Option<f64>>> {
-        let (back, range) = self.whole_steps(span)?;
+        let (back, range) = span.in_whole_steps()?;
         let range = usize::try_from(range).ok()?;
         // The counts at or before every step from the first window's start
         // to the last window's end, laid out once: a window's count is then
@@ -676,15 +689,6 @@ impl StepCounts {
                 .map(|(hi, lo)| (hi > lo).then(|| (hi - lo) as f64))
                 .collect(),
         )
-    }
-
-    /// The offset and range of `span` in grid steps, when both are whole.
-    fn whole_steps(&self, span: &Span) -> Option<(i64, i64)> {
-        let step = span.grid.step;
-        if step <= 0 || span.range_ms % step != 0 || span.offset_ms % step != 0 {
-            return None;
-        }
-        Some((span.offset_ms / step, span.range_ms / step))
     }
 }
 
@@ -1007,7 +1011,7 @@ mod tests {
     /// zeros and infinities as Prometheus does: bit for bit what sorting
     /// each window and interpolating as it does gives.
     #[test]
-    fn sliding_quantiles_rank_special_values_in_total_order() {
+    fn sliding_quantiles_rank_special_values_in_prometheus_order() {
         let specials = [
             f64::NAN,
             -0.0,
