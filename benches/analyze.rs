@@ -8,7 +8,7 @@
 //! (criterion prints the second against the first). MCPOPS_BENCH_STORE=DIR
 //! reuses a store (scripts/compare-duckdb.sh makes that fleet).
 
-// The binary's allocator (see Cargo.toml), so that figures are the binary's.
+// The binary's allocator and its tuning (src/memory.rs), so that figures are the binary's.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -19,6 +19,7 @@ use mcpops::analyze::analysis::{AnalyzeOptions, analyze};
 use std::hint::black_box;
 
 fn bench(c: &mut Criterion) {
+    mcpops::memory::keep_freed_memory_for_reuse();
     let tmp = tempfile::tempdir().expect("tmp");
     let store = common::fleet_store(&tmp);
     let snap = store.snapshot().expect("snapshot");

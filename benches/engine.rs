@@ -9,7 +9,7 @@
 //! Set MCPOPS_BENCH_STORE to an existing store (made by scripts/compare-duckdb.sh)
 //! to skip generating and ingesting the fleet.
 
-// The binary's allocator (see Cargo.toml), so that figures are the binary's.
+// The binary's allocator and its tuning (src/memory.rs), so that figures are the binary's.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -23,6 +23,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 fn engine(c: &mut Criterion) {
+    mcpops::memory::keep_freed_memory_for_reuse();
     let tmp = tempfile::tempdir().expect("tmp");
     let store = common::fleet_store(&tmp);
     let snap = store.snapshot().expect("snapshot");

@@ -4,7 +4,7 @@
 //!
 //! `cargo bench --bench ingest`
 
-// The binary's allocator (see Cargo.toml), so that figures are the binary's.
+// The binary's allocator and its tuning (src/memory.rs), so that figures are the binary's.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -121,6 +121,7 @@ fn jsonl() -> (String, u64) {
 }
 
 fn bench(c: &mut Criterion) {
+    mcpops::memory::keep_freed_memory_for_reuse();
     let opts = IngestOptions {
         quiet: true,
         ..IngestOptions::default()

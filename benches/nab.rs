@@ -6,7 +6,7 @@
 //! `cargo bench --bench nab` (needs `../shared/data/nab`; says so and does
 //! nothing when it is absent)
 
-// The binary's allocator (see Cargo.toml), so that figures are the binary's.
+// The binary's allocator and its tuning (src/memory.rs), so that figures are the binary's.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -25,6 +25,7 @@ fn corpus_dir() -> Option<PathBuf> {
 }
 
 fn bench(c: &mut Criterion) {
+    mcpops::memory::keep_freed_memory_for_reuse();
     let Some(dir) = corpus_dir() else {
         eprintln!("note: NAB corpus not found at ../shared/data/nab; nothing to measure");
         return;

@@ -2,7 +2,7 @@
 //! scan and for a selective one (one metric of one server) that pruning
 //! should make cheap.
 
-// The binary's allocator (see Cargo.toml), so that figures are the binary's.
+// The binary's allocator and its tuning (src/memory.rs), so that figures are the binary's.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -50,6 +50,7 @@ fn build_store(dir: &std::path::Path) -> Store {
 }
 
 fn scan(c: &mut Criterion) {
+    mcpops::memory::keep_freed_memory_for_reuse();
     let dir = tempfile::tempdir().expect("tempdir");
     let store = build_store(dir.path());
     let snapshot = store.snapshot().expect("snapshot");

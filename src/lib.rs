@@ -3,7 +3,8 @@
 //! Data flows one way: [`ingest`] -> [`store`] -> [`engine`] / [`analyze`]
 //! -> [`remediate`] -> [`report`]. [`model`]
 //! holds the types the rooms share, [`dsl`] the rule language, [`generate`]
-//! the sample fleet, and [`commands`] what each subcommand does.
+//! the sample fleet, [`commands`] what each subcommand does, and [`memory`]
+//! how the binaries tune their allocator.
 
 pub mod analyze;
 pub mod commands;
@@ -11,6 +12,7 @@ pub mod dsl;
 pub mod engine;
 pub mod generate;
 pub mod ingest;
+pub mod memory;
 pub mod model;
 pub mod progress;
 pub mod remediate;

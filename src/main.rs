@@ -448,6 +448,7 @@ fn run(cli: Cli) -> Result<(), CommandError> {
 }
 
 fn main() -> ExitCode {
+    mcpops::memory::keep_freed_memory_for_reuse();
     match run(Cli::parse()) {
         Ok(()) | Err(CommandError::OutputClosed) => ExitCode::SUCCESS,
         Err(e) => {
