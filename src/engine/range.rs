@@ -481,6 +481,22 @@ fn sliding_extreme(vs: &[f64], windows: &[(usize, usize)], max: bool) -> Vec<Opt
 /// samples move the quantile by a few ranks, so each step costs a few word
 /// scans instead of a sort (or a tree descent per sample and query).
 fn sliding_quantile(ranking: &Ranking, windows: &[(usize, usize)], q: f64) -> Vec<Option<f64>> {
+    // Prometheus's answers for a φ outside [0, 1], whatever the window holds.
+    let outside = if q.is_nan() {
+        Some(f64::NAN)
+    } else if q < 0.0 {
+        Some(f64::NEG_INFINITY)
+    } else if q > 1.0 {
+        Some(f64::INFINITY)
+    } else {
+        None
+    };
+    if let Some(value) = outside {
+        return windows
+            .iter()
+            .map(|&(lo, hi)| (hi > lo).then_some(value))
+            .collect();
+    }
     let Ranking { rank, sorted } = ranking;
     let n = rank.len();
     let mut present = RankSet::new(n);
@@ -510,15 +526,6 @@ fn sliding_quantile(ranking: &Ranking, windows: &[(usize, usize)], q: f64) -> Ve
             let count = hi.saturating_sub(lo);
             if count == 0 {
                 return None;
-            }
-            if q.is_nan() {
-                return Some(f64::NAN);
-            }
-            if q < 0.0 {
-                return Some(f64::NEG_INFINITY);
-            }
-            if q > 1.0 {
-                return Some(f64::INFINITY);
             }
             let r = q * (count - 1) as f64;
             // 0 <= r < 2^53: truncation is the floor, without a libm call per step.
@@ -655,6 +662,23 @@ impl StepCounts {
         }
     }
 
+    /// [`StepCounts::at`] for the `len` steps from `first`: zeros before the
+    /// counted steps, the counts, then the total after them.
+    fn at_steps(&self, first: i64, len: usize) -> Option<Vec<u32>> {
+        let total = u32::try_from(self.len).ok()?;
+        let mut at = Vec::with_capacity(len);
+        // Steps before the first counted one, and how far into the counts the
+        // rest begins.
+        let before =
+            usize::try_from(self.first_step.saturating_sub(first).clamp(0, len as i64)).ok()?;
+        let skip = usize::try_from(first.saturating_sub(self.first_step).max(0)).ok()?;
+        at.resize(before, 0);
+        let counted = self.at_or_before.get(skip.min(self.at_or_before.len())..)?;
+        at.extend_from_slice(&counted[..counted.len().min(len - before)]);
+        at.resize(len, total);
+        Some(at)
+    }
+
     /// The windows of `span` at `steps`, when its range and offset are whole
     /// grid steps.
     fn windows(&self, span: &Span, steps: std::ops::Range<usize>) -> Option<Vec<(usize, usize)>> {
@@ -681,7 +705,7 @@ impl StepCounts {
             .checked_sub(back)?
             .checked_sub(range as i64)?;
         let len = steps.len().checked_add(range)?;
-        let at: Vec<u32> = (0..len as i64).map(|i| self.at(first + i) as u32).collect();
+        let at = self.at_steps(first, len)?;
         Some(
             at[range..]
                 .iter()
@@ -916,8 +940,15 @@ mod tests {
         }
     }
 
-    /// The ranked path's quantiles equal, bit for bit, sorting each window
+    /// The ranked path's quantiles equal, bit for bit (NaN for NaN), sorting each window
     /// (Prometheus's order) and interpolating between neighbours.
+    /// A value's bits, or `None` for any NaN: Rust leaves the sign and
+    /// payload of a NaN that arithmetic produces unspecified, and an
+    /// optimised build may give another one than a debug build.
+    fn bits_or_nan(v: f64) -> Option<u64> {
+        (!v.is_nan()).then(|| v.to_bits())
+    }
+
     fn assert_ranked_quantiles(vs: &[f64], windows: &[(usize, usize)], qs: &[f64]) {
         for &q in qs {
             let fast = sliding_quantile(&Ranking::new(vs), windows, q);
@@ -931,8 +962,8 @@ mod tests {
                     w[lower] * (1.0 - f) + w[(lower + 1).min(last)] * f
                 });
                 assert_eq!(
-                    got.map(f64::to_bits),
-                    want.map(f64::to_bits),
+                    got.map(bits_or_nan),
+                    want.map(bits_or_nan),
                     "q {q} window {lo}..{hi}"
                 );
             }
@@ -981,6 +1012,31 @@ mod tests {
                 counts.windows(&span, steps.clone()),
                 Some(span.windows(&ts, steps)),
                 "range {range_ms} offset {offset_ms}"
+            );
+        }
+        // The counts laid out over any stretch of steps, inside, across or
+        // past either end of the counted ones.
+        let (lo, hi) = (
+            counts.first_step,
+            counts.first_step + counts.at_or_before.len() as i64,
+        );
+        for (first, len) in [
+            (lo - 10, 5),
+            (lo - 10, 10),
+            (lo - 3, 200),
+            (lo, 0),
+            (lo + 7, 30),
+            (lo - 5, (hi - lo) as usize + 20),
+            (hi - 4, 9),
+            (hi + 2, 3),
+        ] {
+            let walked: Vec<u32> = (0..len as i64)
+                .map(|i| counts.at(first + i) as u32)
+                .collect();
+            assert_eq!(
+                counts.at_steps(first, len),
+                Some(walked),
+                "{len} steps from {first}"
             );
         }
         let mut shuffled = ts.clone();
@@ -1057,6 +1113,19 @@ mod tests {
             windows.push((lo, hi));
         }
         assert_ranked_quantiles(&vs, &windows, &[0.0, 0.01, 0.5, 0.95, 0.999, 1.0]);
+        // φ outside [0, 1]: Prometheus's constant for every window with samples.
+        let ranking = Ranking::new(&vs);
+        for (q, want) in [
+            (f64::NAN, f64::NAN),
+            (-0.5, f64::NEG_INFINITY),
+            (1.5, f64::INFINITY),
+        ] {
+            let got = sliding_quantile(&ranking, &windows, q);
+            for (&(lo, hi), got) in windows.iter().zip(&got) {
+                let want = (hi > lo).then_some(bits_or_nan(want));
+                assert_eq!(got.map(bits_or_nan), want, "q {q} window {lo}..{hi}");
+            }
+        }
     }
 
     #[test]
