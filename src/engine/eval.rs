@@ -734,24 +734,34 @@ fn vector_vector(
             Some(names) => group_labels(&l.labels, names, false),
             None => l.labels.clone(),
         };
-        let mut values = Vec::with_capacity(l.values.len());
-        for (i, lv) in l.values.iter().enumerate() {
-            let step = l.start + i;
-            let Some(lv) = lv else {
-                values.push(None);
-                continue;
-            };
-            let mut found = partners.iter().filter_map(|r| r.at(step));
-            let rv = found.next();
-            if rv.is_some() && found.next().is_some() {
-                return Err(EngineError::Eval(format!(
-                    "several series on the right of `{}` match {}: match on fewer labels with on(...)",
-                    op.symbol(),
-                    format_labels(&labels)
-                )));
+        let values: Vec<Option<f64>> = if let [r] = partners.as_slice() {
+            // One partner (the usual case): no step can match twice.
+            l.values
+                .iter()
+                .enumerate()
+                .map(|(i, lv)| combine(op, return_bool, (*lv)?, r.at(l.start + i)?, true))
+                .collect()
+        } else {
+            let mut values = Vec::with_capacity(l.values.len());
+            for (i, lv) in l.values.iter().enumerate() {
+                let step = l.start + i;
+                let Some(lv) = lv else {
+                    values.push(None);
+                    continue;
+                };
+                let mut found = partners.iter().filter_map(|r| r.at(step));
+                let rv = found.next();
+                if rv.is_some() && found.next().is_some() {
+                    return Err(EngineError::Eval(format!(
+                        "several series on the right of `{}` match {}: match on fewer labels with on(...)",
+                        op.symbol(),
+                        format_labels(&labels)
+                    )));
+                }
+                values.push(rv.and_then(|rv| combine(op, return_bool, *lv, rv, true)));
             }
-            values.push(rv.and_then(|rv| combine(op, return_bool, *lv, rv, true)));
-        }
+            values
+        };
         if left_count.get(&key).copied().unwrap_or(0) > 1 && values.iter().any(Option::is_some) {
             return Err(EngineError::Eval(format!(
                 "several series on the left of `{}` match {}: match on more labels, or aggregate first",
