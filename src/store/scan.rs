@@ -674,9 +674,15 @@ fn chunks_of_batch(
     for (index, a, b) in runs {
         let chunk = &mut out[index];
         // A run is one series in time order (the segments' sort order, checked
-        // here all the same): most lie wholly in the range.
+        // here all the same): most lie wholly in the range. Runs of a few
+        // rows (a session's calls) are cheaper copied row by row than
+        // checked and copied as slices.
         let run = &ts[a..b];
-        if wanted.contains(&run[0]) && wanted.contains(&run[run.len() - 1]) && run.is_sorted() {
+        if run.len() > 8
+            && wanted.contains(&run[0])
+            && wanted.contains(&run[run.len() - 1])
+            && run.is_sorted()
+        {
             chunk.timestamps.extend_from_slice(&ts[a..b]);
             chunk.values.extend_from_slice(&vals[a..b]);
             continue;
