@@ -651,19 +651,9 @@ impl StepCounts {
         })
     }
 
-    /// Samples at or before grid step `k`.
-    fn at(&self, k: i64) -> usize {
-        match k.checked_sub(self.first_step) {
-            Some(i) if i >= 0 => self
-                .at_or_before
-                .get(i as usize)
-                .map_or(self.len, |c| *c as usize),
-            _ => 0,
-        }
-    }
-
-    /// [`StepCounts::at`] for the `len` steps from `first`: zeros before the
-    /// counted steps, the counts, then the total after them.
+    /// How many samples lie at or before each of the `len` grid steps from
+    /// `first`: zeros before the counted steps, the counts, then the total
+    /// after them.
     fn at_steps(&self, first: i64, len: usize) -> Option<Vec<u32>> {
         let total = u32::try_from(self.len).ok()?;
         let mut at = Vec::with_capacity(len);
@@ -679,16 +669,29 @@ impl StepCounts {
         Some(at)
     }
 
+    /// The counts at or before every step from the first window's start to
+    /// the last window's end, laid out once, and the range in steps: the
+    /// window at `steps.start + i` is then entries `i` and `i + range`.
+    /// `None` unless the span's range and offset are whole grid steps.
+    fn bounds(&self, span: &Span, steps: std::ops::Range<usize>) -> Option<(Vec<u32>, usize)> {
+        let (back, range) = span.in_whole_steps()?;
+        let range = usize::try_from(range).ok()?;
+        let first = (steps.start as i64)
+            .checked_sub(back)?
+            .checked_sub(range as i64)?;
+        let len = steps.len().checked_add(range)?;
+        Some((self.at_steps(first, len)?, range))
+    }
+
     /// The windows of `span` at `steps`, when its range and offset are whole
     /// grid steps.
     fn windows(&self, span: &Span, steps: std::ops::Range<usize>) -> Option<Vec<(usize, usize)>> {
-        let (back, range) = span.in_whole_steps()?;
+        let (at, range) = self.bounds(span, steps)?;
         Some(
-            steps
-                .map(|k| {
-                    let end = k as i64 - back;
-                    (self.at(end - range), self.at(end))
-                })
+            at[range..]
+                .iter()
+                .zip(&at)
+                .map(|(&hi, &lo)| (lo as usize, hi as usize))
                 .collect(),
         )
     }
@@ -696,16 +699,7 @@ impl StepCounts {
     /// How many samples each window of `span` at `steps` holds (`None` for
     /// an empty one), when its range and offset are whole grid steps.
     fn counts(&self, span: &Span, steps: std::ops::Range<usize>) -> Option<Vec<Option<f64>>> {
-        let (back, range) = span.in_whole_steps()?;
-        let range = usize::try_from(range).ok()?;
-        // The counts at or before every step from the first window's start
-        // to the last window's end, laid out once: a window's count is then
-        // the difference of two entries `range` apart.
-        let first = (steps.start as i64)
-            .checked_sub(back)?
-            .checked_sub(range as i64)?;
-        let len = steps.len().checked_add(range)?;
-        let at = self.at_steps(first, len)?;
+        let (at, range) = self.bounds(span, steps)?;
         Some(
             at[range..]
                 .iter()
@@ -1030,8 +1024,15 @@ mod tests {
             (hi - 4, 9),
             (hi + 2, 3),
         ] {
+            // Samples at or before each step, one step at a time.
             let walked: Vec<u32> = (0..len as i64)
-                .map(|i| counts.at(first + i) as u32)
+                .map(|i| match (first + i).checked_sub(counts.first_step) {
+                    Some(k) if k >= 0 => counts
+                        .at_or_before
+                        .get(k as usize)
+                        .map_or(counts.len as u32, |c| *c),
+                    _ => 0,
+                })
                 .collect();
             assert_eq!(
                 counts.at_steps(first, len),
