@@ -717,17 +717,15 @@ fn with_scalar(
         }
     }
     // A comparison keeps the series' value whichever side it is on.
+    let apply = |op: BinOp, v: f64| {
+        let (l, r) = if scalar_left { (x, v) } else { (v, x) };
+        combine(op, return_bool, l, r, !scalar_left)
+    };
     macro_rules! per_op {
         ($($name:ident),*) => {
             match op {
-                $(BinOp::$name => each(values, |v| {
-                    let (l, r) = if scalar_left { (x, v) } else { (v, x) };
-                    combine(BinOp::$name, return_bool, l, r, !scalar_left)
-                }),)*
-                _ => each(values, |v| {
-                    let (l, r) = if scalar_left { (x, v) } else { (v, x) };
-                    combine(op, return_bool, l, r, !scalar_left)
-                }),
+                $(BinOp::$name => each(values, |v| apply(BinOp::$name, v)),)*
+                _ => each(values, |v| apply(op, v)),
             }
         };
     }
@@ -764,34 +762,31 @@ fn vector_vector(
             Some(names) => group_labels(&l.labels, names, false),
             None => l.labels.clone(),
         };
-        let values: Vec<Option<f64>> = if let [r] = partners.as_slice() {
-            // One partner (the usual case): no step can match twice.
-            l.values
-                .iter()
-                .enumerate()
-                .map(|(i, lv)| combine(op, return_bool, (*lv)?, r.at(l.start + i)?, true))
-                .collect()
-        } else {
-            let mut values = Vec::with_capacity(l.values.len());
-            for (i, lv) in l.values.iter().enumerate() {
-                let step = l.start + i;
-                let Some(lv) = lv else {
-                    values.push(None);
-                    continue;
-                };
-                let mut found = partners.iter().filter_map(|r| r.at(step));
-                let rv = found.next();
-                if rv.is_some() && found.next().is_some() {
-                    return Err(EngineError::Eval(format!(
-                        "several series on the right of `{}` match {}: match on fewer labels with on(...)",
-                        op.symbol(),
-                        format_labels(&labels)
-                    )));
+        let mut values = Vec::with_capacity(l.values.len());
+        for (i, lv) in l.values.iter().enumerate() {
+            let step = l.start + i;
+            let Some(lv) = lv else {
+                values.push(None);
+                continue;
+            };
+            let rv = match partners.as_slice() {
+                // One partner (the usual case): no step can match twice.
+                [r] => r.at(step),
+                _ => {
+                    let mut found = partners.iter().filter_map(|r| r.at(step));
+                    let rv = found.next();
+                    if rv.is_some() && found.next().is_some() {
+                        return Err(EngineError::Eval(format!(
+                            "several series on the right of `{}` match {}: match on fewer labels with on(...)",
+                            op.symbol(),
+                            format_labels(&labels)
+                        )));
+                    }
+                    rv
                 }
-                values.push(rv.and_then(|rv| combine(op, return_bool, *lv, rv, true)));
-            }
-            values
-        };
+            };
+            values.push(rv.and_then(|rv| combine(op, return_bool, *lv, rv, true)));
+        }
         if left_count.get(&key).copied().unwrap_or(0) > 1 && values.iter().any(Option::is_some) {
             return Err(EngineError::Eval(format!(
                 "several series on the left of `{}` match {}: match on more labels, or aggregate first",

@@ -481,23 +481,16 @@ fn sliding_extreme(vs: &[f64], windows: &[(usize, usize)], max: bool) -> Vec<Opt
 /// samples move the quantile by a few ranks, so each step costs a few word
 /// scans instead of a sort (or a tree descent per sample and query).
 fn sliding_quantile(ranking: &Ranking, windows: &[(usize, usize)], q: f64) -> Vec<Option<f64>> {
-    // Prometheus's answers for a φ outside [0, 1], whatever the window holds.
-    let outside = if q.is_nan() {
-        Some(f64::NAN)
-    } else if q < 0.0 {
-        Some(f64::NEG_INFINITY)
-    } else if q > 1.0 {
-        Some(f64::INFINITY)
-    } else {
-        None
-    };
-    if let Some(value) = outside {
+    let Ranking { rank, sorted } = ranking;
+    if !(0.0..=1.0).contains(&q) {
+        // φ outside [0, 1] (or NaN): Prometheus's constant, whatever a
+        // window holds, as quantile_select answers it.
+        let value = robust::quantile_sorted(&sorted[..sorted.len().min(1)], q);
         return windows
             .iter()
             .map(|&(lo, hi)| (hi > lo).then_some(value))
             .collect();
     }
-    let Ranking { rank, sorted } = ranking;
     let n = rank.len();
     let mut present = RankSet::new(n);
     let mut cursor = RankCursor::default();
@@ -934,8 +927,6 @@ mod tests {
         }
     }
 
-    /// The ranked path's quantiles equal, bit for bit (NaN for NaN), sorting each window
-    /// (Prometheus's order) and interpolating between neighbours.
     /// A value's bits, or `None` for any NaN: Rust leaves the sign and
     /// payload of a NaN that arithmetic produces unspecified, and an
     /// optimised build may give another one than a debug build.
@@ -943,6 +934,8 @@ mod tests {
         (!v.is_nan()).then(|| v.to_bits())
     }
 
+    /// The ranked path's quantiles equal, bit for bit (NaN for NaN), sorting
+    /// each window (Prometheus's order) and interpolating between neighbours.
     fn assert_ranked_quantiles(vs: &[f64], windows: &[(usize, usize)], qs: &[f64]) {
         for &q in qs {
             let fast = sliding_quantile(&Ranking::new(vs), windows, q);
