@@ -10,6 +10,15 @@
 //! in the kernel. With ten seconds it purges less (ten replays: 0.33-0.37 s
 //! of kernel time against 0.6-1.6 s), and an idle process still gives its
 //! memory back.
+//!
+//! C code does not go through Rust's allocator: zstd, inside parquet, makes
+//! a compression and a decompression context for every column chunk it
+//! reads, with glibc's malloc. glibc hands such blocks back to the kernel on
+//! free (by unmapping them or by trimming the heap), so every scan faulted
+//! in and zeroed them again: about 2,200 page faults per scan of the
+//! 20-server week, nearly all of the scan's faults. With the thresholds
+//! raised they stay with the process (700 faults over 21 scans instead of
+//! 47,000; user time 5-20% lower).
 
 use std::ffi::c_int;
 
@@ -29,7 +38,31 @@ pub fn keep_freed_memory_for_reuse() {
         // SAFETY: sets one integer option; called before other threads start.
         unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, KEEP_FREED_MS) }
     }
+    keep_c_allocations_for_reuse();
 }
+
+/// glibc's largest mmap threshold (`DEFAULT_MMAP_THRESHOLD_MAX` on 64-bit):
+/// blocks below it come from the heap, not from a mapping of their own.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const GLIBC_MMAP_THRESHOLD_MAX: std::ffi::c_int = 32 << 20;
+
+/// Raises glibc's mmap and trim thresholds so that blocks freed by C code
+/// are reused, unless the environment tunes malloc itself.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn keep_c_allocations_for_reuse() {
+    if std::env::var_os("GLIBC_TUNABLES").is_some() {
+        return;
+    }
+    // SAFETY: mallopt only sets malloc parameters; called before other
+    // threads start. A refused value leaves glibc's default, which is safe.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, GLIBC_MMAP_THRESHOLD_MAX);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, std::ffi::c_int::MAX);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn keep_c_allocations_for_reuse() {}
 
 #[cfg(test)]
 mod tests {
