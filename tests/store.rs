@@ -686,3 +686,77 @@ fn without_pools_series_and_keeps_every_sample() {
             .count()
     );
 }
+
+/// Requests read in one pass (`scan_many`) give exactly what each gives
+/// alone: pooled and unpooled calls side by side, gauges in the same row
+/// groups, matchers, time ranges, the same metric twice, a metric that is
+/// not stored; and again once a second commit overlaps the first (pooled
+/// requests then resolve duplicates on their own).
+#[test]
+fn one_pass_over_several_requests_reads_what_each_reads_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path());
+    let mut samples = session_calls();
+    for s in 0..3 {
+        for metric in ["a.cpu", "b.mem"] {
+            let k = key(metric, &[("server", &format!("mcp-0{s}"))]);
+            for i in 0..400i64 {
+                samples.push((k.clone(), T0 + i * 30_000, (s * 1000 + i) as f64));
+            }
+        }
+    }
+    write(&store, &samples);
+    let calls = Some("mcp.server.operation.duration".to_string());
+    let session = vec!["mcp.session.id".to_string()];
+    let reqs = vec![
+        ScanRequest {
+            metric: calls.clone(),
+            without: session.clone(),
+            ..ScanRequest::all()
+        },
+        ScanRequest {
+            metric: calls.clone(),
+            start_ms: T0 + 10 * 60_000,
+            end_ms: T0 + 90 * 60_000,
+            ..ScanRequest::all()
+        },
+        ScanRequest {
+            metric: Some("a.cpu".into()),
+            ..ScanRequest::all()
+        },
+        ScanRequest {
+            metric: Some("b.mem".into()),
+            matchers: vec![Matcher::parse("server=mcp-01").unwrap()],
+            start_ms: T0 + 3_600_000,
+            end_ms: T0 + 7_200_000,
+            ..ScanRequest::all()
+        },
+        ScanRequest {
+            metric: Some("b.mem".into()),
+            matchers: vec![Matcher::parse("server!=mcp-01").unwrap()],
+            ..ScanRequest::all()
+        },
+        ScanRequest {
+            metric: calls.clone(),
+            matchers: vec![Matcher::parse("gen_ai.tool.name=fetch_url").unwrap()],
+            without: vec!["mcp.session.id".into(), "server".into()],
+            ..ScanRequest::all()
+        },
+        ScanRequest {
+            metric: Some("nope".into()),
+            ..ScanRequest::all()
+        },
+    ];
+    for round in 0..2 {
+        let snap = store.snapshot().unwrap();
+        let together = snap.scan_many(&reqs).unwrap();
+        assert_eq!(together.len(), reqs.len());
+        for (req, got) in reqs.iter().zip(&together) {
+            assert_eq!(got, &snap.scan(req).unwrap(), "round {round}: {req:?}");
+        }
+        assert!(together[..6].iter().all(|series| !series.is_empty()));
+        assert!(together[6].is_empty());
+        // The second round: the same samples committed again.
+        write(&store, &samples);
+    }
+}

@@ -6,7 +6,6 @@ use super::EngineError;
 use crate::dsl::ast::Expr;
 use crate::model::{Matcher, SeriesKey, series_matches};
 use crate::store::{ScanRequest, SeriesData, Snapshot};
-use rayon::prelude::*;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -83,33 +82,53 @@ impl StoreSource {
     }
 
     /// Scans every metric of the expressions given to
-    /// [`StoreSource::for_expressions`], in parallel, before evaluation
-    /// starts. Rules evaluated in parallel would otherwise ask for the same
-    /// metric at the same moment and both scan it (the cache only knows a
-    /// metric once its scan is done).
+    /// [`StoreSource::for_expressions`] before evaluation starts, in one
+    /// pass over the store: a day's gauges share row groups (and their value
+    /// dictionary) with its MCP calls. Rules evaluated in parallel would
+    /// otherwise ask for the same metric at the same moment and both scan it
+    /// (the cache only knows a metric once its scan is done).
     pub fn prefetch(&self) -> Result<(), EngineError> {
-        self.planned
-            .par_iter()
-            .try_for_each(|metric| self.metric(metric).map(|_| ()))
+        let cached = self.cache.lock().map_err(poisoned)?;
+        let missing: Vec<&String> = self
+            .planned
+            .iter()
+            .filter(|m| !cached.contains_key(*m))
+            .collect();
+        drop(cached);
+        let reqs: Vec<ScanRequest> = missing.iter().map(|m| self.request(m)).collect();
+        for (metric, series) in missing.into_iter().zip(self.snapshot.scan_many(&reqs)?) {
+            self.keep(metric, series)?;
+        }
+        Ok(())
     }
 
     fn metric(&self, metric: &str) -> Result<Arc<Vec<Arc<SeriesData>>>, EngineError> {
         if let Some(hit) = self.cache.lock().map_err(poisoned)?.get(metric) {
             return Ok(hit.clone());
         }
-        let req = ScanRequest {
+        let series = self.snapshot.scan(&self.request(metric))?;
+        self.keep(metric, series)
+    }
+
+    /// What to read of a metric: the source's time range, every series,
+    /// without the labels no expression needs.
+    fn request(&self, metric: &str) -> ScanRequest {
+        ScanRequest {
             start_ms: self.start_ms,
             end_ms: self.end_ms,
             metric: Some(metric.to_string()),
             without: self.drop.get(metric).cloned().unwrap_or_default(),
             ..ScanRequest::all()
-        };
-        let series: Vec<Arc<SeriesData>> = self
-            .snapshot
-            .scan(&req)?
-            .into_iter()
-            .map(Arc::new)
-            .collect();
+        }
+    }
+
+    /// Caches a metric's series and counts their samples as read.
+    fn keep(
+        &self,
+        metric: &str,
+        series: Vec<SeriesData>,
+    ) -> Result<Arc<Vec<Arc<SeriesData>>>, EngineError> {
+        let series: Vec<Arc<SeriesData>> = series.into_iter().map(Arc::new).collect();
         let n: usize = series.iter().map(|s| s.timestamps.len()).sum();
         self.samples_read
             .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);

@@ -214,12 +214,22 @@ impl Snapshot {
     /// Every matching series with its samples in the time range (inclusive),
     /// skipping segments and row groups whose statistics exclude them.
     pub fn scan(&self, req: &ScanRequest) -> Result<Vec<SeriesData>, StoreError> {
-        match scan::scan_segments(&self.root, &self.manifest.segments, req) {
+        Ok(self
+            .scan_many(std::slice::from_ref(req))?
+            .into_iter()
+            .next()
+            .unwrap_or_default())
+    }
+
+    /// [`Snapshot::scan`] for several requests at once, in one pass: a row
+    /// group that more than one of them needs is decoded once.
+    pub fn scan_many(&self, reqs: &[ScanRequest]) -> Result<Vec<Vec<SeriesData>>, StoreError> {
+        match scan::scan_segments_many(&self.root, &self.manifest.segments, reqs) {
             // A compaction committed since the snapshot was taken and removed
             // files it listed: the newer manifest holds the same samples.
             Err(e) if e.is_missing_file() => {
                 let fresh = Manifest::load(&self.root)?;
-                scan::scan_segments(&self.root, &fresh.segments, req)
+                scan::scan_segments_many(&self.root, &fresh.segments, reqs)
             }
             other => other,
         }

@@ -19,6 +19,7 @@ use parquet::file::page_index::column_index::ColumnIndexMetaData;
 use parquet::file::statistics::Statistics;
 use parquet::schema::types::SchemaDescriptor;
 use rayon::prelude::*;
+use std::collections::hash_map::Entry;
 use std::fs::File;
 use std::ops::Range;
 use std::path::Path;
@@ -112,43 +113,112 @@ pub fn scan_segments(
     segments: &[SegmentMeta],
     req: &ScanRequest,
 ) -> Result<Vec<SeriesData>, StoreError> {
-    let selected: Vec<&SegmentMeta> = segments.iter().filter(|s| req.may_match(s)).collect();
-    if !req.without.is_empty() && any_overlap(&selected) {
-        // Two segments may hold the same sample (a file ingested twice):
-        // only the full series key can tell, so resolve duplicates first
-        // and drop the labels afterwards.
-        let full = ScanRequest {
-            without: Vec::new(),
-            ..req.clone()
-        };
-        let series = scan_segments(root, segments, &full)?;
-        return Ok(pool_without(series, &req.without));
+    Ok(
+        scan_segments_many(root, segments, std::slice::from_ref(req))?
+            .into_iter()
+            .next()
+            .unwrap_or_default(),
+    )
+}
+
+/// The matching series of each request, in one pass over the segments: a
+/// row group that several requests need (a day's gauges next to its MCP
+/// calls) is opened and decoded once, its value dictionary included, which
+/// alone can cost more than the rows a gauge reads from it.
+pub fn scan_segments_many(
+    root: &Path,
+    segments: &[SegmentMeta],
+    reqs: &[ScanRequest],
+) -> Result<Vec<Vec<SeriesData>>, StoreError> {
+    let mut results: Vec<Option<Vec<SeriesData>>> = vec![None; reqs.len()];
+    for (i, req) in reqs.iter().enumerate() {
+        let selected: Vec<&SegmentMeta> = segments.iter().filter(|s| req.may_match(s)).collect();
+        if !req.without.is_empty() && any_overlap(&selected) {
+            // Two segments may hold the same sample (a file ingested twice):
+            // only the full series key can tell, so resolve duplicates first
+            // and drop the labels afterwards.
+            let full = ScanRequest {
+                without: Vec::new(),
+                ..req.clone()
+            };
+            let series = scan_segments(root, segments, &full)?;
+            results[i] = Some(pool_without(series, &req.without));
+        }
     }
-    // Footers first, then one task per row group: a week is seven segments
-    // of nearly equal size, which two threads would split 4 to 3.
+    // Requests read together drop the same labels: a row's code then
+    // stands for one series of each (a request that keeps the session id
+    // would otherwise split every pooled run of one that drops it).
+    let mut passes: Vec<Vec<usize>> = Vec::new();
+    for i in (0..reqs.len()).filter(|&i| results[i].is_none()) {
+        let mut without = reqs[i].without.clone();
+        without.sort();
+        let same = passes.iter_mut().find(|pass| {
+            let mut other = reqs[pass[0]].without.clone();
+            other.sort();
+            other == without
+        });
+        match same {
+            Some(pass) => pass.push(i),
+            None => passes.push(vec![i]),
+        }
+    }
+    // Footers first, then one task per row group and pass: a week is seven
+    // segments of nearly equal size, which two threads would split 4 to 3.
+    let selected: Vec<(&SegmentMeta, Vec<Vec<usize>>)> = segments
+        .iter()
+        .map(|seg| {
+            let wanted = passes.iter().map(|pass| {
+                pass.iter()
+                    .copied()
+                    .filter(|&i| reqs[i].may_match(seg))
+                    .collect::<Vec<usize>>()
+            });
+            (seg, wanted.collect::<Vec<_>>())
+        })
+        .filter(|(_, wanted)| wanted.iter().any(|pass| !pass.is_empty()))
+        .collect();
     let parts: Vec<Vec<RowGroupTask>> = selected
         .par_iter()
-        .map(|seg| plan_segment(root.join(&seg.path), seg.id, req))
+        .map(|(seg, wanted)| plan_segment(root.join(&seg.path), seg.id, reqs, wanted))
         .collect::<Result<_, _>>()?;
     let tasks: Vec<RowGroupTask> = parts.into_iter().flatten().collect();
-    let chunks: Vec<Vec<Chunk>> = tasks
+    let chunks: Vec<Vec<(usize, Chunk)>> = tasks
         .par_iter()
-        .map(|task| read_row_group(task, req))
+        .map(|task| read_row_group(task, reqs))
         .collect::<Result<_, _>>()?;
     // In segment order, then row group order: merging keeps that order for
     // equal timestamps, so the newest write wins.
-    Ok(merge_chunks(
-        chunks.into_iter().flatten(),
-        req.without.is_empty(),
-    ))
+    let mut per_request: Vec<Vec<Chunk>> = (0..reqs.len()).map(|_| Vec::new()).collect();
+    for (i, chunk) in chunks.into_iter().flatten() {
+        per_request[i].push(chunk);
+    }
+    let merged: Vec<(usize, Vec<SeriesData>)> = per_request
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| results[*i].is_none())
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|(i, chunks)| {
+            (
+                i,
+                merge_chunks(chunks.into_iter(), reqs[i].without.is_empty()),
+            )
+        })
+        .collect();
+    for (i, series) in merged {
+        results[i] = Some(series);
+    }
+    Ok(results.into_iter().map(Option::unwrap_or_default).collect())
 }
 
-/// One row group of a segment to read, with the segment's footer.
+/// One row group of a segment to read, with the segment's footer and the
+/// requests whose statistics it may match.
 struct RowGroupTask {
     path: std::path::PathBuf,
     order: u64,
     metadata: ArrowReaderMetadata,
     row_group: usize,
+    requests: Vec<usize>,
 }
 
 /// Whether any two segments' time ranges overlap.
@@ -334,11 +404,14 @@ impl<'a> KeyColumns<'a> {
     }
 }
 
-/// The row groups of a segment whose statistics allow a match.
+/// The row groups of a segment whose statistics allow a match, once for
+/// each pass of `wanted` (requests read together) with the requests of the
+/// pass that it may match.
 fn plan_segment(
     path: std::path::PathBuf,
     order: u64,
-    req: &ScanRequest,
+    reqs: &[ScanRequest],
+    wanted: &[Vec<usize>],
 ) -> Result<Vec<RowGroupTask>, StoreError> {
     let file = File::open(&path).map_err(|e| StoreError::io(&path, e))?;
     let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
@@ -346,22 +419,37 @@ fn plan_segment(
         ArrowReaderMetadata::load(&file, options).map_err(|e| StoreError::parquet(&path, e))?;
     let meta = metadata.metadata();
     let schema = meta.file_metadata().schema_descr();
-    let keys = KeyColumns::of(schema, req);
-    let row_groups: Vec<usize> = (0..meta.num_row_groups())
-        .filter(|&i| keys.row_group_may_match(meta.row_group(i), req))
-        .collect();
-    Ok(row_groups
-        .into_iter()
-        .map(|row_group| RowGroupTask {
-            path: path.clone(),
-            order,
-            metadata: metadata.clone(),
-            row_group,
-        })
-        .collect())
+    let mut tasks = Vec::new();
+    for pass in wanted {
+        let keys: Vec<(usize, KeyColumns)> = pass
+            .iter()
+            .map(|&i| (i, KeyColumns::of(schema, &reqs[i])))
+            .collect();
+        for row_group in 0..meta.num_row_groups() {
+            let requests: Vec<usize> = keys
+                .iter()
+                .filter(|(i, k)| k.row_group_may_match(meta.row_group(row_group), &reqs[*i]))
+                .map(|(i, _)| *i)
+                .collect();
+            if !requests.is_empty() {
+                tasks.push(RowGroupTask {
+                    path: path.clone(),
+                    order,
+                    metadata: metadata.clone(),
+                    row_group,
+                    requests,
+                });
+            }
+        }
+    }
+    Ok(tasks)
 }
 
-fn read_row_group(task: &RowGroupTask, req: &ScanRequest) -> Result<Vec<Chunk>, StoreError> {
+/// The chunks of one row group, each tagged with the request it answers.
+fn read_row_group(
+    task: &RowGroupTask,
+    reqs: &[ScanRequest],
+) -> Result<Vec<(usize, Chunk)>, StoreError> {
     let path = task.path.as_path();
     let order = task.order;
     let file = File::open(path).map_err(|e| StoreError::io(path, e))?;
@@ -369,37 +457,58 @@ fn read_row_group(task: &RowGroupTask, req: &ScanRequest) -> Result<Vec<Chunk>, 
     let meta = task.metadata.metadata();
     let schema = meta.file_metadata().schema_descr();
     let rg = task.row_group;
-    // Within the row group, skip the pages that the page index excludes:
-    // rows are sorted by series, so one metric or server is a few pages.
-    let page_filters = KeyColumns::of(schema, req).page_filters(req);
-    let kept = select_pages(meta, rg, &page_filters);
-    if kept.as_ref().is_some_and(|k| k.is_empty()) {
+    // Within the row group, skip the pages that the page index excludes
+    // for every request: rows are sorted by series, so one metric or server
+    // is a few pages.
+    let kept: Vec<(&ScanRequest, Option<Vec<Range<usize>>>)> = task
+        .requests
+        .iter()
+        .map(|&i| {
+            let req = &reqs[i];
+            let filters = KeyColumns::of(schema, req).page_filters(req);
+            (req, select_pages(meta, rg, &filters))
+        })
+        .collect();
+    let mut read: Option<Vec<Range<usize>>> = Some(Vec::new());
+    for (_, k) in &kept {
+        read = match (read, k) {
+            (Some(read), Some(k)) => Some(union_ranges(&read, k)),
+            _ => None,
+        };
+    }
+    if read.as_ref().is_some_and(|r| r.is_empty()) {
         return Ok(Vec::new());
     }
     // Columns left out: labels that `without` drops (unless a matcher reads
     // them), and label columns that are null on every page the selection
     // reads (a session id column scanned for a gauge): decoding those costs
-    // their whole dictionary only to yield nulls.
-    let needed = |i: usize| {
+    // their whole dictionary only to yield nulls. A column is read when any
+    // request needs it.
+    let needed_by = |req: &ScanRequest, kept: &Option<Vec<Range<usize>>>, i: usize| {
         let column = schema.column(i);
         let name = column.name();
-        if name == TIMESTAMP_COLUMN || name == VALUE_COLUMN || name == METRIC_COLUMN {
-            return true;
-        }
         let matched = req.matchers.iter().any(|m| m.name == name);
         if req.drops(name) && !matched {
             return false;
         }
         matched || kept.as_ref().is_none_or(|k| !all_null_in(meta, rg, i, k))
     };
+    let needed = |i: usize| {
+        let column = schema.column(i);
+        let name = column.name();
+        name == TIMESTAMP_COLUMN
+            || name == VALUE_COLUMN
+            || name == METRIC_COLUMN
+            || kept.iter().any(|(req, k)| needed_by(req, k, i))
+    };
     let leaves: Vec<usize> = (0..schema.num_columns()).filter(|&i| needed(i)).collect();
     let mut builder = builder;
     if leaves.len() < schema.num_columns() {
         builder = builder.with_projection(ProjectionMask::leaves(schema, leaves));
     }
-    if let Some(kept) = kept {
+    if let Some(read) = read {
         builder = builder.with_row_selection(RowSelection::from_consecutive_ranges(
-            kept.into_iter(),
+            read.into_iter(),
             meta.row_group(rg).num_rows() as usize,
         ));
     }
@@ -411,9 +520,9 @@ fn read_row_group(task: &RowGroupTask, req: &ScanRequest) -> Result<Vec<Chunk>, 
     let mut chunks = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| StoreError::parquet(path, e))?;
-        chunks_of_batch(path, &batch, order, req, &mut chunks)?;
+        chunks_of_batch(path, &batch, order, reqs, &task.requests, &mut chunks)?;
     }
-    chunks.retain(|c| !c.timestamps.is_empty());
+    chunks.retain(|(_, c)| !c.timestamps.is_empty());
     Ok(chunks)
 }
 
@@ -506,6 +615,26 @@ fn all_null_in(meta: &ParquetMetaData, rg: usize, col: usize, kept: &[Range<usiz
         .all(|(page, _)| ci.is_null_page(page))
 }
 
+/// The union of two sorted lists of disjoint ranges, itself sorted and
+/// disjoint (touching ranges joined).
+fn union_ranges(a: &[Range<usize>], b: &[Range<usize>]) -> Vec<Range<usize>> {
+    let mut all: Vec<Range<usize>> = a
+        .iter()
+        .chain(b)
+        .filter(|r| !r.is_empty())
+        .cloned()
+        .collect();
+    all.sort_by_key(|r| r.start);
+    let mut out: Vec<Range<usize>> = Vec::with_capacity(all.len());
+    for r in all {
+        match out.last_mut() {
+            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
 /// The intersection of two sorted lists of disjoint ranges.
 fn intersect_ranges(a: &[Range<usize>], b: &[Range<usize>]) -> Vec<Range<usize>> {
     let (mut i, mut j) = (0, 0);
@@ -549,13 +678,16 @@ fn bytes_range_contains(rg: &RowGroupMetaData, col: usize, value: &str) -> bool 
 }
 
 /// Splits a batch into runs of one series (rows are sorted by series) and
-/// keeps the runs whose series match and the rows in the time range.
+/// keeps, for each of the `requests` (indices into `reqs`), the runs whose
+/// series match it and the rows in its time range: chunks tagged with the
+/// request.
 fn chunks_of_batch(
     path: &Path,
     batch: &RecordBatch,
     order: u64,
-    req: &ScanRequest,
-    out: &mut Vec<Chunk>,
+    reqs: &[ScanRequest],
+    requests: &[usize],
+    out: &mut Vec<(usize, Chunk)>,
 ) -> Result<(), StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt {
         path: path.display().to_string(),
@@ -606,8 +738,10 @@ fn chunks_of_batch(
         .chain(key_columns.iter().map(|(_, d)| *d))
         .collect();
     let codes = row_codes(&columns, rows);
-    let mut chunk_of_run: HashMap<u64, Option<usize>> = HashMap::new();
-    let mut chunk_of_key: HashMap<SeriesKey, usize> = HashMap::new();
+    // The chunks (indices into `out`) of each run's code, and of each
+    // request's series key.
+    let mut chunk_of_run: HashMap<u64, Vec<usize>> = HashMap::new();
+    let mut chunk_of_key: HashMap<(usize, SeriesKey), usize> = HashMap::new();
     let mut runs: Vec<(usize, usize, usize)> = Vec::new();
     let mut start = 0;
     while start < rows {
@@ -616,46 +750,60 @@ fn chunks_of_batch(
         while end < rows && codes[end] == code {
             end += 1;
         }
-        let slot = match chunk_of_run.get(&code) {
-            Some(slot) => *slot,
-            None => {
+        let slots = match chunk_of_run.entry(code) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
                 let metric_name = text(metric, start).ok_or_else(|| corrupt("null metric"))?;
-                let mut slot = None;
-                if req.metric_ok(&metric_name) {
-                    let labels: Vec<(String, String)> = key_columns
-                        .iter()
-                        .filter_map(|(name, d)| text(d, start).map(|v| (name.to_string(), v)))
-                        .collect();
-                    let key = SeriesKey::new(metric_name, labels);
-                    if series_matches(&key, &req.matchers) {
-                        let key = if req.without.is_empty() {
-                            key
-                        } else {
-                            let labels = key
-                                .labels
-                                .into_iter()
-                                .filter(|(k, _)| !req.drops(k))
-                                .collect();
-                            SeriesKey::new(key.metric, labels)
-                        };
-                        let next = out.len();
-                        let index = *chunk_of_key.entry(key.clone()).or_insert(next);
-                        if index == next {
-                            out.push(Chunk {
+                let mut labels: Option<Vec<(String, String)>> = None;
+                let mut slots = Vec::new();
+                for &r in requests {
+                    let req = &reqs[r];
+                    if !req.metric_ok(&metric_name) {
+                        continue;
+                    }
+                    let labels = labels
+                        .get_or_insert_with(|| {
+                            key_columns
+                                .iter()
+                                .filter_map(|(name, d)| {
+                                    text(d, start).map(|v| (name.to_string(), v))
+                                })
+                                .collect()
+                        })
+                        .clone();
+                    let key = SeriesKey::new(metric_name.clone(), labels);
+                    if !series_matches(&key, &req.matchers) {
+                        continue;
+                    }
+                    let key = if req.without.is_empty() {
+                        key
+                    } else {
+                        let labels = key
+                            .labels
+                            .into_iter()
+                            .filter(|(k, _)| !req.drops(k))
+                            .collect();
+                        SeriesKey::new(key.metric, labels)
+                    };
+                    let next = out.len();
+                    let index = *chunk_of_key.entry((r, key.clone())).or_insert(next);
+                    if index == next {
+                        out.push((
+                            r,
+                            Chunk {
                                 order,
                                 key,
                                 timestamps: Vec::new(),
                                 values: Vec::new(),
-                            });
-                        }
-                        slot = Some(index);
+                            },
+                        ));
                     }
+                    slots.push(index);
                 }
-                chunk_of_run.insert(code, slot);
-                slot
+                e.insert(slots)
             }
         };
-        if let Some(index) = slot {
+        for &index in slots.iter() {
             runs.push((index, start, end));
         }
         start = end;
@@ -666,13 +814,13 @@ fn chunks_of_batch(
     for &(index, a, b) in &runs {
         rows_of[index] += b - a;
     }
-    for (chunk, rows) in out.iter_mut().zip(rows_of) {
+    for ((_, chunk), rows) in out.iter_mut().zip(rows_of) {
         chunk.timestamps.reserve(rows);
         chunk.values.reserve(rows);
     }
-    let wanted = req.start_ms..=req.end_ms;
     for (index, a, b) in runs {
-        let chunk = &mut out[index];
+        let (r, chunk) = &mut out[index];
+        let wanted = reqs[*r].start_ms..=reqs[*r].end_ms;
         // A run is one series in time order (the segments' sort order, checked
         // here all the same): most lie wholly in the range. Runs of a few
         // rows (a session's calls) are cheaper copied row by row than
