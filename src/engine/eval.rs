@@ -20,7 +20,7 @@ use crate::dsl::functions;
 use crate::model::MatchOp;
 use crate::store::SeriesData;
 use rayon::prelude::*;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// How far an instant selector looks back for a series' newest sample.
@@ -98,9 +98,11 @@ pub struct Evaluator<'a> {
     /// evaluated (by S-expression): rules share them (the burn-rate alerts'
     /// error counts; a maintenance window that repeats an alert's `time_to`),
     /// and each is the costly part of a rule. See [`Evaluator::sharing`].
-    repeated: HashSet<String>,
-    /// Results of the repeated calls computed so far.
-    calls: Mutex<HashMap<String, Arc<Value>>>,
+    /// With each, how many times it occurs.
+    repeated: HashMap<String, usize>,
+    /// Results of the repeated calls computed so far, with how many uses
+    /// are left: the last one takes the value instead of a copy.
+    calls: Mutex<HashMap<String, (Value, usize)>>,
 }
 
 /// Results larger than this many cells (series x steps) are not kept for
@@ -113,7 +115,7 @@ impl<'a> Evaluator<'a> {
             source,
             grid,
             pooled: Mutex::new(HashMap::new()),
-            repeated: HashSet::new(),
+            repeated: HashMap::new(),
             calls: Mutex::new(HashMap::new()),
         }
     }
@@ -129,11 +131,7 @@ impl<'a> Evaluator<'a> {
                 }
             });
         }
-        self.repeated = seen
-            .into_iter()
-            .filter(|(_, n)| *n > 1)
-            .map(|(k, _)| k)
-            .collect();
+        self.repeated = seen.into_iter().filter(|(_, n)| *n > 1).collect();
         self
     }
 
@@ -187,17 +185,25 @@ impl<'a> Evaluator<'a> {
             return self.call(c);
         }
         let key = expr.sexpr();
-        if !self.repeated.contains(&key) {
+        let Some(&uses) = self.repeated.get(&key) else {
             return self.call(c);
-        }
-        if let Some(hit) = self.calls.lock().ok().and_then(|m| m.get(&key).cloned()) {
-            return Ok(Value::clone(&hit));
+        };
+        if let Ok(mut m) = self.calls.lock()
+            && let Some((value, left)) = m.get_mut(&key)
+        {
+            *left -= 1;
+            if *left > 0 {
+                return Ok(value.clone());
+            }
+            if let Some((value, _)) = m.remove(&key) {
+                return Ok(value);
+            }
         }
         let value = self.call(c)?;
         if value.cells() <= SHARED_CALL_CELLS
             && let Ok(mut m) = self.calls.lock()
         {
-            m.insert(key, Arc::new(value.clone()));
+            m.insert(key, (value.clone(), uses - 1));
         }
         Ok(value)
     }
@@ -948,6 +954,13 @@ mod tests {
         let shared = value(Evaluator::new(&src, Grid::instant(40_000)).sharing([&e]));
         assert_eq!(src.selects.load(std::sync::atomic::Ordering::Relaxed), 2);
         assert_eq!(plain, shared);
+        // Its last planned use took the kept value: an evaluation beyond
+        // the plan computes the call again, to the same value.
+        let ev = Evaluator::new(&src, Grid::instant(40_000)).sharing([&e]);
+        let once = ev.eval(&e).expect("evaluates");
+        let again = ev.eval(&e).expect("evaluates");
+        assert_eq!(once, again);
+        assert!(ev.calls.lock().expect("lock").is_empty());
         assert_eq!(plain, vec![Some(4.0 + 4.0 * 8.0)]);
     }
 
