@@ -1,7 +1,9 @@
 //! Reading the store: select segments from the manifest, row groups from
 //! their statistics, then decode only what survives into per-series arrays.
 //! Duplicate (series, timestamp) samples resolve to the newest write, so a
-//! store reads the same before and after `compact`.
+//! store reads the same before and after `compact`. Several requests (the
+//! metrics of a backtest) can be read in one pass, each row group decoded
+//! once for all of them.
 
 use super::StoreError;
 use super::manifest::SegmentMeta;
