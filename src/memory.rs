@@ -5,11 +5,13 @@
 //!
 //! mimalloc purges an arena's free memory once its purge delay (1 s by
 //! default) has run out since the first free. A process that replays rules
-//! again and again (a benchmark, `watch`, a library user) then faults in and
-//! zeroes a few hundred megabytes per replay: a quarter of its CPU time was
-//! in the kernel. With ten seconds it purges less (ten replays: 0.33-0.37 s
-//! of kernel time against 0.6-1.6 s), and an idle process still gives its
-//! memory back.
+//! again and again (a benchmark, a long-running process, a library user)
+//! then faults in and zeroes a few hundred megabytes per replay: a quarter
+//! of its CPU time was in the kernel. With ten seconds it purges less (ten
+//! replays: 0.33-0.37 s of kernel time against 0.6-1.6 s), and an idle
+//! process still gives its memory back. Turning purging off altogether
+//! gained nothing more: with ten seconds, all of a backtest's huge-page
+//! faults already come in its first replay.
 //!
 //! C code does not go through Rust's allocator: zstd, inside parquet, makes
 //! a compression and a decompression context for every column chunk it
@@ -20,7 +22,7 @@
 //! raised they stay with the process (700 faults over 21 scans instead of
 //! 47,000; user time 5-20% lower).
 
-use std::ffi::c_int;
+use std::ffi::{c_int, c_long};
 
 /// `mi_option_purge_delay` in mimalloc v3's `mi_option_e` (mimalloc.h):
 /// libmimalloc-sys does not name it. The test below checks the index by the
@@ -28,7 +30,7 @@ use std::ffi::c_int;
 const PURGE_DELAY: c_int = 15;
 
 /// How long freed memory stays with the process, in milliseconds.
-const KEEP_FREED_MS: std::ffi::c_long = 10_000;
+const KEEP_FREED_MS: c_long = 10_000;
 
 /// Purges freed memory every ten seconds at most, unless the environment
 /// sets `MIMALLOC_PURGE_DELAY` itself. Call it first thing in `main`: the
@@ -44,7 +46,7 @@ pub fn keep_freed_memory_for_reuse() {
 /// glibc's largest mmap threshold (`DEFAULT_MMAP_THRESHOLD_MAX` on 64-bit):
 /// blocks below it come from the heap, not from a mapping of their own.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-const GLIBC_MMAP_THRESHOLD_MAX: std::ffi::c_int = 32 << 20;
+const GLIBC_MMAP_THRESHOLD_MAX: c_int = 32 << 20;
 
 /// Raises glibc's mmap and trim thresholds so that blocks freed by C code
 /// are reused, unless the environment tunes malloc itself.
@@ -57,7 +59,7 @@ fn keep_c_allocations_for_reuse() {
     // threads start. A refused value leaves glibc's default, which is safe.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, GLIBC_MMAP_THRESHOLD_MAX);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, std::ffi::c_int::MAX);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, c_int::MAX);
     }
 }
 

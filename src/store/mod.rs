@@ -214,23 +214,24 @@ impl Snapshot {
     /// Every matching series with its samples in the time range (inclusive),
     /// skipping segments and row groups whose statistics exclude them.
     pub fn scan(&self, req: &ScanRequest) -> Result<Vec<SeriesData>, StoreError> {
-        Ok(self
-            .scan_many(std::slice::from_ref(req))?
-            .into_iter()
-            .next()
-            .unwrap_or_default())
+        self.read_segments(|segments| scan::scan_segments(&self.root, segments, req))
     }
 
     /// [`Snapshot::scan`] for several requests at once, in one pass: a row
     /// group that more than one of them needs is decoded once.
     pub fn scan_many(&self, reqs: &[ScanRequest]) -> Result<Vec<Vec<SeriesData>>, StoreError> {
-        match scan::scan_segments_many(&self.root, &self.manifest.segments, reqs) {
-            // A compaction committed since the snapshot was taken and removed
-            // files it listed: the newer manifest holds the same samples.
-            Err(e) if e.is_missing_file() => {
-                let fresh = Manifest::load(&self.root)?;
-                scan::scan_segments_many(&self.root, &fresh.segments, reqs)
-            }
+        self.read_segments(|segments| scan::scan_segments_many(&self.root, segments, reqs))
+    }
+
+    /// `read` over the snapshot's segments, or over the current manifest's
+    /// when a compaction committed since the snapshot was taken and removed
+    /// files it listed: the newer manifest holds the same samples.
+    fn read_segments<T>(
+        &self,
+        read: impl Fn(&[SegmentMeta]) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        match read(&self.manifest.segments) {
+            Err(e) if e.is_missing_file() => read(&Manifest::load(&self.root)?.segments),
             other => other,
         }
     }

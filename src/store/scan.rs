@@ -21,6 +21,7 @@ use parquet::file::page_index::column_index::ColumnIndexMetaData;
 use parquet::file::statistics::Statistics;
 use parquet::schema::types::SchemaDescriptor;
 use rayon::prelude::*;
+use std::collections::BTreeMap;
 use std::collections::hash_map::Entry;
 use std::fs::File;
 use std::ops::Range;
@@ -150,20 +151,13 @@ pub fn scan_segments_many(
     // Requests read together drop the same labels: a row's code then
     // stands for one series of each (a request that keeps the session id
     // would otherwise split every pooled run of one that drops it).
-    let mut passes: Vec<Vec<usize>> = Vec::new();
+    let mut by_dropped: BTreeMap<Vec<&String>, Vec<usize>> = BTreeMap::new();
     for i in (0..reqs.len()).filter(|&i| results[i].is_none()) {
-        let mut without = reqs[i].without.clone();
-        without.sort();
-        let same = passes.iter_mut().find(|pass| {
-            let mut other = reqs[pass[0]].without.clone();
-            other.sort();
-            other == without
-        });
-        match same {
-            Some(pass) => pass.push(i),
-            None => passes.push(vec![i]),
-        }
+        let mut dropped: Vec<&String> = reqs[i].without.iter().collect();
+        dropped.sort();
+        by_dropped.entry(dropped).or_default().push(i);
     }
+    let passes: Vec<Vec<usize>> = by_dropped.into_values().collect();
     // Footers first, then one task per row group and pass: a week is seven
     // segments of nearly equal size, which two threads would split 4 to 3.
     let selected: Vec<(&SegmentMeta, Vec<Vec<usize>>)> = segments
@@ -195,11 +189,9 @@ pub fn scan_segments_many(
         per_request[i].push(chunk);
     }
     let merged: Vec<(usize, Vec<SeriesData>)> = per_request
-        .into_iter()
+        .into_par_iter()
         .enumerate()
         .filter(|(i, _)| results[*i].is_none())
-        .collect::<Vec<_>>()
-        .into_par_iter()
         .map(|(i, chunks)| {
             (
                 i,
@@ -471,13 +463,12 @@ fn read_row_group(
             (req, select_pages(meta, rg, &filters))
         })
         .collect();
-    let mut read: Option<Vec<Range<usize>>> = Some(Vec::new());
-    for (_, k) in &kept {
-        read = match (read, k) {
-            (Some(read), Some(k)) => Some(union_ranges(&read, k)),
-            _ => None,
-        };
-    }
+    // The rows any of them keeps; all rows when one has no page selection.
+    let read: Option<Vec<Range<usize>>> = kept
+        .iter()
+        .map(|(_, k)| k.as_deref())
+        .collect::<Option<Vec<&[Range<usize>]>>>()
+        .map(|lists| joined(lists.concat()));
     if read.as_ref().is_some_and(|r| r.is_empty()) {
         return Ok(Vec::new());
     }
@@ -617,18 +608,13 @@ fn all_null_in(meta: &ParquetMetaData, rg: usize, col: usize, kept: &[Range<usiz
         .all(|(page, _)| ci.is_null_page(page))
 }
 
-/// The union of two sorted lists of disjoint ranges, itself sorted and
-/// disjoint (touching ranges joined).
-fn union_ranges(a: &[Range<usize>], b: &[Range<usize>]) -> Vec<Range<usize>> {
-    let mut all: Vec<Range<usize>> = a
-        .iter()
-        .chain(b)
-        .filter(|r| !r.is_empty())
-        .cloned()
-        .collect();
-    all.sort_by_key(|r| r.start);
-    let mut out: Vec<Range<usize>> = Vec::with_capacity(all.len());
-    for r in all {
+/// Ranges in any order joined into sorted, disjoint ones (overlapping or
+/// touching ranges merged, empty ones dropped).
+fn joined(mut ranges: Vec<Range<usize>>) -> Vec<Range<usize>> {
+    ranges.retain(|r| !r.is_empty());
+    ranges.sort_by_key(|r| r.start);
+    let mut out: Vec<Range<usize>> = Vec::with_capacity(ranges.len());
+    for r in ranges {
         match out.last_mut() {
             Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
             _ => out.push(r),
