@@ -29,6 +29,10 @@ pub const VALUE_COLUMN: &str = "value";
 /// Rows per row group: small enough that a query for one metric skips most
 /// of a day, large enough that per-group overhead stays under a percent.
 const ROW_GROUP_ROWS: usize = 256 * 1024;
+/// Rows per data page: parquet's default limit (20,000), rounded up to the
+/// writer's 1,024-row batches as the writer does anyway, so that a page
+/// holds exactly this many rows and a reader can take one page per batch.
+pub const PAGE_ROWS: usize = 20 * 1024;
 /// Values looked at when choosing the value column's encoding.
 const TRIAL_VALUES: usize = 32 * 1024;
 const ZSTD_LEVEL: i32 = 3;
@@ -149,6 +153,7 @@ fn writer_properties(
         .set_compression(Compression::ZSTD(level))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_data_page_row_count_limit(PAGE_ROWS)
         .set_sorting_columns(sorting)
         // An encoding other than dictionary is only real with dictionaries off.
         .set_column_dictionary_enabled(ts.clone(), false)
