@@ -13,7 +13,8 @@ use super::EngineError;
 use super::range::{self, Span, TimeFunc, WindowCache, over_time, over_time_shared};
 use super::source::Source;
 use super::value::{
-    Grid, Labels, Series, Value, format_labels, group_by, group_labels, is_stale, signature,
+    Grid, Labels, Series, StepSet, Value, format_labels, group_by, group_labels, is_stale,
+    signature,
 };
 use crate::dsl::ast::{Aggregate, BinOp, Binary, Call, Expr, Grouping, Selector};
 use crate::dsl::functions;
@@ -74,8 +75,13 @@ impl Pooled {
         (ts, vs)
     }
 
-    /// The value of `func` at every step.
-    fn over_time(&self, func: TimeFunc, span: &Span) -> (usize, Vec<Option<f64>>) {
+    /// The value of `func` at every step (that `needed` holds, when given).
+    fn over_time(
+        &self,
+        func: TimeFunc,
+        span: &Span,
+        needed: Option<&StepSet>,
+    ) -> (usize, Vec<Option<f64>>) {
         if func == TimeFunc::Count && !self.stale {
             let runs: Vec<&[i64]> = self.members.iter().map(|s| &s.timestamps[..]).collect();
             if let Some(counted) = range::count_of_runs(&runs, &self.cache, span) {
@@ -83,7 +89,64 @@ impl Pooled {
             }
         }
         let (ts, vs) = self.samples();
-        over_time_shared(func, ts, vs, Some(&self.cache), span, &|_| None)
+        over_time_shared(func, ts, vs, Some(&self.cache), needed, span, &|_| None)
+    }
+}
+
+/// The steps at which enclosing `and`s will read an expression's series.
+/// `a and b` keeps `a`'s values only where a series of `b` with the same
+/// match key has one, so `b` is evaluated first and `a` may leave the other
+/// steps empty. The latency rule's two p95s then rank only the windows where
+/// its `count(...) >= 30` holds, about half of them.
+///
+/// Each entry is one `and`'s right-hand side; a series is needed at the
+/// steps that all of them hold for its labels, and no entry: at every step.
+/// Operators that work step by step on series that keep their labels pass a
+/// demand on; anything else evaluates in full. So the values that survive
+/// the `and` are the same. What can differ is an error that only steps the
+/// `and` drops would raise (two series on one side matching at such a
+/// step): it is not raised.
+#[derive(Clone, Default)]
+struct Demand(Vec<Arc<Present>>);
+
+/// Where one `and`'s right-hand side has values: the steps, by match key.
+struct Present {
+    on: Option<Vec<String>>,
+    steps: HashMap<String, StepSet>,
+}
+
+impl Demand {
+    /// This demand narrowed by `and on(on) rhs` over a grid of `n` steps.
+    fn and(&self, on: Option<&[String]>, rhs: &[Series], n: usize) -> Demand {
+        let mut steps: HashMap<String, StepSet> = HashMap::new();
+        for s in rhs {
+            steps
+                .entry(match_key(s, on))
+                .or_insert_with(|| StepSet::empty(n))
+                .insert_present(s);
+        }
+        let mut narrowed = self.clone();
+        narrowed.0.push(Arc::new(Present {
+            on: on.map(<[String]>::to_vec),
+            steps,
+        }));
+        narrowed
+    }
+
+    /// The steps at which a series with these labels is needed (`None`:
+    /// every step).
+    fn steps_for(&self, labels: &Labels, n: usize) -> Option<StepSet> {
+        let mut needed: Option<StepSet> = None;
+        for present in &self.0 {
+            let Some(steps) = present.steps.get(&signature(labels, present.on.as_deref())) else {
+                return Some(StepSet::empty(n));
+            };
+            match &mut needed {
+                None => needed = Some(steps.clone()),
+                Some(n) => n.intersect(steps),
+            }
+        }
+        needed
     }
 }
 
@@ -141,6 +204,11 @@ impl<'a> Evaluator<'a> {
 
     /// The value of `expr` (constants already inlined) at every step.
     pub fn eval(&self, expr: &Expr) -> Result<Value, EngineError> {
+        self.eval_for(expr, &Demand::default())
+    }
+
+    /// The value of `expr` at the steps `demand` asks for (at least).
+    fn eval_for(&self, expr: &Expr, demand: &Demand) -> Result<Value, EngineError> {
         match expr {
             Expr::Number(n) => Ok(Value::Scalar(n.value)),
             Expr::Duration(d) => Ok(Value::Scalar(d.seconds())),
@@ -149,8 +217,8 @@ impl<'a> Evaluator<'a> {
                 s.value
             ))),
             Expr::Const(id) => Err(EngineError::Eval(format!("unknown constant `{}`", id.name))),
-            Expr::Paren(e, _) => self.eval(e),
-            Expr::Neg(e, _) => Ok(match self.eval(e)? {
+            Expr::Paren(e, _) => self.eval_for(e, demand),
+            Expr::Neg(e, _) => Ok(match self.eval_for(e, demand)? {
                 Value::Scalar(x) => Value::Scalar(-x),
                 Value::Vector(v) => Value::Vector(
                     v.into_iter()
@@ -171,22 +239,23 @@ impl<'a> Evaluator<'a> {
                 }
                 self.instant(sel)
             }
-            Expr::Call(c) => self.shared_call(expr, c),
+            Expr::Call(c) => self.shared_call(expr, c, demand),
             Expr::Aggregate(a) => self.aggregate(a),
-            Expr::Binary(b) => self.binary(b),
+            Expr::Binary(b) => self.binary(b, demand),
         }
     }
 
     /// A call evaluated once per grid however many rules contain it. Two
     /// rules that reach the same call at the same moment may both compute it;
-    /// the result is the same either way.
-    fn shared_call(&self, expr: &Expr, c: &Call) -> Result<Value, EngineError> {
+    /// the result is the same either way. A shared call is computed in
+    /// full, whatever its uses demand.
+    fn shared_call(&self, expr: &Expr, c: &Call, demand: &Demand) -> Result<Value, EngineError> {
         if self.repeated.is_empty() {
-            return self.call(c);
+            return self.call(c, demand);
         }
         let key = expr.sexpr();
         let Some(&uses) = self.repeated.get(&key) else {
-            return self.call(c);
+            return self.call(c, demand);
         };
         if let Ok(mut m) = self.calls.lock()
             && let Some((value, left)) = m.get_mut(&key)
@@ -199,7 +268,7 @@ impl<'a> Evaluator<'a> {
                 return Ok(value);
             }
         }
-        let value = self.call(c)?;
+        let value = self.call(c, &Demand::default())?;
         if value.cells() <= SHARED_CALL_CELLS
             && let Ok(mut m) = self.calls.lock()
         {
@@ -259,7 +328,7 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn call(&self, c: &Call) -> Result<Value, EngineError> {
+    fn call(&self, c: &Call, demand: &Demand) -> Result<Value, EngineError> {
         let name = c.func.name.as_str();
         let info = functions::function(name)
             .ok_or_else(|| EngineError::Eval(format!("unknown function `{name}`")))?;
@@ -297,19 +366,26 @@ impl<'a> Evaluator<'a> {
         };
         let raw = self.select(sel)?;
         let pool_kind = info.pool;
+        let n = self.grid.n;
         let out = match &c.pool {
             Some(g) if super::plan::pools_samples(pool_kind, func) => {
                 let groups = self.pooled(sel, g, &raw);
                 groups
                     .par_iter()
-                    .map(|p| {
-                        let (start, values) = p.over_time(func, &span);
-                        Series::new(p.labels.clone(), start, values).trim()
+                    .filter_map(|p| {
+                        let needed = demand.steps_for(&p.labels, n);
+                        if needed.as_ref().is_some_and(StepSet::is_empty) {
+                            return None;
+                        }
+                        let (start, values) = p.over_time(func, &span, needed.as_ref());
+                        Some(Series::new(p.labels.clone(), start, values).trim())
                     })
                     .collect::<Vec<_>>()
             }
             Some(g) => {
-                let per_series = self.per_series(&raw, func, &span, threshold.as_ref());
+                // The members' labels are not the result's: no demand.
+                let per_series =
+                    self.per_series(&raw, func, &span, threshold.as_ref(), &Demand::default());
                 let grouped = group_by(
                     per_series
                         .into_iter()
@@ -320,7 +396,7 @@ impl<'a> Evaluator<'a> {
                     .map(|(labels, members)| sum_series(labels, &members))
                     .collect()
             }
-            None => self.per_series(&raw, func, &span, threshold.as_ref()),
+            None => self.per_series(&raw, func, &span, threshold.as_ref(), demand),
         };
         Ok(Value::Vector(sorted(
             out.into_iter().filter(|s| !s.values.is_empty()).collect(),
@@ -333,13 +409,19 @@ impl<'a> Evaluator<'a> {
         func: TimeFunc,
         span: &Span,
         threshold: Option<&Value>,
+        demand: &Demand,
     ) -> Vec<Series> {
         let thresholds: HashMap<String, &Series> = match threshold {
             Some(Value::Vector(v)) => v.iter().map(|s| (signature(&s.labels, None), s)).collect(),
             _ => HashMap::new(),
         };
+        let n = self.grid.n;
         raw.par_iter()
-            .map(|s| {
+            .filter_map(|s| {
+                let needed = demand.steps_for(&s.key.labels, n);
+                if needed.as_ref().is_some_and(StepSet::is_empty) {
+                    return None;
+                }
                 let (ts, vs) = without_stale(s);
                 let thr: Box<dyn Fn(usize) -> Option<f64> + Sync> = match threshold {
                     Some(Value::Scalar(x)) => {
@@ -356,8 +438,9 @@ impl<'a> Evaluator<'a> {
                     },
                     None => Box::new(|_| None),
                 };
-                let (start, values) = over_time(func, &ts, &vs, span, &*thr);
-                Series::new(s.key.labels.clone(), start, values).trim()
+                let (start, values) =
+                    over_time_shared(func, &ts, &vs, None, needed.as_ref(), span, &*thr);
+                Some(Series::new(s.key.labels.clone(), start, values).trim())
             })
             .collect()
     }
@@ -468,10 +551,42 @@ impl<'a> Evaluator<'a> {
         Ok(Value::Vector(sorted(out)))
     }
 
-    fn binary(&self, b: &Binary) -> Result<Value, EngineError> {
-        let lhs = self.eval(&b.lhs)?;
-        let rhs = self.eval(&b.rhs)?;
+    /// A binary operation. What each side may leave out of what `demand`
+    /// asks of the result: a side's series at a step feeds only the result's
+    /// series with the same labels at that step when matching is on all
+    /// labels; with `on`, the sides' labels differ from the result's, and
+    /// the side is evaluated in full.
+    fn binary(&self, b: &Binary, demand: &Demand) -> Result<Value, EngineError> {
         let on = b.on.as_ref().map(names);
+        let all = Demand::default();
+        let same_labels = if on.is_none() { demand } else { &all };
+        let (lhs, rhs) = match b.op {
+            BinOp::And => {
+                let rhs = self.eval_for(&b.rhs, same_labels)?;
+                let narrowed = match &rhs {
+                    Value::Vector(v) => demand.and(on.as_deref(), v, self.grid.n),
+                    Value::Scalar(_) => demand.clone(),
+                };
+                (self.eval_for(&b.lhs, &narrowed)?, rhs)
+            }
+            // The sides at once: the latency rule's two p95s each end in one
+            // long window walk over the busiest tool, which would otherwise
+            // leave the other core idle twice.
+            op => {
+                let (left, right) = match op {
+                    // The result holds the left's series, then the right's
+                    // (with their own labels).
+                    BinOp::Or => (same_labels, demand),
+                    BinOp::Unless => (demand, same_labels),
+                    _ => (same_labels, same_labels),
+                };
+                let (lhs, rhs) = rayon::join(
+                    || self.eval_for(&b.lhs, left),
+                    || self.eval_for(&b.rhs, right),
+                );
+                (lhs?, rhs?)
+            }
+        };
         binary_values(b.op, b.return_bool, on.as_deref(), lhs, rhs)
     }
 }
@@ -692,7 +807,7 @@ fn vector_scalar(
     scalar_left: bool,
 ) -> Vec<Series> {
     let drop_name = !op.is_comparison() || return_bool;
-    v.into_iter()
+    v.into_par_iter()
         .map(|mut s| {
             with_scalar(op, return_bool, &mut s.values, x, scalar_left);
             if drop_name {
@@ -757,11 +872,11 @@ fn vector_vector(
     for s in &lhs {
         *left_count.entry(match_key(s, on)).or_default() += 1;
     }
-    let mut out = Vec::new();
-    for l in lhs {
+    // Series by series in parallel; the first error in the left's order wins.
+    let each = lhs.into_par_iter().map(|l| -> Result<Option<Series>, EngineError> {
         let key = match_key(&l, on);
         let Some(partners) = right.get(&key) else {
-            continue;
+            return Ok(None);
         };
         // One-to-one matching on `on (...)` keeps only those labels, as PromQL does.
         let labels = match on {
@@ -808,9 +923,12 @@ fn vector_vector(
             values,
         }
         .trim();
-        if !s.values.is_empty() {
-            out.push(s);
-        }
+        Ok((!s.values.is_empty()).then_some(s))
+    });
+    let each: Vec<Result<Option<Series>, EngineError>> = each.collect();
+    let mut out = Vec::with_capacity(each.len());
+    for s in each {
+        out.extend(s?);
     }
     Ok(sorted(out))
 }
@@ -835,19 +953,20 @@ fn set_op(op: BinOp, on: Option<&[String]>, lhs: Vec<Series>, rhs: Vec<Series>) 
     let mut out: Vec<Series> = Vec::new();
     match op {
         BinOp::And | BinOp::Unless => {
-            for mut l in lhs {
-                let idx = right_idx.get(&match_key(&l, on));
-                for (i, slot) in l.values.iter_mut().enumerate() {
-                    let there = any_at(&rhs, idx, l.start + i);
-                    if there != (op == BinOp::And) {
-                        *slot = None;
+            out = lhs
+                .into_par_iter()
+                .filter_map(|mut l| {
+                    let idx = right_idx.get(&match_key(&l, on));
+                    for (i, slot) in l.values.iter_mut().enumerate() {
+                        let there = any_at(&rhs, idx, l.start + i);
+                        if there != (op == BinOp::And) {
+                            *slot = None;
+                        }
                     }
-                }
-                let l = l.trim();
-                if !l.values.is_empty() {
-                    out.push(l);
-                }
-            }
+                    let l = l.trim();
+                    (!l.values.is_empty()).then_some(l)
+                })
+                .collect();
         }
         _ => {
             let left_idx = present(&lhs);
@@ -1055,5 +1174,148 @@ mod tests {
         assert_eq!(got, vec![(l(&[("s", "b")]), 3.0), (l(&[("s", "c")]), 2.0)]);
         let got = eval_at(&src, "quantile(0.5, g)", 0);
         assert_eq!(got, vec![(vec![], 2.0)]);
+    }
+
+    /// Evaluated with the demand of its `and`, an expression's surviving
+    /// values are the ones that evaluating both sides in full and then
+    /// applying the `and` gives, bit for bit: through pooled and per-series
+    /// quantiles, offsets, comparisons, arithmetic, nested `and`, `or` and
+    /// `unless` with and without `on`. Passing the demand to a side whose
+    /// labels differ from the result's (the left of `or on`) fails this.
+    #[test]
+    fn an_and_evaluates_its_left_only_where_its_right_holds_and_gets_the_same_values() {
+        let mut state = 7u64;
+        let mut next = |m: u64| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) % m
+        };
+        let mut data = Vec::new();
+        for server in ["a", "b", "c"] {
+            for tool in ["x", "y"] {
+                for session in 0..4 {
+                    let mut t = next(60_000) as i64;
+                    let mut points = Vec::new();
+                    // Busy and quiet stretches, so that counts cross thresholds.
+                    while t < 4 * 3_600_000 {
+                        points.push((t, next(1000) as f64 / 10.0));
+                        t += if (t / 1_200_000) % 2 == 0 {
+                            5_000
+                        } else {
+                            90_000
+                        } + next(20_000) as i64;
+                    }
+                    let session = session.to_string();
+                    let labels = [("server", server), ("tool", tool), ("session", &session)];
+                    data.push(series("lat", &labels, &points));
+                }
+            }
+        }
+        let src = MemorySource::new(data);
+        let grid = Grid::range(3_600_000, 4 * 3_600_000, 60_000);
+        let value_of = |text: &str| -> Value {
+            let e = crate::dsl::parse_query(text).expect("parses");
+            Evaluator::new(&src, grid).eval(&e).expect("evaluates")
+        };
+        let by_st = "by (server, tool)";
+        let cases: Vec<(String, Option<&str>, String)> = vec![
+            (
+                format!("p95(lat[10m]) {by_st}"),
+                None,
+                format!("count(lat[10m]) {by_st} >= 20"),
+            ),
+            (
+                format!("p95(lat[10m]) {by_st} > 0.9 * p95(lat[1h] offset 30m) {by_st}"),
+                None,
+                format!("count(lat[10m]) {by_st} >= 15"),
+            ),
+            (
+                "p50(lat[15m]) by (server)".into(),
+                Some("server"),
+                format!("count(lat[5m]) {by_st} > 5"),
+            ),
+            (
+                "quantile(0.9, lat[20m]) - 1".into(),
+                None,
+                "count(lat[20m]) > 3".into(),
+            ),
+            (
+                format!("p95(lat[10m]) {by_st} or p50(lat[10m]) by (server)"),
+                None,
+                "count(lat[10m]) by (server) > 30".into(),
+            ),
+            (
+                format!("p90(lat[10m]) by (server) > 88 or on (server) p50(lat[10m]) {by_st}"),
+                None,
+                format!("count(lat[10m]) {by_st} > 10"),
+            ),
+            (
+                format!("p95(lat[10m]) by (server) unless on (server) count(lat[5m]) {by_st} > 40"),
+                None,
+                "count(lat[10m]) by (server) > 20".into(),
+            ),
+            (
+                format!("(p95(lat[10m]) {by_st} and count(lat[10m]) {by_st} > 10) > 2"),
+                None,
+                format!("count(lat[30m]) {by_st} > 40"),
+            ),
+        ];
+        let bits = |v: Value| -> Vec<(Labels, usize, Vec<Option<u64>>)> {
+            let Value::Vector(v) = v else {
+                panic!("a vector")
+            };
+            v.into_iter()
+                .map(|s| {
+                    let bits = s.values.iter().map(|x| x.map(f64::to_bits)).collect();
+                    (s.labels, s.start, bits)
+                })
+                .collect()
+        };
+        for (lhs, on, rhs) in &cases {
+            let on_clause = on.map(|o| format!(" on ({o})")).unwrap_or_default();
+            let whole = value_of(&format!("({lhs}) and{on_clause} ({rhs})"));
+            let (Value::Vector(l), Value::Vector(r)) = (value_of(lhs), value_of(rhs)) else {
+                panic!("vectors")
+            };
+            let on_names = on.map(|o| vec![o.to_string()]);
+            let apart = Value::Vector(set_op(BinOp::And, on_names.as_deref(), l, r));
+            let whole = bits(whole);
+            assert!(
+                !whole.is_empty(),
+                "{lhs} and {rhs}: an empty case tests nothing"
+            );
+            assert_eq!(whole, bits(apart), "{lhs} and{on_clause} {rhs}");
+        }
+    }
+
+    /// The steps a demand asks of a series: where every `and` above has a
+    /// series with the same match key, and none where one has no such series.
+    #[test]
+    fn a_demand_needs_the_steps_every_and_holds() {
+        let n = 10;
+        let rhs1 = vec![Series::new(
+            l(&[("server", "a")]),
+            2,
+            vec![Some(1.0), Some(1.0), None, Some(1.0), Some(1.0)],
+        )];
+        let rhs2 = vec![Series::new(
+            l(&[("server", "a"), ("tool", "x")]),
+            0,
+            vec![Some(1.0); 5],
+        )];
+        let on = ["server".to_string()];
+        let demand = Demand::default()
+            .and(Some(&on), &rhs1, n)
+            .and(None, &rhs2, n);
+        let steps = |labels: &[(&str, &str)]| {
+            demand
+                .steps_for(&l(labels), n)
+                .map(|s| (0..n).filter(|&k| s.contains(k)).collect::<Vec<_>>())
+        };
+        assert_eq!(steps(&[("server", "a"), ("tool", "x")]), Some(vec![2, 3]));
+        assert_eq!(steps(&[("server", "a"), ("tool", "y")]), Some(vec![]));
+        assert_eq!(steps(&[("server", "b"), ("tool", "x")]), Some(vec![]));
+        assert_eq!(Demand::default().steps_for(&l(&[("server", "a")]), n), None);
     }
 }

@@ -5,12 +5,12 @@
 //! forward monotonically with the steps, so each kernel walks two indices
 //! over the samples instead of re-reading every window: prefix sums for
 //! counts, sums and counter resets, monotone deques for min and max, and a
-//! Fenwick tree over value ranks for exact quantiles over long windows
-//! (`p95(x[1d])` at a 1m step would otherwise sort a day of calls 1440 times
-//! a day). Results equal Prometheus's `*_over_time`, `rate`, `increase`,
+//! bitmap over value ranks with a moving cursor for exact quantiles over long
+//! windows (`p95(x[1d])` at a 1m step would otherwise sort a day of calls
+//! 1440 times a day). Results equal Prometheus's `*_over_time`, `rate`, `increase`,
 //! `delta`, `deriv` and `changes` on the same samples.
 
-use super::value::Grid;
+use super::value::{Grid, StepSet};
 use crate::analyze::{forecast, robust};
 use std::sync::OnceLock;
 
@@ -132,7 +132,7 @@ pub fn over_time(
     span: &Span,
     threshold: &dyn Fn(usize) -> Option<f64>,
 ) -> (usize, Vec<Option<f64>>) {
-    over_time_shared(func, ts, vs, None, span, threshold)
+    over_time_shared(func, ts, vs, None, None, span, threshold)
 }
 
 /// What the functions over one series (a pooled group that several rules
@@ -145,12 +145,15 @@ pub struct WindowCache {
 }
 
 /// [`over_time`] with what other calls over the same samples and grid
-/// already computed in `cache`.
+/// already computed in `cache`. With `needed`, the steps outside it may be
+/// left empty: an enclosing `and` drops them anyway. Only the functions that
+/// spend real work per step (quantiles, the general per-window path) use it.
 pub fn over_time_shared(
     func: TimeFunc,
     ts: &[i64],
     vs: &[f64],
     cache: Option<&WindowCache>,
+    needed: Option<&StepSet>,
     span: &Span,
     threshold: &dyn Fn(usize) -> Option<f64>,
 ) -> (usize, Vec<Option<f64>>) {
@@ -210,7 +213,9 @@ pub fn over_time_shared(
                     &own
                 }
             };
-            sliding_quantile(ranking, &windows, q)
+            sliding_quantile(ranking, &windows, q, |i| {
+                needed.is_none_or(|n| n.contains(start + i))
+            })
         }
         TimeFunc::Changes => {
             let mut prefix = Vec::with_capacity(vs.len() + 1);
@@ -265,7 +270,7 @@ pub fn over_time_shared(
             .iter()
             .zip(steps)
             .map(|(&(lo, hi), k)| {
-                if hi <= lo {
+                if hi <= lo || needed.is_some_and(|n| !n.contains(k)) {
                     return None;
                 }
                 let t = span.grid.time(k);
@@ -480,7 +485,14 @@ fn sliding_extreme(vs: &[f64], windows: &[(usize, usize)], max: bool) -> Vec<Opt
 /// quantile's rank follows it from step to step. Windows that slide by a few
 /// samples move the quantile by a few ranks, so each step costs a few word
 /// scans instead of a sort (or a tree descent per sample and query).
-fn sliding_quantile(ranking: &Ranking, windows: &[(usize, usize)], q: f64) -> Vec<Option<f64>> {
+/// The quantile of each window that `needed` (by the window's index) asks
+/// for; the others are left empty, though their samples still come and go.
+fn sliding_quantile(
+    ranking: &Ranking,
+    windows: &[(usize, usize)],
+    q: f64,
+    needed: impl Fn(usize) -> bool,
+) -> Vec<Option<f64>> {
     let Ranking { rank, sorted } = ranking;
     if !(0.0..=1.0).contains(&q) {
         // φ outside [0, 1] (or NaN): Prometheus's constant, whatever a
@@ -488,7 +500,8 @@ fn sliding_quantile(ranking: &Ranking, windows: &[(usize, usize)], q: f64) -> Ve
         let value = robust::quantile_sorted(&sorted[..sorted.len().min(1)], q);
         return windows
             .iter()
-            .map(|&(lo, hi)| (hi > lo).then_some(value))
+            .enumerate()
+            .map(|(i, &(lo, hi))| (hi > lo && needed(i)).then_some(value))
             .collect();
     }
     let n = rank.len();
@@ -500,7 +513,11 @@ fn sliding_quantile(ranking: &Ranking, windows: &[(usize, usize)], q: f64) -> Ve
     let mut last: Option<((usize, usize), Option<f64>)> = None;
     windows
         .iter()
-        .map(|&(lo, hi)| {
+        .enumerate()
+        .map(|(i, &(lo, hi))| {
+            if !needed(i) {
+                return None;
+            }
             if let Some((window, value)) = last
                 && window == (lo, hi)
             {
@@ -921,7 +938,7 @@ mod tests {
         ] {
             let (start, fast) = over_time(func, &ts, &vs, &sp, &|_| None);
             // One cache across the functions, as a pooled group shares it.
-            let shared = over_time_shared(func, &ts, &vs, Some(&cache), &sp, &|_| None);
+            let shared = over_time_shared(func, &ts, &vs, Some(&cache), None, &sp, &|_| None);
             let bits =
                 |v: &[Option<f64>]| v.iter().map(|x| x.map(f64::to_bits)).collect::<Vec<_>>();
             assert_eq!(
@@ -965,7 +982,7 @@ mod tests {
     /// each window (Prometheus's order) and interpolating between neighbours.
     fn assert_ranked_quantiles(vs: &[f64], windows: &[(usize, usize)], qs: &[f64]) {
         for &q in qs {
-            let fast = sliding_quantile(&Ranking::new(vs), windows, q);
+            let fast = sliding_quantile(&Ranking::new(vs), windows, q, |_| true);
             for (&(lo, hi), got) in windows.iter().zip(&fast) {
                 let mut w = vs[lo..hi].to_vec();
                 w.sort_by(robust::quantile_order);
@@ -979,6 +996,18 @@ mod tests {
                     got.map(bits_or_nan),
                     want.map(bits_or_nan),
                     "q {q} window {lo}..{hi}"
+                );
+            }
+            // Asked for some windows only (single ones and long stretches
+            // skipped), it gives the same values there and nothing elsewhere.
+            let needed = |i: usize| (i / 7) % 3 != 1 && i % 5 != 2;
+            let some = sliding_quantile(&Ranking::new(vs), windows, q, needed);
+            for (i, (got, all)) in some.iter().zip(&fast).enumerate() {
+                let want = if needed(i) { *all } else { None };
+                assert_eq!(
+                    got.map(bits_or_nan),
+                    want.map(bits_or_nan),
+                    "q {q} window {i}"
                 );
             }
         }
@@ -1179,7 +1208,7 @@ mod tests {
             (-0.5, f64::NEG_INFINITY),
             (1.5, f64::INFINITY),
         ] {
-            let got = sliding_quantile(&ranking, &windows, q);
+            let got = sliding_quantile(&ranking, &windows, q, |_| true);
             for (&(lo, hi), got) in windows.iter().zip(&got) {
                 let want = (hi > lo).then_some(bits_or_nan(want));
                 assert_eq!(got.map(bits_or_nan), want, "q {q} window {lo}..{hi}");

@@ -122,6 +122,50 @@ impl Series {
     }
 }
 
+/// A set of grid steps (indices `0..n`), as a bitmap.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepSet {
+    words: Vec<u64>,
+}
+
+impl StepSet {
+    /// No step of a grid of `n`.
+    pub fn empty(n: usize) -> StepSet {
+        StepSet {
+            words: vec![0; n.div_ceil(64)],
+        }
+    }
+
+    /// The steps at which a series holds a value.
+    pub fn insert_present(&mut self, s: &Series) {
+        for (i, v) in s.values.iter().enumerate() {
+            let k = s.start + i;
+            if v.is_some()
+                && let Some(w) = self.words.get_mut(k / 64)
+            {
+                *w |= 1 << (k % 64);
+            }
+        }
+    }
+
+    pub fn contains(&self, k: usize) -> bool {
+        self.words
+            .get(k / 64)
+            .is_some_and(|w| w & (1 << (k % 64)) != 0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.words.iter().all(|&w| w == 0)
+    }
+
+    /// Keeps only the steps that `other` holds too.
+    pub fn intersect(&mut self, other: &StepSet) {
+        for (w, o) in self.words.iter_mut().zip(&other.words) {
+            *w &= o;
+        }
+    }
+}
+
 /// A value of an expression over the grid.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
