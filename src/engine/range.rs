@@ -511,48 +511,55 @@ fn sliding_quantile(
     // The window before and its quantile: a window that holds the same
     // samples (no call in the last step of a quiet tool) has the same one.
     let mut last: Option<((usize, usize), Option<f64>)> = None;
-    windows
-        .iter()
-        .enumerate()
-        .map(|(i, &(lo, hi))| {
-            if !needed(i) {
-                return None;
+    // A plain loop over locals, not a closure over captured state: the
+    // window bounds and the cursor then stay in registers.
+    let mut out = Vec::with_capacity(windows.len());
+    for (i, &(lo, hi)) in windows.iter().enumerate() {
+        if !needed(i) {
+            out.push(None);
+            continue;
+        }
+        if let Some((window, value)) = last
+            && window == (lo, hi)
+        {
+            out.push(value);
+            continue;
+        }
+        if hi > cur_hi {
+            for &r in &rank[cur_hi..hi] {
+                present.insert(r as usize);
+                cursor.inserted(r as usize);
             }
-            if let Some((window, value)) = last
-                && window == (lo, hi)
-            {
-                return value;
+            cur_hi = hi;
+        }
+        if lo > cur_lo {
+            for &r in &rank[cur_lo..lo] {
+                present.remove(r as usize);
+                cursor.removed(r as usize);
             }
-            while cur_hi < hi {
-                present.insert(rank[cur_hi] as usize);
-                cursor.inserted(rank[cur_hi] as usize);
-                cur_hi += 1;
-            }
-            while cur_lo < lo {
-                present.remove(rank[cur_lo] as usize);
-                cursor.removed(rank[cur_lo] as usize);
-                cur_lo += 1;
-            }
-            let count = hi.saturating_sub(lo);
-            if count == 0 {
-                return None;
-            }
-            let r = q * (count - 1) as f64;
-            // 0 <= r < 2^53: truncation is the floor, without a libm call per step.
-            let lower = r as usize;
-            let w = r - lower as f64;
-            let at_lower = cursor.seek(&present, lower);
-            let at_upper = if lower + 1 < count {
-                present.next_from(at_lower + 1).unwrap_or(at_lower)
-            } else {
-                at_lower
-            };
-            let (a, b) = (sorted[at_lower], sorted[at_upper]);
-            let value = Some(a * (1.0 - w) + b * w);
-            last = Some(((lo, hi), value));
-            value
-        })
-        .collect()
+            cur_lo = lo;
+        }
+        let count = hi.saturating_sub(lo);
+        if count == 0 {
+            out.push(None);
+            continue;
+        }
+        let r = q * (count - 1) as f64;
+        // 0 <= r < 2^53: truncation is the floor, without a libm call per step.
+        let lower = r as usize;
+        let w = r - lower as f64;
+        let at_lower = cursor.seek(&present, lower);
+        let at_upper = if lower + 1 < count {
+            present.next_from(at_lower + 1).unwrap_or(at_lower)
+        } else {
+            at_lower
+        };
+        let (a, b) = (sorted[at_lower], sorted[at_upper]);
+        let value = Some(a * (1.0 - w) + b * w);
+        last = Some(((lo, hi), value));
+        out.push(value);
+    }
+    out
 }
 
 /// Each sample's rank among the series' values, and the values in rank order.
@@ -795,10 +802,10 @@ impl RankSet {
 
     fn remove(&mut self, r: usize) {
         let w = r / 64;
-        self.words[w] &= !(1u64 << (r % 64));
-        if self.words[w] == 0 {
-            self.nonempty[w / 64] &= !(1u64 << (w % 64));
-        }
+        let word = self.words[w] & !(1u64 << (r % 64));
+        self.words[w] = word;
+        // Without a branch on the word just written.
+        self.nonempty[w / 64] &= !(u64::from(word == 0) << (w % 64));
     }
 
     fn contains(&self, r: usize) -> bool {
@@ -863,16 +870,13 @@ struct RankCursor {
 }
 
 impl RankCursor {
+    // Branch-free: whether a sample ranks below the cursor is a coin toss.
     fn inserted(&mut self, r: usize) {
-        if r < self.at {
-            self.below += 1;
-        }
+        self.below += usize::from(r < self.at);
     }
 
     fn removed(&mut self, r: usize) {
-        if r < self.at {
-            self.below -= 1;
-        }
+        self.below -= usize::from(r < self.at);
     }
 
     /// The rank of the k-th (0-based) smallest member; the set holds more
