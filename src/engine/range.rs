@@ -640,9 +640,10 @@ impl StepCounts {
     /// they were merged into one series: how many samples lie at or before a
     /// time does not depend on how the runs interleave. `None` when a run is
     /// out of time order (the counts would not stand for index positions;
-    /// the walk over the samples decides) or when the samples span far more
+    /// the walk over the samples decides), when the samples span far more
     /// steps than they number (a sparse series on a fine grid: walking the
-    /// samples is cheaper).
+    /// samples is cheaper), or when [`StepDivider`] cannot be exact (steps of
+    /// weeks over years).
     fn of_runs(runs: &[&[i64]], grid: Grid) -> Option<StepCounts> {
         if !runs.iter().all(|r| r.is_sorted()) {
             return None;
@@ -660,26 +661,22 @@ impl StepCounts {
         if span > 4 * (len + grid.n) || len > u32::MAX as usize {
             return None;
         }
+        // Every sample lies after the time of step lo - 1 and at or before
+        // that of step hi, so its step, counted from lo, is in 0..span.
+        let before = step_of.time(lo.checked_sub(1)?)?;
+        let divider = StepDivider::new(
+            u64::try_from(step_of.step).ok()?,
+            u64::try_from(last_time.checked_sub(before)?).ok()?,
+        )?;
         let mut at_or_before = vec![0u32; span];
         for run in runs {
-            // The step of the samples being counted, that step's time, and
-            // how many so far: the samples of a run that share a step cost a
-            // comparison each, and the next step up no division.
-            let (mut k, mut bound, mut pending) = (lo, i64::MIN, 0u32);
+            // One multiplication and one increment per sample, no branch on
+            // whether it starts a new step (a coin toss for calls a few
+            // seconds apart at a 1m step).
             for &t in run.iter() {
-                if t > bound {
-                    // Every sample's step lies within lo..=hi.
-                    *at_or_before.get_mut(usize::try_from(k - lo).ok()?)? += pending;
-                    k = match bound.checked_add(step_of.step) {
-                        Some(next) if t <= next && bound != i64::MIN => k + 1,
-                        _ => step_of.at_or_after(t)?,
-                    };
-                    bound = step_of.time(k)?;
-                    pending = 0;
-                }
-                pending += 1;
+                let k = divider.quotient((t - before - 1) as u64);
+                *at_or_before.get_mut(k)? += 1;
             }
-            *at_or_before.get_mut(usize::try_from(k - lo).ok()?)? += pending;
         }
         let mut total = 0u32;
         for c in &mut at_or_before {
@@ -751,6 +748,45 @@ impl StepCounts {
                 .map(|(hi, lo)| (hi > lo).then(|| (hi - lo) as f64))
                 .collect(),
         )
+    }
+}
+
+/// `u / step` (floor) by a multiplication with a precomputed reciprocal,
+/// for every `u` below a bound. With `m = ceil(2^64 / step)` the error of
+/// `u * m / 2^64` against `u / step` is below `u / 2^64`, which stays under
+/// the `1 / step` that the fraction of `u / step` leaves to the next whole
+/// number as long as `u * step < 2^64`.
+struct StepDivider {
+    reciprocal: u64,
+    /// A step of 1: the quotient is `u`.
+    unit: bool,
+}
+
+impl StepDivider {
+    /// `None` when `step` is 0 or some `u <= max` could round wrong.
+    fn new(step: u64, max: u64) -> Option<StepDivider> {
+        if step == 0 {
+            return None;
+        }
+        if step == 1 {
+            return Some(StepDivider {
+                reciprocal: 0,
+                unit: true,
+            });
+        }
+        max.checked_add(1)?.checked_mul(step)?;
+        Some(StepDivider {
+            // step >= 2: at most 2^63.
+            reciprocal: (u64::MAX / step).checked_add(1)?,
+            unit: false,
+        })
+    }
+
+    fn quotient(&self, u: u64) -> usize {
+        if self.unit {
+            return u as usize;
+        }
+        ((u128::from(u) * u128::from(self.reciprocal)) >> 64) as usize
     }
 }
 
@@ -1015,6 +1051,44 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The divider's quotient is the floor of the division at the edges of
+    /// every step and at random points, for steps from 1 ms to weeks, up to
+    /// the bound it accepts; beyond that it declines.
+    #[test]
+    fn step_divider_is_exact_up_to_its_bound() {
+        let mut next = draws(5);
+        for step in [
+            1u64,
+            2,
+            3,
+            7,
+            1000,
+            60_000,
+            86_400_000,
+            604_800_000,
+            7_000_000_007,
+        ] {
+            let max = (u64::MAX / step).saturating_sub(1).min(1 << 50);
+            let d = StepDivider::new(step, max).expect("within the bound");
+            let mut us: Vec<u64> = (0..2000)
+                .map(|_| (next(1 << 31) << 31 | next(1 << 31)) % (max + 1))
+                .collect();
+            for k in [0u64, 1, 2, 1000, max / step] {
+                for delta in [-1i64, 0, 1] {
+                    us.push((k * step).saturating_add_signed(delta).min(max));
+                }
+            }
+            us.push(max);
+            for u in us {
+                assert_eq!(d.quotient(u), (u / step) as usize, "{u} / {step}");
+            }
+            if step > 1 {
+                assert!(StepDivider::new(step, u64::MAX / step).is_none());
+            }
+        }
+        assert!(StepDivider::new(0, 10).is_none());
     }
 
     /// A seeded LCG: each call draws a number below its argument.
