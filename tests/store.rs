@@ -760,3 +760,52 @@ fn one_pass_over_several_requests_reads_what_each_reads_alone() {
         write(&store, &samples);
     }
 }
+
+/// Each segment records, in its key-value metadata, the label columns each
+/// metric's rows use. A scan of a metric whose rows share pages with
+/// another's (the gauges after the calls) leaves the other's label columns
+/// undecoded and still reads every label of its own, including one that
+/// only some of its series carry.
+#[test]
+fn segments_record_each_metrics_labels_and_scans_keep_all_of_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path());
+    let mut samples = Vec::new();
+    for i in 0..30_000i64 {
+        let session = format!("s{}", i % 97);
+        let labels = [("server", "a"), ("session", session.as_str())];
+        samples.push((key("calls", &labels), T0 + i * 1000, i as f64));
+    }
+    for i in 0..3000i64 {
+        let t = T0 + i * 10_000;
+        samples.push((key("gauge", &[("server", "a")]), t, 1.0));
+        samples.push((key("gauge", &[("server", "b"), ("zone", "z1")]), t, 2.0));
+    }
+    write(&store, &samples);
+    for path in segment_files(dir.path()) {
+        let reader = SerializedFileReader::new(fs::File::open(&path).unwrap()).unwrap();
+        let kv = reader
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .cloned();
+        let text = kv
+            .unwrap_or_default()
+            .into_iter()
+            .find(|kv| kv.key == "mcpops.metric_labels")
+            .and_then(|kv| kv.value)
+            .expect("metric labels recorded");
+        let labels: BTreeMap<String, Vec<String>> = serde_json::from_str(&text).unwrap();
+        assert_eq!(labels["gauge"], ["server", "zone"]);
+        assert_eq!(labels["calls"], ["server", "session"]);
+    }
+    let want: BTreeMap<_, _> = expected(&samples)
+        .into_iter()
+        .filter(|(k, _)| k.metric == "gauge")
+        .collect();
+    let req = ScanRequest {
+        metric: Some("gauge".into()),
+        ..ScanRequest::all()
+    };
+    assert_reads(&store.snapshot().unwrap().scan(&req).unwrap(), &want);
+}

@@ -7,7 +7,7 @@
 
 use super::StoreError;
 use super::manifest::SegmentMeta;
-use super::segment::{METRIC_COLUMN, PAGE_ROWS, TIMESTAMP_COLUMN, VALUE_COLUMN};
+use super::segment::{METRIC_COLUMN, PAGE_ROWS, TIMESTAMP_COLUMN, VALUE_COLUMN, metric_labels};
 use crate::model::{MatchOp, Matcher, SeriesKey, series_matches};
 use arrow::array::{Array, AsArray, DictionaryArray, RecordBatch, StringArray};
 use arrow::datatypes::{Float64Type, Int32Type, TimestampMillisecondType};
@@ -21,11 +21,12 @@ use parquet::file::page_index::column_index::ColumnIndexMetaData;
 use parquet::file::statistics::Statistics;
 use parquet::schema::types::SchemaDescriptor;
 use rayon::prelude::*;
-use std::collections::BTreeMap;
 use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
 
 /// Rows per decoded batch: one page of each column. parquet-rs grows a
 /// dictionary column's key buffer page by page, each time by exactly that
@@ -215,6 +216,8 @@ struct RowGroupTask {
     path: std::path::PathBuf,
     order: u64,
     metadata: ArrowReaderMetadata,
+    /// The label columns each metric of the segment uses, when recorded.
+    metric_labels: Option<Arc<std::collections::HashMap<String, BTreeSet<String>>>>,
     row_group: usize,
     requests: Vec<usize>,
 }
@@ -417,6 +420,7 @@ fn plan_segment(
         ArrowReaderMetadata::load(&file, options).map_err(|e| StoreError::parquet(&path, e))?;
     let meta = metadata.metadata();
     let schema = meta.file_metadata().schema_descr();
+    let labels_of = metric_labels(meta.file_metadata()).map(Arc::new);
     let mut tasks = Vec::new();
     for pass in wanted {
         let keys: Vec<(usize, KeyColumns)> = pass
@@ -434,6 +438,7 @@ fn plan_segment(
                     path: path.clone(),
                     order,
                     metadata: metadata.clone(),
+                    metric_labels: labels_of.clone(),
                     row_group,
                     requests,
                 });
@@ -481,11 +486,18 @@ fn read_row_group(
     // reads (a session id column scanned for a gauge): decoding those costs
     // their whole dictionary only to yield nulls. A column is read when any
     // request needs it.
+    // A label column that the request's metric never uses in this segment
+    // is null on every row it keeps (a gauge read from pages it shares with
+    // the calls need not decode their session ids).
+    let unused_by = |req: &ScanRequest, name: &str| match (&task.metric_labels, &req.metric) {
+        (Some(labels), Some(metric)) => labels.get(metric).is_some_and(|l| !l.contains(name)),
+        _ => false,
+    };
     let needed_by = |req: &ScanRequest, kept: &Option<Vec<Range<usize>>>, i: usize| {
         let column = schema.column(i);
         let name = column.name();
         let matched = req.matchers.iter().any(|m| m.name == name);
-        if req.drops(name) && !matched {
+        if (req.drops(name) || unused_by(req, name)) && !matched {
             return false;
         }
         matched || kept.as_ref().is_none_or(|k| !all_null_in(meta, rg, i, k))

@@ -3,6 +3,9 @@
 //! time. Timestamps are DELTA_BINARY_PACKED; values BYTE_STREAM_SPLIT or
 //! dictionary, whichever a trial encoding of a sample of the column makes
 //! smaller; zstd throughout; page-level statistics so the page index is written.
+//! The file's key-value metadata names the label columns each metric's rows
+//! use ([`METRIC_LABELS_KEY`]), so that a scan of one metric can leave the
+//! others' label columns undecoded.
 
 use super::StoreError;
 use crate::model::SeriesKey;
@@ -13,10 +16,10 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, TimeUnit};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
-use parquet::file::metadata::SortingColumn;
+use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
@@ -25,6 +28,10 @@ use std::sync::Arc;
 pub const METRIC_COLUMN: &str = "metric";
 pub const TIMESTAMP_COLUMN: &str = "timestamp";
 pub const VALUE_COLUMN: &str = "value";
+/// Key-value metadata: a JSON object from each metric name to the label
+/// columns its rows use (sorted). A column it does not name is null on
+/// every row of that metric.
+pub const METRIC_LABELS_KEY: &str = "mcpops.metric_labels";
 
 /// Rows per row group: small enough that a query for one metric skips most
 /// of a day, large enough that per-group overhead stays under a percent.
@@ -126,6 +133,16 @@ pub fn write_segment(path: &Path, rows: SortedRows) -> Result<WrittenSegment, St
     let file = File::create(path).map_err(|e| StoreError::io(path, e))?;
     let mut writer = ArrowWriter::try_new(file, schema, Some(props))
         .map_err(|e| StoreError::parquet(path, e))?;
+    let mut metric_labels: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for s in &rows.series {
+        metric_labels
+            .entry(s.metric.as_str())
+            .or_default()
+            .extend(s.labels.iter().map(|(k, _)| k.as_str()));
+    }
+    let metric_labels =
+        serde_json::to_string(&metric_labels).map_err(|e| StoreError::parquet(path, e))?;
+    writer.append_key_value_metadata(KeyValue::new(METRIC_LABELS_KEY.into(), metric_labels));
     writer
         .write(&batch)
         .map_err(|e| StoreError::parquet(path, e))?;
@@ -235,4 +252,19 @@ fn dictionary_column<'a>(
     let values = Arc::new(StringArray::from(distinct)) as ArrayRef;
     let array = DictionaryArray::<Int32Type>::try_new(keys, values).map_err(StoreError::arrow)?;
     Ok(Arc::new(array))
+}
+
+/// The label columns each metric's rows use, from a segment's metadata;
+/// `None` for a segment written before they were recorded (or unreadable
+/// metadata): any column may then hold any metric's labels.
+pub fn metric_labels(
+    meta: &parquet::file::metadata::FileMetaData,
+) -> Option<HashMap<String, BTreeSet<String>>> {
+    let text = meta
+        .key_value_metadata()?
+        .iter()
+        .find(|kv| kv.key == METRIC_LABELS_KEY)?
+        .value
+        .as_deref()?;
+    serde_json::from_str(text).ok()
 }
