@@ -102,10 +102,13 @@ impl Pooled {
 /// Each entry is one `and`'s right-hand side; a series is needed at the
 /// steps that all of them hold for its labels, and no entry: at every step.
 /// Operators that work step by step on series that keep their labels pass a
-/// demand on; anything else evaluates in full. So the values that survive
-/// the `and` are the same. What can differ is an error that only steps the
-/// `and` drops would raise (two series on one side matching at such a
-/// step): it is not raised.
+/// demand on; anything else evaluates in full, `or` and `unless` too (a side
+/// left empty at a step that is not needed would let the other side's
+/// series through there, and two series of one label set could then meet a
+/// later operator). So evaluation under a demand only ever leaves values
+/// out, at steps the `and` drops: the values that survive it are the same,
+/// and what can differ is an error that only those steps would raise (two
+/// series on one side matching there): it is not raised.
 #[derive(Clone, Default)]
 struct Demand(Vec<Arc<Present>>);
 
@@ -573,13 +576,11 @@ impl<'a> Evaluator<'a> {
             // long window walk over the busiest tool, which would otherwise
             // leave the other core idle twice.
             op => {
-                let (left, right) = match op {
-                    // The result holds the left's series, then the right's
-                    // (with their own labels).
-                    BinOp::Or => (same_labels, demand),
-                    BinOp::Unless => (demand, same_labels),
-                    _ => (same_labels, same_labels),
+                let sides = match op {
+                    BinOp::Or | BinOp::Unless => &all,
+                    _ => same_labels,
                 };
+                let (left, right) = (sides, sides);
                 let (lhs, rhs) = rayon::join(
                     || self.eval_for(&b.lhs, left),
                     || self.eval_for(&b.rhs, right),
@@ -1411,5 +1412,33 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Under a demand, `or` does not let its right side through at steps
+    /// where its left side was left out: `(p95(x[10m]) or x) - x` holds one
+    /// series per label set in full, and so it does inside an `and`.
+    #[test]
+    fn an_or_under_an_and_does_not_double_its_series() {
+        let mut points = Vec::new();
+        let mut t = 0i64;
+        while t < 60 * 60_000 {
+            points.push((t, (points.len() % 7) as f64 + 1.0));
+            t += if t < 30 * 60_000 { 30_000 } else { 240_000 };
+        }
+        let src = MemorySource::new(vec![series("lat", &[("s", "a")], &points)]);
+        let grid = Grid::range(10 * 60_000, 60 * 60_000, 60_000);
+        let run = |q: &str| {
+            let e = crate::dsl::parse_query(q).expect("parses");
+            Evaluator::new(&src, grid).eval(&e)
+        };
+        let lhs = "(p95(lat[10m]) or lat) - lat";
+        let rhs = "count(lat[10m]) > 5";
+        let whole = run(&format!("({lhs}) and ({rhs})")).expect("no ambiguous match");
+        let (Ok(Value::Vector(l)), Ok(Value::Vector(r))) = (run(lhs), run(rhs)) else {
+            panic!("both sides evaluate to series")
+        };
+        let apart = Value::Vector(set_op(BinOp::And, None, l, r));
+        assert!(whole.cells() > 1);
+        assert_eq!(whole, apart);
     }
 }
