@@ -580,10 +580,9 @@ impl<'a> Evaluator<'a> {
                     BinOp::Or | BinOp::Unless => &all,
                     _ => same_labels,
                 };
-                let (left, right) = (sides, sides);
                 let (lhs, rhs) = rayon::join(
-                    || self.eval_for(&b.lhs, left),
-                    || self.eval_for(&b.rhs, right),
+                    || self.eval_for(&b.lhs, sides),
+                    || self.eval_for(&b.rhs, sides),
                 );
                 (lhs?, rhs?)
             }

@@ -82,19 +82,22 @@ pub fn sort_series(series: &mut [&SeriesKey]) {
 /// Writes rows as a Parquet segment at `path` and syncs it to disk.
 /// Takes the rows by value: their columns become the Arrow arrays as they are.
 pub fn write_segment(path: &Path, rows: SortedRows) -> Result<WrittenSegment, StoreError> {
-    let label_names: Vec<String> = rows
-        .series
-        .iter()
-        .flat_map(|s| s.labels.iter().map(|(k, _)| k.clone()))
-        .collect::<BTreeSet<_>>()
+    // The label columns of each metric: the metrics and the columns follow.
+    let mut metric_labels: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for s in &rows.series {
+        metric_labels
+            .entry(s.metric.as_str())
+            .or_default()
+            .extend(s.labels.iter().map(|(k, _)| k.as_str()));
+    }
+    let metrics: Vec<String> = metric_labels.keys().map(|m| m.to_string()).collect();
+    let label_names: Vec<String> = metric_labels
+        .values()
+        .flatten()
+        .copied()
+        .collect::<BTreeSet<&str>>()
         .into_iter()
-        .collect();
-    let metrics: Vec<String> = rows
-        .series
-        .iter()
-        .map(|s| s.metric.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
+        .map(str::to_string)
         .collect();
 
     let dict_type = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
@@ -133,13 +136,6 @@ pub fn write_segment(path: &Path, rows: SortedRows) -> Result<WrittenSegment, St
     let file = File::create(path).map_err(|e| StoreError::io(path, e))?;
     let mut writer = ArrowWriter::try_new(file, schema, Some(props))
         .map_err(|e| StoreError::parquet(path, e))?;
-    let mut metric_labels: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for s in &rows.series {
-        metric_labels
-            .entry(s.metric.as_str())
-            .or_default()
-            .extend(s.labels.iter().map(|(k, _)| k.as_str()));
-    }
     let metric_labels =
         serde_json::to_string(&metric_labels).map_err(|e| StoreError::parquet(path, e))?;
     writer.append_key_value_metadata(KeyValue::new(METRIC_LABELS_KEY.into(), metric_labels));
