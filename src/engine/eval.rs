@@ -249,8 +249,9 @@ impl<'a> Evaluator<'a> {
     }
 
     /// A call evaluated once per grid however many rules contain it. Two
-    /// rules that reach the same call at the same moment may both compute it;
-    /// the result is the same either way. A shared call is computed in
+    /// rules (or the two sides of one operator, evaluated at once) that
+    /// reach the same call at the same moment may both compute it; the
+    /// result is the same either way, and each spends one planned use. A shared call is computed in
     /// full, whatever its uses demand.
     fn shared_call(&self, expr: &Expr, c: &Call, demand: &Demand) -> Result<Value, EngineError> {
         if self.repeated.is_empty() {
@@ -275,7 +276,18 @@ impl<'a> Evaluator<'a> {
         if value.cells() <= SHARED_CALL_CELLS
             && let Ok(mut m) = self.calls.lock()
         {
-            m.insert(key, (value.clone(), uses - 1));
+            match m.entry(key) {
+                // Computed meanwhile by another use: this one is spent too.
+                std::collections::hash_map::Entry::Occupied(mut e) => {
+                    e.get_mut().1 -= 1;
+                    if e.get().1 == 0 {
+                        e.remove();
+                    }
+                }
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert((value.clone(), uses - 1));
+                }
+            }
         }
         Ok(value)
     }
@@ -1103,6 +1115,13 @@ mod tests {
             Value::Vector(v) => v[0].values.clone(),
             Value::Scalar(_) => panic!("a vector"),
         };
+        // One thread: the two sides of `+` would otherwise run at once, and
+        // may then both compute the shared call (allowed, see shared_call).
+        let one_thread = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .expect("a pool");
+        let value = |ev: Evaluator| one_thread.install(|| value(ev));
         let plain = value(Evaluator::new(&src, Grid::instant(40_000)));
         assert_eq!(src.selects.swap(0, std::sync::atomic::Ordering::Relaxed), 3);
         let shared = value(Evaluator::new(&src, Grid::instant(40_000)).sharing([&e]));
