@@ -855,9 +855,25 @@ fn chunks_of_batch(
 /// would overflow 64 bits, the codes so far are renumbered densely first
 /// (a batch has at most 2^32 rows, so they then take at most 32 bits).
 fn row_codes(columns: &[&DictionaryArray<Int32Type>], rows: usize) -> Vec<u64> {
-    let mut codes = vec![0u64; rows];
-    let mut used = 1u64;
-    for d in columns {
+    let Some((first, rest)) = columns.split_first() else {
+        return vec![0; rows];
+    };
+    // The first column's digits are the codes so far: built from its keys
+    // directly, not by multiplying a zeroed buffer (a memset and a pass per
+    // batch, ~30 MB a backtest).
+    let mut codes: Vec<u64> = first.keys().values()[..rows]
+        .iter()
+        .map(|&key| u64::from(key as u32) + 1)
+        .collect();
+    if let Some(nulls) = first.nulls().filter(|n| n.null_count() > 0) {
+        for (i, code) in codes.iter_mut().enumerate() {
+            if nulls.is_null(i) {
+                *code = 0;
+            }
+        }
+    }
+    let mut used = first.values().len() as u64 + 1;
+    for d in rest {
         let radix = d.values().len() as u64 + 1;
         if used.checked_mul(radix).is_none() {
             used = renumber(&mut codes);
