@@ -251,7 +251,8 @@ pub fn pool_without(series: Vec<SeriesData>, without: &[String]) -> Vec<SeriesDa
 
 /// Samples in time order. Equal timestamps keep the order given (oldest
 /// write first); with `dedupe` only the last of them, the newest write,
-/// stays.
+/// stays. Chunks that follow one another in time (a gauge's row groups, day
+/// after day) concatenate already in order and are not sorted.
 fn in_time_order(ts: Vec<i64>, vs: Vec<f64>, dedupe: bool) -> (Vec<i64>, Vec<f64>) {
     let (mut ts, mut vs) = if ts.is_sorted() {
         (ts, vs)
@@ -347,8 +348,6 @@ fn merge_chunks(chunks: impl Iterator<Item = Chunk>, dedupe: bool) -> Vec<Series
     let mut out: Vec<SeriesData> = by_series
         .into_par_iter()
         .map(|(key, mut chunks)| {
-            // Chunks that follow one another in time (a gauge's row groups,
-            // day after day) join already in order: the sort is skipped.
             chunks.sort_by_key(|c| c.order);
             let (ts, vs) = concatenated(chunks);
             let (timestamps, values) = in_time_order(ts, vs, dedupe);
