@@ -265,21 +265,24 @@ fn in_time_order(ts: Vec<i64>, vs: Vec<f64>, dedupe: bool) -> (Vec<i64>, Vec<f64
     (ts, vs)
 }
 
-/// A stable radix sort by time: a pooled series is thousands of short
-/// sorted runs interleaved (one per MCP session), where comparison sorts
-/// spend n·log n. When the samples span less than 2^32 ms (49 days), what
-/// moves through the sort's passes is each sample's offset from the first
-/// time and its index, 8 bytes instead of the 16 of a (time, value) pair:
-/// the passes are bound by memory traffic, and the values are gathered once
-/// at the end.
+/// A stable sort by time. A pooled series is thousands of short sorted
+/// runs interleaved (one per MCP session), where comparison sorts spend
+/// n·log n; its samples are spread over their span, so most sort in
+/// buckets ([`bucket_sorted_by_time`]). The rest are radix-sorted: when
+/// they span less than 2^32 ms (49 days), what moves through the sort's
+/// passes is each sample's offset from the first time and its index, 8
+/// bytes instead of the 16 of a (time, value) pair (the passes are bound by
+/// memory traffic), and the values are gathered once at the end.
 fn sorted_by_time(ts: &[i64], vs: &[f64]) -> (Vec<i64>, Vec<f64>) {
     let (Some(&min), Some(&max)) = (ts.iter().min(), ts.iter().max()) else {
         return (Vec::new(), Vec::new());
     };
-    let narrow = max
-        .checked_sub(min)
-        .is_some_and(|span| u32::try_from(span).is_ok())
-        && u32::try_from(ts.len()).is_ok();
+    // max >= min: the difference fits in 64 bits unsigned.
+    let span = max.wrapping_sub(min) as u64;
+    if let Some(sorted) = bucket_sorted_by_time(ts, vs, min, span) {
+        return sorted;
+    }
+    let narrow = u32::try_from(span).is_ok() && u32::try_from(ts.len()).is_ok();
     if !narrow {
         let mut pairs: Vec<(i64, f64)> = ts.iter().copied().zip(vs.iter().copied()).collect();
         radsort::sort_by_key(&mut pairs, |p| p.0);
@@ -298,6 +301,67 @@ fn sorted_by_time(ts: &[i64], vs: &[f64]) -> (Vec<i64>, Vec<f64>) {
         .collect();
     let vs = keys.iter().map(|&(_, i)| vs[i as usize]).collect();
     (ts, vs)
+}
+
+/// The most samples that one bucket of [`bucket_sorted_by_time`] may hold:
+/// the insertion pass then moves a sample past at most this many others.
+const MAX_BUCKET: u32 = 64;
+
+/// A stable sort by time in two passes over the samples: each goes, in
+/// the order given, to a bucket of 2^shift ms, sized so that there are
+/// about as many buckets as samples; an insertion pass then orders the few
+/// that share a bucket (it never moves one past a bucket's edge: every
+/// earlier bucket's times are smaller). Half the passes of the radix sort.
+/// `None` when a bucket would hold more than [`MAX_BUCKET`] samples (a
+/// burst, or an outlier that stretches the span).
+fn bucket_sorted_by_time(
+    ts: &[i64],
+    vs: &[f64],
+    min: i64,
+    span: u64,
+) -> Option<(Vec<i64>, Vec<f64>)> {
+    // Positions are counted in 32 bits.
+    let n = u64::from(u32::try_from(ts.len()).ok()?);
+    // The smallest shift with span >> shift < n: at most n buckets, at least
+    // about n / 2. (Below 64: span / n < 2^63 unless n is 1 and span 0.)
+    let shift = match span.checked_div(n) {
+        Some(q) if q > 0 => (64 - q.leading_zeros()).min(63),
+        _ => 0,
+    };
+    let bucket = |t: i64| (t.wrapping_sub(min) as u64 >> shift) as usize;
+    let mut starts = vec![0u32; usize::try_from(span >> shift).ok()?.checked_add(1)?];
+    for &t in ts {
+        starts[bucket(t)] += 1;
+    }
+    let mut next = 0u32;
+    for start in &mut starts {
+        let count = *start;
+        if count > MAX_BUCKET {
+            return None;
+        }
+        *start = next;
+        next += count;
+    }
+    let (mut out_ts, mut out_vs) = (vec![0i64; ts.len()], vec![0f64; ts.len()]);
+    for (&t, &v) in ts.iter().zip(vs) {
+        let slot = &mut starts[bucket(t)];
+        out_ts[*slot as usize] = t;
+        out_vs[*slot as usize] = v;
+        *slot += 1;
+    }
+    for i in 1..out_ts.len() {
+        let (t, v) = (out_ts[i], out_vs[i]);
+        let mut j = i;
+        // Strictly later times move up: equal ones keep their order.
+        while j > 0 && out_ts[j - 1] > t {
+            out_ts[j] = out_ts[j - 1];
+            out_vs[j] = out_vs[j - 1];
+            j -= 1;
+        }
+        out_ts[j] = t;
+        out_vs[j] = v;
+    }
+    Some((out_ts, out_vs))
 }
 
 /// Of samples in time order with equal timestamps, keeps the later one (the
@@ -1022,6 +1086,28 @@ mod tests {
                 sets.push(runs);
             }
         }
+        // A day of many sessions (the bucket sort's case), a burst within
+        // one millisecond next to an outlier a day away (more than a
+        // bucket holds: the radix sort's), and ties throughout.
+        for (sessions, burst) in [(400, false), (50, true)] {
+            let mut runs: Vec<Vec<(i64, f64)>> = (0..sessions)
+                .map(|_| {
+                    let start = rng.random_range(0..86_400_000i64);
+                    let mut t = start;
+                    (0..rng.random_range(1..30))
+                        .map(|_| {
+                            t += rng.random_range(0..5_000);
+                            (t - t % 1_000, rng.random::<f64>())
+                        })
+                        .collect()
+                })
+                .collect();
+            if burst {
+                runs.push((0..500).map(|i| (5_000_000, f64::from(i))).collect());
+                runs.push(vec![(-86_400_000, 0.5)]);
+            }
+            sets.push(runs);
+        }
         for set in sets {
             let chunks = || (0u64..).zip(&set).map(|(o, s)| chunk_of(o, s));
             for dedupe in [true, false] {
@@ -1034,6 +1120,36 @@ mod tests {
                 assert_eq!(got, want, "{set:?} dedupe {dedupe}");
             }
         }
+    }
+
+    /// The bucket sort orders spread samples stably (ties in the order
+    /// given) and declines a burst that would overfill a bucket, which
+    /// the radix sort then takes.
+    #[test]
+    fn bucket_sort_orders_spread_samples_and_declines_bursts() {
+        let ts: Vec<i64> = (0..5_000i64).map(|i| (i * 7_919) % 2_503 - 3).collect();
+        let vs: Vec<f64> = (0..5_000).map(f64::from).collect();
+        let min = *ts.iter().min().unwrap_or(&0);
+        let span = (ts.iter().max().unwrap_or(&0) - min) as u64;
+        let mut want: Vec<(i64, f64)> = ts.iter().copied().zip(vs.iter().copied()).collect();
+        want.sort_by_key(|p| p.0);
+        let got = bucket_sorted_by_time(&ts, &vs, min, span).expect("spread samples bucket");
+        assert_eq!(got, want.into_iter().unzip());
+        // Ties (samples i and i + 2503 share a time) kept their order.
+        assert!(
+            got.0
+                .windows(2)
+                .zip(got.1.windows(2))
+                .all(|(t, v)| t[0] != t[1] || v[0] < v[1])
+        );
+        let mut burst = vec![1i64; 100];
+        burst.push(1_000);
+        assert!(bucket_sorted_by_time(&burst, &[0.0; 101], 1, 999).is_none());
+        assert_eq!(sorted_by_time(&burst, &[0.0; 101]).0, {
+            let mut b = burst.clone();
+            b.sort();
+            b
+        });
     }
 
     /// A null and key 0 are different digits in every column, the first
