@@ -500,19 +500,29 @@ impl<'a> Evaluator<'a> {
     /// sample in the window, labelled with the selector's `=` matchers.
     fn absent(&self, sel: &Selector, span: &Span) -> Result<Value, EngineError> {
         let raw = self.select(sel)?;
-        let mut ts: Vec<i64> = raw
+        // Whether a window holds a sample does not depend on the order of
+        // the series' samples: count them per step where windows are whole
+        // steps, and merge them in time order only otherwise.
+        let runs: Vec<&[i64]> = raw.iter().map(|s| &s.timestamps[..]).collect();
+        let counted = raw
             .iter()
-            .flat_map(|s| {
-                s.timestamps
-                    .iter()
-                    .zip(&s.values)
-                    .filter(|(_, v)| !is_stale(**v))
-                    .map(|(t, _)| *t)
-            })
-            .collect();
-        ts.sort_unstable();
-        let (start, counts) =
-            over_time(TimeFunc::Count, &ts, &vec![0.0; ts.len()], span, &|_| None);
+            .all(|s| !s.values.iter().any(|v| is_stale(*v)))
+            .then(|| range::count_of_runs(&runs, &WindowCache::default(), span))
+            .flatten();
+        let (start, counts) = counted.unwrap_or_else(|| {
+            let mut ts: Vec<i64> = raw
+                .iter()
+                .flat_map(|s| {
+                    s.timestamps
+                        .iter()
+                        .zip(&s.values)
+                        .filter(|(_, v)| !is_stale(**v))
+                        .map(|(t, _)| *t)
+                })
+                .collect();
+            ts.sort_unstable();
+            over_time(TimeFunc::Count, &ts, &vec![0.0; ts.len()], span, &|_| None)
+        });
         let values: Vec<Option<f64>> = (0..self.grid.n)
             .map(|k| {
                 let present = k >= start && counts.get(k - start).copied().flatten().is_some();
@@ -1207,6 +1217,48 @@ mod tests {
         ]);
         assert_eq!(eval_at(&src, "g", 240_000).len(), 1);
         assert!(eval_at(&src, "g", 300_000).is_empty());
+    }
+
+    /// `absent` over a grid gives 1 exactly at the steps whose window
+    /// holds no sample of any matching series: counted per step when the
+    /// samples carry no stale marker, merged in time order when one does
+    /// (the marker is no sample), and the two ways agree.
+    #[test]
+    fn absent_marks_the_steps_whose_window_no_series_reaches() {
+        use super::super::value::stale_nan;
+        let minute = 60_000;
+        let a: Vec<(i64, f64)> = [3, 4, 5, 20, 21]
+            .iter()
+            .map(|m| (m * minute, 1.0))
+            .collect();
+        let b: Vec<(i64, f64)> = [4, 40].iter().map(|m| (m * minute + 7_000, 1.0)).collect();
+        let mut b_stale = b.clone();
+        b_stale.push((41 * minute, stale_nan()));
+        let grid = Grid::range(0, 60 * minute, minute);
+        let want: Vec<Option<f64>> = (0..grid.n)
+            .map(|k| {
+                let t = grid.time(k);
+                let seen = a
+                    .iter()
+                    .chain(&b)
+                    .any(|&(s, _)| s > t - 10 * minute && s <= t);
+                (!seen).then_some(1.0)
+            })
+            .collect();
+        for b in [b, b_stale] {
+            let src = MemorySource::new(vec![
+                series("g", &[("s", "a")], &a),
+                series("g", &[("s", "b")], &b),
+            ]);
+            let file = crate::dsl::parse_str("record r = absent(g[10m])\n", "t").expect("parses");
+            let expr = file.records().next().expect("record").expr.clone();
+            let Value::Vector(got) = Evaluator::new(&src, grid).eval(&expr).expect("evaluates")
+            else {
+                panic!("absent gives series");
+            };
+            let got: Vec<Option<f64>> = (0..grid.n).map(|k| got[0].at(k)).collect();
+            assert_eq!(got, want);
+        }
     }
 
     #[test]
