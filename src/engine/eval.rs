@@ -990,6 +990,34 @@ fn vector_vector(
     Ok(sorted(out))
 }
 
+/// `l and r` (`keep_where_present`) or `l unless r` for a left series with
+/// one partner: `l`'s values stay where `r` has a value at the same step,
+/// or where it has none. Step by step over the overlap of the two spans,
+/// where a search of the partners at every step cost more than the rule.
+fn mask_by_partner(l: &mut Series, r: &Series, keep_where_present: bool) {
+    let (lo, hi) = (l.start.max(r.start), l.end().min(r.end()));
+    if lo >= hi {
+        if keep_where_present {
+            l.values.fill(None);
+        }
+        return;
+    }
+    let (before, rest) = l.values.split_at_mut(lo - l.start);
+    let (overlap, after) = rest.split_at_mut(hi - lo);
+    if keep_where_present {
+        before.fill(None);
+        after.fill(None);
+    }
+    for (slot, there) in overlap
+        .iter_mut()
+        .zip(&r.values[lo - r.start..hi - r.start])
+    {
+        if there.is_some() != keep_where_present {
+            *slot = None;
+        }
+    }
+}
+
 fn set_op(op: BinOp, on: Option<&[String]>, lhs: Vec<Series>, rhs: Vec<Series>) -> Vec<Series> {
     let present = |side: &[Series]| -> HashMap<String, Vec<(usize, usize, usize)>> {
         let mut m: HashMap<String, Vec<(usize, usize, usize)>> = HashMap::new();
@@ -1014,10 +1042,17 @@ fn set_op(op: BinOp, on: Option<&[String]>, lhs: Vec<Series>, rhs: Vec<Series>) 
                 .into_par_iter()
                 .filter_map(|mut l| {
                     let idx = right_idx.get(&match_key(&l, on));
-                    for (i, slot) in l.values.iter_mut().enumerate() {
-                        let there = any_at(&rhs, idx, l.start + i);
-                        if there != (op == BinOp::And) {
-                            *slot = None;
+                    match idx.map(Vec::as_slice) {
+                        None if op == BinOp::And => return None,
+                        None => {}
+                        Some(&[(i, _, _)]) => mask_by_partner(&mut l, &rhs[i], op == BinOp::And),
+                        Some(_) => {
+                            for (i, slot) in l.values.iter_mut().enumerate() {
+                                let there = any_at(&rhs, idx, l.start + i);
+                                if there != (op == BinOp::And) {
+                                    *slot = None;
+                                }
+                            }
                         }
                     }
                     let l = l.trim();
@@ -1190,6 +1225,33 @@ mod tests {
         assert_eq!(got.len(), 2);
         // Identical label sets are required without on(): nothing matches.
         assert!(eval_at(&src, "used / limit", 60_000).is_empty());
+    }
+
+    /// `and` and `unless` against one partner keep exactly the steps that
+    /// a step-by-step look at the partner keeps, whatever the two spans'
+    /// overlap: none, partial on either side, one inside the other.
+    #[test]
+    fn a_single_partner_masks_the_steps_it_has_or_lacks() {
+        use rand::{Rng, SeedableRng, rngs::StdRng};
+        let mut rng = StdRng::seed_from_u64(3);
+        let random_series = |rng: &mut StdRng| {
+            let start = rng.random_range(0..20);
+            let values = (0..rng.random_range(0..30))
+                .map(|i| rng.random_bool(0.6).then_some(i as f64))
+                .collect();
+            Series::new(vec![], start, values)
+        };
+        for _ in 0..500 {
+            let (l, r) = (random_series(&mut rng), random_series(&mut rng));
+            for keep_where_present in [true, false] {
+                let mut got = l.clone();
+                mask_by_partner(&mut got, &r, keep_where_present);
+                let want: Vec<Option<f64>> = (l.start..l.end())
+                    .map(|k| l.at(k).filter(|_| r.at(k).is_some() == keep_where_present))
+                    .collect();
+                assert_eq!((got.start, &got.values), (l.start, &want), "{l:?} {r:?}");
+            }
+        }
     }
 
     #[test]
