@@ -548,7 +548,7 @@ fn sliding_quantile(
         // 0 <= r < 2^53: truncation is the floor, without a libm call per step.
         let lower = r as usize;
         let w = r - lower as f64;
-        let at_lower = cursor.seek(&present, lower);
+        let at_lower = cursor.seek(&mut present, lower);
         let at_upper = if lower + 1 < count {
             present.next_from(at_lower + 1).unwrap_or(at_lower)
         } else {
@@ -815,8 +815,12 @@ impl StepOf {
     }
 }
 
-/// A set of ranks `0..n` as a bitmap, with a second bitmap of the non-empty
-/// words so that a search skips empty stretches 4096 ranks at a time.
+/// A set of ranks `0..n` as a bitmap, with a second bitmap of the words
+/// that may be non-empty, so that a search skips empty stretches 4096
+/// ranks at a time. A removal leaves its word's flag set: a search that
+/// finds the word empty clears it then. Each removal costs at most one
+/// such clearing, and the window walk removes as often as it inserts,
+/// nearly always from words that are not empty.
 struct RankSet {
     words: Vec<u64>,
     nonempty: Vec<u64>,
@@ -837,11 +841,7 @@ impl RankSet {
     }
 
     fn remove(&mut self, r: usize) {
-        let w = r / 64;
-        let word = self.words[w] & !(1u64 << (r % 64));
-        self.words[w] = word;
-        // Without a branch on the word just written.
-        self.nonempty[w / 64] &= !(u64::from(word == 0) << (w % 64));
+        self.words[r / 64] &= !(1u64 << (r % 64));
     }
 
     fn contains(&self, r: usize) -> bool {
@@ -851,26 +851,44 @@ impl RankSet {
     }
 
     /// The smallest member `>= r`.
-    fn next_from(&self, r: usize) -> Option<usize> {
+    #[inline]
+    fn next_from(&mut self, r: usize) -> Option<usize> {
         let w = r / 64;
         let here = self.words.get(w)? & (u64::MAX << (r % 64));
         if here != 0 {
             return Some(w * 64 + here.trailing_zeros() as usize);
         }
-        let w = Self::next_bit(&self.nonempty, w + 1)?;
-        Some(w * 64 + self.words[w].trailing_zeros() as usize)
+        let mut from = w + 1;
+        loop {
+            let w = Self::next_bit(&self.nonempty, from)?;
+            let word = self.words[w];
+            if word != 0 {
+                return Some(w * 64 + word.trailing_zeros() as usize);
+            }
+            self.nonempty[w / 64] &= !(1u64 << (w % 64));
+            from = w + 1;
+        }
     }
 
     /// The largest member `< r`.
-    fn prev_before(&self, r: usize) -> Option<usize> {
+    #[inline]
+    fn prev_before(&mut self, r: usize) -> Option<usize> {
         let r = r.checked_sub(1)?;
         let w = r / 64;
         let here = self.words[w] & (u64::MAX >> (63 - r % 64));
         if here != 0 {
             return Some(w * 64 + 63 - here.leading_zeros() as usize);
         }
-        let w = Self::prev_bit(&self.nonempty, w)?;
-        Some(w * 64 + 63 - self.words[w].leading_zeros() as usize)
+        let mut before = w;
+        loop {
+            let w = Self::prev_bit(&self.nonempty, before)?;
+            let word = self.words[w];
+            if word != 0 {
+                return Some(w * 64 + 63 - word.leading_zeros() as usize);
+            }
+            self.nonempty[w / 64] &= !(1u64 << (w % 64));
+            before = w;
+        }
     }
 
     /// The smallest set bit `>= i` of a bitmap.
@@ -917,7 +935,7 @@ impl RankCursor {
 
     /// The rank of the k-th (0-based) smallest member; the set holds more
     /// than `k` members.
-    fn seek(&mut self, set: &RankSet, k: usize) -> usize {
+    fn seek(&mut self, set: &mut RankSet, k: usize) -> usize {
         while self.below > k {
             // Step back onto the next member down: it becomes the cursor.
             self.at = set.prev_before(self.at).unwrap_or(0);
