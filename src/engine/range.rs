@@ -545,9 +545,12 @@ fn sliding_quantile(
             continue;
         }
         let r = q * (count - 1) as f64;
-        // 0 <= r < 2^53: truncation is the floor, without a libm call per step.
-        let lower = r as usize;
-        let w = r - lower as f64;
+        // 0 <= r < 2^53: truncation is the floor, without a libm call per
+        // step. Through i64, which x86-64 converts in one instruction each
+        // way (u64 takes a sequence of them).
+        let floor = r as i64;
+        let lower = floor as usize;
+        let w = r - floor as f64;
         let at_lower = cursor.seek(&mut present, lower);
         let at_upper = if lower + 1 < count {
             present.next_from(at_lower + 1).unwrap_or(at_lower)
