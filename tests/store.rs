@@ -687,6 +687,73 @@ fn without_pools_series_and_keeps_every_sample() {
     );
 }
 
+/// (time, value bits) samples by label set.
+type SamplesByLabels = BTreeMap<Vec<(String, String)>, Vec<(i64, u64)>>;
+
+/// Sessions of one to nine calls (runs shorter and longer than the scan
+/// copies in one piece), pooled over the whole range and over part of it:
+/// each pooled series holds exactly the calls of its server and tool in
+/// that range, checked against the samples written.
+#[test]
+fn pooling_short_sessions_keeps_exactly_their_calls() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path());
+    let mut samples = Vec::new();
+    for session in 0..300i64 {
+        let server = format!("mcp-0{}", session % 3);
+        let tool = ["run_query", "fetch_url"][(session % 2) as usize];
+        let k = key(
+            "mcp.server.operation.duration",
+            &[
+                ("server", &server),
+                ("gen_ai.tool.name", tool),
+                ("mcp.session.id", &format!("s{session:03}")),
+            ],
+        );
+        for call in 0..1 + session % 9 {
+            let t = T0 + (session * 13 + call * 5) * 1_000;
+            samples.push((k.clone(), t, (session * 100 + call) as f64));
+        }
+    }
+    write(&store, &samples);
+    let snap = store.snapshot().unwrap();
+    let session = vec!["mcp.session.id".to_string()];
+    for (start, end) in [(i64::MIN, i64::MAX), (T0 + 600_000, T0 + 3_000_000)] {
+        let got = snap
+            .scan(&ScanRequest {
+                start_ms: start,
+                end_ms: end,
+                without: session.clone(),
+                ..ScanRequest::all()
+            })
+            .unwrap();
+        let mut want: SamplesByLabels = BTreeMap::new();
+        for (k, t, v) in samples.iter().filter(|(_, t, _)| (start..=end).contains(t)) {
+            let labels = k
+                .labels
+                .iter()
+                .filter(|(n, _)| n != "mcp.session.id")
+                .cloned()
+                .collect();
+            want.entry(labels).or_default().push((*t, v.to_bits()));
+        }
+        let mut have: SamplesByLabels = BTreeMap::new();
+        for s in &got {
+            assert!(s.timestamps.is_sorted(), "{:?}", s.key);
+            let pairs = s
+                .timestamps
+                .iter()
+                .zip(&s.values)
+                .map(|(t, v)| (*t, v.to_bits()));
+            have.entry(s.key.labels.clone()).or_default().extend(pairs);
+        }
+        for pairs in want.values_mut().chain(have.values_mut()) {
+            pairs.sort_unstable();
+        }
+        assert_eq!(have, want, "range {start}..={end}");
+    }
+}
+
 /// Requests read in one pass (`scan_many`) give exactly what each gives
 /// alone: pooled and unpooled calls side by side, gauges in the same row
 /// groups, matchers, time ranges, the same metric twice, a metric that is
