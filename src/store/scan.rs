@@ -899,10 +899,12 @@ fn chunks_of_batch(
     // Usually the whole batch lies in every request's range (a backtest
     // reads its history whole): then no row needs a look.
     let (first, last) = (ts.iter().min(), ts.iter().max());
-    let all_wanted = |req: &ScanRequest| {
-        first.is_some_and(|&t| t >= req.start_ms) && last.is_some_and(|&t| t <= req.end_ms)
-    };
-    let all_wanted: Vec<bool> = reqs.iter().map(all_wanted).collect();
+    let all_wanted: Vec<bool> = reqs
+        .iter()
+        .map(|req| {
+            first.is_some_and(|&t| t >= req.start_ms) && last.is_some_and(|&t| t <= req.end_ms)
+        })
+        .collect();
     for (index, a, b) in runs {
         let (r, chunk) = &mut out[index];
         if all_wanted[*r] {
@@ -920,11 +922,12 @@ fn chunks_of_batch(
             }
             continue;
         }
+        // The batch reaches past the request's range. A run is one series in
+        // time order (the segments' sort order, checked here all the same):
+        // most lie wholly in the range. Runs of a few rows (a session's
+        // calls) are cheaper copied row by row than checked and copied as
+        // slices.
         let wanted = reqs[*r].start_ms..=reqs[*r].end_ms;
-        // A run is one series in time order (the segments' sort order, checked
-        // here all the same): most lie wholly in the range. Runs of a few
-        // rows (a session's calls) are cheaper copied row by row than
-        // checked and copied as slices.
         let run = &ts[a..b];
         if run.len() > 8
             && wanted.contains(&run[0])
