@@ -155,7 +155,9 @@ pub fn scan_segments_many(
     }
     // Requests read together drop the same labels: a row's code then
     // stands for one series of each (a request that keeps the session id
-    // would otherwise split every pooled run of one that drops it).
+    // would otherwise split every pooled run of one that drops it). Each
+    // segment joins the passes whose rows cannot split each other's runs
+    // ([`joined_passes`]).
     let mut by_dropped: BTreeMap<Vec<&String>, Vec<usize>> = BTreeMap::new();
     for i in (0..reqs.len()).filter(|&i| results[i].is_none()) {
         let mut dropped: Vec<&String> = reqs[i].without.iter().collect();
@@ -496,7 +498,7 @@ fn plan_segment(
     let schema = meta.file_metadata().schema_descr();
     let labels_of = metric_labels(meta.file_metadata()).map(Arc::new);
     let mut tasks = Vec::new();
-    for pass in wanted {
+    for pass in &joined_passes(wanted, reqs, labels_of.as_deref()) {
         let keys: Vec<(usize, KeyColumns)> = pass
             .iter()
             .map(|&i| (i, KeyColumns::of(schema, &reqs[i])))
@@ -520,6 +522,47 @@ fn plan_segment(
         }
     }
     Ok(tasks)
+}
+
+/// The passes of `wanted` joined where reading them together splits no
+/// request's runs: a label column that one request drops but another reads
+/// must be null on the first one's rows (its metric never uses the label in
+/// this segment). A day's gauges then share one read of a row group with
+/// the calls that drop the session id, and the row group's shared pages,
+/// value dictionary and column setup are decoded once, not once per pass.
+fn joined_passes(
+    wanted: &[Vec<usize>],
+    reqs: &[ScanRequest],
+    labels_of: Option<&std::collections::HashMap<String, BTreeSet<String>>>,
+) -> Vec<Vec<usize>> {
+    let uses = |req: &ScanRequest, label: &str| match (labels_of, &req.metric) {
+        (Some(labels), Some(metric)) => labels.get(metric).is_none_or(|l| l.contains(label)),
+        _ => true,
+    };
+    let reads = |req: &ScanRequest, label: &str| {
+        (uses(req, label) && !req.drops(label)) || req.matchers.iter().any(|m| m.name == label)
+    };
+    // Whether `a`'s runs survive the columns `b` reads.
+    let keeps_runs = |a: &ScanRequest, b: &ScanRequest| {
+        a.without
+            .iter()
+            .all(|label| !reads(b, label) || !uses(a, label))
+    };
+    let mut joined: Vec<Vec<usize>> = Vec::new();
+    for pass in wanted.iter().filter(|p| !p.is_empty()) {
+        let fits = |other: &Vec<usize>| {
+            pass.iter().all(|&a| {
+                other
+                    .iter()
+                    .all(|&b| keeps_runs(&reqs[a], &reqs[b]) && keeps_runs(&reqs[b], &reqs[a]))
+            })
+        };
+        match joined.iter_mut().find(|other| fits(other)) {
+            Some(other) => other.extend(pass),
+            None => joined.push(pass.clone()),
+        }
+    }
+    joined
 }
 
 /// The chunks of one row group, each tagged with the request it answers.
@@ -1032,6 +1075,54 @@ fn renumber(codes: &mut [u64]) -> u64 {
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    /// Gauges join the calls that drop the session id (gauge rows have no
+    /// session id), a request that reads the session id does not, and
+    /// without a record of each metric's labels nothing joins.
+    #[test]
+    fn passes_join_only_where_no_dropped_label_is_read_for_another() {
+        let request = |metric: &str, without: &[&str]| ScanRequest {
+            metric: Some(metric.to_string()),
+            without: without.iter().map(|w| w.to_string()).collect(),
+            ..ScanRequest::all()
+        };
+        let reqs = [
+            request("calls", &["session"]),
+            request("cpu", &[]),
+            request("calls", &[]),
+            request("mem", &[]),
+        ];
+        let labels: std::collections::HashMap<String, BTreeSet<String>> = [
+            ("calls", &["server", "tool", "session"][..]),
+            ("cpu", &["server"][..]),
+            ("mem", &["server"][..]),
+        ]
+        .into_iter()
+        .map(|(m, l)| (m.to_string(), l.iter().map(|s| s.to_string()).collect()))
+        .collect();
+        // As scan_segments_many groups them: by the labels each drops.
+        let wanted = vec![vec![1, 2, 3], vec![0]];
+        assert_eq!(
+            joined_passes(&wanted, &reqs, Some(&labels)),
+            vec![vec![1, 2, 3], vec![0]]
+        );
+        let wanted = vec![vec![1, 3], vec![0], vec![]];
+        assert_eq!(
+            joined_passes(&wanted, &reqs, Some(&labels)),
+            vec![vec![1, 3, 0]]
+        );
+        assert_eq!(
+            joined_passes(&wanted, &reqs, None),
+            vec![vec![1, 3], vec![0]]
+        );
+        // A matcher on the session id reads it even for a gauge.
+        let mut reqs = reqs;
+        reqs[1].matchers = vec![Matcher::parse("session=s1").unwrap()];
+        assert_eq!(
+            joined_passes(&wanted, &reqs, Some(&labels)),
+            vec![vec![1, 3], vec![0]]
+        );
+    }
 
     #[test]
     fn range_lists_intersect() {
