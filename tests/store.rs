@@ -876,3 +876,147 @@ fn segments_record_each_metrics_labels_and_scans_keep_all_of_their_own() {
     };
     assert_reads(&store.snapshot().unwrap().scan(&req).unwrap(), &want);
 }
+
+/// Calls of many short sessions: the session id and the transport sort after
+/// time, so each server's and tool's calls lie in one stretch in time order
+/// (the sorting columns say so), and every sample reads back, pooled or per
+/// session. With a few long sessions the session id stays a leading column.
+#[test]
+fn short_lived_sessions_sort_after_time() {
+    use arrow::array::AsArray;
+    use arrow::datatypes::{Int32Type, TimestampMillisecondType};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let calls = |sessions: i64, per_session: i64| {
+        let mut out = Vec::new();
+        for session in 0..sessions {
+            let server = format!("mcp-{}", session % 3);
+            let transport = ["stdio", "http"][(session % 2) as usize];
+            for call in 0..per_session {
+                let tool = ["run_query", "fetch_url"][((session + call) % 2) as usize];
+                let k = key(
+                    "mcp.server.operation.duration",
+                    &[
+                        ("server", &server),
+                        ("gen_ai.tool.name", tool),
+                        ("mcp.session.id", &format!("s{session:04}")),
+                        ("network.transport", transport),
+                    ],
+                );
+                // Sessions overlap in time, and some call at one instant.
+                let t = T0 + (session * 977 + call * 60_000) % (DAY / 2);
+                out.push((k, t - t % 1000, (session * 100 + call) as f64));
+            }
+        }
+        out
+    };
+    for (sessions, per_session, after_time) in [(600, 5, true), (4, 400, false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path());
+        let samples = calls(sessions, per_session);
+        write(&store, &samples);
+        let files = segment_files(dir.path());
+        assert_eq!(files.len(), 1);
+        let file = fs::File::open(&files[0]).unwrap();
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+        let meta = builder.metadata().clone();
+        let schema = meta.file_metadata().schema_descr();
+        let sorted: Vec<String> = meta
+            .row_group(0)
+            .sorting_columns()
+            .unwrap()
+            .iter()
+            .map(|c| schema.column(c.column_idx as usize).name().to_string())
+            .collect();
+        let mut want = vec![
+            "metric",
+            "gen_ai.tool.name",
+            "mcp.session.id",
+            "network.transport",
+            "server",
+            "timestamp",
+        ];
+        if after_time {
+            want = vec![
+                "metric",
+                "gen_ai.tool.name",
+                "server",
+                "timestamp",
+                "mcp.session.id",
+                "network.transport",
+            ];
+        }
+        assert_eq!(sorted, want, "{sessions} sessions");
+        // The rows as the file holds them: (tool, server) stretches in time order.
+        let mut rows: Vec<(i32, i32, i64)> = Vec::new();
+        for batch in builder.build().unwrap() {
+            let batch = batch.unwrap();
+            let keys = |name: &str| {
+                let d = batch
+                    .column_by_name(name)
+                    .unwrap()
+                    .as_dictionary::<Int32Type>();
+                d.keys().values().to_vec()
+            };
+            let (tools, servers) = (keys("gen_ai.tool.name"), keys("server"));
+            let ts = batch
+                .column_by_name("timestamp")
+                .unwrap()
+                .as_primitive::<TimestampMillisecondType>();
+            for i in 0..batch.num_rows() {
+                rows.push((tools[i], servers[i], ts.value(i)));
+            }
+        }
+        assert_eq!(rows.len(), samples.len());
+        if after_time {
+            assert!(
+                rows.is_sorted(),
+                "one stretch per tool and server, in time order"
+            );
+        } else {
+            assert!(!rows.is_sorted(), "a run per session");
+        }
+        let snap = store.snapshot().unwrap();
+        assert_reads(
+            &snap.scan(&ScanRequest::all()).unwrap(),
+            &expected(&samples),
+        );
+        let pooled = ScanRequest {
+            without: vec!["mcp.session.id".into(), "network.transport".into()],
+            ..ScanRequest::all()
+        };
+        let drop = |(k, t, v): &(SeriesKey, i64, f64)| {
+            let labels = k
+                .labels
+                .iter()
+                .filter(|(n, _)| n == "server" || n == "gen_ai.tool.name");
+            (
+                SeriesKey::new(k.metric.clone(), labels.cloned().collect()),
+                *t,
+                *v,
+            )
+        };
+        let mut want: BTreeMap<SeriesKey, Vec<(i64, f64)>> = BTreeMap::new();
+        for (k, t, v) in samples.iter().map(drop) {
+            want.entry(k).or_default().push((t, v));
+        }
+        for series in want.values_mut() {
+            series.sort_by_key(|&(t, _)| t);
+        }
+        let got = snap.scan(&pooled).unwrap();
+        assert_eq!(got.len(), want.len());
+        for s in &got {
+            let mut pairs: Vec<(i64, f64)> = s
+                .timestamps
+                .iter()
+                .copied()
+                .zip(s.values.iter().copied())
+                .collect();
+            assert!(s.timestamps.is_sorted());
+            // Calls at one instant may come in any order of their sessions.
+            pairs.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+            let mut w = want[&s.key].clone();
+            w.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+            assert_eq!(pairs, w, "{:?}", s.key);
+        }
+    }
+}

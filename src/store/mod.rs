@@ -21,7 +21,7 @@ pub use scan::{ScanRequest, SeriesData, pool_without};
 pub use writer::{CommitSummary, LOCK_FILE, StoreWriter};
 
 use crate::model::SeriesKey;
-use segment::{SortedRows, sort_series};
+use segment::{SegmentOrder, SortedRows};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -168,25 +168,30 @@ impl Store {
 
 /// Lays scanned series out as one segment's sorted rows.
 fn rows_of(series: &[SeriesData]) -> SortedRows<'_> {
-    let mut keys: Vec<&SeriesKey> = series.iter().map(|s| &s.key).collect();
-    sort_series(&mut keys);
-    let by_key: BTreeMap<&SeriesKey, &SeriesData> = series.iter().map(|s| (&s.key, s)).collect();
+    let order = SegmentOrder::of(
+        series
+            .iter()
+            .map(|s| (&s.key, s.timestamps.len()))
+            .collect(),
+    );
+    let rank: BTreeMap<&SeriesKey, u32> = order
+        .series
+        .iter()
+        .zip(0u32..)
+        .map(|(k, r)| (*k, r))
+        .collect();
     let total = series.iter().map(|s| s.timestamps.len()).sum();
-    let mut rows = SortedRows {
-        series: Vec::new(),
-        row_series: Vec::with_capacity(total),
-        timestamps: Vec::with_capacity(total),
-        values: Vec::with_capacity(total),
-    };
-    for (rank, key) in keys.iter().enumerate() {
-        let data = by_key[key];
-        rows.row_series
-            .extend(std::iter::repeat_n(rank as u32, data.timestamps.len()));
-        rows.timestamps.extend_from_slice(&data.timestamps);
-        rows.values.extend_from_slice(&data.values);
+    let (mut row_series, mut ts, mut vs) = (
+        Vec::with_capacity(total),
+        Vec::with_capacity(total),
+        Vec::with_capacity(total),
+    );
+    for s in series {
+        row_series.extend(std::iter::repeat_n(rank[&s.key], s.timestamps.len()));
+        ts.extend_from_slice(&s.timestamps);
+        vs.extend_from_slice(&s.values);
     }
-    rows.series = keys;
-    rows
+    order.sorted_rows(&row_series, &ts, &vs)
 }
 
 /// What `compact` did.

@@ -1,6 +1,7 @@
 //! One segment: an immutable Parquet file of one UTC day's samples, sorted by
 //! series (metric, then label columns in name order, nulls first) and then
-//! time. Timestamps are DELTA_BINARY_PACKED; values BYTE_STREAM_SPLIT or
+//! time, except that labels naming short-lived series (MCP session ids) sort
+//! after time ([`SegmentOrder`]). Timestamps are DELTA_BINARY_PACKED; values BYTE_STREAM_SPLIT or
 //! dictionary, whichever a trial encoding of a sample of the column makes
 //! smaller; zstd throughout; page-level statistics so the page index is written.
 //! The file's key-value metadata names the label columns each metric's rows
@@ -44,13 +45,112 @@ pub const PAGE_ROWS: usize = 20 * 1024;
 const TRIAL_VALUES: usize = 32 * 1024;
 const ZSTD_LEVEL: i32 = 3;
 
-/// Rows ready to become a segment: `series` in the segment's sort order, and
-/// per row the index of its series in that list, already sorted.
+/// Rows ready to become a segment: `series` in the segment's sort order,
+/// per row the index of its series in that list, and the rows sorted as
+/// [`SegmentOrder::sorted_rows`] sorts them.
 pub struct SortedRows<'a> {
     pub series: Vec<&'a SeriesKey>,
     pub row_series: Vec<u32>,
     pub timestamps: Vec<i64>,
     pub values: Vec<f64>,
+    /// The label columns sorted after time ([`SegmentOrder::trailing`]).
+    pub trailing: Vec<String>,
+}
+
+/// A label whose values are more than one in this many of the rows that
+/// carry it, and at least this many, names short-lived series (an MCP
+/// session id: a few calls each).
+const SHORT_LIVED: usize = 64;
+
+/// Attributes of an MCP session's connection (OpenTelemetry's MCP and
+/// network conventions): where session ids sort after time, these do too,
+/// so that they do not split a server's and tool's calls in two stretches.
+const SESSION_SCOPED: [&str; 4] = [
+    "network.transport",
+    "network.protocol.name",
+    "network.protocol.version",
+    "mcp.protocol.version",
+];
+
+/// How a segment orders its rows: by metric, then by the label columns in
+/// name order (a missing label before any value), then by time, except
+/// that labels naming short-lived series come after time. The calls of one
+/// server and tool then lie in one stretch in time order, as the scans
+/// that pool sessions read them, rather than in a run per session.
+pub struct SegmentOrder<'a> {
+    /// The series in sort order: metric, leading labels, trailing labels.
+    pub series: Vec<&'a SeriesKey>,
+    /// Per series, the rank of its group: the series that differ only in
+    /// trailing labels.
+    group: Vec<u32>,
+    /// The labels that sort after time, in name order.
+    pub trailing: Vec<String>,
+}
+
+impl<'a> SegmentOrder<'a> {
+    /// The order of these series, each given with its number of rows.
+    pub fn of(series: Vec<(&'a SeriesKey, usize)>) -> SegmentOrder<'a> {
+        let mut values: BTreeMap<&str, (BTreeSet<&str>, usize)> = BTreeMap::new();
+        for (key, rows) in &series {
+            for (name, value) in &key.labels {
+                let (distinct, carrying) = values.entry(name.as_str()).or_default();
+                distinct.insert(value.as_str());
+                *carrying += rows;
+            }
+        }
+        let short_lived = |name: &str| {
+            let (distinct, carrying) = &values[name];
+            distinct.len() >= SHORT_LIVED && distinct.len() * SHORT_LIVED > *carrying
+        };
+        let sessions = values.keys().any(|name| short_lived(name));
+        let (trailing, leading): (Vec<&str>, Vec<&str>) = values
+            .keys()
+            .copied()
+            .partition(|name| short_lived(name) || (sessions && SESSION_SCOPED.contains(name)));
+        let group_key = |key: &'a SeriesKey| {
+            let labels: Vec<Option<&'a str>> = leading.iter().map(|n| key.label(n)).collect();
+            (key.metric.as_str(), labels)
+        };
+        let mut keyed: Vec<_> = series
+            .into_iter()
+            .map(|(key, _)| {
+                let rest: Vec<Option<&str>> = trailing.iter().map(|n| key.label(n)).collect();
+                (group_key(key), rest, key)
+            })
+            .collect();
+        keyed.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        let mut group = Vec::with_capacity(keyed.len());
+        let mut rank = 0u32;
+        for (i, k) in keyed.iter().enumerate() {
+            if i > 0 && keyed[i - 1].0 != k.0 {
+                rank += 1;
+            }
+            group.push(rank);
+        }
+        SegmentOrder {
+            series: keyed.into_iter().map(|(_, _, key)| key).collect(),
+            group,
+            trailing: trailing.into_iter().map(str::to_string).collect(),
+        }
+    }
+
+    /// Rows (each with the index of its series in [`Self::series`]) sorted
+    /// by group, time and series; rows equal in all three keep the order
+    /// given (the later write stays later).
+    pub fn sorted_rows(self, row_series: &[u32], ts: &[i64], vs: &[f64]) -> SortedRows<'a> {
+        let mut order: Vec<u32> = (0..row_series.len() as u32).collect();
+        order.sort_by_key(|&r| {
+            let s = row_series[r as usize];
+            (self.group[s as usize], ts[r as usize], s)
+        });
+        SortedRows {
+            row_series: order.iter().map(|&r| row_series[r as usize]).collect(),
+            timestamps: order.iter().map(|&r| ts[r as usize]).collect(),
+            values: order.iter().map(|&r| vs[r as usize]).collect(),
+            series: self.series,
+            trailing: self.trailing,
+        }
+    }
 }
 
 /// What writing a segment found out, for the manifest.
@@ -58,25 +158,6 @@ pub struct WrittenSegment {
     pub bytes: u64,
     pub metrics: Vec<String>,
     pub labels: Vec<String>,
-}
-
-/// Orders series the way their rows are sorted in a segment: by metric, then
-/// by each label column in name order, a missing label before any value.
-pub fn sort_series(series: &mut [&SeriesKey]) {
-    let names: BTreeSet<&str> = series
-        .iter()
-        .flat_map(|s| s.labels.iter().map(|(k, _)| k.as_str()))
-        .collect();
-    let names: Vec<&str> = names.into_iter().collect();
-    series.sort_by(|a, b| {
-        a.metric.cmp(&b.metric).then_with(|| {
-            names
-                .iter()
-                .map(|n| a.label(n).cmp(&b.label(n)))
-                .find(|o| o.is_ne())
-                .unwrap_or(std::cmp::Ordering::Equal)
-        })
-    });
 }
 
 /// Writes rows as a Parquet segment at `path` and syncs it to disk.
@@ -123,8 +204,24 @@ pub fn write_segment(path: &Path, rows: SortedRows) -> Result<WrittenSegment, St
     let schema = Arc::new(Schema::new(fields));
     let batch = RecordBatch::try_new(schema.clone(), columns).map_err(StoreError::arrow)?;
 
-    // Sort order as Parquet metadata: metric, the label columns, then time.
-    let sorting: Vec<SortingColumn> = (0..=label_names.len() + 1)
+    // Sort order as Parquet metadata: metric, the leading label columns,
+    // time, the trailing label columns.
+    let trailing = |name: &String| rows.trailing.contains(name);
+    let label_column = |name: &String| label_names.iter().position(|n| n == name).map(|i| i + 1);
+    let sorting: Vec<SortingColumn> = std::iter::once(0)
+        .chain(
+            label_names
+                .iter()
+                .filter(|n| !trailing(n))
+                .filter_map(label_column),
+        )
+        .chain(std::iter::once(label_names.len() + 1))
+        .chain(
+            label_names
+                .iter()
+                .filter(|n| trailing(n))
+                .filter_map(label_column),
+        )
         .map(|i| SortingColumn {
             column_idx: i as i32,
             descending: false,

@@ -6,7 +6,7 @@
 //! [`commit`]: StoreWriter::commit
 
 use super::manifest::{Manifest, SegmentMeta, sync_dir};
-use super::segment::{SortedRows, sort_series, write_segment};
+use super::segment::{SegmentOrder, SortedRows, write_segment};
 use super::{SEGMENTS_DIR, StoreError};
 use crate::model::{RESERVED_COLUMNS, SampleSink, SeriesKey, SinkError};
 use crate::time::day_of;
@@ -147,30 +147,29 @@ impl StoreWriter {
         day_start: i64,
         rows: &[u32],
     ) -> Result<(), StoreError> {
-        let mut present: Vec<u32> = rows.iter().map(|&r| self.rows_series[r as usize]).collect();
-        present.sort_unstable();
-        present.dedup();
-        let mut keys: Vec<&SeriesKey> = present.iter().map(|&s| &series[s as usize]).collect();
-        sort_series(&mut keys);
+        let mut rows_of = vec![0usize; series.len()];
+        for &r in rows {
+            rows_of[self.rows_series[r as usize] as usize] += 1;
+        }
+        let present: Vec<(&SeriesKey, usize)> = series
+            .iter()
+            .zip(&rows_of)
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, &n)| (k, n))
+            .collect();
+        let segment_order = SegmentOrder::of(present);
         let mut rank = vec![0u32; series.len()];
-        for (r, k) in keys.iter().enumerate() {
+        for (r, k) in segment_order.series.iter().enumerate() {
             rank[self.index[*k] as usize] = r as u32;
         }
-        let mut order: Vec<u32> = rows.to_vec();
-        // Stable by arrival for equal (series, time): the later write stays later.
-        order.sort_by_key(|&r| {
-            let r = r as usize;
-            (rank[self.rows_series[r] as usize], self.rows_ts[r])
-        });
-        let sorted = SortedRows {
-            row_series: order
-                .iter()
-                .map(|&r| rank[self.rows_series[r as usize] as usize])
-                .collect(),
-            timestamps: order.iter().map(|&r| self.rows_ts[r as usize]).collect(),
-            values: order.iter().map(|&r| self.rows_value[r as usize]).collect(),
-            series: keys,
-        };
+        // In arrival order: the sort keeps it for equal (series, time).
+        let row_series: Vec<u32> = rows
+            .iter()
+            .map(|&r| rank[self.rows_series[r as usize] as usize])
+            .collect();
+        let ts: Vec<i64> = rows.iter().map(|&r| self.rows_ts[r as usize]).collect();
+        let vs: Vec<f64> = rows.iter().map(|&r| self.rows_value[r as usize]).collect();
+        let sorted = segment_order.sorted_rows(&row_series, &ts, &vs);
         self.add_segment(day_start, sorted)
     }
 
