@@ -104,7 +104,11 @@ impl Series {
         self.values.iter().all(Option::is_none)
     }
 
-    /// Drops leading and trailing steps without values.
+    /// Drops trailing steps without values, and leading ones when they are
+    /// at least a quarter of the steps: dropping them moves every value
+    /// down, a copy of the whole series that a few empty steps at the start
+    /// (windows not needed there) do not repay. A step without a value
+    /// means the same wherever it is.
     pub fn trim(mut self) -> Series {
         let first = self.values.iter().position(Option::is_some);
         match first {
@@ -114,8 +118,10 @@ impl Series {
             Some(f) => {
                 let last = self.values.iter().rposition(Option::is_some).unwrap_or(f);
                 self.values.truncate(last + 1);
-                self.values.drain(..f);
-                self.start += f;
+                if f >= self.values.len() / 4 {
+                    self.values.drain(..f);
+                    self.start += f;
+                }
             }
         }
         self
@@ -258,6 +264,35 @@ pub fn stale_nan() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Trimming keeps every step's reading; it drops the empty end, and the
+    /// empty start only when that is a quarter of the steps or more.
+    #[test]
+    fn trim_keeps_every_reading_and_drops_long_empty_ends() {
+        for lead in [0usize, 1, 3, 9, 40] {
+            let mut values = vec![None; lead];
+            values.extend((0..30).map(|i| (i % 4 != 1).then_some(i as f64)));
+            values.extend([None, None]);
+            let untrimmed = Series::new(Labels::default(), 5, values.clone());
+            let trimmed = untrimmed.clone().trim();
+            for k in 0..100 {
+                assert_eq!(trimmed.at(k), untrimmed.at(k), "lead {lead}, step {k}");
+            }
+            assert_eq!(trimmed.end(), 5 + lead + 29);
+            let dropped = lead >= (lead + 29) / 4;
+            assert_eq!(
+                trimmed.start,
+                if dropped { 5 + lead } else { 5 },
+                "lead {lead}"
+            );
+        }
+        assert!(
+            Series::new(Labels::default(), 2, vec![None; 7])
+                .trim()
+                .values
+                .is_empty()
+        );
+    }
 
     #[test]
     fn grid_steps_and_bounds() {
