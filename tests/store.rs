@@ -946,6 +946,27 @@ fn short_lived_sessions_sort_after_time() {
             ];
         }
         assert_eq!(sorted, want, "{sessions} sessions");
+        // Label columns in long runs are written uncompressed, the session
+        // ids of short sessions (a new key every few rows) with zstd.
+        let compression = |name: &str| {
+            let column = (0..schema.num_columns())
+                .find(|&i| schema.column(i).name() == name)
+                .unwrap();
+            meta.row_group(0).column(column).compression()
+        };
+        assert_eq!(
+            compression("server"),
+            parquet::basic::Compression::UNCOMPRESSED
+        );
+        assert_eq!(
+            compression("gen_ai.tool.name"),
+            parquet::basic::Compression::UNCOMPRESSED
+        );
+        let session_zstd = matches!(
+            compression("mcp.session.id"),
+            parquet::basic::Compression::ZSTD(_)
+        );
+        assert_eq!(session_zstd, after_time, "{sessions} sessions");
         // The rows as the file holds them: (tool, server) stretches in time order.
         let mut rows: Vec<(i32, i32, i64)> = Vec::new();
         for batch in builder.build().unwrap() {

@@ -3,7 +3,9 @@
 //! time, except that labels naming short-lived series (MCP session ids) sort
 //! after time ([`SegmentOrder`]). Timestamps are DELTA_BINARY_PACKED; values BYTE_STREAM_SPLIT or
 //! dictionary, whichever a trial encoding of a sample of the column makes
-//! smaller; zstd throughout; page-level statistics so the page index is written.
+//! smaller; zstd throughout, except for label columns in long runs (they
+//! encode to a few bytes per run, which zstd cannot shrink); page-level
+//! statistics so the page index is written.
 //! The file's key-value metadata names the label columns each metric's rows
 //! use ([`METRIC_LABELS_KEY`]), so that a scan of one metric can leave the
 //! others' label columns undecoded.
@@ -11,7 +13,7 @@
 use super::StoreError;
 use crate::model::SeriesKey;
 use arrow::array::{
-    ArrayRef, DictionaryArray, Float64Array, Int32Array, RecordBatch, StringArray,
+    Array, ArrayRef, AsArray, DictionaryArray, Float64Array, Int32Array, RecordBatch, StringArray,
     TimestampMillisecondArray,
 };
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, TimeUnit};
@@ -202,6 +204,15 @@ pub fn write_segment(path: &Path, rows: SortedRows) -> Result<WrittenSegment, St
     columns.push(Arc::new(values));
 
     let schema = Arc::new(Schema::new(fields));
+    // Label columns in long runs (all but the session ids, as rows sort)
+    // take a few bytes per run encoded, which zstd cannot shrink: written
+    // uncompressed, a reader sets up no decompressor for them.
+    let in_long_runs: Vec<&str> = std::iter::once(METRIC_COLUMN)
+        .chain(label_names.iter().map(String::as_str))
+        .zip(&columns)
+        .filter(|(_, column)| key_runs(column.as_ref()) * LONG_RUN <= column.len())
+        .map(|(name, _)| name)
+        .collect();
     let batch = RecordBatch::try_new(schema.clone(), columns).map_err(StoreError::arrow)?;
 
     // Sort order as Parquet metadata: metric, the leading label columns,
@@ -228,7 +239,7 @@ pub fn write_segment(path: &Path, rows: SortedRows) -> Result<WrittenSegment, St
             nulls_first: true,
         })
         .collect();
-    let props = writer_properties(value_encoding, Some(sorting))?;
+    let props = writer_properties(value_encoding, Some(sorting), &in_long_runs)?;
 
     let file = File::create(path).map_err(|e| StoreError::io(path, e))?;
     let mut writer = ArrowWriter::try_new(file, schema, Some(props))
@@ -252,9 +263,24 @@ pub fn write_segment(path: &Path, rows: SortedRows) -> Result<WrittenSegment, St
     })
 }
 
+/// How many runs of equal keys (nulls included) a dictionary column has.
+fn key_runs(column: &dyn Array) -> usize {
+    let Some(dict) = column.as_dictionary_opt::<Int32Type>() else {
+        return column.len();
+    };
+    let keys = dict.keys();
+    let key = |i: usize| keys.is_valid(i).then(|| keys.value(i));
+    (1..keys.len()).filter(|&i| key(i) != key(i - 1)).count() + usize::from(!keys.is_empty())
+}
+
+/// Label columns whose rows hold a run of this many or more per key change,
+/// on average, are written uncompressed.
+const LONG_RUN: usize = 64;
+
 fn writer_properties(
     value_encoding: Encoding,
     sorting: Option<Vec<SortingColumn>>,
+    uncompressed: &[&str],
 ) -> Result<WriterProperties, StoreError> {
     let level = ZstdLevel::try_new(ZSTD_LEVEL).map_err(|e| StoreError::parquet("zstd", e))?;
     let ts = ColumnPath::from(TIMESTAMP_COLUMN);
@@ -272,6 +298,10 @@ fn writer_properties(
         builder = builder
             .set_column_dictionary_enabled(value.clone(), false)
             .set_column_encoding(value, value_encoding);
+    }
+    for name in uncompressed {
+        builder =
+            builder.set_column_compression(ColumnPath::from(*name), Compression::UNCOMPRESSED);
     }
     Ok(builder.build())
 }
@@ -300,7 +330,7 @@ fn choose_value_encoding(values: &Float64Array) -> Result<Encoding, StoreError> 
     )]));
     let batch = RecordBatch::try_new(schema.clone(), vec![sample]).map_err(StoreError::arrow)?;
     let size = |encoding| -> Result<usize, StoreError> {
-        let props = writer_properties(encoding, None)?;
+        let props = writer_properties(encoding, None, &[])?;
         let mut writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props))
             .map_err(|e| StoreError::parquet("trial encoding", e))?;
         writer
