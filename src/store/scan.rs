@@ -535,10 +535,7 @@ fn joined_passes(
     reqs: &[ScanRequest],
     labels_of: Option<&std::collections::HashMap<String, BTreeSet<String>>>,
 ) -> Vec<Vec<usize>> {
-    let uses = |req: &ScanRequest, label: &str| match (labels_of, &req.metric) {
-        (Some(labels), Some(metric)) => labels.get(metric).is_none_or(|l| l.contains(label)),
-        _ => true,
-    };
+    let uses = |req: &ScanRequest, label: &str| metric_may_use(labels_of, req, label);
     let reads = |req: &ScanRequest, label: &str| {
         (uses(req, label) && !req.drops(label)) || req.matchers.iter().any(|m| m.name == label)
     };
@@ -563,6 +560,20 @@ fn joined_passes(
         }
     }
     joined
+}
+
+/// Whether rows of the request's metric may carry the label in a segment
+/// whose record of each metric's labels is `labels_of` (no record, or no
+/// metric named: any label may be on any row).
+fn metric_may_use(
+    labels_of: Option<&std::collections::HashMap<String, BTreeSet<String>>>,
+    req: &ScanRequest,
+    label: &str,
+) -> bool {
+    match (labels_of, &req.metric) {
+        (Some(labels), Some(metric)) => labels.get(metric).is_none_or(|l| l.contains(label)),
+        _ => true,
+    }
 }
 
 /// The chunks of one row group, each tagged with the request it answers.
@@ -606,10 +617,8 @@ fn read_row_group(
     // A label column that the request's metric never uses in this segment
     // is null on every row it keeps (a gauge read from pages it shares with
     // the calls need not decode their session ids).
-    let unused_by = |req: &ScanRequest, name: &str| match (&task.metric_labels, &req.metric) {
-        (Some(labels), Some(metric)) => labels.get(metric).is_some_and(|l| !l.contains(name)),
-        _ => false,
-    };
+    let unused_by =
+        |req: &ScanRequest, name: &str| !metric_may_use(task.metric_labels.as_deref(), req, name);
     let needed_by = |req: &ScanRequest, kept: &Option<Vec<Range<usize>>>, i: usize| {
         let column = schema.column(i);
         let name = column.name();
