@@ -1,11 +1,11 @@
 //! One segment: an immutable Parquet file of one UTC day's samples, sorted by
 //! series (metric, then label columns in name order, nulls first) and then
 //! time, except that labels naming short-lived series (MCP session ids) sort
-//! after time ([`SegmentOrder`]). Timestamps are DELTA_BINARY_PACKED; values BYTE_STREAM_SPLIT or
-//! dictionary, whichever a trial encoding of a sample of the column makes
-//! smaller; zstd throughout, except for label columns in long runs (they
-//! encode to a few bytes per run, which zstd cannot shrink); page-level
-//! statistics so the page index is written.
+//! after time ([`SegmentOrder`]). Timestamps are DELTA_BINARY_PACKED; values
+//! BYTE_STREAM_SPLIT or dictionary, whichever a trial encoding of a sample of
+//! the column makes smaller; zstd throughout, except for label columns in
+//! long runs (they encode to a few bytes per run, which zstd cannot shrink);
+//! page-level statistics so the page index is written.
 //! The file's key-value metadata names the label columns each metric's rows
 //! use ([`METRIC_LABELS_KEY`]), so that a scan of one metric can leave the
 //! others' label columns undecoded.
