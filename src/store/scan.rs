@@ -535,15 +535,11 @@ fn joined_passes(
     reqs: &[ScanRequest],
     labels_of: Option<&std::collections::HashMap<String, BTreeSet<String>>>,
 ) -> Vec<Vec<usize>> {
-    let uses = |req: &ScanRequest, label: &str| metric_may_use(labels_of, req, label);
-    let reads = |req: &ScanRequest, label: &str| {
-        (uses(req, label) && !req.drops(label)) || req.matchers.iter().any(|m| m.name == label)
-    };
     // Whether `a`'s runs survive the columns `b` reads.
     let keeps_runs = |a: &ScanRequest, b: &ScanRequest| {
         a.without
             .iter()
-            .all(|label| !reads(b, label) || !uses(a, label))
+            .all(|label| !reads_label(labels_of, b, label) || !metric_may_use(labels_of, a, label))
     };
     let mut joined: Vec<Vec<usize>> = Vec::new();
     for pass in wanted.iter().filter(|p| !p.is_empty()) {
@@ -574,6 +570,17 @@ fn metric_may_use(
         (Some(labels), Some(metric)) => labels.get(metric).is_none_or(|l| l.contains(label)),
         _ => true,
     }
+}
+
+/// Whether a request reads a label's column in such a segment: its metric
+/// may carry the label and it keeps it, or a matcher names it.
+fn reads_label(
+    labels_of: Option<&std::collections::HashMap<String, BTreeSet<String>>>,
+    req: &ScanRequest,
+    label: &str,
+) -> bool {
+    (metric_may_use(labels_of, req, label) && !req.drops(label))
+        || req.matchers.iter().any(|m| m.name == label)
 }
 
 /// The chunks of one row group, each tagged with the request it answers.
@@ -617,16 +624,12 @@ fn read_row_group(
     // A label column that the request's metric never uses in this segment
     // is null on every row it keeps (a gauge read from pages it shares with
     // the calls need not decode their session ids).
-    let unused_by =
-        |req: &ScanRequest, name: &str| !metric_may_use(task.metric_labels.as_deref(), req, name);
     let needed_by = |req: &ScanRequest, kept: &Option<Vec<Range<usize>>>, i: usize| {
         let column = schema.column(i);
         let name = column.name();
         let matched = req.matchers.iter().any(|m| m.name == name);
-        if (req.drops(name) || unused_by(req, name)) && !matched {
-            return false;
-        }
-        matched || kept.as_ref().is_none_or(|k| !all_null_in(meta, rg, i, k))
+        reads_label(task.metric_labels.as_deref(), req, name)
+            && (matched || kept.as_ref().is_none_or(|k| !all_null_in(meta, rg, i, k)))
     };
     let needed = |i: usize| {
         let column = schema.column(i);
