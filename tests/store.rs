@@ -687,8 +687,41 @@ fn without_pools_series_and_keeps_every_sample() {
     );
 }
 
-/// (time, value bits) samples by label set.
+/// (time, value bits) samples by label set, sorted.
 type SamplesByLabels = BTreeMap<Vec<(String, String)>, Vec<(i64, u64)>>;
+
+/// What a pooled scan of `samples` over `start..=end` must give: each
+/// sample under the labels that `keeps` keeps.
+fn pooled_want(
+    samples: &[(SeriesKey, i64, f64)],
+    keeps: impl Fn(&str) -> bool,
+    (start, end): (i64, i64),
+) -> SamplesByLabels {
+    let mut want: SamplesByLabels = BTreeMap::new();
+    for (k, t, v) in samples.iter().filter(|(_, t, _)| (start..=end).contains(t)) {
+        let labels = k.labels.iter().filter(|(n, _)| keeps(n)).cloned().collect();
+        want.entry(labels).or_default().push((*t, v.to_bits()));
+    }
+    want.values_mut().for_each(|pairs| pairs.sort_unstable());
+    want
+}
+
+/// What a scan gave, as [`pooled_want`] lays it out; each series must be in
+/// time order (calls at one instant may come in any order of their sessions).
+fn pooled_got(got: &[SeriesData]) -> SamplesByLabels {
+    let mut have: SamplesByLabels = BTreeMap::new();
+    for s in got {
+        assert!(s.timestamps.is_sorted(), "{:?}", s.key);
+        let pairs = s
+            .timestamps
+            .iter()
+            .zip(&s.values)
+            .map(|(t, v)| (*t, v.to_bits()));
+        have.entry(s.key.labels.clone()).or_default().extend(pairs);
+    }
+    have.values_mut().for_each(|pairs| pairs.sort_unstable());
+    have
+}
 
 /// Sessions of one to nine calls (runs shorter and longer than the scan
 /// copies in one piece), pooled over the whole range and over part of it:
@@ -727,30 +760,8 @@ fn pooling_short_sessions_keeps_exactly_their_calls() {
                 ..ScanRequest::all()
             })
             .unwrap();
-        let mut want: SamplesByLabels = BTreeMap::new();
-        for (k, t, v) in samples.iter().filter(|(_, t, _)| (start..=end).contains(t)) {
-            let labels = k
-                .labels
-                .iter()
-                .filter(|(n, _)| n != "mcp.session.id")
-                .cloned()
-                .collect();
-            want.entry(labels).or_default().push((*t, v.to_bits()));
-        }
-        let mut have: SamplesByLabels = BTreeMap::new();
-        for s in &got {
-            assert!(s.timestamps.is_sorted(), "{:?}", s.key);
-            let pairs = s
-                .timestamps
-                .iter()
-                .zip(&s.values)
-                .map(|(t, v)| (*t, v.to_bits()));
-            have.entry(s.key.labels.clone()).or_default().extend(pairs);
-        }
-        for pairs in want.values_mut().chain(have.values_mut()) {
-            pairs.sort_unstable();
-        }
-        assert_eq!(have, want, "range {start}..={end}");
+        let want = pooled_want(&samples, |n| n != "mcp.session.id", (start, end));
+        assert_eq!(pooled_got(&got), want, "range {start}..={end}");
     }
 }
 
@@ -1005,39 +1016,8 @@ fn short_lived_sessions_sort_after_time() {
             without: vec!["mcp.session.id".into(), "network.transport".into()],
             ..ScanRequest::all()
         };
-        let drop = |(k, t, v): &(SeriesKey, i64, f64)| {
-            let labels = k
-                .labels
-                .iter()
-                .filter(|(n, _)| n == "server" || n == "gen_ai.tool.name");
-            (
-                SeriesKey::new(k.metric.clone(), labels.cloned().collect()),
-                *t,
-                *v,
-            )
-        };
-        let mut want: BTreeMap<SeriesKey, Vec<(i64, f64)>> = BTreeMap::new();
-        for (k, t, v) in samples.iter().map(drop) {
-            want.entry(k).or_default().push((t, v));
-        }
-        for series in want.values_mut() {
-            series.sort_by_key(|&(t, _)| t);
-        }
-        let got = snap.scan(&pooled).unwrap();
-        assert_eq!(got.len(), want.len());
-        for s in &got {
-            let mut pairs: Vec<(i64, f64)> = s
-                .timestamps
-                .iter()
-                .copied()
-                .zip(s.values.iter().copied())
-                .collect();
-            assert!(s.timestamps.is_sorted());
-            // Calls at one instant may come in any order of their sessions.
-            pairs.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
-            let mut w = want[&s.key].clone();
-            w.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
-            assert_eq!(pairs, w, "{:?}", s.key);
-        }
+        let keeps = |n: &str| n == "server" || n == "gen_ai.tool.name";
+        let want = pooled_want(&samples, keeps, (i64::MIN, i64::MAX));
+        assert_eq!(pooled_got(&snap.scan(&pooled).unwrap()), want);
     }
 }

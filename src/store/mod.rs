@@ -174,24 +174,18 @@ fn rows_of(series: &[SeriesData]) -> SortedRows<'_> {
             .map(|s| (&s.key, s.timestamps.len()))
             .collect(),
     );
-    let rank: BTreeMap<&SeriesKey, u32> = order
-        .series
-        .iter()
-        .zip(0u32..)
-        .map(|(k, r)| (*k, r))
-        .collect();
     let total = series.iter().map(|s| s.timestamps.len()).sum();
-    let (mut row_series, mut ts, mut vs) = (
+    let (mut row_given, mut ts, mut vs) = (
         Vec::with_capacity(total),
         Vec::with_capacity(total),
         Vec::with_capacity(total),
     );
-    for s in series {
-        row_series.extend(std::iter::repeat_n(rank[&s.key], s.timestamps.len()));
+    for (s, given) in series.iter().zip(0u32..) {
+        row_given.extend(std::iter::repeat_n(given, s.timestamps.len()));
         ts.extend_from_slice(&s.timestamps);
         vs.extend_from_slice(&s.values);
     }
-    order.sorted_rows(&row_series, &ts, &vs)
+    order.sorted_rows(&row_given, &ts, &vs)
 }
 
 /// What `compact` did.

@@ -85,6 +85,8 @@ pub struct SegmentOrder<'a> {
     /// Per series, the rank of its group: the series that differ only in
     /// trailing labels.
     group: Vec<u32>,
+    /// Per series as given to [`Self::of`], its index in `series`.
+    rank_of_given: Vec<u32>,
     /// The labels that sort after time, in name order.
     pub trailing: Vec<String>,
 }
@@ -115,31 +117,39 @@ impl<'a> SegmentOrder<'a> {
         };
         let mut keyed: Vec<_> = series
             .into_iter()
-            .map(|(key, _)| {
+            .zip(0u32..)
+            .map(|((key, _), given)| {
                 let rest: Vec<Option<&str>> = trailing.iter().map(|n| key.label(n)).collect();
-                (group_key(key), rest, key)
+                (group_key(key), rest, key, given)
             })
             .collect();
         keyed.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
         let mut group = Vec::with_capacity(keyed.len());
+        let mut rank_of_given = vec![0u32; keyed.len()];
         let mut rank = 0u32;
         for (i, k) in keyed.iter().enumerate() {
             if i > 0 && keyed[i - 1].0 != k.0 {
                 rank += 1;
             }
             group.push(rank);
+            rank_of_given[k.3 as usize] = i as u32;
         }
         SegmentOrder {
-            series: keyed.into_iter().map(|(_, _, key)| key).collect(),
+            series: keyed.into_iter().map(|(_, _, key, _)| key).collect(),
             group,
+            rank_of_given,
             trailing: trailing.into_iter().map(str::to_string).collect(),
         }
     }
 
-    /// Rows (each with the index of its series in [`Self::series`]) sorted
-    /// by group, time and series; rows equal in all three keep the order
-    /// given (the later write stays later).
-    pub fn sorted_rows(self, row_series: &[u32], ts: &[i64], vs: &[f64]) -> SortedRows<'a> {
+    /// Rows, each with the index of its series as given to [`Self::of`],
+    /// sorted by group, time and series; rows equal in all three keep the
+    /// order given (the later write stays later).
+    pub fn sorted_rows(self, row_given: &[u32], ts: &[i64], vs: &[f64]) -> SortedRows<'a> {
+        let row_series: Vec<u32> = row_given
+            .iter()
+            .map(|&g| self.rank_of_given[g as usize])
+            .collect();
         let mut order: Vec<u32> = (0..row_series.len() as u32).collect();
         order.sort_by_key(|&r| {
             let s = row_series[r as usize];

@@ -151,25 +151,22 @@ impl StoreWriter {
         for &r in rows {
             rows_of[self.rows_series[r as usize] as usize] += 1;
         }
-        let present: Vec<(&SeriesKey, usize)> = series
-            .iter()
-            .zip(&rows_of)
-            .filter(|(_, n)| **n > 0)
-            .map(|(k, &n)| (k, n))
-            .collect();
-        let segment_order = SegmentOrder::of(present);
-        let mut rank = vec![0u32; series.len()];
-        for (r, k) in segment_order.series.iter().enumerate() {
-            rank[self.index[*k] as usize] = r as u32;
+        // The day's series, and each one's place among them.
+        let present: Vec<usize> = (0..series.len()).filter(|&s| rows_of[s] > 0).collect();
+        let mut given = vec![0u32; series.len()];
+        for (i, &s) in present.iter().enumerate() {
+            given[s] = i as u32;
         }
+        let segment_order =
+            SegmentOrder::of(present.iter().map(|&s| (&series[s], rows_of[s])).collect());
         // In arrival order: the sort keeps it for equal (series, time).
-        let row_series: Vec<u32> = rows
+        let row_given: Vec<u32> = rows
             .iter()
-            .map(|&r| rank[self.rows_series[r as usize] as usize])
+            .map(|&r| given[self.rows_series[r as usize] as usize])
             .collect();
         let ts: Vec<i64> = rows.iter().map(|&r| self.rows_ts[r as usize]).collect();
         let vs: Vec<f64> = rows.iter().map(|&r| self.rows_value[r as usize]).collect();
-        let sorted = segment_order.sorted_rows(&row_series, &ts, &vs);
+        let sorted = segment_order.sorted_rows(&row_given, &ts, &vs);
         self.add_segment(day_start, sorted)
     }
 
