@@ -19,7 +19,7 @@ use mcpops::analyze::analysis::{AnalyzeOptions, analyze};
 use std::hint::black_box;
 
 fn bench(c: &mut Criterion) {
-    mcpops::memory::keep_freed_memory_for_reuse();
+    mcpops::memory::tune_allocator();
     let tmp = tempfile::tempdir().expect("tmp");
     let store = common::fleet_store(&tmp);
     let snap = store.snapshot().expect("snapshot");

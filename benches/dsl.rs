@@ -33,7 +33,7 @@ fn policy_set() -> (String, u64) {
 }
 
 fn bench(c: &mut Criterion) {
-    mcpops::memory::keep_freed_memory_for_reuse();
+    mcpops::memory::tune_allocator();
     let (src, rules) = policy_set();
 
     // Time per rule: each iteration parses and checks the whole file; the

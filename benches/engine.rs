@@ -23,7 +23,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 fn engine(c: &mut Criterion) {
-    mcpops::memory::keep_freed_memory_for_reuse();
+    mcpops::memory::tune_allocator();
     let tmp = tempfile::tempdir().expect("tmp");
     let store = common::fleet_store(&tmp);
     let snap = store.snapshot().expect("snapshot");

@@ -121,7 +121,7 @@ fn jsonl() -> (String, u64) {
 }
 
 fn bench(c: &mut Criterion) {
-    mcpops::memory::keep_freed_memory_for_reuse();
+    mcpops::memory::tune_allocator();
     let opts = IngestOptions {
         quiet: true,
         ..IngestOptions::default()

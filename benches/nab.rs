@@ -25,7 +25,7 @@ fn corpus_dir() -> Option<PathBuf> {
 }
 
 fn bench(c: &mut Criterion) {
-    mcpops::memory::keep_freed_memory_for_reuse();
+    mcpops::memory::tune_allocator();
     let Some(dir) = corpus_dir() else {
         eprintln!("note: NAB corpus not found at ../shared/data/nab; nothing to measure");
         return;

@@ -22,7 +22,7 @@ impl report::Progress for Silent {
 }
 
 fn bench(c: &mut Criterion) {
-    mcpops::memory::keep_freed_memory_for_reuse();
+    mcpops::memory::tune_allocator();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let tmp = tempfile::tempdir().expect("tmp");
     let store = Store::open(tmp.path().join("store"));

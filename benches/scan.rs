@@ -50,7 +50,7 @@ fn build_store(dir: &std::path::Path) -> Store {
 }
 
 fn scan(c: &mut Criterion) {
-    mcpops::memory::keep_freed_memory_for_reuse();
+    mcpops::memory::tune_allocator();
     let dir = tempfile::tempdir().expect("tempdir");
     let store = build_store(dir.path());
     let snapshot = store.snapshot().expect("snapshot");

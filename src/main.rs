@@ -448,7 +448,7 @@ fn run(cli: Cli) -> Result<(), CommandError> {
 }
 
 fn main() -> ExitCode {
-    mcpops::memory::keep_freed_memory_for_reuse();
+    mcpops::memory::tune_allocator();
     match run(Cli::parse()) {
         Ok(()) | Err(CommandError::OutputClosed) => ExitCode::SUCCESS,
         Err(e) => {
