@@ -111,8 +111,78 @@ pub struct SeriesData {
 struct Chunk {
     order: u64,
     key: SeriesKey,
-    timestamps: Vec<i64>,
-    values: Vec<f64>,
+    samples: Samples,
+}
+
+/// Where a chunk's samples are.
+enum Samples {
+    /// Copied out of the batch (or handed over whole by a caller).
+    Owned {
+        timestamps: Vec<i64>,
+        values: Vec<f64>,
+    },
+    /// Still in the decoded batch, whose columns the chunk shares: these
+    /// row ranges of it, in order. Merging then copies each sample once,
+    /// from the batch to the series, where a copy into the chunk first
+    /// wrote every sample of a backtest twice (the week's calls come in
+    /// 20k-row batches, so a series is ninety chunks to join anyway).
+    InBatch {
+        columns: Arc<BatchColumns>,
+        rows: Vec<(u32, u32)>,
+    },
+}
+
+/// The time and value columns of one decoded batch.
+struct BatchColumns {
+    timestamps: arrow::buffer::ScalarBuffer<i64>,
+    values: arrow::buffer::ScalarBuffer<f64>,
+}
+
+impl Chunk {
+    fn owned(order: u64, key: SeriesKey, timestamps: Vec<i64>, values: Vec<f64>) -> Chunk {
+        Chunk {
+            order,
+            key,
+            samples: Samples::Owned { timestamps, values },
+        }
+    }
+
+    fn len(&self) -> usize {
+        match &self.samples {
+            Samples::Owned { timestamps, .. } => timestamps.len(),
+            Samples::InBatch { rows, .. } => rows.iter().map(|&(a, b)| (b - a) as usize).sum(),
+        }
+    }
+
+    /// Appends the chunk's samples to `ts` and `vs`.
+    fn append_to(&self, ts: &mut Vec<i64>, vs: &mut Vec<f64>) {
+        match &self.samples {
+            Samples::Owned { timestamps, values } => {
+                ts.extend_from_slice(timestamps);
+                vs.extend_from_slice(values);
+            }
+            Samples::InBatch { columns, rows } => {
+                let (all_ts, all_vs) = (&columns.timestamps[..], &columns.values[..]);
+                let len = all_ts.len().min(all_vs.len());
+                for &(a, b) in rows {
+                    let (a, b) = (a as usize, b as usize);
+                    if b - a <= SHORT_RUN && a + SHORT_RUN <= len {
+                        // A session's few calls: a copy of fixed length, whose
+                        // end no loop mispredicts, then the rows past the run
+                        // dropped.
+                        let keep = ts.len() + (b - a);
+                        ts.extend_from_slice(&all_ts[a..a + SHORT_RUN]);
+                        vs.extend_from_slice(&all_vs[a..a + SHORT_RUN]);
+                        ts.truncate(keep);
+                        vs.truncate(keep);
+                    } else {
+                        ts.extend_from_slice(&all_ts[a..b]);
+                        vs.extend_from_slice(&all_vs[a..b]);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Reads the matching series of the given segments (all under `root`).
@@ -241,12 +311,12 @@ pub fn pool_without(series: Vec<SeriesData>, without: &[String]) -> Vec<SeriesDa
             .into_iter()
             .filter(|(k, _)| !without.contains(k))
             .collect();
-        Chunk {
-            order: 0,
-            key: SeriesKey::new(s.key.metric, labels),
-            timestamps: s.timestamps,
-            values: s.values,
-        }
+        Chunk::owned(
+            0,
+            SeriesKey::new(s.key.metric, labels),
+            s.timestamps,
+            s.values,
+        )
     });
     merge_chunks(chunks, false)
 }
@@ -387,19 +457,17 @@ fn keep_newest_per_timestamp(ts: &mut Vec<i64>, vs: &mut Vec<f64>) {
 }
 
 /// The chunks' samples one after another, in the chunks' order (a single
-/// chunk's columns are taken, not copied).
+/// owned chunk's columns are taken, not copied).
 fn concatenated(mut chunks: Vec<Chunk>) -> (Vec<i64>, Vec<f64>) {
-    if let [only] = chunks.as_mut_slice() {
-        return (
-            std::mem::take(&mut only.timestamps),
-            std::mem::take(&mut only.values),
-        );
+    if let [only] = chunks.as_mut_slice()
+        && let Samples::Owned { timestamps, values } = &mut only.samples
+    {
+        return (std::mem::take(timestamps), std::mem::take(values));
     }
-    let total = chunks.iter().map(|c| c.timestamps.len()).sum();
+    let total = chunks.iter().map(Chunk::len).sum();
     let (mut ts, mut vs) = (Vec::with_capacity(total), Vec::with_capacity(total));
     for c in &chunks {
-        ts.extend_from_slice(&c.timestamps);
-        vs.extend_from_slice(&c.values);
+        c.append_to(&mut ts, &mut vs);
     }
     (ts, vs)
 }
@@ -660,7 +728,7 @@ fn read_row_group(
         let batch = batch.map_err(|e| StoreError::parquet(path, e))?;
         chunks_of_batch(path, &batch, order, reqs, &task.requests, &mut chunks)?;
     }
-    chunks.retain(|(_, c)| !c.timestamps.is_empty());
+    chunks.retain(|(_, c)| c.len() > 0);
     Ok(chunks)
 }
 
@@ -826,6 +894,8 @@ fn chunks_of_batch(
         path: path.display().to_string(),
         message: what.to_string(),
     };
+    // Chunks before this one belong to earlier batches of the row group.
+    let before = out.len();
     let schema = batch.schema();
     let mut key_columns: Vec<(&str, &DictionaryArray<Int32Type>)> = Vec::new();
     let mut metric: Option<&DictionaryArray<Int32Type>> = None;
@@ -921,15 +991,7 @@ fn chunks_of_batch(
                     let next = out.len();
                     let index = *chunk_of_key.entry((r, key.clone())).or_insert(next);
                     if index == next {
-                        out.push((
-                            r,
-                            Chunk {
-                                order,
-                                key,
-                                timestamps: Vec::new(),
-                                values: Vec::new(),
-                            },
-                        ));
+                        out.push((r, Chunk::owned(order, key, Vec::new(), Vec::new())));
                     }
                     slots.push(index);
                 }
@@ -941,18 +1003,11 @@ fn chunks_of_batch(
         }
         start = end;
     }
-    // Room for every run first: pooled chunks gather thousands of short
-    // runs, and growing them one push at a time reallocates and faults.
-    let mut rows_of = vec![0usize; out.len()];
-    for &(index, a, b) in &runs {
-        rows_of[index] += b - a;
-    }
-    for ((_, chunk), rows) in out.iter_mut().zip(rows_of) {
-        chunk.timestamps.reserve(rows + SHORT_RUN);
-        chunk.values.reserve(rows + SHORT_RUN);
-    }
     // Usually the whole batch lies in every request's range (a backtest
-    // reads its history whole): then no row needs a look.
+    // reads its history whole): then no row needs a look, and the chunks
+    // share the batch's columns instead of copying them, when they keep at
+    // least half its rows (a narrow read would otherwise hold on to whole
+    // batches for a few rows of each).
     let (first, last) = (ts.iter().min(), ts.iter().max());
     let all_wanted: Vec<bool> = reqs
         .iter()
@@ -960,20 +1015,69 @@ fn chunks_of_batch(
             first.is_some_and(|&t| t >= req.start_ms) && last.is_some_and(|&t| t <= req.end_ms)
         })
         .collect();
+    let mut rows_of = vec![0usize; out.len() - before];
+    let mut runs_of = vec![0usize; out.len() - before];
+    for &(index, a, b) in &runs {
+        rows_of[index - before] += b - a;
+        runs_of[index - before] += 1;
+    }
+    let shared_rows: usize = out[before..]
+        .iter()
+        .zip(&rows_of)
+        .filter(|((r, _), _)| all_wanted[*r])
+        .map(|(_, n)| n)
+        .sum();
+    // Row numbers are kept in 32 bits: a batch has BATCH_ROWS rows.
+    let columns = (shared_rows * 2 >= rows && u32::try_from(rows).is_ok()).then(|| {
+        Arc::new(BatchColumns {
+            timestamps: ts.clone(),
+            values: vals.clone(),
+        })
+    });
+    for (((r, chunk), chunk_rows), chunk_runs) in out[before..].iter_mut().zip(rows_of).zip(runs_of)
+    {
+        match (&columns, &mut chunk.samples) {
+            (Some(columns), _) if all_wanted[*r] => {
+                chunk.samples = Samples::InBatch {
+                    columns: columns.clone(),
+                    rows: Vec::with_capacity(chunk_runs),
+                };
+            }
+            // Room for every run first: pooled chunks gather thousands of
+            // short runs, and growing them one push at a time reallocates
+            // and faults.
+            (_, Samples::Owned { timestamps, values }) => {
+                timestamps.reserve(chunk_rows + SHORT_RUN);
+                values.reserve(chunk_rows + SHORT_RUN);
+            }
+            (_, Samples::InBatch { .. }) => {}
+        }
+    }
     for (index, a, b) in runs {
         let (r, chunk) = &mut out[index];
+        let (timestamps, values) = match &mut chunk.samples {
+            Samples::InBatch { rows, .. } => {
+                let (a, b) = (a as u32, b as u32);
+                match rows.last_mut() {
+                    Some(last) if last.1 == a => last.1 = b,
+                    _ => rows.push((a, b)),
+                }
+                continue;
+            }
+            Samples::Owned { timestamps, values } => (timestamps, values),
+        };
         if all_wanted[*r] {
             if b - a <= SHORT_RUN && a + SHORT_RUN <= ts.len().min(vals.len()) {
                 // A session's few calls: a copy of fixed length, whose end no
                 // loop mispredicts, then the rows past the run dropped.
-                let keep = chunk.timestamps.len() + (b - a);
-                chunk.timestamps.extend_from_slice(&ts[a..a + SHORT_RUN]);
-                chunk.values.extend_from_slice(&vals[a..a + SHORT_RUN]);
-                chunk.timestamps.truncate(keep);
-                chunk.values.truncate(keep);
+                let keep = timestamps.len() + (b - a);
+                timestamps.extend_from_slice(&ts[a..a + SHORT_RUN]);
+                values.extend_from_slice(&vals[a..a + SHORT_RUN]);
+                timestamps.truncate(keep);
+                values.truncate(keep);
             } else {
-                chunk.timestamps.extend_from_slice(&ts[a..b]);
-                chunk.values.extend_from_slice(&vals[a..b]);
+                timestamps.extend_from_slice(&ts[a..b]);
+                values.extend_from_slice(&vals[a..b]);
             }
             continue;
         }
@@ -989,14 +1093,14 @@ fn chunks_of_batch(
             && wanted.contains(&run[run.len() - 1])
             && run.is_sorted()
         {
-            chunk.timestamps.extend_from_slice(&ts[a..b]);
-            chunk.values.extend_from_slice(&vals[a..b]);
+            timestamps.extend_from_slice(&ts[a..b]);
+            values.extend_from_slice(&vals[a..b]);
             continue;
         }
         for row in a..b {
             if wanted.contains(&ts[row]) {
-                chunk.timestamps.push(ts[row]);
-                chunk.values.push(vals[row]);
+                timestamps.push(ts[row]);
+                values.push(vals[row]);
             }
         }
     }
@@ -1155,7 +1259,11 @@ mod tests {
     fn merged_by_reference(chunks: &[Chunk], dedupe: bool) -> (Vec<i64>, Vec<f64>) {
         let mut pairs: Vec<(i64, f64)> = chunks
             .iter()
-            .flat_map(|c| c.timestamps.iter().copied().zip(c.values.iter().copied()))
+            .flat_map(|c| {
+                let (mut ts, mut vs) = (Vec::new(), Vec::new());
+                c.append_to(&mut ts, &mut vs);
+                ts.into_iter().zip(vs)
+            })
             .collect();
         pairs.sort_by_key(|p| p.0);
         if dedupe {
@@ -1172,12 +1280,12 @@ mod tests {
     }
 
     fn chunk_of(order: u64, samples: &[(i64, f64)]) -> Chunk {
-        Chunk {
+        Chunk::owned(
             order,
-            key: SeriesKey::new("m", Vec::new()),
-            timestamps: samples.iter().map(|p| p.0).collect(),
-            values: samples.iter().map(|p| p.1).collect(),
-        }
+            SeriesKey::new("m", Vec::new()),
+            samples.iter().map(|p| p.0).collect(),
+            samples.iter().map(|p| p.1).collect(),
+        )
     }
 
     /// Chunks in time order, overlapping, unsorted, with duplicate times,
@@ -1287,6 +1395,89 @@ mod tests {
     /// (whose digits are the codes' start) and the later ones, where every
     /// other column is the same on both rows. It fails when the first
     /// column's nulls take key 0's digit.
+    /// A batch that a request reads whole is shared, not copied, by the
+    /// chunks of that request; a request whose range cuts the batch copies
+    /// what it keeps; and a batch of which the chunks keep under half is
+    /// copied whatever the range. Every way, a chunk holds its series' rows.
+    #[test]
+    fn chunks_share_batches_they_keep_most_of() {
+        use arrow::array::{Float64Array, Int32Array, StringArray, TimestampMillisecondArray};
+        use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+        let text = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new(METRIC_COLUMN, text, false),
+            Field::new(
+                TIMESTAMP_COLUMN,
+                DataType::Timestamp(TimeUnit::Millisecond, None),
+                false,
+            ),
+            Field::new(VALUE_COLUMN, DataType::Float64, false),
+        ]));
+        // Metric m at times 0..6 (values 0..6), then n at 0..14 (6..20).
+        let metric: Vec<i32> = (0..20).map(|i| i32::from(i >= 6)).collect();
+        let times: Vec<i64> = (0..20).map(|i| if i < 6 { i } else { i - 6 }).collect();
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(
+                    DictionaryArray::<Int32Type>::try_new(
+                        Int32Array::from(metric),
+                        Arc::new(StringArray::from(vec!["m", "n"])),
+                    )
+                    .expect("dictionary"),
+                ),
+                Arc::new(TimestampMillisecondArray::from(times)),
+                Arc::new(Float64Array::from(
+                    (0..20).map(f64::from).collect::<Vec<f64>>(),
+                )),
+            ],
+        )
+        .expect("batch");
+        let request = |metric: Option<&str>, start_ms: i64| ScanRequest {
+            start_ms,
+            metric: metric.map(str::to_string),
+            ..ScanRequest::default()
+        };
+        // (request, metric, shared, times, values) of each chunk.
+        type Read = (usize, String, bool, Vec<i64>, Vec<f64>);
+        let read = |reqs: &[ScanRequest]| -> Vec<Read> {
+            let mut out = Vec::new();
+            let requests: Vec<usize> = (0..reqs.len()).collect();
+            chunks_of_batch(Path::new("t"), &batch, 0, reqs, &requests, &mut out).expect("chunks");
+            out.into_iter()
+                .map(|(r, c)| {
+                    let (mut ts, mut vs) = (Vec::new(), Vec::new());
+                    c.append_to(&mut ts, &mut vs);
+                    let shared = matches!(c.samples, Samples::InBatch { .. });
+                    (r, c.key.metric, shared, ts, vs)
+                })
+                .collect()
+        };
+        let m = |from: i64| ((from..6).collect(), (from..6).map(|i| i as f64).collect());
+        let n = || ((0..14).collect(), (6..20).map(f64::from).collect());
+        let chunk = |r: usize, metric: &str, shared: bool, (ts, vs): (Vec<i64>, Vec<f64>)| {
+            (r, metric.to_string(), shared, ts, vs)
+        };
+        // Everything, and m from time 4: the first shares, the second copies.
+        assert_eq!(
+            read(&[request(None, 0), request(Some("m"), 4)]),
+            vec![
+                chunk(0, "m", true, m(0)),
+                chunk(1, "m", false, m(4)),
+                chunk(0, "n", true, n()),
+            ]
+        );
+        // n alone keeps most of the batch and shares it; m alone copies.
+        assert_eq!(
+            read(&[request(Some("n"), 0)]),
+            vec![chunk(0, "n", true, n())]
+        );
+        assert_eq!(
+            read(&[request(Some("m"), 0)]),
+            vec![chunk(0, "m", false, m(0))]
+        );
+    }
+
     #[test]
     fn row_codes_tell_a_null_from_key_zero_in_any_column() {
         use arrow::array::{Int32Array, StringArray};
