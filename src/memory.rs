@@ -117,6 +117,12 @@ fn keep_c_allocations_for_reuse() {}
 mod tests {
     use super::*;
 
+    /// The options at `index` and its neighbours, as mimalloc has them.
+    fn options_around(index: c_int) -> [c_long; 3] {
+        // SAFETY: reads options; nothing in this test binary sets them.
+        unsafe { [index - 1, index, index + 1].map(|i| libmimalloc_sys::mi_option_get(i)) }
+    }
+
     #[test]
     fn the_purge_delay_index_names_the_purge_delay() {
         if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
@@ -124,15 +130,7 @@ mod tests {
         }
         // mimalloc v3's defaults: its neighbours default to 1 (eager commit
         // delay) and 0 (NUMA nodes), the purge delay to 1000 ms.
-        // SAFETY: reads options; nothing in this test binary sets them.
-        let around = unsafe {
-            [
-                libmimalloc_sys::mi_option_get(PURGE_DELAY - 1),
-                libmimalloc_sys::mi_option_get(PURGE_DELAY),
-                libmimalloc_sys::mi_option_get(PURGE_DELAY + 1),
-            ]
-        };
-        assert_eq!(around, [1, 1000, 0]);
+        assert_eq!(options_around(PURGE_DELAY), [1, 1000, 0]);
     }
 
     #[test]
@@ -142,15 +140,7 @@ mod tests {
         }
         // Its neighbours default to 32 (cross-thread page reclaims) and 0
         // (minimal purge size); allow_thp itself to 1 on Linux.
-        // SAFETY: reads options; nothing in this test binary sets them.
-        let around = unsafe {
-            [
-                libmimalloc_sys::mi_option_get(ALLOW_THP - 1),
-                libmimalloc_sys::mi_option_get(ALLOW_THP),
-                libmimalloc_sys::mi_option_get(ALLOW_THP + 1),
-            ]
-        };
-        assert_eq!(around, [32, 1, 0]);
+        assert_eq!(options_around(ALLOW_THP), [32, 1, 0]);
     }
 
     #[cfg(target_os = "linux")]

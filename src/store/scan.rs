@@ -162,23 +162,9 @@ impl Chunk {
                 vs.extend_from_slice(values);
             }
             Samples::InBatch { columns, rows } => {
-                let (all_ts, all_vs) = (&columns.timestamps[..], &columns.values[..]);
-                let len = all_ts.len().min(all_vs.len());
                 for &(a, b) in rows {
-                    let (a, b) = (a as usize, b as usize);
-                    if b - a <= SHORT_RUN && a + SHORT_RUN <= len {
-                        // A session's few calls: a copy of fixed length, whose
-                        // end no loop mispredicts, then the rows past the run
-                        // dropped.
-                        let keep = ts.len() + (b - a);
-                        ts.extend_from_slice(&all_ts[a..a + SHORT_RUN]);
-                        vs.extend_from_slice(&all_vs[a..a + SHORT_RUN]);
-                        ts.truncate(keep);
-                        vs.truncate(keep);
-                    } else {
-                        ts.extend_from_slice(&all_ts[a..b]);
-                        vs.extend_from_slice(&all_vs[a..b]);
-                    }
+                    let rows = a as usize..b as usize;
+                    append_rows(ts, vs, &columns.timestamps, &columns.values, rows);
                 }
             }
         }
@@ -1067,18 +1053,7 @@ fn chunks_of_batch(
             Samples::Owned { timestamps, values } => (timestamps, values),
         };
         if all_wanted[*r] {
-            if b - a <= SHORT_RUN && a + SHORT_RUN <= ts.len().min(vals.len()) {
-                // A session's few calls: a copy of fixed length, whose end no
-                // loop mispredicts, then the rows past the run dropped.
-                let keep = timestamps.len() + (b - a);
-                timestamps.extend_from_slice(&ts[a..a + SHORT_RUN]);
-                values.extend_from_slice(&vals[a..a + SHORT_RUN]);
-                timestamps.truncate(keep);
-                values.truncate(keep);
-            } else {
-                timestamps.extend_from_slice(&ts[a..b]);
-                values.extend_from_slice(&vals[a..b]);
-            }
+            append_rows(timestamps, values, ts, vals, a..b);
             continue;
         }
         // The batch reaches past the request's range. A run is one series in
@@ -1093,8 +1068,7 @@ fn chunks_of_batch(
             && wanted.contains(&run[run.len() - 1])
             && run.is_sorted()
         {
-            timestamps.extend_from_slice(&ts[a..b]);
-            values.extend_from_slice(&vals[a..b]);
+            append_rows(timestamps, values, ts, vals, a..b);
             continue;
         }
         for row in a..b {
@@ -1109,6 +1083,30 @@ fn chunks_of_batch(
 
 /// Runs of at most this many rows are copied as this many, and cut back.
 const SHORT_RUN: usize = 8;
+
+/// Appends rows `rows` of a batch's time and value columns. A run of a few
+/// rows (a session's calls) is copied as [`SHORT_RUN`] rows, a copy of
+/// fixed length whose end no loop mispredicts, and the rows past it are
+/// dropped again.
+fn append_rows(
+    ts: &mut Vec<i64>,
+    vs: &mut Vec<f64>,
+    batch_ts: &[i64],
+    batch_vs: &[f64],
+    rows: Range<usize>,
+) {
+    let (a, b) = (rows.start, rows.end);
+    if b - a <= SHORT_RUN && a + SHORT_RUN <= batch_ts.len().min(batch_vs.len()) {
+        let keep = ts.len() + (b - a);
+        ts.extend_from_slice(&batch_ts[a..a + SHORT_RUN]);
+        vs.extend_from_slice(&batch_vs[a..a + SHORT_RUN]);
+        ts.truncate(keep);
+        vs.truncate(keep);
+    } else {
+        ts.extend_from_slice(&batch_ts[rows.clone()]);
+        vs.extend_from_slice(&batch_vs[rows]);
+    }
+}
 
 /// One code per row that two rows share exactly when every column holds
 /// the same dictionary key (or null) in both: the columns' keys as digits
