@@ -176,6 +176,15 @@ pub fn over_time_shared(
             .iter()
             .map(|&(lo, hi)| (hi > lo).then(|| (hi - lo) as f64))
             .collect(),
+        // An instant selector's newest sample: no call per step.
+        TimeFunc::Last => windows
+            .iter()
+            .map(|&(lo, hi)| (hi > lo).then(|| vs[hi - 1]))
+            .collect(),
+        TimeFunc::First => windows
+            .iter()
+            .map(|&(lo, hi)| (hi > lo).then(|| vs[lo]))
+            .collect(),
         TimeFunc::Sum | TimeFunc::Avg if finite => {
             let prefix = prefix_sums(vs);
             windows
@@ -996,6 +1005,8 @@ mod tests {
             TimeFunc::Quantile(0.95),
             TimeFunc::Quantile(0.5),
             TimeFunc::Changes,
+            TimeFunc::Last,
+            TimeFunc::First,
         ] {
             let (start, fast) = over_time(func, &ts, &vs, &sp, &|_| None);
             // One cache across the functions, as a pooled group shares it.
