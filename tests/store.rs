@@ -938,24 +938,25 @@ fn short_lived_sessions_sort_after_time() {
             .iter()
             .map(|c| schema.column(c.column_idx as usize).name().to_string())
             .collect();
-        let mut want = vec![
-            "metric",
-            "gen_ai.tool.name",
-            "mcp.session.id",
-            "network.transport",
-            "server",
-            "timestamp",
-        ];
-        if after_time {
-            want = vec![
+        let want = if after_time {
+            [
                 "metric",
                 "gen_ai.tool.name",
                 "server",
                 "timestamp",
                 "mcp.session.id",
                 "network.transport",
-            ];
-        }
+            ]
+        } else {
+            [
+                "metric",
+                "gen_ai.tool.name",
+                "mcp.session.id",
+                "network.transport",
+                "server",
+                "timestamp",
+            ]
+        };
         assert_eq!(sorted, want, "{sessions} sessions");
         // Label columns in long runs are written uncompressed, the session
         // ids of short sessions (a new key every few rows) with zstd.

@@ -1020,24 +1020,21 @@ fn chunks_of_batch(
             values: vals.clone(),
         })
     });
+    // This batch's chunks are new and empty: each shares the batch or gets
+    // room for every run first (pooled chunks gather thousands of short
+    // runs, and growing them one push at a time reallocates and faults).
     for (((r, chunk), chunk_rows), chunk_runs) in out[before..].iter_mut().zip(rows_of).zip(runs_of)
     {
-        match (&columns, &mut chunk.samples) {
-            (Some(columns), _) if all_wanted[*r] => {
-                chunk.samples = Samples::InBatch {
-                    columns: columns.clone(),
-                    rows: Vec::with_capacity(chunk_runs),
-                };
-            }
-            // Room for every run first: pooled chunks gather thousands of
-            // short runs, and growing them one push at a time reallocates
-            // and faults.
-            (_, Samples::Owned { timestamps, values }) => {
-                timestamps.reserve(chunk_rows + SHORT_RUN);
-                values.reserve(chunk_rows + SHORT_RUN);
-            }
-            (_, Samples::InBatch { .. }) => {}
-        }
+        chunk.samples = match &columns {
+            Some(columns) if all_wanted[*r] => Samples::InBatch {
+                columns: columns.clone(),
+                rows: Vec::with_capacity(chunk_runs),
+            },
+            _ => Samples::Owned {
+                timestamps: Vec::with_capacity(chunk_rows + SHORT_RUN),
+                values: Vec::with_capacity(chunk_rows + SHORT_RUN),
+            },
+        };
     }
     for (index, a, b) in runs {
         let (r, chunk) = &mut out[index];
@@ -1389,10 +1386,6 @@ mod tests {
         });
     }
 
-    /// A null and key 0 are different digits in every column, the first
-    /// (whose digits are the codes' start) and the later ones, where every
-    /// other column is the same on both rows. It fails when the first
-    /// column's nulls take key 0's digit.
     /// A batch that a request reads whole is shared, not copied, by the
     /// chunks of that request; a request whose range cuts the batch copies
     /// what it keeps; and a batch of which the chunks keep under half is
@@ -1476,6 +1469,10 @@ mod tests {
         );
     }
 
+    /// A null and key 0 are different digits in every column, the first
+    /// (whose digits are the codes' start) and the later ones, where every
+    /// other column is the same on both rows. It fails when the first
+    /// column's nulls take key 0's digit.
     #[test]
     fn row_codes_tell_a_null_from_key_zero_in_any_column() {
         use arrow::array::{Int32Array, StringArray};
