@@ -176,6 +176,7 @@ pub fn run_alert(alert: &Alert, grid: Grid, condition: &[Series]) -> Vec<Episode
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::value::step_values;
 
     fn alert(src: &str) -> Alert {
         let f = crate::dsl::parse_str(src, "t").expect("parses");
@@ -183,7 +184,11 @@ mod tests {
     }
 
     fn series(values: &[Option<f64>]) -> Series {
-        Series::new(vec![("server".into(), "a".into())], 0, values.to_vec())
+        Series::new(
+            vec![("server".into(), "a".into())],
+            0,
+            step_values(values.iter().copied()),
+        )
     }
 
     const MIN: i64 = 60_000;

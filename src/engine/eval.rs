@@ -13,8 +13,8 @@ use super::EngineError;
 use super::range::{self, Span, TimeFunc, WindowCache, over_time, over_time_shared};
 use super::source::Source;
 use super::value::{
-    Grid, Labels, Series, StepSet, Value, format_labels, group_by, group_labels, is_stale,
-    signature,
+    Grid, Labels, Series, StepSet, StepValue, Value, format_labels, group_by, group_labels,
+    is_stale, signature,
 };
 use crate::dsl::ast::{Aggregate, BinOp, Binary, Call, Expr, Grouping, Selector};
 use crate::dsl::functions;
@@ -89,7 +89,7 @@ impl Pooled {
         func: TimeFunc,
         span: &Span,
         needed: Option<&StepSet>,
-    ) -> (usize, Vec<Option<f64>>) {
+    ) -> (usize, Vec<StepValue>) {
         if func == TimeFunc::Count && !self.stale {
             let runs: Vec<&[i64]> = self.members.iter().map(|s| &s.timestamps[..]).collect();
             if let Some(counted) = range::count_of_runs(&runs, &self.cache, span) {
@@ -302,7 +302,9 @@ impl<'a> Evaluator<'a> {
                     v.into_iter()
                         .map(|mut s| {
                             s.metric = None;
-                            s.values.iter_mut().for_each(|x| *x = x.map(|x| -x));
+                            s.values
+                                .iter_mut()
+                                .for_each(|x| *x = x.get().map(|x| -x).into());
                             s
                         })
                         .collect(),
@@ -396,7 +398,7 @@ impl<'a> Evaluator<'a> {
                     over_time(TimeFunc::Last, &s.timestamps, &s.values, &span, &|_| None);
                 let values = values
                     .into_iter()
-                    .map(|v| v.filter(|x| !is_stale(*x)))
+                    .map(|v| v.get().filter(|x| !is_stale(*x)).into())
                     .collect();
                 Series {
                     metric: Some(s.key.metric.clone()),
@@ -598,10 +600,10 @@ impl<'a> Evaluator<'a> {
             ts.sort_unstable();
             over_time(TimeFunc::Count, &ts, &vec![0.0; ts.len()], span, &|_| None)
         });
-        let values: Vec<Option<f64>> = (0..self.grid.n)
+        let values: Vec<StepValue> = (0..self.grid.n)
             .map(|k| {
-                let present = k >= start && counts.get(k - start).copied().flatten().is_some();
-                (!present).then_some(1.0)
+                let present = k >= start && counts.get(k - start).is_some_and(|c| c.is_some());
+                StepValue::from((!present).then_some(1.0))
             })
             .collect();
         let mut labels: Labels = sel
@@ -722,12 +724,12 @@ fn union_span(members: &[Series]) -> (usize, usize) {
 /// Adds the members step by step (a step where none has a value stays empty).
 fn sum_series(labels: Labels, members: &[Series]) -> Series {
     let (start, end) = union_span(members);
-    let mut values = vec![None; end - start];
+    let mut values = vec![StepValue::NONE; end - start];
     for s in members {
         for (i, v) in s.values.iter().enumerate() {
-            if let Some(v) = v {
+            if let Some(v) = v.get() {
                 let slot = &mut values[s.start + i - start];
-                *slot = Some(slot.unwrap_or(0.0) + v);
+                *slot = StepValue::some(slot.get().unwrap_or(0.0) + v);
             }
         }
     }
@@ -748,7 +750,8 @@ fn aggregate_group(
         } else {
             k.min(members.len() as f64) as usize
         };
-        let mut picked: Vec<Vec<Option<f64>>> = vec![vec![None; end - start]; members.len()];
+        let mut picked: Vec<Vec<StepValue>> =
+            vec![vec![StepValue::NONE; end - start]; members.len()];
         let mut present: Vec<(usize, f64)> = Vec::new();
         for step in start..end {
             present.clear();
@@ -770,7 +773,7 @@ fn aggregate_group(
                 ord.then(a.0.cmp(&b.0))
             });
             for &(i, v) in present.iter().take(k) {
-                picked[i][step - start] = Some(v);
+                picked[i][step - start] = StepValue::some(v);
             }
         }
         return members
@@ -788,8 +791,8 @@ fn aggregate_group(
             .collect();
     }
     let mut buf: Vec<f64> = Vec::with_capacity(members.len());
-    let values: Vec<Option<f64>> = (start..end)
-        .map(|step| {
+    let values: Vec<StepValue> = (start..end)
+        .map(|step| -> Option<f64> {
             buf.clear();
             buf.extend(members.iter().filter_map(|s| s.at(step)));
             if buf.is_empty() {
@@ -810,6 +813,7 @@ fn aggregate_group(
                 _ => return None,
             })
         })
+        .map(StepValue::from)
         .collect();
     vec![Series::new(labels, start, values).trim()]
 }
@@ -939,17 +943,11 @@ macro_rules! with_fixed_op {
 }
 
 /// `value op x` (or `x op value`) at every present step.
-fn with_scalar(
-    op: BinOp,
-    return_bool: bool,
-    values: &mut [Option<f64>],
-    x: f64,
-    scalar_left: bool,
-) {
-    fn each(values: &mut [Option<f64>], f: impl Fn(f64) -> Option<f64>) {
+fn with_scalar(op: BinOp, return_bool: bool, values: &mut [StepValue], x: f64, scalar_left: bool) {
+    fn each(values: &mut [StepValue], f: impl Fn(f64) -> Option<f64>) {
         for slot in values.iter_mut() {
-            if let Some(v) = *slot {
-                *slot = f(v);
+            if let Some(v) = slot.get() {
+                *slot = f(v).into();
             }
         }
     }
@@ -964,8 +962,8 @@ fn with_scalar(
 /// `l op r` at every step of `l` (empty where either has no value), for a
 /// left series with one partner on the right: no step can match twice, and
 /// the steps pair up over the overlap of the two spans.
-fn with_partner(op: BinOp, return_bool: bool, l: &Series, r: &Series) -> Vec<Option<f64>> {
-    let mut values = vec![None; l.values.len()];
+fn with_partner(op: BinOp, return_bool: bool, l: &Series, r: &Series) -> Vec<StepValue> {
+    let mut values = vec![StepValue::NONE; l.values.len()];
     let (lo, hi) = (l.start.max(r.start), l.end().min(r.end()));
     if lo < hi {
         let out = &mut values[lo - l.start..hi - l.start];
@@ -975,9 +973,9 @@ fn with_partner(op: BinOp, return_bool: bool, l: &Series, r: &Series) -> Vec<Opt
                 .zip(&r.values[lo - r.start..hi - r.start])
         };
         with_fixed_op!(op, return_bool, true, |apply| {
-            for (slot, pair) in out.iter_mut().zip(pairs()) {
-                if let (Some(a), Some(b)) = pair {
-                    *slot = apply(*a, *b);
+            for (slot, (a, b)) in out.iter_mut().zip(pairs()) {
+                if let (Some(a), Some(b)) = (a.get(), b.get()) {
+                    *slot = apply(a, b).into();
                 }
             }
         })
@@ -1022,8 +1020,8 @@ fn vector_vector(
                 let mut values = Vec::with_capacity(l.values.len());
                 for (i, lv) in l.values.iter().enumerate() {
                     let step = l.start + i;
-                    let Some(lv) = lv else {
-                        values.push(None);
+                    let Some(lv) = lv.get() else {
+                        values.push(StepValue::NONE);
                         continue;
                     };
                     let mut found = partners.iter().filter_map(|r| r.at(step));
@@ -1035,12 +1033,12 @@ fn vector_vector(
                             format_labels(&labels)
                         )));
                     }
-                    values.push(rv.and_then(|rv| combine(op, return_bool, *lv, rv, true)));
+                    values.push(rv.and_then(|rv| combine(op, return_bool, lv, rv, true)).into());
                 }
                 values
             }
         };
-        if left_count.get(&key).copied().unwrap_or(0) > 1 && values.iter().any(Option::is_some) {
+        if left_count.get(&key).copied().unwrap_or(0) > 1 && values.iter().any(|v| v.is_some()) {
             return Err(EngineError::Eval(format!(
                 "several series on the left of `{}` match {}: match on more labels, or aggregate first",
                 op.symbol(),
@@ -1073,22 +1071,22 @@ fn mask_by_partner(l: &mut Series, r: &Series, keep_where_present: bool) {
     let (lo, hi) = (l.start.max(r.start), l.end().min(r.end()));
     if lo >= hi {
         if keep_where_present {
-            l.values.fill(None);
+            l.values.fill(StepValue::NONE);
         }
         return;
     }
     let (before, rest) = l.values.split_at_mut(lo - l.start);
     let (overlap, after) = rest.split_at_mut(hi - lo);
     if keep_where_present {
-        before.fill(None);
-        after.fill(None);
+        before.fill(StepValue::NONE);
+        after.fill(StepValue::NONE);
     }
     for (slot, there) in overlap
         .iter_mut()
         .zip(&r.values[lo - r.start..hi - r.start])
     {
         if there.is_some() != keep_where_present {
-            *slot = None;
+            *slot = StepValue::NONE;
         }
     }
 }
@@ -1125,7 +1123,7 @@ fn set_op(op: BinOp, on: Option<&[String]>, lhs: Vec<Series>, rhs: Vec<Series>) 
                             for (i, slot) in l.values.iter_mut().enumerate() {
                                 let there = any_at(&rhs, idx, l.start + i);
                                 if there != (op == BinOp::And) {
-                                    *slot = None;
+                                    *slot = StepValue::NONE;
                                 }
                             }
                         }
@@ -1141,7 +1139,7 @@ fn set_op(op: BinOp, on: Option<&[String]>, lhs: Vec<Series>, rhs: Vec<Series>) 
                 let idx = left_idx.get(&match_key(&r, on));
                 for (i, slot) in r.values.iter_mut().enumerate() {
                     if any_at(&lhs, idx, r.start + i) {
-                        *slot = None;
+                        *slot = StepValue::NONE;
                     }
                 }
                 let r = r.trim();
@@ -1159,6 +1157,7 @@ fn set_op(op: BinOp, on: Option<&[String]>, lhs: Vec<Series>, rhs: Vec<Series>) 
 mod tests {
     use super::*;
     use crate::engine::source::MemorySource;
+    use crate::engine::value::step_values;
     use crate::model::SeriesKey;
 
     fn series(metric: &str, labels: &[(&str, &str)], points: &[(i64, f64)]) -> SeriesData {
@@ -1313,17 +1312,18 @@ mod tests {
             let start = rng.random_range(0..20);
             let values = (0..rng.random_range(0..30))
                 .map(|i| rng.random_bool(0.6).then_some(i as f64))
-                .collect();
-            Series::new(vec![], start, values)
+                .collect::<Vec<_>>();
+            Series::new(vec![], start, step_values(values))
         };
         for _ in 0..500 {
             let (l, r) = (random_series(&mut rng), random_series(&mut rng));
             for keep_where_present in [true, false] {
                 let mut got = l.clone();
                 mask_by_partner(&mut got, &r, keep_where_present);
-                let want: Vec<Option<f64>> = (l.start..l.end())
-                    .map(|k| l.at(k).filter(|_| r.at(k).is_some() == keep_where_present))
-                    .collect();
+                let want = step_values(
+                    (l.start..l.end())
+                        .map(|k| l.at(k).filter(|_| r.at(k).is_some() == keep_where_present)),
+                );
                 assert_eq!((got.start, &got.values), (l.start, &want), "{l:?} {r:?}");
             }
         }
@@ -1544,7 +1544,7 @@ mod tests {
             };
             v.into_iter()
                 .map(|s| {
-                    let bits = s.values.iter().map(|x| x.map(f64::to_bits)).collect();
+                    let bits = s.values.iter().map(|x| x.get().map(f64::to_bits)).collect();
                     (s.labels, s.start, bits)
                 })
                 .collect()
@@ -1574,12 +1574,12 @@ mod tests {
         let rhs1 = vec![Series::new(
             l(&[("server", "a")]),
             2,
-            vec![Some(1.0), Some(1.0), None, Some(1.0), Some(1.0)],
+            step_values([Some(1.0), Some(1.0), None, Some(1.0), Some(1.0)]),
         )];
         let rhs2 = vec![Series::new(
             l(&[("server", "a"), ("tool", "x")]),
             0,
-            vec![Some(1.0); 5],
+            step_values([Some(1.0); 5]),
         )];
         let on = ["server".to_string()];
         let demand = Demand::default()
@@ -1602,10 +1602,8 @@ mod tests {
     #[test]
     fn one_partner_pairs_steps_as_combining_them_one_by_one() {
         let vals = |start: usize, n: usize, gap: usize| {
-            let values = (0..n)
-                .map(|i| (i % gap != 0).then_some(i as f64 * 0.75 - 3.0))
-                .collect();
-            Series::new(vec![], start, values)
+            let values = (0..n).map(|i| (i % gap != 0).then_some(i as f64 * 0.75 - 3.0));
+            Series::new(vec![], start, step_values(values))
         };
         let ops = [
             BinOp::Add,
@@ -1635,7 +1633,10 @@ mod tests {
             let r = vals(start, n, 3);
             for op in ops {
                 for return_bool in [false, true] {
-                    let got = with_partner(op, return_bool, &l, &r);
+                    let got: Vec<Option<f64>> = with_partner(op, return_bool, &l, &r)
+                        .iter()
+                        .map(|v| v.get())
+                        .collect();
                     let want: Vec<Option<f64>> = (l.start..l.end())
                         .map(|k| {
                             let (a, b) = (l.at(k)?, r.at(k)?);

@@ -22,7 +22,7 @@ pub mod value;
 
 pub use eval::Evaluator;
 pub use source::{MemorySource, Source, StoreSource};
-pub use value::{Grid, Labels, Series, Value};
+pub use value::{Grid, Labels, Series, StepValue, Value};
 
 use crate::store::StoreError;
 

@@ -88,7 +88,7 @@ pub fn write_value(
         s.values
             .iter()
             .enumerate()
-            .filter_map(|(i, v)| v.map(|v| (grid.time(s.start + i), v)))
+            .filter_map(|(i, v)| v.get().map(|v| (grid.time(s.start + i), v)))
             .collect()
     };
     match format {

@@ -10,7 +10,7 @@
 //! 1440 times a day). Results equal Prometheus's `*_over_time`, `rate`, `increase`,
 //! `delta`, `deriv` and `changes` on the same samples.
 
-use super::value::{Grid, StepSet};
+use super::value::{Grid, StepSet, StepValue};
 use crate::analyze::{forecast, robust};
 use std::sync::OnceLock;
 
@@ -131,7 +131,7 @@ pub fn over_time(
     vs: &[f64],
     span: &Span,
     threshold: &dyn Fn(usize) -> Option<f64>,
-) -> (usize, Vec<Option<f64>>) {
+) -> (usize, Vec<StepValue>) {
     over_time_shared(func, ts, vs, None, None, span, threshold)
 }
 
@@ -156,7 +156,7 @@ pub fn over_time_shared(
     needed: Option<&StepSet>,
     span: &Span,
     threshold: &dyn Fn(usize) -> Option<f64>,
-) -> (usize, Vec<Option<f64>>) {
+) -> (usize, Vec<StepValue>) {
     let (Some(&first), Some(&last)) = (ts.first(), ts.last()) else {
         return (0, Vec::new());
     };
@@ -171,33 +171,33 @@ pub fn over_time_shared(
         .and_then(|counts| counts.windows(span, steps.clone()));
     let windows = counted.unwrap_or_else(|| span.windows(ts, steps.clone()));
     let finite = vs.iter().all(|v| v.is_finite());
-    let values: Vec<Option<f64>> = match func {
+    let values: Vec<StepValue> = match func {
         TimeFunc::Count => windows
             .iter()
-            .map(|&(lo, hi)| (hi > lo).then(|| (hi - lo) as f64))
+            .map(|&(lo, hi)| StepValue::from((hi > lo).then(|| (hi - lo) as f64)))
             .collect(),
         // An instant selector's newest sample: no call per step.
         TimeFunc::Last => windows
             .iter()
-            .map(|&(lo, hi)| (hi > lo).then(|| vs[hi - 1]))
+            .map(|&(lo, hi)| StepValue::from((hi > lo).then(|| vs[hi - 1])))
             .collect(),
         TimeFunc::First => windows
             .iter()
-            .map(|&(lo, hi)| (hi > lo).then(|| vs[lo]))
+            .map(|&(lo, hi)| StepValue::from((hi > lo).then(|| vs[lo])))
             .collect(),
         TimeFunc::Sum | TimeFunc::Avg if finite => {
             let prefix = prefix_sums(vs);
             windows
                 .iter()
                 .map(|&(lo, hi)| {
-                    (hi > lo).then(|| {
+                    StepValue::from((hi > lo).then(|| {
                         let s = prefix[hi] - prefix[lo];
                         if func == TimeFunc::Avg {
                             s / (hi - lo) as f64
                         } else {
                             s
                         }
-                    })
+                    }))
                 })
                 .collect()
         }
@@ -239,7 +239,9 @@ pub fn over_time_shared(
             // Changes count pairs inside the window: (lo, lo+1) .. (hi-2, hi-1).
             windows
                 .iter()
-                .map(|&(lo, hi)| (hi > lo).then(|| (prefix[hi] - prefix[lo + 1]) as f64))
+                .map(|&(lo, hi)| {
+                    StepValue::from((hi > lo).then(|| (prefix[hi] - prefix[lo + 1]) as f64))
+                })
                 .collect()
         }
         TimeFunc::TimeTo | TimeFunc::Predict(_) => {
@@ -249,7 +251,7 @@ pub fn over_time_shared(
                 .into_iter()
                 .zip(&windows)
                 .zip(steps)
-                .map(|((model, &(lo, hi)), k)| {
+                .map(|((model, &(lo, hi)), k)| -> Option<f64> {
                     let (level, slope) = model?;
                     match func {
                         TimeFunc::Predict(horizon) => Some(slope * horizon + level),
@@ -261,6 +263,7 @@ pub fn over_time_shared(
                         )),
                     }
                 })
+                .map(StepValue::from)
                 .collect()
         }
         TimeFunc::PresentRatio => {
@@ -268,10 +271,10 @@ pub fn over_time_shared(
             windows
                 .iter()
                 .map(|&(lo, hi)| {
-                    (hi > lo).then(|| {
+                    StepValue::from((hi > lo).then(|| {
                         let expected = (span.range_ms as f64 / interval).max(1.0);
                         ((hi - lo) as f64 / expected).min(1.0)
-                    })
+                    }))
                 })
                 .collect()
         }
@@ -280,10 +283,10 @@ pub fn over_time_shared(
             .zip(steps)
             .map(|(&(lo, hi), k)| {
                 if hi <= lo || needed.is_some_and(|n| !n.contains(k)) {
-                    return None;
+                    return StepValue::NONE;
                 }
                 let t = span.grid.time(k);
-                window_value(func, &ts[lo..hi], &vs[lo..hi], t, span, || threshold(k))
+                window_value(func, &ts[lo..hi], &vs[lo..hi], t, span, || threshold(k)).into()
             })
             .collect(),
     };
@@ -299,7 +302,7 @@ pub fn count_of_runs(
     runs: &[&[i64]],
     cache: &WindowCache,
     span: &Span,
-) -> Option<(usize, Vec<Option<f64>>)> {
+) -> Option<(usize, Vec<StepValue>)> {
     let counts = cache
         .counts
         .get_or_init(|| StepCounts::of_runs(runs, span.grid))
@@ -459,7 +462,7 @@ fn typical_interval(ts: &[i64]) -> f64 {
 }
 
 /// Min or max of each window with a monotone deque of indices.
-fn sliding_extreme(vs: &[f64], windows: &[(usize, usize)], max: bool) -> Vec<Option<f64>> {
+fn sliding_extreme(vs: &[f64], windows: &[(usize, usize)], max: bool) -> Vec<StepValue> {
     let mut deque = std::collections::VecDeque::new();
     let mut next = 0usize;
     let better = |a: f64, b: f64| if max { a >= b } else { a <= b };
@@ -484,7 +487,7 @@ fn sliding_extreme(vs: &[f64], windows: &[(usize, usize)], max: bool) -> Vec<Opt
                     break;
                 }
             }
-            (hi > lo).then(|| vs[deque[0]])
+            StepValue::from((hi > lo).then(|| vs[deque[0]]))
         })
         .collect()
 }
@@ -501,7 +504,7 @@ fn sliding_quantile(
     windows: &[(usize, usize)],
     q: f64,
     needed: impl Fn(usize) -> bool,
-) -> Vec<Option<f64>> {
+) -> Vec<StepValue> {
     let Ranking { rank, sorted } = ranking;
     if !(0.0..=1.0).contains(&q) {
         // φ outside [0, 1] (or NaN): Prometheus's constant, whatever a
@@ -510,7 +513,7 @@ fn sliding_quantile(
         return windows
             .iter()
             .enumerate()
-            .map(|(i, &(lo, hi))| (hi > lo && needed(i)).then_some(value))
+            .map(|(i, &(lo, hi))| StepValue::from((hi > lo && needed(i)).then_some(value)))
             .collect();
     }
     let n = rank.len();
@@ -519,13 +522,13 @@ fn sliding_quantile(
     let (mut cur_lo, mut cur_hi) = (0usize, 0usize);
     // The window before and its quantile: a window that holds the same
     // samples (no call in the last step of a quiet tool) has the same one.
-    let mut last: Option<((usize, usize), Option<f64>)> = None;
+    let mut last: Option<((usize, usize), StepValue)> = None;
     // A plain loop over locals, not a closure over captured state: the
     // window bounds and the cursor then stay in registers.
     let mut out = Vec::with_capacity(windows.len());
     for (i, &(lo, hi)) in windows.iter().enumerate() {
         if !needed(i) {
-            out.push(None);
+            out.push(StepValue::NONE);
             continue;
         }
         if let Some((window, value)) = last
@@ -550,7 +553,7 @@ fn sliding_quantile(
         }
         let count = hi.saturating_sub(lo);
         if count == 0 {
-            out.push(None);
+            out.push(StepValue::NONE);
             continue;
         }
         let r = q * (count - 1) as f64;
@@ -567,7 +570,7 @@ fn sliding_quantile(
             at_lower
         };
         let (a, b) = (sorted[at_lower], sorted[at_upper]);
-        let value = Some(a * (1.0 - w) + b * w);
+        let value = StepValue::some(a * (1.0 - w) + b * w);
         last = Some(((lo, hi), value));
         out.push(value);
     }
@@ -751,13 +754,13 @@ impl StepCounts {
 
     /// How many samples each window of `span` at `steps` holds (`None` for
     /// an empty one), when its range and offset are whole grid steps.
-    fn counts(&self, span: &Span, steps: std::ops::Range<usize>) -> Option<Vec<Option<f64>>> {
+    fn counts(&self, span: &Span, steps: std::ops::Range<usize>) -> Option<Vec<StepValue>> {
         let (at, range) = self.bounds(span, steps)?;
         Some(
             at[range..]
                 .iter()
                 .zip(&at)
-                .map(|(hi, lo)| (hi > lo).then(|| (hi - lo) as f64))
+                .map(|(hi, lo)| StepValue::from((hi > lo).then(|| (hi - lo) as f64)))
                 .collect(),
         )
     }
@@ -1011,8 +1014,11 @@ mod tests {
             let (start, fast) = over_time(func, &ts, &vs, &sp, &|_| None);
             // One cache across the functions, as a pooled group shares it.
             let shared = over_time_shared(func, &ts, &vs, Some(&cache), None, &sp, &|_| None);
-            let bits =
-                |v: &[Option<f64>]| v.iter().map(|x| x.map(f64::to_bits)).collect::<Vec<_>>();
+            let bits = |v: &[StepValue]| {
+                v.iter()
+                    .map(|x| x.get().map(f64::to_bits))
+                    .collect::<Vec<_>>()
+            };
             assert_eq!(
                 (shared.0, bits(&shared.1)),
                 (start, bits(&fast)),
@@ -1032,7 +1038,7 @@ mod tests {
                         )
                     })
                     .flatten();
-                match (fast[i], direct) {
+                match (fast[i].get(), direct) {
                     (Some(a), Some(b)) => assert!(
                         (a - b).abs() <= 1e-9 * b.abs().max(1.0),
                         "{func:?} step {i}: {a} vs {b}"
@@ -1065,7 +1071,7 @@ mod tests {
                     w[lower] * (1.0 - f) + w[(lower + 1).min(last)] * f
                 });
                 assert_eq!(
-                    got.map(bits_or_nan),
+                    got.get().map(bits_or_nan),
                     want.map(bits_or_nan),
                     "q {q} window {lo}..{hi}"
                 );
@@ -1075,9 +1081,9 @@ mod tests {
             let needed = |i: usize| (i / 7) % 3 != 1 && i % 5 != 2;
             let some = sliding_quantile(&Ranking::new(vs), windows, q, needed);
             for (i, (got, all)) in some.iter().zip(&fast).enumerate() {
-                let want = if needed(i) { *all } else { None };
+                let want = if needed(i) { all.get() } else { None };
                 assert_eq!(
-                    got.map(bits_or_nan),
+                    got.get().map(bits_or_nan),
                     want.map(bits_or_nan),
                     "q {q} window {i}"
                 );
@@ -1321,7 +1327,7 @@ mod tests {
             let got = sliding_quantile(&ranking, &windows, q, |_| true);
             for (&(lo, hi), got) in windows.iter().zip(&got) {
                 let want = (hi > lo).then_some(bits_or_nan(want));
-                assert_eq!(got.map(bits_or_nan), want, "q {q} window {lo}..{hi}");
+                assert_eq!(got.get().map(bits_or_nan), want, "q {q} window {lo}..{hi}");
             }
         }
     }
@@ -1352,6 +1358,6 @@ mod tests {
         let (_, v) = over_time(TimeFunc::Increase, &ts, &vs, &sp, &|_| None);
         // 40 over 4 minutes sampled, extended by 30s at each end (half a gap
         // at the start is 30s, 30s to the end < 1.1 gaps): 40 * 300/240.
-        assert!((v[0].unwrap() - 50.0).abs() < 1e-9, "{v:?}");
+        assert!((v[0].get().unwrap() - 50.0).abs() < 1e-9, "{v:?}");
     }
 }

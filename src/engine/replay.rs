@@ -112,7 +112,7 @@ pub fn as_samples(metric: &str, series: &[Series], grid: Grid) -> Vec<SeriesData
                 .values
                 .iter()
                 .enumerate()
-                .filter_map(|(i, v)| v.map(|v| (grid.time(s.start + i), v)))
+                .filter_map(|(i, v)| v.get().map(|v| (grid.time(s.start + i), v)))
                 .unzip();
             SeriesData {
                 key: SeriesKey::new(metric, s.labels.clone()),

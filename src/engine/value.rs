@@ -61,6 +61,93 @@ impl Grid {
     }
 }
 
+/// A step's value, or none, in the eight bytes of an `f64` where an
+/// `Option<f64>` takes sixteen: series are long (a week at 1m is 10k steps)
+/// and most of the engine's work is passes over them, so their memory
+/// traffic is most of its time. None is one signalling NaN, which no
+/// arithmetic yields (it returns quiet NaNs); a value with exactly those
+/// bits is stored as the ordinary NaN instead, which prints and compares
+/// the same.
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+pub struct StepValue(u64);
+
+/// The bits of [`StepValue::NONE`]: a positive signalling NaN with payload 1.
+const NONE_BITS: u64 = 0x7ff0_0000_0000_0001;
+
+impl StepValue {
+    pub const NONE: StepValue = StepValue(NONE_BITS);
+
+    #[inline]
+    pub fn some(v: f64) -> StepValue {
+        let bits = v.to_bits();
+        StepValue(if bits == NONE_BITS {
+            f64::NAN.to_bits()
+        } else {
+            bits
+        })
+    }
+
+    #[inline]
+    pub fn get(self) -> Option<f64> {
+        (self.0 != NONE_BITS).then(|| f64::from_bits(self.0))
+    }
+
+    #[inline]
+    pub fn is_some(self) -> bool {
+        self.0 != NONE_BITS
+    }
+
+    #[inline]
+    pub fn is_none(self) -> bool {
+        self.0 == NONE_BITS
+    }
+}
+
+impl Default for StepValue {
+    fn default() -> StepValue {
+        StepValue::NONE
+    }
+}
+
+impl From<Option<f64>> for StepValue {
+    #[inline]
+    fn from(v: Option<f64>) -> StepValue {
+        v.map_or(StepValue::NONE, StepValue::some)
+    }
+}
+
+impl From<StepValue> for Option<f64> {
+    #[inline]
+    fn from(v: StepValue) -> Option<f64> {
+        v.get()
+    }
+}
+
+/// As `Option<f64>` compares: NaN differs from itself.
+impl PartialEq for StepValue {
+    fn eq(&self, other: &StepValue) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl PartialEq<Option<f64>> for StepValue {
+    fn eq(&self, other: &Option<f64>) -> bool {
+        self.get() == *other
+    }
+}
+
+impl std::fmt::Debug for StepValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.get().fmt(f)
+    }
+}
+
+/// Step values from optional ones (tests and small results).
+pub fn step_values(values: impl IntoIterator<Item = Option<f64>>) -> Vec<StepValue> {
+    values.into_iter().map(StepValue::from).collect()
+}
+
 /// One output series: labels and the values over a span of steps.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Series {
@@ -69,11 +156,11 @@ pub struct Series {
     pub labels: Labels,
     /// The step of `values[0]`.
     pub start: usize,
-    pub values: Vec<Option<f64>>,
+    pub values: Vec<StepValue>,
 }
 
 impl Series {
-    pub fn new(labels: Labels, start: usize, values: Vec<Option<f64>>) -> Series {
+    pub fn new(labels: Labels, start: usize, values: Vec<StepValue>) -> Series {
         Series {
             metric: None,
             labels,
@@ -85,7 +172,7 @@ impl Series {
     /// The value at step `k`, if any.
     pub fn at(&self, k: usize) -> Option<f64> {
         k.checked_sub(self.start)
-            .and_then(|i| self.values.get(i).copied().flatten())
+            .and_then(|i| self.values.get(i).and_then(|v| v.get()))
     }
 
     pub fn end(&self) -> usize {
@@ -101,7 +188,7 @@ impl Series {
 
     /// Whether any step has a value.
     pub fn is_empty(&self) -> bool {
-        self.values.iter().all(Option::is_none)
+        self.values.iter().all(|v| v.is_none())
     }
 
     /// Drops trailing steps without values, and leading ones when they are
@@ -110,13 +197,13 @@ impl Series {
     /// (windows not needed there) do not repay. A step without a value
     /// means the same wherever it is.
     pub fn trim(mut self) -> Series {
-        let first = self.values.iter().position(Option::is_some);
+        let first = self.values.iter().position(|v| v.is_some());
         match first {
             None => {
                 self.values.clear();
             }
             Some(f) => {
-                let last = self.values.iter().rposition(Option::is_some).unwrap_or(f);
+                let last = self.values.iter().rposition(|v| v.is_some()).unwrap_or(f);
                 self.values.truncate(last + 1);
                 if f >= self.values.len() / 4 {
                     self.values.drain(..f);
@@ -273,7 +360,7 @@ mod tests {
             let mut values = vec![None; lead];
             values.extend((0..30).map(|i| (i % 4 != 1).then_some(i as f64)));
             values.extend([None, None]);
-            let untrimmed = Series::new(Labels::default(), 5, values.clone());
+            let untrimmed = Series::new(Labels::default(), 5, step_values(values));
             let trimmed = untrimmed.clone().trim();
             for k in 0..100 {
                 assert_eq!(trimmed.at(k), untrimmed.at(k), "lead {lead}, step {k}");
@@ -287,7 +374,7 @@ mod tests {
             );
         }
         assert!(
-            Series::new(Labels::default(), 2, vec![None; 7])
+            Series::new(Labels::default(), 2, vec![StepValue::NONE; 7])
                 .trim()
                 .values
                 .is_empty()
@@ -307,12 +394,52 @@ mod tests {
 
     #[test]
     fn trim_keeps_the_span_with_values() {
-        let s = Series::new(vec![], 3, vec![None, Some(1.0), None, Some(2.0), None]).trim();
+        let values = step_values([None, Some(1.0), None, Some(2.0), None]);
+        let s = Series::new(vec![], 3, values).trim();
         assert_eq!(s.start, 4);
         assert_eq!(s.values, vec![Some(1.0), None, Some(2.0)]);
         assert_eq!(s.at(6), Some(2.0));
         assert_eq!(s.at(3), None);
-        assert!(Series::new(vec![], 0, vec![None]).trim().values.is_empty());
+        assert!(
+            Series::new(vec![], 0, vec![StepValue::NONE])
+                .trim()
+                .values
+                .is_empty()
+        );
+    }
+
+    /// Every f64 is a value, NaNs too, the one with the bits that stand for
+    /// none included (it becomes the ordinary NaN); none is none.
+    #[test]
+    fn step_values_hold_every_f64_and_none() {
+        let specials = [
+            0.0,
+            -0.0,
+            1.5,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            f64::NAN,
+            -f64::NAN,
+            // Prometheus's staleness marker.
+            f64::from_bits(0x7ff0_0000_0000_0002),
+        ];
+        for v in specials {
+            let got = StepValue::some(v).get().expect("a value");
+            assert_eq!(got.to_bits(), v.to_bits());
+            assert!(StepValue::some(v).is_some());
+        }
+        let lookalike = StepValue::some(f64::from_bits(NONE_BITS));
+        assert!(lookalike.is_some());
+        assert!(lookalike.get().is_some_and(f64::is_nan));
+        assert!(StepValue::some(-f64::from_bits(NONE_BITS)).is_some());
+        assert!(StepValue::NONE.is_none());
+        assert_eq!(StepValue::NONE.get(), None);
+        assert_eq!(StepValue::from(None), StepValue::NONE);
+        assert_eq!(StepValue::from(Some(2.0)).get(), Some(2.0));
+        assert_eq!(StepValue::default(), StepValue::NONE);
+        assert_eq!(std::mem::size_of::<StepValue>(), 8);
     }
 
     #[test]
