@@ -123,8 +123,8 @@ impl Span {
 }
 
 /// A function's value at each step whose window holds samples: the first
-/// step and the values from there (`None` where a window is empty or the
-/// function has no result). `threshold` gives `time_to` its threshold at a step.
+/// step and the values from there ([`StepValue::NONE`] where a window is
+/// empty or the function has no result). `threshold` gives `time_to` its threshold at a step.
 pub fn over_time(
     func: TimeFunc,
     ts: &[i64],
@@ -770,8 +770,8 @@ impl StepCounts {
         )
     }
 
-    /// How many samples each window of `span` at `steps` holds (`None` for
-    /// an empty one), when its range and offset are whole grid steps.
+    /// How many samples each window of `span` at `steps` holds (none for an
+    /// empty one), when its range and offset are whole grid steps.
     fn counts(&self, span: &Span, steps: std::ops::Range<usize>) -> Option<Vec<StepValue>> {
         let (at, range) = self.bounds(span, steps)?;
         Some(
