@@ -603,7 +603,7 @@ impl<'a> Evaluator<'a> {
         let values: Vec<StepValue> = (0..self.grid.n)
             .map(|k| {
                 let present = k >= start && counts.get(k - start).is_some_and(|c| c.is_some());
-                StepValue::from((!present).then_some(1.0))
+                StepValue::when(!present, || 1.0)
             })
             .collect();
         let mut labels: Labels = sel

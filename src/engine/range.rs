@@ -173,16 +173,16 @@ pub fn over_time_shared(
     let values: Vec<StepValue> = match func {
         TimeFunc::Count => windows
             .iter()
-            .map(|&(lo, hi)| StepValue::from((hi > lo).then(|| (hi - lo) as f64)))
+            .map(|&(lo, hi)| StepValue::when(hi > lo, || (hi - lo) as f64))
             .collect(),
         // An instant selector's newest sample: no call per step.
         TimeFunc::Last => windows
             .iter()
-            .map(|&(lo, hi)| StepValue::from((hi > lo).then(|| vs[hi - 1])))
+            .map(|&(lo, hi)| StepValue::when(hi > lo, || vs[hi - 1]))
             .collect(),
         TimeFunc::First => windows
             .iter()
-            .map(|&(lo, hi)| StepValue::from((hi > lo).then(|| vs[lo])))
+            .map(|&(lo, hi)| StepValue::when(hi > lo, || vs[lo]))
             .collect(),
         // Prefix sums need finite values: inf - inf is NaN where the window
         // holds neither. Checked here only, not for every function: the
@@ -192,14 +192,14 @@ pub fn over_time_shared(
             windows
                 .iter()
                 .map(|&(lo, hi)| {
-                    StepValue::from((hi > lo).then(|| {
+                    StepValue::when(hi > lo, || {
                         let s = prefix[hi] - prefix[lo];
                         if func == TimeFunc::Avg {
                             s / (hi - lo) as f64
                         } else {
                             s
                         }
-                    }))
+                    })
                 })
                 .collect()
         }
@@ -241,9 +241,7 @@ pub fn over_time_shared(
             // Changes count pairs inside the window: (lo, lo+1) .. (hi-2, hi-1).
             windows
                 .iter()
-                .map(|&(lo, hi)| {
-                    StepValue::from((hi > lo).then(|| (prefix[hi] - prefix[lo + 1]) as f64))
-                })
+                .map(|&(lo, hi)| StepValue::when(hi > lo, || (prefix[hi] - prefix[lo + 1]) as f64))
                 .collect()
         }
         TimeFunc::TimeTo | TimeFunc::Predict(_) => {
@@ -273,10 +271,10 @@ pub fn over_time_shared(
             windows
                 .iter()
                 .map(|&(lo, hi)| {
-                    StepValue::from((hi > lo).then(|| {
+                    StepValue::when(hi > lo, || {
                         let expected = (span.range_ms as f64 / interval).max(1.0);
                         ((hi - lo) as f64 / expected).min(1.0)
-                    }))
+                    })
                 })
                 .collect()
         }
@@ -489,7 +487,7 @@ fn sliding_extreme(vs: &[f64], windows: &[(usize, usize)], max: bool) -> Vec<Ste
                     break;
                 }
             }
-            StepValue::from((hi > lo).then(|| vs[deque[0]]))
+            StepValue::when(hi > lo, || vs[deque[0]])
         })
         .collect()
 }
@@ -515,7 +513,7 @@ fn sliding_quantile(
         return windows
             .iter()
             .enumerate()
-            .map(|(i, &(lo, hi))| StepValue::from((hi > lo && needed(i)).then_some(value)))
+            .map(|(i, &(lo, hi))| StepValue::when(hi > lo && needed(i), || value))
             .collect();
     }
     let n = rank.len();
@@ -778,7 +776,7 @@ impl StepCounts {
             at[range..]
                 .iter()
                 .zip(&at)
-                .map(|(hi, lo)| StepValue::from((hi > lo).then(|| (hi - lo) as f64)))
+                .map(|(hi, lo)| StepValue::when(hi > lo, || (hi - lo) as f64))
                 .collect(),
         )
     }

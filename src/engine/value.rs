@@ -88,6 +88,18 @@ impl StepValue {
         })
     }
 
+    /// The value of `value()` where `present`, else none (the value is
+    /// only computed where present: a window's newest sample exists only
+    /// in a window that holds some).
+    #[inline]
+    pub fn when(present: bool, value: impl FnOnce() -> f64) -> StepValue {
+        if present {
+            StepValue::some(value())
+        } else {
+            StepValue::NONE
+        }
+    }
+
     #[inline]
     pub fn get(self) -> Option<f64> {
         (self.0 != NONE_BITS).then(|| f64::from_bits(self.0))
@@ -117,13 +129,6 @@ impl From<Option<f64>> for StepValue {
     }
 }
 
-impl From<StepValue> for Option<f64> {
-    #[inline]
-    fn from(v: StepValue) -> Option<f64> {
-        v.get()
-    }
-}
-
 /// As `Option<f64>` compares: NaN differs from itself.
 impl PartialEq for StepValue {
     fn eq(&self, other: &StepValue) -> bool {
@@ -143,8 +148,9 @@ impl std::fmt::Debug for StepValue {
     }
 }
 
-/// Step values from optional ones (tests and small results).
-pub fn step_values(values: impl IntoIterator<Item = Option<f64>>) -> Vec<StepValue> {
+/// Step values from optional ones, as tests write them.
+#[cfg(test)]
+pub(crate) fn step_values(values: impl IntoIterator<Item = Option<f64>>) -> Vec<StepValue> {
     values.into_iter().map(StepValue::from).collect()
 }
 
