@@ -709,10 +709,32 @@ fn read_row_group(
         .with_batch_size(BATCH_ROWS)
         .build()
         .map_err(|e| StoreError::parquet(path, e))?;
+    // Requests whose time range holds the whole row group (a backtest reads
+    // its history whole) need no look at any batch's times.
+    let ts_col = schema
+        .columns()
+        .iter()
+        .position(|c| c.name() == TIMESTAMP_COLUMN);
+    let holds_row_group: Vec<bool> = reqs
+        .iter()
+        .map(|req| {
+            ts_col
+                .is_some_and(|c| i64_range_within(meta.row_group(rg), c, req.start_ms, req.end_ms))
+        })
+        .collect();
     let mut chunks = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| StoreError::parquet(path, e))?;
-        chunks_of_batch(path, &batch, order, reqs, &task.requests, &mut chunks)?;
+        let requests = &task.requests;
+        chunks_of_batch(
+            path,
+            &batch,
+            order,
+            reqs,
+            requests,
+            &holds_row_group,
+            &mut chunks,
+        )?;
     }
     chunks.retain(|(_, c)| c.len() > 0);
     Ok(chunks)
@@ -841,6 +863,17 @@ fn intersect_ranges(a: &[Range<usize>], b: &[Range<usize>]) -> Vec<Range<usize>>
     out
 }
 
+/// Whether a row group's statistics put all its values of `col` in start..=end.
+fn i64_range_within(rg: &RowGroupMetaData, col: usize, start: i64, end: i64) -> bool {
+    match rg.column(col).statistics() {
+        Some(Statistics::Int64(s)) => match (s.min_opt(), s.max_opt()) {
+            (Some(&min), Some(&max)) => min >= start && max <= end,
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
 fn i64_range_overlaps(rg: &RowGroupMetaData, col: usize, start: i64, end: i64) -> bool {
     match rg.column(col).statistics() {
         Some(Statistics::Int64(s)) => match (s.min_opt(), s.max_opt()) {
@@ -867,13 +900,15 @@ fn bytes_range_contains(rg: &RowGroupMetaData, col: usize, value: &str) -> bool 
 /// Splits a batch into runs of one series (rows are sorted by series) and
 /// keeps, for each of the `requests` (indices into `reqs`), the runs whose
 /// series match it and the rows in its time range: chunks tagged with the
-/// request.
+/// request. `holds_row_group[i]`: whether `reqs[i]`'s time range holds the
+/// whole row group of the batch.
 fn chunks_of_batch(
     path: &Path,
     batch: &RecordBatch,
     order: u64,
     reqs: &[ScanRequest],
     requests: &[usize],
+    holds_row_group: &[bool],
     out: &mut Vec<(usize, Chunk)>,
 ) -> Result<(), StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt {
@@ -994,11 +1029,14 @@ fn chunks_of_batch(
     // share the batch's columns instead of copying them, when they keep at
     // least half its rows (a narrow read would otherwise hold on to whole
     // batches for a few rows of each).
-    let (first, last) = (ts.iter().min(), ts.iter().max());
+    let extent = (!requests.iter().all(|&r| holds_row_group[r])).then(|| time_extent(ts));
     let all_wanted: Vec<bool> = reqs
         .iter()
-        .map(|req| {
-            first.is_some_and(|&t| t >= req.start_ms) && last.is_some_and(|&t| t <= req.end_ms)
+        .zip(holds_row_group)
+        .map(|(req, &holds)| match extent {
+            _ if holds => true,
+            Some(Some((first, last))) => first >= req.start_ms && last <= req.end_ms,
+            _ => false,
         })
         .collect();
     let mut rows_of = vec![0usize; out.len() - before];
@@ -1076,6 +1114,15 @@ fn chunks_of_batch(
         }
     }
     Ok(())
+}
+
+/// The smallest and the largest time, in one pass without a branch per row.
+fn time_extent(ts: &[i64]) -> Option<(i64, i64)> {
+    let first = *ts.first()?;
+    Some(
+        ts.iter()
+            .fold((first, first), |(lo, hi), &t| (lo.min(t), hi.max(t))),
+    )
 }
 
 /// Runs of at most this many rows are copied as this many, and cut back.
@@ -1434,7 +1481,9 @@ mod tests {
         let read = |reqs: &[ScanRequest]| -> Vec<Read> {
             let mut out = Vec::new();
             let requests: Vec<usize> = (0..reqs.len()).collect();
-            chunks_of_batch(Path::new("t"), &batch, 0, reqs, &requests, &mut out).expect("chunks");
+            let holds = vec![false; reqs.len()];
+            chunks_of_batch(Path::new("t"), &batch, 0, reqs, &requests, &holds, &mut out)
+                .expect("chunks");
             out.into_iter()
                 .map(|(r, c)| {
                     let (mut ts, mut vs) = (Vec::new(), Vec::new());
