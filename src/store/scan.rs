@@ -725,7 +725,7 @@ fn read_row_group(
     let mut chunks = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| StoreError::parquet(path, e))?;
-        let requests = &task.requests;
+        let requests = task.requests.as_slice();
         chunks_of_batch(
             path,
             &batch,
@@ -961,19 +961,15 @@ fn chunks_of_batch(
     let columns: Vec<&DictionaryArray<Int32Type>> = std::iter::once(metric)
         .chain(key_columns.iter().map(|(_, d)| *d))
         .collect();
-    let codes = row_codes(&columns, rows);
+    let starts = run_starts(&columns, rows);
+    let codes = row_codes(&columns, &starts);
     // The chunks (indices into `out`) of each run's code, and of each
     // request's series key.
     let mut chunk_of_run: HashMap<u64, Vec<usize>> = HashMap::new();
     let mut chunk_of_key: HashMap<(usize, SeriesKey), usize> = HashMap::new();
     let mut runs: Vec<(usize, usize, usize)> = Vec::new();
-    let mut start = 0;
-    while start < rows {
-        let code = codes[start];
-        let mut end = start + 1;
-        while end < rows && codes[end] == code {
-            end += 1;
-        }
+    for (k, (&start, &code)) in starts.iter().zip(&codes).enumerate() {
+        let end = starts.get(k + 1).copied().unwrap_or(rows);
         let slots = match chunk_of_run.entry(code) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => {
@@ -1022,7 +1018,6 @@ fn chunks_of_batch(
         for &index in slots.iter() {
             runs.push((index, start, end));
         }
-        start = end;
     }
     // Usually the whole batch lies in every request's range (a backtest
     // reads its history whole): then no row needs a look, and the chunks
@@ -1152,67 +1147,72 @@ fn append_rows(
     }
 }
 
-/// One code per row that two rows share exactly when every column holds
-/// the same dictionary key (or null) in both: the columns' keys as digits
-/// of a mixed-radix number, null one more digit value. Where the digits
-/// would overflow 64 bits, the codes so far are renumbered densely first
-/// (a batch has at most 2^32 rows, so they then take at most 32 bits).
-fn row_codes(columns: &[&DictionaryArray<Int32Type>], rows: usize) -> Vec<u64> {
-    let Some((first, rest)) = columns.split_first() else {
-        return vec![0; rows];
-    };
-    // A key's digit; the key of a null slot is unspecified: it is
-    // multiplied by 0.
-    let digit = |key: i32, valid: u64| valid * (u64::from(key as u32) + 1);
-    // The first column's digits are the codes so far: built from its keys
-    // directly, not by multiplying a zeroed buffer (a memset and a pass per
-    // batch).
-    let mut codes: Vec<u64> = first.keys().values()[..rows]
-        .iter()
-        .map(|&key| digit(key, 1))
-        .collect();
-    if let Some(nulls) = first.nulls().filter(|n| n.null_count() > 0) {
-        for (i, code) in codes.iter_mut().enumerate() {
-            if nulls.is_null(i) {
-                *code = 0;
+/// Where each run of rows that hold the same dictionary key (or null) in
+/// every column starts: 0, then each row that differs from the one before.
+/// Neighbours are compared column by column, a pass of 32-bit compares
+/// each, so that only a run's first row needs a code ([`row_codes`]).
+fn run_starts(columns: &[&DictionaryArray<Int32Type>], rows: usize) -> Vec<usize> {
+    if rows == 0 {
+        return Vec::new();
+    }
+    // changed[i]: row i + 1 differs from row i in some column so far.
+    let mut changed = vec![false; rows - 1];
+    let mut digits: Vec<i32> = Vec::new();
+    for d in columns {
+        let keys = &d.keys().values()[..rows];
+        let keys: &[i32] = match d.nulls().filter(|n| n.null_count() > 0) {
+            None => keys,
+            Some(nulls) => {
+                // A null's key is unspecified: compare key + 1 (keys are
+                // at least 0; wrapping keeps distinct keys distinct) or 0.
+                digits.clear();
+                let bits = nulls.inner().bit_chunks();
+                let words = bits.iter().chain(std::iter::once(bits.remainder_bits()));
+                for (valid, keys) in words.zip(keys.chunks(64)) {
+                    match valid {
+                        0 => digits.extend(std::iter::repeat_n(0, keys.len())),
+                        u64::MAX => digits.extend(keys.iter().map(|&k| k.wrapping_add(1))),
+                        _ => digits.extend(
+                            keys.iter()
+                                .enumerate()
+                                .map(|(i, &k)| k.wrapping_add(1) * ((valid >> i) & 1) as i32),
+                        ),
+                    }
+                }
+                &digits
             }
+        };
+        for (c, (a, b)) in changed.iter_mut().zip(keys.iter().zip(&keys[1..])) {
+            *c |= a != b;
         }
     }
-    let mut used = first.values().len() as u64 + 1;
-    for d in rest {
+    std::iter::once(0)
+        .chain((1..rows).filter(|&i| changed[i - 1]))
+        .collect()
+}
+
+/// One code for each of the rows `at` that two of them share exactly when
+/// every column holds the same dictionary key (or null) in both: the
+/// columns' keys as digits of a mixed-radix number, null one more digit
+/// value. Where the digits would overflow 64 bits, the codes so far are
+/// renumbered densely first (they then take at most 32 bits).
+fn row_codes(columns: &[&DictionaryArray<Int32Type>], at: &[usize]) -> Vec<u64> {
+    let mut codes = vec![0u64; at.len()];
+    let mut used = 1u64;
+    for d in columns {
         let radix = d.values().len() as u64 + 1;
         if used.checked_mul(radix).is_none() {
             used = renumber(&mut codes);
         }
         used = used.saturating_mul(radix);
-        let keys = &d.keys().values()[..rows];
-        match d.nulls() {
-            None => {
-                for (code, &key) in codes.iter_mut().zip(keys) {
-                    *code = *code * radix + digit(key, 1);
-                }
-            }
-            Some(nulls) => {
-                let bits = nulls.inner().bit_chunks();
-                let words = bits.iter().chain(std::iter::once(bits.remainder_bits()));
-                for (valid, (codes, keys)) in words.zip(codes.chunks_mut(64).zip(keys.chunks(64))) {
-                    // Words wholly null (an error label on calls that did
-                    // not fail) or wholly valid take the loops without bits.
-                    match valid {
-                        0 => codes.iter_mut().for_each(|code| *code *= radix),
-                        u64::MAX => {
-                            for (code, &key) in codes.iter_mut().zip(keys) {
-                                *code = *code * radix + digit(key, 1);
-                            }
-                        }
-                        _ => {
-                            for (i, (code, &key)) in codes.iter_mut().zip(keys).enumerate() {
-                                *code = *code * radix + digit(key, (valid >> i) & 1);
-                            }
-                        }
-                    }
-                }
-            }
+        let keys = d.keys();
+        for (code, &row) in codes.iter_mut().zip(at) {
+            let digit = if keys.is_valid(row) {
+                u64::from(keys.value(row) as u32) + 1
+            } else {
+                0
+            };
+            *code = *code * radix + digit;
         }
     }
     codes
@@ -1519,9 +1519,9 @@ mod tests {
     }
 
     /// A null and key 0 are different digits in every column, the first
-    /// (whose digits are the codes' start) and the later ones, where every
-    /// other column is the same on both rows. It fails when the first
-    /// column's nulls take key 0's digit.
+    /// and the later ones, where every other column is the same on both
+    /// rows, for codes and for run starts alike. It fails when a column's
+    /// nulls take key 0's digit.
     #[test]
     fn row_codes_tell_a_null_from_key_zero_in_any_column() {
         use arrow::array::{Int32Array, StringArray};
@@ -1546,19 +1546,20 @@ mod tests {
                 })
                 .collect();
             let refs: Vec<&DictionaryArray<Int32Type>> = columns.iter().collect();
-            let codes = row_codes(&refs, 4);
+            let codes = row_codes(&refs, &[0, 1, 2, 3]);
             assert_ne!(codes[0], codes[1], "column {position}");
             assert_eq!(codes[0], codes[2], "column {position}");
             assert_eq!(codes[1], codes[3], "column {position}");
+            assert_eq!(run_starts(&refs, 4), [0, 1, 2, 3], "column {position}");
         }
     }
 
-    /// Two rows share a code exactly when every column agrees on them (key
-    /// or null), over nulls in stretches and scattered, lengths that are not
+    /// Runs start, and two rows share a code, exactly where every column
+    /// agrees on them (key or null), over nulls in stretches and scattered, lengths that are not
     /// whole words, arrays sliced off a word boundary, and enough columns
     /// with enough values that the codes must be renumbered on the way.
     #[test]
-    fn row_codes_are_equal_exactly_where_every_column_is() {
+    fn runs_and_codes_follow_exactly_where_every_column_is_equal() {
         use arrow::array::{Int32Array, StringArray};
         let mut state = 7u64;
         let mut next = |below: u64| {
@@ -1594,12 +1595,17 @@ mod tests {
                     .collect();
                 let refs: Vec<&DictionaryArray<Int32Type>> = sliced.iter().collect();
                 let rows = len - offset;
-                let codes = row_codes(&refs, rows);
+                let all: Vec<usize> = (0..rows).collect();
+                let codes = row_codes(&refs, &all);
                 let key = |i: usize| -> Vec<Option<i32>> {
                     refs.iter()
                         .map(|d| d.is_valid(i).then(|| d.keys().value(i)))
                         .collect()
                 };
+                let starts: Vec<usize> = (0..rows)
+                    .filter(|&i| i == 0 || key(i) != key(i - 1))
+                    .collect();
+                assert_eq!(run_starts(&refs, rows), starts, "len {len} offset {offset}");
                 for i in 0..rows {
                     for j in [i.saturating_sub(1), (i * 31 + 5) % rows] {
                         assert_eq!(
