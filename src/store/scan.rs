@@ -863,25 +863,22 @@ fn intersect_ranges(a: &[Range<usize>], b: &[Range<usize>]) -> Vec<Range<usize>>
     out
 }
 
-/// Whether a row group's statistics put all its values of `col` in start..=end.
-fn i64_range_within(rg: &RowGroupMetaData, col: usize, start: i64, end: i64) -> bool {
+/// The smallest and largest value of integer column `col` in a row group,
+/// when its statistics say.
+fn i64_extent(rg: &RowGroupMetaData, col: usize) -> Option<(i64, i64)> {
     match rg.column(col).statistics() {
-        Some(Statistics::Int64(s)) => match (s.min_opt(), s.max_opt()) {
-            (Some(&min), Some(&max)) => min >= start && max <= end,
-            _ => false,
-        },
-        _ => false,
+        Some(Statistics::Int64(s)) => Some((*s.min_opt()?, *s.max_opt()?)),
+        _ => None,
     }
 }
 
 fn i64_range_overlaps(rg: &RowGroupMetaData, col: usize, start: i64, end: i64) -> bool {
-    match rg.column(col).statistics() {
-        Some(Statistics::Int64(s)) => match (s.min_opt(), s.max_opt()) {
-            (Some(&min), Some(&max)) => max >= start && min <= end,
-            _ => true,
-        },
-        _ => true,
-    }
+    i64_extent(rg, col).is_none_or(|(min, max)| max >= start && min <= end)
+}
+
+/// Whether a row group's statistics put all its values of `col` in start..=end.
+fn i64_range_within(rg: &RowGroupMetaData, col: usize, start: i64, end: i64) -> bool {
+    i64_extent(rg, col).is_some_and(|(min, max)| min >= start && max <= end)
 }
 
 fn bytes_range_contains(rg: &RowGroupMetaData, col: usize, value: &str) -> bool {
