@@ -725,13 +725,12 @@ fn read_row_group(
     let mut chunks = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| StoreError::parquet(path, e))?;
-        let requests = task.requests.as_slice();
         chunks_of_batch(
             path,
             &batch,
             order,
             reqs,
-            requests,
+            &task.requests,
             &holds_row_group,
             &mut chunks,
         )?;
