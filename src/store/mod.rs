@@ -166,6 +166,15 @@ impl Store {
     }
 }
 
+/// The smallest and the largest time, in one pass without a branch per row.
+fn time_extent(ts: &[i64]) -> Option<(i64, i64)> {
+    let first = *ts.first()?;
+    Some(
+        ts.iter()
+            .fold((first, first), |(lo, hi), &t| (lo.min(t), hi.max(t))),
+    )
+}
+
 /// Lays scanned series out as one segment's sorted rows.
 fn rows_of(series: &[SeriesData]) -> SortedRows<'_> {
     let order = SegmentOrder::of(

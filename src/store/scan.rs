@@ -5,9 +5,9 @@
 //! metrics of a backtest) can be read in one pass, each row group decoded
 //! once for all of them.
 
-use super::StoreError;
 use super::manifest::SegmentMeta;
 use super::segment::{METRIC_COLUMN, PAGE_ROWS, TIMESTAMP_COLUMN, VALUE_COLUMN, metric_labels};
+use super::{StoreError, time_extent};
 use crate::model::{MatchOp, Matcher, SeriesKey, series_matches};
 use arrow::array::{Array, AsArray, DictionaryArray, RecordBatch, StringArray};
 use arrow::datatypes::{Float64Type, Int32Type, TimestampMillisecondType};
@@ -1024,10 +1024,11 @@ fn chunks_of_batch(
     let all_wanted: Vec<bool> = reqs
         .iter()
         .zip(holds_row_group)
-        .map(|(req, &holds)| match extent {
-            _ if holds => true,
-            Some(Some((first, last))) => first >= req.start_ms && last <= req.end_ms,
-            _ => false,
+        .map(|(req, &holds)| {
+            holds
+                || extent
+                    .flatten()
+                    .is_some_and(|(first, last)| first >= req.start_ms && last <= req.end_ms)
         })
         .collect();
     let mut rows_of = vec![0usize; out.len() - before];
@@ -1105,15 +1106,6 @@ fn chunks_of_batch(
         }
     }
     Ok(())
-}
-
-/// The smallest and the largest time, in one pass without a branch per row.
-fn time_extent(ts: &[i64]) -> Option<(i64, i64)> {
-    let first = *ts.first()?;
-    Some(
-        ts.iter()
-            .fold((first, first), |(lo, hi), &t| (lo.min(t), hi.max(t))),
-    )
 }
 
 /// Runs of at most this many rows are copied as this many, and cut back.

@@ -7,7 +7,7 @@
 
 use super::manifest::{Manifest, SegmentMeta, sync_dir};
 use super::segment::{SegmentOrder, SortedRows, write_segment};
-use super::{SEGMENTS_DIR, StoreError};
+use super::{SEGMENTS_DIR, StoreError, time_extent};
 use crate::model::{RESERVED_COLUMNS, SampleSink, SeriesKey, SinkError};
 use crate::time::day_of;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -176,13 +176,9 @@ impl StoreWriter {
         day_start: i64,
         rows: SortedRows,
     ) -> Result<(), StoreError> {
-        if rows.timestamps.is_empty() {
+        let Some((min_ts, max_ts)) = time_extent(&rows.timestamps) else {
             return Ok(());
-        }
-        let (min_ts, max_ts) = rows
-            .timestamps
-            .iter()
-            .fold((i64::MAX, i64::MIN), |(lo, hi), &t| (lo.min(t), hi.max(t)));
+        };
         let row_count = rows.timestamps.len() as u64;
         let series = rows.series.len() as u64;
         let duplicates = count_duplicates(&rows);
