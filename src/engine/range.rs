@@ -170,6 +170,21 @@ pub fn over_time_shared(
         })
         .and_then(|counts| counts.windows(span, steps.clone()));
     let windows = counted.unwrap_or_else(|| span.windows(ts, steps.clone()));
+    // Each window's value from its own samples: the functions without a
+    // kernel over all windows, and those whose kernel the values defeat.
+    let per_window = || -> Vec<StepValue> {
+        windows
+            .iter()
+            .zip(steps.clone())
+            .map(|(&(lo, hi), k)| {
+                if hi <= lo || needed.is_some_and(|n| !n.contains(k)) {
+                    return StepValue::NONE;
+                }
+                let t = span.grid.time(k);
+                window_value(func, &ts[lo..hi], &vs[lo..hi], t, span, || threshold(k)).into()
+            })
+            .collect()
+    };
     let values: Vec<StepValue> = match func {
         TimeFunc::Count => windows
             .iter()
@@ -184,16 +199,12 @@ pub fn over_time_shared(
             .iter()
             .map(|&(lo, hi)| StepValue::when(hi > lo, || vs[lo]))
             .collect(),
-        // Prefix sums need finite values: inf - inf is NaN where the window
-        // holds neither. Checked here only, not for every function: the
-        // look at every sample cost more than an instant selector's work.
-        TimeFunc::Sum | TimeFunc::Avg if vs.iter().all(|v| v.is_finite()) => {
-            let prefix = prefix_sums(vs);
-            windows
+        TimeFunc::Sum | TimeFunc::Avg => match PrefixSums::new(vs) {
+            Some(prefix) => windows
                 .iter()
                 .map(|&(lo, hi)| {
                     StepValue::when(hi > lo, || {
-                        let s = prefix[hi] - prefix[lo];
+                        let s = prefix.between(lo, hi);
                         if func == TimeFunc::Avg {
                             s / (hi - lo) as f64
                         } else {
@@ -201,8 +212,9 @@ pub fn over_time_shared(
                         }
                     })
                 })
-                .collect()
-        }
+                .collect(),
+            None => per_window(),
+        },
         TimeFunc::Min | TimeFunc::Max if !vs.iter().any(|v| v.is_nan()) => {
             sliding_extreme(vs, &windows, func == TimeFunc::Max)
         }
@@ -250,7 +262,7 @@ pub fn over_time_shared(
             models
                 .into_iter()
                 .zip(&windows)
-                .zip(steps)
+                .zip(steps.clone())
                 .map(|((model, &(lo, hi)), k)| -> Option<f64> {
                     let (level, slope) = model?;
                     match func {
@@ -278,17 +290,7 @@ pub fn over_time_shared(
                 })
                 .collect()
         }
-        _ => windows
-            .iter()
-            .zip(steps)
-            .map(|(&(lo, hi), k)| {
-                if hi <= lo || needed.is_some_and(|n| !n.contains(k)) {
-                    return StepValue::NONE;
-                }
-                let t = span.grid.time(k);
-                window_value(func, &ts[lo..hi], &vs[lo..hi], t, span, || threshold(k)).into()
-            })
-            .collect(),
+        _ => per_window(),
     };
     (start, values)
 }
@@ -432,15 +434,51 @@ pub(crate) fn mean(vs: &[f64]) -> f64 {
     m
 }
 
-fn prefix_sums(vs: &[f64]) -> Vec<f64> {
-    let mut out = Vec::with_capacity(vs.len() + 1);
-    let mut acc = 0.0;
-    out.push(0.0);
-    for v in vs {
-        acc += v;
-        out.push(acc);
+/// The sums of every prefix of a series' values, each kept as an unevaluated
+/// pair `hi + lo` (TwoSum), so that a window's sum, the difference of two
+/// of them, keeps the precision of summing the window itself: with one
+/// float per prefix, the last two of `[1e16, 1, 1]` summed to 0, the
+/// values before the window having rounded them away.
+struct PrefixSums {
+    sums: Vec<(f64, f64)>,
+}
+
+impl PrefixSums {
+    /// `None` when a prefix could overflow (or a value is not finite): a
+    /// window's sum is then not the difference of two prefixes (`inf - inf`
+    /// is NaN where the window holds neither of the large values).
+    fn new(vs: &[f64]) -> Option<PrefixSums> {
+        let mut sums = Vec::with_capacity(vs.len() + 1);
+        let (mut hi, mut lo) = (0.0f64, 0.0f64);
+        // No prefix's magnitude exceeds the sum of the magnitudes: finite
+        // when every value is and no partial sum overflows. NaN fails too.
+        let mut magnitude = 0.0f64;
+        sums.push((hi, lo));
+        for &v in vs {
+            magnitude += v.abs();
+            let (s, e) = two_sum(hi, v);
+            hi = s;
+            lo += e;
+            sums.push((hi, lo));
+        }
+        // Headroom for the TwoSum of two prefixes' difference.
+        (magnitude < f64::MAX / 4.0).then_some(PrefixSums { sums })
     }
-    out
+
+    /// The sum of the values at `lo..hi`.
+    fn between(&self, lo: usize, hi: usize) -> f64 {
+        let ((b_hi, b_lo), (a_hi, a_lo)) = (self.sums[hi], self.sums[lo]);
+        let (d, e) = two_sum(b_hi, -a_hi);
+        d + (e + (b_lo - a_lo))
+    }
+}
+
+/// `a + b` as the rounded sum and its exact rounding error (Knuth's TwoSum).
+fn two_sum(a: f64, b: f64) -> (f64, f64) {
+    let s = a + b;
+    let b_virtual = s - a;
+    let a_virtual = s - b_virtual;
+    (s, (a - a_virtual) + (b - b_virtual))
 }
 
 /// The median spacing of a series' samples in ms (1m when it has one sample).
@@ -1113,6 +1151,48 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A window's sum and mean are its own samples', whatever came before
+    /// it: large values before the window neither round its samples away
+    /// nor, near f64::MAX, turn it into `inf - inf`.
+    #[test]
+    fn sums_over_windows_do_not_depend_on_the_samples_before() {
+        let ts: Vec<i64> = (0..5).map(|i| i * 60_000).collect();
+        let cases: [(&[f64], [f64; 3]); 4] = [
+            // The window [1m] at 2m, 3m and 4m holds one sample each.
+            (&[1e16, 1.0, 1.0, 2.0, 3.0], [1.0, 2.0, 3.0]),
+            (&[1e308, 1e308, 1.0, 2.0, 3.0], [1.0, 2.0, 3.0]),
+            (&[-1e308, f64::MAX, 1.0, 2.0, 3.0], [1.0, 2.0, 3.0]),
+            (&[1e300, -1e300, 0.25, 0.5, 0.125], [0.25, 0.5, 0.125]),
+        ];
+        let sp = Span {
+            grid: Grid::range(120_000, 240_000, 60_000),
+            range_ms: 60_000,
+            offset_ms: 0,
+        };
+        for (vs, want) in cases {
+            for func in [TimeFunc::Sum, TimeFunc::Avg] {
+                let (start, got) = over_time(func, &ts, vs, &sp, &|_| None);
+                let got: Vec<Option<f64>> = got.iter().map(|v| v.get()).collect();
+                assert_eq!(start, 0, "{func:?} over {vs:?}");
+                assert_eq!(got, want.map(Some), "{func:?} over {vs:?}");
+            }
+        }
+        // Two samples at a time after 1e16: their own sums, exactly.
+        let sp = Span {
+            range_ms: 120_000,
+            ..sp
+        };
+        let (_, got) = over_time(
+            TimeFunc::Sum,
+            &ts,
+            &[1e16, 1.0, 1.0, 2.0, 3.0],
+            &sp,
+            &|_| None,
+        );
+        let got: Vec<Option<f64>> = got.iter().map(|v| v.get()).collect();
+        assert_eq!(got, vec![Some(2.0), Some(3.0), Some(5.0)]);
     }
 
     /// The divider's quotient is the floor of the division at the edges of
