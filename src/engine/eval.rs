@@ -1003,7 +1003,9 @@ fn vector_vector(
         *left_count.entry(match_key(s, on)).or_default() += 1;
     }
     // Series by series in parallel; the first error in the left's order wins.
-    let each = lhs.into_par_iter().map(|l| -> Result<Option<Series>, EngineError> {
+    let each = lhs
+        .into_par_iter()
+        .map(|l| -> Result<Option<(String, Series)>, EngineError> {
         let key = match_key(&l, on);
         let Some(partners) = right.get(&key) else {
             return Ok(None);
@@ -1038,13 +1040,6 @@ fn vector_vector(
                 values
             }
         };
-        if left_count.get(&key).copied().unwrap_or(0) > 1 && values.iter().any(|v| v.is_some()) {
-            return Err(EngineError::Eval(format!(
-                "several series on the left of `{}` match {}: match on more labels, or aggregate first",
-                op.symbol(),
-                format_labels(&labels)
-            )));
-        }
         let keep_name = op.is_comparison() && !return_bool;
         let s = Series {
             metric: if keep_name { l.metric.clone() } else { None },
@@ -1053,14 +1048,50 @@ fn vector_vector(
             values,
         }
         .trim();
-        Ok((!s.values.is_empty()).then_some(s))
+        Ok((!s.values.is_empty()).then_some((key, s)))
     });
-    let each: Vec<Result<Option<Series>, EngineError>> = each.collect();
+    let each: Vec<Result<Option<(String, Series)>, EngineError>> = each.collect();
     let mut out = Vec::with_capacity(each.len());
+    let mut shared_keys: HashMap<String, Vec<usize>> = HashMap::new();
     for s in each {
-        out.extend(s?);
+        if let Some((key, s)) = s? {
+            if left_count.get(&key).is_some_and(|&n| n > 1) {
+                shared_keys.entry(key).or_default().push(out.len());
+            }
+            out.push(s);
+        }
+    }
+    // As in PromQL, several left series that match one key are an error
+    // only at a step where more than one of them gives a result: a series
+    // that ends where another with the same key begins (a label that
+    // changed) is no conflict. They all carry the key's labels.
+    let mut groups: Vec<&Vec<usize>> = shared_keys.values().filter(|g| g.len() > 1).collect();
+    groups.sort_unstable_by_key(|g| g[0]);
+    for group in groups {
+        if steps_overlap(group.iter().map(|&i| &out[i])) {
+            return Err(EngineError::Eval(format!(
+                "several series on the left of `{}` match {}: match on more labels, or aggregate first",
+                op.symbol(),
+                format_labels(&out[group[0]].labels)
+            )));
+        }
     }
     Ok(sorted(out))
+}
+
+/// Whether two of the series have a value at one step.
+fn steps_overlap<'s>(series: impl Iterator<Item = &'s Series> + Clone) -> bool {
+    let start = series.clone().map(|s| s.start).min().unwrap_or(0);
+    let end = series.clone().map(Series::end).max().unwrap_or(0);
+    let mut taken = vec![false; end.saturating_sub(start)];
+    for s in series {
+        for (i, v) in s.values.iter().enumerate() {
+            if v.is_some() && std::mem::replace(&mut taken[s.start + i - start], true) {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// `l and r` (`keep_where_present`) or `l unless r` for a left series with
@@ -1299,6 +1330,46 @@ mod tests {
         assert_eq!(got.len(), 2);
         // Identical label sets are required without on(): nothing matches.
         assert!(eval_at(&src, "used / limit", 60_000).is_empty());
+    }
+
+    /// Two left series that match one key fail a range only if they give a
+    /// result at the same step, as PromQL's one-to-one matching does step
+    /// by step: a series that ends where the other begins is no conflict.
+    #[test]
+    fn left_series_of_one_key_conflict_only_where_they_meet() {
+        let minutes = |from: i64, to: i64| -> Vec<(i64, f64)> {
+            (from..to).map(|m| (m * 60_000, 1.0)).collect()
+        };
+        let src = MemorySource::new(vec![
+            series("used", &[("server", "a"), ("pod", "1")], &minutes(0, 10)),
+            series("used", &[("server", "a"), ("pod", "2")], &minutes(20, 30)),
+            series("used", &[("server", "a"), ("pod", "3")], &minutes(25, 40)),
+            series("limit", &[("server", "a")], &minutes(0, 40)),
+        ]);
+        let run = |expr: &str, from: i64, to: i64| {
+            let file = crate::dsl::parse_str(&format!("record r = {expr}\n"), "t").expect("parses");
+            let e = file.records().next().expect("record").expr.clone();
+            Evaluator::new(&src, Grid::range(from * 60_000, to * 60_000, 60_000)).eval(&e)
+        };
+        let apart = "used{pod!=\"3\"} / on(server) limit";
+        let Ok(Value::Vector(v)) = run(apart, 0, 35) else {
+            panic!("pods 1 and 2 never meet")
+        };
+        let steps: usize = v
+            .iter()
+            .map(|s| s.values.iter().filter(|x| x.is_some()).count())
+            .sum();
+        // pod 1 at 0m..13m, pod 2 at 20m..33m: samples a minute apart and
+        // a lookback of 5m, open on the left.
+        assert_eq!(steps, 14 + 14);
+        let meeting = "used / on(server) limit";
+        let err = run(meeting, 0, 35).expect_err("pods 2 and 3 meet at 25m");
+        assert!(
+            err.to_string().contains("several series on the left"),
+            "{err}"
+        );
+        // Before the two meet, the same expression is fine.
+        assert!(run(meeting, 0, 19).is_ok());
     }
 
     /// `and` and `unless` against one partner keep exactly the steps that

@@ -1,0 +1,325 @@
+//! Generated expressions of the rule language evaluated over hostile series
+//! (NaN, infinities, values near f64::MAX, stale markers, counter resets,
+//! timestamps shared across series, gaps): none may panic, and a range
+//! evaluation equals, step by step, the instant evaluations at the steps'
+//! times, which take none of the kernels over all windows (prefix sums,
+//! sliding quantiles, step counts, shared rankings). Deterministic
+//! (xorshift), fast in debug.
+
+use mcpops::dsl::parse_query;
+use mcpops::engine::{Evaluator, Grid, MemorySource, Value};
+use mcpops::model::SeriesKey;
+use mcpops::store::SeriesData;
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+/// Expressions per seed; each seed draws its own series too.
+const EXPRESSIONS: usize = 600;
+const SEEDS: [u64; 3] = [0x9e37_79b9_7f4a_7c15, 3, 6];
+const MINUTE: i64 = 60_000;
+
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+}
+
+/// Three hours of samples for servers a, b and c of four metrics: a gauge
+/// (`g`), a counter with resets (`c`), hostile values (`h`), and a gauge
+/// with gaps and stale markers (`s`). Every series is in time order with
+/// one sample per timestamp; series of one metric share some timestamps.
+fn hostile_series(rng: &mut XorShift) -> Vec<SeriesData> {
+    let stale = f64::from_bits(0x7ff0_0000_0000_0002);
+    let hostile = [
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        1e308,
+        -1e308,
+        f64::MAX,
+        1e16,
+        -0.0,
+        f64::MIN_POSITIVE,
+        5e-324,
+    ];
+    let mut out = Vec::new();
+    for metric in ["g", "c", "h", "s"] {
+        for server in ["a", "b", "c"] {
+            let mut labels = vec![("server".to_string(), server.to_string())];
+            if server != "c" {
+                labels.push(("tool".to_string(), format!("t{}", rng.below(2))));
+            }
+            let (mut timestamps, mut values) = (Vec::new(), Vec::new());
+            let mut t = rng.below(20) as i64 * 1000;
+            let mut counter = 0.0;
+            while t < 180 * MINUTE {
+                let v = match metric {
+                    "g" => (rng.below(1000) as f64) / 10.0,
+                    "c" => {
+                        counter = if rng.below(40) == 0 {
+                            0.0
+                        } else {
+                            counter + rng.below(50) as f64
+                        };
+                        counter
+                    }
+                    "h" if rng.below(4) == 0 => hostile[rng.below(hostile.len())],
+                    "h" => rng.below(100) as f64,
+                    _ if rng.below(30) == 0 => stale,
+                    _ => rng.below(10) as f64,
+                };
+                timestamps.push(t);
+                values.push(v);
+                // 15 s scrapes, some late, and for `s` gaps of up to 20 minutes.
+                t += 15_000 + rng.below(3) as i64 * 1000;
+                if metric == "s" && rng.below(60) == 0 {
+                    t += rng.below(20) as i64 * MINUTE;
+                }
+            }
+            out.push(SeriesData {
+                key: SeriesKey::new(metric, labels),
+                timestamps,
+                values,
+            });
+        }
+    }
+    out
+}
+
+/// A range selector.
+fn range(rng: &mut XorShift) -> String {
+    let metric = rng.pick(&["g", "c", "h", "s", "missing"]);
+    let matcher = rng.pick(&[
+        "",
+        "{server=\"a\"}",
+        "{server!=\"b\"}",
+        "{tool=~\"t.*\"}",
+        "{tool=\"\"}",
+    ]);
+    let window = rng.pick(&["1m", "5m", "7m30s", "20m", "1h", "2h"]);
+    let offset = rng.pick(&["", "", " offset 1m", " offset 90s", " offset 1h"]);
+    format!("{metric}{matcher}[{window}]{offset}")
+}
+
+/// An instant expression, at most `depth` levels deep.
+fn instant(rng: &mut XorShift, depth: u32) -> String {
+    let leaf = depth == 0 || rng.below(4) == 0;
+    if leaf {
+        return match rng.below(3) {
+            0 => format!(
+                "{}{}",
+                rng.pick(&["g", "c", "h", "s"]),
+                rng.pick(&["", "{server=\"a\"}", " offset 5m"])
+            ),
+            _ => over_time(rng),
+        };
+    }
+    let d = depth - 1;
+    match rng.below(6) {
+        0 | 1 => over_time(rng),
+        2 => {
+            let agg = rng.pick(&["sum", "avg", "min", "max", "count", "stddev"]);
+            let by = rng.pick(&["", " by (server)", " without (tool)", " by (tool)"]);
+            format!("{agg}{by} ({})", instant(rng, d))
+        }
+        3 => {
+            let k = rng.pick(&["1", "2"]);
+            let which = rng.pick(&["topk", "bottomk"]);
+            format!("{which}({k}, {})", instant(rng, d))
+        }
+        4 => {
+            let op = rng.pick(&["+", "-", "*", "/", "%", "^", "and", "or", "unless"]);
+            let on = rng.pick(&["", "", " on (server)"]);
+            format!("({}) {op}{on} ({})", instant(rng, d), instant(rng, d))
+        }
+        _ => {
+            let op = rng.pick(&[">", "<", ">=", "<=", "==", "!=", "> bool", "* 2 +"]);
+            let number = rng.pick(&["0", "1", "-1", "0.5", "1e308", "5m"]);
+            format!("({}) {op} {number}", instant(rng, d))
+        }
+    }
+}
+
+/// A function over a range.
+fn over_time(rng: &mut XorShift) -> String {
+    let r = range(rng);
+    match rng.below(24) {
+        0 => format!(
+            "quantile({}, {r})",
+            rng.pick(&["0", "0.5", "0.95", "1", "2"])
+        ),
+        1 => format!("predict({r}, {})", rng.pick(&["10m", "1h"])),
+        2 => format!("time_to({r}, {})", rng.pick(&["0", "100", "1e308"])),
+        3 => format!("absent({r})"),
+        _ => {
+            let f = rng.pick(&[
+                "avg",
+                "min",
+                "max",
+                "sum",
+                "count",
+                "last",
+                "first",
+                "stddev",
+                "median",
+                "p50",
+                "p90",
+                "p95",
+                "p99",
+                "rate",
+                "increase",
+                "delta",
+                "deriv",
+                "changes",
+                "present_ratio",
+                "anomaly",
+                "trend",
+            ]);
+            format!("{f}({r})")
+        }
+    }
+}
+
+/// What an evaluation gives at each step: labels to value.
+type Steps = Vec<BTreeMap<String, f64>>;
+
+fn by_step(value: Value, steps: usize) -> Steps {
+    let mut out = vec![BTreeMap::new(); steps];
+    match value {
+        Value::Scalar(x) => {
+            for step in &mut out {
+                step.insert(String::new(), x);
+            }
+        }
+        Value::Vector(series) => {
+            for s in series {
+                let key = format!("{:?}{:?}", s.metric, s.labels);
+                for (k, step) in out.iter_mut().enumerate() {
+                    if let Some(x) = s.at(k) {
+                        step.insert(key.clone(), x);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn same(a: f64, b: f64) -> bool {
+    (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
+}
+
+#[test]
+fn generated_expressions_never_panic_and_a_range_equals_its_instants() {
+    // Steps off the samples' grid and ranges that are not whole steps, then
+    // a 1m grid on which the whole-step kernels apply.
+    let grids = [
+        Grid::range(100 * MINUTE + 7_000, 170 * MINUTE, 7 * MINUTE),
+        Grid::range(60 * MINUTE, 190 * MINUTE, MINUTE),
+    ];
+    let (mut checked, mut rejected) = (0, 0);
+    let mut failures = Vec::new();
+    for seed in SEEDS {
+        let mut rng = XorShift(seed);
+        let source = MemorySource::new(hostile_series(&mut rng));
+        for _ in 0..EXPRESSIONS {
+            let text = instant(&mut rng, 3);
+            let Ok(expr) = parse_query(&text) else {
+                rejected += 1;
+                continue;
+            };
+            checked += 1;
+            for (g, grid) in grids.iter().enumerate() {
+                // A grid's steps thinned out for the instant side: debug builds
+                // re-read every window for each.
+                let stride = if g == 0 { 1 } else { 13 };
+                let run = catch_unwind(AssertUnwindSafe(|| {
+                    let ranged = Evaluator::new(&source, *grid)
+                        .sharing([&expr])
+                        .eval(&expr)
+                        .map(|v| by_step(v, grid.n));
+                    let instants: Vec<_> = (0..grid.n)
+                        .step_by(stride)
+                        .map(|k| {
+                            let at = Grid::instant(grid.time(k));
+                            let one = Evaluator::new(&source, at).eval(&expr);
+                            (k, one.map(|v| by_step(v, 1).remove(0)))
+                        })
+                        .collect();
+                    (ranged, instants)
+                }));
+                let Ok((ranged, instants)) = run else {
+                    failures.push(format!("`{text}` panicked on grid {g}"));
+                    continue;
+                };
+                let ranged = match ranged {
+                    Ok(r) => r,
+                    Err(e) => {
+                        // As in PromQL, a range fails where one of its steps
+                        // does (several series matching one key at that step).
+                        let fails_somewhere = (0..grid.n).any(|k| {
+                            Evaluator::new(&source, Grid::instant(grid.time(k)))
+                                .eval(&expr)
+                                .is_err()
+                        });
+                        if !fails_somewhere {
+                            failures.push(format!("`{text}`: range fails ({e}), no step does"));
+                        }
+                        continue;
+                    }
+                };
+                for (k, one) in instants {
+                    let one = match one {
+                        Ok(one) => one,
+                        Err(e) => {
+                            failures.push(format!("`{text}` at step {k}: instant fails ({e})"));
+                            continue;
+                        }
+                    };
+                    let agree = one.len() == ranged[k].len()
+                        && one
+                            .iter()
+                            .zip(&ranged[k])
+                            .all(|((ka, a), (kb, b))| ka == kb && same(*a, *b));
+                    if !agree {
+                        failures.push(format!(
+                            "`{text}` grid {g} step {k}:\n    range:   {:?}\n    instant: {one:?}",
+                            ranged[k]
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let generated = EXPRESSIONS * SEEDS.len();
+    assert!(
+        checked >= generated * 3 / 4,
+        "only {checked} of {generated} generated expressions parse ({rejected} rejected)"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failures, the first ones:\n{}",
+        failures.len(),
+        failures
+            .iter()
+            .take(12)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
