@@ -99,9 +99,7 @@ fn hostile_series(rng: &mut XorShift) -> Vec<SeriesData> {
         }
     }
     // Calls, one short series per session (the labels the store orders
-    // after time). Never two sessions at one millisecond: which of two such
-    // samples a pooled `first` or `rate` sees first is the order of the
-    // group's members, which differs between a store and memory.
+    // after time), some of them at the same millisecond as others.
     for session in 0..120 {
         let server = ["a", "b", "c"][session % 3];
         let labels = vec![
@@ -109,7 +107,7 @@ fn hostile_series(rng: &mut XorShift) -> Vec<SeriesData> {
             ("session".to_string(), format!("s{session}")),
             ("tool".to_string(), format!("t{}", rng.below(2))),
         ];
-        let mut t = rng.below(180) as i64 * MINUTE + session as i64;
+        let mut t = rng.below(180) as i64 * MINUTE + rng.below(4) as i64 * 250;
         let (mut timestamps, mut values) = (Vec::new(), Vec::new());
         for _ in 0..2 + rng.below(5) {
             if t >= 180 * MINUTE {

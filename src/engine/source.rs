@@ -199,6 +199,10 @@ impl MemorySource {
                 merged.retain(|old| old.key != s.key);
                 merged.push(Arc::new(s));
             }
+            // In key order, as a store's scan gives them: a pooled group's
+            // samples at one millisecond then come in the same order from
+            // both (its `first`, `last` or `rate` see the same one first).
+            merged.sort_by(|a, b| a.key.cmp(&b.key));
             self.by_metric.insert(metric, Arc::new(merged));
         }
     }
