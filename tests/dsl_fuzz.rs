@@ -4,27 +4,13 @@
 //! parses formats to text that parses to the same tree, and formatting that
 //! text again changes nothing. Deterministic (xorshift), fast in debug.
 
+mod common;
+
+use common::XorShift;
 use mcpops::dsl;
 use std::path::Path;
 
 const INPUTS: usize = 100_000;
-
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 /// Snippets of every construct, valid and not.
 const TABLE: &[&str] = &[

@@ -6,6 +6,10 @@
 //! sliding quantiles, step counts, shared rankings). Deterministic
 //! (xorshift), fast in debug.
 
+mod common;
+
+use common::XorShift;
+use mcpops::dsl::functions::{FUNCTIONS, Param, Pool};
 use mcpops::dsl::parse_query;
 use mcpops::engine::{Evaluator, Grid, MemorySource, Value, query::query};
 use mcpops::model::{SampleSink, SeriesKey};
@@ -17,27 +21,6 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 const EXPRESSIONS: usize = 600;
 const SEEDS: [u64; 3] = [0x9e37_79b9_7f4a_7c15, 3, 6];
 const MINUTE: i64 = 60_000;
-
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
-}
 
 /// Three hours of samples for servers a, b and c of four metrics: a gauge
 /// (`g`), a counter with resets (`c`), hostile values (`h`), and a gauge
@@ -188,52 +171,37 @@ fn instant(rng: &mut XorShift, depth: u32) -> String {
     }
 }
 
-/// A function over a range, of each series or pooled over groups of them.
+/// A function over a range, of each series or pooled over groups of them:
+/// any of the function table's, so that a new one is generated too.
 fn over_time(rng: &mut XorShift) -> String {
     let r = range(rng);
-    match rng.below(24) {
-        0 => format!(
-            "quantile({}, {r})",
+    let f = &FUNCTIONS[rng.below(FUNCTIONS.len())];
+    let call = match f.params {
+        [Param::Range] => format!("{}({r})", f.name),
+        [Param::Scalar, Param::Range] => format!(
+            "{}({}, {r})",
+            f.name,
             rng.pick(&["0", "0.5", "0.95", "1", "2"])
         ),
-        1 => format!("predict({r}, {})", rng.pick(&["10m", "1h"])),
-        2 => format!("time_to({r}, {})", rng.pick(&["0", "100", "1e308"])),
-        3 => format!("absent({r})"),
-        _ => {
-            let f = rng.pick(&[
-                "avg",
-                "min",
-                "max",
-                "sum",
-                "count",
-                "last",
-                "first",
-                "stddev",
-                "median",
-                "p50",
-                "p90",
-                "p95",
-                "p99",
-                "rate",
-                "increase",
-                "delta",
-                "deriv",
-                "changes",
-                "present_ratio",
-                "anomaly",
-                "trend",
-            ]);
-            // Pooled: the function over every sample of each group's series.
-            let pool = rng.pick(&[
-                "",
-                "",
-                " by (server)",
-                " by (server, tool)",
-                " without (tool)",
-            ]);
-            format!("{f}({r}){pool}")
+        [Param::Range, Param::Scalar] => format!("{}({r}, {})", f.name, rng.pick(&["10m", "1h"])),
+        [Param::Range, Param::Threshold] => {
+            format!("{}({r}, {})", f.name, rng.pick(&["0", "100", "1e308", "g"]))
         }
-    }
+        other => panic!("a function of {other:?}: teach the generator its arguments"),
+    };
+    // Pooled: the function over every sample of each group's series.
+    let pool = if f.pool == Pool::Not {
+        ""
+    } else {
+        rng.pick(&[
+            "",
+            "",
+            " by (server)",
+            " by (server, tool)",
+            " without (tool)",
+        ])
+    };
+    format!("{call}{pool}")
 }
 
 /// What an evaluation gives at each step: labels to value.

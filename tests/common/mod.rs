@@ -1,4 +1,5 @@
-//! Running the binary as a user does, shared by the command-line tests.
+//! Shared by the integration tests: running the binary as a user does (the
+//! command-line tests), and the fuzz tests' seeded generator.
 // Each test crate uses its own subset of these.
 #![allow(dead_code)]
 
@@ -45,4 +46,28 @@ pub fn generate_and_ingest(store: &Path, out: &Path, servers: u32, days: u32, se
     assert!(o.status.success(), "{}", text(&o));
     let o = mcpops(store, &["ingest", out.to_str().expect("utf-8 path")]);
     assert!(o.status.success(), "{}", text(&o));
+}
+
+/// A deterministic generator (xorshift64) for the fuzz tests.
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// A number below `n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    /// One of `items`.
+    pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
 }
