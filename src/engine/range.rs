@@ -193,11 +193,11 @@ pub fn over_time_shared(
         // An instant selector's newest sample: no call per step.
         TimeFunc::Last => windows
             .iter()
-            .map(|&(lo, hi)| StepValue::when(hi > lo, || vs[hi - 1]))
+            .map(|&(lo, hi)| StepValue::when(hi > lo, || at_time_of(ts, vs, hi - 1, lo..hi)))
             .collect(),
         TimeFunc::First => windows
             .iter()
-            .map(|&(lo, hi)| StepValue::when(hi > lo, || vs[lo]))
+            .map(|&(lo, hi)| StepValue::when(hi > lo, || at_time_of(ts, vs, lo, lo..hi)))
             .collect(),
         TimeFunc::Sum | TimeFunc::Avg => match PrefixSums::new(vs) {
             Some(prefix) => windows
@@ -293,6 +293,28 @@ pub fn over_time_shared(
         _ => per_window(),
     };
     (start, values)
+}
+
+/// The value at the time of sample `i`: a pooled group can hold several
+/// samples of one millisecond (calls of two sessions), and then the largest
+/// of them within `window` (in f64::total_cmp order) stands for it. The
+/// order in which the group's members were merged, which depends on how
+/// the store laid them out, then does not decide `first` or `last`.
+fn at_time_of(ts: &[i64], vs: &[f64], i: usize, window: std::ops::Range<usize>) -> f64 {
+    let t = ts[i];
+    let mut from = i;
+    while from > window.start && ts[from - 1] == t {
+        from -= 1;
+    }
+    let mut to = i + 1;
+    while to < window.end && ts[to] == t {
+        to += 1;
+    }
+    vs[from..to]
+        .iter()
+        .copied()
+        .max_by(f64::total_cmp)
+        .unwrap_or(vs[i])
 }
 
 /// `count` at every step of a pooled group whose members are `runs`, each in
@@ -1151,6 +1173,34 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A pooled group's first and last at a millisecond that several of its
+    /// samples share do not depend on the order its members were merged in.
+    #[test]
+    fn first_and_last_at_a_shared_millisecond_ignore_the_merge_order() {
+        let ts = [0, 60_000, 60_000, 120_000, 120_000, 120_000];
+        let sp = Span {
+            grid: Grid::range(120_000, 180_000, 60_000),
+            range_ms: 90_000,
+            offset_ms: 0,
+        };
+        let mut got = Vec::new();
+        for vs in [
+            [1.0, 2.0, 5.0, 7.0, 9.0, 8.0],
+            [1.0, 5.0, 2.0, 9.0, 8.0, 7.0],
+            [1.0, 2.0, 5.0, 8.0, 7.0, 9.0],
+        ] {
+            let value = |func| {
+                let (_, v) = over_time(func, &ts, &vs, &sp, &|_| None);
+                v.iter().map(|x| x.get()).collect::<Vec<_>>()
+            };
+            got.push((value(TimeFunc::First), value(TimeFunc::Last)));
+        }
+        // At 2m the window (30s, 2m] starts at 1m's pair; at 3m, (1m30s, 3m]
+        // holds only 2m's three.
+        let want = (vec![Some(5.0), Some(9.0)], vec![Some(9.0), Some(9.0)]);
+        assert!(got.iter().all(|g| *g == want), "{got:?}");
     }
 
     /// A window's sum and mean are its own samples', whatever came before
