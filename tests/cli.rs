@@ -235,22 +235,14 @@ fn query_test_and_backtest_from_the_command_line() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["resultType"], "vector");
     assert_eq!(v["result"][0]["value"][1], "90");
-    // A range query as CSV: one row per step with a value.
-    let o = mcpops(
-        &store,
-        &[
-            "query",
-            "min(disk.free_bytes[2m])",
-            "--from",
-            "1763251200",
-            "--to",
-            "1763251320",
-            "--step",
-            "1m",
-            "--format",
-            "csv",
-        ],
-    );
+    // Range queries over the first three minutes, at a 1m step.
+    let over_range = |expr: &str, format: &str| {
+        let range = ["--from", "1763251200", "--to", "1763251320", "--step", "1m"];
+        let args = [&["query", expr][..], &range, &["--format", format]].concat();
+        mcpops(&store, &args)
+    };
+    // As CSV: one row per step with a value.
+    let o = over_range("min(disk.free_bytes[2m])", "csv");
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(
         String::from_utf8_lossy(&o.stdout).lines().count(),
@@ -258,6 +250,24 @@ fn query_test_and_backtest_from_the_command_line() {
         "{}",
         text(&o)
     );
+    // A plain number is a query too, as in PromQL: a scalar at an instant,
+    // a series without labels over a range.
+    let o = mcpops(&store, &["query", "2 * 5m / 1s", "--format", "json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["resultType"], "scalar", "{v}");
+    assert_eq!(v["result"][1], "600", "{v}");
+    let o = over_range("1 + 1", "json");
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["resultType"], "matrix", "{v}");
+    assert_eq!(v["result"][0]["metric"], serde_json::json!({}), "{v}");
+    assert_eq!(v["result"][0]["values"].as_array().map(Vec::len), Some(3));
+    assert_eq!(v["result"][0]["values"][2][1], "2", "{v}");
+    // A string is not.
+    let o = mcpops(&store, &["query", "\"tools/call\""]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("must select series"), "{}", text(&o));
     // A bad expression is a rule error with its position.
     let o = mcpops(&store, &["query", "rate(disk.free_bytes)"]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));

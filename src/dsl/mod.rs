@@ -230,10 +230,32 @@ pub fn fmt_command(files: &[PathBuf], check: bool, out: &mut dyn Write) -> io::R
 }
 
 /// Parses and checks one expression, as `mcpops query` takes it: the errors
-/// name the line and column within the expression.
+/// name the line and column within the expression. As in PromQL, a query
+/// may select series or be a plain number (`2 * 5m / 1s`).
 pub fn parse_query(text: &str) -> Result<Expr, Vec<Diagnostic>> {
-    // The expression is checked as the body of a record rule on the line after its head.
-    let src = format!("record query =\n{text}\n");
+    // Checked as the body of a record rule, on the line after its head; a
+    // number, which a record refuses, as the value of a constant.
+    let errors = match checked_body(&format!("record query =\n{text}\n"), |f| {
+        f.records().next().map(|r| &r.expr)
+    }) {
+        Ok(e) => return Ok(e),
+        Err(errors) => errors,
+    };
+    match checked_body(&format!("let query =\n{text}\n"), |f| {
+        f.constant("query").map(|l| &l.value)
+    }) {
+        Ok(e) if !matches!(e, Expr::Str(_)) => Ok(e),
+        _ => Err(errors),
+    }
+}
+
+/// The expression that `body` finds in `src`, a one-item file named
+/// "query", when it parses and checks without errors; the errors otherwise,
+/// on the lines of the expression (one less than in `src`).
+fn checked_body(
+    src: &str,
+    body: impl Fn(&RuleFile) -> Option<&Expr>,
+) -> Result<Expr, Vec<Diagnostic>> {
     let name = "query";
     let relocate = |mut diags: Vec<Diagnostic>| {
         for d in &mut diags {
@@ -241,21 +263,18 @@ pub fn parse_query(text: &str) -> Result<Expr, Vec<Diagnostic>> {
         }
         diags
     };
-    let file = parse_str(&src, name).map_err(relocate)?;
-    let errors: Vec<Diagnostic> = check_str(&src, name)
+    let file = parse_str(src, name).map_err(relocate)?;
+    let errors: Vec<Diagnostic> = check_str(src, name)
         .into_iter()
         .filter(Diagnostic::is_error)
         .collect();
     if !errors.is_empty() {
         return Err(relocate(errors));
     }
-    file.records()
-        .next()
-        .map(|r| r.expr.clone())
-        .ok_or_else(|| {
-            relocate(vec![io_diag(
-                Path::new(name),
-                &io::Error::other("no expression"),
-            )])
-        })
+    body(&file).cloned().ok_or_else(|| {
+        relocate(vec![io_diag(
+            Path::new(name),
+            &io::Error::other("no expression"),
+        )])
+    })
 }

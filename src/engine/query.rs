@@ -1,11 +1,11 @@
 //! `mcpops query`: one expression, at an instant or over a range of steps,
-//! printed as a table, CSV or JSON (Prometheus's API shapes: a vector for an
-//! instant, a matrix for a range).
+//! printed as a table, CSV or JSON (Prometheus's API shapes: a vector or a
+//! scalar for an instant, a matrix for a range).
 
 use super::EngineError;
 use super::eval::Evaluator;
 use super::source::StoreSource;
-use super::value::{Grid, Series, Value, format_labels};
+use super::value::{Grid, Series, StepValue, Value, format_labels};
 use crate::dsl::ast::Expr;
 use crate::store::Snapshot;
 use crate::time::format_ms;
@@ -80,6 +80,20 @@ pub fn write_value(
     format: OutputFormat,
     out: &mut dyn Write,
 ) -> Result<(), EngineError> {
+    // A number over a range of steps is a series without labels, as
+    // Prometheus answers a range query of a scalar.
+    let spread;
+    let value = match value {
+        Value::Scalar(x) if grid.n > 1 => {
+            spread = Value::Vector(vec![Series::new(
+                Vec::new(),
+                0,
+                vec![StepValue::some(*x); grid.n],
+            )]);
+            &spread
+        }
+        _ => value,
+    };
     let rows: Vec<(String, &Series)> = match value {
         Value::Scalar(_) => Vec::new(),
         Value::Vector(v) => v.iter().map(|s| (series_name(s), s)).collect(),
