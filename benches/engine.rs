@@ -36,6 +36,7 @@ fn engine(c: &mut Criterion) {
         to_ms: last,
         step_ms: None,
         record: false,
+        align_start: false,
     };
     let probe = backtest(&store, &rules, &opts).expect("backtest");
     let mut group = c.benchmark_group("backtest");

@@ -175,7 +175,7 @@ enum Command {
     Backtest {
         #[arg(long, required = true, num_args = 1..)]
         rules: Vec<PathBuf>,
-        /// Start [default: the store's first sample]
+        /// Start [default: the first whole step at or after the store's first sample]
         #[arg(long, value_name = "TIME")]
         from: Option<String>,
         /// End [default: the store's last sample]
@@ -204,7 +204,7 @@ enum Command {
         /// Rule files to backtest over the period [default: rules/mcp.rules when present]
         #[arg(long, num_args = 1..)]
         rules: Vec<PathBuf>,
-        /// Start [default: the store's first sample]
+        /// Start of the analysis [default: the store's first sample; the backtest from the next whole step]
         #[arg(long, value_name = "TIME", conflicts_with = "since")]
         from: Option<String>,
         /// End [default: the store's last sample]
@@ -430,6 +430,7 @@ fn run(cli: Cli) -> Result<(), CommandError> {
                 (Some(_), Some(_)) => (0, 0),
                 _ => commands::store_extent(&store)?,
             };
+            let align_start = from.is_none();
             let opts = BacktestOptions {
                 from_ms: from
                     .map(|t| time_arg("--from", &t))
@@ -441,6 +442,7 @@ fn run(cli: Cli) -> Result<(), CommandError> {
                     .unwrap_or(last),
                 step_ms: step.map(|s| duration_arg("--step", &s)).transpose()?,
                 record,
+                align_start,
             };
             commands::backtest(&store, &rules, &opts, format, out.as_deref(), &mut stdout)
         }

@@ -190,6 +190,7 @@ fn backtest_of_the_shipped_fleet_matches_its_ground_truth() {
             to_ms: last,
             step_ms: None,
             record: false,
+            align_start: false,
         },
     )
     .expect("backtest");
@@ -260,4 +261,40 @@ fn backtest_of_the_shipped_fleet_matches_its_ground_truth() {
         read >= stored && read <= stored + stored / 1000,
         "read {read} samples, {stored} stored"
     );
+}
+
+/// A backtest whose start defaults to the store's first sample steps on
+/// round times: from the first whole step at or after it, and an episode's
+/// start is a whole minute. Given a start, it steps from that one.
+#[test]
+fn a_default_start_is_aligned_to_the_step() {
+    use mcpops::model::SampleSink;
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = Store::open(dir.path().join("store"));
+    let first = 1_763_251_200_296; // 2025-11-16T00:00:00.296Z
+    let mut w = store.writer().expect("writer");
+    let id = w.intern(SeriesKey::new("g", vec![("server".into(), "a".into())]));
+    for m in 0..30 {
+        w.push(id, first + m * MIN, if m >= 10 { 0.5 } else { 2.0 })
+            .expect("push");
+    }
+    w.commit().expect("commit");
+    let rules = [parse_str("alert Low {\n  when g < 1\n}\n", "low.rules").expect("rules")];
+    let run = |align_start| {
+        let opts = backtest::BacktestOptions {
+            from_ms: first,
+            to_ms: first + 29 * MIN,
+            step_ms: None,
+            record: false,
+            align_start,
+        };
+        backtest::backtest(&store, &rules, &opts).expect("backtest")
+    };
+    let aligned = run(true);
+    assert_eq!(aligned.grid.start, first - 296 + MIN);
+    let fired = aligned.replay.episodes[0].fired_at.expect("fired");
+    assert_eq!(fired.rem_euclid(MIN), 0, "{fired}");
+    // The first low sample, at 00:10:00.296, is the newest at 00:11:00.
+    assert_eq!(fired, first - 296 + 11 * MIN);
+    assert_eq!(run(false).grid.start, first);
 }

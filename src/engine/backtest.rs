@@ -29,6 +29,10 @@ pub struct BacktestOptions {
     pub step_ms: Option<i64>,
     /// Write the output of `record` rules back to the store.
     pub record: bool,
+    /// Start at the first whole step (of the epoch) at or after `from_ms`,
+    /// so that the steps fall on round times: for a start that defaults to
+    /// the store's first sample (00:00:00.296 would put every step at .296).
+    pub align_start: bool,
 }
 
 /// A backtest's result.
@@ -100,13 +104,17 @@ pub fn backtest(
         .step_ms
         .or_else(|| files.first().map(RuleFile::step_ms))
         .unwrap_or(crate::dsl::DEFAULT_STEP_MS);
-    let grid = Grid::range(opts.from_ms, opts.to_ms, step);
-    let source = StoreSource::new(
-        store.snapshot()?,
-        opts.from_ms - lookback_ms(files),
-        opts.to_ms,
-    )
-    .for_expressions(&super::replay::rule_expressions(files));
+    let from = match opts.from_ms.rem_euclid(step.max(1)) {
+        0 => opts.from_ms,
+        _ if !opts.align_start => opts.from_ms,
+        into => opts
+            .from_ms
+            .checked_add(step - into)
+            .unwrap_or(opts.from_ms),
+    };
+    let grid = Grid::range(from, opts.to_ms, step);
+    let source = StoreSource::new(store.snapshot()?, from - lookback_ms(files), opts.to_ms)
+        .for_expressions(&super::replay::rule_expressions(files));
     source.prefetch()?;
     let replay = replay(files, &source, grid)?;
     let samples_read = source

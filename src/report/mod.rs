@@ -197,6 +197,7 @@ pub fn build(
                 to_ms: to,
                 step_ms: None,
                 record: false,
+                align_start: opts.from_ms.is_none(),
             },
         )?)
     };
