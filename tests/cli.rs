@@ -264,10 +264,12 @@ fn query_test_and_backtest_from_the_command_line() {
     assert_eq!(v["result"][0]["metric"], serde_json::json!({}), "{v}");
     assert_eq!(v["result"][0]["values"].as_array().map(Vec::len), Some(3));
     assert_eq!(v["result"][0]["values"][2][1], "2", "{v}");
-    // A string is not.
-    let o = mcpops(&store, &["query", "\"tools/call\""]);
-    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    assert!(text(&o).contains("must select series"), "{}", text(&o));
+    // A string is not, in parentheses or not.
+    for q in ["\"tools/call\"", "((\"tools/call\"))"] {
+        let o = mcpops(&store, &["query", q]);
+        assert_eq!(o.status.code(), Some(3), "{q}: {}", text(&o));
+        assert!(text(&o).contains("must select series"), "{q}: {}", text(&o));
+    }
     // A bad expression is a rule error with its position.
     let o = mcpops(&store, &["query", "rate(disk.free_bytes)"]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));

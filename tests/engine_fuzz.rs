@@ -1,10 +1,11 @@
 //! Generated expressions of the rule language evaluated over hostile series
 //! (NaN, infinities, values near f64::MAX, stale markers, counter resets,
-//! timestamps shared across series, gaps): none may panic, and a range
-//! evaluation equals, step by step, the instant evaluations at the steps'
-//! times, which take none of the kernels over all windows (prefix sums,
-//! sliding quantiles, step counts, shared rankings). Deterministic
-//! (xorshift), fast in debug.
+//! timestamps shared across series, gaps): none may panic, a result holds
+//! one series per label set, and a range evaluation equals, step by step,
+//! the instant evaluations at the steps' times, which skip the kernels that
+//! only pay over many windows (sliding quantiles, step counts, shared
+//! rankings; prefix sums and extremes they share). And a store gives what
+//! memory gives. Deterministic (xorshift), fast in debug.
 
 mod common;
 
@@ -205,6 +206,19 @@ fn over_time(rng: &mut XorShift) -> String {
 /// What an evaluation gives at each step: labels to value.
 type Steps = Vec<BTreeMap<String, f64>>;
 
+/// A label set (and name) that more than one of the result's series carry:
+/// a result holds one series per label set.
+fn duplicate_series(value: &Value) -> Option<String> {
+    let Value::Vector(series) = value else {
+        return None;
+    };
+    let mut seen = std::collections::HashSet::new();
+    series
+        .iter()
+        .map(|s| format!("{:?}{:?}", s.metric, s.labels))
+        .find(|key| !seen.insert(key.clone()))
+}
+
 fn by_step(value: Value, steps: usize) -> Steps {
     let mut out = vec![BTreeMap::new(); steps];
     match value {
@@ -273,7 +287,7 @@ fn generated_expressions_never_panic_and_a_range_equals_its_instants() {
                     let ranged = Evaluator::new(&source, *grid)
                         .sharing([&expr])
                         .eval(&expr)
-                        .map(|v| by_step(v, grid.n));
+                        .map(|v| (duplicate_series(&v), by_step(v, grid.n)));
                     let instants: Vec<_> = (0..grid.n)
                         .step_by(stride)
                         .map(|k| {
@@ -289,7 +303,11 @@ fn generated_expressions_never_panic_and_a_range_equals_its_instants() {
                     continue;
                 };
                 let ranged = match ranged {
-                    Ok(r) => r,
+                    Ok((Some(twice), _)) => {
+                        failures.push(format!("`{text}` grid {g}: two series {twice}"));
+                        continue;
+                    }
+                    Ok((None, r)) => r,
                     Err(e) => {
                         // As in PromQL, a range fails where one of its steps
                         // does (several series matching one key at that step).
@@ -400,8 +418,11 @@ fn a_store_reads_back_what_memory_evaluates() {
                 continue;
             };
             for (g, grid) in grids.iter().enumerate() {
-                let stored = query(store.snapshot().expect("snapshot"), &expr, *grid)
-                    .map(|v| by_step(v, grid.n));
+                let stored = query(store.snapshot().expect("snapshot"), &expr, *grid);
+                if let Some(twice) = stored.as_ref().ok().and_then(duplicate_series) {
+                    failures.push(format!("seed {seed} `{text}` grid {g}: two series {twice}"));
+                }
+                let stored = stored.map(|v| by_step(v, grid.n));
                 let held = Evaluator::new(&memory, *grid)
                     .sharing([&expr])
                     .eval(&expr)

@@ -244,7 +244,7 @@ pub fn parse_query(text: &str) -> Result<Expr, Vec<Diagnostic>> {
     match checked_body(&format!("let query =\n{text}\n"), |f| {
         f.constant("query").map(|l| &l.value)
     }) {
-        Ok(e) if !matches!(e, Expr::Str(_)) => Ok(e),
+        Ok(e) if !matches!(e.unparen(), Expr::Str(_)) => Ok(e),
         _ => Err(errors),
     }
 }

@@ -30,8 +30,9 @@ pub struct BacktestOptions {
     /// Write the output of `record` rules back to the store.
     pub record: bool,
     /// Start at the first whole step (of the epoch) at or after `from_ms`,
-    /// so that the steps fall on round times: for a start that defaults to
-    /// the store's first sample (00:00:00.296 would put every step at .296).
+    /// so that the steps fall on round times: for a start that no one gave,
+    /// the store's first sample or a report's `--since` back from its last
+    /// (00:00:00.296 would put every step at .296).
     pub align_start: bool,
 }
 

@@ -885,17 +885,18 @@ pub fn binary_values(
             )))
         }
         (Value::Vector(v), Value::Scalar(x)) => {
-            Ok(Value::Vector(vector_scalar(op, return_bool, v, x, false)))
+            one_per_label_set(vector_scalar(op, return_bool, v, x, false), op).map(Value::Vector)
         }
         (Value::Scalar(x), Value::Vector(v)) => {
-            Ok(Value::Vector(vector_scalar(op, return_bool, v, x, true)))
+            one_per_label_set(vector_scalar(op, return_bool, v, x, true), op).map(Value::Vector)
         }
         (Value::Vector(l), Value::Vector(r)) => {
-            if op.is_set() {
-                Ok(Value::Vector(set_op(op, on, l, r)))
+            let out = if op.is_set() {
+                set_op(op, on, l, r)
             } else {
-                vector_vector(op, return_bool, on, l, r).map(Value::Vector)
-            }
+                vector_vector(op, return_bool, on, l, r)?
+            };
+            one_per_label_set(out, op).map(Value::Vector)
         }
     }
 }
@@ -1064,7 +1065,7 @@ fn vector_vector(
     // As in PromQL, several left series that match one key are an error
     // only at a step where more than one of them gives a result: a series
     // that ends where another with the same key begins (a label that
-    // changed) is no conflict. They all carry the key's labels.
+    // changed) is no conflict, and `one_per_label_set` joins them.
     let mut groups: Vec<&Vec<usize>> = shared_keys.values().filter(|g| g.len() > 1).collect();
     groups.sort_unstable_by_key(|g| g[0]);
     for group in groups {
@@ -1077,6 +1078,56 @@ fn vector_vector(
         }
     }
     Ok(sorted(out))
+}
+
+/// One series per label set and name, as a PromQL result holds: series
+/// that an operation left alike (`or` of two sides, arithmetic that dropped
+/// two names, left series of one match key) become one where their steps
+/// do not meet, and are an error where they do (Prometheus's "vector
+/// cannot contain metrics with the same labelset").
+fn one_per_label_set(series: Vec<Series>, op: BinOp) -> Result<Vec<Series>, EngineError> {
+    let series = sorted(series);
+    let alike = |a: &Series, b: &Series| a.labels == b.labels && a.metric == b.metric;
+    if !series.windows(2).any(|w| alike(&w[0], &w[1])) {
+        return Ok(series);
+    }
+    let mut out: Vec<Series> = Vec::with_capacity(series.len());
+    for run in series.chunk_by(|a, b| alike(a, b)) {
+        if let [one] = run {
+            out.push(one.clone());
+            continue;
+        }
+        if steps_overlap(run.iter()) {
+            return Err(EngineError::Eval(format!(
+                "`{}` gives two series {}{} at one step: keep a label that tells them apart, or aggregate first",
+                op.symbol(),
+                run[0].metric.as_deref().unwrap_or(""),
+                format_labels(&run[0].labels)
+            )));
+        }
+        out.push(interleaved(run));
+    }
+    Ok(out)
+}
+
+/// Series with the same labels and no step in common, as one.
+fn interleaved(parts: &[Series]) -> Series {
+    let start = parts.iter().map(|s| s.start).min().unwrap_or(0);
+    let end = parts.iter().map(Series::end).max().unwrap_or(start);
+    let mut values = vec![StepValue::NONE; end - start];
+    for s in parts {
+        for (i, v) in s.values.iter().enumerate() {
+            if v.is_some() {
+                values[s.start + i - start] = *v;
+            }
+        }
+    }
+    Series {
+        metric: parts[0].metric.clone(),
+        labels: parts[0].labels.clone(),
+        start,
+        values,
+    }
 }
 
 /// Whether two of the series have a value at one step.
@@ -1332,6 +1383,49 @@ mod tests {
         assert!(eval_at(&src, "used / limit", 60_000).is_empty());
     }
 
+    /// An operation's result holds one series per label set: series that it
+    /// left alike (two names dropped by arithmetic) join where their steps
+    /// do not meet, and are an error where they do, as in Prometheus.
+    #[test]
+    fn a_result_holds_one_series_per_label_set() {
+        let minutes = |from: i64, to: i64| -> Vec<(i64, f64)> {
+            (from..to).map(|m| (m * 60_000, 1.0)).collect()
+        };
+        let src = MemorySource::new(vec![
+            series("a", &[("s", "1")], &minutes(0, 5)),
+            series("b", &[("s", "1")], &minutes(20, 25)),
+            series("c", &[("s", "1")], &minutes(3, 8)),
+        ]);
+        let run = |expr: &str| {
+            let e = crate::dsl::parse_query(expr).expect("parses");
+            Evaluator::new(&src, Grid::range(0, 30 * 60_000, 60_000)).eval(&e)
+        };
+        let Ok(Value::Vector(v)) = run("(a or b) * 2") else {
+            panic!("a and b never meet")
+        };
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].labels, l(&[("s", "1")]));
+        // a at 0m..8m (5m lookback, open on the left), b at 20m..28m.
+        assert_eq!(v[0].values.iter().filter(|x| x.is_some()).count(), 9 + 9);
+        // `or` keeps c only where a is not, so the two still join.
+        let Ok(Value::Vector(v)) = run("(a or c) * 2") else {
+            panic!("or masks c where a is")
+        };
+        assert_eq!(v.len(), 1, "{v:?}");
+        // Two alike series at one step are an error.
+        let at = |from: usize, n: usize| Series {
+            metric: None,
+            labels: l(&[("s", "1")]),
+            start: from,
+            values: vec![StepValue::some(1.0); n],
+        };
+        let err = one_per_label_set(vec![at(0, 4), at(3, 2)], BinOp::Mul).expect_err("meet at 3");
+        assert!(err.to_string().contains("two series"), "{err}");
+        let joined = one_per_label_set(vec![at(0, 3), at(3, 2)], BinOp::Mul).expect("apart");
+        assert_eq!(joined.len(), 1);
+        assert_eq!((joined[0].start, joined[0].values.len()), (0, 5));
+    }
+
     /// Two left series that match one key fail a range only if they give a
     /// result at the same step, as PromQL's one-to-one matching does step
     /// by step: a series that ends where the other begins is no conflict.
@@ -1355,6 +1449,8 @@ mod tests {
         let Ok(Value::Vector(v)) = run(apart, 0, 35) else {
             panic!("pods 1 and 2 never meet")
         };
+        // One series, as Prometheus's result has one per label set.
+        assert_eq!(v.len(), 1, "{v:?}");
         let steps: usize = v
             .iter()
             .map(|s| s.values.iter().filter(|x| x.is_some()).count())

@@ -297,9 +297,10 @@ pub fn over_time_shared(
 
 /// The value at the time of sample `i`: a pooled group can hold several
 /// samples of one millisecond (calls of two sessions), and then the largest
-/// of them within `window` (in f64::total_cmp order) stands for it. The
-/// order in which the group's members were merged, which depends on how
-/// the store laid them out, then does not decide `first` or `last`.
+/// of them within `window` (in f64::total_cmp order, NaN only when all are)
+/// stands for it. The order in which the group's members were merged,
+/// which depends on how the store laid them out, then does not decide
+/// `first` or `last`.
 fn at_time_of(ts: &[i64], vs: &[f64], i: usize, window: std::ops::Range<usize>) -> f64 {
     let t = ts[i];
     let mut from = i;
@@ -313,7 +314,7 @@ fn at_time_of(ts: &[i64], vs: &[f64], i: usize, window: std::ops::Range<usize>) 
     vs[from..to]
         .iter()
         .copied()
-        .max_by(f64::total_cmp)
+        .max_by(|a, b| (!a.is_nan()).cmp(&!b.is_nan()).then(a.total_cmp(b)))
         .unwrap_or(vs[i])
 }
 
@@ -351,8 +352,8 @@ fn window_value(
         TimeFunc::Avg => Some(mean(vs)),
         TimeFunc::Min => Some(min_skipping_nan(vs)),
         TimeFunc::Max => Some(max_skipping_nan(vs)),
-        TimeFunc::Last => vs.last().copied(),
-        TimeFunc::First => vs.first().copied(),
+        TimeFunc::Last => (n > 0).then(|| at_time_of(ts, vs, n - 1, 0..n)),
+        TimeFunc::First => (n > 0).then(|| at_time_of(ts, vs, 0, 0..n)),
         TimeFunc::Stddev => Some(population_stddev(vs)),
         TimeFunc::Quantile(q) => Some(robust::quantile_select(&mut vs.to_vec(), q)),
         TimeFunc::Rate | TimeFunc::Increase | TimeFunc::Delta => {
@@ -458,9 +459,10 @@ pub(crate) fn mean(vs: &[f64]) -> f64 {
 
 /// The sums of every prefix of a series' values, each kept as an unevaluated
 /// pair `hi + lo` (TwoSum), so that a window's sum, the difference of two
-/// of them, keeps the precision of summing the window itself: with one
-/// float per prefix, the last two of `[1e16, 1, 1]` summed to 0, the
-/// values before the window having rounded them away.
+/// of them, is off by about n·ε²·Σ|v| rather than one float's n·ε·Σ|v|:
+/// with one float per prefix, the last two of `[1e16, 1, 1]` summed to 0,
+/// the values before the window having rounded them away. (Values more
+/// than 2^106 apart, `[1e33, 1e17, 1]`, still lose the small ones.)
 struct PrefixSums {
     sums: Vec<(f64, f64)>,
 }
@@ -1203,11 +1205,11 @@ mod tests {
         assert!(got.iter().all(|g| *g == want), "{got:?}");
     }
 
-    /// A window's sum and mean are its own samples', whatever came before
-    /// it: large values before the window neither round its samples away
-    /// nor, near f64::MAX, turn it into `inf - inf`.
+    /// A window's sum and mean are its own samples' for values up to 2^53
+    /// apart from those before it: large values before the window neither
+    /// round its samples away nor, near f64::MAX, turn it into `inf - inf`.
     #[test]
-    fn sums_over_windows_do_not_depend_on_the_samples_before() {
+    fn sums_over_windows_survive_large_values_before_them() {
         let ts: Vec<i64> = (0..5).map(|i| i * 60_000).collect();
         let cases: [(&[f64], [f64; 3]); 4] = [
             // The window [1m] at 2m, 3m and 4m holds one sample each.
