@@ -12,7 +12,7 @@ mod common;
 use common::XorShift;
 use mcpops::dsl::functions::{FUNCTIONS, Param, Pool};
 use mcpops::dsl::parse_query;
-use mcpops::engine::{Evaluator, Grid, MemorySource, Value, query::query};
+use mcpops::engine::{Evaluator, Grid, MemorySource, Series, Value, query::query};
 use mcpops::model::{SampleSink, SeriesKey};
 use mcpops::store::{SeriesData, Store};
 use std::collections::BTreeMap;
@@ -206,6 +206,11 @@ fn over_time(rng: &mut XorShift) -> String {
 /// What an evaluation gives at each step: labels to value.
 type Steps = Vec<BTreeMap<String, f64>>;
 
+/// A series' name and labels, as one key.
+fn series_key(s: &Series) -> String {
+    format!("{:?}{:?}", s.metric, s.labels)
+}
+
 /// A label set (and name) that more than one of the result's series carry:
 /// a result holds one series per label set.
 fn duplicate_series(value: &Value) -> Option<String> {
@@ -215,7 +220,7 @@ fn duplicate_series(value: &Value) -> Option<String> {
     let mut seen = std::collections::HashSet::new();
     series
         .iter()
-        .map(|s| format!("{:?}{:?}", s.metric, s.labels))
+        .map(series_key)
         .find(|key| !seen.insert(key.clone()))
 }
 
@@ -229,7 +234,7 @@ fn by_step(value: Value, steps: usize) -> Steps {
         }
         Value::Vector(series) => {
             for s in series {
-                let key = format!("{:?}{:?}", s.metric, s.labels);
+                let key = series_key(&s);
                 for (k, step) in out.iter_mut().enumerate() {
                     if let Some(x) = s.at(k) {
                         step.insert(key.clone(), x);

@@ -105,13 +105,13 @@ pub fn backtest(
         .step_ms
         .or_else(|| files.first().map(RuleFile::step_ms))
         .unwrap_or(crate::dsl::DEFAULT_STEP_MS);
-    let from = match opts.from_ms.rem_euclid(step.max(1)) {
-        0 => opts.from_ms,
-        _ if !opts.align_start => opts.from_ms,
-        into => opts
-            .from_ms
-            .checked_add(step - into)
-            .unwrap_or(opts.from_ms),
+    let into_step = opts.from_ms.rem_euclid(step.max(1));
+    let from = if opts.align_start && into_step > 0 {
+        opts.from_ms
+            .checked_add(step - into_step)
+            .unwrap_or(opts.from_ms)
+    } else {
+        opts.from_ms
     };
     let grid = Grid::range(from, opts.to_ms, step);
     let source = StoreSource::new(store.snapshot()?, from - lookback_ms(files), opts.to_ms)

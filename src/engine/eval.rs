@@ -1069,7 +1069,7 @@ fn vector_vector(
     let mut groups: Vec<&Vec<usize>> = shared_keys.values().filter(|g| g.len() > 1).collect();
     groups.sort_unstable_by_key(|g| g[0]);
     for group in groups {
-        if steps_overlap(group.iter().map(|&i| &out[i])) {
+        if interleaved(group.iter().map(|&i| &out[i])).is_none() {
             return Err(EngineError::Eval(format!(
                 "several series on the left of `{}` match {}: match on more labels, or aggregate first",
                 op.symbol(),
@@ -1086,63 +1086,55 @@ fn vector_vector(
 /// do not meet, and are an error where they do (Prometheus's "vector
 /// cannot contain metrics with the same labelset").
 fn one_per_label_set(series: Vec<Series>, op: BinOp) -> Result<Vec<Series>, EngineError> {
-    let series = sorted(series);
     let alike = |a: &Series, b: &Series| a.labels == b.labels && a.metric == b.metric;
-    if !series.windows(2).any(|w| alike(&w[0], &w[1])) {
-        return Ok(series);
-    }
     let mut out: Vec<Series> = Vec::with_capacity(series.len());
-    for run in series.chunk_by(|a, b| alike(a, b)) {
-        if let [one] = run {
-            out.push(one.clone());
+    let mut rest = sorted(series).into_iter().peekable();
+    while let Some(first) = rest.next() {
+        if rest.peek().is_none_or(|next| !alike(&first, next)) {
+            out.push(first);
             continue;
         }
-        if steps_overlap(run.iter()) {
-            return Err(EngineError::Eval(format!(
+        let mut run = vec![first];
+        while let Some(next) = rest.next_if(|next| alike(&run[0], next)) {
+            run.push(next);
+        }
+        let one = interleaved(run.iter()).ok_or_else(|| {
+            EngineError::Eval(format!(
                 "`{}` gives two series {}{} at one step: keep a label that tells them apart, or aggregate first",
                 op.symbol(),
                 run[0].metric.as_deref().unwrap_or(""),
                 format_labels(&run[0].labels)
-            )));
-        }
-        out.push(interleaved(run));
+            ))
+        })?;
+        out.push(one);
     }
     Ok(out)
 }
 
-/// Series with the same labels and no step in common, as one.
-fn interleaved(parts: &[Series]) -> Series {
-    let start = parts.iter().map(|s| s.start).min().unwrap_or(0);
-    let end = parts.iter().map(Series::end).max().unwrap_or(start);
+/// Series with the same labels as one, or `None` where two of them have a
+/// value at one step.
+fn interleaved<'s>(parts: impl Iterator<Item = &'s Series> + Clone) -> Option<Series> {
+    let first = parts.clone().next()?;
+    let start = parts.clone().map(|s| s.start).min()?;
+    let end = parts.clone().map(Series::end).max()?;
     let mut values = vec![StepValue::NONE; end - start];
     for s in parts {
         for (i, v) in s.values.iter().enumerate() {
+            let slot = &mut values[s.start + i - start];
             if v.is_some() {
-                values[s.start + i - start] = *v;
+                if slot.is_some() {
+                    return None;
+                }
+                *slot = *v;
             }
         }
     }
-    Series {
-        metric: parts[0].metric.clone(),
-        labels: parts[0].labels.clone(),
+    Some(Series {
+        metric: first.metric.clone(),
+        labels: first.labels.clone(),
         start,
         values,
-    }
-}
-
-/// Whether two of the series have a value at one step.
-fn steps_overlap<'s>(series: impl Iterator<Item = &'s Series> + Clone) -> bool {
-    let start = series.clone().map(|s| s.start).min().unwrap_or(0);
-    let end = series.clone().map(Series::end).max().unwrap_or(0);
-    let mut taken = vec![false; end.saturating_sub(start)];
-    for s in series {
-        for (i, v) in s.values.iter().enumerate() {
-            if v.is_some() && std::mem::replace(&mut taken[s.start + i - start], true) {
-                return true;
-            }
-        }
-    }
-    false
+    })
 }
 
 /// `l and r` (`keep_where_present`) or `l unless r` for a left series with

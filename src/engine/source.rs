@@ -200,8 +200,8 @@ impl MemorySource {
                 merged.push(Arc::new(s));
             }
             // In key order, as a store's scan gives them: a pooled group's
-            // samples at one millisecond then come in the same order from
-            // both (its `first`, `last` or `rate` see the same one first).
+            // members then merge in the same order from both, and its sums
+            // add in the same order.
             merged.sort_by(|a, b| a.key.cmp(&b.key));
             self.by_metric.insert(metric, Arc::new(merged));
         }
