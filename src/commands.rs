@@ -1,8 +1,8 @@
 //! What each subcommand does, behind `main.rs`'s argument parsing: run the
 //! library, print what a person (or a cron mail) should read, and say how
 //! the process should exit (DESIGN.md: 0 ok, 1 failure, 2 usage or input
-//! error, 3 rule problems; and 4 for `report --fail-on critical` when a
-//! critical alert is firing).
+//! error, 3 rule problems; 4 for `report --fail-on critical` when a
+//! critical alert is firing; 5 when the store is damaged).
 
 use crate::generate::{GenerateError, GenerateOptions, generate};
 use crate::ingest::{IngestError, IngestOptions, ingest_path};
@@ -31,6 +31,10 @@ pub enum CommandError {
     /// The job ran, and found what `--fail-on` asks to page for: exit 4.
     #[error("{0}")]
     Alerting(String),
+    /// The store is damaged (a corrupt or missing segment, a lost
+    /// manifest): exit 5; `mcpops verify` and `mcpops repair` say more.
+    #[error("{0}")]
+    Damaged(String),
     /// Whoever read standard output stopped reading (`mcpops analyze | head`):
     /// not a failure, so exit 0 without a message, as `ls | head` does.
     #[error("standard output closed")]
@@ -45,6 +49,7 @@ impl CommandError {
             CommandError::Usage(_) | CommandError::Input(_) => 2,
             CommandError::Rules(_) => 3,
             CommandError::Alerting(_) => 4,
+            CommandError::Damaged(_) => 5,
         }
     }
 }
@@ -54,6 +59,7 @@ impl From<StoreError> for CommandError {
         match e {
             StoreError::Invalid(m) => CommandError::Usage(m),
             StoreError::Io { source, .. } if output_closed(&source) => CommandError::OutputClosed,
+            damage if damage.is_damage() => CommandError::Damaged(damage.to_string()),
             other => CommandError::Failure(other.to_string()),
         }
     }
@@ -182,6 +188,94 @@ pub fn compact(store: &Store, out: &mut dyn Write) -> Result<(), CommandError> {
         "compacted {} day(s): merged {} segment(s) into {}, removed {} duplicate sample(s)",
         s.days, s.segments_merged, s.commit.segments_added, s.duplicates_removed
     )
+    .map_err(io_failure)
+}
+
+/// `mcpops verify`: exit 5 when any segment is damaged.
+pub fn verify(store: &Store, json: bool, out: &mut dyn Write) -> Result<(), CommandError> {
+    let report = store.verify()?;
+    if json {
+        let text = serde_json::to_string_pretty(&report)
+            .map_err(|e| CommandError::Failure(e.to_string()))?;
+        writeln!(out, "{text}").map_err(io_failure)?;
+    } else {
+        for d in &report.damaged {
+            writeln!(out, "DAMAGED {}: {}", d.path, d.problem).map_err(io_failure)?;
+        }
+        writeln!(
+            out,
+            "checked {} segment(s), {} sample(s), {} byte(s): {}",
+            report.segments,
+            report.rows,
+            report.bytes,
+            if report.damaged.is_empty() {
+                "all intact".to_string()
+            } else {
+                format!("{} damaged", report.damaged.len())
+            }
+        )
+        .map_err(io_failure)?;
+        if report.without_checksums > 0 {
+            writeln!(
+                out,
+                "{} segment(s) predate checksums: they decode, but a flipped byte that still \
+                 decodes cannot be seen in them (`mcpops compact` rewrites them with checksums)",
+                report.without_checksums
+            )
+            .map_err(io_failure)?;
+        }
+    }
+    if report.damaged.is_empty() {
+        Ok(())
+    } else {
+        Err(CommandError::Damaged(format!(
+            "{} damaged segment(s); `mcpops repair` moves them to {}/ and makes the rest readable",
+            report.damaged.len(),
+            crate::store::QUARANTINE_DIR
+        )))
+    }
+}
+
+/// `mcpops repair`.
+pub fn repair(store: &Store, out: &mut dyn Write) -> Result<(), CommandError> {
+    let report = store.repair()?;
+    if let Some(kept) = &report.damaged_manifest_kept_as {
+        writeln!(out, "the unreadable manifest is kept as {kept}").map_err(io_failure)?;
+    }
+    if report.rebuilt {
+        writeln!(
+            out,
+            "rebuilt the manifest from {} segment file(s)",
+            report.segments_kept
+        )
+        .map_err(io_failure)?;
+    }
+    for d in &report.quarantined {
+        writeln!(
+            out,
+            "moved {} to {}/: {}",
+            d.path,
+            crate::store::QUARANTINE_DIR,
+            d.problem
+        )
+        .map_err(io_failure)?;
+    }
+    for m in &report.missing {
+        writeln!(out, "dropped {m} from the manifest: the file is gone").map_err(io_failure)?;
+    }
+    if report.changed() {
+        writeln!(
+            out,
+            "the store is readable: {} segment(s), generation {}",
+            report.segments_kept, report.generation
+        )
+    } else {
+        writeln!(
+            out,
+            "nothing to repair: {} segment(s) intact",
+            report.segments_kept
+        )
+    }
     .map_err(io_failure)
 }
 

@@ -95,6 +95,22 @@ enum Command {
     /// Merge each day's small segments and drop duplicate samples (newest write wins)
     #[command(after_help = "Example:\n  mcpops compact")]
     Compact,
+    /// Read every segment in full and check it against its checksums and manifest entry
+    #[command(
+        after_help = "Exits 5 when a segment is damaged or the manifest is lost; \
+        `mcpops repair` then sets damaged segments aside.\n\nExample:\n  mcpops verify"
+    )]
+    Verify {
+        /// table | json
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
+    /// Make a damaged store readable: move damaged segments to quarantine/, drop entries of
+    /// missing files, rebuild a lost or unreadable manifest from the segments
+    #[command(after_help = "Nothing is deleted: damaged segments are moved to \
+        STORE/quarantine/, an unreadable manifest is kept beside the new one.\n\n\
+        Example:\n  mcpops verify || mcpops repair")]
+    Repair,
     /// Drop whole days that end at or before a time
     #[command(
         after_help = "Examples:\n  mcpops retain --before 2026-11-01\n  mcpops retain --before now-30d"
@@ -324,6 +340,8 @@ fn run(cli: Cli) -> Result<(), CommandError> {
         }
         Command::Info { format } => commands::info(&store, format == "json", &mut stdout),
         Command::Compact => commands::compact(&store, &mut stdout),
+        Command::Verify { format } => commands::verify(&store, format == "json", &mut stdout),
+        Command::Repair => commands::repair(&store, &mut stdout),
         Command::Retain { before } => {
             commands::retain(&store, time_arg("--before", &before)?, &mut stdout)
         }

@@ -2,6 +2,8 @@
 //! scan and through polars reading the Parquet files directly), nothing
 //! uncommitted is ever visible, and compaction and retention keep reads equal.
 
+mod common;
+
 use mcpops::model::{Matcher, SampleSink, SeriesKey};
 use mcpops::store::{ScanRequest, SeriesData, Store, StoreError};
 use parquet::basic::Encoding;
@@ -1021,4 +1023,522 @@ fn short_lived_sessions_sort_after_time() {
         let want = pooled_want(&samples, keeps, (i64::MIN, i64::MAX));
         assert_eq!(pooled_got(&snap.scan(&pooled).unwrap()), want);
     }
+}
+
+/// The store's state as a comparable value: every series with its samples.
+fn state(store: &Store) -> Result<BTreeMap<SeriesKey, Vec<(i64, u64)>>, StoreError> {
+    Ok(store
+        .snapshot()?
+        .scan(&ScanRequest::all())?
+        .into_iter()
+        .map(|s| {
+            let samples = s
+                .timestamps
+                .iter()
+                .zip(&s.values)
+                .map(|(t, v)| (*t, v.to_bits()))
+                .collect();
+            (s.key, samples)
+        })
+        .collect())
+}
+
+#[test]
+fn a_lost_manifest_is_reported_not_read_as_empty_and_repair_rebuilds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path());
+    let samples = fleet();
+    write(&store, &samples[..9000]);
+    write(&store, &samples[9000..]);
+    let before = state(&store).unwrap();
+    let files = segment_files(dir.path());
+    fs::remove_file(dir.path().join("manifest.json")).unwrap();
+    // Neither a reader nor a writer takes the store for an empty one.
+    let err = store.snapshot().unwrap_err();
+    assert!(matches!(err, StoreError::ManifestMissing { segments, .. } if segments == files.len()));
+    assert!(err.to_string().contains("mcpops repair"), "{err}");
+    assert!(matches!(
+        store.writer().err(),
+        Some(StoreError::ManifestMissing { .. })
+    ));
+    assert_eq!(
+        segment_files(dir.path()),
+        files,
+        "a writer swept the segments"
+    );
+    let report = store.repair().unwrap();
+    assert!(
+        report.rebuilt && report.quarantined.is_empty(),
+        "{report:?}"
+    );
+    assert_eq!(report.segments_kept, files.len());
+    assert_eq!(state(&store).unwrap(), before);
+    assert!(store.verify().unwrap().damaged.is_empty());
+    // Writers work again, and new segment ids do not collide with old ones.
+    write(&store, &[(key("m", &[]), T0, 1.0)]);
+    assert_eq!(segment_files(dir.path()).len(), files.len() + 1);
+}
+
+#[test]
+fn manifest_entries_outside_the_store_layout_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let outside = dir.path().join("outside");
+    fs::create_dir_all(&outside).unwrap();
+    fs::write(outside.join("x"), b"precious").unwrap();
+    let store = Store::open(&root);
+    write(&store, &fleet());
+    let manifest_path = root.join("manifest.json");
+    let good = fs::read_to_string(&manifest_path).unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(&good).unwrap();
+    for hostile in [
+        "../outside/x".to_string(),
+        outside.join("x").display().to_string(),
+        "segments/day=2025-11-16/../../../outside/x".to_string(),
+    ] {
+        json["segments"][0]["path"] = serde_json::Value::String(hostile.clone());
+        fs::write(&manifest_path, serde_json::to_vec(&json).unwrap()).unwrap();
+        let err = store.snapshot().unwrap_err();
+        assert!(
+            err.to_string().contains("not a segment of the store"),
+            "{err}"
+        );
+        assert!(store.retain(i64::MAX).is_err(), "{hostile}");
+        assert!(store.compact().is_err(), "{hostile}");
+        assert_eq!(
+            fs::read(outside.join("x")).unwrap(),
+            b"precious",
+            "{hostile}"
+        );
+    }
+    fs::write(&manifest_path, good).unwrap();
+    assert!(state(&store).is_ok());
+}
+
+#[test]
+fn writers_never_delete_through_a_symlink_or_files_of_other_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let outside = dir.path().join("outside");
+    fs::create_dir_all(&outside).unwrap();
+    let store = Store::open(&root);
+    write(&store, &fleet());
+    // A symlinked day directory whose target holds files named as segments.
+    fs::write(outside.join("seg-0000000099.parquet"), b"not ours").unwrap();
+    fs::write(outside.join(".seg-0000000098.parquet.tmp"), b"not ours").unwrap();
+    std::os::unix::fs::symlink(&outside, root.join("segments/day=2020-01-01")).unwrap();
+    // A file of another name beside real segments.
+    let day = segment_files(&root)[0].parent().unwrap().to_path_buf();
+    fs::write(day.join("notes.txt"), b"mine").unwrap();
+    write(&store, &[(key("m", &[]), T0, 1.0)]);
+    store.compact().unwrap();
+    store.retain(i64::MAX).unwrap();
+    assert!(outside.join("seg-0000000099.parquet").exists());
+    assert!(outside.join(".seg-0000000098.parquet.tmp").exists());
+    assert_eq!(fs::read(day.join("notes.txt")).unwrap(), b"mine");
+}
+
+/// Flips one byte of a file at `at`.
+fn flip(path: &Path, at: u64, mask: u8) {
+    use std::os::unix::fs::FileExt;
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let mut b = [0u8];
+    f.read_exact_at(&mut b, at).unwrap();
+    f.write_all_at(&[b[0] ^ mask], at).unwrap();
+}
+
+#[test]
+fn every_flipped_byte_of_a_segment_is_found_on_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path());
+    write(&store, &fleet());
+    let before = state(&store).unwrap();
+    let seg = &segment_files(dir.path())[0];
+    let len = fs::metadata(seg).unwrap().len();
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let (mut tried, mut found) = (0, 0);
+    for _ in 0..60 {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        // Past the leading magic, which no reader uses.
+        let at = 4 + rng % (len - 4);
+        let mask = 1u8 << (rng >> 61);
+        flip(seg, at, mask);
+        tried += 1;
+        match state(&store) {
+            Err(e) => {
+                assert!(matches!(e, StoreError::Corrupt { .. }), "byte {at}: {e}");
+                found += 1;
+            }
+            Ok(s) => assert_eq!(s, before, "byte {at}: wrong data read without an error"),
+        }
+        assert!(!store.verify().unwrap().damaged.is_empty(), "byte {at}");
+        flip(seg, at, mask);
+    }
+    assert_eq!(found, tried, "flips found on read");
+    assert!(store.verify().unwrap().damaged.is_empty());
+    // Truncated: the recorded length tells.
+    let f = fs::OpenOptions::new().write(true).open(seg).unwrap();
+    f.set_len(len - 1).unwrap();
+    assert!(matches!(state(&store), Err(StoreError::Corrupt { .. })));
+}
+
+#[test]
+fn repair_sets_a_damaged_segment_aside_and_keeps_the_rest_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path());
+    let samples = fleet();
+    // Two days, so two segments: damage the first day's.
+    write(&store, &samples);
+    let files = segment_files(dir.path());
+    assert_eq!(files.len(), 2);
+    let len = fs::metadata(&files[0]).unwrap().len();
+    flip(&files[0], len / 2, 0x10);
+    let verified = store.verify().unwrap();
+    assert_eq!(verified.damaged.len(), 1);
+    assert!(
+        verified.damaged[0].problem.contains("checksum"),
+        "{:?}",
+        verified.damaged
+    );
+    let report = store.repair().unwrap();
+    assert_eq!(report.quarantined.len(), 1);
+    let kept = dir
+        .path()
+        .join("quarantine/day=2025-11-16")
+        .join(files[0].file_name().unwrap());
+    assert!(kept.exists(), "the damaged segment is kept, not deleted");
+    let want: Vec<_> = samples
+        .iter()
+        .filter(|(_, t, _)| *t >= T0 + DAY)
+        .cloned()
+        .collect();
+    assert_reads(
+        &store.snapshot().unwrap().scan(&ScanRequest::all()).unwrap(),
+        &expected(&want),
+    );
+    assert!(store.verify().unwrap().damaged.is_empty());
+    assert!(!store.repair().unwrap().changed());
+}
+
+// Crashes and I/O errors at every step of a commit, injected into the real
+// binary with strace (the only way to make fsync or rename fail on demand).
+
+/// Whether strace can trace here; says so loudly when it cannot.
+fn strace_works() -> bool {
+    let ok = std::process::Command::new("strace")
+        .args(["-qq", "-o", "/dev/null", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!(
+            "\n*** SKIPPED: strace is missing or cannot trace here; \
+             the fault-injection tests did not run (apt-get install strace) ***\n"
+        );
+    }
+    ok
+}
+
+/// `mcpops --store STORE --quiet ARGS` under strace with `options`.
+fn traced(store: &Path, options: &[&str], args: &[&str]) -> std::process::Output {
+    std::process::Command::new("strace")
+        .args(["-f", "-qq"])
+        .args(options)
+        .arg(env!("CARGO_BIN_EXE_mcpops"))
+        .arg("--store")
+        .arg(store)
+        .arg("--quiet")
+        .args(args)
+        .output()
+        .expect("run strace")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+/// Everything a reader sees, as `export` prints it; `None` when it fails.
+fn exported(store: &Path) -> Option<String> {
+    let o = common::mcpops(store, &["export", "--format", "csv"]);
+    o.status
+        .success()
+        .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+/// Prometheus text with a sample every 10 minutes of `days` days from `start`.
+fn prom_file(path: &Path, start: i64, days: i64, value: f64) {
+    let mut text = String::new();
+    for i in 0..days * 144 {
+        let t = start + i * 600_000;
+        for s in ["a", "b"] {
+            text.push_str(&format!("m{{server=\"{s}\"}} {} {t}\n", value + i as f64));
+        }
+    }
+    fs::write(path, text).unwrap();
+}
+
+/// How many times `op` makes each of these syscalls when nothing fails.
+fn syscall_counts(base: &Path, scratch: &Path, op: &[&str], calls: &[&str]) -> Vec<usize> {
+    let log = scratch.join("count.log");
+    let store = scratch.join("count");
+    let _ = fs::remove_dir_all(&store);
+    copy_dir(base, &store);
+    let trace = format!("trace={}", calls.join(","));
+    let o = traced(&store, &["-o", log.to_str().unwrap(), "-e", &trace], op);
+    assert!(o.status.success(), "{}", common::text(&o));
+    let log = fs::read_to_string(&log).unwrap();
+    calls
+        .iter()
+        .map(|c| {
+            log.lines()
+                .filter(|l| l.contains(&format!(" {c}(")) || l.starts_with(&format!("{c}(")))
+                .count()
+        })
+        .collect()
+}
+
+#[test]
+fn a_commit_interrupted_at_any_fsync_or_rename_leaves_before_or_after() {
+    if !strace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path();
+    prom_file(&files.join("base.prom"), T0, 2, 1.0);
+    prom_file(&files.join("more.prom"), T0 + DAY, 2, 100.0);
+    prom_file(&files.join("next.prom"), T0 + 5 * DAY, 1, 7.0);
+    let base = files.join("base");
+    for f in ["base.prom", "more.prom"] {
+        // Two commits, so that compact has segments to merge.
+        let o = common::mcpops(&base, &["ingest", files.join(f).to_str().unwrap()]);
+        assert!(o.status.success(), "{}", common::text(&o));
+    }
+    let next = files.join("next.prom");
+    let next_op = ["ingest", next.to_str().unwrap()];
+    let more = files.join("more.prom");
+    let retain_before = (T0 + 2 * DAY).to_string();
+    let ops: [Vec<&str>; 3] = [
+        vec!["ingest", more.to_str().unwrap()],
+        vec!["compact"],
+        vec!["retain", "--before", &retain_before],
+    ];
+    let (mut errors, mut kills) = (0, 0);
+    for op in &ops {
+        // The two states a reader may see, and each after the next writer.
+        let before = exported(&base).unwrap();
+        let after_store = files.join("after");
+        let _ = fs::remove_dir_all(&after_store);
+        copy_dir(&base, &after_store);
+        assert!(common::mcpops(&after_store, op).status.success());
+        let after = exported(&after_store).unwrap();
+        let then = |state: &Path| {
+            let s = files.join("then");
+            let _ = fs::remove_dir_all(&s);
+            copy_dir(state, &s);
+            assert!(common::mcpops(&s, &next_op).status.success());
+            exported(&s).unwrap()
+        };
+        let (before_next, after_next) = (then(&base), then(&after_store));
+        let calls = ["fsync", "rename"];
+        let counts = syscall_counts(&base, files, op, &calls);
+        assert!(counts.iter().all(|&n| n > 0), "{op:?}: {counts:?}");
+        for (call, count) in calls.iter().zip(counts) {
+            for when in 1..=count {
+                for fault in ["error=EIO", "signal=KILL"] {
+                    let store = files.join("victim");
+                    let _ = fs::remove_dir_all(&store);
+                    copy_dir(&base, &store);
+                    let inject = format!("inject={call}:{fault}:when={when}");
+                    let trace = format!("trace={call}");
+                    let o = traced(
+                        &store,
+                        &["-o", "/dev/null", "-e", &trace, "-e", &inject],
+                        op,
+                    );
+                    let what = format!("{op:?} with {inject}: {}", common::text(&o));
+                    if fault.starts_with("error") {
+                        errors += 1;
+                        assert!(!o.status.success(), "{what}: the failure went unreported");
+                    } else {
+                        kills += 1;
+                    }
+                    let seen = exported(&store).unwrap_or_else(|| panic!("{what}: unreadable"));
+                    assert!(
+                        seen == before || seen == after,
+                        "{what}: neither before nor after"
+                    );
+                    let o = common::mcpops(&store, &next_op);
+                    assert!(
+                        o.status.success(),
+                        "{what}: next writer: {}",
+                        common::text(&o)
+                    );
+                    let seen_next = exported(&store).unwrap();
+                    let want = if seen == before {
+                        &before_next
+                    } else {
+                        &after_next
+                    };
+                    assert!(
+                        &seen_next == want,
+                        "{what}: the next writer changed the state"
+                    );
+                }
+            }
+        }
+    }
+    eprintln!("commit faults: {errors} injected I/O errors, {kills} kills, all before or after");
+}
+
+#[test]
+fn a_failed_sync_after_the_manifest_rename_keeps_the_commit() {
+    if !strace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    prom_file(&dir.path().join("a.prom"), T0, 1, 1.0);
+    prom_file(&dir.path().join("b.prom"), T0, 1, 5.0);
+    for f in ["a.prom", "b.prom"] {
+        let o = common::mcpops(&store, &["ingest", dir.path().join(f).to_str().unwrap()]);
+        assert!(o.status.success());
+    }
+    let before = exported(&store).unwrap();
+    // compact's last fsync is the store directory's, after the manifest's rename.
+    let counts = syscall_counts(&store, dir.path(), &["compact"], &["fsync"]);
+    let inject = format!("inject=fsync:error=EIO:when={}", counts[0]);
+    let o = traced(
+        &store,
+        &["-o", "/dev/null", "-e", "trace=fsync", "-e", &inject],
+        &["compact"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", common::text(&o));
+    assert!(
+        common::text(&o).contains("commit is in place"),
+        "{}",
+        common::text(&o)
+    );
+    // Committed: the merged segment is listed and read; nothing was deleted
+    // that the old manifest lists, in case a crash brings that one back.
+    assert_eq!(exported(&store).unwrap(), before);
+    let o = common::mcpops(&store, &["verify"]);
+    assert!(o.status.success(), "{}", common::text(&o));
+    assert_eq!(
+        segment_files(&store).len(),
+        3,
+        "merged segment beside the two it replaced"
+    );
+    // The next writer sweeps the two the manifest no longer lists.
+    assert!(common::mcpops(&store, &["compact"]).status.success());
+    assert_eq!(segment_files(&store).len(), 1);
+    assert_eq!(exported(&store).unwrap(), before);
+}
+
+#[test]
+fn a_new_day_directory_is_synced_into_its_parent() {
+    if !strace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    prom_file(&dir.path().join("a.prom"), T0, 1, 1.0);
+    let log = dir.path().join("trace.log");
+    let o = traced(
+        &store,
+        &[
+            "-y",
+            "-o",
+            log.to_str().unwrap(),
+            "-e",
+            "trace=mkdir,mkdirat,fsync",
+        ],
+        &["ingest", dir.path().join("a.prom").to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", common::text(&o));
+    let log = fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    let made = lines
+        .iter()
+        .position(|l| l.contains("mkdir") && l.contains("day=2025-11-16"))
+        .unwrap_or_else(|| panic!("no mkdir of the day directory:\n{log}"));
+    let segments_dir = format!("{}>)", store.join("segments").display());
+    assert!(
+        lines[made..]
+            .iter()
+            .any(|l| l.contains("fsync(") && l.contains(&segments_dir)),
+        "segments/ never synced after its new day directory:\n{log}"
+    );
+}
+
+#[test]
+fn verify_and_repair_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    prom_file(&dir.path().join("a.prom"), T0, 2, 1.0);
+    let o = common::mcpops(
+        &store,
+        &["ingest", dir.path().join("a.prom").to_str().unwrap()],
+    );
+    assert!(o.status.success());
+    let o = common::mcpops(&store, &["verify"]);
+    assert!(o.status.success(), "{}", common::text(&o));
+    assert!(
+        common::text(&o).contains("all intact"),
+        "{}",
+        common::text(&o)
+    );
+    let seg = &segment_files(&store)[1];
+    flip(seg, 100, 0x01);
+    for args in [&["verify"][..], &["export"][..]] {
+        let o = common::mcpops(&store, args);
+        assert_eq!(o.status.code(), Some(5), "{args:?}: {}", common::text(&o));
+        assert!(
+            common::text(&o).contains("checksum mismatch"),
+            "{}",
+            common::text(&o)
+        );
+    }
+    let o = common::mcpops(&store, &["repair"]);
+    assert!(o.status.success(), "{}", common::text(&o));
+    assert!(
+        common::text(&o).contains("quarantine"),
+        "{}",
+        common::text(&o)
+    );
+    assert!(common::mcpops(&store, &["verify"]).status.success());
+    // A lost manifest: readers and writers refuse with exit 5, repair mends.
+    fs::remove_file(store.join("manifest.json")).unwrap();
+    for args in [
+        &["info"][..],
+        &["ingest", dir.path().join("a.prom").to_str().unwrap()][..],
+    ] {
+        let o = common::mcpops(&store, args);
+        assert_eq!(o.status.code(), Some(5), "{args:?}: {}", common::text(&o));
+    }
+    assert_eq!(segment_files(&store).len(), 1);
+    let o = common::mcpops(&store, &["repair"]);
+    assert!(
+        common::text(&o).contains("rebuilt the manifest"),
+        "{}",
+        common::text(&o)
+    );
+    let o = common::mcpops(&store, &["export"]);
+    assert!(
+        o.status.success() && o.stdout.len() > 100,
+        "{}",
+        common::text(&o)
+    );
 }

@@ -9,14 +9,17 @@
 //! [`Snapshot::scan`], [`Snapshot::lazy_frame`], [`Store::compact`],
 //! [`Store::retain`], [`Snapshot::info`], [`Snapshot::export`].
 
+mod checksum;
 mod frame;
 mod manifest;
+mod repair;
 mod scan;
 mod segment;
 mod writer;
 
 pub use frame::ExportFormat;
-pub use manifest::{Manifest, SegmentMeta};
+pub use manifest::{Manifest, SegmentChecksums, SegmentMeta};
+pub use repair::{DamagedSegment, QUARANTINE_DIR, RepairReport, VerifyReport};
 pub use scan::{ScanRequest, SeriesData, pool_without};
 pub use writer::{CommitSummary, LOCK_FILE, StoreWriter};
 
@@ -44,6 +47,19 @@ pub enum StoreError {
     Corrupt { path: String, message: String },
     #[error("another writer holds {path}; try again when it has finished")]
     Locked { path: String },
+    #[error(
+        "{path} is missing, but the store holds {segments} segment file(s): read as empty, or \
+         written to, the store would lose them; `mcpops repair` rebuilds the manifest from them"
+    )]
+    ManifestMissing { path: String, segments: usize },
+    #[error(
+        "the commit is in place, but {path} could not be synced ({source}): a crash of the \
+         machine now may lose it; nothing was deleted"
+    )]
+    NotDurable {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Frame(String),
     #[error("{0}")]
@@ -67,6 +83,16 @@ impl StoreError {
 
     pub(crate) fn arrow(e: arrow::error::ArrowError) -> Self {
         StoreError::Frame(format!("arrow: {e}"))
+    }
+
+    /// Whether the store itself is damaged (a corrupt or missing file, a lost
+    /// manifest), as opposed to an I/O failure or bad input: `mcpops verify`
+    /// and `mcpops repair` are the way on.
+    pub fn is_damage(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Corrupt { .. } | StoreError::ManifestMissing { .. }
+        )
     }
 
     /// A segment file gone between snapshot and open (an open file stays
@@ -114,7 +140,7 @@ impl Store {
     }
 
     /// Merges the segments of each day that has more than one, or that holds
-    /// duplicate samples, into one, keeping the newest write of each
+    /// duplicate samples or lacks checksums, into one, keeping the newest write of each
     /// (series, timestamp). One commit.
     pub fn compact(&self) -> Result<CompactSummary, StoreError> {
         let mut writer = self.writer()?;
@@ -124,7 +150,13 @@ impl Store {
         }
         let mut summary = CompactSummary::default();
         for segs in by_day.into_values() {
-            if segs.len() < 2 && segs.iter().all(|s| s.duplicates == 0) {
+            // A lone segment is rewritten only to drop duplicates or to
+            // gain the checksums it was written without.
+            if segs.len() < 2
+                && segs
+                    .iter()
+                    .all(|s| s.duplicates == 0 && s.checksums.is_some())
+            {
                 continue;
             }
             let rows_before: u64 = segs.iter().map(|s| s.rows).sum();

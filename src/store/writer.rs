@@ -5,7 +5,11 @@
 //!
 //! [`commit`]: StoreWriter::commit
 
-use super::manifest::{Manifest, SegmentMeta, sync_dir};
+use super::checksum::checksums_of;
+use super::manifest::{
+    AtomicWriteError, MANIFEST_FILE, Manifest, SegmentMeta, day_dirs, parse_segment_file_name,
+    segment_file_name, sync_dir,
+};
 use super::segment::{SegmentOrder, SortedRows, write_segment};
 use super::{SEGMENTS_DIR, StoreError, time_extent};
 use crate::model::{RESERVED_COLUMNS, SampleSink, SeriesKey, SinkError};
@@ -32,7 +36,7 @@ struct Pending {
 /// Exclusive writer of a store: one at a time, by an OS file lock.
 pub struct StoreWriter {
     root: PathBuf,
-    _lock: File,
+    _lock: StoreLock,
     manifest: Manifest,
     series: Vec<SeriesKey>,
     index: HashMap<SeriesKey, u32>,
@@ -58,23 +62,7 @@ impl StoreWriter {
     /// Creates the store directory if needed, takes the lock, and removes
     /// what a crashed commit may have left (files no manifest lists).
     pub(super) fn open(root: &Path) -> Result<StoreWriter, StoreError> {
-        fs::create_dir_all(root.join(SEGMENTS_DIR)).map_err(|e| StoreError::io(root, e))?;
-        let lock_path = root.join(LOCK_FILE);
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| StoreError::io(&lock_path, e))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(StoreError::Locked {
-                    path: lock_path.display().to_string(),
-                });
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(StoreError::io(&lock_path, e)),
-        }
+        let lock = lock_store(root)?;
         let manifest = Manifest::load(root)?;
         remove_orphans(root, &manifest)?;
         Ok(StoreWriter {
@@ -187,16 +175,17 @@ impl StoreWriter {
         let day = day_of(day_start);
         let rel_dir = format!("{SEGMENTS_DIR}/day={day}");
         let dir = self.root.join(&rel_dir);
-        fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
-        let name = format!("seg-{id:010}.parquet");
+        create_dir_durably(&dir)?;
+        let name = segment_file_name(id);
         let tmp = dir.join(format!(".{name}.tmp"));
-        let written = match write_segment(&tmp, rows) {
+        let written = match write_segment(&tmp, rows).and_then(|w| Ok((w, checksums_of(&tmp)?))) {
             Ok(w) => w,
             Err(e) => {
                 let _ = fs::remove_file(&tmp);
                 return Err(e);
             }
         };
+        let (written, checksums) = written;
         self.pending.push(Pending {
             tmp,
             target: dir.join(&name),
@@ -212,12 +201,20 @@ impl StoreWriter {
                 duplicates,
                 metrics: written.metrics,
                 labels: written.labels,
+                checksums: Some(checksums),
             },
         });
         Ok(())
     }
 
     /// Makes everything written visible at once, or nothing if it fails.
+    ///
+    /// The manifest's rename is the commit point. Before it, a failure
+    /// leaves the new segments unlisted (the next writer sweeps them);
+    /// after it, nothing is taken back: a failed sync of the directory is
+    /// reported as [`StoreError::NotDurable`], and the segments this commit
+    /// replaced stay on disk, since the old manifest that lists them may be
+    /// what a crash brings back.
     pub fn commit(mut self) -> Result<CommitSummary, StoreError> {
         self.spill()?;
         let mut dirs: Vec<PathBuf> = Vec::new();
@@ -259,13 +256,34 @@ impl StoreWriter {
             .segments
             .sort_by(|a, b| a.day.cmp(&b.day).then(a.id.cmp(&b.id)));
         manifest.generation += 1;
-        if let Err(e) = manifest.store(&self.root) {
-            // The renamed segments are not listed anywhere: take them back.
-            for p in &self.pending {
-                let _ = fs::remove_file(&p.target);
+        match manifest.store(&self.root) {
+            Ok(()) => {}
+            Err(AtomicWriteError::NotDurable(e)) => {
+                self.pending.clear();
+                return Err(not_durable(e));
             }
-            self.pending.clear();
-            return Err(e);
+            Err(AtomicWriteError::NotWritten(e)) => {
+                // A rename that reports an error may still have happened:
+                // only the manifest on disk tells whether this committed.
+                match Manifest::load(&self.root) {
+                    Ok(on_disk) if on_disk == manifest => {
+                        self.pending.clear();
+                        return Err(not_durable(e));
+                    }
+                    Ok(on_disk) if on_disk == self.manifest => {
+                        // Not committed: the renamed segments are listed
+                        // nowhere, so taking them back loses nothing.
+                        for p in &self.pending {
+                            let _ = fs::remove_file(&p.target);
+                        }
+                    }
+                    // Unknown: leave everything for the next writer,
+                    // which sweeps only what the manifest it reads omits.
+                    _ => {}
+                }
+                self.pending.clear();
+                return Err(e);
+            }
         }
         self.pending.clear();
         self.manifest = manifest;
@@ -273,10 +291,86 @@ impl StoreWriter {
         // on a missing file. Removing them is best effort: the next writer
         // removes any file no manifest lists.
         for s in removed {
-            let _ = fs::remove_file(self.root.join(&s.path));
+            remove_listed_segment(&self.root, &s);
         }
         remove_empty_day_dirs(&self.root);
         Ok(summary)
+    }
+}
+
+/// The store's write lock, held until dropped.
+pub(super) struct StoreLock(File);
+
+impl Drop for StoreLock {
+    fn drop(&mut self) {
+        // Released here, not when the last copy of the descriptor closes: a
+        // child process forked meanwhile holds one until it execs, and the
+        // next writer would find the store locked.
+        let _ = self.0.unlock();
+    }
+}
+
+/// Creates the store's directories if needed and takes its write lock.
+pub(super) fn lock_store(root: &Path) -> Result<StoreLock, StoreError> {
+    create_dir_durably(&root.join(SEGMENTS_DIR))?;
+    let lock_path = root.join(LOCK_FILE);
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| StoreError::io(&lock_path, e))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(StoreLock(lock)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
+            path: lock_path.display().to_string(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::io(&lock_path, e)),
+    }
+}
+
+/// A failed sync after the commit point, named as such.
+fn not_durable(e: StoreError) -> StoreError {
+    match e {
+        StoreError::Io { path, source } => StoreError::NotDurable { path, source },
+        other => other,
+    }
+}
+
+/// Creates a directory and whatever of its ancestors is missing, syncing the
+/// parent of each one it creates, so that a segment renamed into a new
+/// `day=` directory survives a crash along with the directory's own entry.
+pub(super) fn create_dir_durably(dir: &Path) -> Result<(), StoreError> {
+    let mut missing = Vec::new();
+    let mut at = dir;
+    while !at.as_os_str().is_empty() && fs::symlink_metadata(at).is_err() {
+        missing.push(at);
+        match at.parent() {
+            Some(parent) => at = parent,
+            None => break,
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+    for created in missing.iter().rev() {
+        let parent = created
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        sync_dir(parent)?;
+    }
+    Ok(())
+}
+
+/// Deletes a segment the manifest no longer lists, without following a
+/// symlink: its day directory must be a real directory of the store.
+fn remove_listed_segment(root: &Path, segment: &SegmentMeta) {
+    let day_dir = root.join(SEGMENTS_DIR).join(format!("day={}", segment.day));
+    let is_real_dir = fs::symlink_metadata(&day_dir).is_ok_and(|m| m.is_dir());
+    if is_real_dir {
+        let _ = fs::remove_file(day_dir.join(segment_file_name(segment.id)));
     }
 }
 
@@ -341,36 +435,41 @@ impl SampleSink for StoreWriter {
 
 /// Deletes segment files and temporaries that the manifest does not list:
 /// what a crash between writing segments and replacing the manifest leaves.
+/// Only names the store itself writes, in real `day=` directories: a file of
+/// another name, or anything behind a symlinked directory, is left alone.
 fn remove_orphans(root: &Path, manifest: &Manifest) -> Result<(), StoreError> {
-    let listed: HashSet<PathBuf> = manifest
+    let listed: HashSet<(&str, u64)> = manifest
         .segments
         .iter()
-        .map(|s| root.join(&s.path))
+        .map(|s| (s.day.as_str(), s.id))
         .collect();
-    let seg_root = root.join(SEGMENTS_DIR);
-    let Ok(days) = fs::read_dir(&seg_root) else {
-        return Ok(());
-    };
-    for day in days.flatten() {
-        let Ok(files) = fs::read_dir(day.path()) else {
+    for (day, dir) in day_dirs(root) {
+        let Ok(files) = fs::read_dir(&dir) else {
             continue;
         };
         for f in files.flatten() {
-            let p = f.path();
-            if !listed.contains(&p) {
-                let _ = fs::remove_file(&p);
+            let name = f.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let orphan = match parse_segment_file_name(name) {
+                Some(id) => !listed.contains(&(day.as_str(), id)),
+                None => name
+                    .strip_prefix('.')
+                    .and_then(|n| n.strip_suffix(".tmp"))
+                    .and_then(parse_segment_file_name)
+                    .is_some(),
+            };
+            if orphan {
+                let _ = fs::remove_file(f.path());
             }
         }
     }
-    let _ = fs::remove_file(root.join(".manifest.json.tmp"));
+    let _ = fs::remove_file(root.join(format!(".{MANIFEST_FILE}.tmp")));
     remove_empty_day_dirs(root);
     Ok(())
 }
 
 fn remove_empty_day_dirs(root: &Path) {
-    if let Ok(days) = fs::read_dir(root.join(SEGMENTS_DIR)) {
-        for d in days.flatten() {
-            let _ = fs::remove_dir(d.path()); // fails, harmlessly, unless empty
-        }
+    for (_, dir) in day_dirs(root) {
+        let _ = fs::remove_dir(dir); // fails, harmlessly, unless empty
     }
 }
