@@ -1542,3 +1542,28 @@ fn verify_and_repair_from_the_command_line() {
         common::text(&o)
     );
 }
+
+#[test]
+fn a_listed_segment_that_is_gone_is_damage_that_repair_mends() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path());
+    let samples = fleet();
+    write(&store, &samples);
+    fs::remove_file(&segment_files(dir.path())[0]).unwrap();
+    let err = state(&store).unwrap_err();
+    assert!(
+        err.is_damage() && err.to_string().contains("file is gone"),
+        "{err}"
+    );
+    let report = store.repair().unwrap();
+    assert_eq!(report.missing.len(), 1);
+    let want: Vec<_> = samples
+        .iter()
+        .filter(|(_, t, _)| *t >= T0 + DAY)
+        .cloned()
+        .collect();
+    assert_reads(
+        &store.snapshot().unwrap().scan(&ScanRequest::all()).unwrap(),
+        &expected(&want),
+    );
+}

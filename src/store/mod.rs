@@ -95,6 +95,20 @@ impl StoreError {
         )
     }
 
+    /// A listed segment whose file is gone for good: damage, not an I/O
+    /// failure.
+    fn into_missing_segment(self) -> Self {
+        match self {
+            StoreError::Io { path, .. } => StoreError::Corrupt {
+                path,
+                message: "the manifest lists this segment but the file is gone; \
+                          `mcpops repair` drops it from the manifest"
+                    .to_string(),
+            },
+            other => other,
+        }
+    }
+
     /// A segment file gone between snapshot and open (an open file stays
     /// readable after removal, so only opening can find it missing).
     fn is_missing_file(&self) -> bool {
@@ -271,7 +285,10 @@ impl Snapshot {
         read: impl Fn(&[SegmentMeta]) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         match read(&self.manifest.segments) {
-            Err(e) if e.is_missing_file() => read(&Manifest::load(&self.root)?.segments),
+            Err(e) if e.is_missing_file() => match read(&Manifest::load(&self.root)?.segments) {
+                Err(e) if e.is_missing_file() => Err(e.into_missing_segment()),
+                other => other,
+            },
             other => other,
         }
     }
