@@ -103,6 +103,19 @@ fn assert_reads(got: &[SeriesData], want: &BTreeMap<SeriesKey, Vec<(i64, f64)>>)
     }
 }
 
+/// The store reads as exactly the samples at or after `from`.
+fn assert_holds_from(store: &Store, samples: &[(SeriesKey, i64, f64)], from: i64) {
+    let want: Vec<_> = samples
+        .iter()
+        .filter(|(_, t, _)| *t >= from)
+        .cloned()
+        .collect();
+    assert_reads(
+        &store.snapshot().unwrap().scan(&ScanRequest::all()).unwrap(),
+        &expected(&want),
+    );
+}
+
 fn segment_files(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for day in fs::read_dir(root.join("segments")).unwrap().flatten() {
@@ -465,15 +478,7 @@ fn retain_drops_whole_days_only() {
     // Mid-way through the second day: only the first day goes.
     let c = store.retain(T0 + DAY + 3_600_000).unwrap();
     assert_eq!(c.segments_removed, 1);
-    let want: Vec<_> = samples
-        .iter()
-        .filter(|(_, t, _)| *t >= T0 + DAY)
-        .cloned()
-        .collect();
-    assert_reads(
-        &store.snapshot().unwrap().scan(&ScanRequest::all()).unwrap(),
-        &expected(&want),
-    );
+    assert_holds_from(&store, &samples, T0 + DAY);
     assert_eq!(segment_files(dir.path()).len(), 1);
 }
 
@@ -1213,15 +1218,7 @@ fn repair_sets_a_damaged_segment_aside_and_keeps_the_rest_readable() {
         .join("quarantine/day=2025-11-16")
         .join(files[0].file_name().unwrap());
     assert!(kept.exists(), "the damaged segment is kept, not deleted");
-    let want: Vec<_> = samples
-        .iter()
-        .filter(|(_, t, _)| *t >= T0 + DAY)
-        .cloned()
-        .collect();
-    assert_reads(
-        &store.snapshot().unwrap().scan(&ScanRequest::all()).unwrap(),
-        &expected(&want),
-    );
+    assert_holds_from(&store, &samples, T0 + DAY);
     assert!(store.verify().unwrap().damaged.is_empty());
     assert!(!store.repair().unwrap().changed());
 }
@@ -1557,13 +1554,5 @@ fn a_listed_segment_that_is_gone_is_damage_that_repair_mends() {
     );
     let report = store.repair().unwrap();
     assert_eq!(report.missing.len(), 1);
-    let want: Vec<_> = samples
-        .iter()
-        .filter(|(_, t, _)| *t >= T0 + DAY)
-        .cloned()
-        .collect();
-    assert_reads(
-        &store.snapshot().unwrap().scan(&ScanRequest::all()).unwrap(),
-        &expected(&want),
-    );
+    assert_holds_from(&store, &samples, T0 + DAY);
 }
