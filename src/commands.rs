@@ -5,7 +5,7 @@
 //! critical alert is firing; 5 when the store is damaged).
 
 use crate::generate::{GenerateError, GenerateOptions, generate};
-use crate::ingest::{IngestError, IngestOptions, ingest_path};
+use crate::ingest::{IngestError, IngestOptions, ingest_inputs, resolve_inputs};
 use crate::model::Matcher;
 use crate::store::{ExportFormat, ScanRequest, Store, StoreError};
 use crate::time::{format_ms, now_ms, parse_time};
@@ -117,20 +117,14 @@ pub fn ingest(
     out: &mut dyn Write,
 ) -> Result<(), CommandError> {
     let started = Instant::now();
+    // Before the lock: a missing file, an unknown format or a FIFO fails
+    // here, without waiting on (or holding) the store.
+    let inputs = resolve_inputs(paths, opts)?;
     let mut writer = store.writer()?;
-    let mut samples = 0u64;
-    let mut lines = 0u64;
-    let mut files = 0usize;
-    let mut skipped = 0u64;
-    let mut first_skipped = Vec::new();
-    for path in paths {
-        let report = ingest_path(path, opts, &mut writer)?;
-        samples += report.samples;
-        lines += report.lines;
-        files += report.files;
-        skipped += report.skipped;
-        first_skipped.extend(report.first_skipped);
-    }
+    let report = ingest_inputs(&inputs, opts, &mut writer)?;
+    let (samples, lines, files, skipped) =
+        (report.samples, report.lines, report.files, report.skipped);
+    let first_skipped = report.first_skipped;
     let commit = writer.commit()?;
     let secs = started.elapsed().as_secs_f64();
     writeln!(

@@ -10,6 +10,16 @@ use std::fmt;
 /// Column names a segment uses for itself; a label may not take them.
 pub const RESERVED_COLUMNS: [&str; 4] = ["metric", "timestamp", "value", "day"];
 
+/// Whether a label named `name` would take one of [`RESERVED_COLUMNS`].
+/// Compared without regard to ASCII case, as DuckDB matches column names
+/// and the hive `day=` partition: a `Value` or `DAY` label breaks its reads
+/// of the whole store just as `value` would.
+pub fn is_reserved_column(name: &str) -> bool {
+    RESERVED_COLUMNS
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case(name))
+}
+
 /// One series: metric name and labels sorted by name. Empty label values are
 /// dropped, since a missing label and an empty one mean the same (as in Prometheus).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -206,6 +216,16 @@ mod tests {
     }
 
     #[test]
+    fn reserved_columns_ignore_case() {
+        for name in ["metric", "Value", "DAY", "TimeStamp", "mEtRiC"] {
+            assert!(is_reserved_column(name), "{name}");
+        }
+        for name in ["values", "days", "server", "", "metric_name", "__name__"] {
+            assert!(!is_reserved_column(name), "{name}");
+        }
+    }
+
+    #[test]
     fn matchers_follow_prometheus() {
         let k = SeriesKey::new("m", vec![("server".into(), "edge-1".into())]);
         let m = |s| Matcher::parse(s).unwrap();
@@ -229,6 +249,11 @@ pub trait SampleSink {
     fn intern(&mut self, key: SeriesKey) -> u32;
     /// Adds one sample of an interned series.
     fn push(&mut self, series: u32, timestamp_ms: i64, value: f64) -> Result<(), SinkError>;
+    /// Label names the sink already holds (a store's label columns), so that
+    /// an ingest can refuse a name differing from one of them only in case.
+    fn label_names(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A sink failed to take a sample (the store could not spill a segment, say).
@@ -269,5 +294,14 @@ impl SampleSink for MemorySink {
     fn push(&mut self, series: u32, timestamp_ms: i64, value: f64) -> Result<(), SinkError> {
         self.samples.push((series, timestamp_ms, value));
         Ok(())
+    }
+
+    fn label_names(&self) -> Vec<String> {
+        let names: std::collections::BTreeSet<&String> = self
+            .series
+            .iter()
+            .flat_map(|k| k.labels.iter().map(|(n, _)| n))
+            .collect();
+        names.into_iter().cloned().collect()
     }
 }

@@ -9,6 +9,28 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, TimeZone, Utc};
 /// (1e11 seconds is the year 5138; 1e11 milliseconds is 1973).
 const EPOCH_MS_THRESHOLD: f64 = 1e11;
 
+/// The first millisecond the store keeps, 0000-01-01T00:00:00Z: the store
+/// names every day `YYYY-MM-DD`, so years have four digits.
+pub const MIN_STORED_MS: i64 = -62_167_219_200_000;
+/// The last millisecond the store keeps, 9999-12-31T23:59:59.999Z.
+pub const MAX_STORED_MS: i64 = 253_402_300_799_999;
+
+/// Whether the store can keep a sample at `ms`.
+pub fn is_stored(ms: i64) -> bool {
+    (MIN_STORED_MS..=MAX_STORED_MS).contains(&ms)
+}
+
+/// `ms` when the store can keep a sample at that time, else why not.
+pub fn check_stored_range(ms: i64) -> Result<i64, String> {
+    if is_stored(ms) {
+        Ok(ms)
+    } else {
+        Err(format!(
+            "timestamp {ms} ms is outside the years 0 to 9999 that the store keeps"
+        ))
+    }
+}
+
 /// Parses a point in time; `now_ms` anchors `now` and `now-DURATION`.
 pub fn parse_time(text: &str, now_ms: i64) -> Result<i64, String> {
     let t = text.trim();
@@ -194,6 +216,18 @@ mod tests {
         assert!(parse_duration_ms("").is_err());
         assert!(parse_duration_ms("99999999999999999w").is_err());
         assert_eq!(format_duration_ms(5_400_000), "1h30m");
+    }
+
+    #[test]
+    fn stored_range_is_years_0_to_9999() {
+        assert_eq!(day_of(MIN_STORED_MS), "0000-01-01");
+        assert_eq!(day_of(MAX_STORED_MS), "9999-12-31");
+        assert_eq!(check_stored_range(MIN_STORED_MS), Ok(MIN_STORED_MS));
+        assert_eq!(check_stored_range(MAX_STORED_MS), Ok(MAX_STORED_MS));
+        for ms in [MIN_STORED_MS - 1, MAX_STORED_MS + 1, i64::MIN, i64::MAX] {
+            let e = check_stored_range(ms).unwrap_err();
+            assert!(e.contains("outside the years 0 to 9999"), "{e}");
+        }
     }
 
     #[test]

@@ -412,3 +412,179 @@ fn a_reader_that_stops_reading_is_not_an_error() {
         assert!(o.stderr.is_empty(), "{args:?}: {}", text(&o));
     }
 }
+
+/// `mcpops --store STORE --quiet ARGS...`, killed (and the test failed) if it
+/// has not exited within `limit`: for inputs that could block forever.
+fn mcpops_within(store: &Path, args: &[&str], limit: std::time::Duration) -> std::process::Output {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcpops"))
+        .arg("--store")
+        .arg(store)
+        .arg("--quiet")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run mcpops");
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if child.try_wait().expect("wait for mcpops").is_some() {
+            return child.wait_with_output().expect("mcpops output");
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("mcpops {args:?} had not exited after {limit:?}: killed");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Ingests `file` into `store` (which must be left as it was): exit 2, and
+/// the message.
+fn refused(store: &Path, file: &Path) -> String {
+    let before = fs::read(store.join("manifest.json")).ok();
+    let o = mcpops(store, &["ingest", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(fs::read(store.join("manifest.json")).ok(), before);
+    text(&o)
+}
+
+#[test]
+fn bad_fields_exit_2_with_a_position_and_skip_invalid_skips_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let late = dir.path().join("late.prom");
+    fs::write(
+        &late,
+        "m{server=\"a\"} 1 1763251200000\nm{server=\"a\"} 2 253402300800000\n",
+    )
+    .unwrap();
+    let msg = refused(&store, &late);
+    assert!(
+        msg.contains("late.prom:2:17: timestamp `253402300800000` is outside the years 0 to 9999"),
+        "{msg}"
+    );
+    let o = mcpops(
+        &store,
+        &["ingest", "--skip-invalid", late.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("ingested 1 samples"), "{}", text(&o));
+    assert!(text(&o).contains("skipped 1 invalid line"), "{}", text(&o));
+
+    // A label the store's columns would shadow, in any case.
+    let day = dir.path().join("day.prom");
+    fs::write(&day, "m{DAY=\"x\"} 1 1763251200000\n").unwrap();
+    let msg = refused(&store, &day);
+    assert!(
+        msg.contains("day.prom:1:3: label name `DAY` is reserved"),
+        "{msg}"
+    );
+
+    // A spelling that differs only in case from the store's `server`.
+    let upper = dir.path().join("upper.jsonl");
+    fs::write(
+        &upper,
+        "{\"ts\":1763251200000,\"metric\":\"m\",\"value\":1,\"labels\":{\"Server\":\"b\"}}\n",
+    )
+    .unwrap();
+    let msg = refused(&store, &upper);
+    assert!(msg.contains("upper.jsonl:1:"), "{msg}");
+    assert!(
+        msg.contains("`Server` differs only in case from the label `server`"),
+        "{msg}"
+    );
+
+    // `foo{__name__="bar"}`, which Prometheus refuses too.
+    let named = dir.path().join("named.prom");
+    fs::write(&named, "foo{__name__=\"bar\"} 1 1763251200000\n").unwrap();
+    let msg = refused(&store, &named);
+    assert!(
+        msg.contains("named.prom:1:5: `__name__` is the metric name"),
+        "{msg}"
+    );
+
+    // A 4 MB line is quoted by its first characters only.
+    let huge = dir.path().join("huge.prom");
+    fs::write(&huge, format!("m {} 1\n", "9x".repeat(2 << 20))).unwrap();
+    let msg = refused(&store, &huge);
+    assert!(msg.len() < 1000, "{} bytes", msg.len());
+    assert!(msg.contains("…(4194184 more bytes)"), "{msg}");
+}
+
+#[test]
+fn unreadable_inputs_exit_2_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    // A truncated gzip: the file and how far into it decompression failed.
+    let gz = dir.path().join("cut.om.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let lines: String = (0..5000)
+        .map(|i| format!("m{{i=\"{i}\"}} {i} 1763251200\n"))
+        .collect();
+    std::io::Write::write_all(&mut enc, lines.as_bytes()).unwrap();
+    let bytes = enc.finish().unwrap();
+    fs::write(&gz, &bytes[..bytes.len() - 20]).unwrap();
+    let msg = refused(&store, &gz);
+    let cut = bytes.len() - 20;
+    assert!(
+        msg.contains(&format!(
+            "cut.om.gz: the gzip data is truncated or corrupt at byte {cut} of {cut}"
+        )),
+        "{msg}"
+    );
+
+    // An empty OpenMetrics file lacks its `# EOF`.
+    let empty = dir.path().join("empty.om");
+    fs::write(&empty, "").unwrap();
+    let msg = refused(&store, &empty);
+    assert!(
+        msg.contains("empty.om:1:1: OpenMetrics text ends with a `# EOF` line"),
+        "{msg}"
+    );
+
+    // OpenMetrics (seconds) read as Prometheus text (milliseconds).
+    let om = dir.path().join("scrape.om");
+    fs::write(&om, GOOD).unwrap();
+    let o = mcpops(
+        &store,
+        &["ingest", "--format", "prometheus", om.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("scrape.om:2:"), "{}", text(&o));
+    assert!(
+        text(&o).contains("use --format openmetrics"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_is_refused_before_the_store_is_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let inputs = dir.path().join("inputs");
+    fs::create_dir_all(&inputs).unwrap();
+    let fifo = inputs.join("scrape.prom");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let limit = std::time::Duration::from_secs(20);
+    // Named directly, and found in a directory.
+    for path in [&fifo, &inputs] {
+        let o = mcpops_within(&store, &["ingest", path.to_str().unwrap()], limit);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(
+            text(&o).contains("scrape.prom: is a FIFO (named pipe), not a regular file"),
+            "{}",
+            text(&o)
+        );
+        // Refused before the lock: no store was even created.
+        assert!(!store.exists());
+    }
+}

@@ -236,7 +236,7 @@ fn missing_timestamps_and_missing_files_are_errors() {
     std::fs::write(&corrupt, b"\x1f\x8b\x08\x00garbage").unwrap();
     assert!(matches!(
         ingest_path(&corrupt, &opts(), &mut MemorySink::default()),
-        Err(IngestError::Io { .. })
+        Err(IngestError::Gzip { size: 11, .. })
     ));
 }
 
@@ -262,4 +262,353 @@ fn an_empty_directory_reads_nothing() {
     write(&dir.path().join("README"), "hello");
     let report = ingest_path(dir.path(), &opts(), &mut MemorySink::default()).unwrap();
     assert_eq!((report.files, report.samples), (0, 0));
+}
+
+/// The parse error ingesting `path` gives (panics on any other outcome).
+fn parse_error_of(path: &Path, o: &IngestOptions) -> mcpops::ingest::ParseError {
+    match ingest_path(path, o, &mut MemorySink::default()) {
+        Err(IngestError::Parse(e)) => e,
+        other => panic!("{}: expected a parse error, got {other:?}", path.display()),
+    }
+}
+
+/// Ingests `text` as the file `name` in `dir`: the error it stops with, and
+/// what `--skip-invalid` keeps (samples, lines skipped).
+fn error_and_skip(dir: &Path, name: &str, text: &str) -> (mcpops::ingest::ParseError, (u64, u64)) {
+    let path = dir.join(name);
+    write(&path, text);
+    let e = parse_error_of(&path, &opts());
+    assert_eq!(e.file, path.display().to_string());
+    let mut o = opts();
+    o.skip_invalid = true;
+    let report = ingest_path(&path, &o, &mut MemorySink::default())
+        .unwrap_or_else(|e| panic!("{name} with --skip-invalid: {e}"));
+    (e, (report.samples, report.skipped))
+}
+
+#[test]
+fn timestamps_outside_years_0_to_9999_are_bad_fields_with_a_position() {
+    let dir = tempfile::tempdir().unwrap();
+    // (file, text, line, column) of the first timestamp the store cannot keep.
+    let cases = [
+        ("late.prom", "m 1 1\nm 2 253402300800000\n", 2, 5),
+        ("early.prom", "m 1 1\nm 2 -62167219200001\n", 2, 5),
+        ("late.om", "m 1 1\nm 2 253402300800\n# EOF\n", 2, 5),
+        (
+            "late.csv",
+            "timestamp,metric,value\n1,m,1\n99999999999999999,m,2\n",
+            3,
+            1,
+        ),
+        ("wide.csv", "timestamp,m\n1,1\n-62167219201,2\n", 3, 1),
+        (
+            "late.jsonl",
+            "{\"ts\":1,\"metric\":\"m\",\"value\":1}\n{\"ts\":253402300800000,\"metric\":\"m\",\"value\":2}\n",
+            2,
+            2,
+        ),
+    ];
+    for (name, text, line, col) in cases {
+        let (e, kept) = error_and_skip(dir.path(), name, text);
+        assert_eq!((e.line, e.col), (line, col), "{name}: {e}");
+        assert!(
+            e.message.contains("outside the years 0 to 9999"),
+            "{name}: {e}"
+        );
+        assert_eq!(kept, (1, 1), "{name}: --skip-invalid keeps the good line");
+    }
+    // OpenMetrics seconds that are Prometheus milliseconds: the message says so.
+    let (e, _) = error_and_skip(dir.path(), "ms.om", "m 1 1794787200000\nm 1 1\n# EOF\n");
+    assert!(e.message.contains("--format prometheus"), "{e}");
+    // Influx's nanoseconds cannot leave the range: i64 spans 1677 to 2262.
+    let lp = dir.path().join("edge.lp");
+    write(
+        &lp,
+        "m v=1 9223372036854775807\nm v=2 -9223372036854775808\n",
+    );
+    let mut sink = MemorySink::default();
+    ingest_path(&lp, &opts(), &mut sink).unwrap();
+    assert_eq!(sink.samples.len(), 2);
+    // `--at` is checked as an option.
+    let mut o = opts();
+    o.at_ms = Some(253_402_300_800_000);
+    let e = parse_error_of(&lp, &o);
+    assert_eq!(e.file, "--at");
+    assert!(e.message.contains("outside the years 0 to 9999"), "{e}");
+}
+
+#[test]
+fn reserved_column_names_are_refused_in_any_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("a.prom", "m{Value=\"x\"} 1 1\n", 1, 3),
+        ("b.prom", "m{a=\"1\",DAY=\"x\"} 1 1\n", 1, 9),
+        ("c.om", "{\"m\",\"Metric\"=\"x\"} 1 1\n# EOF\n", 1, 6),
+        ("d.csv", "timestamp,metric,value,Day\n1,m,1,x\n", 1, 24),
+        (
+            "e.jsonl",
+            "{\"ts\":1,\"metric\":\"m\",\"value\":1,\"labels\":{\"Day\":\"x\"}}\n",
+            1,
+            42,
+        ),
+        ("f.lp", "m,VALUE=x v=1 1\n", 1, 3),
+    ];
+    for (name, text, line, col) in cases {
+        let path = dir.path().join(name);
+        write(&path, text);
+        let e = parse_error_of(&path, &opts());
+        assert_eq!((e.line, e.col), (line, col), "{name}: {e}");
+        assert!(e.message.contains("is reserved"), "{name}: {e}");
+    }
+    let mut o = opts();
+    o.labels = vec![("Day".into(), "x".into())];
+    let e = parse_error_of(&dir.path().join("f.lp"), &o);
+    assert_eq!(e.file, "--label Day");
+}
+
+#[test]
+fn label_names_that_differ_only_in_case_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // In one series, in two series of one file, and across the files of a run.
+    let cases = [
+        ("one.prom", "m{Server=\"a\",server=\"b\"} 1 1\n", 1, 14),
+        (
+            "two.prom",
+            "m{server=\"a\"} 1 1\nm{Server=\"b\"} 1 2\n",
+            2,
+            1,
+        ),
+        ("tags.lp", "m,Server=a,server=b v=1 1\n", 1, 12),
+        (
+            "labels.jsonl",
+            "{\"ts\":1,\"metric\":\"m\",\"value\":1,\"labels\":{\"Host\":\"a\",\"host\":\"b\"}}\n",
+            1,
+            53,
+        ),
+    ];
+    for (name, text, line, col) in cases {
+        let path = dir.path().join(name);
+        write(&path, text);
+        let e = parse_error_of(&path, &opts());
+        assert_eq!((e.line, e.col), (line, col), "{name}: {e}");
+        assert!(e.message.contains("differs only in case"), "{name}: {e}");
+    }
+    // A CSV header compares its columns without regard to case already.
+    let csv = dir.path().join("h.csv");
+    write(&csv, "timestamp,metric,value,server,Server\n1,m,1,a,b\n");
+    let e = match ingest_path(&csv, &opts(), &mut MemorySink::default()) {
+        Err(IngestError::Parse(e)) => e,
+        other => panic!("{other:?}"),
+    };
+    assert!(e.message.contains("appears twice"), "{e}");
+
+    // The sink's labels count: a second ingest into the same sink clashes
+    // with the first one's spelling, whatever the format.
+    let mut sink = MemorySink::default();
+    let first = dir.path().join("first.prom");
+    write(&first, "m{server=\"a\"} 1 1\n");
+    ingest_path(&first, &opts(), &mut sink).unwrap();
+    let second = dir.path().join("second.jsonl");
+    write(
+        &second,
+        "{\"ts\":1,\"metric\":\"m\",\"value\":1,\"labels\":{\"SERVER\":\"a\"}}\n",
+    );
+    match ingest_path(&second, &opts(), &mut sink) {
+        Err(IngestError::Parse(e)) => {
+            assert!(e.message.contains("`SERVER`"), "{e}");
+            assert!(e.message.contains("`server`"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // And an extra label clashes with the input's.
+    let mut o = opts();
+    o.labels = vec![("Server".into(), "x".into())];
+    let e = parse_error_of(&first, &o);
+    assert!(e.message.contains("differs only in case"), "{e}");
+}
+
+#[test]
+fn a_name_label_is_refused_as_prometheus_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        // Prometheus: `__name__` twice (its scrape rejects the series).
+        ("both.prom", "foo{__name__=\"bar\"} 1 1\n", 5),
+        // Prometheus: "metric name not set".
+        ("alone.prom", "{__name__=\"bar\"} 1 1\n", 2),
+        ("tag.lp", "m,__name__=x v=1 1\n", 3),
+    ];
+    for (name, text, col) in cases {
+        let path = dir.path().join(name);
+        write(&path, text);
+        let e = parse_error_of(&path, &opts());
+        assert_eq!((e.line, e.col), (1, col), "{name}: {e}");
+        assert!(e.message.contains("`__name__` is the metric name"), "{e}");
+    }
+    // The UTF-8 way of naming a metric in the braces still works.
+    let ok = dir.path().join("quoted.prom");
+    write(&ok, "{\"bar\",a=\"1\"} 1 1\n");
+    let mut sink = MemorySink::default();
+    ingest_path(&ok, &opts(), &mut sink).unwrap();
+    assert_eq!(sink.series[0], key("bar", &[("a", "1")]));
+}
+
+#[test]
+fn errors_quote_at_most_a_line_s_first_characters() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = "é".repeat(1_000_000); // 2 MB, two bytes a character
+    let cases = [
+        ("v.prom", format!("m {huge}\n")),
+        ("l.prom", format!("m{{\"{huge}\"=x}} 1 1\n")),
+        ("t.prom", format!("# TYPE {huge} gaugee\n")),
+        ("c.csv", format!("timestamp,m\n1,{huge}\n")),
+        ("h.csv", format!("{huge},m\n1,1\n")),
+        (
+            "j.jsonl",
+            format!("{{\"ts\":1,\"metric\":\"m\",\"value\":\"{huge}\"}}\n"),
+        ),
+        (
+            "s.jsonl",
+            format!("{{\"ts\":1,\"metric\":\"m\",\"value\":1,\"labels\":\"{huge}\"}}\n"),
+        ),
+        ("f.lp", format!("m v={huge} 1\n")),
+    ];
+    for (name, text) in cases {
+        let path = dir.path().join(name);
+        write(&path, &text);
+        let e = parse_error_of(&path, &opts());
+        let shown = e.to_string();
+        assert!(shown.len() < 1000, "{name}: {} bytes", shown.len());
+        assert!(shown.contains("more bytes)"), "{name}: {shown}");
+    }
+}
+
+#[test]
+fn a_truncated_gzip_names_the_byte_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut.prom.gz");
+    let text: String = (0..2000)
+        .map(|i| format!("m{{i=\"{i}\"}} {i} 1\n"))
+        .collect();
+    let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
+    enc.write_all(text.as_bytes()).unwrap();
+    let bytes = enc.finish().unwrap();
+    let cut = bytes.len() / 2;
+    std::fs::write(&path, &bytes[..cut]).unwrap();
+    match ingest_path(&path, &opts(), &mut MemorySink::default()) {
+        Err(e @ IngestError::Gzip { .. }) => {
+            let IngestError::Gzip { offset, size, .. } = e else {
+                unreachable!()
+            };
+            assert_eq!((offset, size), (cut as u64, cut as u64));
+            let shown = e.to_string();
+            assert!(shown.starts_with(&path.display().to_string()), "{shown}");
+            assert!(
+                shown.contains(&format!("at byte {cut} of {cut}")),
+                "{shown}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn openmetrics_needs_its_eof_even_when_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in [("empty.om", ""), ("blank.om", "\n\n")] {
+        let path = dir.path().join(name);
+        write(&path, text);
+        let e = parse_error_of(&path, &opts());
+        assert_eq!(e.col, 1, "{e}");
+        assert!(e.message.contains("`# EOF`"), "{name}: {e}");
+    }
+    let ok = dir.path().join("only-eof.om");
+    write(&ok, "# EOF\n");
+    let report = ingest_path(&ok, &opts(), &mut MemorySink::default()).unwrap();
+    assert_eq!(report.samples, 0);
+}
+
+#[test]
+fn openmetrics_read_as_prometheus_text_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts();
+    o.format = Some(Format::Prometheus);
+    // Integer seconds, which Prometheus text would take for milliseconds of
+    // 1970: told by `# EOF`, by `# UNIT`, or by every timestamp being so.
+    let cases = [
+        (
+            "eof.om",
+            "m 1 1\nm{a=\"1\"} 2 1794787200\n# EOF\n",
+            2,
+            12,
+            "`# EOF` on line 3",
+        ),
+        (
+            "unit.om",
+            "# UNIT m seconds\nm 2 1794787200\n",
+            2,
+            5,
+            "`# UNIT` on line 1",
+        ),
+        (
+            "bare.om",
+            "m 2 1794787200\nm 3 1794787260\n",
+            1,
+            5,
+            "every timestamp",
+        ),
+    ];
+    for (name, text, line, col, evidence) in cases {
+        let path = dir.path().join(name);
+        write(&path, text);
+        for skip in [false, true] {
+            o.skip_invalid = skip;
+            let e = parse_error_of(&path, &o);
+            assert_eq!((e.line, e.col), (line, col), "{name}: {e}");
+            assert!(e.message.contains("--format openmetrics"), "{name}: {e}");
+            assert!(e.message.contains("1970-01-21"), "{name}: {e}");
+            assert!(e.message.contains(evidence), "{name}: {e}");
+        }
+    }
+    // Prometheus text in milliseconds, even with a stray `# EOF`, is fine;
+    // so is one sample of 1970 among others of now.
+    o.skip_invalid = false;
+    for text in [
+        "m 1 1794787200000\n# EOF\n",
+        "m 1 1794787200\nm 2 1794787200000\n",
+    ] {
+        let path = dir.path().join("fine.prom");
+        write(&path, text);
+        ingest_path(&path, &o, &mut MemorySink::default()).unwrap();
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn fifos_are_refused_before_anything_is_read() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("sub/pipe.prom");
+    std::fs::create_dir_all(fifo.parent().unwrap()).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    // Named directly, or found in a directory. Opening a FIFO with no
+    // writer blocks: the check runs in a thread, bounded by a timeout.
+    for path in [fifo.clone(), dir.path().to_path_buf()] {
+        let (tx, rx) = mpsc::channel();
+        let p = path.clone();
+        std::thread::spawn(move || {
+            let r = ingest_path(&p, &opts(), &mut MemorySink::default());
+            let _ = tx.send(r.map(|_| ()).map_err(|e| e.to_string()));
+        });
+        let result = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("{}: ingest blocked on the FIFO", path.display()));
+        let e = result.unwrap_err();
+        assert!(e.contains("pipe.prom: is a FIFO"), "{e}");
+        assert!(e.contains("not a regular file"), "{e}");
+    }
 }

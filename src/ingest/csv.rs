@@ -17,7 +17,7 @@
 
 use super::{
     Fail, IngestError, RawMap, Run, bad, check_label_name, io_error, parse_f64, parse_time_text,
-    show,
+    show, show_str, stored_ts,
 };
 use ::csv::{ByteRecord, ErrorKind, ReaderBuilder};
 use std::io::BufRead;
@@ -120,7 +120,11 @@ impl Layout {
             if names[..i].iter().any(|m| m.eq_ignore_ascii_case(n)) {
                 return Err((
                     cell(headers, i).1,
-                    format!("column `{n}` appears twice in the header"),
+                    format!(
+                        "column `{}` appears twice in the header (names are compared without \
+                         regard to case, as DuckDB does)",
+                        show_str(n)
+                    ),
                 ));
             }
         }
@@ -154,7 +158,7 @@ impl Layout {
                 format!(
                     "the header starts with `{}`: a wide CSV starts with `timestamp` (or `time`, `ts`) \
                      followed by one column per metric; a long CSV has timestamp, metric and value columns",
-                    names[0]
+                    show_str(&names[0])
                 ),
             ));
         }
@@ -217,14 +221,23 @@ impl Layout {
                         None => {
                             return bad(
                                 col,
-                                format!("column `{metric}`: `{}` is not a number", show(raw)),
+                                format!(
+                                    "column `{}`: `{}` is not a number",
+                                    show_str(metric),
+                                    show(raw)
+                                ),
                             );
                         }
                     }
                 }
                 for &(k, v) in scratch.iter() {
-                    let (_, metric, id) = &mut columns[k];
-                    let id = *id.get_or_insert_with(|| run.intern(metric.clone(), Vec::new()));
+                    let (i, metric, id) = &mut columns[k];
+                    let id = match *id {
+                        Some(id) => id,
+                        None => {
+                            *id.insert(run.intern(metric.clone(), Vec::new(), cell(rec, *i).1)?)
+                        }
+                    };
                     run.push(id, ts, v)?;
                 }
                 Ok(())
@@ -279,11 +292,14 @@ impl Layout {
                                 Ok("") => {}
                                 Ok(s) => pairs.push((label.clone(), s.to_string())),
                                 Err(_) => {
-                                    return bad(col, format!("label `{label}` is not valid UTF-8"));
+                                    return bad(
+                                        col,
+                                        format!("label `{}` is not valid UTF-8", show_str(label)),
+                                    );
                                 }
                             }
                         }
-                        let id = run.intern(name, pairs);
+                        let id = run.intern(name, pairs, m_col)?;
                         cache.insert(key.as_slice().into(), id);
                         id
                     }
@@ -307,6 +323,7 @@ fn timestamp(rec: &ByteRecord, i: usize, last: &mut (Vec<u8>, i64)) -> Result<i6
     let parsed = std::str::from_utf8(raw).ok().and_then(parse_time_text);
     match parsed {
         Some(ms) => {
+            let ms = stored_ts(ms, raw, col, "")?;
             last.0.clear();
             last.0.extend_from_slice(raw);
             last.1 = ms;

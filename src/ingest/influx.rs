@@ -12,7 +12,7 @@
 
 use super::{
     Fail, IngestError, RawMap, Run, bad, check_label_name, for_each_line, parse_f64, parse_i64,
-    show,
+    repeated_label, show, show_str, stored_ts,
 };
 use std::io::BufRead;
 
@@ -106,19 +106,22 @@ fn parse_series(
         }
         let key = unescape(&line[k..eq], k + 1, "a tag key")?;
         if eq == end || line[eq] != b'=' {
-            return bad(k + 1, format!("tag `{key}` has no `=value`"));
+            return bad(k + 1, format!("tag `{}` has no `=value`", show_str(&key)));
         }
         let v = eq + 1;
         let v_end = scan(&line[..end], v, b",");
         if v_end == v {
-            return bad(k + 1, format!("tag `{key}` has an empty value"));
+            return bad(
+                k + 1,
+                format!("tag `{}` has an empty value", show_str(&key)),
+            );
         }
         let value = unescape(&line[v..v_end], v + 1, "a tag value")?;
         if let Err(m) = check_label_name(&key) {
             return bad(k + 1, m);
         }
-        if tags.iter().any(|(n, _)| *n == key) {
-            return bad(k + 1, format!("tag `{key}` appears twice"));
+        if let Some(message) = repeated_label(&tags, &key) {
+            return bad(k + 1, message);
         }
         tags.push((key, value));
         i = v_end;
@@ -226,7 +229,14 @@ impl Parser {
                     ),
                 );
             };
-            ts = Some(ns.div_euclid(1_000_000));
+            // Always in range today (i64 nanoseconds span 1677 to 2262),
+            // checked as every format's timestamps are.
+            ts = Some(stored_ts(
+                ns.div_euclid(1_000_000),
+                &line[i..te],
+                i + 1,
+                "",
+            )?);
             if let Some(p) = line[te..].iter().position(|&b| b != b' ') {
                 return bad(
                     te + p + 1,
@@ -254,7 +264,7 @@ impl Parser {
                 None => {
                     let (measurement, tags) = parse_series(line, start, series_end)?;
                     let field = unescape(&line[ks..ke], ks + 1, "a field key")?;
-                    let id = run.intern(format!("{measurement}.{field}"), tags);
+                    let id = run.intern(format!("{measurement}.{field}"), tags, start + 1)?;
                     self.cache.insert(self.key.as_slice().into(), id);
                     id
                 }
@@ -363,7 +373,7 @@ flags a=T,b=true,c=True,d=TRUE,e=f,f=F,g=False,h=FALSE,nan=NaN
             (",t=1 f=1", 1, "missing measurement"),
             ("m,metric=x f=1", 3, "label name `metric` is reserved"),
             ("m,value=x f=1", 3, "`value` is reserved"),
-            ("m,a=1,a=2 f=1", 7, "tag `a` appears twice"),
+            ("m,a=1,a=2 f=1", 7, "label `a` appears twice"),
         ];
         for &(text, col, msg) in cases {
             let mut o = opts();

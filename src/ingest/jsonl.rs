@@ -16,8 +16,9 @@
 
 use super::{
     EPOCH_MS_THRESHOLD, Fail, IngestError, RawMap, Run, bad, check_label_name, for_each_line,
-    parse_time_text, show,
+    parse_time_text, repeated_label, show, show_message, show_str,
 };
+use crate::time::is_stored;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
@@ -261,7 +262,7 @@ impl Parser {
                 let text = e.to_string();
                 let suffix = format!(" at line {} column {}", e.line(), e.column());
                 let message = text.strip_suffix(&suffix).unwrap_or(&text);
-                return bad(e.column(), format!("JSON: {message}"));
+                return bad(e.column(), format!("JSON: {}", show_message(message)));
             }
         };
         let ts = match &rec.ts {
@@ -367,7 +368,7 @@ impl Parser {
                     .zip(&texts)
                     .filter_map(|(name, t)| t.as_ref().map(|t| (name.to_string(), t.to_string())))
                     .collect();
-                let id = run.intern(CALL_METRIC.to_string(), labels);
+                let id = run.intern(CALL_METRIC.to_string(), labels, 1)?;
                 self.cache.insert(self.key.as_slice().into(), id);
                 id
             }
@@ -425,7 +426,7 @@ impl Parser {
             for (name, v) in labels {
                 let text = v.label_text().map_err(|kind| Fail::Bad {
                     col: label_col(line, name),
-                    message: format!("label `{name}` must be a string, not {kind}"),
+                    message: format!("label `{}` must be a string, not {kind}", show_str(name)),
                 })?;
                 push_key(&mut self.key, Some(name));
                 push_key(&mut self.key, text.as_deref());
@@ -440,17 +441,14 @@ impl Parser {
                     if let Err(m) = check_label_name(name) {
                         return bad(label_col(line, name), m);
                     }
-                    if pairs.iter().any(|(n, _)| n == &**name) {
-                        return bad(
-                            label_col(line, name),
-                            format!("label `{name}` appears twice"),
-                        );
+                    if let Some(message) = repeated_label(&pairs, name) {
+                        return bad(label_col(line, name), message);
                     }
                     if let Some(t) = text {
                         pairs.push((name.to_string(), t.to_string()));
                     }
                 }
-                let id = run.intern(metric.to_string(), pairs);
+                let id = run.intern(metric.to_string(), pairs, field_col(line, "metric"))?;
                 self.cache.insert(self.key.as_slice().into(), id);
                 id
             }
@@ -460,7 +458,8 @@ impl Parser {
     }
 }
 
-/// `ts` as milliseconds: a time string, or epoch seconds or milliseconds.
+/// `ts` as milliseconds: a time string, or epoch seconds or milliseconds,
+/// within the years the store keeps.
 fn timestamp(ts: &Scalar) -> Result<i64, String> {
     let epoch = |f: f64| {
         let ms = if f.abs() >= EPOCH_MS_THRESHOLD {
@@ -470,32 +469,40 @@ fn timestamp(ts: &Scalar) -> Result<i64, String> {
         };
         (ms.is_finite() && ms.abs() < 9.2e18).then(|| ms.round() as i64)
     };
-    let out_of_range = || "`ts` is out of range".to_string();
-    let int = match *ts {
-        Scalar::Int(i) => Some(i),
-        Scalar::UInt(u) => Some(i64::try_from(u).map_err(|_| out_of_range())?),
-        _ => None,
-    };
-    if let Some(i) = int {
-        return if (i.unsigned_abs() as f64) >= EPOCH_MS_THRESHOLD {
-            Ok(i)
+    let int = |i: i64| {
+        if (i.unsigned_abs() as f64) >= EPOCH_MS_THRESHOLD {
+            Some(i)
         } else {
-            i.checked_mul(1000).ok_or_else(out_of_range)
-        };
-    }
-    match ts {
-        Scalar::Float(f) => epoch(*f).ok_or_else(out_of_range),
-        Scalar::Str(s) => parse_time_text(s).ok_or_else(|| {
-            format!(
-                "`ts` \"{}\" is not a time: expected RFC 3339 or epoch seconds or milliseconds",
-                show(s.as_bytes())
-            )
-        }),
-        other => Err(format!(
-            "`ts` must be a time string or an epoch number, not {}",
-            other.kind()
-        )),
-    }
+            i.checked_mul(1000)
+        }
+    };
+    // `None` when the number is too large for a timestamp at all.
+    let (ms, shown) = match ts {
+        Scalar::Int(i) => (int(*i), i.to_string()),
+        Scalar::UInt(u) => (i64::try_from(*u).ok().and_then(int), u.to_string()),
+        Scalar::Float(f) => (epoch(*f), f.to_string()),
+        Scalar::Str(s) => match parse_time_text(s) {
+            Some(ms) => (Some(ms), format!("\"{}\"", show(s.as_bytes()))),
+            None => {
+                return Err(format!(
+                    "`ts` \"{}\" is not a time: expected RFC 3339 or epoch seconds or milliseconds",
+                    show(s.as_bytes())
+                ));
+            }
+        },
+        other => {
+            return Err(format!(
+                "`ts` must be a time string or an epoch number, not {}",
+                other.kind()
+            ));
+        }
+    };
+    ms.filter(|&ms| is_stored(ms)).ok_or_else(|| {
+        format!(
+            "`ts` {} is outside the years 0 to 9999 that the store keeps",
+            show(shown.as_bytes())
+        )
+    })
 }
 
 #[cfg(test)]
@@ -717,8 +724,21 @@ mod tests {
         assert_eq!(timestamp(&Scalar::UInt(1_794_787_201)), Ok(T - 234));
         assert_eq!(timestamp(&Scalar::Float(1_794_787_201.234_5)), Ok(T + 1));
         assert!(timestamp(&Scalar::Float(f64::MAX)).is_err());
-        assert!(timestamp(&Scalar::Int(i64::MAX / 10)).is_ok());
-        assert!(timestamp(&Scalar::UInt(u64::MAX)).is_err());
+        // The years 0 to 9999, and nothing the writer would refuse later.
+        assert_eq!(
+            timestamp(&Scalar::Int(253_402_300_799_999)),
+            Ok(253_402_300_799_999)
+        );
+        for out in [
+            Scalar::Int(253_402_300_800_000),
+            Scalar::Int(i64::MAX / 10),
+            Scalar::Int(-62_167_219_201),
+            Scalar::UInt(u64::MAX),
+            Scalar::Str(Cow::Borrowed("99999999999999999")),
+        ] {
+            let e = timestamp(&out).unwrap_err();
+            assert!(e.contains("outside the years 0 to 9999"), "{e}");
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@
 //! series, not once per line. Labels given in [`IngestOptions::labels`] are
 //! added to every series; a label the input itself carries wins over them.
 
-use crate::model::{RESERVED_COLUMNS, SampleSink, SeriesKey, SinkError};
+use crate::model::{RESERVED_COLUMNS, SampleSink, SeriesKey, SinkError, is_reserved_column};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::fs::File;
@@ -181,54 +181,126 @@ pub enum IngestError {
     UnknownFormat { path: String },
     #[error("{path}: no timestamps: give --at TIME")]
     MissingTimestamp { path: String },
+    #[error(
+        "{path}: is a {kind}, not a regular file: reading it could block or never end; \
+         to read a stream, pipe it to `mcpops ingest - --format FORMAT`"
+    )]
+    NotAFile { path: String, kind: &'static str },
+    #[error("{path}: the gzip data is truncated or corrupt at byte {offset} of {size}: {source}")]
+    Gzip {
+        path: String,
+        /// Bytes of the compressed file read when decompression failed.
+        offset: u64,
+        size: u64,
+        #[source]
+        source: io::Error,
+    },
     #[error(transparent)]
     Sink(#[from] SinkError),
 }
 
-/// Ingests a file, a directory (recursively, sorted, every file with a known
+/// One stream an ingest reads: a file or stdin, and its format.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Input {
+    /// `None` for stdin (`-`).
+    pub path: Option<PathBuf>,
+    pub format: Format,
+}
+
+/// Resolves the paths an ingest names into the streams it will read, in
+/// order: a file, a directory (recursively, sorted, every file with a known
 /// extension; others such as `incidents.json` or a README are skipped) or `-`
-/// for stdin (which needs `opts.format`). `.gz` files are decompressed on the
-/// fly and their inner extension names the format. `opts.format`, when set,
-/// applies to every file. In a directory, `.txt` files (LICENSE.txt, notes)
-/// are skipped unless `opts.format` is set; named on their own they are
-/// Prometheus text.
+/// for stdin (which needs `opts.format`). `opts.format`, when set, applies to
+/// every file. In a directory, `.txt` files (LICENSE.txt, notes) are skipped
+/// unless `opts.format` is set; named on their own they are Prometheus text.
+///
+/// Everything that can be known without reading is checked here, before a
+/// caller takes the store's lock: that each path exists, has a format, and is
+/// a regular file (a FIFO or a device could block forever or never end).
+pub fn resolve_inputs(
+    paths: &[impl AsRef<Path>],
+    opts: &IngestOptions,
+) -> Result<Vec<Input>, IngestError> {
+    let mut inputs = Vec::new();
+    for path in paths {
+        let path = path.as_ref();
+        if path == Path::new("-") {
+            let format = opts
+                .format
+                .ok_or_else(|| IngestError::UnknownFormat { path: "-".into() })?;
+            inputs.push(Input { path: None, format });
+            continue;
+        }
+        let name = path.display().to_string();
+        let meta = std::fs::metadata(path).map_err(|e| io_error(&name, e))?;
+        if meta.is_dir() {
+            let mut files = Vec::new();
+            walk(path, &mut files)?;
+            files.sort();
+            for (file, special) in files {
+                let Some(detected) = Format::from_path(&file) else {
+                    continue;
+                };
+                // In a tree, `.txt` is more often LICENSE.txt or notes than a
+                // scrape: it is taken when named, or with --format.
+                if opts.format.is_none() && inner_extension_is(&file, "txt") {
+                    continue;
+                }
+                if let Some(kind) = special {
+                    return Err(IngestError::NotAFile {
+                        path: file.display().to_string(),
+                        kind,
+                    });
+                }
+                inputs.push(Input {
+                    path: Some(file),
+                    format: opts.format.unwrap_or(detected),
+                });
+            }
+            continue;
+        }
+        if !meta.is_file() {
+            return Err(IngestError::NotAFile {
+                path: name,
+                kind: file_kind(&meta.file_type()),
+            });
+        }
+        let format = opts
+            .format
+            .or_else(|| Format::from_path(path))
+            .ok_or(IngestError::UnknownFormat { path: name })?;
+        inputs.push(Input {
+            path: Some(path.to_path_buf()),
+            format,
+        });
+    }
+    Ok(inputs)
+}
+
+/// Reads resolved inputs into `sink`, as one run: label names are checked
+/// for case clashes across all of them.
+pub fn ingest_inputs(
+    inputs: &[Input],
+    opts: &IngestOptions,
+    sink: &mut dyn SampleSink,
+) -> Result<IngestReport, IngestError> {
+    let mut run = Run::new(opts, sink)?;
+    for input in inputs {
+        match &input.path {
+            None => run.stream("-", &mut io::stdin().lock(), input.format)?,
+            Some(path) => run.file(path, input.format)?,
+        }
+    }
+    Ok(run.report)
+}
+
+/// Ingests one path ([`resolve_inputs`] says what it may be) into `sink`.
 pub fn ingest_path(
     path: &Path,
     opts: &IngestOptions,
     sink: &mut dyn SampleSink,
 ) -> Result<IngestReport, IngestError> {
-    let mut run = Run::new(opts, sink)?;
-    if path == Path::new("-") {
-        let format = opts
-            .format
-            .ok_or_else(|| IngestError::UnknownFormat { path: "-".into() })?;
-        let mut stdin = io::stdin().lock();
-        run.stream("-", &mut stdin, format)?;
-    } else if path.is_dir() {
-        let mut files = Vec::new();
-        walk(path, &mut files)?;
-        files.sort();
-        for file in files {
-            let Some(detected) = Format::from_path(&file) else {
-                continue;
-            };
-            // In a tree, `.txt` is more often LICENSE.txt or notes than a
-            // scrape: it is taken when named, or with --format.
-            if opts.format.is_none() && inner_extension_is(&file, "txt") {
-                continue;
-            }
-            run.file(&file, opts.format.unwrap_or(detected))?;
-        }
-    } else {
-        let format = opts
-            .format
-            .or_else(|| Format::from_path(path))
-            .ok_or_else(|| IngestError::UnknownFormat {
-                path: path.display().to_string(),
-            })?;
-        run.file(path, format)?;
-    }
-    Ok(run.report)
+    ingest_inputs(&resolve_inputs(&[path], opts)?, opts, sink)
 }
 
 /// Ingests one stream in a known format; `name` is what errors call it.
@@ -244,21 +316,56 @@ pub fn ingest_reader(
     Ok(run.report)
 }
 
-/// Files under `dir`, recursively; symlinked files are followed, symlinked
-/// directories are not (no cycles).
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), IngestError> {
+/// Files under `dir`, recursively, each with `None` when it is a regular
+/// file and else what it is; symlinks are followed to files (and to FIFOs,
+/// which are then refused), not to directories (no cycles).
+#[allow(clippy::type_complexity)]
+fn walk(dir: &Path, out: &mut Vec<(PathBuf, Option<&'static str>)>) -> Result<(), IngestError> {
     let io_err = |e| io_error(&dir.display().to_string(), e);
     for entry in std::fs::read_dir(dir).map_err(io_err)? {
         let entry = entry.map_err(io_err)?;
-        let kind = entry.file_type().map_err(io_err)?;
+        let mut kind = entry.file_type().map_err(io_err)?;
         let path = entry.path();
+        if kind.is_symlink() {
+            match std::fs::metadata(&path) {
+                Ok(target) if !target.is_dir() => kind = target.file_type(),
+                _ => continue, // dangling, or a directory
+            }
+        }
         if kind.is_dir() {
             walk(&path, out)?;
-        } else if kind.is_file() || (kind.is_symlink() && path.is_file()) {
-            out.push(path);
+        } else if kind.is_file() {
+            out.push((path, None));
+        } else {
+            out.push((path, Some(file_kind(&kind))));
         }
     }
     Ok(())
+}
+
+/// What a file that is not a regular file is, for an error message.
+fn file_kind(kind: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "FIFO (named pipe)";
+        }
+        if kind.is_socket() {
+            return "socket";
+        }
+        if kind.is_char_device() {
+            return "character device";
+        }
+        if kind.is_block_device() {
+            return "block device";
+        }
+    }
+    if kind.is_dir() {
+        "directory"
+    } else {
+        "special file"
+    }
 }
 
 /// Whether the extension under any `.gz` is `ext` (any case).
@@ -285,6 +392,54 @@ fn io_error(path: &str, source: io::Error) -> IngestError {
     }
 }
 
+/// Whether an error from a gzip decoder is about the data (truncated,
+/// corrupt) rather than the file beneath it (which carries an OS error).
+fn is_decode_error(e: &io::Error) -> bool {
+    e.raw_os_error().is_none()
+        && matches!(
+            e.kind(),
+            io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData
+        )
+}
+
+/// The message for two label names that differ only in case.
+pub(crate) fn case_clash(name: &str, other: &str) -> String {
+    format!(
+        "label `{}` differs only in case from the label `{}` already in use: DuckDB matches \
+         column names without regard to case (it would read the two as one column, or rename \
+         one), so a store keeps one spelling; rename one",
+        show_str(name),
+        show_str(other)
+    )
+}
+
+/// Whether `name` repeats a label of `labels`, exactly or but for case: the
+/// message saying so.
+pub(crate) fn repeated_label(labels: &[(String, String)], name: &str) -> Option<String> {
+    let (other, _) = labels.iter().find(|(n, _)| n.eq_ignore_ascii_case(name))?;
+    Some(if other == name {
+        format!("label `{}` appears twice", show_str(name))
+    } else {
+        case_clash(name, other)
+    })
+}
+
+/// A parsed timestamp (`raw` as written) the store can keep, else a bad
+/// field at `col`; `hint` follows the message.
+pub(crate) fn stored_ts(ms: i64, raw: &[u8], col: usize, hint: &str) -> Result<i64, Fail> {
+    if crate::time::is_stored(ms) {
+        Ok(ms)
+    } else {
+        bad(
+            col,
+            format!(
+                "timestamp `{}` is outside the years 0 to 9999 that the store keeps{hint}",
+                show(raw)
+            ),
+        )
+    }
+}
+
 /// Read buffer per file.
 const READ_BUFFER: usize = 256 * 1024;
 
@@ -299,19 +454,42 @@ pub(crate) struct Run<'a> {
     seen: HashSet<u32>,
     /// The file being read, as errors name it.
     pub(crate) name: String,
+    /// Label names by their ASCII-lowercase form, spelt as the sink (the
+    /// store) or this run first had them: DuckDB matches column names
+    /// without regard to case, so a store keeps one spelling of each.
+    spellings: HashMap<String, String>,
 }
 
 impl<'a> Run<'a> {
     fn new(opts: &'a IngestOptions, sink: &'a mut dyn SampleSink) -> Result<Self, IngestError> {
+        let option_error = |file: String, message| {
+            IngestError::Parse(ParseError {
+                file,
+                line: 0,
+                col: 0,
+                message,
+            })
+        };
+        if let Some(at) = opts.at_ms
+            && let Err(message) = crate::time::check_stored_range(at)
+        {
+            return Err(option_error("--at".into(), message));
+        }
+        let mut spellings = HashMap::new();
+        for name in sink.label_names() {
+            spellings.entry(name.to_ascii_lowercase()).or_insert(name);
+        }
         for (name, _) in &opts.labels {
-            if let Err(message) = check_label_name(name) {
-                return Err(IngestError::Parse(ParseError {
-                    file: format!("--label {name}"),
-                    line: 0,
-                    col: 0,
-                    message,
-                }));
+            let checked = check_label_name(name).and_then(|()| {
+                match spellings.get(&name.to_ascii_lowercase()) {
+                    Some(other) if other != name => Err(case_clash(name, other)),
+                    _ => Ok(()),
+                }
+            });
+            if let Err(message) = checked {
+                return Err(option_error(format!("--label {}", show_str(name)), message));
             }
+            spellings.insert(name.to_ascii_lowercase(), name.clone());
         }
         Ok(Run {
             opts,
@@ -319,6 +497,7 @@ impl<'a> Run<'a> {
             report: IngestReport::default(),
             seen: HashSet::new(),
             name: String::new(),
+            spellings,
         })
     }
 
@@ -331,7 +510,19 @@ impl<'a> Run<'a> {
         let result = if split_gz(path).1 {
             let mut reader =
                 BufReader::with_capacity(READ_BUFFER, flate2::read::MultiGzDecoder::new(raw));
-            self.stream(&name, &mut reader, format)
+            match self.stream(&name, &mut reader, format) {
+                // The file was read fine but did not decompress: bad input,
+                // placed by how much of the file the decoder had taken.
+                Err(IngestError::Io { path, source }) if is_decode_error(&source) => {
+                    Err(IngestError::Gzip {
+                        path,
+                        offset: bar.position(),
+                        size: len,
+                        source,
+                    })
+                }
+                other => other,
+            }
         } else {
             let mut reader = BufReader::with_capacity(READ_BUFFER, raw);
             self.stream(&name, &mut reader, format)
@@ -357,14 +548,53 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// The id of a series with the run's extra labels added (the input's win).
-    pub(crate) fn intern(&mut self, metric: String, mut labels: Vec<(String, String)>) -> u32 {
+    /// The id of a series with the run's extra labels added (the input's
+    /// win); a bad line at `col` when a label name differs only in case from
+    /// one the store or this run already has.
+    pub(crate) fn intern(
+        &mut self,
+        metric: String,
+        mut labels: Vec<(String, String)>,
+        col: usize,
+    ) -> Result<u32, Fail> {
         labels.extend(self.opts.labels.iter().cloned());
-        let id = self.sink.intern(SeriesKey::new(metric, labels));
+        let key = SeriesKey::new(metric, labels);
+        self.check_spellings(&key)
+            .map_err(|message| Fail::Bad { col, message })?;
+        let id = self.sink.intern(key);
         if self.seen.insert(id) {
             self.report.series += 1;
         }
-        id
+        Ok(id)
+    }
+
+    /// Checks a series' label names against each other and the known
+    /// spellings, then records the new ones (only once all passed, so a
+    /// rejected line leaves no spelling behind).
+    fn check_spellings(&mut self, key: &SeriesKey) -> Result<(), String> {
+        let mut new = Vec::new();
+        for (i, (name, _)) in key.labels.iter().enumerate() {
+            if let Some((other, _)) = key.labels[..i]
+                .iter()
+                .find(|(other, _)| other.eq_ignore_ascii_case(name))
+            {
+                return Err(case_clash(name, other));
+            }
+            let lower = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+                std::borrow::Cow::Owned(name.to_ascii_lowercase())
+            } else {
+                std::borrow::Cow::Borrowed(name.as_str())
+            };
+            match self.spellings.get(lower.as_ref()) {
+                Some(known) if known != name => return Err(case_clash(name, known)),
+                Some(_) => {}
+                None => new.push((lower.into_owned(), name)),
+            }
+        }
+        for (lower, name) in new {
+            self.spellings.insert(lower, name.clone());
+        }
+        Ok(())
     }
 
     pub(crate) fn push(&mut self, id: u32, ts: i64, value: f64) -> Result<(), IngestError> {
@@ -600,28 +830,92 @@ pub(crate) fn find_either(bytes: &[u8], mut i: usize, a: u8, b: u8) -> Option<us
     None
 }
 
-/// Checks a label name the store can keep: not empty, not one of its own columns.
+/// Checks a label name the store can keep: not empty, not one of its own
+/// columns in any case ([`is_reserved_column`]), not `__name__`.
 pub(crate) fn check_label_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("empty label name".into());
     }
-    if RESERVED_COLUMNS.contains(&name) {
+    if is_reserved_column(name) {
         return Err(format!(
-            "label name `{name}` is reserved: the store's own columns are {}; rename the label",
+            "label name `{}` is reserved: the store's own columns are {} (in any case, as \
+             DuckDB matches column names); rename the label",
+            show_str(name),
             RESERVED_COLUMNS.join(", ")
         ));
+    }
+    if name == "__name__" {
+        // Prometheus rejects it too: with a metric name before the braces the
+        // series has `__name__` twice; without one, it has no metric name.
+        return Err(
+            "`__name__` is the metric name, not a label: write `name{...}` or `{\"name\", ...}`"
+                .into(),
+        );
     }
     Ok(())
 }
 
-/// Input text for an error message: lossy UTF-8, cut at 60 bytes.
+/// At most this many characters of input are quoted in an error message.
+pub(crate) const SHOWN_CHARS: usize = 120;
+
+/// Input text for an error message: lossy UTF-8, cut after [`SHOWN_CHARS`]
+/// characters (on a character boundary) with a note of how much was cut, so
+/// that a multi-megabyte line does not end up in the message whole.
 pub(crate) fn show(bytes: &[u8]) -> String {
-    const MAX: usize = 60;
-    if bytes.len() <= MAX {
-        String::from_utf8_lossy(bytes).into_owned()
-    } else {
-        format!("{}...", String::from_utf8_lossy(&bytes[..MAX]))
+    let mut out = String::new();
+    let mut chars = 0;
+    let mut used = 0;
+    'chunks: for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if chars == SHOWN_CHARS {
+                break 'chunks;
+            }
+            out.push(c);
+            chars += 1;
+            used += c.len_utf8();
+        }
+        if !chunk.invalid().is_empty() {
+            if chars == SHOWN_CHARS {
+                break;
+            }
+            out.push(char::REPLACEMENT_CHARACTER);
+            chars += 1;
+            used += chunk.invalid().len();
+        }
     }
+    if used < bytes.len() {
+        out.push_str(&format!("…({} more bytes)", bytes.len() - used));
+    }
+    out
+}
+
+/// [`show`] for text already decoded (names, values).
+pub(crate) fn show_str(text: &str) -> String {
+    show(text.as_bytes())
+}
+
+/// A library's message that may quote input (serde_json quotes a string it
+/// did not expect): its first [`SHOWN_CHARS`] characters and its last few,
+/// which say what was expected, around a note of how much was cut.
+pub(crate) fn show_message(text: &str) -> String {
+    const TAIL_CHARS: usize = 80;
+    let Some((head_end, _)) = text.char_indices().nth(SHOWN_CHARS) else {
+        return text.to_string();
+    };
+    let tail_start = text
+        .char_indices()
+        .rev()
+        .nth(TAIL_CHARS - 1)
+        .map_or(0, |(i, _)| i);
+    if tail_start <= head_end {
+        return text.to_string();
+    }
+    format!(
+        "{}…({} more bytes)…{}",
+        &text[..head_end],
+        tail_start - head_end,
+        &text[tail_start..]
+    )
 }
 
 /// Parses a float as written in the text formats: decimal, exponent, `NaN`,

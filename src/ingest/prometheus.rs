@@ -17,7 +17,7 @@
 
 use super::{
     Fail, IngestError, RawMap, Run, bad, check_label_name, find_either, for_each_line, parse_f64,
-    parse_i64, show,
+    parse_i64, repeated_label, show, show_str, stored_ts,
 };
 use std::collections::HashMap;
 use std::io::BufRead;
@@ -49,6 +49,10 @@ pub(crate) fn ingest(
         eof: false,
         content: false,
         line: 0,
+        om_marker: None,
+        timestamped: 0,
+        seconds_like: 0,
+        first_seconds_like: None,
     };
     let result = for_each_line(reader, run, |line, number, run| {
         // Kept for `# TYPE` lines, which remember where a family was declared.
@@ -56,15 +60,29 @@ pub(crate) fn ingest(
         parser.parse_line(line, run)
     });
     result?;
-    if openmetrics && parser.content && !parser.eof {
+    if openmetrics && !parser.eof {
         let missing = bad(
             1,
-            "OpenMetrics text ends with a `# EOF` line, and this has none: is it truncated?",
+            if parser.content {
+                "OpenMetrics text ends with a `# EOF` line, and this has none: is it truncated?"
+            } else {
+                "OpenMetrics text ends with a `# EOF` line, and this file has no lines at all: \
+                 is it truncated?"
+            },
         );
         run.settle(parser.line + 1, missing)?;
     }
+    if let Some(error) = parser.misread_openmetrics(run) {
+        return Err(error);
+    }
     Ok(())
 }
+
+/// Integer timestamps from this up to [`SECONDS_LIKE_END`], read as
+/// milliseconds, fall in 1970-01-12 .. 1973-03-03; read as seconds, in
+/// 2001 .. 5138: OpenMetrics seconds given to the Prometheus parser.
+const SECONDS_LIKE_START: i64 = 1_000_000_000;
+const SECONDS_LIKE_END: i64 = 100_000_000_000;
 
 /// No entry.
 const NONE: u32 = u32::MAX;
@@ -89,9 +107,18 @@ struct Parser {
     /// Metric name to (type index in [`TYPES`], line of its `# TYPE`).
     types: HashMap<String, (usize, u64)>,
     eof: bool,
-    /// Whether any line had content (an empty file needs no `# EOF`).
+    /// Whether any line had content.
     content: bool,
     line: u64,
+    /// Prometheus text only: the first line that only OpenMetrics has
+    /// (`# EOF`, `# UNIT`), and what it is.
+    om_marker: Option<(u64, &'static str)>,
+    /// Prometheus text only: samples with a timestamp of their own, those
+    /// whose timestamp looks like epoch seconds, and where the first of
+    /// those is (line, column, timestamp).
+    timestamped: u64,
+    seconds_like: u64,
+    first_seconds_like: Option<(u64, usize, i64)>,
 }
 
 #[inline]
@@ -205,6 +232,7 @@ impl Parser {
 
         let mut i = skip_ws(line, ve);
         let mut ts = None;
+        let ts_col = i + 1;
         if i < line.len() && line[i] != b'#' {
             let te = token_end(line, i);
             ts = Some(self.timestamp(&line[i..te], i)?);
@@ -226,7 +254,12 @@ impl Parser {
             exemplar(line, i)?;
         }
         let ts = match ts {
-            Some(t) => t,
+            Some(t) => {
+                if !self.om {
+                    self.note_timestamp(t, ts_col);
+                }
+                t
+            }
             None => run.default_ts()?,
         };
 
@@ -238,7 +271,7 @@ impl Parser {
                     Some(&entry) => entry,
                     None => {
                         let (metric, labels) = parse_series(line, start, end)?;
-                        let id = run.intern(metric, labels);
+                        let id = run.intern(metric, labels, start + 1)?;
                         let entry = self.entries.len() as u32;
                         self.entries.push(Entry {
                             raw: raw.into(),
@@ -261,21 +294,30 @@ impl Parser {
 
     fn timestamp(&self, tok: &[u8], at: usize) -> Result<i64, Fail> {
         if self.om {
-            parse_seconds_ms(tok).map_or_else(
-                || {
-                    bad(
-                        at + 1,
-                        format!(
-                            "`{}` is not a timestamp (OpenMetrics: seconds since the epoch)",
-                            show(tok)
-                        ),
-                    )
-                },
-                Ok,
-            )
+            match parse_seconds_ms(tok) {
+                Some(ms) => stored_ts(
+                    ms,
+                    tok,
+                    at + 1,
+                    " (OpenMetrics timestamps are seconds; Prometheus text, in milliseconds, \
+                     is --format prometheus)",
+                ),
+                None => bad(
+                    at + 1,
+                    format!(
+                        "`{}` is not a timestamp (OpenMetrics: seconds since the epoch)",
+                        show(tok)
+                    ),
+                ),
+            }
         } else {
             match parse_i64(tok) {
-                Some(t) => Ok(t),
+                Some(t) => stored_ts(
+                    t,
+                    tok,
+                    at + 1,
+                    " (Prometheus text timestamps are milliseconds)",
+                ),
                 None if parse_seconds_ms(tok).is_some() => bad(
                     at + 1,
                     format!(
@@ -292,13 +334,55 @@ impl Parser {
         }
     }
 
+    /// Prometheus text only: counts a sample's own timestamp, to tell
+    /// OpenMetrics seconds read as milliseconds at the end.
+    fn note_timestamp(&mut self, ts: i64, col: usize) {
+        self.timestamped += 1;
+        if (SECONDS_LIKE_START..SECONDS_LIKE_END).contains(&ts) {
+            self.seconds_like += 1;
+            self.first_seconds_like.get_or_insert((self.line, col, ts));
+        }
+    }
+
+    /// Prometheus text only: the error for a file that is OpenMetrics (its
+    /// timestamps in seconds) by its marker lines or, lacking those, by
+    /// every timestamp lying in 1970-1973 when read as milliseconds. Fatal,
+    /// whatever `skip_invalid` says: every timestamp of the file is wrong.
+    fn misread_openmetrics(&self, run: &Run) -> Option<IngestError> {
+        let (line, col, ts) = self.first_seconds_like?;
+        let evidence = match self.om_marker {
+            Some((marker_line, what)) => format!("it has `{what}` on line {marker_line}"),
+            None if self.seconds_like == self.timestamped => {
+                "every timestamp in it falls in 1970-1973 read as milliseconds".to_string()
+            }
+            None => return None,
+        };
+        Some(run.fatal(
+            line,
+            col,
+            format!(
+                "timestamp `{ts}` read as milliseconds (Prometheus text) is {}, but this looks \
+                 like OpenMetrics, whose timestamps are seconds: {evidence}; use --format \
+                 openmetrics",
+                crate::time::format_ms(ts)
+            ),
+        ))
+    }
+
     fn comment(&mut self, line: &[u8], hash: usize) -> Result<(), Fail> {
         let kw_start = skip_ws(line, hash + 1);
         let kw_end = token_end(line, kw_start);
         let kw = &line[kw_start..kw_end];
-        if self.om && kw == b"EOF" && skip_ws(line, kw_end) == line.len() {
-            self.eof = true;
+        if kw == b"EOF" && skip_ws(line, kw_end) == line.len() {
+            if self.om {
+                self.eof = true;
+            } else {
+                self.om_marker.get_or_insert((self.line, "# EOF"));
+            }
             return Ok(());
+        }
+        if !self.om && kw == b"UNIT" && kw_start > hash + 1 {
+            self.om_marker.get_or_insert((self.line, "# UNIT"));
         }
         if kw_start == hash + 1 || !matches!(kw, b"HELP" | b"TYPE" | b"UNIT") {
             return Ok(()); // a plain comment
@@ -342,7 +426,7 @@ impl Parser {
             "TYPE" => {
                 let ty = &line[ts..te];
                 if ty.is_empty() {
-                    return bad(ts + 1, format!("`# TYPE {name}` needs a type"));
+                    return bad(ts + 1, format!("`# TYPE {}` needs a type", show_str(&name)));
                 }
                 let Some(index) = TYPES.iter().position(|t| t.as_bytes() == ty) else {
                     return bad(
@@ -365,15 +449,18 @@ impl Parser {
                     Some(&(_, first)) if self.om => bad(
                         ts + 1,
                         format!(
-                            "second `# TYPE` for `{name}` (first on line {first}): an OpenMetrics \
-                             family appears once"
+                            "second `# TYPE` for `{}` (first on line {first}): an OpenMetrics \
+                             family appears once",
+                            show_str(&name)
                         ),
                     ),
                     Some(&(was, first)) if was != index => bad(
                         ts + 1,
                         format!(
-                            "`{name}` was declared {} on line {first}, now {}",
-                            TYPES[was], TYPES[index]
+                            "`{}` was declared {} on line {first}, now {}",
+                            show_str(&name),
+                            TYPES[was],
+                            TYPES[index]
                         ),
                     ),
                     Some(_) => Ok(()),
@@ -579,13 +666,19 @@ fn label_set(
             metric = Some(name);
         } else {
             if line.get(i) != Some(&b'=') {
-                return bad(i + 1, format!("expected `=` after label name `{name}`"));
+                return bad(
+                    i + 1,
+                    format!("expected `=` after label name `{}`", show_str(&name)),
+                );
             }
             i = skip_ws(line, i + 1);
             if line.get(i) != Some(&b'"') {
                 return bad(
                     i + 1,
-                    format!("the value of label `{name}` must be in double quotes"),
+                    format!(
+                        "the value of label `{}` must be in double quotes",
+                        show_str(&name)
+                    ),
                 );
             }
             let (value, next) = quoted_string(line, i)?;
@@ -593,8 +686,8 @@ fn label_set(
             if check && let Err(message) = check_label_name(&name) {
                 return bad(name_at + 1, message);
             }
-            if labels.iter().any(|(n, _)| *n == name) {
-                return bad(name_at + 1, format!("label `{name}` appears twice"));
+            if let Some(message) = repeated_label(&labels, &name) {
+                return bad(name_at + 1, message);
             }
             labels.push((name, value));
         }
@@ -882,8 +975,14 @@ foo_total 1.5e3 -1.5
         let e = parse_error("m 1 1\n\n", Format::OpenMetrics, &opts());
         assert_eq!((e.line, e.col), (3, 1));
         assert!(e.message.contains("`# EOF`"), "{e}");
-        // An empty file needs none; with skip_invalid the samples are kept.
-        assert!(om("\n").is_empty());
+        // An empty file needs one too (OpenMetrics has at least `# EOF`).
+        for text in ["", "\n"] {
+            let e = parse_error(text, Format::OpenMetrics, &opts());
+            assert_eq!((e.line, e.col), (text.len() as u64 + 1, 1));
+            assert!(e.message.contains("no lines at all"), "{e}");
+        }
+        assert!(om("# EOF\n").is_empty());
+        // With skip_invalid the samples are kept.
         let mut o = at(0);
         o.skip_invalid = true;
         let (r, s) = run("m 1 1\n", Format::OpenMetrics, &o).unwrap();
@@ -1100,6 +1199,17 @@ foo_total 1.5e3 -1.5
         ];
         let mut rng = Rng(0x2545_f491_4f6c_dd1d);
         for (format, trailer) in [(Format::Prometheus, ""), (Format::OpenMetrics, "# EOF")] {
+            // `# EOF` and `# UNIT` mark a file as OpenMetrics: in Prometheus
+            // text, with a mutated timestamp that looks like seconds, the
+            // whole file is refused (tested on its own).
+            let seeds: Vec<&str> = seeds
+                .iter()
+                .copied()
+                .filter(|s| {
+                    format == Format::OpenMetrics
+                        || !s.starts_with("# EOF") && !s.starts_with("# UNIT")
+                })
+                .collect();
             let lines = fuzz_lines(&mut rng, &seeds, 10_000, 5);
             let (ok, samples) = fuzz(format, &lines, &at(1), trailer);
             assert!(

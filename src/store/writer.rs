@@ -12,8 +12,8 @@ use super::manifest::{
 };
 use super::segment::{SegmentOrder, SortedRows, write_segment};
 use super::{SEGMENTS_DIR, StoreError, time_extent};
-use crate::model::{RESERVED_COLUMNS, SampleSink, SeriesKey, SinkError};
-use crate::time::day_of;
+use crate::model::{RESERVED_COLUMNS, SampleSink, SeriesKey, SinkError, is_reserved_column};
+use crate::time::{check_stored_range, day_of};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -22,9 +22,6 @@ pub const LOCK_FILE: &str = "store.lock";
 /// Samples buffered before a spill: 20 bytes each, so about 160 MB.
 pub const DEFAULT_SPILL_ROWS: usize = 8 * 1024 * 1024;
 const DAY_MS: i64 = 86_400_000;
-/// Timestamps are kept within years 0..=9999 so every day has a name.
-const MIN_TS: i64 = -62_167_219_200_000;
-const MAX_TS: i64 = 253_402_300_799_999;
 
 /// A segment written under a temporary name, waiting for the commit.
 struct Pending {
@@ -404,19 +401,12 @@ impl SampleSink for StoreWriter {
     }
 
     fn push(&mut self, series: u32, timestamp_ms: i64, value: f64) -> Result<(), SinkError> {
-        if !(MIN_TS..=MAX_TS).contains(&timestamp_ms) {
-            return Err(SinkError(format!(
-                "timestamp {timestamp_ms} ms is outside the years 0 to 9999"
-            )));
-        }
+        // The parsers refuse these with a position; this is the last line.
+        check_stored_range(timestamp_ms).map_err(SinkError)?;
         let Some(key) = self.series.get(series as usize) else {
             return Err(SinkError(format!("series id {series} was never interned")));
         };
-        if let Some((name, _)) = key
-            .labels
-            .iter()
-            .find(|(k, _)| RESERVED_COLUMNS.contains(&k.as_str()))
-        {
+        if let Some((name, _)) = key.labels.iter().find(|(k, _)| is_reserved_column(k)) {
             return Err(SinkError(format!(
                 "label `{name}` of {} clashes with a column of the store ({})",
                 key.metric,
@@ -430,6 +420,16 @@ impl SampleSink for StoreWriter {
             self.spill().map_err(|e| SinkError(e.to_string()))?;
         }
         Ok(())
+    }
+
+    fn label_names(&self) -> Vec<String> {
+        let stored = self.manifest.segments.iter().flat_map(|s| s.labels.iter());
+        let interned = self
+            .series
+            .iter()
+            .flat_map(|k| k.labels.iter().map(|(n, _)| n));
+        let names: std::collections::BTreeSet<&String> = stored.chain(interned).collect();
+        names.into_iter().cloned().collect()
     }
 }
 
