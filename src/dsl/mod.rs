@@ -216,9 +216,7 @@ pub fn fmt_command(files: &[PathBuf], check: bool, out: &mut dyn Write) -> io::R
             }
             Ok(formatted) if formatted != *src => {
                 if !check {
-                    let tmp = p.with_extension("rules.fmt.tmp");
-                    std::fs::write(&tmp, &formatted)?;
-                    std::fs::rename(&tmp, p)?;
+                    replace_file(p, &formatted)?;
                 }
                 writeln!(out, "{}", p.display())?;
                 outcome.changed.push(p.clone());
@@ -227,6 +225,30 @@ pub fn fmt_command(files: &[PathBuf], check: bool, out: &mut dyn Write) -> io::R
         }
     }
     Ok(outcome)
+}
+
+/// Replaces the contents of the file at `path` atomically: a temporary
+/// file beside it, then a rename. A symlink is followed, so its target is
+/// rewritten and the link stays a link; the target's permissions are kept.
+fn replace_file(path: &Path, contents: &str) -> io::Result<()> {
+    let target = std::fs::canonicalize(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = target.with_file_name(format!(".{name}.fmt.tmp"));
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(contents.as_bytes())?;
+        f.set_permissions(std::fs::metadata(&target)?.permissions())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &target)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", target.display())))
 }
 
 /// Parses and checks one expression, as `mcpops query` takes it: the errors
