@@ -285,8 +285,47 @@ impl Value {
 
 /// A label set as Prometheus prints it: `{k="v", ...}`.
 pub fn format_labels(labels: &Labels) -> String {
-    let inner: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
-    format!("{{{}}}", inner.join(", "))
+    let mut out = String::from("{");
+    for (i, (k, v)) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(k);
+        out.push('=');
+        push_quoted(&mut out, v);
+    }
+    out.push('}');
+    out
+}
+
+/// `v` in double quotes with Go's `%q` escapes, as Prometheus prints a
+/// label value: `\\`, `\"`, `\n`, `\t` and the like, `\xNN` or `\uNNNN` for
+/// other control characters and line separators. A value then stays on one
+/// line of a table and reads back unambiguously.
+pub fn push_quoted(out: &mut String, v: &str) {
+    use std::fmt::Write as _;
+    out.push('"');
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{b}' => out.push_str("\\v"),
+            '\u{c}' => out.push_str("\\f"),
+            c if c.is_ascii_control() => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// The identity of a label set for matching and grouping: the values of the
