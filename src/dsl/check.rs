@@ -3,6 +3,7 @@
 //! together, template labels, regexes, windows, limits; and the warnings.
 
 use super::ast::*;
+use super::constants::{ConstError, ConstValue, Constants};
 use super::diag::{Diagnostic, LineIndex};
 use super::functions::{self, Noise, Param, Pool, SHORT_WINDOW_MS};
 use super::parse::{Parsed, unknown_name_message};
@@ -259,9 +260,8 @@ struct Checker<'a> {
     file: &'a RuleFile,
     idx: &'a LineIndex<'a>,
     diags: Vec<Diagnostic>,
-    /// Types of constants, filled on demand.
-    consts: HashMap<String, Ty>,
-    visiting: HashSet<String>,
+    /// The file's constants, resolved as the engine resolves them.
+    consts: Constants,
 }
 
 impl<'a> Checker<'a> {
@@ -270,8 +270,7 @@ impl<'a> Checker<'a> {
             file,
             idx,
             diags: Vec::new(),
-            consts: HashMap::new(),
-            visiting: HashSet::new(),
+            consts: Constants::resolve(file),
         }
     }
 
@@ -344,29 +343,13 @@ impl<'a> Checker<'a> {
 
     // ---------------------------------------------------------------- expressions
 
-    fn const_type(&mut self, id: &Ident) -> Ty {
-        if let Some(t) = self.consts.get(&id.name) {
-            return *t;
+    /// The type of a constant's value (already checked where it is defined).
+    fn const_type(&self, id: &Ident) -> Ty {
+        match self.consts.get(&id.name) {
+            Some(Ok(ConstValue::Number(_))) => Ty::Scalar,
+            Some(Ok(ConstValue::Str(_))) => Ty::Str,
+            Some(Err(_)) | None => Ty::Err,
         }
-        let Some(l) = self.file.constant(&id.name) else {
-            return Ty::Err;
-        };
-        if !self.visiting.insert(id.name.clone()) {
-            self.error(
-                id.span,
-                format!("constant `{}` is defined in terms of itself", id.name),
-            );
-            self.consts.insert(id.name.clone(), Ty::Err);
-            return Ty::Err;
-        }
-        let t = self.expr(&l.value).ty;
-        let t = match t {
-            Ty::Scalar | Ty::Str | Ty::Err => t,
-            _ => Ty::Err,
-        };
-        self.visiting.remove(&id.name);
-        self.consts.insert(id.name.clone(), t);
-        t
     }
 
     /// Reports a range where an instant value is needed (`context` says by what).
@@ -791,29 +774,38 @@ impl<'a> Checker<'a> {
     }
 
     fn check_let(&mut self, l: &Let) {
-        if self.consts.contains_key(&l.name.name) {
+        // A duplicate `let` is reported as such; its value is not the constant's.
+        if !self.consts.is_definition(l) {
             return;
         }
-        // Typed with its own name marked, so that a cycle is reported once,
-        // where it closes.
-        self.visiting.insert(l.name.name.clone());
+        let errors_before = self.diags.iter().filter(|d| d.is_error()).count();
         let t = self.expr(&l.value);
-        self.visiting.remove(&l.name.name);
-        let ty = match t.ty {
-            Ty::Vector | Ty::Range => {
+        if matches!(t.ty, Ty::Vector | Ty::Range) {
+            self.error(
+                l.value.span(),
+                format!(
+                    "constant `{}` must be a number, duration, percent, size or string, not {}",
+                    l.name.name,
+                    ty_phrase(t.ty)
+                ),
+            );
+        }
+        let reported = self.diags.iter().filter(|d| d.is_error()).count() > errors_before;
+        // Whatever the engine could not resolve is an error here too.
+        match self.consts.get(&l.name.name) {
+            Some(Err(ConstError::Cycle { name, at })) => {
+                let (name, at) = (name.clone(), *at);
                 self.error(
-                    l.value.span(),
-                    format!(
-                        "constant `{}` must be a number, duration, percent, size or string, not {}",
-                        l.name.name,
-                        ty_phrase(t.ty)
-                    ),
+                    at,
+                    format!("constant `{name}` is defined in terms of itself"),
                 );
-                Ty::Err
             }
-            other => other,
-        };
-        self.consts.insert(l.name.name.clone(), ty);
+            Some(Err(ConstError::Invalid { message, at })) if !reported => {
+                let (message, at) = (message.clone(), *at);
+                self.error(at, format!("constant `{}`: {message}", l.name.name));
+            }
+            _ => {}
+        }
     }
 
     fn check_record(&mut self, r: &Record) {

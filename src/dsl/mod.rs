@@ -9,6 +9,7 @@
 
 pub mod ast;
 pub mod check;
+pub mod constants;
 pub mod diag;
 pub mod format;
 pub mod functions;

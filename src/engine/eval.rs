@@ -818,34 +818,10 @@ fn aggregate_group(
     vec![Series::new(labels, start, values).trim()]
 }
 
-fn arith(op: BinOp, a: f64, b: f64) -> f64 {
-    match op {
-        BinOp::Add => a + b,
-        BinOp::Sub => a - b,
-        BinOp::Mul => a * b,
-        BinOp::Div => a / b,
-        BinOp::Mod => a % b,
-        BinOp::Pow => a.powf(b),
-        _ => f64::NAN,
-    }
-}
-
-fn compare(op: BinOp, a: f64, b: f64) -> bool {
-    match op {
-        BinOp::Eq => a == b,
-        BinOp::Ne => a != b,
-        BinOp::Gt => a > b,
-        BinOp::Lt => a < b,
-        BinOp::Ge => a >= b,
-        BinOp::Le => a <= b,
-        _ => false,
-    }
-}
-
 /// One step's result of `l op r` for two present values: the value to keep, if any.
 fn combine(op: BinOp, return_bool: bool, l: f64, r: f64, keep_left: bool) -> Option<f64> {
     if op.is_comparison() {
-        let holds = compare(op, l, r);
+        let holds = op.holds(l, r);
         if return_bool {
             Some(if holds { 1.0 } else { 0.0 })
         } else if holds {
@@ -854,7 +830,7 @@ fn combine(op: BinOp, return_bool: bool, l: f64, r: f64, keep_left: bool) -> Opt
             None
         }
     } else {
-        Some(arith(op, l, r))
+        Some(op.arith(l, r))
     }
 }
 
@@ -874,7 +850,7 @@ pub fn binary_values(
                     op.symbol()
                 )));
             }
-            Ok(Value::Scalar(combine(op, true, a, b, true).unwrap_or(0.0)))
+            Ok(Value::Scalar(op.on_numbers(a, b).unwrap_or(0.0)))
         }
         (Value::Vector(_), Value::Scalar(_)) | (Value::Scalar(_), Value::Vector(_))
             if op.is_set() =>

@@ -138,11 +138,12 @@ pub fn rule_expressions(files: &[RuleFile]) -> Vec<Expr> {
     files
         .iter()
         .flat_map(|f| {
+            let consts = Constants::resolve(f);
             f.alerts()
                 .map(|a| &a.when)
                 .chain(f.records().map(|r| &r.expr))
                 .chain(f.maintenances().map(|m| &m.when))
-                .map(move |e| e.inline_constants(f))
+                .map(move |e| e.with_constants(&consts))
         })
         .collect()
 }
@@ -153,10 +154,11 @@ pub fn replay(files: &[RuleFile], source: &dyn Source, grid: Grid) -> Result<Rep
         base: source,
         extra: MemorySource::default(),
     };
+    let consts: Vec<Constants> = files.iter().map(Constants::resolve).collect();
     let mut records = Vec::new();
-    for f in files {
+    for (f, consts) in files.iter().zip(&consts) {
         for r in f.records() {
-            let expr = r.expr.inline_constants(f);
+            let expr = r.expr.with_constants(consts);
             let series = vector_of(Evaluator::new(&overlay, grid).eval(&expr)?, &r.name.name)?;
             overlay.extra.add(as_samples(&r.name.name, &series, grid));
             records.push((r.name.name.clone(), series));
@@ -164,14 +166,13 @@ pub fn replay(files: &[RuleFile], source: &dyn Source, grid: Grid) -> Result<Rep
     }
     let alerts: Vec<(&crate::dsl::ast::Alert, Expr)> = files
         .iter()
-        .flat_map(|f| f.alerts().map(move |a| (a, a.when.inline_constants(f))))
+        .zip(&consts)
+        .flat_map(|(f, c)| f.alerts().map(move |a| (a, a.when.with_constants(c))))
         .collect();
     let maintenances: Vec<(&Maintenance, Expr)> = files
         .iter()
-        .flat_map(|f| {
-            f.maintenances()
-                .map(move |m| (m, m.when.inline_constants(f)))
-        })
+        .zip(&consts)
+        .flat_map(|(f, c)| f.maintenances().map(move |m| (m, m.when.with_constants(c))))
         .collect();
     let ev = Evaluator::new(&overlay, grid).sharing(
         alerts
