@@ -577,7 +577,8 @@ pub struct Record {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ActionKind {
-    /// Runs a command without a shell, arguments split like a shell's.
+    /// Runs a command without a shell: the template is split into arguments
+    /// as a shell splits words, then filled (see `template::exec_argv`).
     Exec,
     /// Writes to the audit log and the report.
     Notify,

@@ -723,6 +723,16 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// An action's template; an `exec` command must split into arguments.
+    fn check_action(&mut self, a: &Action, labels: &Labels, owner: &str) {
+        self.check_template(&a.target, labels, owner);
+        if a.kind == ActionKind::Exec
+            && let Err(why) = super::template::split_exec(&a.target)
+        {
+            self.error(a.target.span, format!("`exec`: {why}"));
+        }
+    }
+
     // ---------------------------------------------------------------- blocks
 
     fn check_alert(&mut self, a: &Alert) -> Labels {
@@ -897,7 +907,7 @@ impl<'a> Checker<'a> {
             _ => format!("the alerts that {owner} acts on"),
         };
         for a in std::iter::once(&r.action).chain(r.escalate.iter()) {
-            self.check_template(&a.target, &labels, &alert_owner);
+            self.check_action(a, &labels, &alert_owner);
         }
         self.check_max(&r.max);
         if r.cooldown.is_none() {
@@ -923,7 +933,7 @@ impl<'a> Checker<'a> {
                 format!("the window {:?} does not parse: {why}", m.window.text.value),
             );
         }
-        self.check_template(&m.action.target, &labels, &owner);
+        self.check_action(&m.action, &labels, &owner);
         self.check_max(&m.max);
     }
 

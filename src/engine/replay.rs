@@ -10,7 +10,7 @@ use super::eval::Evaluator;
 use super::source::{MemorySource, Overlay, Source};
 use super::value::{Grid, Labels, Series, Value, signature};
 use crate::dsl::ast::{Action, Expr, Maintenance, MaxRate, Remediate, RuleFile, Where};
-use crate::dsl::template;
+use crate::dsl::constants::Constants;
 use crate::model::{Matcher, SeriesKey};
 use crate::remediate::{Decision, Limits, Policy};
 use crate::store::SeriesData;
@@ -230,7 +230,8 @@ fn limits(cooldown: Option<i64>, max: &Option<MaxRate>, verify: Option<i64>) -> 
     }
 }
 
-/// Renders an action for a label set: `exec "mcp-admin restart …"`.
+/// Renders an action for a label set as the dry run shows it:
+/// `exec "mcp-admin restart …"` (see [`crate::remediate::action`]).
 pub fn render_action(action: &Action, labels: &Labels, trigger: &str, value: f64) -> String {
     let lookup = |name: &str| match name {
         "value" => Some(value.to_string()),
@@ -240,11 +241,7 @@ pub fn render_action(action: &Action, labels: &Labels, trigger: &str, value: f64
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.clone()),
     };
-    format!(
-        "{} \"{}\"",
-        action.kind.name(),
-        template::render(&action.target, &lookup)
-    )
+    crate::remediate::action::describe(action, &lookup)
 }
 
 fn where_holds(w: &Where, labels: &Labels) -> bool {
