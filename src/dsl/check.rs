@@ -319,10 +319,14 @@ impl<'a> Checker<'a> {
                         );
                     }
                     seen = Some(e.span);
-                    if e.every.ms <= 0 {
+                    if e.every.ms < super::MIN_STEP_MS {
                         self.error(
                             e.every.span,
-                            "the evaluation step must be longer than 0".into(),
+                            format!(
+                                "`evaluate every {}` is too fine: the evaluation step must be at least {}",
+                                e.every.text,
+                                format_duration_ms(super::MIN_STEP_MS)
+                            ),
                         );
                     }
                 }
@@ -969,7 +973,21 @@ impl<'a> Checker<'a> {
                 self.error(s.values.span, why);
             }
         }
+        let step = self.file.step_ms().max(super::MIN_STEP_MS);
         for e in &t.expects {
+            // A test replays the rules at every step up to its last `expect`.
+            let steps = (e.at.ms / step) as u64 + 1;
+            if steps > super::MAX_STEPS {
+                self.error(
+                    e.at.span,
+                    format!(
+                        "`at {}` is {steps} evaluation steps of {} into the test: at most {} are allowed",
+                        e.at.text,
+                        format_duration_ms(step),
+                        super::MAX_STEPS
+                    ),
+                );
+            }
             match &e.target {
                 ExpectTarget::Value(x) => {
                     let ty = self.expr(x);

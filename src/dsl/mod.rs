@@ -27,6 +27,16 @@ use std::path::{Path, PathBuf};
 /// The evaluation step when a file has no `evaluate every`.
 pub const DEFAULT_STEP_MS: i64 = 60_000;
 
+/// The shortest `evaluate every` a file may give: a finer step evaluates
+/// every rule that many more times (1ms over a day is 86 million steps)
+/// and no scrape resolves it.
+pub const MIN_STEP_MS: i64 = 1_000;
+
+/// The most evaluation steps one run may have: a query's range, a
+/// backtest's, a rule test's (its last `expect ... at` over the step). `check`,
+/// `test`, `query` and `backtest` all refuse more.
+pub const MAX_STEPS: u64 = 1_000_000;
+
 /// Parses one file's text. Errors are syntax errors and the errors found
 /// while building the tree (a block without `when`, a setting given twice);
 /// semantic checks are [`check_str`]'s.
