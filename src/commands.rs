@@ -305,6 +305,10 @@ impl From<crate::engine::EngineError> for CommandError {
         match e {
             crate::engine::EngineError::Store(s) => s.into(),
             crate::engine::EngineError::Eval(m) => CommandError::Input(m),
+            crate::engine::EngineError::Range(e) => range_error(e, "the step"),
+            e @ crate::engine::EngineError::TooManySamples { .. } => {
+                CommandError::Input(e.to_string())
+            }
             crate::engine::EngineError::Io(e) => io_failure(e),
             other => CommandError::Failure(other.to_string()),
         }
