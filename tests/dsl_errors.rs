@@ -947,9 +947,9 @@ fn steps_too_fine_or_too_many_are_errors() {
     );
     // A test replays every step up to its last expectation.
     error_at(
-        "alert A {\n  when x > 1\n}\ntest \"t\" {\n  series x = \"2\"\n  expect A at 10000h == none\n}\n",
+        "alert A {\n  when x > 1\n}\ntest \"t\" {\n  series x = \"2\"\n  expect A at 100000h == none\n}\n",
         6,
         15,
-        "`at 10000h` is 600001 evaluation steps of 1m into the test: at most 1000000",
+        "`at 100000h` is 6000001 evaluation steps of 1m into the test: at most 1000000",
     );
 }

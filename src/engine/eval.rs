@@ -663,7 +663,7 @@ impl<'a> Evaluator<'a> {
         &self,
         c: &'c Call,
         held: &Scope,
-    ) -> Result<Option<(&'c Selector, TimeFunc, Span, Option<Value>)>, EngineError> {
+    ) -> Result<Option<PerSeriesParts<'c>>, EngineError> {
         let name = c.func.name.as_str();
         let Some(info) = functions::function(name) else {
             return Ok(None);
@@ -763,16 +763,16 @@ impl<'a> Evaluator<'a> {
         let mut group_of = vec![0usize; per.raw.len()];
         let mut accs: Vec<Accumulator> = Vec::with_capacity(groups.len());
         for (g, (labels, members)) in groups.into_iter().enumerate() {
-            let mut touched = usize::MAX..0;
+            let mut touched: Option<std::ops::Range<usize>> = None;
             for &i in &members {
                 group_of[i] = g;
                 let ts = &per.raw[i].timestamps;
                 if let (Some(&first), Some(&last)) = (ts.first(), ts.last()) {
                     let r = per.span.steps_touching(first, last);
-                    touched = touched.start.min(r.start)..touched.end.max(r.end);
+                    touched = Some(union_range(touched, r));
                 }
             }
-            let touched = touched.start.min(touched.end)..touched.end;
+            let touched = touched.unwrap_or(0..0);
             held.charge(touched.len() as u64)?;
             accs.push(Accumulator::new(labels, touched));
         }
@@ -876,6 +876,21 @@ impl<'a> Evaluator<'a> {
 /// the per-series functions' parallelism, little beside the groups' values.
 const FOLD_CHUNK: usize = 4096;
 
+/// The smallest range holding both.
+fn union_range(
+    a: Option<std::ops::Range<usize>>,
+    b: std::ops::Range<usize>,
+) -> std::ops::Range<usize> {
+    match a {
+        Some(a) => a.start.min(b.start)..a.end.max(b.end),
+        None => b,
+    }
+}
+
+/// What [`Evaluator::per_series_call`] prepares: the selector, the
+/// function, where its windows sit, and `time_to`'s threshold.
+type PerSeriesParts<'c> = (&'c Selector, TimeFunc, Span, Option<Value>);
+
 /// A function over a range, to run per series of `raw`.
 struct PerSeries<'a> {
     raw: &'a [Arc<SeriesData>],
@@ -903,7 +918,7 @@ struct Accumulator {
     labels: Labels,
     start: usize,
     values: Vec<StepValue>,
-    reached: std::ops::Range<usize>,
+    reached: Option<std::ops::Range<usize>>,
 }
 
 impl Accumulator {
@@ -912,7 +927,7 @@ impl Accumulator {
             labels,
             start: steps.start,
             values: vec![StepValue::NONE; steps.len()],
-            reached: usize::MAX..0,
+            reached: None,
         }
     }
 
@@ -920,7 +935,7 @@ impl Accumulator {
         if s.values.is_empty() {
             return;
         }
-        self.reached = self.reached.start.min(s.start)..self.reached.end.max(s.end());
+        self.reached = Some(union_range(self.reached.take(), s.start..s.end()));
         for (k, v) in s.values.iter().enumerate() {
             let Some(v) = v.get() else { continue };
             let slot = &mut self.values[s.start + k - self.start];
@@ -940,17 +955,17 @@ impl Accumulator {
     /// The group's series over the steps its members' results reached
     /// (as aggregating them takes them), trimmed as a result is.
     fn finish(self) -> Series {
-        if self.reached.start >= self.reached.end {
+        let Some(reached) = self.reached else {
             return Series::new(self.labels, 0, Vec::new());
-        }
-        let from = self.reached.start - self.start;
-        let to = self.reached.end - self.start;
+        };
+        let from = reached.start - self.start;
+        let to = reached.end - self.start;
         let values = if from == 0 && to == self.values.len() {
             self.values
         } else {
             self.values[from..to].to_vec()
         };
-        Series::new(self.labels, self.reached.start, values).trim()
+        Series::new(self.labels, reached.start, values).trim()
     }
 }
 
