@@ -393,10 +393,33 @@ impl From<crate::engine::EngineError> for CommandError {
         match e {
             crate::engine::EngineError::Store(s) => s.into(),
             crate::engine::EngineError::Eval(m) => CommandError::Input(m),
+            crate::engine::EngineError::Range(e) => range_error(e, "the step"),
+            e @ crate::engine::EngineError::TooManySamples { .. } => {
+                CommandError::Input(e.to_string())
+            }
             crate::engine::EngineError::Io(e) => io_failure(e),
             other => CommandError::Failure(other.to_string()),
         }
     }
+}
+
+/// A range that [`crate::engine::Grid::checked_range`] refused, as a usage
+/// error that names the flags (or `step_from`: `--step`, or the rule
+/// file's `evaluate every` when no `--step` was given).
+pub fn range_error(e: crate::engine::value::GridError, step_from: &str) -> CommandError {
+    use crate::engine::value::{Bound, GridError};
+    CommandError::Usage(match e {
+        GridError::StepNotPositive => format!("{step_from}: {e}"),
+        GridError::Reversed => "--to is before --from".into(),
+        GridError::OutOfYears(Bound::From) => {
+            "--from: the time is outside the years 0000-9999".into()
+        }
+        GridError::OutOfYears(Bound::To) => "--to: the time is outside the years 0000-9999".into(),
+        GridError::TooManySteps(n) => format!(
+            "--from .. --to every {step_from}: {n} steps is more than the {} allowed: choose a larger step or a shorter range",
+            crate::dsl::MAX_STEPS
+        ),
+    })
 }
 
 /// When a query runs: an instant, or a range of steps.
@@ -419,21 +442,11 @@ pub fn query(
         CommandError::Rules(text.join("\n"))
     })?;
     let grid = match when {
-        QueryTime::At(t) => crate::engine::Grid::instant(t),
-        QueryTime::Range { from, to, step } => {
-            if to < from {
-                return Err(CommandError::Usage("--to is before --from".into()));
-            }
-            if step <= 0 {
-                return Err(CommandError::Usage("--step must be positive".into()));
-            }
-            if (to - from) / step > 1_000_000 {
-                return Err(CommandError::Usage(
-                    "more than a million steps: choose a larger --step".into(),
-                ));
-            }
-            crate::engine::Grid::range(from, to, step)
-        }
+        QueryTime::At(t) => crate::engine::Grid::checked_range(t, t, 1).map_err(|_| {
+            CommandError::Usage("--at: the time is outside the years 0000-9999".into())
+        })?,
+        QueryTime::Range { from, to, step } => crate::engine::Grid::checked_range(from, to, step)
+            .map_err(|e| range_error(e, "--step"))?,
     };
     let value = crate::engine::query::query(store.snapshot()?, &expr, grid)?;
     crate::engine::query::write_value(&value, grid, format, out)?;
@@ -487,7 +500,15 @@ pub fn backtest(
         return Err(CommandError::Usage("--to is before --from".into()));
     }
     let rules = load_checked_rules(files)?;
-    let bt = crate::engine::backtest::backtest(store, &rules, opts)?;
+    let step_from = if opts.step_ms.is_some() {
+        "--step"
+    } else {
+        "`evaluate every`"
+    };
+    let bt = crate::engine::backtest::backtest(store, &rules, opts).map_err(|e| match e {
+        crate::engine::EngineError::Range(e) => range_error(e, step_from),
+        other => other.into(),
+    })?;
     crate::engine::backtest::write_backtest(&bt, format, out)?;
     if let Some(dir) = out_dir {
         crate::engine::backtest::write_parquet(&bt, dir)?;

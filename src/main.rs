@@ -174,6 +174,8 @@ enum Command {
         /// table | csv | json
         #[arg(long, default_value = "table")]
         format: OutputFormat,
+        #[command(flatten)]
+        limit: SamplesLimit,
     },
     /// Run the test blocks of rule files (exit 3 when any fails)
     #[command(after_help = "Example:\n  mcpops test rules/mcp.rules rules/examples/*.rules")]
@@ -209,6 +211,8 @@ enum Command {
         /// Write the output of record rules back to the store
         #[arg(long)]
         record: bool,
+        #[command(flatten)]
+        limit: SamplesLimit,
     },
     /// Write report.json, report.md and report.html: the cron job's output
     #[command(
@@ -235,6 +239,8 @@ enum Command {
         /// Exit 4 when an alert this severe (critical, or warning) is firing at the end
         #[arg(long, value_name = "SEVERITY")]
         fail_on: Option<String>,
+        #[command(flatten)]
+        limit: SamplesLimit,
     },
     /// Bottlenecks, incidents, anomalies, forecasts, maintenance and recommendations
     #[command(
@@ -283,6 +289,23 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+}
+
+/// `--max-samples`, for the commands that evaluate rules or expressions.
+#[derive(clap::Args)]
+struct SamplesLimit {
+    /// The most samples one expression may hold at once (read by its windows,
+    /// plus its results: series x steps); more fails with exit 2
+    #[arg(long, value_name = "N", env = "MCPOPS_MAX_SAMPLES",
+          default_value_t = mcpops::engine::budget::DEFAULT_MAX_SAMPLES,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_samples: u64,
+}
+
+impl SamplesLimit {
+    fn apply(&self) {
+        mcpops::engine::budget::set_max_samples(self.max_samples);
+    }
 }
 
 fn run(cli: Cli) -> Result<(), CommandError> {
@@ -370,7 +393,9 @@ fn run(cli: Cli) -> Result<(), CommandError> {
             since,
             out,
             fail_on,
+            limit,
         } => {
+            limit.apply();
             let args = commands::ReportArgs {
                 rules,
                 range: ReportOptions {
@@ -417,7 +442,9 @@ fn run(cli: Cli) -> Result<(), CommandError> {
             to,
             step,
             format,
+            limit,
         } => {
+            limit.apply();
             let when = match (at, from, to) {
                 (Some(at), _, _) => QueryTime::At(time_arg("--at", &at)?),
                 (None, Some(from), Some(to)) => QueryTime::Range {
@@ -443,7 +470,9 @@ fn run(cli: Cli) -> Result<(), CommandError> {
             format,
             out,
             record,
+            limit,
         } => {
+            limit.apply();
             let (first, last) = match (&from, &to) {
                 (Some(_), Some(_)) => (0, 0),
                 _ => commands::store_extent(&store)?,

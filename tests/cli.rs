@@ -587,4 +587,173 @@ fn a_fifo_is_refused_before_the_store_is_locked() {
         // Refused before the lock: no store was even created.
         assert!(!store.exists());
     }
+
+/// A store holding `GOOD`, for the tests of query and backtest limits.
+fn good_store(dir: &Path) -> std::path::PathBuf {
+    let store = dir.join("store");
+    let data = dir.join("good.om");
+    fs::write(&data, GOOD).unwrap();
+    let o = mcpops(&store, &["ingest", data.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    store
+}
+
+#[test]
+fn steps_are_checked_the_same_by_query_backtest_check_and_test() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = good_store(dir.path());
+    let rules = dir.path().join("low.rules");
+    fs::write(&rules, "alert Low {\n  when disk.free_bytes < 95\n}\n").unwrap();
+    let rules = rules.to_str().unwrap();
+    let range = ["--from", "1763251200", "--to", "1763251320"];
+
+    // A zero step is a usage error that names the flag, in both commands.
+    for cmd in [
+        &["query", "disk.free_bytes"][..],
+        &["backtest", "--rules", rules],
+    ] {
+        let o = mcpops(&store, &[cmd, &range, &["--step", "0s"]].concat());
+        assert_eq!(o.status.code(), Some(2), "{cmd:?}: {}", text(&o));
+        assert!(
+            text(&o).contains("--step: the step must be longer than 0"),
+            "{cmd:?}: {}",
+            text(&o)
+        );
+    }
+    // Too many steps: the one cap of both.
+    for cmd in [
+        &["query", "disk.free_bytes"][..],
+        &["backtest", "--rules", rules],
+    ] {
+        let args = [
+            cmd,
+            &["--from", "2000-01-01", "--to", "2026-01-01", "--step", "1s"],
+        ]
+        .concat();
+        let o = mcpops(&store, &args);
+        assert_eq!(o.status.code(), Some(2), "{cmd:?}: {}", text(&o));
+        assert!(
+            text(&o).contains("steps is more than the 1000000 allowed"),
+            "{cmd:?}: {}",
+            text(&o)
+        );
+    }
+    // A range whose length overflows an i64 is refused, not answered empty.
+    let o = mcpops(
+        &store,
+        &[
+            "query",
+            "disk.free_bytes",
+            "--from=-9223372036854775000",
+            "--to",
+            "1763251320",
+            "--step",
+            "1m",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("--from: the time is outside the years 0000-9999"),
+        "{}",
+        text(&o)
+    );
+
+    // `evaluate every 1ms`: an error in check, test and backtest alike.
+    let fine = dir.path().join("fine.rules");
+    fs::write(
+        &fine,
+        "evaluate every 1ms\nalert Low {\n  when disk.free_bytes < 95\n}\n",
+    )
+    .unwrap();
+    let fine = fine.to_str().unwrap();
+    for cmd in [
+        &["check", fine][..],
+        &["test", fine],
+        &["backtest", "--rules", fine],
+    ] {
+        let o = mcpops(&store, cmd);
+        assert_eq!(o.status.code(), Some(3), "{cmd:?}: {}", text(&o));
+        assert!(
+            text(&o).contains(
+                "error: `evaluate every 1ms` is too fine: the evaluation step must be at least 1s"
+            ) && text(&o).contains(&format!("--> {fine}:1:16")),
+            "{cmd:?}: {}",
+            text(&o)
+        );
+    }
+}
+
+#[test]
+fn an_expression_that_would_hold_too_many_samples_fails_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = good_store(dir.path());
+    // `max(x[1d])` over a day at 1m: 1441 steps for each of the 2 series.
+    let run = |limit: Option<&str>, env: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mcpops"));
+        cmd.arg("--store").arg(&store).arg("--quiet");
+        cmd.args([
+            "query",
+            "max(disk.free_bytes[1d])",
+            "--from",
+            "1763251200",
+            "--to",
+            "1763337600",
+            "--step",
+            "1m",
+            "--format",
+            "csv",
+        ]);
+        if let Some(l) = limit {
+            cmd.args(["--max-samples", l]);
+        }
+        cmd.env_remove("MCPOPS_MAX_SAMPLES");
+        if let Some(v) = env {
+            cmd.env("MCPOPS_MAX_SAMPLES", v);
+        }
+        cmd.output().unwrap()
+    };
+    let o = run(None, None);
+    assert!(o.status.success(), "{}", text(&o));
+    for (flag, env) in [(Some("1000"), None), (None, Some("1000"))] {
+        let o = run(flag, env);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(
+            text(&o).contains("would hold more than 1000 samples")
+                && text(&o).contains("--max-samples N or MCPOPS_MAX_SAMPLES"),
+            "{}",
+            text(&o)
+        );
+    }
+    assert!(run(Some("5000"), None).status.success());
+    let o = run(Some("0"), None);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+#[test]
+fn query_tables_escape_label_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let data = dir.path().join("odd.prom");
+    fs::write(
+        &data,
+        "odd{v=\"two\\nlines \\\"quoted\\\" back\\\\slash\"} 1 1763251200000\n",
+    )
+    .unwrap();
+    let o = mcpops(&store, &["ingest", data.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = mcpops(&store, &["query", "odd"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(
+        out.contains(r#"odd{v="two\nlines \"quoted\" back\\slash"}"#),
+        "{out}"
+    );
+    // JSON keeps the value itself.
+    let o = mcpops(&store, &["query", "odd", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["result"][0]["metric"]["v"],
+        "two\nlines \"quoted\" back\\slash"
+    );
 }

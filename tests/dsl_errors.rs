@@ -903,3 +903,53 @@ fn diagnostics_render_with_tabs_and_wide_lines() {
         d[0]
     );
 }
+
+/// `let c1 = c0 + 1`, ... up to `c{n-1}`, and an alert on the last.
+fn chained_lets(n: usize, op: &str) -> String {
+    let mut src = String::from("let c0 = 1\n");
+    for i in 1..n {
+        src.push_str(&format!("let c{i} = c{} {op}\n", i - 1));
+    }
+    src.push_str(&format!("alert A {{\n  when x > c{}\n}}\n", n - 1));
+    src
+}
+
+#[test]
+fn long_chains_of_constants_check_in_a_small_stack() {
+    // 9,000 constants, each defined by the one before: checked without
+    // recursion (this runs on the test's default 2 MB thread).
+    let d = check(&chained_lets(9_000, "+ 1"));
+    assert!(d.iter().all(|d| !d.is_error()), "{d:?}");
+    // A cycle at the end of a long chain is still found, where it closes.
+    let mut src = chained_lets(5_000, "+ 1");
+    src.push_str("let c5000 = c4999\nlet z = y\nlet y = z * 2\n");
+    let errors: Vec<_> = check(&src).into_iter().filter(|d| d.is_error()).collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(
+        errors[0].message,
+        "constant `z` is defined in terms of itself"
+    );
+}
+
+#[test]
+fn steps_too_fine_or_too_many_are_errors() {
+    error_at(
+        "evaluate every 500ms\n",
+        1,
+        16,
+        "`evaluate every 500ms` is too fine: the evaluation step must be at least 1s",
+    );
+    error_at(
+        "evaluate every 0s\n",
+        1,
+        16,
+        "the evaluation step must be at least 1s",
+    );
+    // A test replays every step up to its last expectation.
+    error_at(
+        "alert A {\n  when x > 1\n}\ntest \"t\" {\n  series x = \"2\"\n  expect A at 100000h == none\n}\n",
+        6,
+        15,
+        "`at 100000h` is 6000001 evaluation steps of 1m into the test: at most 1000000",
+    );
+}

@@ -214,3 +214,36 @@ fn fmt_command_rewrites_or_lists() {
     assert!(dsl::fmt_command(&[dir.join("missing.rules")], true, &mut Vec::new()).is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[cfg(unix)]
+#[test]
+fn fmt_writes_through_a_symlink_to_its_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let real_dir = dir.path().join("shared");
+    std::fs::create_dir_all(&real_dir).unwrap();
+    let target = real_dir.join("policy.rules");
+    std::fs::write(&target, "let   a=1\n").unwrap();
+    let link = dir.path().join("link.rules");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+
+    let o = dsl::fmt_command(std::slice::from_ref(&link), false, &mut Vec::new()).unwrap();
+    assert_eq!(o.changed, vec![link.clone()]);
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link stays a link"
+    );
+    assert_eq!(std::fs::read_link(&link).unwrap(), target);
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "let a = 1\n");
+    // No temporary file is left beside the link or the target.
+    for d in [dir.path(), real_dir.as_path()] {
+        let names: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("tmp"))
+            .collect();
+        assert!(names.is_empty(), "{names:?}");
+    }
+}

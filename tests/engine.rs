@@ -298,3 +298,39 @@ fn a_default_start_is_aligned_to_the_step() {
     assert_eq!(fired, first - 296 + 11 * MIN);
     assert_eq!(run(false).grid.start, first);
 }
+
+/// A file whose alert compares `x` with the last of `n` chained constants
+/// (`c{i} = op` with `PREV` standing for `c{i-1}`), and a test that expects
+/// it firing at 1m when `x` is `value`.
+fn chained_constants_file(n: usize, op: &str, value: &str) -> RuleFile {
+    let mut src = String::from("let c0 = 1\n");
+    for i in 1..n {
+        let prev = format!("c{}", i - 1);
+        src.push_str(&format!("let c{i} = {}\n", op.replace("PREV", &prev)));
+    }
+    src.push_str(&format!(
+        "alert A {{\n  when x > c{}\n}}\ntest \"t\" {{\n  series x{{server=\"a\"}} = \"{value}x3\"\n  expect A at 1m == firing {{ server=\"a\" }}\n}}\n",
+        n - 1
+    ));
+    let errors: Vec<_> = mcpops::dsl::check_str(&src, "chain.rules")
+        .into_iter()
+        .filter(|d| d.is_error())
+        .collect();
+    assert!(errors.is_empty(), "{:?}", errors.first());
+    parse_str(&src, "chain.rules").expect("parses")
+}
+
+#[test]
+fn chained_constants_evaluate_as_they_check() {
+    // Deeper than the 32 levels constants were once inlined to: they
+    // checked, then failed in the engine with "unknown constant".
+    let outcomes = run_tests(&[chained_constants_file(40, "PREV + 1", "41")]);
+    assert!(outcomes[0].passed(), "{:?}", outcomes[0]);
+    // 9,000 of them run on this test's default 2 MB thread.
+    let outcomes = run_tests(&[chained_constants_file(9_000, "PREV + 1", "9001")]);
+    assert!(outcomes[0].passed(), "{:?}", outcomes[0]);
+    // Each constant used twice by the next: 2^62 copies of the first when
+    // constants were copied in (23 of them took 4 GB); one number now.
+    let outcomes = run_tests(&[chained_constants_file(63, "PREV + PREV", "4.7e18")]);
+    assert!(outcomes[0].passed(), "{:?}", outcomes[0]);
+}

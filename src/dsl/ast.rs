@@ -221,6 +221,47 @@ impl BinOp {
     pub fn is_set(self) -> bool {
         matches!(self, BinOp::And | BinOp::Unless | BinOp::Or)
     }
+
+    /// An arithmetic operator's result (NaN for the others).
+    #[inline]
+    pub fn arith(self, a: f64, b: f64) -> f64 {
+        match self {
+            BinOp::Add => a + b,
+            BinOp::Sub => a - b,
+            BinOp::Mul => a * b,
+            BinOp::Div => a / b,
+            BinOp::Mod => a % b,
+            BinOp::Pow => a.powf(b),
+            _ => f64::NAN,
+        }
+    }
+
+    /// Whether a comparison holds (false for the other operators).
+    #[inline]
+    pub fn holds(self, a: f64, b: f64) -> bool {
+        match self {
+            BinOp::Eq => a == b,
+            BinOp::Ne => a != b,
+            BinOp::Gt => a > b,
+            BinOp::Lt => a < b,
+            BinOp::Ge => a >= b,
+            BinOp::Le => a <= b,
+            _ => false,
+        }
+    }
+
+    /// The operator between two numbers, as PromQL computes it: a
+    /// comparison gives 1 or 0 (`bool`, which two numbers need); `None` for
+    /// `and`/`or`/`unless`, which need series.
+    pub fn on_numbers(self, a: f64, b: f64) -> Option<f64> {
+        if self.is_set() {
+            None
+        } else if self.is_comparison() {
+            Some(if self.holds(a, b) { 1.0 } else { 0.0 })
+        } else {
+            Some(self.arith(a, b))
+        }
+    }
 }
 
 /// `lhs op [bool] [on (labels)] rhs`.
@@ -297,40 +338,6 @@ impl Expr {
         f(self);
         for c in self.children() {
             c.walk(f);
-        }
-    }
-
-    /// Replaces every [`Expr::Const`] by a parenthesised copy of its value,
-    /// resolving constants that use other constants. The engine evaluates the
-    /// result; unknown names are left as they are (the checker reports them).
-    pub fn inline_constants(&self, file: &RuleFile) -> Expr {
-        self.inline_depth(file, 0)
-    }
-
-    fn inline_depth(&self, file: &RuleFile, depth: usize) -> Expr {
-        let recur = |e: &Expr| Box::new(e.inline_depth(file, depth));
-        match self {
-            Expr::Const(id) if depth < 32 => match file.constant(&id.name) {
-                Some(l) => Expr::Paren(Box::new(l.value.inline_depth(file, depth + 1)), id.span),
-                None => self.clone(),
-            },
-            Expr::Call(c) => Expr::Call(Call {
-                args: c.args.iter().map(|a| a.inline_depth(file, depth)).collect(),
-                ..c.clone()
-            }),
-            Expr::Aggregate(a) => Expr::Aggregate(Aggregate {
-                param: a.param.as_ref().map(|p| recur(p)),
-                arg: recur(&a.arg),
-                ..a.clone()
-            }),
-            Expr::Binary(b) => Expr::Binary(Binary {
-                lhs: recur(&b.lhs),
-                rhs: recur(&b.rhs),
-                ..b.clone()
-            }),
-            Expr::Neg(e, s) => Expr::Neg(recur(e), *s),
-            Expr::Paren(e, s) => Expr::Paren(recur(e), *s),
-            _ => self.clone(),
         }
     }
 
@@ -570,7 +577,8 @@ pub struct Record {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ActionKind {
-    /// Runs a command without a shell, arguments split like a shell's.
+    /// Runs a command without a shell: the template is split into arguments
+    /// as a shell splits words, then filled (see `template::exec_argv`).
     Exec,
     /// Writes to the audit log and the report.
     Notify,

@@ -3,6 +3,7 @@
 //! together, template labels, regexes, windows, limits; and the warnings.
 
 use super::ast::*;
+use super::constants::{ConstError, ConstValue, Constants};
 use super::diag::{Diagnostic, LineIndex};
 use super::functions::{self, Noise, Param, Pool, SHORT_WINDOW_MS};
 use super::parse::{Parsed, unknown_name_message};
@@ -259,9 +260,8 @@ struct Checker<'a> {
     file: &'a RuleFile,
     idx: &'a LineIndex<'a>,
     diags: Vec<Diagnostic>,
-    /// Types of constants, filled on demand.
-    consts: HashMap<String, Ty>,
-    visiting: HashSet<String>,
+    /// The file's constants, resolved as the engine resolves them.
+    consts: Constants,
 }
 
 impl<'a> Checker<'a> {
@@ -270,8 +270,7 @@ impl<'a> Checker<'a> {
             file,
             idx,
             diags: Vec::new(),
-            consts: HashMap::new(),
-            visiting: HashSet::new(),
+            consts: Constants::resolve(file),
         }
     }
 
@@ -320,10 +319,14 @@ impl<'a> Checker<'a> {
                         );
                     }
                     seen = Some(e.span);
-                    if e.every.ms <= 0 {
+                    if e.every.ms < super::MIN_STEP_MS {
                         self.error(
                             e.every.span,
-                            "the evaluation step must be longer than 0".into(),
+                            format!(
+                                "`evaluate every {}` is too fine: the evaluation step must be at least {}",
+                                e.every.text,
+                                format_duration_ms(super::MIN_STEP_MS)
+                            ),
                         );
                     }
                 }
@@ -344,29 +347,13 @@ impl<'a> Checker<'a> {
 
     // ---------------------------------------------------------------- expressions
 
-    fn const_type(&mut self, id: &Ident) -> Ty {
-        if let Some(t) = self.consts.get(&id.name) {
-            return *t;
+    /// The type of a constant's value (already checked where it is defined).
+    fn const_type(&self, id: &Ident) -> Ty {
+        match self.consts.get(&id.name) {
+            Some(Ok(ConstValue::Number(_))) => Ty::Scalar,
+            Some(Ok(ConstValue::Str(_))) => Ty::Str,
+            Some(Err(_)) | None => Ty::Err,
         }
-        let Some(l) = self.file.constant(&id.name) else {
-            return Ty::Err;
-        };
-        if !self.visiting.insert(id.name.clone()) {
-            self.error(
-                id.span,
-                format!("constant `{}` is defined in terms of itself", id.name),
-            );
-            self.consts.insert(id.name.clone(), Ty::Err);
-            return Ty::Err;
-        }
-        let t = self.expr(&l.value).ty;
-        let t = match t {
-            Ty::Scalar | Ty::Str | Ty::Err => t,
-            _ => Ty::Err,
-        };
-        self.visiting.remove(&id.name);
-        self.consts.insert(id.name.clone(), t);
-        t
     }
 
     /// Reports a range where an instant value is needed (`context` says by what).
@@ -740,6 +727,16 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// An action's template; an `exec` command must split into arguments.
+    fn check_action(&mut self, a: &Action, labels: &Labels, owner: &str) {
+        self.check_template(&a.target, labels, owner);
+        if a.kind == ActionKind::Exec
+            && let Err(why) = super::template::split_exec(&a.target)
+        {
+            self.error(a.target.span, format!("`exec`: {why}"));
+        }
+    }
+
     // ---------------------------------------------------------------- blocks
 
     fn check_alert(&mut self, a: &Alert) -> Labels {
@@ -791,29 +788,38 @@ impl<'a> Checker<'a> {
     }
 
     fn check_let(&mut self, l: &Let) {
-        if self.consts.contains_key(&l.name.name) {
+        // A duplicate `let` is reported as such; its value is not the constant's.
+        if !self.consts.is_definition(l) {
             return;
         }
-        // Typed with its own name marked, so that a cycle is reported once,
-        // where it closes.
-        self.visiting.insert(l.name.name.clone());
+        let errors_before = self.diags.iter().filter(|d| d.is_error()).count();
         let t = self.expr(&l.value);
-        self.visiting.remove(&l.name.name);
-        let ty = match t.ty {
-            Ty::Vector | Ty::Range => {
+        if matches!(t.ty, Ty::Vector | Ty::Range) {
+            self.error(
+                l.value.span(),
+                format!(
+                    "constant `{}` must be a number, duration, percent, size or string, not {}",
+                    l.name.name,
+                    ty_phrase(t.ty)
+                ),
+            );
+        }
+        let reported = self.diags.iter().filter(|d| d.is_error()).count() > errors_before;
+        // Whatever the engine could not resolve is an error here too.
+        match self.consts.get(&l.name.name) {
+            Some(Err(ConstError::Cycle { name, at })) => {
+                let (name, at) = (name.clone(), *at);
                 self.error(
-                    l.value.span(),
-                    format!(
-                        "constant `{}` must be a number, duration, percent, size or string, not {}",
-                        l.name.name,
-                        ty_phrase(t.ty)
-                    ),
+                    at,
+                    format!("constant `{name}` is defined in terms of itself"),
                 );
-                Ty::Err
             }
-            other => other,
-        };
-        self.consts.insert(l.name.name.clone(), ty);
+            Some(Err(ConstError::Invalid { message, at })) if !reported => {
+                let (message, at) = (message.clone(), *at);
+                self.error(at, format!("constant `{}`: {message}", l.name.name));
+            }
+            _ => {}
+        }
     }
 
     fn check_record(&mut self, r: &Record) {
@@ -905,7 +911,7 @@ impl<'a> Checker<'a> {
             _ => format!("the alerts that {owner} acts on"),
         };
         for a in std::iter::once(&r.action).chain(r.escalate.iter()) {
-            self.check_template(&a.target, &labels, &alert_owner);
+            self.check_action(a, &labels, &alert_owner);
         }
         self.check_max(&r.max);
         if r.cooldown.is_none() {
@@ -931,7 +937,7 @@ impl<'a> Checker<'a> {
                 format!("the window {:?} does not parse: {why}", m.window.text.value),
             );
         }
-        self.check_template(&m.action.target, &labels, &owner);
+        self.check_action(&m.action, &labels, &owner);
         self.check_max(&m.max);
     }
 
@@ -967,7 +973,21 @@ impl<'a> Checker<'a> {
                 self.error(s.values.span, why);
             }
         }
+        let step = self.file.step_ms().max(super::MIN_STEP_MS);
         for e in &t.expects {
+            // A test replays the rules at every step up to its last `expect`.
+            let steps = (e.at.ms / step) as u64 + 1;
+            if steps > super::MAX_STEPS {
+                self.error(
+                    e.at.span,
+                    format!(
+                        "`at {}` is {steps} evaluation steps of {} into the test: at most {} are allowed",
+                        e.at.text,
+                        format_duration_ms(step),
+                        super::MAX_STEPS
+                    ),
+                );
+            }
             match &e.target {
                 ExpectTarget::Value(x) => {
                     let ty = self.expr(x);

@@ -9,6 +9,7 @@
 
 pub mod ast;
 pub mod check;
+pub mod constants;
 pub mod diag;
 pub mod format;
 pub mod functions;
@@ -25,6 +26,16 @@ use std::path::{Path, PathBuf};
 
 /// The evaluation step when a file has no `evaluate every`.
 pub const DEFAULT_STEP_MS: i64 = 60_000;
+
+/// The shortest `evaluate every` a file may give: a finer step evaluates
+/// every rule that many more times (1ms over a day is 86 million steps)
+/// and no scrape resolves it.
+pub const MIN_STEP_MS: i64 = 1_000;
+
+/// The most evaluation steps one run may have: a query's range, a
+/// backtest's, a rule test's (its last `expect ... at` over the step). `check`,
+/// `test`, `query` and `backtest` all refuse more.
+pub const MAX_STEPS: u64 = 1_000_000;
 
 /// Parses one file's text. Errors are syntax errors and the errors found
 /// while building the tree (a block without `when`, a setting given twice);
@@ -216,9 +227,7 @@ pub fn fmt_command(files: &[PathBuf], check: bool, out: &mut dyn Write) -> io::R
             }
             Ok(formatted) if formatted != *src => {
                 if !check {
-                    let tmp = p.with_extension("rules.fmt.tmp");
-                    std::fs::write(&tmp, &formatted)?;
-                    std::fs::rename(&tmp, p)?;
+                    replace_file(p, &formatted)?;
                 }
                 writeln!(out, "{}", p.display())?;
                 outcome.changed.push(p.clone());
@@ -227,6 +236,30 @@ pub fn fmt_command(files: &[PathBuf], check: bool, out: &mut dyn Write) -> io::R
         }
     }
     Ok(outcome)
+}
+
+/// Replaces the contents of the file at `path` atomically: a temporary
+/// file beside it, then a rename. A symlink is followed, so its target is
+/// rewritten and the link stays a link; the target's permissions are kept.
+fn replace_file(path: &Path, contents: &str) -> io::Result<()> {
+    let target = std::fs::canonicalize(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = target.with_file_name(format!(".{name}.fmt.tmp"));
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(contents.as_bytes())?;
+        f.set_permissions(std::fs::metadata(&target)?.permissions())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &target)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", target.display())))
 }
 
 /// Parses and checks one expression, as `mcpops query` takes it: the errors

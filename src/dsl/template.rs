@@ -3,6 +3,15 @@
 //! `{{name}}` is a label of the alert's series, or one of `value`, `alert`,
 //! `severity`; `| duration`, `| percent` and `| bytes` format a number.
 //! Spaces inside the braces are free. Anything else is text.
+//!
+//! Action templates are filled so that a label value can never change what
+//! runs: an `exec` template is split into arguments first, like a shell
+//! splits words but on the template's own text only ([`split_exec`]), and
+//! then each placeholder is filled in, so a value is always part of exactly
+//! one argument and never passes through a shell ([`exec_argv`]); a value
+//! that would begin an argument with `-` is refused unless a `--` argument
+//! comes before it. In a `webhook` URL every value is percent-encoded
+//! ([`webhook_url`]), so it stays one path segment or query value.
 
 use super::ast::{Filter, Template, TemplatePart};
 use super::diag::LineIndex;
@@ -110,11 +119,162 @@ pub fn render(t: &Template, lookup: &dyn Fn(&str) -> Option<String>) -> String {
     for p in &t.parts {
         match p {
             TemplatePart::Text(s) => out.push_str(s),
+            TemplatePart::Var { name, filter, .. } => out.push_str(&fill(name, *filter, lookup)),
+        }
+    }
+    out
+}
+
+/// A placeholder's text: the value of `name` (empty when unknown), through
+/// `filter` when it is a number.
+fn fill(name: &str, filter: Option<Filter>, lookup: &dyn Fn(&str) -> Option<String>) -> String {
+    let v = lookup(name).unwrap_or_default();
+    match (filter, v.parse::<f64>()) {
+        (Some(f), Ok(x)) => apply_filter(f, x),
+        _ => v,
+    }
+}
+
+/// One argument of an `exec` template: its literal text (quotes and
+/// backslashes already taken away) and placeholders, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExecWord {
+    pub parts: Vec<TemplatePart>,
+    /// A `--` argument comes before this one: what follows is not an option.
+    pub after_options_end: bool,
+}
+
+/// Splits an `exec` template into arguments as a shell splits words, on
+/// the template's text only: unquoted whitespace separates arguments,
+/// `'...'` and `"..."` keep whitespace in one (`''` is an empty argument),
+/// a backslash takes the next character as it is. Placeholders belong to
+/// the argument they are written in. Nothing else is special: `$`, `;`,
+/// `|`, `>` and backquotes are plain characters, since no shell runs.
+/// Errors say what is wrong with the template.
+pub fn split_exec(t: &Template) -> Result<Vec<ExecWord>, String> {
+    let mut words: Vec<ExecWord> = Vec::new();
+    let mut word: Option<Vec<TemplatePart>> = None;
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    let mut options_end = false;
+    let push_char = |word: &mut Option<Vec<TemplatePart>>, c: char| {
+        let parts = word.get_or_insert_with(Vec::new);
+        match parts.last_mut() {
+            Some(TemplatePart::Text(s)) => s.push(c),
+            _ => parts.push(TemplatePart::Text(c.to_string())),
+        }
+    };
+    let mut finish = |word: &mut Option<Vec<TemplatePart>>, words: &mut Vec<ExecWord>| {
+        if let Some(parts) = word.take() {
+            let dashes = matches!(parts.as_slice(), [TemplatePart::Text(s)] if s == "--");
+            words.push(ExecWord {
+                parts,
+                after_options_end: options_end,
+            });
+            options_end |= dashes;
+        }
+    };
+    for p in &t.parts {
+        let text = match p {
+            TemplatePart::Var { .. } => {
+                escaped = false;
+                word.get_or_insert_with(Vec::new).push(p.clone());
+                continue;
+            }
+            TemplatePart::Text(text) => text,
+        };
+        for c in text.chars() {
+            if escaped {
+                escaped = false;
+                push_char(&mut word, c);
+                continue;
+            }
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some('"') | None, '\\') => escaped = true,
+                (Some(_), c) => push_char(&mut word, c),
+                (None, '\'' | '"') => {
+                    quote = Some(c);
+                    word.get_or_insert_with(Vec::new);
+                }
+                (None, c) if c.is_whitespace() => finish(&mut word, &mut words),
+                (None, c) => push_char(&mut word, c),
+            }
+        }
+    }
+    if escaped {
+        return Err("the command ends in a lone `\\`".into());
+    }
+    if let Some(q) = quote {
+        return Err(format!("the command has an unclosed `{q}`"));
+    }
+    finish(&mut word, &mut words);
+    if words.is_empty() {
+        return Err("the command is empty".into());
+    }
+    Ok(words)
+}
+
+/// Why an `exec` action cannot be run for a set of labels.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ExecError {
+    #[error("{0}")]
+    Template(String),
+    /// A filled value would begin an argument with `-`, where the program
+    /// would read it as an option.
+    #[error(
+        "`{{{{{name}}}}}` is {value:?}, which would be read as an option: write `--` before it in the command"
+    )]
+    OptionLike { name: String, value: String },
+}
+
+/// The arguments an `exec` template gives for the labels `lookup` knows:
+/// split first ([`split_exec`]), then filled, so each value is part of one
+/// argument whatever it holds (spaces, quotes, `$(...)`, `;`, newlines).
+pub fn exec_argv(
+    t: &Template,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<String>, ExecError> {
+    let words = split_exec(t).map_err(ExecError::Template)?;
+    let mut argv = Vec::with_capacity(words.len());
+    for w in &words {
+        let mut arg = String::new();
+        for p in &w.parts {
+            match p {
+                TemplatePart::Text(s) => arg.push_str(s),
+                TemplatePart::Var { name, filter, .. } => {
+                    let value = fill(name, *filter, lookup);
+                    if arg.is_empty() && value.starts_with('-') && !w.after_options_end {
+                        return Err(ExecError::OptionLike {
+                            name: name.clone(),
+                            value,
+                        });
+                    }
+                    arg.push_str(&value);
+                }
+            }
+        }
+        argv.push(arg);
+    }
+    Ok(argv)
+}
+
+/// The URL a `webhook` template gives: its text as written, each filled
+/// value percent-encoded (all but `A-Z a-z 0-9 - . _ ~`), so that a value
+/// is one path segment or query value whatever it holds (`/`, `?`, `#`,
+/// `&`, `%`, spaces, non-ASCII as UTF-8 bytes).
+pub fn webhook_url(t: &Template, lookup: &dyn Fn(&str) -> Option<String>) -> String {
+    let mut out = String::new();
+    for p in &t.parts {
+        match p {
+            TemplatePart::Text(s) => out.push_str(s),
             TemplatePart::Var { name, filter, .. } => {
-                let v = lookup(name).unwrap_or_default();
-                match (filter, v.parse::<f64>()) {
-                    (Some(f), Ok(x)) => out.push_str(&apply_filter(*f, x)),
-                    _ => out.push_str(&v),
+                for b in fill(name, *filter, lookup).bytes() {
+                    if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                        out.push(b as char);
+                    } else {
+                        out.push_str(&format!("%{b:02X}"));
+                    }
                 }
             }
         }

@@ -113,9 +113,18 @@ pub fn backtest(
     } else {
         opts.from_ms
     };
-    let grid = Grid::range(from, opts.to_ms, step);
-    let source = StoreSource::new(store.snapshot()?, from - lookback_ms(files), opts.to_ms)
-        .for_expressions(&super::replay::rule_expressions(files));
+    // Aligning the start may pass the end (one sample, off the step): no steps.
+    let grid = Grid::checked_range(from, opts.to_ms.max(from), step)?;
+    let grid = Grid {
+        n: if opts.to_ms < from { 0 } else { grid.n },
+        ..grid
+    };
+    let source = StoreSource::new(
+        store.snapshot()?,
+        from.saturating_sub(lookback_ms(files)),
+        opts.to_ms,
+    )
+    .for_expressions(&super::replay::rule_expressions(files));
     source.prefetch()?;
     let replay = replay(files, &source, grid)?;
     let samples_read = source

@@ -10,6 +10,7 @@
 //! only labels kept), comparisons filter unless `bool` is given.
 
 use super::EngineError;
+use super::budget::{Budget, Scope};
 use super::range::{self, Span, TimeFunc, WindowCache, over_time, over_time_shared};
 use super::source::Source;
 use super::value::{
@@ -244,6 +245,8 @@ pub struct Evaluator<'a> {
     /// Results of the repeated calls computed so far, with how many uses
     /// are left: the last one takes the value instead of a copy.
     calls: Mutex<HashMap<String, (Value, usize)>>,
+    /// The most samples one [`Evaluator::eval`] may hold (see [`super::budget`]).
+    max_samples: u64,
 }
 
 /// Results larger than this many cells (series x steps) are not kept for
@@ -258,7 +261,15 @@ impl<'a> Evaluator<'a> {
             pooled: Mutex::new(HashMap::new()),
             repeated: HashMap::new(),
             calls: Mutex::new(HashMap::new()),
+            max_samples: super::budget::max_samples(),
         }
+    }
+
+    /// Sets the samples limit of each evaluation (the process-wide one,
+    /// [`super::budget::max_samples`], otherwise).
+    pub fn with_max_samples(mut self, n: u64) -> Self {
+        self.max_samples = n;
+        self
     }
 
     /// Computes each call that occurs more than once in `exprs` (the
@@ -282,11 +293,21 @@ impl<'a> Evaluator<'a> {
 
     /// The value of `expr` (constants already inlined) at every step.
     pub fn eval(&self, expr: &Expr) -> Result<Value, EngineError> {
-        self.eval_for(expr, &Demand::default())
+        let budget = Budget::new(self.max_samples);
+        self.eval_for(expr, &Demand::default(), &Scope::new(&budget))
     }
 
-    /// The value of `expr` at the steps `demand` asks for (at least).
-    fn eval_for(&self, expr: &Expr, demand: &Demand) -> Result<Value, EngineError> {
+    /// The value of `expr` at the steps `demand` asks for (at least), held
+    /// in `held` (what computing it held besides is released).
+    fn eval_for(&self, expr: &Expr, demand: &Demand, held: &Scope) -> Result<Value, EngineError> {
+        let inner = held.child();
+        let value = self.eval_node(expr, demand, &inner)?;
+        drop(inner);
+        held.charge(value.cells() as u64)?;
+        Ok(value)
+    }
+
+    fn eval_node(&self, expr: &Expr, demand: &Demand, held: &Scope) -> Result<Value, EngineError> {
         match expr {
             Expr::Number(n) => Ok(Value::Scalar(n.value)),
             Expr::Duration(d) => Ok(Value::Scalar(d.seconds())),
@@ -295,8 +316,8 @@ impl<'a> Evaluator<'a> {
                 s.value
             ))),
             Expr::Const(id) => Err(EngineError::Eval(format!("unknown constant `{}`", id.name))),
-            Expr::Paren(e, _) => self.eval_for(e, demand),
-            Expr::Neg(e, _) => Ok(match self.eval_for(e, demand)? {
+            Expr::Paren(e, _) => self.eval_node(e, demand, held),
+            Expr::Neg(e, _) => Ok(match self.eval_for(e, demand, held)? {
                 Value::Scalar(x) => Value::Scalar(-x),
                 Value::Vector(v) => Value::Vector(
                     v.into_iter()
@@ -317,11 +338,11 @@ impl<'a> Evaluator<'a> {
                         sel.metric.name
                     )));
                 }
-                self.instant(sel)
+                self.instant(sel, held)
             }
-            Expr::Call(c) => self.shared_call(expr, c, demand),
-            Expr::Aggregate(a) => self.aggregate(a),
-            Expr::Binary(b) => self.binary(b, demand),
+            Expr::Call(c) => self.shared_call(expr, c, demand, held),
+            Expr::Aggregate(a) => self.aggregate(a, held),
+            Expr::Binary(b) => self.binary(b, demand, held),
         }
     }
 
@@ -330,13 +351,19 @@ impl<'a> Evaluator<'a> {
     /// reach the same call at the same moment may both compute it; the
     /// result is the same either way, and each spends one planned use. A shared call is computed in
     /// full, whatever its uses demand.
-    fn shared_call(&self, expr: &Expr, c: &Call, demand: &Demand) -> Result<Value, EngineError> {
+    fn shared_call(
+        &self,
+        expr: &Expr,
+        c: &Call,
+        demand: &Demand,
+        held: &Scope,
+    ) -> Result<Value, EngineError> {
         if self.repeated.is_empty() {
-            return self.call(c, demand);
+            return self.call(c, demand, held);
         }
         let key = expr.sexpr();
         let Some(&uses) = self.repeated.get(&key) else {
-            return self.call(c, demand);
+            return self.call(c, demand, held);
         };
         if let Ok(mut m) = self.calls.lock()
             && let Some((value, left)) = m.get_mut(&key)
@@ -349,7 +376,7 @@ impl<'a> Evaluator<'a> {
                 return Ok(value);
             }
         }
-        let value = self.call(c, &Demand::default())?;
+        let value = self.call(c, &Demand::default(), held)?;
         if value.cells() <= SHARED_CALL_CELLS
             && let Ok(mut m) = self.calls.lock()
         {
@@ -369,28 +396,33 @@ impl<'a> Evaluator<'a> {
         Ok(value)
     }
 
-    fn select(&self, sel: &Selector) -> Result<super::source::Selected, EngineError> {
+    /// The series of a selector, their samples held to the end of the evaluation.
+    fn select(&self, sel: &Selector, held: &Scope) -> Result<super::source::Selected, EngineError> {
         let matchers = sel
             .compile_matchers()
             .map_err(|e| EngineError::Eval(format!("bad regex in `{}`: {e}", sel.metric.name)))?;
         let offset = sel.offset.as_ref().map_or(0, |d| d.ms);
         let range = sel.range.as_ref().map_or(LOOKBACK_MS, |d| d.ms);
-        self.source.select(
+        let selected = self.source.select(
             &sel.metric.name,
             &matchers,
-            self.grid.start - offset - range,
-            self.grid.end() - offset,
-        )
+            self.grid.start.saturating_sub(offset).saturating_sub(range),
+            self.grid.end().saturating_sub(offset),
+        )?;
+        let samples: usize = selected.iter().map(|s| s.timestamps.len()).sum();
+        held.budget().charge(samples as u64)?;
+        Ok(selected)
     }
 
     /// An instant selector: each series' newest sample within the lookback.
-    fn instant(&self, sel: &Selector) -> Result<Value, EngineError> {
-        let raw = self.select(sel)?;
+    fn instant(&self, sel: &Selector, held: &Scope) -> Result<Value, EngineError> {
+        let raw = self.select(sel, held)?;
         let span = Span {
             grid: self.grid,
             range_ms: LOOKBACK_MS,
             offset_ms: sel.offset.as_ref().map_or(0, |d| d.ms),
         };
+        reserve_per_series(&raw, &span, held)?;
         let out: Vec<Series> = raw
             .par_iter()
             .map(|s| {
@@ -420,7 +452,7 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn call(&self, c: &Call, demand: &Demand) -> Result<Value, EngineError> {
+    fn call(&self, c: &Call, demand: &Demand, held: &Scope) -> Result<Value, EngineError> {
         let name = c.func.name.as_str();
         let info = functions::function(name)
             .ok_or_else(|| EngineError::Eval(format!("unknown function `{name}`")))?;
@@ -444,24 +476,25 @@ impl<'a> Evaluator<'a> {
             offset_ms: sel.offset.as_ref().map_or(0, |d| d.ms),
         };
         if name == "absent" {
-            return self.absent(sel, &span);
+            return self.absent(sel, &span, held);
         }
         let func = TimeFunc::from_name(name, param)
             .ok_or_else(|| EngineError::Eval(format!("`{name}` is not a function over time")))?;
         let threshold = if func == TimeFunc::TimeTo {
             match c.args.get(1) {
-                Some(e) => Some(self.eval(e)?),
+                Some(e) => Some(self.eval_for(e, &Demand::default(), held)?),
                 None => return Err(EngineError::Eval("time_to needs a threshold".into())),
             }
         } else {
             None
         };
-        let raw = self.select(sel)?;
+        let raw = self.select(sel, held)?;
         let pool_kind = info.pool;
         let n = self.grid.n;
         let out = match &c.pool {
             Some(g) if super::plan::pools_samples(pool_kind, func) => {
                 let groups = self.pooled(sel, g, &raw);
+                reserve_pooled(&groups, &span, held)?;
                 groups
                     .par_iter()
                     .filter_map(|p| {
@@ -475,20 +508,22 @@ impl<'a> Evaluator<'a> {
                     .collect::<Vec<_>>()
             }
             Some(g) => {
-                // The members' labels are not the result's: no demand.
-                let per_series =
-                    self.per_series(&raw, func, &span, threshold.as_ref(), &Demand::default());
-                let grouped = group_by(
-                    per_series
-                        .into_iter()
-                        .map(|s| (group_labels(&s.labels, &names(g), g.without), s)),
-                );
-                grouped
-                    .into_iter()
-                    .map(|(labels, members)| sum_series(labels, &members))
-                    .collect()
+                // Added up per group as they are computed, in the order of
+                // the series; the members' labels are not the result's: no
+                // demand.
+                let order: Vec<usize> = (0..raw.len()).collect();
+                let per = PerSeries {
+                    raw: &raw,
+                    func,
+                    span: &span,
+                    threshold: threshold.as_ref(),
+                };
+                self.fold_groups(&per, &order, &names(g), g.without, Fold::SumFromZero, held)?
             }
-            None => self.per_series(&raw, func, &span, threshold.as_ref(), demand),
+            None => {
+                reserve_per_series(&raw, &span, held)?;
+                self.per_series(&raw, func, &span, threshold.as_ref(), demand)
+            }
         };
         Ok(Value::Vector(sorted(
             out.into_iter().filter(|s| !s.values.is_empty()).collect(),
@@ -575,8 +610,8 @@ impl<'a> Evaluator<'a> {
 
     /// `absent(x[range])`: 1 at the steps where no matching series has a
     /// sample in the window, labelled with the selector's `=` matchers.
-    fn absent(&self, sel: &Selector, span: &Span) -> Result<Value, EngineError> {
-        let raw = self.select(sel)?;
+    fn absent(&self, sel: &Selector, span: &Span, held: &Scope) -> Result<Value, EngineError> {
+        let raw = self.select(sel, held)?;
         // Whether a window holds a sample does not depend on the order of
         // the series' samples: count them per step where windows are whole
         // steps, and merge them in time order only otherwise.
@@ -622,13 +657,160 @@ impl<'a> Evaluator<'a> {
         }))
     }
 
-    fn aggregate(&self, a: &Aggregate) -> Result<Value, EngineError> {
+    /// The series of a function over a range that runs per series (no
+    /// pooling), ready to compute in parts: `None` for any other call.
+    fn per_series_call<'c>(
+        &self,
+        c: &'c Call,
+        held: &Scope,
+    ) -> Result<Option<PerSeriesParts<'c>>, EngineError> {
+        let name = c.func.name.as_str();
+        let Some(info) = functions::function(name) else {
+            return Ok(None);
+        };
+        let sel = match c.args.get(info.range_arg()).map(Expr::unparen) {
+            Some(Expr::Selector(s)) if s.range.is_some() => s,
+            _ => return Ok(None),
+        };
+        if c.pool.is_some() || name == "absent" {
+            return Ok(None);
+        }
+        let param = match (name, c.args.len()) {
+            ("quantile", 2) => self.scalar_arg(&c.args[0], "quantile's q")?,
+            ("predict", 2) => self.scalar_arg(&c.args[1], "predict's horizon")?,
+            _ => 0.0,
+        };
+        let Some(func) = TimeFunc::from_name(name, param) else {
+            return Ok(None);
+        };
+        let span = Span {
+            grid: self.grid,
+            range_ms: sel.range.as_ref().map_or(0, |d| d.ms),
+            offset_ms: sel.offset.as_ref().map_or(0, |d| d.ms),
+        };
+        let threshold = match (func, c.args.get(1)) {
+            (TimeFunc::TimeTo, Some(e)) => Some(self.eval_for(e, &Demand::default(), held)?),
+            (TimeFunc::TimeTo, None) => return Ok(None),
+            _ => None,
+        };
+        Ok(Some((sel, func, span, threshold)))
+    }
+
+    /// `sum`, `min`, `max` or `count` across the series of a function that
+    /// runs per series (`max by (server) (p99(x[1h]))`, where each MCP
+    /// session is a series): the function's results are folded into their
+    /// groups as they are computed, so they never all exist at once. The
+    /// values are those of aggregating the whole result: each group's
+    /// members fold in the order that aggregation takes them (by labels).
+    /// `None` when the aggregation is not of that kind.
+    fn streamed_aggregate(
+        &self,
+        a: &Aggregate,
+        held: &Scope,
+    ) -> Result<Option<Value>, EngineError> {
+        let fold = match a.op.name.as_str() {
+            "sum" => Fold::Sum,
+            "min" => Fold::Min,
+            "max" => Fold::Max,
+            "count" => Fold::Count,
+            _ => return Ok(None),
+        };
+        let arg = a.arg.unparen();
+        let Expr::Call(c) = arg else {
+            return Ok(None);
+        };
+        // A call that rules share is computed whole, once (see `shared_call`).
+        if !self.repeated.is_empty() && self.repeated.contains_key(&arg.sexpr()) {
+            return Ok(None);
+        }
+        let inner = held.child();
+        let Some((sel, func, span, threshold)) = self.per_series_call(c, &inner)? else {
+            return Ok(None);
+        };
+        let raw = self.select(sel, &inner)?;
+        let mut order: Vec<usize> = (0..raw.len()).collect();
+        order.sort_by(|&i, &j| raw[i].key.labels.cmp(&raw[j].key.labels));
+        let (names, without) = match &a.grouping {
+            Some(g) => (names(g), g.without),
+            None => (Vec::new(), false),
+        };
+        let per = PerSeries {
+            raw: &raw,
+            func,
+            span: &span,
+            threshold: threshold.as_ref(),
+        };
+        let out = self.fold_groups(&per, &order, &names, without, fold, &inner)?;
+        Ok(Some(Value::Vector(sorted(out))))
+    }
+
+    /// The results of `per` folded into groups by `names` (or all labels
+    /// but them, `without`), taking the series in `order`, a chunk at a time.
+    fn fold_groups(
+        &self,
+        per: &PerSeries,
+        order: &[usize],
+        names: &[String],
+        without: bool,
+        fold: Fold,
+        held: &Scope,
+    ) -> Result<Vec<Series>, EngineError> {
+        let groups = group_by(
+            order
+                .iter()
+                .map(|&i| (group_labels(&per.raw[i].key.labels, names, without), i)),
+        );
+        let mut group_of = vec![0usize; per.raw.len()];
+        let mut accs: Vec<Accumulator> = Vec::with_capacity(groups.len());
+        for (g, (labels, members)) in groups.into_iter().enumerate() {
+            let mut touched: Option<std::ops::Range<usize>> = None;
+            for &i in &members {
+                group_of[i] = g;
+                let ts = &per.raw[i].timestamps;
+                if let (Some(&first), Some(&last)) = (ts.first(), ts.last()) {
+                    let r = per.span.steps_touching(first, last);
+                    touched = Some(union_range(touched, r));
+                }
+            }
+            let touched = touched.unwrap_or(0..0);
+            held.charge(touched.len() as u64)?;
+            accs.push(Accumulator::new(labels, touched));
+        }
+        // A part may hold a quarter of the limit (a full window at every step).
+        let part_len = (self.max_samples / (4 * self.grid.n.max(1) as u64))
+            .clamp(16, FOLD_CHUNK as u64) as usize;
+        for chunk in order.chunks(part_len) {
+            let part = held.child();
+            let series: Vec<Arc<SeriesData>> = chunk.iter().map(|&i| per.raw[i].clone()).collect();
+            reserve_per_series(&series, per.span, &part)?;
+            let results = self.per_series(
+                &series,
+                per.func,
+                per.span,
+                per.threshold,
+                &Demand::default(),
+            );
+            for (&i, s) in chunk.iter().zip(&results) {
+                accs[group_of[i]].add(s, fold);
+            }
+        }
+        Ok(accs
+            .into_iter()
+            .map(Accumulator::finish)
+            .filter(|s| !s.values.is_empty())
+            .collect())
+    }
+
+    fn aggregate(&self, a: &Aggregate, held: &Scope) -> Result<Value, EngineError> {
+        if let Some(v) = self.streamed_aggregate(a, held)? {
+            return Ok(v);
+        }
         let op = a.op.name.as_str();
         let param = match &a.param {
             Some(p) => Some(self.scalar_arg(p, &format!("{op}'s parameter"))?),
             None => None,
         };
-        let series = match self.eval(&a.arg)? {
+        let series = match self.eval_for(&a.arg, &Demand::default(), held)? {
             Value::Vector(v) => v,
             Value::Scalar(_) => {
                 return Err(EngineError::Eval(format!(
@@ -658,18 +840,18 @@ impl<'a> Evaluator<'a> {
     /// series with the same labels at that step when matching is on all
     /// labels; with `on`, the sides' labels differ from the result's, and
     /// the side is evaluated in full.
-    fn binary(&self, b: &Binary, demand: &Demand) -> Result<Value, EngineError> {
+    fn binary(&self, b: &Binary, demand: &Demand, held: &Scope) -> Result<Value, EngineError> {
         let on = b.on.as_ref().map(names);
         let all = Demand::default();
         let same_labels = if on.is_none() { demand } else { &all };
         let (lhs, rhs) = match b.op {
             BinOp::And => {
-                let rhs = self.eval_for(&b.rhs, same_labels)?;
+                let rhs = self.eval_for(&b.rhs, same_labels, held)?;
                 let narrowed = match &rhs {
                     Value::Vector(v) => demand.and(on.as_deref(), v, self.grid.n),
                     Value::Scalar(_) => demand.clone(),
                 };
-                (self.eval_for(&b.lhs, &narrowed)?, rhs)
+                (self.eval_for(&b.lhs, &narrowed, held)?, rhs)
             }
             // The sides at once: the latency rule's two p95s each end in one
             // long window walk over the busiest tool, which would otherwise
@@ -680,14 +862,144 @@ impl<'a> Evaluator<'a> {
                     _ => same_labels,
                 };
                 let (lhs, rhs) = rayon::join(
-                    || self.eval_for(&b.lhs, sides),
-                    || self.eval_for(&b.rhs, sides),
+                    || self.eval_for(&b.lhs, sides, held),
+                    || self.eval_for(&b.rhs, sides, held),
                 );
                 (lhs?, rhs?)
             }
         };
         binary_values(b.op, b.return_bool, on.as_deref(), lhs, rhs)
     }
+}
+
+/// At most this many series are folded into groups at a time: enough for
+/// the per-series functions' parallelism, little beside the groups' values.
+const FOLD_CHUNK: usize = 4096;
+
+/// The smallest range holding both.
+fn union_range(
+    a: Option<std::ops::Range<usize>>,
+    b: std::ops::Range<usize>,
+) -> std::ops::Range<usize> {
+    match a {
+        Some(a) => a.start.min(b.start)..a.end.max(b.end),
+        None => b,
+    }
+}
+
+/// What [`Evaluator::per_series_call`] prepares: the selector, the
+/// function, where its windows sit, and `time_to`'s threshold.
+type PerSeriesParts<'c> = (&'c Selector, TimeFunc, Span, Option<Value>);
+
+/// A function over a range, to run per series of `raw`.
+struct PerSeries<'a> {
+    raw: &'a [Arc<SeriesData>],
+    func: TimeFunc,
+    span: &'a Span,
+    threshold: Option<&'a Value>,
+}
+
+/// How members' values combine into their group's, as the aggregation
+/// they stand for computes it from the same values in the same order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fold {
+    /// `sum` across series (`Iterator::sum` over the values present).
+    Sum,
+    /// A function over time pooled `by` that adds up: from 0, step by step.
+    SumFromZero,
+    Min,
+    Max,
+    Count,
+}
+
+/// One group's values over the steps its members can reach, and the span
+/// their results did reach.
+struct Accumulator {
+    labels: Labels,
+    start: usize,
+    values: Vec<StepValue>,
+    reached: Option<std::ops::Range<usize>>,
+}
+
+impl Accumulator {
+    fn new(labels: Labels, steps: std::ops::Range<usize>) -> Accumulator {
+        Accumulator {
+            labels,
+            start: steps.start,
+            values: vec![StepValue::NONE; steps.len()],
+            reached: None,
+        }
+    }
+
+    fn add(&mut self, s: &Series, fold: Fold) {
+        if s.values.is_empty() {
+            return;
+        }
+        self.reached = Some(union_range(self.reached.take(), s.start..s.end()));
+        for (k, v) in s.values.iter().enumerate() {
+            let Some(v) = v.get() else { continue };
+            let slot = &mut self.values[s.start + k - self.start];
+            *slot = StepValue::some(match (slot.get(), fold) {
+                (None, Fold::Sum) => std::iter::once(v).sum(),
+                (None, Fold::SumFromZero) => 0.0 + v,
+                (None, Fold::Count) => 1.0,
+                (None, Fold::Min | Fold::Max) => v,
+                (Some(acc), Fold::Sum | Fold::SumFromZero) => acc + v,
+                (Some(acc), Fold::Count) => acc + 1.0,
+                (Some(acc), Fold::Min) => range::min_skipping_nan(&[acc, v]),
+                (Some(acc), Fold::Max) => range::max_skipping_nan(&[acc, v]),
+            });
+        }
+    }
+
+    /// The group's series over the steps its members' results reached
+    /// (as aggregating them takes them), trimmed as a result is.
+    fn finish(self) -> Series {
+        let Some(reached) = self.reached else {
+            return Series::new(self.labels, 0, Vec::new());
+        };
+        let from = reached.start - self.start;
+        let to = reached.end - self.start;
+        let values = if from == 0 && to == self.values.len() {
+            self.values
+        } else {
+            self.values[from..to].to_vec()
+        };
+        Series::new(self.labels, reached.start, values).trim()
+    }
+}
+
+/// Reserves what a function of each series can hold: a value at every
+/// step whose window reaches one of its samples.
+fn reserve_per_series(
+    raw: &[Arc<SeriesData>],
+    span: &Span,
+    held: &Scope,
+) -> Result<(), EngineError> {
+    let cells: usize = raw
+        .iter()
+        .map(|s| match (s.timestamps.first(), s.timestamps.last()) {
+            (Some(&first), Some(&last)) => span.steps_touching(first, last).len(),
+            _ => 0,
+        })
+        .sum();
+    held.charge(cells as u64)
+}
+
+/// Reserves what a function of each pooled group can hold.
+fn reserve_pooled(groups: &[Pooled], span: &Span, held: &Scope) -> Result<(), EngineError> {
+    let cells: usize = groups
+        .iter()
+        .map(|p| {
+            let first = p.members.iter().filter_map(|s| s.timestamps.first()).min();
+            let last = p.members.iter().filter_map(|s| s.timestamps.last()).max();
+            match (first, last) {
+                (Some(&first), Some(&last)) => span.steps_touching(first, last).len(),
+                _ => 0,
+            }
+        })
+        .sum();
+    held.charge(cells as u64)
 }
 
 fn names(g: &Grouping) -> Vec<String> {
@@ -719,21 +1031,6 @@ fn union_span(members: &[Series]) -> (usize, usize) {
     let start = members.iter().map(|s| s.start).min().unwrap_or(0);
     let end = members.iter().map(Series::end).max().unwrap_or(0);
     (start, end.max(start))
-}
-
-/// Adds the members step by step (a step where none has a value stays empty).
-fn sum_series(labels: Labels, members: &[Series]) -> Series {
-    let (start, end) = union_span(members);
-    let mut values = vec![StepValue::NONE; end - start];
-    for s in members {
-        for (i, v) in s.values.iter().enumerate() {
-            if let Some(v) = v.get() {
-                let slot = &mut values[s.start + i - start];
-                *slot = StepValue::some(slot.get().unwrap_or(0.0) + v);
-            }
-        }
-    }
-    Series::new(labels, start, values).trim()
 }
 
 fn aggregate_group(
@@ -818,34 +1115,10 @@ fn aggregate_group(
     vec![Series::new(labels, start, values).trim()]
 }
 
-fn arith(op: BinOp, a: f64, b: f64) -> f64 {
-    match op {
-        BinOp::Add => a + b,
-        BinOp::Sub => a - b,
-        BinOp::Mul => a * b,
-        BinOp::Div => a / b,
-        BinOp::Mod => a % b,
-        BinOp::Pow => a.powf(b),
-        _ => f64::NAN,
-    }
-}
-
-fn compare(op: BinOp, a: f64, b: f64) -> bool {
-    match op {
-        BinOp::Eq => a == b,
-        BinOp::Ne => a != b,
-        BinOp::Gt => a > b,
-        BinOp::Lt => a < b,
-        BinOp::Ge => a >= b,
-        BinOp::Le => a <= b,
-        _ => false,
-    }
-}
-
 /// One step's result of `l op r` for two present values: the value to keep, if any.
 fn combine(op: BinOp, return_bool: bool, l: f64, r: f64, keep_left: bool) -> Option<f64> {
     if op.is_comparison() {
-        let holds = compare(op, l, r);
+        let holds = op.holds(l, r);
         if return_bool {
             Some(if holds { 1.0 } else { 0.0 })
         } else if holds {
@@ -854,7 +1127,7 @@ fn combine(op: BinOp, return_bool: bool, l: f64, r: f64, keep_left: bool) -> Opt
             None
         }
     } else {
-        Some(arith(op, l, r))
+        Some(op.arith(l, r))
     }
 }
 
@@ -874,7 +1147,7 @@ pub fn binary_values(
                     op.symbol()
                 )));
             }
-            Ok(Value::Scalar(combine(op, true, a, b, true).unwrap_or(0.0)))
+            Ok(Value::Scalar(op.on_numbers(a, b).unwrap_or(0.0)))
         }
         (Value::Vector(_), Value::Scalar(_)) | (Value::Scalar(_), Value::Vector(_))
             if op.is_set() =>
@@ -1841,5 +2114,114 @@ mod tests {
         let apart = Value::Vector(set_op(BinOp::And, None, l, r));
         assert!(whole.cells() > 1);
         assert_eq!(whole, apart);
+    }
+
+    /// Many short-lived series (MCP sessions) of two servers, with NaN,
+    /// negative zero and a stale marker among their values.
+    fn sessions() -> MemorySource {
+        let mut all = Vec::new();
+        let mut x: u64 = 7;
+        for i in 0..300 {
+            let server = if i % 3 == 0 { "a" } else { "b" };
+            let session = format!("s{i:03}");
+            let begin = (i as i64 % 50) * 60_000;
+            let points: Vec<(i64, f64)> = (0..(1 + i % 7))
+                .map(|k| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let v = match x % 40 {
+                        0 => f64::NAN,
+                        1 => -0.0,
+                        2 if k > 0 => super::super::value::stale_nan(),
+                        r => r as f64 * 0.37 - 3.0,
+                    };
+                    (begin + k as i64 * 17_000, v)
+                })
+                .collect();
+            all.push(series(
+                "calls",
+                &[("server", server), ("session", &session)],
+                &points,
+            ));
+        }
+        MemorySource::new(all)
+    }
+
+    fn range_eval(src: &dyn Source, expr: &str, max_samples: u64) -> Result<Value, EngineError> {
+        let file = crate::dsl::parse_str(&format!("record r = {expr}\n"), "t").expect("parses");
+        let e = file.records().next().expect("record").expr.clone();
+        Evaluator::new(src, Grid::range(0, 60 * 60_000, 60_000))
+            .with_max_samples(max_samples)
+            .eval(&e)
+    }
+
+    /// Each series' values by step, NaN made comparable.
+    fn by_step(v: Value) -> Vec<(Labels, Vec<(usize, String)>)> {
+        let Value::Vector(v) = v else {
+            panic!("a vector")
+        };
+        v.into_iter()
+            .map(|s| {
+                let pts = (s.start..s.end())
+                    .filter_map(|k| s.at(k).map(|x| (k, format!("{:?}", x + 0.0))))
+                    .collect();
+                (s.labels, pts)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn aggregations_folded_as_computed_equal_the_whole_result() {
+        let src = sessions();
+        for (streamed, whole) in [
+            (
+                "max by (server) (p99(calls[10m]))",
+                "max by (server) (p99(calls[10m]) * 1)",
+            ),
+            (
+                "min by (server) (avg(calls[5m]))",
+                "min by (server) (avg(calls[5m]) * 1)",
+            ),
+            (
+                "sum by (server) (count(calls[15m]))",
+                "sum by (server) (count(calls[15m]) * 1)",
+            ),
+            ("sum(max(calls[20m]))", "sum(max(calls[20m]) * 1)"),
+            (
+                "count without (session) (last(calls[3m]))",
+                "count without (session) (last(calls[3m]) * 1)",
+            ),
+            (
+                "sum by (session) (delta(calls[30m]))",
+                "sum by (session) (delta(calls[30m]) * 1)",
+            ),
+            (
+                "rate(calls[10m]) by (server)",
+                "sum by (server) (rate(calls[10m]))",
+            ),
+        ] {
+            let a = by_step(range_eval(&src, streamed, u64::MAX).unwrap());
+            let b = by_step(range_eval(&src, whole, u64::MAX).unwrap());
+            assert!(!a.is_empty(), "{streamed}");
+            assert_eq!(a, b, "{streamed} vs {whole}");
+        }
+    }
+
+    #[test]
+    fn the_samples_limit_refuses_before_it_computes() {
+        let src = sessions();
+        // 300 per-session series whose 1h windows reach most of 61 steps.
+        let per_session = "p99(calls[1h])";
+        let held = |limit| range_eval(&src, per_session, limit);
+        assert!(held(u64::MAX).is_ok());
+        assert!(matches!(
+            held(5_000),
+            Err(EngineError::TooManySamples { limit: 5_000 })
+        ));
+        // Aggregated as computed, the same function holds far less.
+        assert!(range_eval(&src, "max by (server) (p99(calls[1h]))", 5_000).is_ok());
+        // Pooled by server before it runs: two series.
+        assert!(range_eval(&src, "p99(calls[1h]) by (server)", 2_000).is_ok());
     }
 }

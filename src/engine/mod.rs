@@ -11,6 +11,7 @@
 
 pub mod alerts;
 pub mod backtest;
+pub mod budget;
 pub mod eval;
 pub mod plan;
 pub mod query;
@@ -34,6 +35,16 @@ pub enum EngineError {
     /// not see, ambiguous matching).
     #[error("{0}")]
     Eval(String),
+    /// The evaluation would hold more samples than allowed ([`budget`]).
+    #[error(
+        "the expression would hold more than {limit} samples at once (the samples its windows read, \
+         and its results: series x steps): narrow it (a shorter range, a larger step, matchers, or \
+         `by` to pool series), or raise the limit with --max-samples N or MCPOPS_MAX_SAMPLES"
+    )]
+    TooManySamples { limit: u64 },
+    /// The evaluation range or step is refused (see [`Grid::checked_range`]).
+    #[error("{0}")]
+    Range(#[from] value::GridError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("writing {path}: {message}")]

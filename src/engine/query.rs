@@ -38,7 +38,7 @@ pub fn expr_lookback_ms(expr: &Expr) -> i64 {
         if let Expr::Selector(s) = x {
             let r = s.range.as_ref().map_or(super::eval::LOOKBACK_MS, |d| d.ms);
             let o = s.offset.as_ref().map_or(0, |d| d.ms);
-            longest = longest.max(r + o);
+            longest = longest.max(r.saturating_add(o));
         }
     });
     longest
@@ -47,8 +47,12 @@ pub fn expr_lookback_ms(expr: &Expr) -> i64 {
 /// Evaluates `expr` over `grid` against a store snapshot, reading only the
 /// days and row groups the grid and the expression's windows need.
 pub fn query(snapshot: Snapshot, expr: &Expr, grid: Grid) -> Result<Value, EngineError> {
-    let source = StoreSource::new(snapshot, grid.start - expr_lookback_ms(expr), grid.end())
-        .for_expressions([expr]);
+    let source = StoreSource::new(
+        snapshot,
+        grid.start.saturating_sub(expr_lookback_ms(expr)),
+        grid.end(),
+    )
+    .for_expressions([expr]);
     source.prefetch()?;
     Evaluator::new(&source, grid).sharing([expr]).eval(expr)
 }

@@ -108,8 +108,8 @@ impl Span {
         let mut out = Vec::with_capacity(steps.len());
         let (mut lo, mut hi) = (0usize, 0usize);
         for k in steps {
-            let end = self.grid.time(k) - self.offset_ms;
-            let start = end - self.range_ms;
+            let end = self.grid.time(k).saturating_sub(self.offset_ms);
+            let start = end.saturating_sub(self.range_ms);
             while hi < ts.len() && ts[hi] <= end {
                 hi += 1;
             }
@@ -393,8 +393,8 @@ fn extrapolated_rate(ts: &[i64], vs: &[f64], t: i64, span: &Span, func: TimeFunc
             last = v;
         }
     }
-    let range_end = t - span.offset_ms;
-    let range_start = range_end - span.range_ms;
+    let range_end = t.saturating_sub(span.offset_ms);
+    let range_start = range_end.saturating_sub(span.range_ms);
     let mut to_start = (ts[0] - range_start) as f64 / 1000.0;
     let to_end = (range_end - ts[n - 1]) as f64 / 1000.0;
     let sampled = (ts[n - 1] - ts[0]) as f64 / 1000.0;

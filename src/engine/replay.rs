@@ -10,7 +10,7 @@ use super::eval::Evaluator;
 use super::source::{MemorySource, Overlay, Source};
 use super::value::{Grid, Labels, Series, Value, signature};
 use crate::dsl::ast::{Action, Expr, Maintenance, MaxRate, Remediate, RuleFile, Where};
-use crate::dsl::template;
+use crate::dsl::constants::Constants;
 use crate::model::{Matcher, SeriesKey};
 use crate::remediate::{Decision, Limits, Policy};
 use crate::store::SeriesData;
@@ -138,11 +138,12 @@ pub fn rule_expressions(files: &[RuleFile]) -> Vec<Expr> {
     files
         .iter()
         .flat_map(|f| {
+            let consts = Constants::resolve(f);
             f.alerts()
                 .map(|a| &a.when)
                 .chain(f.records().map(|r| &r.expr))
                 .chain(f.maintenances().map(|m| &m.when))
-                .map(move |e| e.inline_constants(f))
+                .map(move |e| e.with_constants(&consts))
         })
         .collect()
 }
@@ -153,10 +154,11 @@ pub fn replay(files: &[RuleFile], source: &dyn Source, grid: Grid) -> Result<Rep
         base: source,
         extra: MemorySource::default(),
     };
+    let consts: Vec<Constants> = files.iter().map(Constants::resolve).collect();
     let mut records = Vec::new();
-    for f in files {
+    for (f, consts) in files.iter().zip(&consts) {
         for r in f.records() {
-            let expr = r.expr.inline_constants(f);
+            let expr = r.expr.with_constants(consts);
             let series = vector_of(Evaluator::new(&overlay, grid).eval(&expr)?, &r.name.name)?;
             overlay.extra.add(as_samples(&r.name.name, &series, grid));
             records.push((r.name.name.clone(), series));
@@ -164,14 +166,13 @@ pub fn replay(files: &[RuleFile], source: &dyn Source, grid: Grid) -> Result<Rep
     }
     let alerts: Vec<(&crate::dsl::ast::Alert, Expr)> = files
         .iter()
-        .flat_map(|f| f.alerts().map(move |a| (a, a.when.inline_constants(f))))
+        .zip(&consts)
+        .flat_map(|(f, c)| f.alerts().map(move |a| (a, a.when.with_constants(c))))
         .collect();
     let maintenances: Vec<(&Maintenance, Expr)> = files
         .iter()
-        .flat_map(|f| {
-            f.maintenances()
-                .map(move |m| (m, m.when.inline_constants(f)))
-        })
+        .zip(&consts)
+        .flat_map(|(f, c)| f.maintenances().map(move |m| (m, m.when.with_constants(c))))
         .collect();
     let ev = Evaluator::new(&overlay, grid).sharing(
         alerts
@@ -229,7 +230,8 @@ fn limits(cooldown: Option<i64>, max: &Option<MaxRate>, verify: Option<i64>) -> 
     }
 }
 
-/// Renders an action for a label set: `exec "mcp-admin restart …"`.
+/// Renders an action for a label set as the dry run shows it:
+/// `exec "mcp-admin restart …"` (see [`crate::remediate::action`]).
 pub fn render_action(action: &Action, labels: &Labels, trigger: &str, value: f64) -> String {
     let lookup = |name: &str| match name {
         "value" => Some(value.to_string()),
@@ -239,11 +241,7 @@ pub fn render_action(action: &Action, labels: &Labels, trigger: &str, value: f64
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.clone()),
     };
-    format!(
-        "{} \"{}\"",
-        action.kind.name(),
-        template::render(&action.target, &lookup)
-    )
+    crate::remediate::action::describe(action, &lookup)
 }
 
 fn where_holds(w: &Where, labels: &Labels) -> bool {

@@ -11,6 +11,7 @@ use super::value::{Grid, Labels, Value, format_labels, stale_nan};
 use crate::dsl::ast::{
     AlertState, Expect, ExpectResult, ExpectTarget, RuleFile, Selector, TestBlock,
 };
+use crate::dsl::constants::Constants;
 use crate::dsl::series::{Point, Run, expand};
 use crate::model::SeriesKey;
 use crate::store::SeriesData;
@@ -115,16 +116,17 @@ fn run_block(
     let source = MemorySource::new(test_series(t));
     let step = file.step_ms();
     let last = t.expects.iter().map(|e| e.at.ms).max().unwrap_or(0);
-    let grid = Grid::range(0, last, step);
+    let grid = Grid::checked_range(0, last, step)?;
     let rp = replay(files, &source, grid)?;
     let records = rp.record_source();
     let overlay = Overlay {
         base: &source,
         extra: records,
     };
+    let consts = Constants::resolve(file);
     let mut failures = Vec::new();
     for e in &t.expects {
-        if let Some(f) = check(file, e, &rp, &overlay, step)? {
+        if let Some(f) = check(&consts, e, &rp, &overlay, step)? {
             failures.push(f);
         }
     }
@@ -141,7 +143,7 @@ fn close(a: f64, b: f64) -> bool {
 }
 
 fn check(
-    file: &RuleFile,
+    consts: &Constants,
     e: &Expect,
     rp: &Replay,
     source: &Overlay,
@@ -161,7 +163,7 @@ fn check(
     let (target, expected, actual, ok) = match &e.target {
         ExpectTarget::Value(expr) => {
             let value =
-                Evaluator::new(source, Grid::instant(at)).eval(&expr.inline_constants(file))?;
+                Evaluator::new(source, Grid::instant(at)).eval(&expr.with_constants(consts))?;
             let results: Vec<(Labels, f64)> = match value {
                 Value::Scalar(x) => vec![(Labels::new(), x)],
                 Value::Vector(v) => v

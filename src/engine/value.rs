@@ -34,6 +34,31 @@ impl Grid {
         }
     }
 
+    /// Steps from `from` to `to` inclusive, refused when the step is not
+    /// positive, `to` is before `from`, a bound lies outside the years
+    /// 0000-9999 (where windows reaching back from it could overflow), or
+    /// there would be more than [`MAX_STEPS`](crate::dsl::MAX_STEPS): the
+    /// one guard of `query`, `backtest` and `report`.
+    pub fn checked_range(from: i64, to: i64, step: i64) -> Result<Grid, GridError> {
+        if step <= 0 {
+            return Err(GridError::StepNotPositive);
+        }
+        for (bound, t) in [(Bound::From, from), (Bound::To, to)] {
+            if !(EARLIEST_MS..=LATEST_MS).contains(&t) {
+                return Err(GridError::OutOfYears(bound));
+            }
+        }
+        if to < from {
+            return Err(GridError::Reversed);
+        }
+        // Within the years 0000-9999 the span fits an i64 many times over.
+        let steps = ((to - from) / step) as u64 + 1;
+        if steps > crate::dsl::MAX_STEPS {
+            return Err(GridError::TooManySteps(steps));
+        }
+        Ok(Grid::range(from, to, step))
+    }
+
     /// One step at `t`.
     pub fn instant(t: i64) -> Grid {
         Grid {
@@ -59,6 +84,41 @@ impl Grid {
         let k = (t - self.start + self.step - 1) / self.step;
         (k as usize).min(self.n)
     }
+}
+
+/// 0000-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z in ms: the times a
+/// grid may span.
+pub const EARLIEST_MS: i64 = -62_167_219_200_000;
+pub const LATEST_MS: i64 = 253_402_300_799_999;
+
+/// Which end of a range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bound {
+    From,
+    To,
+}
+
+impl std::fmt::Display for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Bound::From => "start",
+            Bound::To => "end",
+        })
+    }
+}
+
+/// Why [`Grid::checked_range`] refused a range. The messages name no flag:
+/// the caller knows which flag or setting gave the values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum GridError {
+    #[error("the step must be longer than 0")]
+    StepNotPositive,
+    #[error("the end is before the start")]
+    Reversed,
+    #[error("the {0} is outside the years 0000-9999")]
+    OutOfYears(Bound),
+    #[error("{0} steps is more than the {max} allowed: choose a larger step or a shorter range", max = crate::dsl::MAX_STEPS)]
+    TooManySteps(u64),
 }
 
 /// A step's value, or none, in the eight bytes of an `f64` where an
@@ -285,8 +345,47 @@ impl Value {
 
 /// A label set as Prometheus prints it: `{k="v", ...}`.
 pub fn format_labels(labels: &Labels) -> String {
-    let inner: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
-    format!("{{{}}}", inner.join(", "))
+    let mut out = String::from("{");
+    for (i, (k, v)) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(k);
+        out.push('=');
+        push_quoted(&mut out, v);
+    }
+    out.push('}');
+    out
+}
+
+/// `v` in double quotes with Go's `%q` escapes, as Prometheus prints a
+/// label value: `\\`, `\"`, `\n`, `\t` and the like, `\xNN` or `\uNNNN` for
+/// other control characters and line separators. A value then stays on one
+/// line of a table and reads back unambiguously.
+pub fn push_quoted(out: &mut String, v: &str) {
+    use std::fmt::Write as _;
+    out.push('"');
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{b}' => out.push_str("\\v"),
+            '\u{c}' => out.push_str("\\f"),
+            c if c.is_ascii_control() => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// The identity of a label set for matching and grouping: the values of the

@@ -4,7 +4,9 @@
 //!
 //! [`policy`] decides; the backtest replays decisions as a dry run over
 //! history, and watch mode will use the same decisions to run actions for real.
+//! [`action`] fills an action's template for a series: argv, URL or text.
 
+pub mod action;
 pub mod policy;
 
 pub use policy::{Decision, Limits, Policy};
