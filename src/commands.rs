@@ -4,6 +4,7 @@
 //! error, 3 rule problems; and 4 for `report --fail-on critical` when a
 //! critical alert is firing).
 
+use crate::fsutil::AtomicFile;
 use crate::generate::{GenerateError, GenerateOptions, generate};
 use crate::ingest::{IngestError, IngestOptions, ingest_path};
 use crate::model::Matcher;
@@ -234,12 +235,31 @@ pub fn export(
     let snapshot = store.snapshot()?;
     match out_path {
         Some(p) => {
-            let mut file = std::io::BufWriter::new(
-                std::fs::File::create(p)
-                    .map_err(|e| CommandError::Failure(format!("{}: {e}", p.display())))?,
-            );
-            let rows = snapshot.export(req, format, &mut file)?;
-            file.flush().map_err(io_failure)?;
+            let fail = |e: std::io::Error| CommandError::Failure(format!("{}: {e}", p.display()));
+            // A FIFO or a device the user names (`--out /dev/stdout`) is
+            // written to as it is: there is no file there to replace.
+            let stream = std::fs::metadata(p).is_ok_and(|m| !m.is_file() && !m.is_dir());
+            let rows = if stream {
+                let mut file = std::io::BufWriter::new(
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(p)
+                        .map_err(fail)?,
+                );
+                let rows = snapshot.export(req, format, &mut file)?;
+                file.flush().map_err(io_failure)?;
+                rows
+            } else {
+                // Atomically: a failed export leaves no half file, and a
+                // symlink at `p` is replaced rather than written through.
+                let mut file = std::io::BufWriter::new(AtomicFile::create(p).map_err(fail)?);
+                let rows = snapshot.export(req, format, &mut file)?;
+                file.into_inner()
+                    .map_err(|e| fail(e.into_error()))?
+                    .commit()
+                    .map_err(fail)?;
+                rows
+            };
             eprintln!("exported {rows} rows to {}", p.display());
         }
         None => {
