@@ -19,4 +19,4 @@ pub mod incidents;
 pub mod nab;
 pub mod robust;
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
