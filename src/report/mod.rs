@@ -153,6 +153,9 @@ pub struct ReportOptions {
     pub to_ms: Option<i64>,
     /// The last this much of the data (ignored when `from_ms` is given).
     pub since_ms: Option<i64>,
+    /// The first and last sample times the period defaults to; `None` takes
+    /// the store's (`mcpops report` gives where its data is dense).
+    pub extent: Option<(i64, i64)>,
 }
 
 /// Steps reported to a progress display.
@@ -176,11 +179,14 @@ pub fn build(
     progress: &dyn Progress,
 ) -> Result<Report, ReportError> {
     let snapshot = store.snapshot()?;
-    let (first, last) = snapshot.manifest().extent().unwrap_or((0, 0));
+    let (first, last) = opts
+        .extent
+        .or_else(|| snapshot.manifest().extent())
+        .unwrap_or((0, 0));
     let to = opts.to_ms.unwrap_or(last);
     let from = opts
         .from_ms
-        .or(opts.since_ms.map(|s| to - s))
+        .or(opts.since_ms.map(|s| to.saturating_sub(s)))
         .unwrap_or(first);
     progress.step("reading calls and gauges");
     let fleet = FleetData::load(&snapshot, from, to)?;
