@@ -4,6 +4,7 @@
 //! error, 3 rule problems; 4 for `report --fail-on critical` when a
 //! critical alert is firing; 5 when the store is damaged).
 
+use crate::fsutil::AtomicFile;
 use crate::generate::{GenerateError, GenerateOptions, generate};
 use crate::ingest::{IngestError, IngestOptions, ingest_inputs, resolve_inputs};
 use crate::model::Matcher;
@@ -322,12 +323,31 @@ pub fn export(
     let snapshot = store.snapshot()?;
     match out_path {
         Some(p) => {
-            let mut file = std::io::BufWriter::new(
-                std::fs::File::create(p)
-                    .map_err(|e| CommandError::Failure(format!("{}: {e}", p.display())))?,
-            );
-            let rows = snapshot.export(req, format, &mut file)?;
-            file.flush().map_err(io_failure)?;
+            let fail = |e: std::io::Error| CommandError::Failure(format!("{}: {e}", p.display()));
+            // A FIFO or a device the user names (`--out /dev/stdout`) is
+            // written to as it is: there is no file there to replace.
+            let stream = std::fs::metadata(p).is_ok_and(|m| !m.is_file() && !m.is_dir());
+            let rows = if stream {
+                let mut file = std::io::BufWriter::new(
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(p)
+                        .map_err(fail)?,
+                );
+                let rows = snapshot.export(req, format, &mut file)?;
+                file.flush().map_err(io_failure)?;
+                rows
+            } else {
+                // Atomically: a failed export leaves no half file, and a
+                // symlink at `p` is replaced rather than written through.
+                let mut file = std::io::BufWriter::new(AtomicFile::create(p).map_err(fail)?);
+                let rows = snapshot.export(req, format, &mut file)?;
+                file.into_inner()
+                    .map_err(|e| fail(e.into_error()))?
+                    .commit()
+                    .map_err(fail)?;
+                rows
+            };
             eprintln!("exported {rows} rows to {}", p.display());
         }
         None => {
@@ -487,25 +507,63 @@ pub fn test(files: &[PathBuf], json: bool, out: &mut dyn Write) -> Result<(), Co
     Ok(())
 }
 
+/// What `mcpops backtest` was asked for.
+#[derive(Clone, Debug, Default)]
+pub struct BacktestArgs {
+    /// [default: where the store's data is dense, see [`period`]]
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    /// [default: the first rule file's `evaluate every`, else 1m]
+    pub step_ms: Option<i64>,
+    pub record: bool,
+}
+
 /// `mcpops backtest`.
 pub fn backtest(
     store: &Store,
     files: &[PathBuf],
-    opts: &crate::engine::backtest::BacktestOptions,
+    args: &BacktestArgs,
     format: crate::engine::query::OutputFormat,
     out_dir: Option<&Path>,
     out: &mut dyn Write,
 ) -> Result<(), CommandError> {
-    if opts.to_ms < opts.from_ms {
+    if let (Some(from), Some(to)) = (args.from_ms, args.to_ms)
+        && to < from
+    {
         return Err(CommandError::Usage("--to is before --from".into()));
     }
     let rules = load_checked_rules(files)?;
-    let step_from = if opts.step_ms.is_some() {
+    let step = args
+        .step_ms
+        .or_else(|| rules.first().map(crate::dsl::RuleFile::step_ms))
+        .unwrap_or(crate::dsl::DEFAULT_STEP_MS);
+    let p = period(
+        store,
+        args.from_ms,
+        args.to_ms,
+        None,
+        Bounds {
+            step_ms: Some(step),
+            analysed: false,
+        },
+    )?;
+    if p.to_ms < p.from_ms {
+        return Err(CommandError::Usage("--to is before --from".into()));
+    }
+    let opts = crate::engine::backtest::BacktestOptions {
+        from_ms: p.from_ms,
+        to_ms: p.to_ms,
+        step_ms: args.step_ms,
+        record: args.record,
+        // A start no one gave falls on a whole step.
+        align_start: args.from_ms.is_none(),
+    };
+    let step_from = if args.step_ms.is_some() {
         "--step"
     } else {
         "`evaluate every`"
     };
-    let bt = crate::engine::backtest::backtest(store, &rules, opts).map_err(|e| match e {
+    let bt = crate::engine::backtest::backtest(store, &rules, &opts).map_err(|e| match e {
         crate::engine::EngineError::Range(e) => range_error(e, step_from),
         other => other.into(),
     })?;
@@ -526,7 +584,21 @@ pub fn analyze(
     out: &mut dyn Write,
 ) -> Result<(), CommandError> {
     let rules = load_checked_rules(rules)?;
-    let analysis = crate::analyze::analysis::analyze(&store.snapshot()?, &rules, opts)?;
+    let p = period(
+        store,
+        opts.from_ms,
+        opts.to_ms,
+        None,
+        Bounds {
+            step_ms: None,
+            analysed: true,
+        },
+    )?;
+    let opts = crate::analyze::analysis::AnalyzeOptions {
+        from_ms: Some(p.from_ms),
+        to_ms: Some(p.to_ms),
+    };
+    let analysis = crate::analyze::analysis::analyze(&store.snapshot()?, &rules, &opts)?;
     if analysis.servers == 0 {
         return Err(CommandError::Usage(format!(
             "no calls or gauges with a `server` label in {}: ingest data first (mcpops ingest data/fleet)",
@@ -600,8 +672,22 @@ pub fn report(store: &Store, args: &ReportArgs, out: &mut dyn Write) -> Result<(
     };
     let rules = load_checked_rules(&rule_paths)?;
     let names: Vec<String> = rule_paths.iter().map(|p| p.display().to_string()).collect();
+    let p = period(
+        store,
+        args.range.from_ms,
+        args.range.to_ms,
+        args.range.since_ms,
+        Bounds {
+            step_ms: rules.first().map(crate::dsl::RuleFile::step_ms),
+            analysed: true,
+        },
+    )?;
+    let range = crate::report::ReportOptions {
+        extent: Some(p.extent),
+        ..args.range.clone()
+    };
     let bar = crate::progress::steps_bar(4, args.quiet, "report");
-    let report = crate::report::build(store, &rules, &names, &args.range, &bar)
+    let report = crate::report::build(store, &rules, &names, &range, &bar)
         .map_err(|e| CommandError::Failure(e.to_string()))?;
     crate::report::Progress::step(&bar, "writing");
     let html = crate::report::write(&report, &args.out_dir)
@@ -631,6 +717,119 @@ pub fn report(store: &Store, args: &ReportArgs, out: &mut dyn Write) -> Result<(
         )));
     }
     Ok(())
+}
+
+/// What a [`period`] must fit.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Bounds {
+    /// The period is evaluated at this step: at most [`crate::dsl::MAX_STEPS`] of them.
+    pub step_ms: Option<i64>,
+    /// The period is analysed: its data may span at most
+    /// [`crate::analyze::fleet::MAX_BUCKETS`] five-minute buckets.
+    pub analysed: bool,
+}
+
+/// The period a command works on, and the extent of the data it defaulted from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Period {
+    pub from_ms: i64,
+    pub to_ms: i64,
+    /// Where the store's data is dense: the first and last sample times the
+    /// defaults come from.
+    pub extent: (i64, i64),
+}
+
+/// The period of `analyze`, `report` and `backtest`: `--to` (default: the
+/// last sample where the store's data is dense), `--from` (else `to -
+/// since`, else the first such sample). Outlying samples the defaults leave
+/// out ([`crate::analyze::period`]) are named in one line on stderr with how
+/// to include them. A period that needs more than [`crate::dsl::MAX_STEPS`] steps or more
+/// than a year of analysis fails with a usage error (exit 2) before anything
+/// is allocated for it.
+pub fn period(
+    store: &Store,
+    from: Option<i64>,
+    to: Option<i64>,
+    since: Option<i64>,
+    bounds: Bounds,
+) -> Result<Period, CommandError> {
+    let snapshot = store.snapshot()?;
+    let segments = &snapshot.manifest().segments;
+    let dense = match (crate::analyze::period::dense_period(segments), to) {
+        (Some(dense), _) => dense,
+        // An empty store needs no default when both ends are given.
+        (None, Some(to_ms)) if from.is_some() || since.is_some() => {
+            crate::analyze::period::DensePeriod {
+                from_ms: to_ms,
+                to_ms,
+                left_out: Vec::new(),
+            }
+        }
+        (None, _) => return Err(empty_store(store)),
+    };
+    let to_ms = to.unwrap_or(dense.to_ms);
+    let from_ms = from
+        .or(since.map(|s| to_ms.saturating_sub(s)))
+        .unwrap_or(dense.from_ms);
+    let from_given = from.is_some() || since.is_some();
+    let left_out: Vec<_> = dense
+        .left_out
+        .iter()
+        .filter(|r| (!from_given && r.to_ms < from_ms) || (to.is_none() && r.from_ms > to_ms))
+        .collect();
+    if !left_out.is_empty() {
+        let samples: u64 = left_out.iter().map(|r| r.rows).sum();
+        let mut runs: Vec<String> = left_out
+            .iter()
+            .take(3)
+            .map(|r| {
+                let (a, b) = (crate::time::day_of(r.from_ms), crate::time::day_of(r.to_ms));
+                if a == b {
+                    format!("{} on {a}", r.rows)
+                } else {
+                    format!("{} from {a} to {b}", r.rows)
+                }
+            })
+            .collect();
+        if left_out.len() > 3 {
+            runs.push(format!("{} more runs", left_out.len() - 3));
+        }
+        eprintln!(
+            "mcpops: left out {samples} sample(s) far from the rest of the data ({}); give --from/--to to include them",
+            runs.join(", ")
+        );
+    }
+    if to_ms >= from_ms {
+        if let Some(step) = bounds.step_ms.filter(|s| *s > 0) {
+            let steps = (i128::from(to_ms) - i128::from(from_ms)) / i128::from(step) + 1;
+            let max_steps = crate::dsl::MAX_STEPS;
+            if steps > i128::from(max_steps) {
+                return Err(CommandError::Usage(format!(
+                    "{} to {} at a step of {} is {steps} steps, more than {max_steps}: choose a shorter period (--from/--to) or a larger step",
+                    format_ms(from_ms),
+                    format_ms(to_ms),
+                    crate::time::format_duration_ms(step)
+                )));
+            }
+        }
+        if bounds.analysed
+            && let Some((a, b)) = crate::analyze::period::extent_within(segments, from_ms, to_ms)
+        {
+            crate::analyze::fleet::check_span(a, b).map_err(CommandError::Usage)?;
+        }
+    }
+    Ok(Period {
+        from_ms,
+        to_ms,
+        extent: (dense.from_ms, dense.to_ms),
+    })
+}
+
+fn empty_store(store: &Store) -> CommandError {
+    CommandError::Usage(format!(
+        "the store {} is empty: ingest data first (mcpops ingest data/fleet)",
+        store.root().display()
+    ))
 }
 
 /// The store's first and last sample times, for commands whose range defaults to all of it.

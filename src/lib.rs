@@ -10,6 +10,7 @@ pub mod analyze;
 pub mod commands;
 pub mod dsl;
 pub mod engine;
+pub mod fsutil;
 pub mod generate;
 pub mod ingest;
 pub mod memory;

@@ -3,7 +3,6 @@
 use clap::{Parser, Subcommand};
 use mcpops::analyze::analysis::AnalyzeOptions;
 use mcpops::commands::{self, CommandError, QueryTime, duration_arg, label_arg, time_arg};
-use mcpops::engine::backtest::BacktestOptions;
 use mcpops::engine::query::OutputFormat;
 use mcpops::generate::GenerateOptions;
 use mcpops::ingest::{Format, IngestOptions};
@@ -193,10 +192,10 @@ enum Command {
     Backtest {
         #[arg(long, required = true, num_args = 1..)]
         rules: Vec<PathBuf>,
-        /// Start [default: the first whole step at or after the store's first sample]
+        /// Start [default: the first whole step at or after the first sample where the data is dense]
         #[arg(long, value_name = "TIME")]
         from: Option<String>,
-        /// End [default: the store's last sample]
+        /// End [default: the last sample where the data is dense]
         #[arg(long, value_name = "TIME")]
         to: Option<String>,
         /// Evaluation step [default: the rules' `evaluate every`, else 1m]
@@ -224,10 +223,10 @@ enum Command {
         /// Rule files to backtest over the period [default: rules/mcp.rules when present]
         #[arg(long, num_args = 1..)]
         rules: Vec<PathBuf>,
-        /// Start of the analysis [default: the store's first sample; the backtest from the next whole step]
+        /// Start of the analysis [default: the first sample where the data is dense; the backtest from the next whole step]
         #[arg(long, value_name = "TIME", conflicts_with = "since")]
         from: Option<String>,
-        /// End [default: the store's last sample]
+        /// End [default: the last sample where the data is dense]
         #[arg(long, value_name = "TIME")]
         to: Option<String>,
         /// The last DURATION of data, e.g. 24h
@@ -247,10 +246,10 @@ enum Command {
         after_help = "Example:\n  mcpops analyze --rules rules/mcp.rules --format json > analysis.json"
     )]
     Analyze {
-        /// Start [default: the store's first sample]
+        /// Start [default: the first sample where the data is dense]
         #[arg(long, value_name = "TIME")]
         from: Option<String>,
-        /// End [default: the store's last sample]
+        /// End [default: the last sample where the data is dense]
         #[arg(long, value_name = "TIME")]
         to: Option<String>,
         /// table | json
@@ -402,6 +401,7 @@ fn run(cli: Cli) -> Result<(), CommandError> {
                     from_ms: from.map(|t| time_arg("--from", &t)).transpose()?,
                     to_ms: to.map(|t| time_arg("--to", &t)).transpose()?,
                     since_ms: since.map(|d| duration_arg("--since", &d)).transpose()?,
+                    extent: None,
                 },
                 out_dir: out,
                 fail_on,
@@ -473,25 +473,13 @@ fn run(cli: Cli) -> Result<(), CommandError> {
             limit,
         } => {
             limit.apply();
-            let (first, last) = match (&from, &to) {
-                (Some(_), Some(_)) => (0, 0),
-                _ => commands::store_extent(&store)?,
-            };
-            let align_start = from.is_none();
-            let opts = BacktestOptions {
-                from_ms: from
-                    .map(|t| time_arg("--from", &t))
-                    .transpose()?
-                    .unwrap_or(first),
-                to_ms: to
-                    .map(|t| time_arg("--to", &t))
-                    .transpose()?
-                    .unwrap_or(last),
+            let args = commands::BacktestArgs {
+                from_ms: from.map(|t| time_arg("--from", &t)).transpose()?,
+                to_ms: to.map(|t| time_arg("--to", &t)).transpose()?,
                 step_ms: step.map(|s| duration_arg("--step", &s)).transpose()?,
                 record,
-                align_start,
             };
-            commands::backtest(&store, &rules, &opts, format, out.as_deref(), &mut stdout)
+            commands::backtest(&store, &rules, &args, format, out.as_deref(), &mut stdout)
         }
     }
 }

@@ -3,7 +3,8 @@
 //! (kind, server, start within 15 minutes), ranks the injected latency
 //! regression as the fleet's first bottleneck, raises nothing on the quiet
 //! servers, and forecasts the disk running out when the generator says it
-//! will.
+//! will. Hostile values (huge, the largest finite ones, NaN, infinities)
+//! mixed into a store never make it panic.
 
 use mcpops::analyze::analysis::{Analysis, AnalyzeOptions, analyze};
 use mcpops::analyze::incidents::{IncidentKind as Found, Severity};
@@ -13,6 +14,9 @@ use mcpops::ingest::{IngestOptions, ingest_path};
 use mcpops::store::Store;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+
+mod common;
+use common::XorShift;
 
 const MIN: i64 = 60_000;
 
@@ -191,4 +195,164 @@ fn an_empty_store_analyses_to_nothing() {
     .expect("analyze");
     assert_eq!(a.servers, 0);
     assert!(a.incidents.is_empty() && a.bottlenecks.is_empty());
+}
+
+/// Copies a store directory (the fuzz rounds each start from one ingest).
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+fn ingest_into(store: &Store, path: &Path) {
+    let mut writer = store.writer().expect("writer");
+    let opts = IngestOptions {
+        quiet: true,
+        ..IngestOptions::default()
+    };
+    ingest_path(path, &opts, &mut writer).expect("ingest");
+    writer.commit().expect("commit");
+}
+
+/// Seeded rounds over a small generated fleet, each with up to a dozen
+/// hostile samples in random gauges and call durations at random times:
+/// the analyzer and the report (charts included) never panic; values past
+/// ±1e150 are left out and named in the notes, one line per series.
+#[test]
+fn hostile_values_mixed_into_a_store_never_break_the_analysis() {
+    const HOSTILE: [&str; 7] = [
+        "1e100",
+        "1e300",
+        "1.7976931348623157e308",
+        "-1.7976931348623157e308",
+        "NaN",
+        "+Inf",
+        "-Inf",
+    ];
+    const GAUGES: [&str; 7] = [
+        "process.memory.usage",
+        "process.memory.limit",
+        "process.cpu.utilization",
+        "mcp.server.sessions.open",
+        "mcp.server.requests.in_flight",
+        "disk.free_bytes",
+        "disk.total_bytes",
+    ];
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("fleet");
+    generate(&GenerateOptions {
+        servers: 2,
+        days: 2,
+        seed: 5,
+        out: data.clone(),
+        ..GenerateOptions::default()
+    })
+    .expect("generate");
+    let base = tmp.path().join("base");
+    ingest_into(&Store::open(&base), &data);
+    let (first, last) = Store::open(&base)
+        .snapshot()
+        .expect("snapshot")
+        .manifest()
+        .extent()
+        .expect("extent");
+    let rules = load_rules(&[root().join("rules/mcp.rules")]).expect("rules");
+    let mut rng = XorShift(0x005e_ed31);
+    for round in 0..6 {
+        let dir = tmp.path().join(format!("round{round}"));
+        copy_dir(&base, &dir.join("store"));
+        let store = Store::open(dir.join("store"));
+        // Lines per metric: an OpenMetrics family appears once.
+        let mut om: std::collections::BTreeMap<&str, String> = Default::default();
+        let mut calls = String::new();
+        let mut overflowing = BTreeSet::new();
+        for _ in 0..1 + rng.below(12) {
+            let server = format!("mcp-0{}", 1 + rng.below(2));
+            let t = first + rng.below((last - first) as usize) as i64;
+            let value = rng.pick(&HOSTILE);
+            let huge = value
+                .parse::<f64>()
+                .is_ok_and(|v| v.is_finite() && v.abs() > 1e150);
+            let as_duration = value
+                .parse::<f64>()
+                .is_ok_and(|v| v.is_finite() && v >= 0.0);
+            if as_duration && rng.below(3) == 0 {
+                // A call that took that many milliseconds.
+                calls.push_str(&format!(
+                    "{{\"ts\":{t},\"server\":\"{server}\",\"method\":\"tools/call\",\"tool\":\"search\",\"duration_ms\":{value},\"error\":null,\"session\":\"s-x\",\"transport\":\"stdio\"}}\n"
+                ));
+                if huge {
+                    overflowing.insert((server, "duration of search calls".to_string()));
+                }
+            } else {
+                let metric = rng.pick(&GAUGES);
+                om.entry(metric).or_default().push_str(&format!(
+                    "{metric}{{server=\"{server}\"}} {value} {}.{:03}\n",
+                    t / 1000,
+                    t % 1000
+                ));
+                if huge {
+                    overflowing.insert((server, metric.to_string()));
+                }
+            }
+        }
+        if !om.is_empty() {
+            let path = dir.join("hostile.om");
+            let text: String = om
+                .iter()
+                .map(|(metric, lines)| format!("# TYPE {metric} gauge\n{lines}"))
+                .collect();
+            std::fs::write(&path, text + "# EOF\n").expect("write");
+            ingest_into(&store, &path);
+        }
+        if !calls.is_empty() {
+            let path = dir.join("hostile.jsonl");
+            std::fs::write(&path, calls).expect("write");
+            ingest_into(&store, &path);
+        }
+        let a = analyze(
+            &store.snapshot().expect("snapshot"),
+            &rules.files,
+            &AnalyzeOptions::default(),
+        )
+        .expect("analyze");
+        assert_eq!(a.servers, 2, "round {round}");
+        assert_eq!(
+            a.notes.len(),
+            overflowing.len(),
+            "round {round}: {:?}",
+            a.notes
+        );
+        for (server, series) in &overflowing {
+            assert!(
+                a.notes.iter().any(|n| n.starts_with(&format!("{server}: "))
+                    && n.contains(&format!(" of {series} "))),
+                "round {round}: no note on {series} of {server} in {:?}",
+                a.notes
+            );
+        }
+        serde_json::to_string(&a).expect("json");
+        let report = mcpops::report::build(
+            &store,
+            &rules.files,
+            &["rules/mcp.rules".to_string()],
+            &mcpops::report::ReportOptions::default(),
+            &NoProgress,
+        )
+        .expect("report");
+        mcpops::report::write(&report, &dir.join("out")).expect("write report");
+    }
+}
+
+struct NoProgress;
+
+impl mcpops::report::Progress for NoProgress {
+    fn step(&self, _: &str) {}
 }

@@ -413,6 +413,7 @@ fn a_reader_that_stops_reading_is_not_an_error() {
     }
 }
 
+
 /// `mcpops --store STORE --quiet ARGS...`, killed (and the test failed) if it
 /// has not exited within `limit`: for inputs that could block forever.
 fn mcpops_within(store: &Path, args: &[&str], limit: std::time::Duration) -> std::process::Output {
@@ -587,6 +588,8 @@ fn a_fifo_is_refused_before_the_store_is_locked() {
         // Refused before the lock: no store was even created.
         assert!(!store.exists());
     }
+}
+
 
 /// A store holding `GOOD`, for the tests of query and backtest limits.
 fn good_store(dir: &Path) -> std::path::PathBuf {
@@ -756,4 +759,228 @@ fn query_tables_escape_label_values() {
         v["result"][0]["metric"]["v"],
         "two\nlines \"quoted\" back\\slash"
     );
+}
+
+
+/// Samples `# TYPE`d as gauges, as an OpenMetrics file in `dir` (the
+/// samples of one metric given together: a family appears once).
+fn gauge_file(dir: &Path, name: &str, samples: &[(&str, &str, &str, i64)]) -> String {
+    let mut om = String::new();
+    let mut typed = None;
+    for (metric, server, value, t_s) in samples {
+        if typed != Some(metric) {
+            om.push_str(&format!("# TYPE {metric} gauge\n"));
+            typed = Some(metric);
+        }
+        om.push_str(&format!("{metric}{{server=\"{server}\"}} {value} {t_s}\n"));
+    }
+    om.push_str("# EOF\n");
+    let path = dir.join(name);
+    fs::write(&path, om).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// One bad scrape (a gauge at 1e100, another at 1e300) made `analyze` and
+/// `report` panic inside stlrs (exit 101) until the day was dropped: now
+/// both succeed, the 1e100 shows as an anomaly and the 1e300, beyond what
+/// the analysis can compute with, is left out and named in its notes.
+#[test]
+fn one_bad_scrape_does_not_break_analyze_or_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    generate_and_ingest(&store, &dir.path().join("fleet"), 2, 2, 5);
+    // 2026-11-17T12:00:00Z, inside the generated two days.
+    let at = 1_794_916_800;
+    let bad = gauge_file(
+        dir.path(),
+        "bad.om",
+        &[
+            ("process.memory.usage", "mcp-01", "1e100", at),
+            ("disk.free_bytes", "mcp-02", "1e300", at),
+        ],
+    );
+    let o = mcpops(&store, &["ingest", &bad]);
+    assert!(o.status.success(), "{}", text(&o));
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/mcp.rules");
+    let rules = rules.to_str().unwrap();
+
+    let o = mcpops(&store, &["analyze", "--rules", rules, "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let notes = v["notes"].as_array().expect("notes");
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0]
+            .as_str()
+            .unwrap()
+            .starts_with("mcp-02: 1 value(s) of disk.free_bytes"),
+        "{notes:?}"
+    );
+    let spike = v["anomalies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["series"] == "process.memory.usage" && a["server"] == "mcp-01");
+    assert!(spike, "{}", v["anomalies"]);
+    let o = mcpops(&store, &["analyze", "--rules", rules]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("\nnotes\n"), "{}", text(&o));
+
+    let out = dir.path().join("report");
+    let o = mcpops(
+        &store,
+        &["report", "--rules", rules, "--out", out.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let md = fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("## Notes"), "{md}");
+}
+
+/// One sample at 9999-12-31 made `backtest` and `report` try to allocate
+/// 33.8 GB, one at 1970-01-01 made `analyze` take a minute and 1.2 GB: the
+/// default period is where the data is dense, the outliers are named on
+/// stderr (also with --quiet: a cron mail shows them), and a period that
+/// would need too many steps fails with a usage error instead.
+#[test]
+fn outlying_samples_are_left_out_of_the_default_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    generate_and_ingest(&store, &dir.path().join("fleet"), 2, 1, 5);
+    let far = gauge_file(
+        dir.path(),
+        "far.om",
+        &[
+            ("process.memory.usage", "mcp-01", "1", 0),
+            ("process.memory.usage", "mcp-01", "1", 253_402_300_799),
+        ],
+    );
+    assert!(mcpops(&store, &["ingest", &far]).status.success());
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/mcp.rules");
+    let rules = rules.to_str().unwrap();
+    let note = "left out 2 sample(s) far from the rest of the data (1 on 1970-01-01, 1 on 9999-12-31); give --from/--to to include them";
+
+    let o = mcpops(&store, &["backtest", "--rules", rules, "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(stderr.trim(), format!("mcpops: {note}"));
+    let o = mcpops(&store, &["analyze", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains(note), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        v["from"].as_str().unwrap().starts_with("2026-11-16"),
+        "{}",
+        v["from"]
+    );
+    assert!(
+        v["to"].as_str().unwrap().starts_with("2026-11-1"),
+        "{}",
+        v["to"]
+    );
+    let out = dir.path().join("report");
+    let o = mcpops(
+        &store,
+        &["report", "--rules", rules, "--out", out.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains(note), "{}", text(&o));
+    // A bound that is given is not second-guessed: only the other side's
+    // outlier is named.
+    let o = mcpops(&store, &["analyze", "--from", "2026-11-16"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("(1 on 9999-12-31)"), "{}", text(&o));
+
+    // Asked for explicitly, the outliers make periods too long to run.
+    let o = mcpops(
+        &store,
+        &[
+            "backtest",
+            "--rules",
+            rules,
+            "--from",
+            "1970-01-01",
+            "--to",
+            "9999-12-31",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("steps, more than 1000000"),
+        "{}",
+        text(&o)
+    );
+    let o = mcpops(&store, &["analyze", "--from", "1970-01-01"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("the analyzer takes at most 366 days"),
+        "{}",
+        text(&o)
+    );
+    let o = mcpops(
+        &store,
+        &[
+            "report",
+            "--rules",
+            rules,
+            "--to",
+            "9999-12-31",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+/// `backtest --out` and `export --out` replace a symlink at the file's name
+/// instead of writing through it: the file it pointed at is untouched.
+#[cfg(unix)]
+#[test]
+fn outputs_replace_symlinks_instead_of_writing_through_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let data = dir.path().join("good.om");
+    fs::write(&data, GOOD).unwrap();
+    assert!(
+        mcpops(&store, &["ingest", data.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let outside = dir.path().join("outside");
+    fs::create_dir(&outside).unwrap();
+    let victim = outside.join("precious");
+    fs::write(&victim, "precious").unwrap();
+
+    let bt = dir.path().join("bt");
+    fs::create_dir(&bt).unwrap();
+    std::os::unix::fs::symlink(&victim, bt.join("alerts.parquet")).unwrap();
+    let rules = dir.path().join("low.rules");
+    fs::write(&rules, "alert Low {\n  when disk.free_bytes < 95\n}\n").unwrap();
+    let o = mcpops(
+        &store,
+        &[
+            "backtest",
+            "--rules",
+            rules.to_str().unwrap(),
+            "--out",
+            bt.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+    let alerts = bt.join("alerts.parquet");
+    assert!(!fs::symlink_metadata(&alerts).unwrap().is_symlink());
+    assert!(fs::read(&alerts).unwrap().starts_with(b"PAR1"));
+
+    let link = dir.path().join("export.csv");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let o = mcpops(&store, &["export", "--out", link.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+    assert!(fs::read_to_string(&link).unwrap().starts_with("metric,"));
+    // Nothing is left behind but the outputs.
+    let names: Vec<_> = fs::read_dir(&bt)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
 }

@@ -224,3 +224,45 @@ fn fail_on_critical_pages_when_a_critical_alert_is_firing_at_the_end() {
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));
     assert!(text(&o).contains("DiskLow"), "{}", text(&o));
 }
+
+/// `report --out D` with `D/report.md` a symlink to a file elsewhere: the
+/// symlink is replaced by the report, the file it pointed at is untouched
+/// (each report file is written to a temporary file and renamed).
+#[cfg(unix)]
+#[test]
+fn report_replaces_a_symlink_in_its_directory_instead_of_writing_through_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    generate_and_ingest(&store, &dir.path().join("fleet"), 2, 1, 3);
+    let victim = dir.path().join("precious.txt");
+    std::fs::write(&victim, "precious").unwrap();
+    let out = dir.path().join("www");
+    std::fs::create_dir(&out).unwrap();
+    std::os::unix::fs::symlink(&victim, out.join("report.md")).unwrap();
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/mcp.rules");
+    let o = mcpops(
+        &store,
+        &[
+            "report",
+            "--rules",
+            rules.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    let md = out.join("report.md");
+    assert!(!std::fs::symlink_metadata(&md).unwrap().is_symlink());
+    assert!(
+        std::fs::read_to_string(&md)
+            .unwrap()
+            .starts_with("# mcpops report")
+    );
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["report.html", "report.json", "report.md"]);
+}

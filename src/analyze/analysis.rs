@@ -60,6 +60,10 @@ pub struct Analysis {
     pub forecasts: Vec<Forecast>,
     pub maintenance: Vec<Maintenance>,
     pub recommendations: Vec<Recommendation>,
+    /// What the analysis had to leave out, one line each (values beyond
+    /// ±1e150); absent when nothing was.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// A ranked bottleneck.
@@ -261,6 +265,12 @@ pub fn analyze_fleet(fleet: &FleetData, rules: &[RuleFile]) -> Analysis {
         forecasts,
         maintenance,
         recommendations,
+        notes: fleet
+            .servers
+            .iter()
+            .flat_map(|s| &s.left_out)
+            .map(|l| l.note())
+            .collect(),
     }
 }
 
@@ -341,7 +351,7 @@ fn anomalies(s: &ServerData) -> Vec<Anomaly> {
 
 /// A projected time, to the minute: a forecast is not more precise.
 fn to_minute(ms: i64) -> i64 {
-    (ms as f64 / 60_000.0).round() as i64 * 60_000
+    ((ms as f64 / 60_000.0).round() as i64).saturating_mul(60_000)
 }
 
 fn method_name(m: Method) -> &'static str {
@@ -397,7 +407,7 @@ fn forecasts(s: &ServerData, f: &incidents::Findings, end_ms: i64) -> Vec<Foreca
         let finite = |x: f64| (x.is_finite() && x < MAX_HORIZON_S).then_some(x);
         let seconds = finite(ex.seconds);
         let last_t = *ts.last().unwrap_or(&end_ms);
-        let at = |x: Option<f64>| x.map(|x| to_minute(last_t + (x * 1000.0) as i64));
+        let at = |x: Option<f64>| x.map(|x| to_minute(last_t.saturating_add((x * 1000.0) as i64)));
         let act_by_ms = at(finite(ex.lower_s)).or(at(seconds));
         out.push(Forecast {
             server: s.server.clone(),
@@ -898,5 +908,41 @@ pub fn write_table(a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
             writeln!(out, "       {e}")?;
         }
     }
+    if !a.notes.is_empty() {
+        writeln!(out, "\nnotes")?;
+        for n in &a.notes {
+            writeln!(out, "  {n}")?;
+        }
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyze::testutil::{HOSTILE, server_with};
+
+    /// The whole analyzer (incidents and change points, anomalies,
+    /// forecasts, the error budget, recommendations) and its output on a
+    /// server whose calls and gauges each hold one hostile value, as a
+    /// library caller may hand it over without FleetData::load's filter.
+    #[test]
+    fn the_analysis_survives_hostile_values() {
+        for h in HOSTILE {
+            let fleet = FleetData {
+                from_ms: i64::MIN,
+                to_ms: i64::MAX,
+                servers: vec![server_with(h)],
+            };
+            let a = analyze_fleet(&fleet, &[]);
+            assert_eq!(a.servers, 1);
+            for f in &a.forecasts {
+                assert!(f.seconds.is_none_or(|s| s >= 0.0), "{h}: {f:?}");
+            }
+            let mut out = Vec::new();
+            write_json(&a, &mut out).unwrap();
+            serde_json::from_slice::<serde_json::Value>(&out).unwrap();
+            write_table(&a, &mut Vec::new()).unwrap();
+        }
+    }
 }

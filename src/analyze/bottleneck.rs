@@ -462,3 +462,41 @@ pub fn little_ratios(s: &ServerData) -> Queueing {
         spans,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyze::testutil::{HOSTILE, server_with};
+
+    /// RED, USE, the knee, lagged rank correlations and Little's law on a
+    /// server whose calls and gauges each hold one hostile value: no panic,
+    /// correlations stay correlations, and the ordinary figures stay finite.
+    #[test]
+    fn regressions_survive_hostile_values() {
+        for h in HOSTILE {
+            let s = server_with(h);
+            let fleet = FleetData {
+                from_ms: i64::MIN,
+                to_ms: i64::MAX,
+                servers: vec![s.clone()],
+            };
+            let (tools, servers) = red(&fleet, 3.0 * 86_400.0);
+            assert_eq!((tools.len(), servers.len()), (1, 1));
+            assert!(servers[0].p50_ms.is_finite(), "{h}: {:?}", servers[0]);
+            assert!(servers[0].rate.is_finite() && servers[0].error_ratio.is_finite());
+            let _ = use_table(&fleet, &[]);
+            let k = knee(&s);
+            assert!(k.max_rate.is_finite(), "{h}: {k:?}");
+            for c in correlations(&s) {
+                assert!((-1.0..=1.0).contains(&c.rho), "{h}: {c:?}");
+            }
+            let q = little_ratios(&s);
+            assert!(q.median.is_none_or(|m| m.is_finite()), "{h}: {q:?}");
+            let pairs: Vec<(f64, f64)> = (0..50)
+                .map(|i| (i as f64, if i == 7 { h } else { i as f64 }))
+                .collect();
+            let rho = spearman(&pairs);
+            assert!(rho.is_nan() || (-1.0..=1.0).contains(&rho), "{h}: {rho}");
+        }
+    }
+}

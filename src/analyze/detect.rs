@@ -747,4 +747,27 @@ mod tests {
         assert!(d.score(2000, 5.5) > 0.5);
         assert_eq!(d.last_channel(), Some(Channel::Range));
     }
+
+    /// Each hostile value once into a daily cycle after it has learnt it:
+    /// every score stays in [0, 1], the finite ones raise an alarm, the
+    /// non-finite ones are skipped, and the detector keeps working after.
+    #[test]
+    fn hostile_values_keep_scores_in_range() {
+        for h in crate::analyze::testutil::HOSTILE {
+            let mut d = Detector::new(DetectorConfig::default());
+            let cycle = crate::analyze::testutil::daily_cycle(5);
+            let mut scores = Vec::new();
+            for (i, v) in cycle.iter().enumerate() {
+                let v = if i == 700 { h } else { *v };
+                scores.push(d.score(i as i64 * 300_000, v));
+            }
+            assert!(scores.iter().all(|s| (0.0..=1.0).contains(s)), "{h}");
+            if h.is_finite() {
+                assert!(scores[700] >= 0.5, "{h}: {}", scores[700]);
+            } else {
+                assert_eq!(scores[700], 0.0, "{h}");
+            }
+            assert!(scores[710..].iter().all(|s| s.is_finite()), "{h}");
+        }
+    }
 }

@@ -37,6 +37,68 @@ pub const LIMITS: [&str; 3] = [MEMORY_LIMIT, SESSIONS_LIMIT, DISK_TOTAL];
 /// Width of the regular buckets knees, correlations and anomalies work on.
 pub const BUCKET_MS: i64 = 5 * 60_000;
 
+/// The most buckets per server the analyzer works on: a year of data (a leap
+/// one). Every bucket costs each server about 150 bytes and each signal's
+/// decomposition its share of the time, so a range reaching back to 1970
+/// would take gigabytes.
+pub const MAX_BUCKETS: i64 = 366 * 24 * 12;
+
+/// Values beyond ±this are left out of the analysis (and named in its
+/// notes): no metric means such a number, and the kernels' sums of squares
+/// (least squares, variances, change-point costs) stay within f64 only below
+/// about 1e150 (squares to 1e300, and up to 1e8 of them to f64::MAX).
+pub const MAX_ANALYSABLE: f64 = 1e150;
+
+/// Samples of one series left out of the analysis for being beyond
+/// ±[`MAX_ANALYSABLE`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct LeftOut {
+    pub server: String,
+    /// The metric, or for calls "duration of TOOL calls".
+    pub series: String,
+    pub count: u64,
+    /// The first of them.
+    pub first_ms: i64,
+    pub first_value: f64,
+}
+
+impl LeftOut {
+    /// One line for the analysis' notes.
+    pub fn note(&self) -> String {
+        format!(
+            "{}: {} value(s) of {} beyond ±{MAX_ANALYSABLE:e} left out, the first {:e} at {}",
+            self.server,
+            self.count,
+            self.series,
+            self.first_value,
+            crate::time::format_ms(self.first_ms)
+        )
+    }
+}
+
+/// Whether a value can take part in the analysis: finite values beyond
+/// ±[`MAX_ANALYSABLE`] cannot (non-finite ones are skipped by every kernel).
+fn overflows(v: f64) -> bool {
+    v.is_finite() && v.abs() > MAX_ANALYSABLE
+}
+
+/// Fails with a message when [from, to] holds more than [`MAX_BUCKETS`]
+/// buckets: the check the analyzer makes before it allocates them.
+pub fn check_span(from_ms: i64, to_ms: i64) -> Result<(), String> {
+    let buckets = (i128::from(to_ms) - i128::from(from_ms)) / i128::from(BUCKET_MS) + 1;
+    if buckets > i128::from(MAX_BUCKETS) {
+        return Err(format!(
+            "the data from {} to {} spans {} days; the analyzer takes at most {} days \
+             ({MAX_BUCKETS} five-minute buckets): choose a shorter period with --from/--to",
+            crate::time::format_ms(from_ms),
+            crate::time::format_ms(to_ms),
+            (i128::from(to_ms) - i128::from(from_ms)) / 86_400_000,
+            MAX_BUCKETS / 288,
+        ));
+    }
+    Ok(())
+}
+
 /// One MCP call.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Call {
@@ -142,9 +204,30 @@ pub struct ServerData {
     pub tools: Vec<ToolCalls>,
     pub gauges: BTreeMap<String, Gauge>,
     pub buckets: Buckets,
+    /// Samples left out for being beyond ±[`MAX_ANALYSABLE`].
+    pub left_out: Vec<LeftOut>,
 }
 
 impl ServerData {
+    /// A server from its calls and gauges (each in time order), with buckets
+    /// over their span clipped to [from, to].
+    pub fn new(
+        server: String,
+        tools: Vec<ToolCalls>,
+        gauges: BTreeMap<String, Gauge>,
+        (from_ms, to_ms): (i64, i64),
+        left_out: Vec<LeftOut>,
+    ) -> ServerData {
+        let buckets = bucketize(&tools, &gauges, from_ms, to_ms);
+        ServerData {
+            server,
+            tools,
+            gauges,
+            buckets,
+            left_out,
+        }
+    }
+
     pub fn gauge(&self, name: &str) -> Option<&Gauge> {
         self.gauges.get(name).filter(|g| !g.ts.is_empty())
     }
@@ -169,6 +252,9 @@ fn is_client_error(code: &str) -> bool {
 
 impl FleetData {
     /// Reads calls and gauges with a `server` label in [from, to] (inclusive).
+    /// Values beyond ±[`MAX_ANALYSABLE`] are left out (see
+    /// [`ServerData::left_out`]); data spanning more than [`MAX_BUCKETS`]
+    /// buckets is refused ([`StoreError::Invalid`]) before the buckets are made.
     pub fn load(snapshot: &Snapshot, from_ms: i64, to_ms: i64) -> Result<FleetData, StoreError> {
         let calls = snapshot.scan(&ScanRequest {
             start_ms: from_ms,
@@ -212,27 +298,40 @@ impl FleetData {
             }
         }
         let (lo, hi) = (from_ms, to_ms);
+        let extent = by_server
+            .values()
+            .flat_map(|(calls, gauges)| calls.iter().chain(gauges))
+            .filter_map(|s| Some((*s.timestamps.first()?, *s.timestamps.last()?)))
+            .fold(None, |acc: Option<(i64, i64)>, (a, b)| {
+                let (a, b) = (a.min(b).max(lo), a.max(b).min(hi));
+                Some(acc.map_or((a, b), |(x, y)| (x.min(a), y.max(b))))
+            });
+        if let Some((first, last)) = extent {
+            check_span(first, last).map_err(StoreError::Invalid)?;
+        }
         let servers: Vec<ServerData> = by_server
             .into_par_iter()
             .map(|(server, (calls, gauges))| {
-                let tools = tool_calls(calls);
+                let mut left_out = Vec::new();
+                let tools = tool_calls(&server, calls, &mut left_out);
                 let mut pooled: BTreeMap<String, Gauge> = BTreeMap::new();
                 for s in gauges {
                     // Several series of one gauge on a server (other labels): pooled.
                     let g = pooled.entry(s.key.metric.clone()).or_default();
-                    g.ts.extend_from_slice(&s.timestamps);
-                    g.vs.extend_from_slice(&s.values);
+                    for (t, v) in s.timestamps.iter().zip(&s.values) {
+                        if overflows(*v) {
+                            note_left_out(&mut left_out, &server, &s.key.metric, *t, *v);
+                        } else {
+                            g.ts.push(*t);
+                            g.vs.push(*v);
+                        }
+                    }
                 }
                 for g in pooled.values_mut() {
                     sort_gauge(g);
                 }
-                let buckets = bucketize(&tools, &pooled, lo, hi);
-                ServerData {
-                    server,
-                    tools,
-                    gauges: pooled,
-                    buckets,
-                }
+                left_out.sort_by(|a, b| a.series.cmp(&b.series));
+                ServerData::new(server, tools, pooled, (lo, hi), left_out)
             })
             .collect();
         Ok(FleetData {
@@ -264,8 +363,32 @@ impl FleetData {
     }
 }
 
-/// One server's call series as calls per tool (or method), in time order.
-fn tool_calls(series: Vec<SeriesData>) -> Vec<ToolCalls> {
+/// Counts a value left out of `series` on `server`.
+fn note_left_out(left_out: &mut Vec<LeftOut>, server: &str, series: &str, t: i64, v: f64) {
+    match left_out.iter_mut().find(|l| l.series == series) {
+        Some(l) => {
+            l.count += 1;
+            if t < l.first_ms {
+                (l.first_ms, l.first_value) = (t, v);
+            }
+        }
+        None => left_out.push(LeftOut {
+            server: server.to_string(),
+            series: series.to_string(),
+            count: 1,
+            first_ms: t,
+            first_value: v,
+        }),
+    }
+}
+
+/// One server's call series as calls per tool (or method), in time order;
+/// durations beyond [`MAX_ANALYSABLE`] seconds go to `left_out`.
+fn tool_calls(
+    server: &str,
+    series: Vec<SeriesData>,
+    left_out: &mut Vec<LeftOut>,
+) -> Vec<ToolCalls> {
     let mut tools: BTreeMap<String, Vec<Call>> = BTreeMap::new();
     for s in series {
         let tool = s
@@ -277,11 +400,22 @@ fn tool_calls(series: Vec<SeriesData>) -> Vec<ToolCalls> {
         let error = s.key.label(ERROR_LABEL);
         let failed = error.is_some();
         let server_error = error.is_some_and(|e| !is_client_error(e));
+        for (t, v) in s.timestamps.iter().zip(&s.values) {
+            if overflows(*v) {
+                note_left_out(
+                    left_out,
+                    server,
+                    &format!("duration of {tool} calls"),
+                    *t,
+                    *v,
+                );
+            }
+        }
         tools.entry(tool).or_default().extend(
             s.timestamps
                 .iter()
                 .zip(&s.values)
-                .filter(|(_, v)| v.is_finite() && **v >= 0.0)
+                .filter(|(_, v)| v.is_finite() && **v >= 0.0 && !overflows(**v))
                 .map(|(t, v)| Call {
                     t: *t,
                     seconds: *v,
@@ -332,17 +466,21 @@ fn bucketize(
         }
     }
     let (lo, hi) = (lo.max(from_ms), hi.min(to_ms));
-    if lo > hi {
+    // FleetData::load refuses longer spans with a message; a caller that
+    // hands over such data gets no buckets rather than gigabytes of them.
+    if lo > hi || check_span(lo, hi).is_err() {
         return Buckets::default();
     }
-    let start_ms = lo.div_euclid(BUCKET_MS) * BUCKET_MS;
+    let Some(start_ms) = lo.div_euclid(BUCKET_MS).checked_mul(BUCKET_MS) else {
+        return Buckets::default();
+    };
     // Buckets up to the last sample; one at exactly a bucket edge (data
     // that ends at midnight) does not open a bucket of its own, which
     // would hold a few samples and look like a collapse.
     let n = ((hi - start_ms) / BUCKET_MS).max(1) as usize
         + usize::from((hi - start_ms) % BUCKET_MS != 0);
     let index = |t: i64| -> Option<usize> {
-        let k = (t - start_ms).div_euclid(BUCKET_MS);
+        let k = t.checked_sub(start_ms)?.div_euclid(BUCKET_MS);
         (0..n as i64).contains(&k).then_some(k as usize)
     };
     let mut calls = vec![0u32; n];

@@ -1263,7 +1263,7 @@ fn hw_run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analyze::testutil::{garbage_times, garbage_value};
+    use crate::analyze::testutil::{HOSTILE, garbage_times, garbage_value};
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
     use rand_distr::{Distribution, Normal};
@@ -1791,6 +1791,53 @@ mod tests {
             }
             let t = start.elapsed() / reps;
             println!("n={n}: predict {p:?}, time_to {t:?} ({acc})");
+        }
+    }
+
+    /// Least squares, Holt, Holt-Winters and Theil-Sen on a rising series
+    /// with each hostile value once in the middle and once as the newest
+    /// sample: no panic, times to a threshold are NaN or non-negative,
+    /// bounds are ordered, and the robust slope does not move.
+    #[test]
+    fn forecasts_survive_hostile_values() {
+        // 1 a minute for two days: 2880 samples, long enough for
+        // Holt-Winters with a daily period.
+        let ts: Vec<i64> = (0..2880).map(|i| i * MIN).collect();
+        let ramp: Vec<f64> = (0..2880).map(|i| 1000.0 + i as f64).collect();
+        let at = ts[ts.len() - 1];
+        for h in HOSTILE {
+            for pos in [1440, 2879] {
+                let mut v = ramp.clone();
+                v[pos] = h;
+                for n in [8, 60, 2880] {
+                    let (t, v) = (&ts[ts.len() - n..], &v[v.len() - n..]);
+                    let _ = linear_fit(t, v, at);
+                    let _ = predict(t, v, at, 3600.0);
+                    if let Some(s) = time_to(t, v, at, 1e4) {
+                        assert!(s.is_nan() || s >= 0.0, "{h} at {pos}, {n}: {s}");
+                    }
+                    let slope = theil_sen(t, v).unwrap();
+                    assert!(close(slope, 1.0 / 60.0, 1e-9), "{h} at {pos}, {n}: {slope}");
+                    for period in [None, Some(86_400_000)] {
+                        let Some(fc) = Forecaster::fit(t, v, period) else {
+                            continue;
+                        };
+                        for threshold in [1e4, 0.0, h] {
+                            let e = fc.exhaustion(threshold);
+                            assert!(e.seconds.is_nan() || e.seconds >= 0.0, "{h}: {e:?}");
+                            if !(e.seconds.is_nan() || e.lower_s.is_nan() || e.upper_s.is_nan()) {
+                                assert!(e.lower_s <= e.seconds && e.seconds <= e.upper_s, "{e:?}");
+                            }
+                        }
+                        let _ = fc.point(at + 3_600_000);
+                    }
+                    let _ = forecast_path(t, v, Some(86_400_000), &[at, at + 60_000]);
+                }
+            }
+            let all = vec![h; 100];
+            let _ = Forecaster::fit(&ts[..100], &all, Some(86_400_000)).map(|f| f.exhaustion(0.0));
+            let _ = theil_sen(&ts[..100], &all);
+            let _ = predict(&ts[..100], &all, ts[99], 60.0);
         }
     }
 }

@@ -9,6 +9,8 @@
 //! Benchmark does (`mcpops evaluate`). [`analysis`] is `mcpops analyze`:
 //! [`fleet`] loads calls and gauges, [`bottleneck`] and [`incidents`] find
 //! where the time goes and what happened, and the kernels forecast.
+//! [`period`] finds where a store's data is dense: the period `analyze`,
+//! `report` and `backtest` default to.
 
 pub mod analysis;
 pub mod bottleneck;
@@ -17,6 +19,7 @@ pub mod fleet;
 pub mod forecast;
 pub mod incidents;
 pub mod nab;
+pub mod period;
 pub mod robust;
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;

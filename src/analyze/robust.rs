@@ -51,6 +51,50 @@ const STL_ROBUST_LOOPS: usize = 5;
 /// The seasonal fit uses at most the newest fourteen days of a long range.
 const MAX_SEASONAL_GRID: usize = MAX_DAILY_BINS * 14;
 
+/// STL's input, in robust standard deviations from the series' median, is
+/// clipped to ±this. stlrs works in f32 and panics (it sorts residuals with
+/// `partial_cmp().unwrap()`) once a NaN appears, which an infinite input or
+/// a sum past f32::MAX (3.4e38) produces. Its running sums also carry a
+/// spike's rounding error (2^-24 of its size) to every point after it; at
+/// 1e9 that is below one unit of spread. A point this far out is an
+/// outlier whatever its exact size and robust STL gives it no weight; its
+/// own score is computed in f64 from the unclipped value.
+const STL_CLIP: f64 = 1e9;
+
+/// Robust STL (stlrs) of `scaled`, or `None` where it cannot run: a series of
+/// fewer than two periods, a period under 2, a value that is not finite or
+/// is beyond ±[`STL_CLIP`] (the callers clip), or a result that is not
+/// finite. These are all the inputs on which stlrs can panic or index out of
+/// bounds (an empty series with period 0 underflows its index arithmetic).
+fn robust_stl(scaled: &[f32], period: usize) -> Option<stlrs::StlResult> {
+    if period < 2 || scaled.len() < period.saturating_mul(2) {
+        return None;
+    }
+    if scaled
+        .iter()
+        .any(|v| !v.is_finite() || f64::from(v.abs()) > STL_CLIP)
+    {
+        return None;
+    }
+    let fit = stlrs::params()
+        .robust(true)
+        .outer_loops(STL_ROBUST_LOOPS)
+        .fit(scaled, period)
+        .ok()?;
+    let finite = |v: &[f32]| v.iter().all(|x| x.is_finite());
+    (fit.seasonal().len() == scaled.len() && finite(fit.seasonal()) && finite(fit.trend()))
+        .then_some(fit)
+}
+
+/// `values` as STL's input: centred, scaled, clipped to ±[`STL_CLIP`] and
+/// in f32. NaN stays NaN (and keeps STL from running).
+fn stl_input(values: &[f64], centre: f64, scale: f64) -> Vec<f32> {
+    values
+        .iter()
+        .map(|v| (((v - centre) / scale).clamp(-STL_CLIP, STL_CLIP)) as f32)
+        .collect()
+}
+
 /// Median of `buf`, reordering it. `buf` must be non-empty and hold no NaN.
 fn median_in_place(buf: &mut [f64]) -> f64 {
     let n = buf.len();
@@ -225,15 +269,7 @@ fn seasonal_score(ts: &[i64], vs: &[f64], t_last: i64, x: f64, gap: f64) -> Opti
     let grid = resample_to_end(&ts[..k], &vs[..k], t_last, step, len)?;
 
     let (centre, scale) = centre_and_scale(&grid);
-    let g32: Vec<f32> = grid.iter().map(|v| ((v - centre) / scale) as f32).collect();
-    if g32.iter().any(|v| !v.is_finite()) {
-        return None;
-    }
-    let fit = stlrs::params()
-        .robust(true)
-        .outer_loops(STL_ROBUST_LOOPS)
-        .fit(&g32, m)
-        .ok()?;
+    let fit = robust_stl(&stl_input(&grid, centre, scale), m)?;
     let seasonal: Vec<f64> = fit
         .seasonal()
         .iter()
@@ -542,6 +578,12 @@ pub fn change_points(values: &[f64], min_segment: usize, penalty: Option<f64>) -
         s1[i + 1] = s1[i] + c;
         s2[i + 1] = s2[i] + c * c;
     }
+    // Values the Hampel filter could not take out (a run of them) whose
+    // squares overflow: every cost would be ∞ − ∞, so there is nothing to
+    // compare; the series is unanalysable for level shifts.
+    if !s2[n].is_finite() {
+        return Vec::new();
+    }
     let cost = |a: usize, b: usize| -> f64 {
         let len = (b - a) as f64;
         let s = s1[b] - s1[a];
@@ -716,17 +758,7 @@ pub fn point_scores(values: &[f64], period: usize) -> Vec<f64> {
     }
     let (centre, scale) = centre_and_scale(&filled);
     let seasonal_fit = (period >= 4 && n >= 2 * period)
-        .then(|| {
-            let g32: Vec<f32> = filled
-                .iter()
-                .map(|v| ((v - centre) / scale) as f32)
-                .collect();
-            stlrs::params()
-                .robust(true)
-                .outer_loops(STL_ROBUST_LOOPS)
-                .fit(&g32, period)
-                .ok()
-        })
+        .then(|| robust_stl(&stl_input(&filled, centre, scale), period))
         .flatten();
     let baseline: Vec<f64> = match seasonal_fit {
         Some(fit) => fit
@@ -771,7 +803,7 @@ fn score_resid(r: f64, med: f64, mad: f64, series_spread: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analyze::testutil::{garbage_times, garbage_value};
+    use crate::analyze::testutil::{HOSTILE, daily_cycle, garbage_times, garbage_value};
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
     use rand_distr::{Distribution, Normal};
@@ -1035,6 +1067,135 @@ mod tests {
             let ts: Vec<i64> = (0..n).map(|i| i * 150_000).collect();
             let vs: Vec<f64> = (0..n).map(|_| garbage_value(&mut rng)).collect();
             let _ = anomaly_score(&ts, &vs);
+        }
+    }
+
+    /// STL (stlrs) panics on a NaN among its residuals, which a value past
+    /// f32's range made: point_scores on a gauge with one 1e100 bucket
+    /// took `analyze` down (exit 101). Each hostile value once in a daily
+    /// cycle: the rest still scores as ordinary, a finite one scores as the
+    /// outlier it is, a non-finite one is skipped.
+    #[test]
+    fn stl_kernels_survive_hostile_values() {
+        for h in HOSTILE {
+            let mut v = daily_cycle(3);
+            v[500] = h;
+            let z = point_scores(&v, 288);
+            assert_eq!(z.len(), v.len());
+            let ordinary = z
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != 500)
+                .all(|(_, z)| z.is_finite() && z.abs() < 10.0);
+            assert!(ordinary, "{h}: {:?}", &z[490..510]);
+            if h.is_finite() {
+                assert!(z[500].abs() > 1e6, "{h} scored {}", z[500]);
+            } else {
+                assert!(z[500].is_nan(), "{h} scored {}", z[500]);
+            }
+            // The engine's `anomaly`: 1-minute samples over three days, the
+            // hostile value inside the range and as the newest sample.
+            let ts: Vec<i64> = (0..v.len() as i64).map(|i| i * 300_000).collect();
+            let inside = anomaly_score(&ts, &v).unwrap();
+            assert!(inside.is_finite() && inside.abs() < 10.0, "{h}: {inside}");
+            let mut last = daily_cycle(4);
+            *last.last_mut().unwrap() = h;
+            let newest = anomaly_score(&ts, &last);
+            match newest {
+                Some(z) => assert!(h.is_finite() && z.abs() > 1e6, "{h}: {z}"),
+                None => assert!(!h.is_finite(), "{h}"),
+            }
+            // A series of nothing but the hostile value.
+            let all = vec![h; 864];
+            assert!(
+                point_scores(&all, 288)
+                    .iter()
+                    .all(|z| !z.is_finite() || z.abs() < 10.0)
+            );
+            let _ = anomaly_score(&ts, &all);
+        }
+    }
+
+    /// Everything stlrs would panic or index out of bounds on is refused
+    /// before the call.
+    #[test]
+    fn robust_stl_refuses_what_stlrs_cannot_take() {
+        assert!(robust_stl(&[], 0).is_none());
+        assert!(robust_stl(&[1.0; 10], 1).is_none());
+        assert!(robust_stl(&[1.0; 10], 6).is_none());
+        for bad in [f32::MAX, f32::NAN, f32::INFINITY, -f32::MAX, 1e10] {
+            let mut v = vec![1.0f32; 40];
+            v[7] = bad;
+            assert!(robust_stl(&v, 4).is_none(), "{bad}");
+        }
+        let clipped = stl_input(&[1e300, -1e300, f64::MAX, 0.0, f64::NAN], 0.0, 1.0);
+        assert_eq!(clipped[..4], [1e9, -1e9, 1e9, 0.0]);
+        assert!(clipped[4].is_nan());
+        let mut v: Vec<f32> = (0..40).map(|i| (i % 4) as f32).collect();
+        v[9] = 1e9;
+        assert!(robust_stl(&v, 4).is_some());
+    }
+
+    /// Median, MAD, quantiles and z-scores with each hostile value among
+    /// ordinary ones: NaN is ignored, the rest ranks as the extreme it is,
+    /// and none of them moves the median or MAD out of the ordinary values.
+    #[test]
+    fn robust_statistics_survive_hostile_values() {
+        for h in HOSTILE {
+            let v = [3.0, 1.0, h, 4.0, 2.0, 5.0, 6.0];
+            let m = median(&v).unwrap();
+            assert!((2.5..=4.0).contains(&m), "{h}: median {m}");
+            let d = mad(&v).unwrap();
+            assert!((1.0..=2.0).contains(&d), "{h}: mad {d}");
+            assert!(mad_scaled(&v).unwrap().is_finite());
+            let z = robust_z(h, m, d);
+            assert!(
+                z.is_nan() == h.is_nan() && (h.is_nan() || z.abs() > 1e90),
+                "{h}: {z}"
+            );
+            let mut sorted = v.to_vec();
+            sorted.sort_by(quantile_order);
+            for q in [0.0, 0.5, 0.9, 1.0] {
+                let a = quantile_sorted(&sorted, q);
+                let b = quantile_select(&mut v.to_vec(), q);
+                assert!(a == b || (a.is_nan() && b.is_nan()), "{h} q{q}: {a} {b}");
+            }
+            assert!((2.0..=5.0).contains(&quantile_sorted(&sorted, 0.5)) || h.is_nan());
+        }
+    }
+
+    /// A level shift with each hostile value inside the first level: the
+    /// Hampel filter takes it out, so PELT finds the shift and nothing else.
+    #[test]
+    fn change_points_survive_hostile_values() {
+        // Piecewise constant: the one cut is unambiguous.
+        let base: Vec<f64> = (0..80).map(|i| if i < 40 { 1.0 } else { 5.0 }).collect();
+        let clean = change_points(&base, 5, None);
+        assert_eq!(clean.iter().map(|c| c.index).collect::<Vec<_>>(), [40]);
+        for h in HOSTILE {
+            for at in [0, 10, 25, 60, 79] {
+                let mut v = base.clone();
+                v[at] = h;
+                let cps = change_points(&v, 5, None);
+                assert_eq!(cps.len(), 1, "{h} at {at}: {cps:?}");
+                assert_eq!(cps[0].index, 40, "{h} at {at}: {cps:?}");
+                assert!(cps[0].cost_gain.is_finite(), "{h} at {at}: {cps:?}");
+            }
+            // Several next to each other are no outliers to the filter:
+            // within f64's reach they are a segment of their own (shifts
+            // after them drown in the prefix sums' rounding), beyond it the
+            // series has no level shifts to tell.
+            let mut v = base.clone();
+            v[20..26].fill(h);
+            let cps = change_points(&v, 5, None);
+            if h == 1e100 {
+                let at: Vec<usize> = cps.iter().map(|c| c.index).collect();
+                assert!(at.starts_with(&[20, 26]), "{h}: {cps:?}");
+            } else if h.is_finite() {
+                assert!(cps.is_empty(), "{h}: {cps:?}");
+            }
+            assert!(cps.iter().all(|c| c.cost_gain.is_finite()), "{h}: {cps:?}");
+            assert!(change_points(&[h; 30], 3, None).is_empty());
         }
     }
 }

@@ -299,12 +299,14 @@ fn write_batch(path: &Path, batch: RecordBatch) -> Result<(), EngineError> {
         path: path.display().to_string(),
         message: e.to_string(),
     };
-    let file = std::fs::File::create(path).map_err(|e| err(&e))?;
+    // Atomically: a reader never sees half a file, and a symlink at `path`
+    // is replaced rather than written through.
+    let file = crate::fsutil::AtomicFile::create(path).map_err(|e| err(&e))?;
     let mut w =
         parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).map_err(|e| err(&e))?;
     w.write(&batch).map_err(|e| err(&e))?;
-    w.close().map_err(|e| err(&e))?;
-    Ok(())
+    let file = w.into_inner().map_err(|e| err(&e))?;
+    file.commit().map_err(|e| err(&e))
 }
 
 /// Writes `alerts.parquet` and `actions.parquet` into `dir`.

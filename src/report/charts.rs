@@ -15,6 +15,13 @@ const RED_MARK: RGBColor = RGBColor(220, 38, 38);
 const GREY: RGBColor = RGBColor(107, 114, 128);
 const AMBER: RGBColor = RGBColor(217, 119, 6);
 
+/// A chart is drawn only when its values lie within ±this. plotters asserts
+/// that an axis range is not NaN, and its tick search loops forever on a
+/// range whose width (or ten times its tick scale) is infinite: past about
+/// 1e307 the width of an axis overflows. The analyzer's values stay within
+/// ±1e150; this bounds what a forecast extrapolates.
+const MAX_CHART_VALUE: f64 = 1e200;
+
 /// What a series chart shows besides the series.
 #[derive(Default)]
 pub struct Overlay {
@@ -44,7 +51,7 @@ impl TimeAxis {
     }
 
     fn x(&self, t_ms: i64) -> f64 {
-        (t_ms - self.origin_ms) as f64 / HOUR_MS
+        t_ms.saturating_sub(self.origin_ms) as f64 / HOUR_MS
     }
 
     /// "11-16 12:00".
@@ -112,7 +119,9 @@ pub fn series(
             }
         }
     }
-    if let Some((limit, _)) = &overlay.limit {
+    if let Some((limit, _)) = &overlay.limit
+        && limit.is_finite()
+    {
         lo = lo.min(*limit);
         hi = hi.max(*limit);
     }
@@ -125,6 +134,11 @@ pub fn series(
     }
     let pad = (hi - lo) * 0.05;
     let (lo, hi) = (lo - pad, hi + pad);
+    // Written so that NaN is not drawable either.
+    let drawable = |v: f64| v.abs() <= MAX_CHART_VALUE;
+    if !drawable(lo) || !drawable(hi) {
+        return None;
+    }
 
     let mut svg = String::new();
     let drawn: Result<(), String> = (|| {
@@ -329,7 +343,13 @@ pub fn bars(title: &str, items: &[(String, f64)], width: u32) -> Option<String> 
         return None;
     }
     let n = items.len() as f64;
-    let max = items.iter().map(|i| i.1).fold(0.0, f64::max).max(1e-9) * 1.1;
+    let max = items
+        .iter()
+        .map(|i| i.1)
+        .filter(|v| v.abs() <= MAX_CHART_VALUE)
+        .fold(0.0, f64::max)
+        .max(1e-9)
+        * 1.1;
     let height = 60 + 24 * items.len() as u32;
     let mut svg = String::new();
     let drawn: Result<(), String> = (|| {
@@ -356,10 +376,61 @@ pub fn bars(title: &str, items: &[(String, f64)], width: u32) -> Option<String> 
         chart
             .draw_series(items.iter().enumerate().map(|(i, (_, v))| {
                 let y = n - i as f64 - 1.0;
-                Rectangle::new([(0.0, y - 0.3), (*v, y + 0.3)], BLUE_LINE.mix(0.8).filled())
+                let v = if v.is_nan() { 0.0 } else { v.clamp(0.0, max) };
+                Rectangle::new([(0.0, y - 0.3), (v, y + 0.3)], BLUE_LINE.mix(0.8).filled())
             }))
             .map_err(err)?;
         root.present().map_err(err)
     })();
     drawn.ok().map(|()| svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyze::testutil::HOSTILE;
+
+    const T0: i64 = 1_795_305_600_000;
+
+    fn points(h: f64) -> Vec<(i64, f64)> {
+        (0..300i64)
+            .map(|i| (T0 + i * 300_000, if i == 150 { h } else { (i % 17) as f64 }))
+            .collect()
+    }
+
+    /// plotters asserts on a NaN axis and loops forever on an infinite
+    /// one: a chart whose values overflow the axis is left out, one with a
+    /// huge but drawable spike is drawn, and nothing panics or hangs.
+    #[test]
+    fn charts_survive_hostile_values() {
+        for h in HOSTILE {
+            let plain = series("s", "u", &points(h), &Overlay::default(), (600, 300));
+            if h.is_finite() && h.abs() < 1e200 || !h.is_finite() {
+                assert!(
+                    plain.as_deref().is_some_and(|s| s.starts_with("<svg")),
+                    "{h}"
+                );
+            } else {
+                assert!(plain.is_none(), "{h}");
+            }
+            let overlay = Overlay {
+                anomalies: vec![(T0, T0 + 600_000)],
+                forecast: vec![
+                    (T0 + 300 * 300_000, 20.0, h, 30.0),
+                    (T0 + 301 * 300_000, h, 10.0, h),
+                ],
+                limit: Some((h, "limit".into())),
+                marker: Some((T0 + 301 * 300_000, "full".into())),
+            };
+            let _ = series("s", "u", &points(1.0), &overlay, (600, 300));
+            let _ = series("s", "u", &points(h), &overlay, (600, 300));
+            let items = vec![("a".to_string(), 0.5), ("b".to_string(), h)];
+            assert!(bars("b", &items, 600).is_some(), "{h}");
+        }
+        // Every value hostile: nothing to draw.
+        for h in HOSTILE {
+            let all: Vec<(i64, f64)> = (0..10).map(|i| (T0 + i, h)).collect();
+            let _ = series("s", "u", &all, &Overlay::default(), (600, 300));
+        }
+    }
 }

@@ -92,6 +92,7 @@ pub fn render(r: &Report) -> String {
     maintenance(&mut h, r);
     remediation(&mut h, r);
     recommendations(&mut h, r);
+    notes(&mut h, r);
     let _ = writeln!(
         h,
         "<p class=\"muted\">Generated {} by mcpops from the store <code>{}</code>; schema {}.</p>\n</main></body></html>",
@@ -539,4 +540,16 @@ fn recommendations(h: &mut String, r: &Report) {
         h.push_str("</ul></li>");
     }
     h.push_str("</ol></section>\n");
+}
+
+/// What the analysis left out, when it left anything out.
+fn notes(h: &mut String, r: &Report) {
+    if r.analysis.notes.is_empty() {
+        return;
+    }
+    let _ = write!(h, "<section id=\"notes\"><h2>Notes</h2><ul>");
+    for n in &r.analysis.notes {
+        let _ = write!(h, "<li>{}</li>", esc(n));
+    }
+    h.push_str("</ul></section>\n");
 }

@@ -174,5 +174,11 @@ pub fn render(r: &Report) -> String {
             let _ = writeln!(md, "   - {e}");
         }
     }
+    if !a.notes.is_empty() {
+        let _ = writeln!(md, "\n## Notes\n");
+        for n in &a.notes {
+            let _ = writeln!(md, "- {n}");
+        }
+    }
     md
 }

@@ -16,6 +16,7 @@ use crate::engine::EngineError;
 use crate::engine::alerts::Episode;
 use crate::engine::backtest::{BacktestOptions, backtest};
 use crate::engine::replay::ActionEvent;
+use crate::fsutil::write_atomically;
 use crate::store::{Store, StoreError};
 use crate::time::format_ms;
 use serde::Serialize;
@@ -152,6 +153,9 @@ pub struct ReportOptions {
     pub to_ms: Option<i64>,
     /// The last this much of the data (ignored when `from_ms` is given).
     pub since_ms: Option<i64>,
+    /// The first and last sample times the period defaults to; `None` takes
+    /// the store's (`mcpops report` gives where its data is dense).
+    pub extent: Option<(i64, i64)>,
 }
 
 /// Steps reported to a progress display.
@@ -175,11 +179,14 @@ pub fn build(
     progress: &dyn Progress,
 ) -> Result<Report, ReportError> {
     let snapshot = store.snapshot()?;
-    let (first, last) = snapshot.manifest().extent().unwrap_or((0, 0));
+    let (first, last) = opts
+        .extent
+        .or_else(|| snapshot.manifest().extent())
+        .unwrap_or((0, 0));
     let to = opts.to_ms.unwrap_or(last);
     let from = opts
         .from_ms
-        .or(opts.since_ms.map(|s| to - s))
+        .or(opts.since_ms.map(|s| to.saturating_sub(s)))
         .unwrap_or(first);
     progress.step("reading calls and gauges");
     let fleet = FleetData::load(&snapshot, from, to)?;
@@ -484,19 +491,23 @@ fn summary(v: &Verdict, a: &Analysis, alerts: &Alerts) -> Vec<String> {
 }
 
 /// Writes report.json, report.md and report.html into `dir` (created if
-/// needed); returns the HTML's path.
+/// needed); returns the HTML's path. Each file is written atomically
+/// ([`crate::fsutil`]): a reader sees the previous report or the new one,
+/// and a symlink in `dir` is replaced, not written through.
 pub fn write(report: &Report, dir: &Path) -> Result<PathBuf, ReportError> {
     let fail = |path: &Path| {
         let path = path.display().to_string();
         move |source| ReportError::Write { path, source }
     };
     std::fs::create_dir_all(dir).map_err(fail(dir))?;
-    let json = serde_json::to_string_pretty(report).map_err(std::io::Error::other);
     let json_path = dir.join("report.json");
-    std::fs::write(&json_path, json.map_err(fail(&json_path))? + "\n").map_err(fail(&json_path))?;
+    let json = serde_json::to_string_pretty(report)
+        .map_err(std::io::Error::other)
+        .map_err(fail(&json_path))?;
+    write_atomically(&json_path, (json + "\n").as_bytes()).map_err(fail(&json_path))?;
     let md_path = dir.join("report.md");
-    std::fs::write(&md_path, markdown::render(report)).map_err(fail(&md_path))?;
+    write_atomically(&md_path, markdown::render(report).as_bytes()).map_err(fail(&md_path))?;
     let html_path = dir.join("report.html");
-    std::fs::write(&html_path, html::render(report)).map_err(fail(&html_path))?;
+    write_atomically(&html_path, html::render(report).as_bytes()).map_err(fail(&html_path))?;
     Ok(html_path)
 }
