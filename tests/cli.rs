@@ -413,7 +413,6 @@ fn a_reader_that_stops_reading_is_not_an_error() {
     }
 }
 
-
 /// `mcpops --store STORE --quiet ARGS...`, killed (and the test failed) if it
 /// has not exited within `limit`: for inputs that could block forever.
 fn mcpops_within(store: &Path, args: &[&str], limit: std::time::Duration) -> std::process::Output {
@@ -590,7 +589,6 @@ fn a_fifo_is_refused_before_the_store_is_locked() {
     }
 }
 
-
 /// A store holding `GOOD`, for the tests of query and backtest limits.
 fn good_store(dir: &Path) -> std::path::PathBuf {
     let store = dir.join("store");
@@ -760,7 +758,6 @@ fn query_tables_escape_label_values() {
         "two\nlines \"quoted\" back\\slash"
     );
 }
-
 
 /// Samples `# TYPE`d as gauges, as an OpenMetrics file in `dir` (the
 /// samples of one metric given together: a family appears once).
