@@ -537,13 +537,18 @@ pub fn backtest(
         .step_ms
         .or_else(|| rules.first().map(crate::dsl::RuleFile::step_ms))
         .unwrap_or(crate::dsl::DEFAULT_STEP_MS);
+    let step_from = if args.step_ms.is_some() {
+        "--step"
+    } else {
+        "`evaluate every`"
+    };
     let p = period(
         store,
         args.from_ms,
         args.to_ms,
         None,
         Bounds {
-            step_ms: Some(step),
+            step: Some((step, step_from)),
             analysed: false,
         },
     )?;
@@ -557,11 +562,6 @@ pub fn backtest(
         record: args.record,
         // A start no one gave falls on a whole step.
         align_start: args.from_ms.is_none(),
-    };
-    let step_from = if args.step_ms.is_some() {
-        "--step"
-    } else {
-        "`evaluate every`"
     };
     let bt = crate::engine::backtest::backtest(store, &rules, &opts).map_err(|e| match e {
         crate::engine::EngineError::Range(e) => range_error(e, step_from),
@@ -590,7 +590,7 @@ pub fn analyze(
         opts.to_ms,
         None,
         Bounds {
-            step_ms: None,
+            step: None,
             analysed: true,
         },
     )?;
@@ -678,7 +678,7 @@ pub fn report(store: &Store, args: &ReportArgs, out: &mut dyn Write) -> Result<(
         args.range.to_ms,
         args.range.since_ms,
         Bounds {
-            step_ms: rules.first().map(crate::dsl::RuleFile::step_ms),
+            step: rules.first().map(|r| (r.step_ms(), "`evaluate every`")),
             analysed: true,
         },
     )?;
@@ -722,8 +722,10 @@ pub fn report(store: &Store, args: &ReportArgs, out: &mut dyn Write) -> Result<(
 /// What a [`period`] must fit.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Bounds {
-    /// The period is evaluated at this step: at most [`crate::dsl::MAX_STEPS`] of them.
-    pub step_ms: Option<i64>,
+    /// The period is evaluated at this step, and where the step comes from
+    /// (`--step`, or the rules' `evaluate every`): the engine's own guard
+    /// ([`crate::engine::Grid::checked_range`]) must accept the grid.
+    pub step: Option<(i64, &'static str)>,
     /// The period is analysed: its data may span at most
     /// [`crate::analyze::fleet::MAX_BUCKETS`] five-minute buckets.
     pub analysed: bool,
@@ -800,17 +802,9 @@ pub fn period(
         );
     }
     if to_ms >= from_ms {
-        if let Some(step) = bounds.step_ms.filter(|s| *s > 0) {
-            let steps = (i128::from(to_ms) - i128::from(from_ms)) / i128::from(step) + 1;
-            let max_steps = crate::dsl::MAX_STEPS;
-            if steps > i128::from(max_steps) {
-                return Err(CommandError::Usage(format!(
-                    "{} to {} at a step of {} is {steps} steps, more than {max_steps}: choose a shorter period (--from/--to) or a larger step",
-                    format_ms(from_ms),
-                    format_ms(to_ms),
-                    crate::time::format_duration_ms(step)
-                )));
-            }
+        if let Some((step, step_from)) = bounds.step {
+            crate::engine::Grid::checked_range(from_ms, to_ms, step)
+                .map_err(|e| range_error(e, step_from))?;
         }
         if bounds.analysed
             && let Some((a, b)) = crate::analyze::period::extent_within(segments, from_ms, to_ms)

@@ -902,7 +902,7 @@ fn outlying_samples_are_left_out_of_the_default_period() {
     );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
-        text(&o).contains("steps, more than 1000000"),
+        text(&o).contains("steps is more than the 1000000 allowed"),
         "{}",
         text(&o)
     );
