@@ -72,7 +72,17 @@ impl AtomicFile {
 
     /// Syncs the bytes written, renames them over the target and syncs the
     /// directory.
-    pub fn commit(mut self) -> io::Result<()> {
+    pub fn commit(self) -> io::Result<()> {
+        let dir = parent_dir(&self.target).to_path_buf();
+        self.rename_into_place()?;
+        sync_dir(&dir)
+    }
+
+    /// The first half of [`AtomicFile::commit`]: syncs the file and renames
+    /// it into place, leaving the directory's sync to the caller, for whom a
+    /// failure before the rename (nothing changed) and after it (the new
+    /// file is in place, maybe not durably) mean different things.
+    pub fn rename_into_place(mut self) -> io::Result<()> {
         let Some(file) = self.file.take() else {
             return Err(io::Error::other("committed twice"));
         };
@@ -81,7 +91,7 @@ impl AtomicFile {
         fs::rename(&self.temp, &self.target)?;
         // Renamed: nothing left for Drop to clean up.
         self.temp = PathBuf::new();
-        sync_dir(parent_dir(&self.target))
+        Ok(())
     }
 }
 

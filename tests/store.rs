@@ -1556,3 +1556,23 @@ fn a_listed_segment_that_is_gone_is_damage_that_repair_mends() {
     assert_eq!(report.missing.len(), 1);
     assert_holds_from(&store, &samples, T0 + DAY);
 }
+
+#[test]
+fn a_symlink_planted_at_the_manifests_temporary_name_is_not_written_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let outside = dir.path().join("outside");
+    fs::write(&outside, b"precious").unwrap();
+    let store = Store::open(&root);
+    write(&store, &fleet()[..100]);
+    // Planted while a writer works (opening, it sweeps temporaries).
+    let mut w = store.writer().unwrap();
+    for (k, t, v) in &fleet()[100..200] {
+        let id = w.intern(k.clone());
+        w.push(id, *t, *v).unwrap();
+    }
+    std::os::unix::fs::symlink(&outside, root.join(".manifest.json.tmp")).unwrap();
+    w.commit().unwrap();
+    assert_eq!(fs::read(&outside).unwrap(), b"precious");
+    assert_holds_from(&store, &fleet()[..200], i64::MIN);
+}

@@ -7,8 +7,9 @@
 //! gone while segments remain is reported, not read as empty.
 
 use super::{SEGMENTS_DIR, StoreError};
+use crate::fsutil::AtomicFile;
 use serde::{Deserialize, Serialize};
-use std::fs::{self, File};
+use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -256,28 +257,19 @@ pub enum AtomicWriteError {
     NotDurable(StoreError),
 }
 
-/// Writes `dir/name` through a synced temporary file and a rename.
+/// Writes `dir/name` through a synced temporary file and a rename. The
+/// temporary file is created afresh (never through a symlink planted at
+/// its name).
 pub fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), AtomicWriteError> {
-    let tmp = dir.join(format!(".{name}.tmp"));
     let target = dir.join(name);
-    let written = File::create(&tmp)
-        .and_then(|mut file| {
-            file.write_all(bytes)?;
-            file.sync_all()
-        })
-        .map_err(|e| StoreError::io(&tmp, e));
-    if let Err(e) =
-        written.and_then(|()| fs::rename(&tmp, &target).map_err(|e| StoreError::io(&target, e)))
-    {
-        let _ = fs::remove_file(&tmp);
-        return Err(AtomicWriteError::NotWritten(e));
-    }
+    let not_written = |e| AtomicWriteError::NotWritten(StoreError::io(&target, e));
+    let mut file = AtomicFile::create(&target).map_err(not_written)?;
+    file.write_all(bytes).map_err(not_written)?;
+    file.rename_into_place().map_err(not_written)?;
     sync_dir(dir).map_err(AtomicWriteError::NotDurable)
 }
 
 /// Makes a rename or a new file in `dir` durable.
 pub fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| StoreError::io(dir, e))
+    crate::fsutil::sync_dir(dir).map_err(|e| StoreError::io(dir, e))
 }

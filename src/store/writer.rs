@@ -463,7 +463,20 @@ fn remove_orphans(root: &Path, manifest: &Manifest) -> Result<(), StoreError> {
             }
         }
     }
-    let _ = fs::remove_file(root.join(format!(".{MANIFEST_FILE}.tmp")));
+    // The manifest's temporaries: `.manifest.json.tmp` (older writers) and
+    // `.manifest.json.PID.N.tmp`.
+    if let Ok(entries) = fs::read_dir(root) {
+        let prefix = format!(".{MANIFEST_FILE}.");
+        for e in entries.flatten() {
+            let name = e.file_name();
+            if name
+                .to_str()
+                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".tmp"))
+            {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
     remove_empty_day_dirs(root);
     Ok(())
 }
