@@ -153,24 +153,43 @@ impl Store {
 
 /// Every check `verify` makes of one segment; the problem in words.
 fn check_segment(root: &Path, segment: &SegmentMeta) -> Result<(), String> {
-    let series = scan_segments(root, std::slice::from_ref(segment), &ScanRequest::all())
-        .map_err(|e| e.to_string())?;
-    let distinct: u64 = series.iter().map(|s| s.timestamps.len() as u64).sum();
+    let read = read_in_full(root, segment)?;
     let expected = segment.rows - segment.duplicates.min(segment.rows);
-    if distinct != expected {
+    if read.distinct != expected {
         return Err(format!(
-            "{distinct} distinct samples decoded, the manifest records {expected}"
+            "{} distinct samples decoded, the manifest records {expected}",
+            read.distinct
         ));
     }
-    let first = series.iter().filter_map(|s| s.timestamps.first()).min();
-    let last = series.iter().filter_map(|s| s.timestamps.last()).max();
-    if first != Some(&segment.min_ts) || last != Some(&segment.max_ts) {
+    if read.span != Some((segment.min_ts, segment.max_ts)) {
         return Err(format!(
-            "samples span {first:?}..{last:?} ms, the manifest records {}..{} ms",
-            segment.min_ts, segment.max_ts
+            "samples span {:?} ms, the manifest records {}..{} ms",
+            read.span, segment.min_ts, segment.max_ts
         ));
     }
     Ok(())
+}
+
+/// A segment read in full through the scan (checksums included).
+struct ReadInFull {
+    series: Vec<super::SeriesData>,
+    /// Samples after duplicates were resolved.
+    distinct: u64,
+    /// The first and last sample times.
+    span: Option<(i64, i64)>,
+}
+
+fn read_in_full(root: &Path, segment: &SegmentMeta) -> Result<ReadInFull, String> {
+    let series = scan_segments(root, std::slice::from_ref(segment), &ScanRequest::all())
+        .map_err(|e| e.to_string())?;
+    let distinct = series.iter().map(|s| s.timestamps.len() as u64).sum();
+    let first = series.iter().filter_map(|s| s.timestamps.first()).min();
+    let last = series.iter().filter_map(|s| s.timestamps.last()).max();
+    Ok(ReadInFull {
+        distinct,
+        span: first.zip(last).map(|(a, b)| (*a, *b)),
+        series,
+    })
 }
 
 /// Manifest entries rebuilt from the segment files on disk, each read in
@@ -220,14 +239,13 @@ fn describe(root: &Path, meta: &mut SegmentMeta) -> Result<(), String> {
         Some(labels) => labels.into_keys().collect(),
         None => vec![String::new()],
     };
-    let series = scan_segments(root, std::slice::from_ref(meta), &ScanRequest::all())
-        .map_err(|e| e.to_string())?;
-    let distinct: u64 = series.iter().map(|s| s.timestamps.len() as u64).sum();
+    let ReadInFull {
+        series,
+        distinct,
+        span,
+    } = read_in_full(root, meta)?;
     let rows = u64::try_from(rows).map_err(|_| format!("{rows} rows"))?;
-    let (Some(first), Some(last)) = (
-        series.iter().filter_map(|s| s.timestamps.first()).min(),
-        series.iter().filter_map(|s| s.timestamps.last()).max(),
-    ) else {
+    let Some((first, last)) = span else {
         return Err("the segment holds no samples".to_string());
     };
     let day_start = crate::time::parse_time(&meta.day, 0).map_err(|e| e.to_string())?;
@@ -242,8 +260,8 @@ fn describe(root: &Path, meta: &mut SegmentMeta) -> Result<(), String> {
     meta.rows = rows;
     meta.duplicates = rows.saturating_sub(distinct);
     meta.series = series.len() as u64;
-    meta.min_ts = *first;
-    meta.max_ts = *last;
+    meta.min_ts = first;
+    meta.max_ts = last;
     meta.metrics = series
         .iter()
         .map(|s| s.key.metric.clone())
