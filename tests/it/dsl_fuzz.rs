@@ -4,7 +4,7 @@
 //! parses formats to text that parses to the same tree, and formatting that
 //! text again changes nothing. Deterministic (xorshift), fast in debug.
 
-mod common;
+use crate::common;
 
 use common::XorShift;
 use mcpops::dsl;

@@ -2,7 +2,7 @@
 //! scan and through polars reading the Parquet files directly), nothing
 //! uncommitted is ever visible, and compaction and retention keep reads equal.
 
-mod common;
+use crate::common;
 
 use mcpops::model::{Matcher, SampleSink, SeriesKey};
 use mcpops::store::{ScanRequest, SeriesData, Store, StoreError};

@@ -1,7 +1,7 @@
 //! The binary as a user runs it: exit codes, messages, and a store left
 //! exactly as it was when input is bad.
 
-mod common;
+use crate::common;
 
 use common::{generate_and_ingest, mcpops, text};
 use std::fs;

@@ -3,7 +3,7 @@
 //! files themselves, read here with nothing but serde_json and flate2.
 //!
 //! To regenerate the shipped data after a deliberate change to the generator:
-//! `cargo test --release --test generate_fleet -- --ignored regenerate_shipped_fleet`.
+//! `cargo test --release --test it -- --ignored generate_fleet::regenerate_shipped_fleet`.
 
 use flate2::read::GzDecoder;
 use mcpops::generate::{
@@ -887,7 +887,7 @@ fn shipped_fleet_matches_a_fresh_generation_of_its_recorded_command() {
         assert!(
             read_text(&shipped.join(&rel)) == fresh,
             "data/fleet/{} differs from a fresh generation: regenerate it with \
-             `cargo test --release --test generate_fleet -- --ignored regenerate_shipped_fleet`",
+             `cargo test --release --test it -- --ignored generate_fleet::regenerate_shipped_fleet`",
             rel.display()
         );
     }
@@ -1022,7 +1022,7 @@ fn incidents_round_trip_and_bad_files_are_named() {
 }
 
 /// The checks over many seeds and shapes (slow in debug builds):
-/// `cargo test --release --test generate_fleet -- --ignored many_seeds`.
+/// `cargo test --release --test it -- --ignored generate_fleet::many_seeds`.
 #[test]
 #[ignore]
 fn many_seeds() {

@@ -7,7 +7,7 @@
 //! rankings; prefix sums and extremes they share). And a store gives what
 //! memory gives. Deterministic (xorshift), fast in debug.
 
-mod common;
+use crate::common;
 
 use common::XorShift;
 use mcpops::dsl::functions::{FUNCTIONS, Param, Pool};

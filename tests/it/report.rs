@@ -4,7 +4,7 @@
 //! with `analyze` and `backtest` run on the same store; exit codes follow
 //! `--fail-on`.
 
-mod common;
+use crate::common;
 
 use common::{generate_and_ingest, mcpops, text};
 use scraper::{Html, Selector};

@@ -15,7 +15,7 @@ use mcpops::store::Store;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-mod common;
+use crate::common;
 use common::XorShift;
 
 const MIN: i64 = 60_000;

@@ -1,0 +1,20 @@
+//! The integration tests, as modules of one test crate: polars and the rest
+//! link once into one binary instead of once per file. `cargo test --test it
+//! store::` runs one module.
+
+mod analyze;
+mod cli;
+mod common;
+mod dsl_errors;
+mod dsl_format;
+mod dsl_fuzz;
+mod dsl_parse;
+mod dsl_shipped;
+mod engine;
+mod engine_fuzz;
+mod generate_fleet;
+mod ingest_formats;
+mod nab;
+mod promql_parity;
+mod report;
+mod store;
