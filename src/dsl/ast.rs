@@ -10,6 +10,7 @@
 //! source text, as S-expressions: tests compare trees with it, and the
 //! formatter's round-trip check ("formats to the same tree") uses it.
 
+use super::functions::{AggDef, FuncDef};
 use crate::model::{MatchOp, Matcher};
 use crate::time::format_duration_ms;
 use std::fmt::Write as _;
@@ -123,6 +124,9 @@ pub struct Grouping {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Call {
     pub func: Ident,
+    /// The function's definition, resolved by the parser; `None` for an
+    /// unknown name, which the checker reports (a checked rule has none).
+    pub def: Option<&'static FuncDef>,
     pub args: Vec<Expr>,
     pub pool: Option<Grouping>,
     pub span: Span,
@@ -133,6 +137,8 @@ pub struct Call {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Aggregate {
     pub op: Ident,
+    /// The aggregation's definition (the parser accepts known names only).
+    pub def: &'static AggDef,
     pub param: Option<Box<Expr>>,
     pub arg: Box<Expr>,
     pub grouping: Option<Grouping>,

@@ -5,7 +5,7 @@
 use super::ast::*;
 use super::constants::{ConstError, ConstValue, Constants};
 use super::diag::{Diagnostic, LineIndex};
-use super::functions::{self, Noise, Param, Pool, SHORT_WINDOW_MS};
+use super::functions::{self, AggKernel, Kernel, Noise, Param, Pool, SHORT_WINDOW_MS};
 use super::parse::{Parsed, unknown_name_message};
 use super::template::ALWAYS;
 use super::{series, window};
@@ -491,7 +491,7 @@ impl<'a> Checker<'a> {
 
     fn call(&mut self, c: &Call) -> Typed {
         let args: Vec<Typed> = c.args.iter().map(|a| self.expr(a)).collect();
-        let Some(info) = functions::function(&c.func.name) else {
+        let Some(info) = c.def else {
             let msg = if functions::aggregation(&c.func.name).is_some() {
                 format!(
                     "`{}` aggregates across series: it needs an instant value",
@@ -563,7 +563,7 @@ impl<'a> Checker<'a> {
                             ),
                         ),
                     }
-                    if name == "quantile" {
+                    if info.kernel == Kernel::QuantileAt {
                         self.check_fraction(a);
                     }
                 }
@@ -580,7 +580,7 @@ impl<'a> Checker<'a> {
                     ),
                 );
         }
-        let labels = if name == "absent" {
+        let labels = if info.kernel == Kernel::Absent {
             match c.args.first().map(Expr::unparen) {
                 Some(Expr::Selector(s)) => Labels::Only(
                     s.matchers
@@ -619,10 +619,7 @@ impl<'a> Checker<'a> {
 
     fn aggregate(&mut self, a: &Aggregate) -> Typed {
         let name = a.op.name.as_str();
-        let Some(info) = functions::aggregation(name) else {
-            self.error(a.op.span, unknown_name_message("aggregation", name));
-            return Typed::err();
-        };
+        let info = a.def;
         if let Some(p) = &a.param {
             let t = self.expr(p);
             match t.ty {
@@ -635,7 +632,7 @@ impl<'a> Checker<'a> {
                     ),
                 ),
             }
-            if name == "quantile" {
+            if info.kernel == AggKernel::Quantile {
                 self.check_fraction(p);
             } else if let Expr::Number(n) = p.unparen()
                 && (n.value < 1.0 || n.value.fract() != 0.0)
@@ -1052,7 +1049,7 @@ fn noisy_function(e: &Expr) -> Option<String> {
             return;
         }
         if let Expr::Call(c) = x
-            && let Some(info) = functions::function(&c.func.name) {
+            && let Some(info) = c.def {
                 let noisy = match info.noise {
                     Noise::Never => false,
                     Noise::Always => true,

@@ -974,6 +974,7 @@ impl<'s> Builder<'s> {
         Some((
             Expr::Aggregate(Aggregate {
                 op,
+                def: info,
                 param,
                 arg,
                 grouping,
@@ -1008,6 +1009,7 @@ impl<'s> Builder<'s> {
         Some((
             Expr::Call(Call {
                 func,
+                def: time,
                 args: args.0,
                 pool: grouping,
                 span,

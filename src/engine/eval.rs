@@ -18,7 +18,7 @@ use super::value::{
     is_stale, signature,
 };
 use crate::dsl::ast::{Aggregate, BinOp, Binary, Call, Expr, Grouping, Selector};
-use crate::dsl::functions;
+use crate::dsl::functions::{AggKernel, FuncDef, Kernel};
 use crate::model::MatchOp;
 use crate::store::SeriesData;
 use rayon::prelude::*;
@@ -452,12 +452,27 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    /// The kernel of a call over time with its scalar argument bound:
+    /// `None` for `absent`, which runs over a selector's series together.
+    fn time_func(&self, c: &Call, def: &FuncDef) -> Result<Option<TimeFunc>, EngineError> {
+        let scalar = |i: usize, what: &str| match c.args.get(i) {
+            Some(e) => self.scalar_arg(e, what),
+            None => Err(EngineError::Eval(format!("{what} is missing"))),
+        };
+        Ok(Some(match def.kernel {
+            Kernel::OverTime(f) => f,
+            Kernel::QuantileAt => TimeFunc::Quantile(scalar(0, "quantile's q")?),
+            Kernel::PredictAt => TimeFunc::Predict(scalar(1, "predict's horizon")?),
+            Kernel::Absent => return Ok(None),
+        }))
+    }
+
     fn call(&self, c: &Call, demand: &Demand, held: &Scope) -> Result<Value, EngineError> {
         let name = c.func.name.as_str();
-        let info = functions::function(name)
+        let def = c
+            .def
             .ok_or_else(|| EngineError::Eval(format!("unknown function `{name}`")))?;
-        let ri = info.range_arg();
-        let sel = match c.args.get(ri).map(Expr::unparen) {
+        let sel = match c.args.get(def.range_arg()).map(Expr::unparen) {
             Some(Expr::Selector(s)) if s.range.is_some() => s,
             _ => {
                 return Err(EngineError::Eval(format!(
@@ -465,21 +480,14 @@ impl<'a> Evaluator<'a> {
                 )));
             }
         };
-        let param = match (name, c.args.len()) {
-            ("quantile", 2) => self.scalar_arg(&c.args[0], "quantile's q")?,
-            ("predict", 2) => self.scalar_arg(&c.args[1], "predict's horizon")?,
-            _ => 0.0,
-        };
         let span = Span {
             grid: self.grid,
             range_ms: sel.range.as_ref().map_or(0, |d| d.ms),
             offset_ms: sel.offset.as_ref().map_or(0, |d| d.ms),
         };
-        if name == "absent" {
+        let Some(func) = self.time_func(c, def)? else {
             return self.absent(sel, &span, held);
-        }
-        let func = TimeFunc::from_name(name, param)
-            .ok_or_else(|| EngineError::Eval(format!("`{name}` is not a function over time")))?;
+        };
         let threshold = if func == TimeFunc::TimeTo {
             match c.args.get(1) {
                 Some(e) => Some(self.eval_for(e, &Demand::default(), held)?),
@@ -489,10 +497,9 @@ impl<'a> Evaluator<'a> {
             None
         };
         let raw = self.select(sel, held)?;
-        let pool_kind = info.pool;
         let n = self.grid.n;
         let out = match &c.pool {
-            Some(g) if super::plan::pools_samples(pool_kind, func) => {
+            Some(g) if def.pools_samples() => {
                 let groups = self.pooled(sel, g, &raw);
                 reserve_pooled(&groups, &span, held)?;
                 groups
@@ -664,23 +671,17 @@ impl<'a> Evaluator<'a> {
         c: &'c Call,
         held: &Scope,
     ) -> Result<Option<PerSeriesParts<'c>>, EngineError> {
-        let name = c.func.name.as_str();
-        let Some(info) = functions::function(name) else {
+        let Some(def) = c.def else {
             return Ok(None);
         };
-        let sel = match c.args.get(info.range_arg()).map(Expr::unparen) {
+        let sel = match c.args.get(def.range_arg()).map(Expr::unparen) {
             Some(Expr::Selector(s)) if s.range.is_some() => s,
             _ => return Ok(None),
         };
-        if c.pool.is_some() || name == "absent" {
+        if c.pool.is_some() {
             return Ok(None);
         }
-        let param = match (name, c.args.len()) {
-            ("quantile", 2) => self.scalar_arg(&c.args[0], "quantile's q")?,
-            ("predict", 2) => self.scalar_arg(&c.args[1], "predict's horizon")?,
-            _ => 0.0,
-        };
-        let Some(func) = TimeFunc::from_name(name, param) else {
+        let Some(func) = self.time_func(c, def)? else {
             return Ok(None);
         };
         let span = Span {
@@ -708,12 +709,16 @@ impl<'a> Evaluator<'a> {
         a: &Aggregate,
         held: &Scope,
     ) -> Result<Option<Value>, EngineError> {
-        let fold = match a.op.name.as_str() {
-            "sum" => Fold::Sum,
-            "min" => Fold::Min,
-            "max" => Fold::Max,
-            "count" => Fold::Count,
-            _ => return Ok(None),
+        let fold = match a.def.kernel {
+            AggKernel::Sum => Fold::Sum,
+            AggKernel::Min => Fold::Min,
+            AggKernel::Max => Fold::Max,
+            AggKernel::Count => Fold::Count,
+            AggKernel::Avg
+            | AggKernel::Stddev
+            | AggKernel::Quantile
+            | AggKernel::TopK
+            | AggKernel::BottomK => return Ok(None),
         };
         let arg = a.arg.unparen();
         let Expr::Call(c) = arg else {
@@ -829,7 +834,9 @@ impl<'a> Evaluator<'a> {
         );
         let out: Vec<Series> = groups
             .into_par_iter()
-            .flat_map_iter(|(labels, members)| aggregate_group(op, param, labels, members))
+            .flat_map_iter(|(labels, members)| {
+                aggregate_group(a.def.kernel, param, labels, members)
+            })
             .filter(|s| !s.values.is_empty())
             .collect();
         Ok(Value::Vector(sorted(out)))
@@ -1034,13 +1041,13 @@ fn union_span(members: &[Series]) -> (usize, usize) {
 }
 
 fn aggregate_group(
-    op: &str,
+    kernel: AggKernel,
     param: Option<f64>,
     labels: Labels,
     members: Vec<Series>,
 ) -> Vec<Series> {
     let (start, end) = union_span(&members);
-    if op == "topk" || op == "bottomk" {
+    if matches!(kernel, AggKernel::TopK | AggKernel::BottomK) {
         let k = param.unwrap_or(1.0);
         let k = if k.is_nan() || k < 1.0 {
             0
@@ -1064,7 +1071,7 @@ fn aggregate_group(
                     (true, true) => std::cmp::Ordering::Equal,
                     (true, false) => std::cmp::Ordering::Greater,
                     (false, true) => std::cmp::Ordering::Less,
-                    _ if op == "topk" => b.1.total_cmp(&a.1),
+                    _ if kernel == AggKernel::TopK => b.1.total_cmp(&a.1),
                     _ => a.1.total_cmp(&b.1),
                 };
                 ord.then(a.0.cmp(&b.0))
@@ -1096,18 +1103,19 @@ fn aggregate_group(
                 return None;
             }
             let n = buf.len() as f64;
-            Some(match op {
-                "sum" => buf.iter().sum(),
-                "avg" => range::mean(&buf),
-                "count" => n,
-                "min" => range::min_skipping_nan(&buf),
-                "max" => range::max_skipping_nan(&buf),
-                "stddev" => range::population_stddev(&buf),
-                "quantile" => {
+            Some(match kernel {
+                AggKernel::Sum => buf.iter().sum(),
+                AggKernel::Avg => range::mean(&buf),
+                AggKernel::Count => n,
+                AggKernel::Min => range::min_skipping_nan(&buf),
+                AggKernel::Max => range::max_skipping_nan(&buf),
+                AggKernel::Stddev => range::population_stddev(&buf),
+                AggKernel::Quantile => {
                     buf.sort_by(crate::analyze::robust::quantile_order);
                     crate::analyze::robust::quantile_sorted(&buf, param.unwrap_or(f64::NAN))
                 }
-                _ => return None,
+                // Selected above.
+                AggKernel::TopK | AggKernel::BottomK => return None,
             })
         })
         .map(StepValue::from)

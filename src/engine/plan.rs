@@ -6,16 +6,8 @@
 //! that is the MCP session id: one series per session becomes one per
 //! server and tool before anything is decoded.
 
-use super::range::TimeFunc;
 use crate::dsl::ast::{Call, Expr};
-use crate::dsl::functions::{self, Pool};
 use std::collections::{BTreeSet, HashMap};
-
-/// Whether `c` pools its selector's samples per group before the function
-/// runs (the evaluator's pooled path), rather than per series.
-pub(crate) fn pools_samples(pool: Pool, func: TimeFunc) -> bool {
-    pool == Pool::Samples || (pool == Pool::Sum && matches!(func, TimeFunc::Count | TimeFunc::Sum))
-}
 
 /// Per metric: the labels the run needs, or `None` when some use needs
 /// every label (an instant selector, a per-series function, `without`).
@@ -36,7 +28,7 @@ fn visit(e: &Expr, plan: &mut HashMap<String, Option<BTreeSet<String>>>) {
                 if let Some(kept) = plan.entry(metric).or_insert_with(|| Some(BTreeSet::new())) {
                     kept.extend(labels);
                 }
-                let ri = functions::function(&c.func.name).map_or(0, |f| f.range_arg());
+                let ri = c.def.map_or(0, |f| f.range_arg());
                 for (i, a) in c.args.iter().enumerate() {
                     if i != ri {
                         visit(a, plan);
@@ -60,13 +52,12 @@ fn visit(e: &Expr, plan: &mut HashMap<String, Option<BTreeSet<String>>>) {
 /// and its matchers'.
 fn pooled_selector(c: &Call) -> Option<(String, Vec<String>)> {
     let g = c.pool.as_ref().filter(|g| !g.without)?;
-    let info = functions::function(&c.func.name)?;
-    let Expr::Selector(sel) = c.args.get(info.range_arg())?.unparen() else {
+    let def = c.def?;
+    let Expr::Selector(sel) = c.args.get(def.range_arg())?.unparen() else {
         return None;
     };
     sel.range.as_ref()?;
-    let func = TimeFunc::from_name(&c.func.name, 0.5)?;
-    if !pools_samples(info.pool, func) {
+    if !def.pools_samples() {
         return None;
     }
     let labels = g

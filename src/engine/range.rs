@@ -12,65 +12,8 @@
 
 use super::value::{Grid, StepSet, StepValue};
 use crate::analyze::{forecast, robust};
+pub use crate::dsl::functions::TimeFunc;
 use std::sync::OnceLock;
-
-/// A function over time and its numeric parameter where it has one.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum TimeFunc {
-    Avg,
-    Min,
-    Max,
-    Sum,
-    Count,
-    Last,
-    First,
-    Stddev,
-    Quantile(f64),
-    Rate,
-    Increase,
-    Delta,
-    Deriv,
-    Changes,
-    PresentRatio,
-    Predict(f64),
-    /// The threshold comes per step from the caller.
-    TimeTo,
-    Anomaly,
-    Trend,
-}
-
-impl TimeFunc {
-    /// The function of a name, given its scalar parameter (`quantile`'s q,
-    /// `predict`'s horizon in seconds).
-    pub fn from_name(name: &str, param: f64) -> Option<TimeFunc> {
-        Some(match name {
-            "avg" => TimeFunc::Avg,
-            "min" => TimeFunc::Min,
-            "max" => TimeFunc::Max,
-            "sum" => TimeFunc::Sum,
-            "count" => TimeFunc::Count,
-            "last" => TimeFunc::Last,
-            "first" => TimeFunc::First,
-            "stddev" => TimeFunc::Stddev,
-            "median" | "p50" => TimeFunc::Quantile(0.5),
-            "p90" => TimeFunc::Quantile(0.9),
-            "p95" => TimeFunc::Quantile(0.95),
-            "p99" => TimeFunc::Quantile(0.99),
-            "quantile" => TimeFunc::Quantile(param),
-            "rate" => TimeFunc::Rate,
-            "increase" => TimeFunc::Increase,
-            "delta" => TimeFunc::Delta,
-            "deriv" => TimeFunc::Deriv,
-            "changes" => TimeFunc::Changes,
-            "present_ratio" => TimeFunc::PresentRatio,
-            "predict" => TimeFunc::Predict(param),
-            "time_to" => TimeFunc::TimeTo,
-            "anomaly" => TimeFunc::Anomaly,
-            "trend" => TimeFunc::Trend,
-            _ => return None,
-        })
-    }
-}
 
 /// Where the windows sit relative to the grid.
 #[derive(Clone, Copy, Debug)]

@@ -10,7 +10,7 @@
 use crate::common;
 
 use common::XorShift;
-use mcpops::dsl::functions::{FUNCTIONS, Param, Pool};
+use mcpops::dsl::functions::{Param, Pool, functions};
 use mcpops::dsl::parse_query;
 use mcpops::engine::{Evaluator, Grid, MemorySource, Series, Value, query::query};
 use mcpops::model::{SampleSink, SeriesKey};
@@ -174,7 +174,8 @@ fn instant(rng: &mut XorShift, depth: u32) -> String {
 /// any of the function table's, so that a new one is generated too.
 fn over_time(rng: &mut XorShift) -> String {
     let r = range(rng);
-    let f = &FUNCTIONS[rng.below(FUNCTIONS.len())];
+    let all: Vec<_> = functions().collect();
+    let f = all[rng.below(all.len())];
     let call = match f.params {
         [Param::Range] => format!("{}({r})", f.name),
         [Param::Scalar, Param::Range] => format!(

@@ -1,0 +1,221 @@
+//! The function registry: one definition per function of the language, the
+//! only place a function's name is matched. Functions over time (their
+//! range argument) are grouped by family, one file each ([`window`],
+//! [`quantile`], [`counter`], [`presence`], [`forecast`]); aggregations
+//! across series (an instant argument) are in [`aggregate`].
+//!
+//! A definition holds everything the language knows of a function: its
+//! parameters and their types, how `by`/`without` pools it, whether an
+//! alert on it is noisy, and its kernel. The parser resolves each call to
+//! its definition once; the checker and the engine read the definition and
+//! the evaluator dispatches on the kernel, never on a name. Adding a
+//! function is a definition here, its kernel in the engine (an exhaustive
+//! match: the build fails without it), an entry in `docs/language.md` and
+//! an expectation in `tests/lang/`; the registry test checks the last two.
+//!
+//! A name used over a range means over time, over an instant expression it
+//! means across series: `sum(x[5m])` is a [`Call`](super::ast::Call),
+//! `sum(x)` and `sum by (a) (x)` are [`Aggregate`](super::ast::Aggregate)s.
+//!
+//! "Noisy" functions make the checker warn when an alert uses them without
+//! `for`: one evaluation's spike should not page. Quantiles (`p50`..`p99`,
+//! `median`, `quantile`) and `anomaly` are always noisy; `rate`, `increase`,
+//! `delta`, `deriv`, `changes`, `min` and `max` are noisy over a window
+//! shorter than [`SHORT_WINDOW_MS`].
+
+mod aggregate;
+mod counter;
+mod forecast;
+mod presence;
+mod quantile;
+mod window;
+
+pub use aggregate::AGGREGATIONS;
+
+/// Windows below this make the short-window functions noisy.
+pub const SHORT_WINDOW_MS: i64 = 5 * 60_000;
+
+/// What an argument must be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Param {
+    /// A range such as `x[5m]`.
+    Range,
+    /// A number (a literal, a duration in seconds, a constant).
+    Scalar,
+    /// A number, or an instant expression whose series match the range's
+    /// series one-to-one on identical label sets, as a binary operator's
+    /// operands do (`time_to(process.memory.usage[1h], process.memory.limit)`).
+    Threshold,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Noise {
+    Never,
+    Always,
+    /// Noisy when the range is shorter than [`SHORT_WINDOW_MS`].
+    ShortWindow,
+}
+
+/// How `by`/`without` after a function over time combines the series of a group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pool {
+    /// The samples of every series in the group are pooled, then the
+    /// function runs once (`p95(x[5m]) by (server)`: the p95 of every call).
+    Samples,
+    /// The function runs per series and the results are added
+    /// (`rate`, `increase`, `delta`, `deriv`, `changes`).
+    Sum,
+    /// Pooling is not allowed (`absent`, `present_ratio` and the predictive
+    /// functions, whose meaning is per series).
+    Not,
+}
+
+/// What computes a function over time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Kernel {
+    /// A kernel over each window of a series (or of a pooled group).
+    OverTime(TimeFunc),
+    /// `quantile(q, range)`: the quantile kernel at the first argument.
+    QuantileAt,
+    /// `predict(range, horizon)`: the forecast kernel at the second argument,
+    /// in seconds.
+    PredictAt,
+    /// `absent(range)`: over all the selector's series together, 1 where no
+    /// series has a sample in the window.
+    Absent,
+}
+
+/// A kernel over the windows of one series, with its numeric parameter
+/// where it has one. The engine implements each (`engine::range`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TimeFunc {
+    Avg,
+    Min,
+    Max,
+    Sum,
+    Count,
+    Last,
+    First,
+    Stddev,
+    Quantile(f64),
+    Rate,
+    Increase,
+    Delta,
+    Deriv,
+    Changes,
+    PresentRatio,
+    Predict(f64),
+    /// The threshold comes per step from the caller.
+    TimeTo,
+    Anomaly,
+    Trend,
+}
+
+/// A function over time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FuncDef {
+    pub name: &'static str,
+    pub params: &'static [Param],
+    /// Argument names for messages.
+    pub arg_names: &'static str,
+    pub noise: Noise,
+    pub pool: Pool,
+    pub kernel: Kernel,
+}
+
+impl FuncDef {
+    /// Index of the range argument.
+    pub fn range_arg(&self) -> usize {
+        self.params
+            .iter()
+            .position(|p| *p == Param::Range)
+            .unwrap_or(0)
+    }
+
+    /// Whether `by`/`without` pools the samples of a group before the
+    /// kernel runs, rather than adding up per-series results.
+    pub fn pools_samples(&self) -> bool {
+        self.pool == Pool::Samples
+    }
+}
+
+/// What computes an aggregation across series, at each step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AggKernel {
+    Sum,
+    Avg,
+    Min,
+    Max,
+    Count,
+    Stddev,
+    Quantile,
+    TopK,
+    BottomK,
+}
+
+/// An aggregation across series.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AggDef {
+    pub name: &'static str,
+    /// Takes a number first: `quantile(q, v)`, `topk(k, v)`, `bottomk(k, v)`.
+    pub param: bool,
+    /// Keeps each series' own labels (`topk`, `bottomk` select series);
+    /// the others keep only the `by` labels, or drop the `without` ones.
+    pub keeps_labels: bool,
+    pub kernel: AggKernel,
+}
+
+const R: &[Param] = &[Param::Range];
+const QR: &[Param] = &[Param::Scalar, Param::Range];
+const RQ: &[Param] = &[Param::Range, Param::Scalar];
+const RT: &[Param] = &[Param::Range, Param::Threshold];
+
+/// The families of functions over time, in the order the language
+/// reference lists them.
+pub const FAMILIES: &[(&str, &[FuncDef])] = &[
+    ("windows", window::FUNCTIONS),
+    ("quantiles", quantile::FUNCTIONS),
+    ("counters", counter::FUNCTIONS),
+    ("presence", presence::FUNCTIONS),
+    ("forecasts", forecast::FUNCTIONS),
+];
+
+/// Every function over time.
+pub fn functions() -> impl Iterator<Item = &'static FuncDef> {
+    FAMILIES.iter().flat_map(|(_, defs)| defs.iter())
+}
+
+pub fn function(name: &str) -> Option<&'static FuncDef> {
+    functions().find(|f| f.name == name)
+}
+
+pub fn aggregation(name: &str) -> Option<&'static AggDef> {
+    AGGREGATIONS.iter().find(|a| a.name == name)
+}
+
+/// The known name closest to `name`, for "did you mean" hints.
+pub fn suggest(name: &str) -> Option<&'static str> {
+    functions()
+        .map(|f| f.name)
+        .chain(AGGREGATIONS.iter().map(|a| a.name))
+        .map(|n| (edit_distance(name, n), n))
+        .filter(|(d, n)| *d <= 2 && *d < n.len())
+        .min()
+        .map(|(_, n)| n)
+}
+
+/// Levenshtein distance (names are short).
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
