@@ -4,9 +4,9 @@
 
 use super::ast::*;
 use super::constants::{ConstError, ConstValue, Constants};
-use super::diag::{Diagnostic, LineIndex};
+use super::diag::{Code, Diagnostic, LineIndex};
 use super::functions::{self, AggKernel, Kernel, Noise, Param, Pool, SHORT_WINDOW_MS};
-use super::parse::{Parsed, unknown_name_message};
+use super::parse::{Parsed, unknown_name};
 use super::template::ALWAYS;
 use super::{series, window};
 use crate::model::MatchOp;
@@ -199,6 +199,7 @@ pub(crate) fn check_parsed(files: &[(Parsed, &str)]) -> Vec<Vec<Diagnostic>> {
                     format!("`{name}`")
                 };
                 c.error(
+                    Code::DuplicateName,
                     span,
                     format!(
                         "duplicate name {shown}: {} {shown} is already defined at {at}",
@@ -274,14 +275,22 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn error(&mut self, span: Span, msg: String) {
-        self.diags
-            .push(self.idx.error(&self.file.name, span.start, msg));
+    /// Records a finding over `span`; its code says whether it is an error
+    /// or a warning.
+    fn error(&mut self, code: Code, span: Span, msg: String) {
+        self.diags.push(
+            self.idx
+                .diag(&self.file.name, code, span.start, span.end, msg),
+        );
     }
 
-    fn warning(&mut self, span: Span, msg: String) {
-        self.diags
-            .push(self.idx.warning(&self.file.name, span.start, msg));
+    /// A finding with a `help:` line saying what to do about it.
+    fn error_help(&mut self, code: Code, span: Span, msg: String, help: String) {
+        let d = self
+            .idx
+            .diag(&self.file.name, code, span.start, span.end, msg)
+            .help(help);
+        self.diags.push(d);
     }
 
     /// The source text of a span, shortened for messages.
@@ -311,6 +320,7 @@ impl<'a> Checker<'a> {
                 Item::Evaluate(e) => {
                     if let Some(prev) = seen {
                         self.error(
+                            Code::SetTwice,
                             e.span,
                             format!(
                                 "`evaluate every` is given twice (first at line {})",
@@ -320,7 +330,7 @@ impl<'a> Checker<'a> {
                     }
                     seen = Some(e.span);
                     if e.every.ms < super::MIN_STEP_MS {
-                        self.error(
+                        self.error(Code::BadStep,
                             e.every.span,
                             format!(
                                 "`evaluate every {}` is too fine: the evaluation step must be at least {}",
@@ -332,7 +342,7 @@ impl<'a> Checker<'a> {
                 }
                 Item::Let(l) => {
                     if let Some(line) = lets.get(l.name.name.as_str()) {
-                        self.error(
+                        self.error(Code::DuplicateName,
                             l.name.span,
                             format!("duplicate name `{}`: constant `{}` is already defined at line {line}", l.name.name, l.name.name),
                         );
@@ -361,14 +371,20 @@ impl<'a> Checker<'a> {
         match t.ty {
             Ty::Range => {
                 let text = self.text(e.span());
-                self.error(
+                self.error_help(
+                    Code::RangeNotInstant,
                     e.span(),
+                    format!("`{text}` is a range, but {context} needs an instant value"),
                     format!(
-                        "`{text}` is a range, but {context} needs an instant value: apply a function over time such as `avg({text})`, or drop the `[...]`"
+                        "apply a function over time such as `avg({text})`, or drop the `[...]`"
                     ),
                 );
             }
-            Ty::Str => self.error(e.span(), format!("a string cannot be used in {context}")),
+            Ty::Str => self.error(
+                Code::StringMisuse,
+                e.span(),
+                format!("a string cannot be used in {context}"),
+            ),
             _ => {}
         }
     }
@@ -403,7 +419,11 @@ impl<'a> Checker<'a> {
         if let Some(r) = &s.range
             && r.ms <= 0
         {
-            self.error(r.span, "a range must be longer than 0".into());
+            self.error(
+                Code::NotPositive,
+                r.span,
+                "a range must be longer than 0".into(),
+            );
         }
         let ty = if s.range.is_some() {
             Ty::Range
@@ -421,7 +441,11 @@ impl<'a> Checker<'a> {
             .find(|l| l.starts_with("error:"))
             .map(|l| l.trim_start_matches("error:").trim().to_string())
             .unwrap_or_else(|| "invalid syntax".to_string());
-        self.error(span, format!("the regex `{re}` does not compile: {detail}"));
+        self.error(
+            Code::BadRegex,
+            span,
+            format!("the regex `{re}` does not compile: {detail}"),
+        );
     }
 
     fn binary(&mut self, b: &Binary) -> Typed {
@@ -438,6 +462,7 @@ impl<'a> Checker<'a> {
         }
         if b.return_bool && !b.op.is_comparison() {
             self.error(
+                Code::NeedsBool,
                 b.span,
                 format!("`bool` only follows a comparison such as `>`, not `{sym}`"),
             );
@@ -446,18 +471,24 @@ impl<'a> Checker<'a> {
         if ls && rs {
             if b.op.is_comparison() && !b.return_bool {
                 self.error(
+                    Code::NeedsBool,
                     b.span,
                     format!("comparing two numbers needs `bool`, as in `1 {sym} bool 0`"),
                 );
             }
             if b.op.is_set() {
                 self.error(
+                    Code::NeedsSeries,
                     b.span,
                     format!("`{sym}` works on series, not on two numbers"),
                 );
             }
             if b.on.is_some() {
-                self.error(b.span, "`on (...)` matches series, not numbers".into());
+                self.error(
+                    Code::NeedsSeries,
+                    b.span,
+                    "`on (...)` matches series, not numbers".into(),
+                );
             }
             return Typed::scalar();
         }
@@ -465,12 +496,14 @@ impl<'a> Checker<'a> {
             if b.op.is_set() {
                 let side = if ls { &b.lhs } else { &b.rhs };
                 self.error(
+                    Code::NeedsSeries,
                     side.span(),
                     format!("`{sym}` needs series on both sides, not a number"),
                 );
             }
             if let Some(on) = &b.on {
                 self.error(
+                    Code::NeedsSeries,
                     on.span,
                     "`on (...)` matches series on both sides; one side is a number".into(),
                 );
@@ -492,21 +525,26 @@ impl<'a> Checker<'a> {
     fn call(&mut self, c: &Call) -> Typed {
         let args: Vec<Typed> = c.args.iter().map(|a| self.expr(a)).collect();
         let Some(info) = c.def else {
-            let msg = if functions::aggregation(&c.func.name).is_some() {
-                format!(
-                    "`{}` aggregates across series: it needs an instant value",
-                    c.func.name
-                )
+            if functions::aggregation(&c.func.name).is_some() {
+                self.error(
+                    Code::RangeNotInstant,
+                    c.func.span,
+                    format!(
+                        "`{}` aggregates across series: it needs an instant value",
+                        c.func.name
+                    ),
+                );
             } else {
-                unknown_name_message("function", &c.func.name)
-            };
-            self.error(c.func.span, msg);
+                let d = unknown_name(self.idx, &self.file.name, "function", &c.func);
+                self.diags.push(d);
+            }
             return Typed::err();
         };
         let name = info.name;
         if args.len() != info.params.len() {
             let n = info.params.len();
             self.error(
+                Code::ArgumentCount,
                 c.func.span,
                 format!(
                     "`{name}` takes {n} argument{}, as in `{name}{}`, found {}",
@@ -527,12 +565,13 @@ impl<'a> Checker<'a> {
                         Ty::Range | Ty::Err => {}
                         Ty::Vector => {
                             let text = self.text(a.span());
-                            self.error(
+                            self.error(Code::InstantNotRange,
                                 a.span(),
                                 format!("`{name}` needs a range such as `{text}[5m]`, not an instant value"),
                             );
                         }
                         Ty::Scalar | Ty::Str => self.error(
+                            Code::InstantNotRange,
                             a.span(),
                             format!(
                                 "`{name}` needs a range such as `x[5m]`, not a {}",
@@ -549,14 +588,17 @@ impl<'a> Checker<'a> {
                     match t.ty {
                         Ty::Scalar | Ty::Err => {}
                         Ty::Range => self.error(
+                            Code::ArgumentType,
                             a.span(),
                             format!("the {ord} argument of `{name}` must be a number, not a range"),
                         ),
                         Ty::Vector => self.error(
+                            Code::ArgumentType,
                             a.span(),
                             format!("the {ord} argument of `{name}` must be a number, not series"),
                         ),
                         Ty::Str => self.error(
+                            Code::ArgumentType,
                             a.span(),
                             format!(
                                 "the {ord} argument of `{name}` must be a number, not a string"
@@ -573,12 +615,12 @@ impl<'a> Checker<'a> {
             && info.pool == Pool::Not
         {
             let kw = if g.without { "without" } else { "by" };
-            self.error(
-                    g.span,
-                    format!(
-                        "`{name}` cannot pool series with `{kw}`: aggregate its result instead, as in `max by (...) ({name}(...))`"
-                    ),
-                );
+            self.error_help(
+                Code::CannotPool,
+                g.span,
+                format!("`{name}` cannot pool series with `{kw}`"),
+                format!("aggregate its result instead, as in `max by (...) ({name}(...))`"),
+            );
         }
         let labels = if info.kernel == Kernel::Absent {
             match c.args.first().map(Expr::unparen) {
@@ -611,6 +653,7 @@ impl<'a> Checker<'a> {
             && !(0.0..=1.0).contains(&n.value)
         {
             self.error(
+                Code::OutOfBounds,
                 n.span,
                 format!("a quantile is between 0 and 1, found `{}`", n.text),
             );
@@ -625,6 +668,7 @@ impl<'a> Checker<'a> {
             match t.ty {
                 Ty::Scalar | Ty::Err => {}
                 other => self.error(
+                    Code::ArgumentType,
                     p.span(),
                     format!(
                         "the first argument of `{name}` must be a number, not {}",
@@ -638,6 +682,7 @@ impl<'a> Checker<'a> {
                 && (n.value < 1.0 || n.value.fract() != 0.0)
             {
                 self.error(
+                    Code::OutOfBounds,
                     n.span,
                     format!(
                         "`{name}` needs a whole number of at least 1, found `{}`",
@@ -657,11 +702,12 @@ impl<'a> Checker<'a> {
                 } else {
                     format!("`{name}` needs an instant value, but `{text}` is a range")
                 };
-                self.error(a.arg.span(), msg);
+                self.error(Code::RangeNotInstant, a.arg.span(), msg);
                 return Typed::err();
             }
             Ty::Scalar | Ty::Str => {
                 self.error(
+                    Code::NeedsSeries,
                     a.arg.span(),
                     format!("`{name}` aggregates series, not a {}", ty_word(t.ty)),
                 );
@@ -687,10 +733,12 @@ impl<'a> Checker<'a> {
         match t.ty {
             Ty::Range => self.need_instant(&t, e, what),
             Ty::Scalar => self.error(
+                Code::NeedsSeries,
                 e.span(),
                 format!("{what} is a plain number; it must select series, as in `x > 1`"),
             ),
             Ty::Str => self.error(
+                Code::NeedsSeries,
                 e.span(),
                 format!("{what} is a string; it must select series"),
             ),
@@ -718,6 +766,7 @@ impl<'a> Checker<'a> {
                 Labels::AnyBut(_) => format!("removes `{name}`"),
             };
             self.error(
+                Code::UnknownLabel,
                 span,
                 format!("unknown template label `{{{{{name}}}}}`: the expression of {owner} {why}"),
             );
@@ -730,7 +779,7 @@ impl<'a> Checker<'a> {
         if a.kind == ActionKind::Exec
             && let Err(why) = super::template::split_exec(&a.target)
         {
-            self.error(a.target.span, format!("`exec`: {why}"));
+            self.error(Code::BadAction, a.target.span, format!("`exec`: {why}"));
         }
     }
 
@@ -742,29 +791,37 @@ impl<'a> Checker<'a> {
         let step = self.file.step_ms();
         if let Some(f) = &a.for_ {
             if f.ms > 0 && f.ms < step {
-                self.error(
+                self.error_help(
+                    Code::BadStep,
                     f.span,
                     format!(
-                        "`for {}` is shorter than the evaluation step ({}): use at least {} or `for 0s`",
+                        "`for {}` is shorter than the evaluation step ({})",
                         f.text,
                         format_duration_ms(step),
+                    ),
+                    format!(
+                        "use at least `for {}`, or `for 0s`",
                         format_duration_ms(step)
                     ),
                 );
             }
         } else if let Some(noisy) = noisy_function(&a.when) {
-            self.warning(
+            self.error_help(
+                Code::NoisyWithoutFor,
                 a.name.span,
                 format!(
-                    "alert {} has no `for` and uses `{noisy}`, which is noisy: add `for 5m` (or `for 0s` to fire at once) so that one spike does not fire it",
+                    "alert {} has no `for` and uses `{noisy}`, which is noisy",
                     a.name.name
                 ),
+                "add `for 5m` (or `for 0s` to fire at once) so that one spike does not fire it"
+                    .into(),
             );
         }
         let mut keys = Vec::new();
         for l in &a.labels {
             if ALWAYS.contains(&l.name.name.as_str()) {
                 self.error(
+                    Code::ReservedLabel,
                     l.name.span,
                     format!(
                         "`{}` cannot be set in `labels`: it is set by the alert itself",
@@ -793,6 +850,7 @@ impl<'a> Checker<'a> {
         let t = self.expr(&l.value);
         if matches!(t.ty, Ty::Vector | Ty::Range) {
             self.error(
+                Code::BadConstant,
                 l.value.span(),
                 format!(
                     "constant `{}` must be a number, duration, percent, size or string, not {}",
@@ -807,13 +865,18 @@ impl<'a> Checker<'a> {
             Some(Err(ConstError::Cycle { name, at })) => {
                 let (name, at) = (name.clone(), *at);
                 self.error(
+                    Code::BadConstant,
                     at,
                     format!("constant `{name}` is defined in terms of itself"),
                 );
             }
             Some(Err(ConstError::Invalid { message, at })) if !reported => {
                 let (message, at) = (message.clone(), *at);
-                self.error(at, format!("constant `{}`: {message}", l.name.name));
+                self.error(
+                    Code::BadConstant,
+                    at,
+                    format!("constant `{}`: {message}", l.name.name),
+                );
             }
             _ => {}
         }
@@ -827,6 +890,7 @@ impl<'a> Checker<'a> {
         if let Some(m) = m {
             if m.count < 1 {
                 self.error(
+                    Code::OutOfBounds,
                     m.span,
                     format!(
                         "`max {} per {}` allows no action: the count must be at least 1",
@@ -836,6 +900,7 @@ impl<'a> Checker<'a> {
             }
             if m.per.ms <= 0 {
                 self.error(
+                    Code::NotPositive,
                     m.per.span,
                     "the period of `max` must be longer than 0".into(),
                 );
@@ -862,20 +927,28 @@ impl<'a> Checker<'a> {
                         labels = Some(Labels::any());
                         continue;
                     }
-                    let msg = match world.rules.get(on.name.as_str()) {
-                        Some(def) => format!(
-                            "`{}` is a {}, not an alert: `on` names alerts",
-                            on.name, def.kind
+                    match world.rules.get(on.name.as_str()) {
+                        Some(def) => self.error(
+                            Code::UnknownAlert,
+                            on.span,
+                            format!(
+                                "`{}` is a {}, not an alert: `on` names alerts",
+                                on.name, def.kind
+                            ),
                         ),
                         None => {
-                            let mut m = format!("unknown alert `{}` in `on`", on.name);
-                            if let Some(s) = closest(&on.name, world.alerts.keys().copied()) {
-                                m.push_str(&format!(": did you mean `{s}`?"));
+                            let msg = format!("unknown alert `{}` in `on`", on.name);
+                            match closest(&on.name, world.alerts.keys().copied()) {
+                                Some(s) => self.error_help(
+                                    Code::UnknownAlert,
+                                    on.span,
+                                    msg,
+                                    format!("did you mean `{s}`?"),
+                                ),
+                                None => self.error(Code::UnknownAlert, on.span, msg),
                             }
-                            m
                         }
-                    };
-                    self.error(on.span, msg);
+                    }
                     labels = Some(Labels::any());
                 }
             }
@@ -894,6 +967,7 @@ impl<'a> Checker<'a> {
                 }
                 if !ALWAYS.contains(&label.name.as_str()) && !labels.may_have(&label.name) {
                     self.error(
+                        Code::UnknownLabel,
                         label.span,
                         format!(
                             "unknown label `{}` in `where`: the alerts in `on` do not carry it",
@@ -912,12 +986,14 @@ impl<'a> Checker<'a> {
         }
         self.check_max(&r.max);
         if r.cooldown.is_none() {
-            self.warning(
+            self.error_help(
+                Code::NoCooldown,
                 r.name.span,
                 format!(
-                    "remediation {} has no `cooldown`: it may act again on every evaluation; add one such as `cooldown 1h`",
+                    "remediation {} has no `cooldown`: it may act again on every evaluation",
                     r.name.name
                 ),
+                "add one such as `cooldown 1h`".into(),
             );
         }
     }
@@ -930,6 +1006,7 @@ impl<'a> Checker<'a> {
                 .err()
                 .unwrap_or_default();
             self.error(
+                Code::BadWindow,
                 m.window.text.span,
                 format!("the window {:?} does not parse: {why}", m.window.text.value),
             );
@@ -943,6 +1020,7 @@ impl<'a> Checker<'a> {
             && i.ms <= 0
         {
             self.error(
+                Code::NotPositive,
                 i.span,
                 "the interval of a test must be longer than 0".into(),
             );
@@ -951,6 +1029,7 @@ impl<'a> Checker<'a> {
             for m in &s.selector.matchers {
                 if m.op != MatchOp::Equal {
                     self.error(
+                        Code::BadTestSeries,
                         m.span,
                         format!(
                             "a test series is written with `=` labels only, not `{}`",
@@ -961,13 +1040,14 @@ impl<'a> Checker<'a> {
             }
             if s.selector.range.is_some() || s.selector.offset.is_some() {
                 self.error(
+                    Code::BadTestSeries,
                     s.selector.span,
                     "a test series has no range or offset".into(),
                 );
             }
             if s.points.is_none() {
                 let why = series::parse(&s.values.value).err().unwrap_or_default();
-                self.error(s.values.span, why);
+                self.error(Code::BadTestSeries, s.values.span, why);
             }
         }
         let step = self.file.step_ms().max(super::MIN_STEP_MS);
@@ -975,7 +1055,7 @@ impl<'a> Checker<'a> {
             // A test replays the rules at every step up to its last `expect`.
             let steps = (e.at.ms / step) as u64 + 1;
             if steps > super::MAX_STEPS {
-                self.error(
+                self.error(Code::BadStep,
                     e.at.span,
                     format!(
                         "`at {}` is {steps} evaluation steps of {} into the test: at most {} are allowed",
@@ -991,6 +1071,7 @@ impl<'a> Checker<'a> {
                     self.need_instant(&ty, x, "`value(...)`");
                     if let ExpectResult::State(_) = e.result {
                         self.error(
+                            Code::BadExpectation,
                             e.span,
                             "`value(...)` is expected to be a number or `none`, not an alert state"
                                 .into(),
@@ -1003,14 +1084,19 @@ impl<'a> Checker<'a> {
                             .iter()
                             .any(|k| world.failed.contains(&(k.to_string(), name.name.clone())));
                     if !known {
-                        let mut m = format!("unknown alert `{}` in `expect`", name.name);
-                        if let Some(s) = closest(&name.name, world.rules.keys().copied()) {
-                            m.push_str(&format!(": did you mean `{s}`?"));
+                        let msg = format!("unknown alert `{}` in `expect`", name.name);
+                        match closest(&name.name, world.rules.keys().copied()) {
+                            Some(s) => self.error_help(
+                                Code::UnknownAlert,
+                                name.span,
+                                msg,
+                                format!("did you mean `{s}`?"),
+                            ),
+                            None => self.error(Code::UnknownAlert, name.span, msg),
                         }
-                        self.error(name.span, m);
                     }
                     if let ExpectResult::Value(n) = &e.result {
-                        self.error(
+                        self.error(Code::BadExpectation,
                             n.span,
                             format!("`{}` is expected to be `firing`, `pending` or `none`, not a number", name.name),
                         );

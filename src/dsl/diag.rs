@@ -1,6 +1,8 @@
-//! Diagnostics: what went wrong, where, rendered like rustc's.
+//! Diagnostics: what went wrong, where, rendered like rustc's, each with its
+//! stable [`Code`].
 
 use super::ast::Span;
+pub use super::codes::Code;
 use serde::Serialize;
 use std::fmt;
 
@@ -12,30 +14,51 @@ pub enum Severity {
 }
 
 /// One finding of the parser or the checker. `line` and `col` are 1-based;
-/// `col` counts characters. `source_line` is the text of that line.
+/// `col` counts characters, and `width` how many the caret underlines (the
+/// span, clipped to its first line). `source_line` is the text of that line.
+/// `notes` say more about the finding; `help` says what to do about it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
+    pub code: Code,
     pub severity: Severity,
     pub file: String,
     pub line: u32,
     pub col: u32,
+    pub width: u32,
     pub message: String,
     pub source_line: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
 }
 
 impl Diagnostic {
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
+
+    /// With a `help:` line.
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// With a `note:` line.
+    pub fn note(mut self, note: impl Into<String>) -> Self {
+        self.notes.push(note.into());
+        self
+    }
 }
 
 impl fmt::Display for Diagnostic {
     /// ```text
-    /// error: expected a duration such as `5m` after `for`
+    /// error[E101]: unknown function `p96`
     ///   --> rules/x.rules:12:9
     ///    |
-    /// 12 |   for   soon
-    ///    |         ^
+    /// 12 |   when p96(x[5m]) > 1
+    ///    |        ^^^
+    ///    = help: did you mean `p95`?
     /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let label = match self.severity {
@@ -44,7 +67,7 @@ impl fmt::Display for Diagnostic {
         };
         let num = self.line.to_string();
         let pad = " ".repeat(num.len());
-        writeln!(f, "{label}: {}", self.message)?;
+        writeln!(f, "{label}[{}]: {}", self.code, self.message)?;
         writeln!(f, "{pad}--> {}:{}:{}", self.file, self.line, self.col)?;
         writeln!(f, "{pad} |")?;
         writeln!(f, "{num} | {}", self.source_line)?;
@@ -54,7 +77,18 @@ impl fmt::Display for Diagnostic {
             .take(self.col.saturating_sub(1) as usize)
             .map(|c| if c == '\t' { '\t' } else { ' ' })
             .collect();
-        writeln!(f, "{pad} | {caret}^")
+        writeln!(
+            f,
+            "{pad} | {caret}{}",
+            "^".repeat(self.width.max(1) as usize)
+        )?;
+        for n in &self.notes {
+            writeln!(f, "{pad} = note: {n}")?;
+        }
+        if let Some(h) = &self.help {
+            writeln!(f, "{pad} = help: {h}")?;
+        }
+        Ok(())
     }
 }
 
@@ -132,23 +166,44 @@ impl<'a> LineIndex<'a> {
             .unwrap_or(self.src.len())
     }
 
-    pub fn diag(&self, file: &str, severity: Severity, pos: usize, message: String) -> Diagnostic {
-        let (line, col) = self.line_col(pos);
+    /// A finding with `code` over the bytes `start..end` (the caret
+    /// underlines them on the first line; at least one character).
+    pub fn diag(
+        &self,
+        file: &str,
+        code: Code,
+        start: usize,
+        end: usize,
+        message: String,
+    ) -> Diagnostic {
+        let (line, col) = self.line_col(start);
+        let source_line = self.line_text(line);
+        let line_end = self.line_start(line) + source_line.len();
+        let end = end.min(line_end).max(start);
+        let width = self
+            .src
+            .get(start.min(self.src.len())..end.min(self.src.len()))
+            .map_or(1, |t| t.chars().count().max(1)) as u32;
         Diagnostic {
-            severity,
+            code,
+            severity: if code.is_warning() {
+                Severity::Warning
+            } else {
+                Severity::Error
+            },
             file: file.to_string(),
             line,
             col,
+            width,
             message,
-            source_line: self.line_text(line).to_string(),
+            source_line: source_line.to_string(),
+            notes: Vec::new(),
+            help: None,
         }
     }
 
-    pub fn error(&self, file: &str, pos: usize, message: String) -> Diagnostic {
-        self.diag(file, Severity::Error, pos, message)
-    }
-
-    pub fn warning(&self, file: &str, pos: usize, message: String) -> Diagnostic {
-        self.diag(file, Severity::Warning, pos, message)
+    /// A finding at one character.
+    pub fn at(&self, file: &str, code: Code, pos: usize, message: String) -> Diagnostic {
+        self.diag(file, code, pos, pos, message)
     }
 }

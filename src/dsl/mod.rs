@@ -9,6 +9,7 @@
 
 pub mod ast;
 pub mod check;
+pub mod codes;
 pub mod constants;
 pub mod diag;
 pub mod format;
@@ -19,7 +20,7 @@ pub mod template;
 pub mod window;
 
 pub use ast::*;
-pub use diag::{Diagnostic, Severity};
+pub use diag::{Code, Diagnostic, Severity};
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -59,12 +60,16 @@ pub fn parse_file(path: &Path) -> Result<RuleFile, Vec<Diagnostic>> {
 
 fn io_diag(path: &Path, e: &io::Error) -> Diagnostic {
     Diagnostic {
+        code: Code::Unreadable,
         severity: Severity::Error,
         file: path.display().to_string(),
         line: 1,
         col: 1,
+        width: 1,
         message: format!("cannot read the file: {e}"),
         source_line: String::new(),
+        notes: Vec::new(),
+        help: None,
     }
 }
 

@@ -6,7 +6,7 @@
 //! keyword, so every broken block of a file is reported, not just the first.
 
 use super::ast::*;
-use super::diag::{Diagnostic, LineIndex};
+use super::diag::{Code, Diagnostic, LineIndex};
 use super::functions;
 use super::{series, template, window};
 use crate::model::MatchOp;
@@ -57,8 +57,9 @@ pub(crate) fn parse_source(src: &str, name: &str) -> Parsed {
         failed: Vec::new(),
     };
     if let Some(pos) = too_deep(src) {
-        parsed.diags.push(idx.error(
+        parsed.diags.push(idx.at(
             name,
+            Code::TooDeep,
             pos,
             format!("brackets nest more than {MAX_NESTING} levels deep here"),
         ));
@@ -93,7 +94,7 @@ pub(crate) fn parse_source(src: &str, name: &str) -> Parsed {
             }
             Err(e) => {
                 let (pos, message) = syntax_message(src, p, &e);
-                parsed.diags.push(idx.error(name, pos, message));
+                parsed.diags.push(idx.at(name, Code::Syntax, pos, message));
                 if let Some(n) = item_name(&src[p..]) {
                     parsed.failed.push(n);
                 }
@@ -589,8 +590,8 @@ impl<'s> Builder<'s> {
         self.idx.span(start, end)
     }
 
-    fn err(&mut self, pos: usize, msg: String) {
-        self.errs.push(self.idx.error(self.file, pos, msg));
+    fn err(&mut self, code: Code, pos: usize, msg: String) {
+        self.errs.push(self.idx.at(self.file, code, pos, msg));
     }
 
     fn ident(&self, p: &Pair<'_, Rule>) -> Ident {
@@ -610,6 +611,7 @@ impl<'s> Builder<'s> {
             }),
             Err(_) => {
                 self.err(
+                    Code::TooLarge,
                     span.start,
                     format!("the duration `{}` is too large", p.as_str()),
                 );
@@ -630,7 +632,7 @@ impl<'s> Builder<'s> {
         match template::parse(p.as_str(), at, self.idx) {
             Ok(t) => Some(t),
             Err((pos, msg)) => {
-                self.err(pos, msg);
+                self.err(Code::BadAction, pos, msg);
                 None
             }
         }
@@ -692,6 +694,7 @@ impl<'s> Builder<'s> {
             }),
             None => {
                 self.err(
+                    Code::TooLarge,
                     span.start,
                     format!("`{text}` is not a number this tool can hold"),
                 );
@@ -770,6 +773,7 @@ impl<'s> Builder<'s> {
         let span = self.idx.span(l.0.span().start, r.0.span().end);
         if depth > MAX_DEPTH {
             self.err(
+                Code::TooDeep,
                 span.start,
                 format!("this expression is more than {MAX_DEPTH} operations deep"),
             );
@@ -812,6 +816,7 @@ impl<'s> Builder<'s> {
             };
             if depth > MAX_DEPTH {
                 self.err(
+                    Code::TooDeep,
                     start,
                     format!("this expression is more than {MAX_DEPTH} operations deep"),
                 );
@@ -933,15 +938,23 @@ impl<'s> Builder<'s> {
             }
         }
         if functions::aggregation(&op.name).is_none() {
-            let msg = if functions::function(&op.name).is_some() {
-                format!(
-                    "`{0}` is a function over time, not an aggregation: write `{0}(x[5m]) by (...)` with the grouping after the call",
-                    op.name
-                )
+            let d = if functions::function(&op.name).is_some() {
+                self.idx
+                    .diag(
+                        self.file,
+                        Code::UnknownFunction,
+                        op.span.start,
+                        op.span.end,
+                        format!("`{}` is a function over time, not an aggregation", op.name),
+                    )
+                    .help(format!(
+                        "write `{0}(x[5m]) by (...)`, with the grouping after the call",
+                        op.name
+                    ))
             } else {
-                unknown_name_message("aggregation", &op.name)
+                unknown_name(self.idx, self.file, "aggregation", &op)
             };
-            self.err(op.span.start, msg);
+            self.errs.push(d);
             return None;
         }
         self.aggregate(op, args.0, grouping, span, args.1)
@@ -964,6 +977,7 @@ impl<'s> Builder<'s> {
                 "1 argument: an expression"
             };
             self.err(
+                Code::ArgumentCount,
                 op.span.start,
                 format!("`{}` takes {shape}, found {}", op.name, args.len()),
             );
@@ -1125,6 +1139,7 @@ impl<'s> Builder<'s> {
             let span = self.span(&s);
             if out.iter().any(|(k, _)| *k == key) {
                 self.err(
+                    Code::SetTwice,
                     span.start,
                     format!("`{key}` is set twice in {block} {name}"),
                 );
@@ -1166,6 +1181,7 @@ impl<'s> Builder<'s> {
             Ok(c) => c,
             Err(_) => {
                 self.err(
+                    Code::TooLarge,
                     self.span(n).start,
                     format!("`{}` is too large a count", n.as_str()),
                 );
@@ -1177,13 +1193,17 @@ impl<'s> Builder<'s> {
     }
 
     fn missing(&mut self, block: &str, name: &Ident, key: &str, example: &str) {
-        self.err(
-            name.span.start,
-            format!(
-                "{block} {} has no `{key}`: add a line such as `{example}`",
-                name.name
-            ),
-        );
+        let d = self
+            .idx
+            .diag(
+                self.file,
+                Code::MissingSetting,
+                name.span.start,
+                name.span.end,
+                format!("{block} {} has no `{key}`", name.name),
+            )
+            .help(format!("add a line such as `{example}`"));
+        self.errs.push(d);
     }
 
     fn alert(&mut self, p: Pair<'_, Rule>, span: Span) -> Option<Alert> {
@@ -1238,6 +1258,7 @@ impl<'s> Builder<'s> {
                         let lname = self.ident(n);
                         if a.labels.iter().any(|l| l.name.name == lname.name) {
                             self.err(
+                                Code::SetTwice,
                                 lname.span.start,
                                 format!("label `{}` is set twice", lname.name),
                             );
@@ -1338,6 +1359,7 @@ impl<'s> Builder<'s> {
         if *depth > MAX_DEPTH {
             let pos = r.conds().first().map_or(0, |c| c.0.span.start);
             self.err(
+                Code::TooDeep,
                 pos,
                 format!("this condition has more than {MAX_DEPTH} parts"),
             );
@@ -1441,6 +1463,7 @@ impl<'s> Builder<'s> {
                 Rule::interval_line => {
                     if t.interval.is_some() {
                         self.err(
+                            Code::SetTwice,
                             lspan.start,
                             format!("`interval` is set twice in test {:?}", t.name.value),
                         );
@@ -1569,10 +1592,18 @@ fn is_range(e: &Expr) -> bool {
     matches!(e.unparen(), Expr::Selector(s) if s.range.is_some())
 }
 
-pub(crate) fn unknown_name_message(what: &str, name: &str) -> String {
-    match functions::suggest(name) {
-        Some(s) => format!("unknown {what} `{name}`: did you mean `{s}`?"),
-        None => format!("unknown {what} `{name}`"),
+/// "unknown function `p96`", with the closest known name as help.
+pub(crate) fn unknown_name(idx: &LineIndex, file: &str, what: &str, name: &Ident) -> Diagnostic {
+    let d = idx.diag(
+        file,
+        Code::UnknownFunction,
+        name.span.start,
+        name.span.end,
+        format!("unknown {what} `{}`", name.name),
+    );
+    match functions::suggest(&name.name) {
+        Some(s) => d.help(format!("did you mean `{s}`?")),
+        None => d,
     }
 }
 
