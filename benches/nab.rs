@@ -3,8 +3,7 @@
 //! the three profiles; plus the detector alone over the corpus already in
 //! memory. The target: the whole evaluation under a second in release.
 //!
-//! `cargo bench --bench nab` (needs `../shared/data/nab`; says so and does
-//! nothing when it is absent)
+//! `cargo bench --bench nab` (the corpus is `tests/data/nab` in the repository)
 
 // The binary's allocator and its tuning (src/memory.rs), so that figures are the binary's.
 #[global_allocator]
@@ -17,19 +16,13 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/nab");
-    dir.join("labels/combined_windows.json")
-        .is_file()
-        .then_some(dir)
+fn corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/nab")
 }
 
 fn bench(c: &mut Criterion) {
     mcpops::memory::tune_allocator();
-    let Some(dir) = corpus_dir() else {
-        eprintln!("note: NAB corpus not found at ../shared/data/nab; nothing to measure");
-        return;
-    };
+    let dir = corpus_dir();
     let labels = dir.join("labels/combined_windows.json");
     let data = dir.join("data");
     let corpus = nab::load_corpus(&labels, &data).expect("corpus loads");

@@ -13,7 +13,7 @@ usage: python3 scripts/promql-parity.py [--promtool PATH] [--output FILE] [--che
 
 Every case below is a set of series (promtool's series notation), one PromQL
 query at one evaluation time, and the same query in the rule language of
-mcpops (shared/DSL.md). Nothing in here runs the mcpops engine: the expected
+mcpops (docs/language.md). Nothing in here runs the mcpops engine: the expected
 results come from Prometheus itself, through `promtool test rules`.
 
 How the values are obtained (stdlib only, no PyYAML):

@@ -1,4 +1,4 @@
-//! The rule language (`../shared/DSL.md`): pest grammar in
+//! The rule language (`docs/language.md`): pest grammar in
 //! `grammar/rules.pest`, a typed syntax tree ([`ast`]), a checker with
 //! readable diagnostics ([`check`]) and a formatter ([`format`]).
 //!

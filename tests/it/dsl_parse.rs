@@ -1,4 +1,4 @@
-//! Every construct of the rule language (../shared/DSL.md) parses to the tree
+//! Every construct of the rule language (docs/language.md) parses to the tree
 //! it means. Trees are compared through their S-expression rendering
 //! (`Expr::sexpr`, `Item::sexpr`), which leaves out spans and source text.
 

@@ -5,6 +5,7 @@
 mod analyze;
 mod cli;
 mod common;
+mod docs;
 mod dsl_errors;
 mod dsl_format;
 mod dsl_fuzz;

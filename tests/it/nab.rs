@@ -4,8 +4,8 @@
 //! contract (one output row per input row, scores in [0, 1], no look-ahead,
 //! clean errors and no panic on junk input).
 //!
-//! The corpus is `../shared/data/nab` relative to the crate; the tests that
-//! need it print a note and pass when it is absent.
+//! The corpus is `tests/data/nab` in the repository (41 files of NAB, MIT
+//! licence, with its labels and profiles; its README says how NAB scores).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -15,17 +15,14 @@ use mcpops::analyze::nab::{
     self, LabelledSeries, Profile, RowWindow, ScoredSeries, default_profiles, score_corpus,
 };
 
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/nab");
-    if dir.join("labels/combined_windows.json").is_file() && dir.join("data").is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "note: NAB corpus not found at {}; skipping this test",
-            dir.display()
-        );
-        None
-    }
+fn corpus_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/nab");
+    assert!(
+        dir.join("labels/combined_windows.json").is_file() && dir.join("data").is_dir(),
+        "the NAB corpus ships in {}",
+        dir.display()
+    );
+    dir
 }
 
 fn load_corpus(dir: &Path) -> Vec<LabelledSeries> {
@@ -57,7 +54,7 @@ fn synthetic(
 
 #[test]
 fn a_detector_that_flags_nothing_scores_zero() {
-    let Some(dir) = corpus_dir() else { return };
+    let dir = corpus_dir();
     let corpus = load_corpus(&dir);
     let report = score_corpus(&synthetic(&corpus, |_, _| 0.0), &profiles(&dir)).unwrap();
     assert_eq!(report.files, 41);
@@ -72,7 +69,7 @@ fn a_detector_that_flags_nothing_scores_zero() {
 
 #[test]
 fn a_detector_that_flags_each_windows_first_row_scores_100() {
-    let Some(dir) = corpus_dir() else { return };
+    let dir = corpus_dir();
     let corpus = load_corpus(&dir);
     let perfect = synthetic(&corpus, |file, i| {
         if file.windows.iter().any(|w| w.start == i) {
@@ -232,36 +229,17 @@ fn check_output(input: &[(String, String)], output: &str) -> Vec<f64> {
     scores
 }
 
-fn nab_or_synthetic_rows() -> Vec<(String, String)> {
-    if let Some(dir) = corpus_dir() {
-        let text = std::fs::read_to_string(
-            dir.join("data/realAWSCloudwatch/ec2_cpu_utilization_5f5533.csv"),
-        )
-        .unwrap();
-        return text
-            .lines()
-            .skip(1)
-            .map(|l| {
-                let (t, v) = l.split_once(',').unwrap();
-                (t.to_string(), v.to_string())
-            })
-            .collect();
-    }
-    // A day-shaped series with a spike, five-minute rows.
-    (0..3000)
-        .map(|i| {
-            let v = 50.0
-                + 20.0 * ((i % 288) as f64 / 288.0 * std::f64::consts::TAU).sin()
-                + if i == 2500 {
-                    80.0
-                } else {
-                    (i * 7 % 13) as f64 * 0.1
-                };
-            let (d, m) = (i / 288, i % 288);
-            (
-                format!("2014-04-{:02} {:02}:{:02}:00", 1 + d, m / 12, (m % 12) * 5),
-                format!("{v}"),
-            )
+/// The rows of one real series of the corpus (4032 five-minute CPU readings).
+fn nab_rows() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(
+        corpus_dir().join("data/realAWSCloudwatch/ec2_cpu_utilization_5f5533.csv"),
+    )
+    .unwrap();
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let (t, v) = l.split_once(',').unwrap();
+            (t.to_string(), v.to_string())
         })
         .collect()
 }
@@ -277,7 +255,7 @@ fn csv_text(rows: &[(String, String)]) -> String {
 #[test]
 fn detect_writes_one_scored_row_per_input_row() {
     let dir = tempfile::tempdir().unwrap();
-    let rows = nab_or_synthetic_rows();
+    let rows = nab_rows();
     let path = write_file(dir.path(), "series.csv", csv_text(&rows).as_bytes());
     let output = detect_to_string(&path).unwrap();
     let scores = check_output(&rows, &output);
@@ -290,7 +268,7 @@ fn detect_writes_one_scored_row_per_input_row() {
 #[test]
 fn scores_never_look_ahead() {
     let dir = tempfile::tempdir().unwrap();
-    let rows = nab_or_synthetic_rows();
+    let rows = nab_rows();
     let whole = write_file(dir.path(), "whole.csv", csv_text(&rows).as_bytes());
     let whole_scores = check_output(&rows, &detect_to_string(&whole).unwrap());
     for cut in [1, 151, 700, 1234, rows.len() - 1] {
@@ -332,7 +310,7 @@ fn scores_never_look_ahead() {
 #[test]
 fn nan_values_score_zero_and_do_not_disturb_the_rest() {
     let dir = tempfile::tempdir().unwrap();
-    let mut rows = nab_or_synthetic_rows();
+    let mut rows = nab_rows();
     rows.truncate(1000);
     let clean = check_output(
         &rows,
@@ -527,7 +505,7 @@ fn junk_input_errors_cleanly_and_never_panics() {
 
 #[test]
 fn evaluate_runs_the_default_detector_over_the_corpus() {
-    let Some(dir) = corpus_dir() else { return };
+    let dir = corpus_dir();
     let report = nab::evaluate(&dir.join("labels/combined_windows.json"), &dir.join("data"))
         .expect("evaluate");
     eprintln!("{report}");
