@@ -14,6 +14,7 @@ mod engine;
 mod engine_fuzz;
 mod generate_fleet;
 mod ingest_formats;
+mod lang;
 mod nab;
 mod promql_parity;
 mod report;
