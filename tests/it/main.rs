@@ -16,6 +16,5 @@ mod generate_fleet;
 mod ingest_formats;
 mod lang;
 mod nab;
-mod promql_parity;
 mod report;
 mod store;
