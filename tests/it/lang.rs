@@ -12,11 +12,33 @@
 //! failures of all of them are reported together, in `mcpops test`'s own
 //! rendering (file, line, the expectation, expected | actual).
 //!
+//! The corpus must also hold a file per family (`FAMILIES`), and use every
+//! function of `dsl::functions` (both tables) inside some `expect value(...)`.
+//!
 //! To run one file by hand: `mcpops test tests/lang/windows.rules`.
 
 use mcpops::dsl::load_rules;
 use mcpops::engine::testrun::{print_outcomes, run_tests};
 use std::path::{Path, PathBuf};
+
+/// The files the corpus must hold: one per family of the language, and
+/// the promtool parity cases.
+const FAMILIES: &[&str] = &[
+    "windows",
+    "quantiles",
+    "counters",
+    "operators",
+    "sets",
+    "aggregations",
+    "staleness",
+    "absent",
+    "forecasts",
+    "records",
+    "alert_states",
+    "remediation",
+    "maintenance",
+    "promql_parity",
+];
 
 /// The corpus files, sorted, as paths relative to the crate root (the
 /// current directory of `cargo test`), so that messages name them as
@@ -37,10 +59,21 @@ fn corpus() -> Vec<PathBuf> {
     files
 }
 
+/// The path to give `load_rules`: relative when the current directory is
+/// the crate root (as under `cargo test`), so that the files are named as
+/// `mcpops test tests/lang/x.rules` names them.
+fn located(rel: &Path) -> PathBuf {
+    if rel.is_file() {
+        rel.to_path_buf()
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+    }
+}
+
 /// What one file gave: its problems (empty when it passed) and how many
 /// blocks and expectations ran.
 fn run_file(rel: &Path) -> (Vec<String>, usize, usize) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
+    let path = located(rel);
     let name = rel.display().to_string();
     let set = match load_rules(std::slice::from_ref(&path)) {
         Ok(set) => set,
@@ -91,7 +124,10 @@ fn run_file(rel: &Path) -> (Vec<String>, usize, usize) {
 #[test]
 fn every_corpus_file_passes_its_tests() {
     let files = corpus();
-    assert!(!files.is_empty(), "no file in tests/lang");
+    for family in FAMILIES {
+        let want = PathBuf::from(format!("tests/lang/{family}.rules"));
+        assert!(files.contains(&want), "{} is missing", want.display());
+    }
     let mut problems = Vec::new();
     let (mut blocks, mut expects) = (0, 0);
     for f in &files {
@@ -111,5 +147,60 @@ fn every_corpus_file_passes_its_tests() {
         problems.len(),
         files.len(),
         problems.join("\n\n")
+    );
+}
+
+/// The corpus must use every function of the language's two tables at
+/// least once inside an `expect value(...)`: a function nothing checks by
+/// value can change meaning unnoticed.
+#[test]
+fn every_function_is_checked_by_value_somewhere() {
+    use mcpops::dsl::ast::{ExpectTarget, Expr};
+    use mcpops::dsl::functions::{AGGREGATIONS, FUNCTIONS};
+    use std::collections::BTreeSet;
+
+    fn visit(e: &Expr, calls: &mut BTreeSet<String>, aggs: &mut BTreeSet<String>) {
+        match e {
+            Expr::Call(c) => {
+                calls.insert(c.func.name.clone());
+            }
+            Expr::Aggregate(a) => {
+                aggs.insert(a.op.name.clone());
+            }
+            _ => {}
+        }
+        for child in e.children() {
+            visit(child, calls, aggs);
+        }
+    }
+
+    let (mut calls, mut aggs) = (BTreeSet::new(), BTreeSet::new());
+    for f in corpus() {
+        let set = load_rules(&[located(&f)]).expect("readable");
+        for file in &set.files {
+            for t in file.tests() {
+                for e in &t.expects {
+                    if let ExpectTarget::Value(x) = &e.target {
+                        visit(x, &mut calls, &mut aggs);
+                    }
+                }
+            }
+        }
+    }
+    let missing: Vec<String> = FUNCTIONS
+        .iter()
+        .filter(|f| !calls.contains(f.name))
+        .map(|f| format!("{} (over time)", f.name))
+        .chain(
+            AGGREGATIONS
+                .iter()
+                .filter(|a| !aggs.contains(a.name))
+                .map(|a| format!("{} (across series)", a.name)),
+        )
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "no `expect value(...)` in tests/lang uses: {}",
+        missing.join(", ")
     );
 }
