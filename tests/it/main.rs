@@ -5,6 +5,7 @@
 mod analyze;
 mod cli;
 mod common;
+mod diagnostics;
 mod dsl_errors;
 mod dsl_format;
 mod dsl_fuzz;
