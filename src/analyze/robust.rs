@@ -850,7 +850,7 @@ mod tests {
 
     /// Selection agrees with sorting in Prometheus's order: NaN ranks below
     /// every number, and a whole rank next to an infinity is NaN (∞·0), as
-    /// promtool gives (tests/data/promql_parity.json has both).
+    /// promtool gives (tests/lang/promql_parity.rules has both).
     #[test]
     fn quantile_select_ranks_nan_first_and_interpolates_at_whole_ranks() {
         let cases: [(&[f64], f64); 6] = [

@@ -5,6 +5,7 @@
 mod analyze;
 mod cli;
 mod common;
+mod diagnostics;
 mod docs;
 mod dsl_errors;
 mod dsl_format;
@@ -15,7 +16,7 @@ mod engine;
 mod engine_fuzz;
 mod generate_fleet;
 mod ingest_formats;
+mod lang;
 mod nab;
-mod promql_parity;
 mod report;
 mod store;
