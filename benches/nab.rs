@@ -10,6 +10,12 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The binary's allocator tuning: a module of the binary, not the library
+/// (its unit tests, compiled here too, run with the binary's).
+#[path = "../src/memory.rs"]
+#[allow(dead_code)]
+mod memory;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mcpops::analyze::detect::DetectorConfig;
 use mcpops::analyze::nab;
@@ -25,7 +31,7 @@ fn corpus_dir() -> Option<PathBuf> {
 }
 
 fn bench(c: &mut Criterion) {
-    mcpops::memory::tune_allocator();
+    memory::tune_allocator();
     let Some(dir) = corpus_dir() else {
         eprintln!("note: NAB corpus not found at ../shared/data/nab; nothing to measure");
         return;

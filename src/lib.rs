@@ -3,8 +3,10 @@
 //! Data flows one way: [`ingest`] -> [`store`] -> [`engine`] / [`analyze`]
 //! -> [`remediate`] -> [`report`]. [`model`]
 //! holds the types the rooms share, [`dsl`] the rule language, [`generate`]
-//! the sample fleet, [`commands`] what each subcommand does, and [`memory`]
-//! how the binaries tune their allocator.
+//! the sample fleet, [`commands`] what each subcommand does.
+//!
+//! The library does no process-global work: the `mcpops` binary tunes the
+//! allocator (src/memory.rs, a module of the binary).
 
 pub mod analyze;
 pub mod commands;
@@ -13,7 +15,6 @@ pub mod engine;
 pub mod fsutil;
 pub mod generate;
 pub mod ingest;
-pub mod memory;
 pub mod model;
 pub mod progress;
 pub mod remediate;

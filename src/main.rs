@@ -1,5 +1,7 @@
 //! The command line: argument parsing only; the work is in `mcpops::commands`.
 
+mod memory;
+
 use clap::{Parser, Subcommand};
 use mcpops::analyze::analysis::AnalyzeOptions;
 use mcpops::commands::{self, CommandError, QueryTime, duration_arg, label_arg, time_arg};
@@ -485,7 +487,7 @@ fn run(cli: Cli) -> Result<(), CommandError> {
 }
 
 fn main() -> ExitCode {
-    mcpops::memory::tune_allocator();
+    memory::tune_allocator();
     match run(Cli::parse()) {
         Ok(()) | Err(CommandError::OutputClosed) => ExitCode::SUCCESS,
         Err(e) => {
