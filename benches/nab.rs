@@ -41,7 +41,9 @@ fn bench(c: &mut Criterion) {
     let corpus = nab::load_corpus(&labels, &data).expect("corpus loads");
     let rows: usize = corpus.iter().map(|f| f.series.values.len()).sum();
     let report = nab::evaluate(&labels, &data).expect("evaluate");
-    eprintln!("{report}");
+    for p in &report.profiles {
+        eprintln!("NAB {}: {:.2}", p.profile.name, p.score);
+    }
 
     let mut g = c.benchmark_group("nab");
     g.sample_size(10)

@@ -3,13 +3,13 @@
 //! Data flows one way: [`ingest`] -> [`store`] -> [`engine`] / [`analyze`]
 //! -> [`remediate`] -> [`report`]. [`model`]
 //! holds the types the rooms share, [`dsl`] the rule language, [`generate`]
-//! the sample fleet, [`commands`] what each subcommand does.
+//! the sample fleet.
 //!
-//! The library does no process-global work: the `mcpops` binary tunes the
-//! allocator (src/memory.rs, a module of the binary).
+//! The library returns data and does no process-global work: the `mcpops`
+//! binary (src/main.rs, src/cli/) parses the command line, renders what the
+//! library returns, and tunes the allocator (src/memory.rs).
 
 pub mod analyze;
-pub mod commands;
 pub mod dsl;
 pub mod engine;
 pub mod fsutil;
