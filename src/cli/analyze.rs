@@ -4,22 +4,14 @@
 
 use super::error::{CliError, io_failure};
 use super::shared::{Bounds, load_checked_rules, period, time_arg};
-use super::{AnalyzeArgs, Context};
+use super::{AnalyzeArgs, Context, TableOrJson};
 use mcpops::analyze::analysis::{Analysis, AnalyzeOptions, opt_time};
 use std::io::{self, Write};
 
 pub(super) fn run(ctx: &Context, args: AnalyzeArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let from_ms = args.from.map(|t| time_arg("--from", &t)).transpose()?;
     let to_ms = args.to.map(|t| time_arg("--to", &t)).transpose()?;
-    let json = match args.format.as_str() {
-        "table" => false,
-        "json" => true,
-        other => {
-            return Err(CliError::usage(format!(
-                "--format {other}: expected table or json"
-            )));
-        }
-    };
+    let json = args.format == TableOrJson::Json;
     let store = &ctx.store;
     let rules = load_checked_rules(&args.rules)?;
     let p = period(

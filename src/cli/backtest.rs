@@ -4,9 +4,9 @@
 //! `--out`, also as Parquet files (the library writes those).
 
 use super::error::{CliError, io_failure};
-use super::query::{OutputFormat, csv_io};
+use super::query::csv_io;
 use super::shared::{Bounds, duration_arg, load_checked_rules, period, range_error, time_arg};
-use super::{BacktestArgs, Context};
+use super::{BacktestArgs, Context, TableCsvJson};
 use mcpops::engine::EngineError;
 use mcpops::engine::backtest::{Backtest, BacktestOptions};
 use mcpops::engine::replay::ActionEvent;
@@ -89,11 +89,11 @@ fn action_row(a: &ActionEvent) -> ActionRow<'_> {
 }
 
 /// Writes the timeline and the actions.
-fn write_backtest(bt: &Backtest, format: OutputFormat, out: &mut dyn Write) -> io::Result<()> {
+fn write_backtest(bt: &Backtest, format: TableCsvJson, out: &mut dyn Write) -> io::Result<()> {
     let timeline = bt.timeline();
     let actions: Vec<ActionRow> = bt.replay.actions.iter().map(action_row).collect();
     match format {
-        OutputFormat::Json => {
+        TableCsvJson::Json => {
             let json = serde_json::json!({
                 "from": format_ms(bt.grid.start),
                 "to": format_ms(bt.grid.end()),
@@ -108,7 +108,7 @@ fn write_backtest(bt: &Backtest, format: OutputFormat, out: &mut dyn Write) -> i
                 serde_json::to_string_pretty(&json).unwrap_or_default()
             )?;
         }
-        OutputFormat::Csv => {
+        TableCsvJson::Csv => {
             let mut w = csv::Writer::from_writer(&mut *out);
             w.write_record([
                 "kind",
@@ -146,7 +146,7 @@ fn write_backtest(bt: &Backtest, format: OutputFormat, out: &mut dyn Write) -> i
             }
             w.flush()?;
         }
-        OutputFormat::Table => {
+        TableCsvJson::Table => {
             writeln!(
                 out,
                 "backtest {} .. {} every {}: {} alert episodes fired, {} action events",

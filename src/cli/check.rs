@@ -2,20 +2,12 @@
 //! JSON document `{"errors","warnings","diagnostics":[...]}`); exit 3 when
 //! any file has errors (warnings alone pass), 2 when a file is unreadable.
 
-use super::CheckArgs;
 use super::error::{CliError, io_failure};
+use super::{CheckArgs, TextOrJson};
 use std::io::Write;
 
 pub(super) fn run(args: CheckArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let json = match args.format.as_str() {
-        "text" => false,
-        "json" => true,
-        other => {
-            return Err(CliError::usage(format!(
-                "--format {other}: expected text or json"
-            )));
-        }
-    };
+    let json = args.format == TextOrJson::Json;
     let files = &args.files;
     let set = mcpops::dsl::load_rules(files).map_err(|e| CliError::Usage(e.into()))?;
     let (errors, warnings) = (set.errors(), set.warnings());

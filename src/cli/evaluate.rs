@@ -1,15 +1,15 @@
 //! `mcpops evaluate --labels WINDOWS.json --data DIR`: NAB's three profile
 //! scores, as a table or JSON.
 
-use super::EvaluateArgs;
 use super::error::{CliError, io_failure};
+use super::{EvaluateArgs, TableOrJson};
 use mcpops::analyze::nab::NabReport;
 use std::io::{self, Write};
 
 pub(super) fn run(args: EvaluateArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let report = mcpops::analyze::nab::evaluate(&args.labels, &args.data)
         .map_err(|e| CliError::Input(e.into()))?;
-    if args.format == "json" {
+    if args.format == TableOrJson::Json {
         let text = serde_json::to_string_pretty(&report).map_err(CliError::failure)?;
         writeln!(out, "{text}").map_err(io_failure)
     } else {

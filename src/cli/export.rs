@@ -16,7 +16,7 @@ pub(super) fn run(ctx: &Context, args: ExportArgs, stdout: &mut dyn Write) -> Re
         args.from.as_deref(),
         args.to.as_deref(),
     )?;
-    let format = args.format;
+    let format = args.format.into();
     let snapshot = ctx.store.snapshot()?;
     match args.out.as_deref() {
         Some(p) => {

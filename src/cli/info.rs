@@ -1,13 +1,13 @@
 //! `mcpops info`: the store's summary as a table of two columns, or JSON.
 
 use super::error::{CliError, io_failure};
-use super::{Context, InfoArgs};
+use super::{Context, InfoArgs, TableOrJson};
 use mcpops::time::format_ms;
 use std::io::Write;
 
 pub(super) fn run(ctx: &Context, args: InfoArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let info = ctx.store.snapshot()?.info()?;
-    if args.format == "json" {
+    if args.format == TableOrJson::Json {
         let text = serde_json::to_string_pretty(&info).map_err(CliError::failure)?;
         writeln!(out, "{text}").map_err(io_failure)?;
         return Ok(());

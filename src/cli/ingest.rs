@@ -12,7 +12,7 @@ use std::time::Instant;
 
 pub(super) fn run(ctx: &Context, args: IngestArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let opts = IngestOptions {
-        format: args.format,
+        format: args.format.map(Into::into),
         at_ms: args.at.map(|t| time_arg("--at", &t)).transpose()?,
         metric: args.metric,
         labels: args

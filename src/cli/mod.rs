@@ -22,10 +22,9 @@ mod shared;
 mod test;
 mod verify;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use error::CliError;
-use mcpops::ingest::Format;
-use mcpops::store::{ExportFormat, Store};
+use mcpops::store::Store;
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -143,9 +142,9 @@ struct IngestArgs {
     /// Files or directories; `-` reads stdin (then --format is required)
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// prometheus | openmetrics | csv | jsonl | influx [default: from the extension]
-    #[arg(long)]
-    format: Option<Format>,
+    /// Input format [default: from the extension]
+    #[arg(long, value_enum, ignore_case = true)]
+    format: Option<IngestFormat>,
     /// Timestamp for samples that carry none
     #[arg(long, value_name = "TIME")]
     at: Option<String>,
@@ -183,16 +182,16 @@ struct GenerateArgs {
 
 #[derive(Args)]
 struct InfoArgs {
-    /// table | json
-    #[arg(long, default_value = "table")]
-    format: String,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = TableOrJson::Table)]
+    format: TableOrJson,
 }
 
 #[derive(Args)]
 struct VerifyArgs {
-    /// table | json
-    #[arg(long, default_value = "table")]
-    format: String,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = TableOrJson::Table)]
+    format: TableOrJson,
 }
 
 #[derive(Args)]
@@ -203,8 +202,8 @@ struct RetainArgs {
 
 #[derive(Args)]
 struct ExportArgs {
-    /// csv | jsonl | parquet
-    #[arg(long, default_value = "csv")]
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
     format: ExportFormat,
     #[arg(long)]
     metric: Option<String>,
@@ -224,9 +223,9 @@ struct ExportArgs {
 struct CheckArgs {
     #[arg(required = true)]
     files: Vec<PathBuf>,
-    /// text | json
-    #[arg(long, default_value = "text")]
-    format: String,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    format: TextOrJson,
 }
 
 #[derive(Args)]
@@ -244,9 +243,9 @@ struct QueryArgs {
     /// Step of a range evaluation
     #[arg(long, default_value = "1m")]
     step: String,
-    /// table | csv | json
-    #[arg(long, default_value = "table")]
-    format: query::OutputFormat,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = TableCsvJson::Table)]
+    format: TableCsvJson,
     #[command(flatten)]
     limit: SamplesLimit,
 }
@@ -255,9 +254,9 @@ struct QueryArgs {
 struct TestArgs {
     #[arg(required = true)]
     files: Vec<PathBuf>,
-    /// text | json
-    #[arg(long, default_value = "text")]
-    format: String,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    format: TextOrJson,
 }
 
 #[derive(Args)]
@@ -273,9 +272,9 @@ struct BacktestArgs {
     /// Evaluation step [default: the rules' `evaluate every`, else 1m]
     #[arg(long)]
     step: Option<String>,
-    /// table | csv | json
-    #[arg(long, default_value = "table")]
-    format: query::OutputFormat,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = TableCsvJson::Table)]
+    format: TableCsvJson,
     /// Also write alerts.parquet and actions.parquet into this directory
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -304,8 +303,8 @@ struct ReportArgs {
     #[arg(long, value_name = "DIR", default_value = "mcpops-report")]
     out: PathBuf,
     /// Exit 4 when an alert this severe (critical, or warning) is firing at the end
-    #[arg(long, value_name = "SEVERITY")]
-    fail_on: Option<String>,
+    #[arg(long, value_name = "SEVERITY", value_enum)]
+    fail_on: Option<FailOn>,
     #[command(flatten)]
     limit: SamplesLimit,
 }
@@ -318,9 +317,9 @@ struct AnalyzeArgs {
     /// End [default: the last sample where the data is dense]
     #[arg(long, value_name = "TIME")]
     to: Option<String>,
-    /// table | json
-    #[arg(long, default_value = "table")]
-    format: String,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = TableOrJson::Table)]
+    format: TableOrJson,
     /// Rule files whose maintenance windows schedule the maintenance list
     #[arg(long, num_args = 1..)]
     rules: Vec<PathBuf>,
@@ -337,9 +336,9 @@ struct EvaluateArgs {
     labels: PathBuf,
     #[arg(long, value_name = "DIR")]
     data: PathBuf,
-    /// table | json
-    #[arg(long, default_value = "table")]
-    format: String,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = TableOrJson::Table)]
+    format: TableOrJson,
 }
 
 #[derive(Args)]
@@ -349,6 +348,81 @@ struct FmtArgs {
     /// Only list the files that would change (exit 1 if any)
     #[arg(long)]
     check: bool,
+}
+
+/// `--format` of info, verify, analyze and evaluate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum TableOrJson {
+    Table,
+    Json,
+}
+
+/// `--format` of check and test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum TextOrJson {
+    Text,
+    Json,
+}
+
+/// `--format` of query and backtest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum TableCsvJson {
+    Table,
+    Csv,
+    Json,
+}
+
+/// `export --format`: the formats the store writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ExportFormat {
+    Csv,
+    #[value(alias = "ndjson", alias = "json")]
+    Jsonl,
+    Parquet,
+}
+
+impl From<ExportFormat> for mcpops::store::ExportFormat {
+    fn from(f: ExportFormat) -> Self {
+        match f {
+            ExportFormat::Csv => Self::Csv,
+            ExportFormat::Jsonl => Self::JsonLines,
+            ExportFormat::Parquet => Self::Parquet,
+        }
+    }
+}
+
+/// `ingest --format`: the formats ingest reads, with the short names it
+/// has always taken (`prom`, `om`, `ndjson`, `json`, `lp`), in any case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum IngestFormat {
+    #[value(alias = "prom")]
+    Prometheus,
+    #[value(alias = "om")]
+    Openmetrics,
+    Csv,
+    #[value(alias = "ndjson", alias = "json")]
+    Jsonl,
+    #[value(alias = "lp")]
+    Influx,
+}
+
+impl From<IngestFormat> for mcpops::ingest::Format {
+    fn from(f: IngestFormat) -> Self {
+        match f {
+            IngestFormat::Prometheus => Self::Prometheus,
+            IngestFormat::Openmetrics => Self::OpenMetrics,
+            IngestFormat::Csv => Self::Csv,
+            IngestFormat::Jsonl => Self::JsonLines,
+            IngestFormat::Influx => Self::Influx,
+        }
+    }
+}
+
+/// `report --fail-on`: the least severe alert that pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum FailOn {
+    Critical,
+    Warning,
 }
 
 /// `--max-samples`, for the commands that evaluate rules or expressions.

@@ -5,30 +5,10 @@
 
 use super::error::{CliError, io_failure};
 use super::shared::{duration_arg, range_error, store_extent, time_arg};
-use super::{Context, QueryArgs};
+use super::{Context, QueryArgs, TableCsvJson};
 use mcpops::engine::value::{Grid, Series, StepValue, Value, format_labels};
 use mcpops::time::format_ms;
 use std::io::{self, Write};
-
-/// Output formats shared by query and backtest.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OutputFormat {
-    Table,
-    Csv,
-    Json,
-}
-
-impl std::str::FromStr for OutputFormat {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "table" => Ok(OutputFormat::Table),
-            "csv" => Ok(OutputFormat::Csv),
-            "json" => Ok(OutputFormat::Json),
-            _ => Err(format!("unknown format `{s}`: expected table, csv or json")),
-        }
-    }
-}
 
 /// When a query runs: an instant, or a range of steps.
 enum QueryTime {
@@ -97,7 +77,7 @@ pub(super) fn csv_io(e: csv::Error) -> io::Error {
 fn write_value(
     value: &Value,
     grid: Grid,
-    format: OutputFormat,
+    format: TableCsvJson,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     // A number over a range of steps is a series without labels, as
@@ -126,7 +106,7 @@ fn write_value(
             .collect()
     };
     match format {
-        OutputFormat::Json => {
+        TableCsvJson::Json => {
             let json = match value {
                 Value::Scalar(x) => {
                     serde_json::json!({"resultType": "scalar", "result": [grid.end() as f64 / 1000.0, number(*x)]})
@@ -163,7 +143,7 @@ fn write_value(
                 serde_json::to_string_pretty(&json).unwrap_or_default()
             )?;
         }
-        OutputFormat::Csv => {
+        TableCsvJson::Csv => {
             let mut w = csv::Writer::from_writer(out);
             w.write_record(["series", "timestamp", "value"])
                 .map_err(csv_io)?;
@@ -179,7 +159,7 @@ fn write_value(
             }
             w.flush()?;
         }
-        OutputFormat::Table => {
+        TableCsvJson::Table => {
             if let Value::Scalar(x) = value {
                 writeln!(out, "{}", number(*x))?;
                 return Ok(());

@@ -5,7 +5,7 @@
 
 use super::error::{CliError, io_failure};
 use super::shared::{Bounds, duration_arg, load_checked_rules, period, time_arg};
-use super::{Context, ReportArgs};
+use super::{Context, FailOn, ReportArgs};
 use mcpops::ingest::IngestOptions;
 use mcpops::report::ReportOptions;
 use std::io::Write;
@@ -26,14 +26,6 @@ pub(super) fn run(ctx: &Context, args: ReportArgs, out: &mut dyn Write) -> Resul
             .transpose()?,
         extent: None,
     };
-    if let Some(level) = &args.fail_on
-        && level != "critical"
-        && level != "warning"
-    {
-        return Err(CliError::usage(format!(
-            "--fail-on {level}: expected critical or warning"
-        )));
-    }
     let store = &ctx.store;
     let empty = store.snapshot()?.manifest().extent().is_none();
     if empty && ctx.sample_fallback && Path::new(SAMPLE_FLEET).is_dir() {
@@ -92,9 +84,9 @@ pub(super) fn run(ctx: &Context, args: ReportArgs, out: &mut dyn Write) -> Resul
         .firing_at_end
         .iter()
         .map(|&i| &report.alerts.episodes[i])
-        .filter(|e| match args.fail_on.as_deref() {
-            Some("critical") => e.severity == "critical",
-            Some(_) => e.severity == "critical" || e.severity == "warning",
+        .filter(|e| match args.fail_on {
+            Some(FailOn::Critical) => e.severity == "critical",
+            Some(FailOn::Warning) => e.severity == "critical" || e.severity == "warning",
             None => false,
         })
         .map(|e| e.alert.as_str())

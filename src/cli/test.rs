@@ -2,22 +2,14 @@
 //! each failure with expected and actual side by side (or JSON); exit 3
 //! when any expectation fails.
 
-use super::TestArgs;
 use super::error::{CliError, io_failure};
 use super::shared::load_checked_rules;
+use super::{TestArgs, TextOrJson};
 use mcpops::engine::testrun::{TestOutcome, run_tests};
 use std::io::{self, Write};
 
 pub(super) fn run(args: TestArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let json = match args.format.as_str() {
-        "text" => false,
-        "json" => true,
-        other => {
-            return Err(CliError::usage(format!(
-                "--format {other}: expected text or json"
-            )));
-        }
-    };
+    let json = args.format == TextOrJson::Json;
     let rules = load_checked_rules(&args.files)?;
     let outcomes = run_tests(&rules);
     let failed = if json {

@@ -2,12 +2,12 @@
 //! when any segment is damaged.
 
 use super::error::{CliError, io_failure};
-use super::{Context, VerifyArgs};
+use super::{Context, TableOrJson, VerifyArgs};
 use std::io::Write;
 
 pub(super) fn run(ctx: &Context, args: VerifyArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let report = ctx.store.verify()?;
-    if args.format == "json" {
+    if args.format == TableOrJson::Json {
         let text = serde_json::to_string_pretty(&report).map_err(CliError::failure)?;
         writeln!(out, "{text}").map_err(io_failure)?;
     } else {
