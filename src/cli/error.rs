@@ -215,6 +215,8 @@ mod tests {
 
     #[test]
     fn internal_failures_exit_1_and_bad_input_2() {
+        let poisoned = EngineError::Internal("a lock was poisoned".into());
+        assert_eq!(CliError::from(poisoned).exit_code(), 1);
         let eval = EngineError::Eval("no such label".into());
         assert_eq!(CliError::from(eval).exit_code(), 2);
         let closed = EngineError::Io(io::Error::from(io::ErrorKind::BrokenPipe));

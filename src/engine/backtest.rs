@@ -218,7 +218,7 @@ pub fn write_parquet(bt: &Backtest, dir: &Path) -> Result<(), EngineError> {
         strings(&|r| r.summary.clone()),
     ];
     let batch =
-        RecordBatch::try_new(schema, columns).map_err(|e| EngineError::Eval(e.to_string()))?;
+        RecordBatch::try_new(schema, columns).map_err(|e| EngineError::Internal(e.into()))?;
     write_batch(&dir.join("alerts.parquet"), batch)?;
 
     let acts = &bt.replay.actions;
@@ -242,6 +242,6 @@ pub fn write_parquet(bt: &Backtest, dir: &Path) -> Result<(), EngineError> {
         strs(&|a| a.action.clone()),
     ];
     let batch =
-        RecordBatch::try_new(schema, columns).map_err(|e| EngineError::Eval(e.to_string()))?;
+        RecordBatch::try_new(schema, columns).map_err(|e| EngineError::Internal(e.into()))?;
     write_batch(&dir.join("actions.parquet"), batch)
 }

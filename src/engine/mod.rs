@@ -49,4 +49,8 @@ pub enum EngineError {
     Io(#[from] std::io::Error),
     #[error("writing {path}: {message}")]
     Output { path: String, message: String },
+    /// The engine failed, not the input: a lock poisoned by a thread that
+    /// panicked, an Arrow batch that does not fit its own schema.
+    #[error(transparent)]
+    Internal(Box<dyn std::error::Error + Send + Sync>),
 }
