@@ -122,12 +122,12 @@ enum Command {
     Analyze(AnalyzeArgs),
     /// Score every row of a timestamp,value CSV for anomalies (NAB's result format)
     #[command(
-        after_help = "Example:\n  mcpops detect ../shared/data/nab/data/artificialNoAnomaly/art_daily_no_noise.csv"
+        after_help = "Example:\n  mcpops detect tests/data/nab/data/artificialNoAnomaly/art_daily_no_noise.csv"
     )]
     Detect(DetectArgs),
     /// Run the detector over a labelled corpus and print NAB's profile scores
     #[command(
-        after_help = "Example:\n  mcpops evaluate --labels ../shared/data/nab/labels/combined_windows.json --data ../shared/data/nab/data"
+        after_help = "Example:\n  mcpops evaluate --labels tests/data/nab/labels/combined_windows.json --data tests/data/nab/data"
     )]
     Evaluate(EvaluateArgs),
     /// Rewrite rule files in the canonical layout, keeping comments
