@@ -4,6 +4,7 @@
 
 mod analyze;
 mod cli;
+mod cli_snapshots;
 mod common;
 mod dsl_errors;
 mod dsl_format;
