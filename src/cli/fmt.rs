@@ -4,7 +4,7 @@
 //! its diagnostics printed, and the run exits 3.
 
 use super::FmtArgs;
-use super::error::{CliError, io_failure};
+use super::error::{CliError, PathError, io_failure};
 use std::io::Write;
 
 pub(super) fn run(args: FmtArgs, out: &mut dyn Write) -> Result<(), CliError> {
@@ -12,8 +12,14 @@ pub(super) fn run(args: FmtArgs, out: &mut dyn Write) -> Result<(), CliError> {
     // Every file is read before any is rewritten: a missing one changes nothing.
     let mut sources = Vec::with_capacity(files.len());
     for p in files {
-        let src = std::fs::read_to_string(p).map_err(|e| {
-            CliError::Usage(std::io::Error::new(e.kind(), format!("{}: {e}", p.display())).into())
+        let src = std::fs::read_to_string(p).map_err(|source| {
+            CliError::Usage(
+                PathError {
+                    path: p.display().to_string(),
+                    source,
+                }
+                .into(),
+            )
         })?;
         sources.push(src);
     }
