@@ -12,6 +12,12 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The binary's allocator tuning: a module of the binary, not the library
+/// (its unit tests, compiled here too, run with the binary's).
+#[path = "../src/memory.rs"]
+#[allow(dead_code)]
+mod memory;
+
 mod common;
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -19,7 +25,7 @@ use mcpops::analyze::analysis::{AnalyzeOptions, analyze};
 use std::hint::black_box;
 
 fn bench(c: &mut Criterion) {
-    mcpops::memory::tune_allocator();
+    memory::tune_allocator();
     let tmp = tempfile::tempdir().expect("tmp");
     let store = common::fleet_store(&tmp);
     let snap = store.snapshot().expect("snapshot");

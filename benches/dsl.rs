@@ -8,6 +8,12 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The binary's allocator tuning: a module of the binary, not the library
+/// (its unit tests, compiled here too, run with the binary's).
+#[path = "../src/memory.rs"]
+#[allow(dead_code)]
+mod memory;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mcpops::dsl::{self, Item};
 use std::hint::black_box;
@@ -33,7 +39,7 @@ fn policy_set() -> (String, u64) {
 }
 
 fn bench(c: &mut Criterion) {
-    mcpops::memory::tune_allocator();
+    memory::tune_allocator();
     let (src, rules) = policy_set();
 
     // Time per rule: each iteration parses and checks the whole file; the

@@ -8,6 +8,12 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The binary's allocator tuning: a module of the binary, not the library
+/// (its unit tests, compiled here too, run with the binary's).
+#[path = "../src/memory.rs"]
+#[allow(dead_code)]
+mod memory;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mcpops::ingest::{Format, IngestOptions, ingest_reader};
 use mcpops::model::MemorySink;
@@ -121,7 +127,7 @@ fn jsonl() -> (String, u64) {
 }
 
 fn bench(c: &mut Criterion) {
-    mcpops::memory::tune_allocator();
+    memory::tune_allocator();
     let opts = IngestOptions {
         quiet: true,
         ..IngestOptions::default()

@@ -9,6 +9,12 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The binary's allocator tuning: a module of the binary, not the library
+/// (its unit tests, compiled here too, run with the binary's).
+#[path = "../src/memory.rs"]
+#[allow(dead_code)]
+mod memory;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mcpops::analyze::detect::DetectorConfig;
 use mcpops::analyze::nab;
@@ -21,14 +27,16 @@ fn corpus_dir() -> PathBuf {
 }
 
 fn bench(c: &mut Criterion) {
-    mcpops::memory::tune_allocator();
+    memory::tune_allocator();
     let dir = corpus_dir();
     let labels = dir.join("labels/combined_windows.json");
     let data = dir.join("data");
     let corpus = nab::load_corpus(&labels, &data).expect("corpus loads");
     let rows: usize = corpus.iter().map(|f| f.series.values.len()).sum();
     let report = nab::evaluate(&labels, &data).expect("evaluate");
-    eprintln!("{report}");
+    for p in &report.profiles {
+        eprintln!("NAB {}: {:.2}", p.profile.name, p.score);
+    }
 
     let mut g = c.benchmark_group("nab");
     g.sample_size(10)

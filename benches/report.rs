@@ -7,6 +7,12 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The binary's allocator tuning: a module of the binary, not the library
+/// (its unit tests, compiled here too, run with the binary's).
+#[path = "../src/memory.rs"]
+#[allow(dead_code)]
+mod memory;
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use mcpops::dsl::load_rules;
 use mcpops::ingest::{IngestOptions, ingest_path};
@@ -22,7 +28,7 @@ impl report::Progress for Silent {
 }
 
 fn bench(c: &mut Criterion) {
-    mcpops::memory::tune_allocator();
+    memory::tune_allocator();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let tmp = tempfile::tempdir().expect("tmp");
     let store = Store::open(tmp.path().join("store"));

@@ -6,6 +6,12 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The binary's allocator tuning: a module of the binary, not the library
+/// (its unit tests, compiled here too, run with the binary's).
+#[path = "../src/memory.rs"]
+#[allow(dead_code)]
+mod memory;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mcpops::model::{Matcher, SampleSink, SeriesKey};
 use mcpops::store::{ScanRequest, Store};
@@ -50,7 +56,7 @@ fn build_store(dir: &std::path::Path) -> Store {
 }
 
 fn scan(c: &mut Criterion) {
-    mcpops::memory::tune_allocator();
+    memory::tune_allocator();
     let dir = tempfile::tempdir().expect("tempdir");
     let store = build_store(dir.path());
     let snapshot = store.snapshot().expect("snapshot");

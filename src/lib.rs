@@ -3,17 +3,18 @@
 //! Data flows one way: [`ingest`] -> [`store`] -> [`engine`] / [`analyze`]
 //! -> [`remediate`] -> [`report`]. [`model`]
 //! holds the types the rooms share, [`dsl`] the rule language, [`generate`]
-//! the sample fleet, [`commands`] what each subcommand does, and [`memory`]
-//! how the binaries tune their allocator.
+//! the sample fleet.
+//!
+//! The library returns data and does no process-global work: the `mcpops`
+//! binary (src/main.rs, src/cli/) parses the command line, renders what the
+//! library returns, and tunes the allocator (src/memory.rs).
 
 pub mod analyze;
-pub mod commands;
 pub mod dsl;
 pub mod engine;
 pub mod fsutil;
 pub mod generate;
 pub mod ingest;
-pub mod memory;
 pub mod model;
 pub mod progress;
 pub mod remediate;

@@ -1,8 +1,9 @@
-//! How the binaries tune their allocator, mimalloc (each binary and bench
-//! declares it as the global allocator): memory freed by one backtest or
-//! query stays with the process for the next one instead of going back to
-//! the kernel within a second, and the process's memory comes in 4 KiB
-//! pages, not transparent huge pages.
+//! How the `mcpops` binary tunes its allocator, mimalloc (the binary and
+//! each bench declare it as the global allocator; the benches include this
+//! file by its path, as the library does no process-global work): memory
+//! freed by one backtest or query stays with the process for the next one
+//! instead of going back to the kernel within a second, and the process's
+//! memory comes in 4 KiB pages, not transparent huge pages.
 //!
 //! mimalloc purges an arena's free memory once its purge delay (1 s by
 //! default) has run out since the first free. A process that replays rules

@@ -26,7 +26,6 @@
 //! other detectors can be measured the same way.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -432,34 +431,6 @@ impl NabReport {
             .iter()
             .find(|p| p.profile.name == name)
             .map(|p| p.score)
-    }
-}
-
-impl fmt::Display for NabReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "NAB: {} files, {} rows, {} windows",
-            self.files, self.rows, self.windows
-        )?;
-        writeln!(
-            f,
-            "{:<20} {:>7} {:>10} {:>9} {:>7} {:>7}",
-            "profile", "score", "threshold", "detected", "missed", "FP rows"
-        )?;
-        for p in &self.profiles {
-            writeln!(
-                f,
-                "{:<20} {:>7.2} {:>10.4} {:>9} {:>7} {:>7}",
-                p.profile.name,
-                p.score,
-                p.threshold,
-                p.detected_windows,
-                p.missed_windows,
-                p.false_positive_rows
-            )?;
-        }
-        Ok(())
     }
 }
 

@@ -4,8 +4,7 @@
 //!
 //! Door: [`parse_str`]/[`parse_file`] give a [`RuleFile`]; [`load_rules`]
 //! parses and checks several files as one rule set (references resolve
-//! across them); [`check_command`] and [`fmt_command`] are `mcpops check`
-//! and `mcpops fmt`.
+//! across them); [`format_str`] and [`replace_file`] are `mcpops fmt`'s.
 
 pub mod ast;
 pub mod check;
@@ -143,56 +142,6 @@ pub fn load_rules(paths: &[PathBuf]) -> io::Result<RuleSet> {
     Ok(RuleSet { files, diagnostics })
 }
 
-/// What `check` found.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct CheckOutcome {
-    pub errors: usize,
-    pub warnings: usize,
-}
-
-/// `mcpops check FILE...`: prints the diagnostics (human, or one JSON
-/// document `{"errors","warnings","diagnostics":[...]}`) and counts them.
-/// Exit codes for the caller: 0 when `errors == 0`, 3 otherwise; an `Err`
-/// (unreadable file) is a usage error.
-pub fn check_command(
-    files: &[PathBuf],
-    json: bool,
-    out: &mut dyn Write,
-) -> io::Result<CheckOutcome> {
-    let set = load_rules(files)?;
-    let outcome = CheckOutcome {
-        errors: set.errors(),
-        warnings: set.warnings(),
-    };
-    if json {
-        let doc = serde_json::json!({
-            "errors": outcome.errors,
-            "warnings": outcome.warnings,
-            "diagnostics": set.diagnostics,
-        });
-        writeln!(out, "{doc}")?;
-    } else {
-        for d in &set.diagnostics {
-            writeln!(out, "{d}")?;
-        }
-        writeln!(
-            out,
-            "checked {} file{}: {} error{}, {} warning{}",
-            files.len(),
-            plural(files.len()),
-            outcome.errors,
-            plural(outcome.errors),
-            outcome.warnings,
-            plural(outcome.warnings)
-        )?;
-    }
-    Ok(outcome)
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
-}
-
 /// Formats a file's text in the canonical layout, comments kept. Files with
 /// syntax errors are not formatted: their diagnostics are returned.
 pub fn format_str(src: &str, name: &str) -> Result<String, Vec<Diagnostic>> {
@@ -200,53 +149,10 @@ pub fn format_str(src: &str, name: &str) -> Result<String, Vec<Diagnostic>> {
     Ok(format::format_file(src, &file))
 }
 
-/// What `fmt` did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct FmtOutcome {
-    /// Files rewritten (or, with `check`, that would be).
-    pub changed: Vec<PathBuf>,
-    /// Files left alone because they do not parse (their diagnostics printed).
-    pub errors: usize,
-}
-
-/// `mcpops fmt [--check] FILE...`: rewrites files in place (through a
-/// temporary file and a rename), or with `check` only lists those that would
-/// change. Each changed file's path is printed. Exit codes for the caller:
-/// with `check`, 1 when `changed` is not empty; 3 when `errors > 0`; an
-/// `Err` (unreadable file) is a usage error.
-pub fn fmt_command(files: &[PathBuf], check: bool, out: &mut dyn Write) -> io::Result<FmtOutcome> {
-    let mut outcome = FmtOutcome::default();
-    let mut sources = Vec::with_capacity(files.len());
-    for p in files {
-        let src = std::fs::read_to_string(p)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
-        sources.push(src);
-    }
-    for (p, src) in files.iter().zip(&sources) {
-        match format_str(src, &p.display().to_string()) {
-            Err(diags) => {
-                outcome.errors += 1;
-                for d in diags {
-                    writeln!(out, "{d}")?;
-                }
-            }
-            Ok(formatted) if formatted != *src => {
-                if !check {
-                    replace_file(p, &formatted)?;
-                }
-                writeln!(out, "{}", p.display())?;
-                outcome.changed.push(p.clone());
-            }
-            Ok(_) => {}
-        }
-    }
-    Ok(outcome)
-}
-
 /// Replaces the contents of the file at `path` atomically: a temporary
 /// file beside it, then a rename. A symlink is followed, so its target is
 /// rewritten and the link stays a link; the target's permissions are kept.
-fn replace_file(path: &Path, contents: &str) -> io::Result<()> {
+pub fn replace_file(path: &Path, contents: &str) -> io::Result<()> {
     let target = std::fs::canonicalize(path)
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
     let name = target

@@ -1,23 +1,22 @@
 //! `mcpops backtest`: replays rule files over stored history and reports the
 //! alert timeline (alert, labels, start, end, duration, peak, flaps) and the
-//! dry run of remediation and maintenance actions, as a table, CSV or JSON,
-//! and optionally as Parquet files. `record` rules can be written back.
+//! dry run of remediation and maintenance actions (the binary prints them as
+//! a table, CSV or JSON), optionally as Parquet files. `record` rules can be
+//! written back.
 
 use super::EngineError;
-use super::query::OutputFormat;
 use super::replay::{ActionEvent, Replay, as_samples, lookback_ms, replay};
 use super::source::StoreSource;
 use super::value::{Grid, format_labels};
 use crate::dsl::ast::RuleFile;
 use crate::model::SampleSink;
 use crate::store::{Store, StoreError};
-use crate::time::{format_duration_ms, format_ms};
+use crate::time::format_ms;
 use arrow::array::{
     ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMillisecondArray, UInt32Array,
 };
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use serde::Serialize;
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -154,134 +153,6 @@ pub fn backtest(
     })
 }
 
-#[derive(Serialize)]
-struct ActionRow<'a> {
-    time: String,
-    policy: &'a str,
-    event: &'static str,
-    trigger: &'a str,
-    labels: String,
-    action: &'a str,
-}
-
-fn action_row(a: &ActionEvent) -> ActionRow<'_> {
-    ActionRow {
-        time: format_ms(a.time),
-        policy: &a.policy,
-        event: a.kind.name(),
-        trigger: &a.trigger,
-        labels: format_labels(&a.labels),
-        action: &a.action,
-    }
-}
-
-/// Writes the timeline and the actions.
-pub fn write_backtest(
-    bt: &Backtest,
-    format: OutputFormat,
-    out: &mut dyn Write,
-) -> Result<(), EngineError> {
-    let timeline = bt.timeline();
-    let actions: Vec<ActionRow> = bt.replay.actions.iter().map(action_row).collect();
-    match format {
-        OutputFormat::Json => {
-            let json = serde_json::json!({
-                "from": format_ms(bt.grid.start),
-                "to": format_ms(bt.grid.end()),
-                "step_s": bt.grid.step / 1000,
-                "samples_read": bt.samples_read,
-                "alerts": timeline,
-                "actions": actions,
-            });
-            writeln!(
-                out,
-                "{}",
-                serde_json::to_string_pretty(&json).unwrap_or_default()
-            )?;
-        }
-        OutputFormat::Csv => {
-            let mut w = csv::Writer::from_writer(&mut *out);
-            w.write_record([
-                "kind",
-                "time",
-                "end",
-                "name",
-                "severity_or_event",
-                "labels",
-                "duration_s",
-                "peak",
-                "flaps",
-                "detail",
-            ])?;
-            for r in &timeline {
-                w.write_record([
-                    "alert",
-                    &r.start,
-                    r.end.as_deref().unwrap_or(""),
-                    &r.alert,
-                    &r.severity,
-                    &r.labels,
-                    &r.duration_s.to_string(),
-                    &r.peak.to_string(),
-                    &r.flaps.to_string(),
-                    &r.summary,
-                ])?;
-            }
-            for a in &actions {
-                w.write_record([
-                    "action", &a.time, "", a.policy, a.event, &a.labels, "", "", "", a.action,
-                ])?;
-            }
-            w.flush()?;
-        }
-        OutputFormat::Table => {
-            writeln!(
-                out,
-                "backtest {} .. {} every {}: {} alert episodes fired, {} action events",
-                format_ms(bt.grid.start),
-                format_ms(bt.grid.end()),
-                format_duration_ms(bt.grid.step),
-                timeline.len(),
-                actions.len()
-            )?;
-            writeln!(out, "\nALERTS")?;
-            writeln!(
-                out,
-                "{:<24} {:<9} {:<20} {:<20} {:>10} {:>12} {:>5}  labels",
-                "alert", "severity", "start", "end", "duration", "peak", "flaps"
-            )?;
-            for r in &timeline {
-                writeln!(
-                    out,
-                    "{:<24} {:<9} {:<20} {:<20} {:>10} {:>12.6} {:>5}  {}",
-                    r.alert,
-                    r.severity,
-                    r.start,
-                    r.end.as_deref().unwrap_or("(firing)"),
-                    format_duration_ms((r.duration_s * 1000.0) as i64),
-                    r.peak,
-                    r.flaps,
-                    r.labels
-                )?;
-            }
-            writeln!(out, "\nACTIONS (dry run)")?;
-            writeln!(
-                out,
-                "{:<20} {:<24} {:<22} {:<40}  action",
-                "time", "policy", "event", "labels"
-            )?;
-            for a in &actions {
-                writeln!(
-                    out,
-                    "{:<20} {:<24} {:<22} {:<40}  {}",
-                    a.time, a.policy, a.event, a.labels, a.action
-                )?;
-            }
-        }
-    }
-    Ok(())
-}
-
 fn ts_array(v: Vec<Option<i64>>) -> ArrayRef {
     Arc::new(TimestampMillisecondArray::from(v).with_timezone("UTC"))
 }
@@ -347,7 +218,7 @@ pub fn write_parquet(bt: &Backtest, dir: &Path) -> Result<(), EngineError> {
         strings(&|r| r.summary.clone()),
     ];
     let batch =
-        RecordBatch::try_new(schema, columns).map_err(|e| EngineError::Eval(e.to_string()))?;
+        RecordBatch::try_new(schema, columns).map_err(|e| EngineError::Internal(e.into()))?;
     write_batch(&dir.join("alerts.parquet"), batch)?;
 
     let acts = &bt.replay.actions;
@@ -371,6 +242,6 @@ pub fn write_parquet(bt: &Backtest, dir: &Path) -> Result<(), EngineError> {
         strs(&|a| a.action.clone()),
     ];
     let batch =
-        RecordBatch::try_new(schema, columns).map_err(|e| EngineError::Eval(e.to_string()))?;
+        RecordBatch::try_new(schema, columns).map_err(|e| EngineError::Internal(e.into()))?;
     write_batch(&dir.join("actions.parquet"), batch)
 }

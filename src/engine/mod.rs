@@ -49,18 +49,8 @@ pub enum EngineError {
     Io(#[from] std::io::Error),
     #[error("writing {path}: {message}")]
     Output { path: String, message: String },
-}
-
-/// CSV output fails only as its writer does.
-impl From<csv::Error> for EngineError {
-    fn from(e: csv::Error) -> Self {
-        // Keep the I/O error itself: its kind (a closed pipe) matters to the CLI.
-        if !e.is_io_error() {
-            return EngineError::Io(std::io::Error::other(e));
-        }
-        match e.into_kind() {
-            csv::ErrorKind::Io(io) => EngineError::Io(io),
-            other => EngineError::Io(std::io::Error::other(format!("{other:?}"))),
-        }
-    }
+    /// The engine failed, not the input: a lock poisoned by a thread that
+    /// panicked, an Arrow batch that does not fit its own schema.
+    #[error(transparent)]
+    Internal(Box<dyn std::error::Error + Send + Sync>),
 }

@@ -142,7 +142,7 @@ impl StoreSource {
 }
 
 fn poisoned<T>(_: T) -> EngineError {
-    EngineError::Eval("a parallel evaluation failed while holding the scan cache".into())
+    EngineError::Internal("a parallel evaluation failed while holding the scan cache".into())
 }
 
 impl Source for StoreSource {

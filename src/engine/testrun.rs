@@ -17,7 +17,6 @@ use crate::model::SeriesKey;
 use crate::store::SeriesData;
 use crate::time::format_duration_ms;
 use serde::Serialize;
-use std::io::{self, Write};
 
 /// Relative tolerance of `expect value(..) == V`.
 pub const TOLERANCE: f64 = 1e-6;
@@ -252,37 +251,4 @@ fn check(
         expected,
         actual,
     }))
-}
-
-/// Prints outcomes as `cargo test` does: one line per block, then each
-/// failure with expected and actual side by side. Returns the failed count.
-pub fn print_outcomes(outcomes: &[TestOutcome], out: &mut dyn Write) -> io::Result<usize> {
-    let mut failed = 0;
-    for o in outcomes {
-        let status = if o.passed() { "ok" } else { "FAILED" };
-        writeln!(
-            out,
-            "test {}:{} \"{}\" ... {status}",
-            o.file, o.line, o.name
-        )?;
-        if let Some(err) = &o.error {
-            writeln!(out, "    error: {err}")?;
-        }
-        for f in &o.failures {
-            writeln!(out, "  {}:{}:{}: {}", o.file, f.line, f.col, f.expect)?;
-            let w = f.expected.len().max("expected".len());
-            writeln!(out, "    {:<w$} | actual", "expected")?;
-            writeln!(out, "    {:<w$} | {}", f.expected, f.actual)?;
-        }
-        if !o.passed() {
-            failed += 1;
-        }
-    }
-    let passed = outcomes.len() - failed;
-    writeln!(
-        out,
-        "\ntest result: {}. {passed} passed; {failed} failed",
-        if failed == 0 { "ok" } else { "FAILED" }
-    )?;
-    Ok(failed)
 }

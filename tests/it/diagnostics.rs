@@ -12,7 +12,7 @@
 //! }
 //!
 //! # ---- mcpops check prints (MCPOPS_BLESS=1 cargo test --test it diagnostics:: rewrites this) ----
-//! # error: expected a duration such as `5m` after `for`
+//! # error[E001]: expected a duration such as `5m` after `for`
 //! #  --> tests/diagnostics/example.rules:4:9
 //! #   |
 //! # 4 |   for   soon
@@ -24,9 +24,8 @@
 //!
 //! The expected output is exactly what `mcpops check tests/diagnostics/NAME.rules`
 //! prints from the crate root, standard output then standard error (the
-//! `mcpops: ...` line, when the file has errors): it is rendered through
-//! `mcpops::commands::check`, the function behind the command, with the
-//! path as given here, and the last line as `main` prints the error. The
+//! `mcpops: ...` line, when the file has errors): the harness runs the
+//! command, with the path as given here. The
 //! whole file is checked, marker and expected block included (they are
 //! comments), so `mcpops check` on it gives the same output by hand; an error
 //! at the end of the file therefore points past the expected block.
@@ -58,15 +57,17 @@ fn files() -> Vec<PathBuf> {
     files
 }
 
-/// What `mcpops check FILE` prints: standard output, then the error line of
-/// standard error when the command fails.
+/// What `mcpops check FILE` prints from the crate root: standard output,
+/// then standard error (the `mcpops: ...` line when the file has errors).
 fn rendering(path: &Path) -> String {
-    let mut out = Vec::new();
-    let result = mcpops::commands::check(&[path.to_path_buf()], false, &mut out);
-    let mut text = String::from_utf8(out).expect("utf-8");
-    if let Err(e) = result {
-        text.push_str(&format!("mcpops: {e}\n"));
-    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcpops"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("check")
+        .arg(path)
+        .output()
+        .expect("run mcpops check");
+    let mut text = String::from_utf8(out.stdout).expect("utf-8");
+    text.push_str(&String::from_utf8(out.stderr).expect("utf-8"));
     text
 }
 

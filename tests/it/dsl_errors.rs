@@ -8,6 +8,7 @@
 //! - the gutter of a line number of three digits (a file of 120 lines);
 //! - long chains of constants (9,000 generated `let`s) on a small stack.
 
+use crate::common;
 use mcpops::dsl::{self, Diagnostic};
 
 fn check(src: &str) -> Vec<Diagnostic> {
@@ -117,8 +118,17 @@ fn references_resolve_across_files_checked_together() {
 
 #[test]
 fn check_command_prints_human_and_json_and_counts() {
-    let dir = std::env::temp_dir().join(format!("mcpops-dsl-check-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let store = dir.join("store");
+    let check = |files: &[&std::path::Path], json: bool| {
+        let mut args = vec!["check"];
+        if json {
+            args.extend(["--format", "json"]);
+        }
+        args.extend(files.iter().map(|f| f.to_str().unwrap()));
+        common::mcpops(&store, &args)
+    };
     let good = dir.join("good.rules");
     let bad = dir.join("bad.rules");
     std::fs::write(&good, "alert A {\n  when x > 1\n  for 5m\n}\n").unwrap();
@@ -128,30 +138,17 @@ fn check_command_prints_human_and_json_and_counts() {
     )
     .unwrap();
 
-    let mut out = Vec::new();
-    let o = dsl::check_command(std::slice::from_ref(&good), false, &mut out).unwrap();
+    let o = check(&[&good], false);
+    assert_eq!(o.status.code(), Some(0), "{}", common::text(&o));
     assert_eq!(
-        o,
-        dsl::CheckOutcome {
-            errors: 0,
-            warnings: 0
-        }
-    );
-    assert_eq!(
-        String::from_utf8(out).unwrap(),
+        String::from_utf8(o.stdout).unwrap(),
         "checked 1 file: 0 errors, 0 warnings\n"
     );
 
-    let mut out = Vec::new();
-    let o = dsl::check_command(&[good.clone(), bad.clone()], false, &mut out).unwrap();
-    assert_eq!(
-        o,
-        dsl::CheckOutcome {
-            errors: 1,
-            warnings: 1
-        }
-    );
-    let text = String::from_utf8(out).unwrap();
+    // Errors exit 3; warnings alone would not.
+    let o = check(&[&good, &bad], false);
+    assert_eq!(o.status.code(), Some(3), "{}", common::text(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
     assert!(
         text.contains(&format!("--> {}:4:17", bad.display())),
         "{text}"
@@ -161,9 +158,8 @@ fn check_command_prints_human_and_json_and_counts() {
         "{text}"
     );
 
-    let mut out = Vec::new();
-    dsl::check_command(std::slice::from_ref(&bad), true, &mut out).unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let o = check(&[&bad], true);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["errors"], 1);
     assert_eq!(v["warnings"], 1);
     let d = &v["diagnostics"][1];
@@ -180,12 +176,13 @@ fn check_command_prints_human_and_json_and_counts() {
     assert_eq!(v["diagnostics"][0]["severity"], "warning");
 
     // A missing file is an I/O error (a usage error), not a diagnostic.
-    let e = dsl::check_command(&[dir.join("missing.rules")], false, &mut Vec::new()).unwrap_err();
+    let e = dsl::load_rules(&[dir.join("missing.rules")]).unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
-    assert!(e.to_string().contains("missing.rules"));
+    let o = check(&[&dir.join("missing.rules")], false);
+    assert_eq!(o.status.code(), Some(2), "{}", common::text(&o));
+    assert!(common::text(&o).contains("missing.rules"));
     let d = dsl::check_file(&dir.join("missing.rules"));
     assert_eq!((d.len(), d[0].line, d[0].col), (1, 1, 1));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

@@ -1,7 +1,20 @@
 //! The formatter: canonical layout, comments kept, idempotent, and the
-//! formatted text parses to the same tree. Also `fmt_command`.
+//! formatted text parses to the same tree. Also `mcpops fmt`.
 
+use crate::common;
 use mcpops::dsl;
+use std::path::Path;
+
+/// `mcpops fmt [--check] FILES...`.
+fn fmt(files: &[&Path], check: bool) -> std::process::Output {
+    let mut args = vec!["fmt"];
+    if check {
+        args.push("--check");
+    }
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    let store = std::env::temp_dir().join("mcpops-fmt-test-unused-store");
+    common::mcpops(&store, &args)
+}
 
 /// Comment texts in order (strings skipped).
 fn comments(src: &str) -> Vec<String> {
@@ -171,8 +184,8 @@ fn files_with_syntax_errors_are_not_formatted() {
 
 #[test]
 fn fmt_command_rewrites_or_lists() {
-    let dir = std::env::temp_dir().join(format!("mcpops-dsl-fmt-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let clean = dir.join("clean.rules");
     let messy = dir.join("messy.rules");
     let broken = dir.join("broken.rules");
@@ -180,12 +193,11 @@ fn fmt_command_rewrites_or_lists() {
     std::fs::write(&messy, "let   a=1\n").unwrap();
     std::fs::write(&broken, "let a =\n").unwrap();
 
-    let mut out = Vec::new();
-    let o = dsl::fmt_command(&[clean.clone(), messy.clone()], true, &mut out).unwrap();
-    assert_eq!(o.changed, vec![messy.clone()]);
-    assert_eq!(o.errors, 0);
+    // --check lists what would change, and exits 1 for it.
+    let o = fmt(&[&clean, &messy], true);
+    assert_eq!(o.status.code(), Some(1), "{}", common::text(&o));
     assert_eq!(
-        String::from_utf8(out).unwrap(),
+        String::from_utf8(o.stdout).unwrap(),
         format!("{}\n", messy.display())
     );
     assert_eq!(
@@ -194,25 +206,27 @@ fn fmt_command_rewrites_or_lists() {
         "--check leaves files alone"
     );
 
-    let o = dsl::fmt_command(
-        &[clean.clone(), messy.clone(), broken.clone()],
-        false,
-        &mut Vec::new(),
-    )
-    .unwrap();
-    assert_eq!((o.changed.len(), o.errors), (1, 1));
+    // A file that does not parse is left alone (exit 3); the others are formatted.
+    let o = fmt(&[&clean, &messy, &broken], false);
+    assert_eq!(o.status.code(), Some(3), "{}", common::text(&o));
+    assert!(
+        String::from_utf8(o.stdout)
+            .unwrap()
+            .contains(&format!("{}\n", messy.display()))
+    );
     assert_eq!(std::fs::read_to_string(&messy).unwrap(), "let a = 1\n");
     assert_eq!(std::fs::read_to_string(&broken).unwrap(), "let a =\n");
-    let o = dsl::fmt_command(std::slice::from_ref(&messy), true, &mut Vec::new()).unwrap();
-    assert!(o.changed.is_empty());
-    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+    let o = fmt(&[&messy], true);
+    assert_eq!(o.status.code(), Some(0), "{}", common::text(&o));
+    assert!(o.stdout.is_empty());
+    let leftovers: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(leftovers.len(), 3, "no temporary files left: {leftovers:?}");
 
-    assert!(dsl::fmt_command(&[dir.join("missing.rules")], true, &mut Vec::new()).is_err());
-    std::fs::remove_dir_all(&dir).unwrap();
+    let o = fmt(&[&dir.join("missing.rules")], true);
+    assert_eq!(o.status.code(), Some(2), "{}", common::text(&o));
 }
 
 #[cfg(unix)]
@@ -226,8 +240,12 @@ fn fmt_writes_through_a_symlink_to_its_target() {
     let link = dir.path().join("link.rules");
     std::os::unix::fs::symlink(&target, &link).unwrap();
 
-    let o = dsl::fmt_command(std::slice::from_ref(&link), false, &mut Vec::new()).unwrap();
-    assert_eq!(o.changed, vec![link.clone()]);
+    let o = fmt(&[&link], false);
+    assert_eq!(o.status.code(), Some(0), "{}", common::text(&o));
+    assert_eq!(
+        String::from_utf8(o.stdout).unwrap(),
+        format!("{}\n", link.display())
+    );
     assert!(
         std::fs::symlink_metadata(&link)
             .unwrap()

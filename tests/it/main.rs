@@ -4,6 +4,7 @@
 
 mod analyze;
 mod cli;
+mod cli_snapshots;
 mod common;
 mod diagnostics;
 mod docs;
@@ -18,5 +19,6 @@ mod generate_fleet;
 mod ingest_formats;
 mod lang;
 mod nab;
+mod registry;
 mod report;
 mod store;

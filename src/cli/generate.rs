@@ -1,0 +1,35 @@
+//! `mcpops generate`: the sample fleet, and one line saying what was written.
+
+use super::GenerateArgs;
+use super::error::{CliError, io_failure};
+use super::shared::time_arg;
+use mcpops::generate::{GenerateOptions, generate};
+use std::io::Write;
+
+pub(super) fn run(args: GenerateArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let mut opts = GenerateOptions {
+        servers: args.servers,
+        days: args.days,
+        seed: args.seed,
+        out: args.out,
+        gzip: !args.no_gzip,
+        ..GenerateOptions::default()
+    };
+    if let Some(t) = args.start {
+        opts.start_ms = time_arg("--start", &t)?;
+    }
+    if let Some(r) = args.rate {
+        opts.calls_per_second = r;
+    }
+    let summary = generate(&opts)?;
+    writeln!(
+        out,
+        "wrote {} file(s) to {}: {} calls, {} gauge samples, {} incident(s) in incidents.json",
+        summary.files.len(),
+        opts.out.display(),
+        summary.calls,
+        summary.gauge_samples,
+        summary.incidents.len()
+    )
+    .map_err(io_failure)
+}

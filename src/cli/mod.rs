@@ -1,0 +1,482 @@
+//! The command line: clap's definitions of every subcommand and flag, and
+//! the dispatch to one module per subcommand. Each module runs the library,
+//! which returns data, and renders it (tables, CSV, JSON) on stdout.
+
+mod analyze;
+mod backtest;
+mod check;
+mod compact;
+mod detect;
+pub mod error;
+mod evaluate;
+mod export;
+mod fmt;
+mod generate;
+mod info;
+mod ingest;
+mod query;
+mod repair;
+mod report;
+mod retain;
+mod shared;
+mod test;
+mod verify;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use error::CliError;
+use mcpops::store::Store;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "mcpops",
+    version,
+    about = "Embedded time-series analytics for MCP server operators",
+    long_about = "mcpops keeps MCP server metrics as Parquet segments in a local directory, \
+                  loads them from Prometheus/OpenMetrics text, CSV, JSON lines and Influx line \
+                  protocol, and answers questions about them."
+)]
+pub struct Cli {
+    /// Store directory [default: $MCPOPS_STORE, else ./mcpops-store]
+    #[arg(long, global = true, value_name = "DIR")]
+    store: Option<PathBuf>,
+    /// No progress bars (they are also hidden when stderr is not a terminal)
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Load metric files (or directories of them) into the store, in one commit
+    #[command(after_help = "Examples:\n  mcpops ingest data/fleet\n  \
+        mcpops ingest scrape.prom --at 2026-11-20T14:00:00Z\n  \
+        mcpops ingest nab.csv --metric cpu --label host=a\n  \
+        gzip -dc calls.jsonl.gz | mcpops ingest - --format jsonl")]
+    Ingest(IngestArgs),
+    /// Write a deterministic sample MCP fleet with injected incidents
+    #[command(
+        after_help = "Example:\n  mcpops generate --servers 8 --days 3 --seed 7 --out data/fleet"
+    )]
+    Generate(GenerateArgs),
+    /// Segments, series, samples, time range and bytes per sample of the store
+    #[command(after_help = "Example:\n  mcpops info --store /var/lib/mcpops")]
+    Info(InfoArgs),
+    /// Merge each day's small segments and drop duplicate samples (newest write wins)
+    #[command(after_help = "Example:\n  mcpops compact")]
+    Compact,
+    /// Read every segment in full and check it against its checksums and manifest entry
+    #[command(
+        after_help = "Exits 5 when a segment is damaged or the manifest is lost; \
+        `mcpops repair` then sets damaged segments aside.\n\nExample:\n  mcpops verify"
+    )]
+    Verify(VerifyArgs),
+    /// Make a damaged store readable: move damaged segments to quarantine/, drop entries of
+    /// missing files, rebuild a lost or unreadable manifest from the segments
+    #[command(after_help = "Nothing is deleted: damaged segments are moved to \
+        STORE/quarantine/, an unreadable manifest is kept beside the new one.\n\n\
+        Example:\n  mcpops verify || mcpops repair")]
+    Repair,
+    /// Drop whole days that end at or before a time
+    #[command(
+        after_help = "Examples:\n  mcpops retain --before 2026-11-01\n  mcpops retain --before now-30d"
+    )]
+    Retain(RetainArgs),
+    /// Write stored samples as CSV, JSON lines or Parquet
+    #[command(after_help = "Examples:\n  \
+        mcpops export --metric process.memory.usage --match 'server=mcp-03' --from 2026-11-17 --to 2026-11-18\n  \
+        mcpops export --format parquet --out fleet.parquet")]
+    Export(ExportArgs),
+    /// Check rule files: syntax and meaning, every error with its position
+    #[command(
+        after_help = "Examples:\n  mcpops check rules/mcp.rules\n  mcpops check --format json rules/*.rules"
+    )]
+    Check(CheckArgs),
+    /// Evaluate an expression at an instant, or over a range of steps
+    #[command(
+        after_help = "Examples:\n  mcpops query 'p95(mcp.server.operation.duration[5m]) by (server)'\n  \
+        mcpops query 'process.memory.usage' --at 2026-11-18T12:00:00Z --format json\n  \
+        mcpops query 'count(mcp.server.operation.duration[1h]) by (server)' --from 2026-11-16 --to 2026-11-17 --step 1h"
+    )]
+    Query(QueryArgs),
+    /// Run the test blocks of rule files (exit 3 when any fails)
+    #[command(after_help = "Example:\n  mcpops test rules/mcp.rules rules/examples/*.rules")]
+    Test(TestArgs),
+    /// Replay rules over stored history: alert timeline and dry-run actions
+    #[command(
+        after_help = "Example:\n  mcpops backtest --rules rules/mcp.rules --from 2026-11-16 --to 2026-11-19 --out bt/"
+    )]
+    Backtest(BacktestArgs),
+    /// Write report.json, report.md and report.html: the cron job's output
+    #[command(
+        after_help = "With no arguments, reports on the sample fleet in data/ (ingested into an empty \
+                      default store) with rules/mcp.rules, into ./mcpops-report/.\n\n\
+                      Examples:\n  mcpops report\n  mcpops report --rules rules/mcp.rules --since 24h --out /var/www/mcp --fail-on critical"
+    )]
+    Report(ReportArgs),
+    /// Bottlenecks, incidents, anomalies, forecasts, maintenance and recommendations
+    #[command(
+        after_help = "Example:\n  mcpops analyze --rules rules/mcp.rules --format json > analysis.json"
+    )]
+    Analyze(AnalyzeArgs),
+    /// Score every row of a timestamp,value CSV for anomalies (NAB's result format)
+    #[command(
+        after_help = "Example:\n  mcpops detect tests/data/nab/data/artificialNoAnomaly/art_daily_no_noise.csv"
+    )]
+    Detect(DetectArgs),
+    /// Run the detector over a labelled corpus and print NAB's profile scores
+    #[command(
+        after_help = "Example:\n  mcpops evaluate --labels tests/data/nab/labels/combined_windows.json --data tests/data/nab/data"
+    )]
+    Evaluate(EvaluateArgs),
+    /// Rewrite rule files in the canonical layout, keeping comments
+    #[command(
+        after_help = "Examples:\n  mcpops fmt rules/mcp.rules\n  mcpops fmt --check rules/*.rules"
+    )]
+    Fmt(FmtArgs),
+}
+
+#[derive(Args)]
+struct IngestArgs {
+    /// Files or directories; `-` reads stdin (then --format is required)
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Input format [default: from the extension]
+    #[arg(long, value_enum, ignore_case = true)]
+    format: Option<IngestFormat>,
+    /// Timestamp for samples that carry none
+    #[arg(long, value_name = "TIME")]
+    at: Option<String>,
+    /// Metric name for a wide CSV's single value column (NAB's timestamp,value)
+    #[arg(long)]
+    metric: Option<String>,
+    /// Extra label for every sample, as name=value (repeatable)
+    #[arg(long, value_name = "NAME=VALUE")]
+    label: Vec<String>,
+    /// Skip lines that do not parse, report how many and the first few
+    #[arg(long)]
+    skip_invalid: bool,
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    #[arg(long, default_value_t = 8)]
+    servers: usize,
+    #[arg(long, default_value_t = 3)]
+    days: u32,
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    #[arg(long)]
+    out: PathBuf,
+    /// First timestamp [default: 2026-11-16T00:00:00Z]
+    #[arg(long, value_name = "TIME")]
+    start: Option<String>,
+    /// Mean MCP calls per second per server
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Write plain text instead of .gz files
+    #[arg(long)]
+    no_gzip: bool,
+}
+
+#[derive(Args)]
+struct InfoArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = TableOrJson::Table)]
+    format: TableOrJson,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = TableOrJson::Table)]
+    format: TableOrJson,
+}
+
+#[derive(Args)]
+struct RetainArgs {
+    #[arg(long, value_name = "TIME")]
+    before: String,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+    format: ExportFormat,
+    #[arg(long)]
+    metric: Option<String>,
+    /// Label matcher: name=value, name!=value, name=~regex, name!~regex (repeatable)
+    #[arg(long = "match", value_name = "MATCHER")]
+    matchers: Vec<String>,
+    #[arg(long, value_name = "TIME")]
+    from: Option<String>,
+    #[arg(long, value_name = "TIME")]
+    to: Option<String>,
+    /// Output file [default: stdout]
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    format: TextOrJson,
+}
+
+#[derive(Args)]
+struct QueryArgs {
+    expr: String,
+    /// Evaluate at this instant [default: the store's last sample]
+    #[arg(long, value_name = "TIME", conflicts_with_all = ["from", "to"])]
+    at: Option<String>,
+    /// Start of a range evaluation
+    #[arg(long, value_name = "TIME", requires = "to")]
+    from: Option<String>,
+    /// End of a range evaluation
+    #[arg(long, value_name = "TIME", requires = "from")]
+    to: Option<String>,
+    /// Step of a range evaluation
+    #[arg(long, default_value = "1m")]
+    step: String,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = TableCsvJson::Table)]
+    format: TableCsvJson,
+    #[command(flatten)]
+    limit: SamplesLimit,
+}
+
+#[derive(Args)]
+struct TestArgs {
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    format: TextOrJson,
+}
+
+#[derive(Args)]
+struct BacktestArgs {
+    #[arg(long, required = true, num_args = 1..)]
+    rules: Vec<PathBuf>,
+    /// Start [default: the first whole step at or after the first sample where the data is dense]
+    #[arg(long, value_name = "TIME")]
+    from: Option<String>,
+    /// End [default: the last sample where the data is dense]
+    #[arg(long, value_name = "TIME")]
+    to: Option<String>,
+    /// Evaluation step [default: the rules' `evaluate every`, else 1m]
+    #[arg(long)]
+    step: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = TableCsvJson::Table)]
+    format: TableCsvJson,
+    /// Also write alerts.parquet and actions.parquet into this directory
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Write the output of record rules back to the store
+    #[arg(long)]
+    record: bool,
+    #[command(flatten)]
+    limit: SamplesLimit,
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// Rule files to backtest over the period [default: rules/mcp.rules when present]
+    #[arg(long, num_args = 1..)]
+    rules: Vec<PathBuf>,
+    /// Start of the analysis [default: the first sample where the data is dense; the backtest from the next whole step]
+    #[arg(long, value_name = "TIME", conflicts_with = "since")]
+    from: Option<String>,
+    /// End [default: the last sample where the data is dense]
+    #[arg(long, value_name = "TIME")]
+    to: Option<String>,
+    /// The last DURATION of data, e.g. 24h
+    #[arg(long, value_name = "DURATION")]
+    since: Option<String>,
+    /// Directory to write into
+    #[arg(long, value_name = "DIR", default_value = "mcpops-report")]
+    out: PathBuf,
+    /// Exit 4 when an alert this severe (critical, or warning) is firing at the end
+    #[arg(long, value_name = "SEVERITY", value_enum)]
+    fail_on: Option<FailOn>,
+    #[command(flatten)]
+    limit: SamplesLimit,
+}
+
+#[derive(Args)]
+struct AnalyzeArgs {
+    /// Start [default: the first sample where the data is dense]
+    #[arg(long, value_name = "TIME")]
+    from: Option<String>,
+    /// End [default: the last sample where the data is dense]
+    #[arg(long, value_name = "TIME")]
+    to: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = TableOrJson::Table)]
+    format: TableOrJson,
+    /// Rule files whose maintenance windows schedule the maintenance list
+    #[arg(long, num_args = 1..)]
+    rules: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+struct DetectArgs {
+    file: PathBuf,
+}
+
+#[derive(Args)]
+struct EvaluateArgs {
+    #[arg(long, value_name = "WINDOWS.json")]
+    labels: PathBuf,
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = TableOrJson::Table)]
+    format: TableOrJson,
+}
+
+#[derive(Args)]
+struct FmtArgs {
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Only list the files that would change (exit 1 if any)
+    #[arg(long)]
+    check: bool,
+}
+
+/// `--format` of info, verify, analyze and evaluate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum TableOrJson {
+    Table,
+    Json,
+}
+
+/// `--format` of check and test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum TextOrJson {
+    Text,
+    Json,
+}
+
+/// `--format` of query and backtest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum TableCsvJson {
+    Table,
+    Csv,
+    Json,
+}
+
+/// `export --format`: the formats the store writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ExportFormat {
+    Csv,
+    #[value(alias = "ndjson", alias = "json")]
+    Jsonl,
+    Parquet,
+}
+
+impl From<ExportFormat> for mcpops::store::ExportFormat {
+    fn from(f: ExportFormat) -> Self {
+        match f {
+            ExportFormat::Csv => Self::Csv,
+            ExportFormat::Jsonl => Self::JsonLines,
+            ExportFormat::Parquet => Self::Parquet,
+        }
+    }
+}
+
+/// `ingest --format`: the formats ingest reads, with the short names it
+/// has always taken (`prom`, `om`, `ndjson`, `json`, `lp`), in any case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum IngestFormat {
+    #[value(alias = "prom")]
+    Prometheus,
+    #[value(alias = "om")]
+    Openmetrics,
+    Csv,
+    #[value(alias = "ndjson", alias = "json")]
+    Jsonl,
+    #[value(alias = "lp")]
+    Influx,
+}
+
+impl From<IngestFormat> for mcpops::ingest::Format {
+    fn from(f: IngestFormat) -> Self {
+        match f {
+            IngestFormat::Prometheus => Self::Prometheus,
+            IngestFormat::Openmetrics => Self::OpenMetrics,
+            IngestFormat::Csv => Self::Csv,
+            IngestFormat::Jsonl => Self::JsonLines,
+            IngestFormat::Influx => Self::Influx,
+        }
+    }
+}
+
+/// `report --fail-on`: the least severe alert that pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum FailOn {
+    Critical,
+    Warning,
+}
+
+/// `--max-samples`, for the commands that evaluate rules or expressions.
+#[derive(Args)]
+struct SamplesLimit {
+    /// The most samples one expression may hold at once (read by its windows,
+    /// plus its results: series x steps); more fails with exit 2
+    #[arg(long, value_name = "N", env = "MCPOPS_MAX_SAMPLES",
+          default_value_t = mcpops::engine::budget::DEFAULT_MAX_SAMPLES,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_samples: u64,
+}
+
+impl SamplesLimit {
+    fn apply(&self) {
+        mcpops::engine::budget::set_max_samples(self.max_samples);
+    }
+}
+
+/// What every subcommand may need besides its own flags.
+struct Context {
+    store: Store,
+    /// No `--store` (nor `$MCPOPS_STORE`): `report` may fill an empty
+    /// default store with the sample fleet.
+    sample_fallback: bool,
+    quiet: bool,
+}
+
+/// Runs the subcommand, its output on stdout.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    let ctx = Context {
+        store: Store::resolve(cli.store.as_deref()),
+        sample_fallback: cli.store.is_none() && std::env::var_os("MCPOPS_STORE").is_none(),
+        quiet: cli.quiet,
+    };
+    let mut stdout = std::io::stdout().lock();
+    let out = &mut stdout;
+    match cli.command {
+        Command::Ingest(args) => ingest::run(&ctx, args, out),
+        Command::Generate(args) => generate::run(args, out),
+        Command::Info(args) => info::run(&ctx, args, out),
+        Command::Compact => compact::run(&ctx, out),
+        Command::Verify(args) => verify::run(&ctx, args, out),
+        Command::Repair => repair::run(&ctx, out),
+        Command::Retain(args) => retain::run(&ctx, args, out),
+        Command::Export(args) => export::run(&ctx, args, out),
+        Command::Check(args) => check::run(args, out),
+        Command::Fmt(args) => fmt::run(args, out),
+        Command::Report(args) => report::run(&ctx, args, out),
+        Command::Analyze(args) => analyze::run(&ctx, args, out),
+        Command::Detect(args) => detect::run(args, out),
+        Command::Evaluate(args) => evaluate::run(args, out),
+        Command::Query(args) => query::run(&ctx, args, out),
+        Command::Test(args) => test::run(args, out),
+        Command::Backtest(args) => backtest::run(&ctx, args, out),
+    }
+}

@@ -1,0 +1,190 @@
+//! `mcpops query`: one expression, at an instant or over a range of steps,
+//! printed as a table, CSV or JSON (Prometheus's API shapes: a vector or a
+//! scalar for an instant, a matrix for a range). Errors in the expression
+//! exit 3 with their position.
+
+use super::error::{CliError, io_failure};
+use super::shared::{duration_arg, range_error, store_extent, time_arg};
+use super::{Context, QueryArgs, TableCsvJson};
+use mcpops::engine::value::{Grid, Series, StepValue, Value, format_labels};
+use mcpops::time::format_ms;
+use std::io::{self, Write};
+
+/// When a query runs: an instant, or a range of steps.
+enum QueryTime {
+    At(i64),
+    Range { from: i64, to: i64, step: i64 },
+}
+
+pub(super) fn run(ctx: &Context, args: QueryArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    args.limit.apply();
+    let when = match (args.at, args.from, args.to) {
+        (Some(at), _, _) => QueryTime::At(time_arg("--at", &at)?),
+        (None, Some(from), Some(to)) => QueryTime::Range {
+            from: time_arg("--from", &from)?,
+            to: time_arg("--to", &to)?,
+            step: duration_arg("--step", &args.step)?,
+        },
+        _ => QueryTime::At(store_extent(&ctx.store)?.1),
+    };
+    let expr = mcpops::dsl::parse_query(&args.expr).map_err(|diags| {
+        let text: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+        CliError::rules(text.join("\n"))
+    })?;
+    let grid = match when {
+        QueryTime::At(t) => Grid::checked_range(t, t, 1)
+            .map_err(|_| CliError::usage("--at: the time is outside the years 0000-9999"))?,
+        QueryTime::Range { from, to, step } => {
+            Grid::checked_range(from, to, step).map_err(|e| range_error(e, "--step"))?
+        }
+    };
+    let value = mcpops::engine::query::query(ctx.store.snapshot()?, &expr, grid)?;
+    write_value(&value, grid, args.format, out).map_err(io_failure)
+}
+
+fn series_name(s: &Series) -> String {
+    format!(
+        "{}{}",
+        s.metric.as_deref().unwrap_or(""),
+        format_labels(&s.labels)
+    )
+}
+
+fn number(x: f64) -> String {
+    if x.is_nan() {
+        "NaN".into()
+    } else if x == f64::INFINITY {
+        "+Inf".into()
+    } else if x == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        x.to_string()
+    }
+}
+
+/// A CSV writer's error as the I/O error it is (a closed pipe matters).
+pub(super) fn csv_io(e: csv::Error) -> io::Error {
+    if !e.is_io_error() {
+        return io::Error::other(e);
+    }
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) => io,
+        other => io::Error::other(format!("{other:?}")),
+    }
+}
+
+/// Writes a query's result.
+fn write_value(
+    value: &Value,
+    grid: Grid,
+    format: TableCsvJson,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    // A number over a range of steps is a series without labels, as
+    // Prometheus answers a range query of a scalar.
+    let spread;
+    let value = match value {
+        Value::Scalar(x) if grid.n > 1 => {
+            spread = Value::Vector(vec![Series::new(
+                Vec::new(),
+                0,
+                vec![StepValue::some(*x); grid.n],
+            )]);
+            &spread
+        }
+        _ => value,
+    };
+    let rows: Vec<(String, &Series)> = match value {
+        Value::Scalar(_) => Vec::new(),
+        Value::Vector(v) => v.iter().map(|s| (series_name(s), s)).collect(),
+    };
+    let points = |s: &Series| -> Vec<(i64, f64)> {
+        s.values
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| v.get().map(|v| (grid.time(s.start + i), v)))
+            .collect()
+    };
+    match format {
+        TableCsvJson::Json => {
+            let json = match value {
+                Value::Scalar(x) => {
+                    serde_json::json!({"resultType": "scalar", "result": [grid.end() as f64 / 1000.0, number(*x)]})
+                }
+                Value::Vector(v) => {
+                    let result: Vec<serde_json::Value> = v
+                        .iter()
+                        .map(|s| {
+                            let mut metric = serde_json::Map::new();
+                            if let Some(m) = &s.metric {
+                                metric.insert("__name__".into(), m.clone().into());
+                            }
+                            for (k, val) in &s.labels {
+                                metric.insert(k.clone(), val.clone().into());
+                            }
+                            let pts: Vec<serde_json::Value> = points(s)
+                                .into_iter()
+                                .map(|(t, x)| serde_json::json!([t as f64 / 1000.0, number(x)]))
+                                .collect();
+                            if grid.n == 1 {
+                                serde_json::json!({"metric": metric, "value": pts.first()})
+                            } else {
+                                serde_json::json!({"metric": metric, "values": pts})
+                            }
+                        })
+                        .collect();
+                    let kind = if grid.n == 1 { "vector" } else { "matrix" };
+                    serde_json::json!({"resultType": kind, "result": result})
+                }
+            };
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&json).unwrap_or_default()
+            )?;
+        }
+        TableCsvJson::Csv => {
+            let mut w = csv::Writer::from_writer(out);
+            w.write_record(["series", "timestamp", "value"])
+                .map_err(csv_io)?;
+            if let Value::Scalar(x) = value {
+                w.write_record(["", &format_ms(grid.end()), &number(*x)])
+                    .map_err(csv_io)?;
+            }
+            for (name, s) in &rows {
+                for (t, x) in points(s) {
+                    w.write_record([name.as_str(), &format_ms(t), &number(x)])
+                        .map_err(csv_io)?;
+                }
+            }
+            w.flush()?;
+        }
+        TableCsvJson::Table => {
+            if let Value::Scalar(x) = value {
+                writeln!(out, "{}", number(*x))?;
+                return Ok(());
+            }
+            if rows.is_empty() {
+                writeln!(out, "(no series)")?;
+                return Ok(());
+            }
+            let width = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(6).max(6);
+            if grid.n == 1 {
+                writeln!(out, "{:<width$}  value", "series")?;
+                for (name, s) in &rows {
+                    if let Some(x) = s.at(0) {
+                        writeln!(out, "{name:<width$}  {}", number(x))?;
+                    }
+                }
+            } else {
+                writeln!(out, "{:<width$}  {:<20}  value", "series", "time")?;
+                for (name, s) in &rows {
+                    for (t, x) in points(s) {
+                        writeln!(out, "{name:<width$}  {:<20}  {}", format_ms(t), number(x))?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}

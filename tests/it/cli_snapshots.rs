@@ -1,0 +1,494 @@
+//! Snapshots of every subcommand as a user sees it: the command line, the
+//! exit code, stdout and stderr, once for a success and at least once for a
+//! failure (a flag value the command does not take, a missing file, a bad
+//! expression, a damaged store...). They live in tests/snapshots/cli/, one
+//! `.snap` file per case.
+//!
+//! Each command runs as `mcpops --store [TMP]/store --quiet ARGS` from the
+//! crate's root (so `rules/mcp.rules` is the shipped policy); the store
+//! commands get a tiny fleet (`generate --servers 2 --days 1 --seed 3`,
+//! ingested) made per test. Temporary paths show as `[TMP]`, ingest's
+//! timing as `[SECS]` and `[RATE]`.
+//!
+//! After an intended change of output, re-bless and review:
+//!
+//! ```text
+//! INSTA_UPDATE=always cargo test --test it cli_snapshots::
+//! git diff tests/snapshots/cli
+//! ```
+//!
+//! (or `cargo insta review`, with cargo-insta installed). A snapshot that is
+//! missing or differs fails the test; under CI nothing is written.
+
+use crate::common;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A temporary directory with a store in it, empty or holding the fleet.
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn empty() -> Sandbox {
+        Sandbox {
+            dir: tempfile::tempdir().expect("temporary directory"),
+        }
+    }
+
+    /// Two servers for a day, with their incidents, ingested.
+    fn with_fleet() -> Sandbox {
+        let sandbox = Sandbox::empty();
+        common::generate_and_ingest(&sandbox.store(), &sandbox.path("fleet"), 2, 1, 3);
+        sandbox
+    }
+
+    fn store(&self) -> PathBuf {
+        self.path("store")
+    }
+
+    /// `name` inside the sandbox.
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes `text` to `name` inside the sandbox and returns its path.
+    fn write(&self, name: &str, text: &str) -> String {
+        let path = self.path(name);
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+        std::fs::write(&path, text).expect("write");
+        path.to_str().expect("utf-8 path").to_string()
+    }
+
+    /// Runs `mcpops --store STORE --quiet ARGS` and renders what a user sees.
+    fn run(&self, args: &[&str]) -> String {
+        let o = Command::new(env!("CARGO_BIN_EXE_mcpops"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_remove("MCPOPS_STORE")
+            .env_remove("MCPOPS_MAX_SAMPLES")
+            .arg("--store")
+            .arg(self.store())
+            .arg("--quiet")
+            .args(args)
+            .output()
+            .expect("run mcpops");
+        let code = o
+            .status
+            .code()
+            .map_or_else(|| "killed by a signal".to_string(), |c| c.to_string());
+        let line: Vec<String> = std::iter::once("mcpops")
+            .chain(args.iter().copied())
+            .map(shell_quoted)
+            .collect();
+        format!(
+            "$ {}\nexit: {code}\n--- stdout\n{}--- stderr\n{}",
+            line.join(" "),
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    }
+
+    /// Asserts the snapshot `name` of `mcpops ARGS`, its paths filtered.
+    #[track_caller]
+    fn snap(&self, name: &str, args: &[&str]) {
+        let shown = self.run(args);
+        let mut settings = insta::Settings::clone_current();
+        settings
+            .set_snapshot_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/cli"));
+        settings.set_prepend_module_to_snapshot(false);
+        settings.set_omit_expression(true);
+        let tmp = self.dir.path().to_str().expect("utf-8 path");
+        settings.add_filter(&regex::escape(tmp), "[TMP]");
+        settings.add_filter(
+            r"in \d+\.\d+s \(\d+ samples/s\)",
+            "in [SECS]s ([RATE] samples/s)",
+        );
+        settings.bind(|| insta::assert_snapshot!(name, shown));
+    }
+}
+
+/// `arg` as a shell would need it typed.
+fn shell_quoted(arg: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c);
+    if !arg.is_empty() && arg.chars().all(plain) {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', "'\\''"))
+    }
+}
+
+/// A sandbox whose store path is a regular file: every store command fails
+/// on it with an I/O error, which is no usage error (exit 1).
+fn blocked_store() -> Sandbox {
+    let s = Sandbox::empty();
+    s.write("store", "not a store\n");
+    s
+}
+
+#[test]
+fn top_level() {
+    let s = Sandbox::empty();
+    s.snap("help", &["--help"]);
+    s.snap("no_subcommand", &[]);
+    s.snap("unknown_subcommand", &["frobnicate"]);
+}
+
+#[test]
+fn generate() {
+    let s = Sandbox::empty();
+    let out = s.path("fleet");
+    let out = out.to_str().unwrap();
+    s.snap(
+        "generate",
+        &[
+            "generate",
+            "--servers",
+            "2",
+            "--days",
+            "1",
+            "--seed",
+            "3",
+            "--out",
+            out,
+        ],
+    );
+    s.snap(
+        "generate_no_servers",
+        &["generate", "--servers", "0", "--out", out],
+    );
+}
+
+#[test]
+fn ingest() {
+    let s = Sandbox::empty();
+    let good = s.write(
+        "scrape.om",
+        "# TYPE disk.free_bytes gauge\n\
+         disk.free_bytes{server=\"a\"} 100 1763251200\n\
+         disk.free_bytes{server=\"a\"} 90 1763251260\n\
+         # EOF\n",
+    );
+    let bad = s.write(
+        "bad.prom",
+        "disk.free_bytes{server=\"a\"} 100 1763251200000\nnot a sample\n",
+    );
+    s.snap("ingest", &["ingest", &good]);
+    s.snap("ingest_bad_line", &["ingest", &bad]);
+    s.snap("ingest_skip_invalid", &["ingest", "--skip-invalid", &bad]);
+    s.snap(
+        "ingest_missing_file",
+        &["ingest", &s.path("nope.prom").to_string_lossy()],
+    );
+    s.snap("ingest_format_xml", &["ingest", "--format", "xml", &good]);
+}
+
+#[test]
+fn info() {
+    let s = Sandbox::with_fleet();
+    s.snap("info", &["info"]);
+    s.snap("info_json", &["info", "--format", "json"]);
+    s.snap("info_format_xml", &["info", "--format", "xml"]);
+}
+
+#[test]
+fn compact_and_retain() {
+    let s = Sandbox::with_fleet();
+    // The gauges once more: each day then has two segments, with duplicates.
+    let metrics = s.path("fleet/metrics");
+    let o = common::mcpops(&s.store(), &["ingest", metrics.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", common::text(&o));
+    s.snap("compact", &["compact"]);
+    s.snap("retain", &["retain", "--before", "2026-11-17"]);
+    s.snap("retain_bad_time", &["retain", "--before", "yesterdayish"]);
+    blocked_store().snap("compact_store_is_a_file", &["compact"]);
+}
+
+/// A segment with one byte flipped: verify finds it (exit 5), repair moves
+/// it aside, and verify passes again.
+#[test]
+fn verify_and_repair() {
+    let s = Sandbox::with_fleet();
+    s.snap("verify", &["verify"]);
+    s.snap("verify_format_xml", &["verify", "--format", "xml"]);
+    let mut segments: Vec<PathBuf> = walk(&s.store().join("segments"));
+    segments.sort();
+    let victim = segments.first().expect("a segment");
+    let mut bytes = std::fs::read(victim).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(victim, bytes).unwrap();
+    s.snap("verify_damaged", &["verify"]);
+    s.snap("repair", &["repair"]);
+    s.snap("repair_nothing_to_do", &["repair"]);
+    blocked_store().snap("repair_store_is_a_file", &["repair"]);
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            files.extend(walk(&p));
+        } else {
+            files.push(p);
+        }
+    }
+    files
+}
+
+#[test]
+fn export() {
+    let s = Sandbox::with_fleet();
+    let selection = [
+        "--metric",
+        "disk.free_bytes",
+        "--match",
+        "server=mcp-01",
+        "--from",
+        "2026-11-16T00:00:00Z",
+        "--to",
+        "2026-11-16T00:05:00Z",
+    ];
+    s.snap("export_csv", &[&["export"][..], &selection].concat());
+    s.snap(
+        "export_jsonl",
+        &[&["export", "--format", "jsonl"][..], &selection].concat(),
+    );
+    let out = s.path("out.parquet");
+    s.snap(
+        "export_parquet_to_file",
+        &[
+            &[
+                "export",
+                "--format",
+                "parquet",
+                "--out",
+                out.to_str().unwrap(),
+            ][..],
+            &selection,
+        ]
+        .concat(),
+    );
+    s.snap("export_bad_matcher", &["export", "--match", "server=~("]);
+    s.snap("export_format_xml", &["export", "--format", "xml"]);
+}
+
+#[test]
+fn check_fmt_and_test() {
+    let s = Sandbox::empty();
+    s.snap("check", &["check", "rules/mcp.rules"]);
+    let broken = s.write("broken.rules", "alert A {\n  when x >\n}\n");
+    s.snap("check_syntax_error", &["check", &broken]);
+    s.snap(
+        "check_json_syntax_error",
+        &["check", "--format", "json", &broken],
+    );
+    s.snap(
+        "check_format_xml",
+        &["check", "--format", "xml", "rules/mcp.rules"],
+    );
+    s.snap(
+        "check_missing_file",
+        &["check", &s.path("nope.rules").to_string_lossy()],
+    );
+
+    s.snap("fmt_check", &["fmt", "--check", "rules/mcp.rules"]);
+    let messy = s.write("messy.rules", "let   a=1\n");
+    s.snap("fmt_check_unformatted", &["fmt", "--check", &messy]);
+    s.snap("fmt", &["fmt", &messy]);
+    s.snap("fmt_syntax_error", &["fmt", &broken]);
+
+    s.snap("test", &["test", "rules/mcp.rules"]);
+    let failing = s.write(
+        "failing.rules",
+        "alert HighCpu {\n  when process.cpu.utilization > 0.9\n  for 5m\n}\n\n\
+         test \"busy for a minute is not enough\" {\n  interval 1m\n  \
+         series process.cpu.utilization{server=\"a\"} = \"0.95x30\"\n  \
+         expect HighCpu at 3m == firing { server=\"a\" }\n}\n",
+    );
+    s.snap("test_failing", &["test", &failing]);
+    s.snap(
+        "test_format_yaml",
+        &["test", "--format", "yaml", "rules/mcp.rules"],
+    );
+}
+
+#[test]
+fn query() {
+    let s = Sandbox::with_fleet();
+    let expr = "max(process.memory.usage[1h]) by (server)";
+    s.snap("query", &["query", expr]);
+    s.snap(
+        "query_range_csv",
+        &[
+            "query",
+            expr,
+            "--from",
+            "2026-11-16T00:00:00Z",
+            "--to",
+            "2026-11-16T03:00:00Z",
+            "--step",
+            "1h",
+            "--format",
+            "csv",
+        ],
+    );
+    s.snap(
+        "query_json",
+        &[
+            "query",
+            expr,
+            "--at",
+            "2026-11-16T12:00:00Z",
+            "--format",
+            "json",
+        ],
+    );
+    s.snap("query_syntax_error", &["query", "process.memory.usage >"]);
+    s.snap("query_format_xml", &["query", expr, "--format", "xml"]);
+    s.snap(
+        "query_too_many_samples",
+        &[
+            "query",
+            "max(process.memory.usage[1d]) by (server)",
+            "--max-samples",
+            "10",
+        ],
+    );
+}
+
+#[test]
+fn backtest() {
+    let s = Sandbox::with_fleet();
+    s.snap("backtest", &["backtest", "--rules", "rules/mcp.rules"]);
+    s.snap(
+        "backtest_csv",
+        &[
+            "backtest",
+            "--rules",
+            "rules/mcp.rules",
+            "--from",
+            "2026-11-16T14:00:00Z",
+            "--to",
+            "2026-11-16T16:00:00Z",
+            "--format",
+            "csv",
+        ],
+    );
+    s.snap(
+        "backtest_reversed_range",
+        &[
+            "backtest",
+            "--rules",
+            "rules/mcp.rules",
+            "--from",
+            "2026-11-17",
+            "--to",
+            "2026-11-16",
+        ],
+    );
+    s.snap(
+        "backtest_format_xml",
+        &["backtest", "--rules", "rules/mcp.rules", "--format", "xml"],
+    );
+}
+
+#[test]
+fn analyze() {
+    let s = Sandbox::with_fleet();
+    s.snap("analyze", &["analyze", "--rules", "rules/mcp.rules"]);
+    s.snap("analyze_format_xml", &["analyze", "--format", "xml"]);
+    let empty = Sandbox::empty();
+    empty.snap("analyze_empty_store", &["analyze"]);
+}
+
+#[test]
+fn report() {
+    let s = Sandbox::with_fleet();
+    let out = s.path("report");
+    let out = out.to_str().unwrap();
+    s.snap(
+        "report",
+        &[
+            "report",
+            "--rules",
+            "rules/mcp.rules",
+            "--out",
+            out,
+            "--fail-on",
+            "critical",
+        ],
+    );
+    s.snap(
+        "report_fail_on_bogus",
+        &["report", "--out", out, "--fail-on", "bogus"],
+    );
+    let empty = Sandbox::empty();
+    let out = empty.path("report");
+    empty.snap(
+        "report_empty_store",
+        &[
+            "report",
+            "--rules",
+            "rules/mcp.rules",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+}
+
+/// A day of half-hourly rows with one spike, labelled as a NAB corpus.
+fn nab_corpus(s: &Sandbox) -> (String, String, String) {
+    let mut csv = String::from("timestamp,value\n");
+    for i in 0..48 {
+        let (h, m) = (i / 2, (i % 2) * 30);
+        let v = 10.0 + (i % 5) as f64 * 0.5 + if i == 40 { 40.0 } else { 0.0 };
+        csv.push_str(&format!("2014-04-01 {h:02}:{m:02}:00,{v}\n"));
+    }
+    let file = s.write("nab/data/demo/spike.csv", &csv);
+    let labels = s.write(
+        "nab/labels/windows.json",
+        "{\"demo/spike.csv\": [[\"2014-04-01 19:00:00.000000\", \"2014-04-01 21:00:00.000000\"]]}\n",
+    );
+    let data = s.path("nab/data").to_str().unwrap().to_string();
+    (file, labels, data)
+}
+
+#[test]
+fn detect_and_evaluate() {
+    let s = Sandbox::empty();
+    let (file, labels, data) = nab_corpus(&s);
+    s.snap("detect", &["detect", &file]);
+    s.snap(
+        "detect_missing_file",
+        &["detect", &s.path("nope.csv").to_string_lossy()],
+    );
+    let not_csv = s.write("not.csv", "when,what\nyesterday,lots\n");
+    s.snap("detect_bad_csv", &["detect", &not_csv]);
+    s.snap(
+        "evaluate",
+        &["evaluate", "--labels", &labels, "--data", &data],
+    );
+    s.snap(
+        "evaluate_json",
+        &[
+            "evaluate", "--labels", &labels, "--data", &data, "--format", "json",
+        ],
+    );
+    s.snap(
+        "evaluate_format_xml",
+        &[
+            "evaluate", "--labels", &labels, "--data", &data, "--format", "xml",
+        ],
+    );
+    s.snap(
+        "evaluate_missing_labels",
+        &[
+            "evaluate",
+            "--labels",
+            &s.path("nope.json").to_string_lossy(),
+            "--data",
+            &data,
+        ],
+    );
+}
