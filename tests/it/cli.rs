@@ -676,7 +676,7 @@ fn steps_are_checked_the_same_by_query_backtest_check_and_test() {
         assert_eq!(o.status.code(), Some(3), "{cmd:?}: {}", text(&o));
         assert!(
             text(&o).contains(
-                "error: `evaluate every 1ms` is too fine: the evaluation step must be at least 1s"
+                "error[E304]: `evaluate every 1ms` is too fine: the evaluation step must be at least 1s"
             ) && text(&o).contains(&format!("--> {fine}:1:16")),
             "{cmd:?}: {}",
             text(&o)

@@ -211,3 +211,68 @@ fn the_expected_block_reads_back_as_written() {
     assert_eq!(expected.as_deref(), Some(output));
     assert_eq!(blessed(source, output), text);
 }
+
+/// The sections of docs/diagnostics.md: each code, its ```rules example
+/// (none for a file that cannot be read) and its ```text rendering.
+fn documented_codes() -> Vec<(String, Option<String>, String)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/diagnostics.md");
+    let doc = std::fs::read_to_string(path).expect("docs/diagnostics.md");
+    let mut out = Vec::new();
+    for section in doc.split("\n## `").skip(1) {
+        let code = section.split('`').next().unwrap_or("").to_string();
+        let fence = |lang: &str| {
+            let open = format!("```{lang}\n");
+            let start = section.find(&open)? + open.len();
+            let len = section[start..].find("```")?;
+            Some(section[start..start + len].to_string())
+        };
+        let text = fence("text").unwrap_or_else(|| panic!("{code}: no ```text rendering"));
+        out.push((code, fence("rules"), text));
+    }
+    out
+}
+
+/// Every code has a section in docs/diagnostics.md whose example, checked
+/// as `example.rules`, renders exactly as the page shows; no section names
+/// a code the checker does not have.
+#[test]
+fn the_diagnostics_page_lists_every_code_with_a_true_example() {
+    use mcpops::dsl::Code;
+    let sections = documented_codes();
+    let documented: Vec<&str> = sections.iter().map(|(c, _, _)| c.as_str()).collect();
+    let known: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+    assert_eq!(
+        documented, known,
+        "docs/diagnostics.md's sections, in order"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut wrong = Vec::new();
+    for (code, example, text) in &sections {
+        let Some(example) = example else {
+            assert_eq!(
+                code,
+                Code::Unreadable.as_str(),
+                "{code} has no ```rules example"
+            );
+            let d = mcpops::dsl::check_file(&dir.path().join("missing.rules"));
+            assert_eq!(d.first().map(|d| d.code), Some(Code::Unreadable));
+            continue;
+        };
+        std::fs::write(dir.path().join("example.rules"), example).expect("write");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcpops"))
+            .current_dir(dir.path())
+            .args(["check", "example.rules"])
+            .output()
+            .expect("run mcpops check");
+        let printed = String::from_utf8_lossy(&out.stdout);
+        let found = printed
+            .split("\n\n")
+            .any(|block| block.trim_end() == text.trim_end());
+        if !found {
+            wrong.push(format!(
+                "{code}: the page shows\n{text}\nmcpops check prints\n{printed}"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

@@ -153,4 +153,3 @@ fn every_corpus_file_passes_its_tests() {
         problems.join("\n\n")
     );
 }
-

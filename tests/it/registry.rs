@@ -5,12 +5,12 @@
 //! without an expectation in `tests/lang/`, fails here; one without a kernel
 //! does not build.
 
+use mcpops::dsl::ast::Expr;
 use mcpops::dsl::functions::{AGGREGATIONS, Param, Pool, functions};
 use mcpops::dsl::parse_query;
 use mcpops::dsl::series::parse;
 use mcpops::engine::testrun::series_from_notation;
 use mcpops::engine::{Evaluator, Grid, MemorySource, Value};
-use mcpops::dsl::ast::Expr;
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -32,7 +32,10 @@ fn documented(section: &str) -> BTreeSet<String> {
             names.insert(name.to_string());
         }
     }
-    assert!(!names.is_empty(), "docs/language.md has no `## {section}` section with `### `NAME`` entries");
+    assert!(
+        !names.is_empty(),
+        "docs/language.md has no `## {section}` section with `### `NAME`` entries"
+    );
     names
 }
 
@@ -68,8 +71,8 @@ fn the_language_reference_documents_every_function_and_no_other() {
 /// over time and across series as the name is used.
 #[test]
 fn every_function_is_checked_by_value_somewhere() {
-    use mcpops::dsl::ast::{ExpectTarget, Expr};
     use crate::lang::{corpus, located};
+    use mcpops::dsl::ast::{ExpectTarget, Expr};
     use mcpops::dsl::load_rules;
 
     fn visit(e: &Expr, calls: &mut BTreeSet<String>, aggs: &mut BTreeSet<String>) {
@@ -163,6 +166,9 @@ fn every_function_has_a_kernel_that_runs() {
         let got = Evaluator::new(&source, Grid::instant(at))
             .eval(&expr)
             .unwrap_or_else(|e| panic!("`{text}`: {e}"));
-        assert!(matches!(got, Value::Vector(v) if !v.is_empty()), "`{text}` gave no series");
+        assert!(
+            matches!(got, Value::Vector(v) if !v.is_empty()),
+            "`{text}` gave no series"
+        );
     }
 }
