@@ -246,6 +246,10 @@ struct QueryArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = TableCsvJson::Table)]
     format: TableCsvJson,
+    /// Print the plan (what is read, the lookback, shared calls, how each
+    /// node is computed) instead of evaluating
+    #[arg(long)]
+    explain: bool,
     #[command(flatten)]
     limit: SamplesLimit,
 }

@@ -6,8 +6,10 @@
 use super::error::{CliError, io_failure};
 use super::shared::{duration_arg, range_error, store_extent, time_arg};
 use super::{Context, QueryArgs, TableCsvJson};
+use mcpops::dsl::ast::Expr;
+use mcpops::engine::plan::Plan;
 use mcpops::engine::value::{Grid, Series, StepValue, Value, format_labels};
-use mcpops::time::format_ms;
+use mcpops::time::{format_duration_ms, format_ms};
 use std::io::{self, Write};
 
 /// When a query runs: an instant, or a range of steps.
@@ -18,6 +20,10 @@ enum QueryTime {
 
 pub(super) fn run(ctx: &Context, args: QueryArgs, out: &mut dyn Write) -> Result<(), CliError> {
     args.limit.apply();
+    if args.explain {
+        let expr = parse(&args.expr)?;
+        return write_plan(&args.expr, &Plan::new([&expr]), &expr, out).map_err(io_failure);
+    }
     let when = match (args.at, args.from, args.to) {
         (Some(at), _, _) => QueryTime::At(time_arg("--at", &at)?),
         (None, Some(from), Some(to)) => QueryTime::Range {
@@ -27,10 +33,7 @@ pub(super) fn run(ctx: &Context, args: QueryArgs, out: &mut dyn Write) -> Result
         },
         _ => QueryTime::At(store_extent(&ctx.store)?.1),
     };
-    let expr = mcpops::dsl::parse_query(&args.expr).map_err(|diags| {
-        let text: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
-        CliError::rules(text.join("\n"))
-    })?;
+    let expr = parse(&args.expr)?;
     let grid = match when {
         QueryTime::At(t) => Grid::checked_range(t, t, 1)
             .map_err(|_| CliError::usage("--at: the time is outside the years 0000-9999"))?,
@@ -40,6 +43,44 @@ pub(super) fn run(ctx: &Context, args: QueryArgs, out: &mut dyn Write) -> Result
     };
     let value = mcpops::engine::query::query(ctx.store.snapshot()?, &expr, grid)?;
     write_value(&value, grid, args.format, out).map_err(io_failure)
+}
+
+/// The expression, checked; its diagnostics as the error.
+fn parse(text: &str) -> Result<Expr, CliError> {
+    mcpops::dsl::parse_query(text).map_err(|diags| {
+        let text: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+        CliError::rules(text.join("\n"))
+    })
+}
+
+/// `query --explain`: the plan of one expression.
+fn write_plan(text: &str, plan: &Plan, expr: &Expr, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "plan of {text}")?;
+    writeln!(out, "reads:")?;
+    for (metric, labels) in plan.reads() {
+        match labels {
+            Some(keep) => writeln!(
+                out,
+                "  {metric}: labels {} (the scan drops the others)",
+                keep.iter().cloned().collect::<Vec<_>>().join(", ")
+            )?,
+            None => writeln!(out, "  {metric}: every label")?,
+        }
+    }
+    writeln!(
+        out,
+        "lookback: {} of history before the first step",
+        format_duration_ms(plan.lookback_ms())
+    )?;
+    writeln!(out, "evaluation:")?;
+    for step in plan.explain(expr) {
+        let pad = "  ".repeat(step.depth + 1);
+        writeln!(out, "{pad}{}", step.what)?;
+        for note in &step.notes {
+            writeln!(out, "{pad}  - {note}")?;
+        }
+    }
+    Ok(())
 }
 
 fn series_name(s: &Series) -> String {

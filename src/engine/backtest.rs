@@ -5,7 +5,8 @@
 //! written back.
 
 use super::EngineError;
-use super::replay::{ActionEvent, Replay, as_samples, lookback_ms, replay};
+use super::plan::Plan;
+use super::replay::{ActionEvent, Replay, as_samples, replay};
 use super::source::StoreSource;
 use super::value::{Grid, format_labels};
 use crate::dsl::ast::RuleFile;
@@ -118,12 +119,13 @@ pub fn backtest(
         n: if opts.to_ms < from { 0 } else { grid.n },
         ..grid
     };
+    let plan = Plan::new(&super::replay::rule_expressions(files));
     let source = StoreSource::new(
         store.snapshot()?,
-        from.saturating_sub(lookback_ms(files)),
+        from.saturating_sub(plan.lookback_ms()),
         opts.to_ms,
     )
-    .for_expressions(&super::replay::rule_expressions(files));
+    .with_plan(&plan);
     source.prefetch()?;
     let replay = replay(files, &source, grid)?;
     let samples_read = source

@@ -11,6 +11,7 @@
 
 use super::EngineError;
 use super::budget::{Budget, Scope};
+use super::plan::{Plan, Shape};
 use super::range::{self, Span, TimeFunc, WindowCache, over_time, over_time_shared};
 use super::source::Source;
 use super::value::{
@@ -236,15 +237,12 @@ pub struct Evaluator<'a> {
     /// Pooled groups by selector and grouping: alerts that pool the same
     /// selector by the same labels over different windows share one merge.
     pooled: Mutex<HashMap<String, Arc<Vec<Pooled>>>>,
-    /// Calls over a range that occur more than once in the expressions to be
-    /// evaluated (by S-expression): rules share them (the burn-rate alerts'
-    /// error counts; a maintenance window that repeats an alert's `time_to`),
-    /// and each is the costly part of a rule. See [`Evaluator::sharing`].
-    /// With each, how many times it occurs.
-    repeated: HashMap<String, usize>,
-    /// Results of the repeated calls computed so far, with how many uses
+    /// The plan this evaluator runs by: which calls the expressions share
+    /// (see [`super::plan`]). See [`Evaluator::with_plan`].
+    plan: Arc<Plan>,
+    /// Results of the shared calls computed so far, with how many uses
     /// are left: the last one takes the value instead of a copy.
-    calls: Mutex<HashMap<String, (Value, usize)>>,
+    calls: Mutex<HashMap<Shape, (Value, usize)>>,
     /// The most samples one [`Evaluator::eval`] may hold (see [`super::budget`]).
     max_samples: u64,
 }
@@ -259,7 +257,7 @@ impl<'a> Evaluator<'a> {
             source,
             grid,
             pooled: Mutex::new(HashMap::new()),
-            repeated: HashMap::new(),
+            plan: Arc::new(Plan::default()),
             calls: Mutex::new(HashMap::new()),
             max_samples: super::budget::max_samples(),
         }
@@ -272,19 +270,16 @@ impl<'a> Evaluator<'a> {
         self
     }
 
-    /// Computes each call that occurs more than once in `exprs` (the
-    /// expressions this evaluator will be given) only once.
-    pub fn sharing<'e>(mut self, exprs: impl IntoIterator<Item = &'e Expr>) -> Self {
-        let mut seen: HashMap<String, usize> = HashMap::new();
-        for e in exprs {
-            e.walk(&mut |node| {
-                if matches!(node, Expr::Call(_)) {
-                    *seen.entry(node.sexpr()).or_default() += 1;
-                }
-            });
-        }
-        self.repeated = seen.into_iter().filter(|(_, n)| *n > 1).collect();
+    /// Runs by `plan`, the plan of the expressions this evaluator will be
+    /// given: each call they share is computed once.
+    pub fn with_plan(mut self, plan: Arc<Plan>) -> Self {
+        self.plan = plan;
         self
+    }
+
+    /// Runs by the plan of `exprs` (see [`Evaluator::with_plan`]).
+    pub fn sharing<'e>(self, exprs: impl IntoIterator<Item = &'e Expr>) -> Self {
+        self.with_plan(Arc::new(Plan::new(exprs)))
     }
 
     pub fn grid(&self) -> Grid {
@@ -358,11 +353,11 @@ impl<'a> Evaluator<'a> {
         demand: &Demand,
         held: &Scope,
     ) -> Result<Value, EngineError> {
-        if self.repeated.is_empty() {
+        if !self.plan.shares_calls() {
             return self.call(c, demand, held);
         }
-        let key = expr.sexpr();
-        let Some(&uses) = self.repeated.get(&key) else {
+        let key = Shape::of(expr);
+        let Some(uses) = self.plan.shared_uses(&key) else {
             return self.call(c, demand, held);
         };
         if let Ok(mut m) = self.calls.lock()
@@ -725,7 +720,7 @@ impl<'a> Evaluator<'a> {
             return Ok(None);
         };
         // A call that rules share is computed whole, once (see `shared_call`).
-        if !self.repeated.is_empty() && self.repeated.contains_key(&arg.sexpr()) {
+        if self.plan.shares_calls() && self.plan.shared_uses(&Shape::of(arg)).is_some() {
             return Ok(None);
         }
         let inner = held.child();

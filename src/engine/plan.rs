@@ -1,13 +1,311 @@
-//! What a run must read of each metric. When every selector of a metric is
-//! a range whose samples are pooled `by` some labels before a function runs
-//! (`p95(x[1h]) by (server)`, `count(x[5m]) by (server)`), the labels no
-//! grouping or matcher names cannot change any result, and the scan can
-//! drop them ([`crate::store::ScanRequest::without`]). For the call metric
-//! that is the MCP session id: one series per session becomes one per
-//! server and tool before anything is decoded.
+//! The plan of a run: what the checked expressions need, decided once from
+//! their structure before anything is read or evaluated; the store source
+//! and the evaluator run by it, and `mcpops query --explain` prints it.
+//!
+//! - **Label pruning.** When every selector of a metric is a range whose
+//!   samples are pooled `by` some labels before a function runs
+//!   (`p95(x[1h]) by (server)`, `count(x[5m]) by (server)`), the labels no
+//!   grouping or matcher names cannot change any result, and the scan can
+//!   drop them ([`crate::store::ScanRequest::without`]). For the call metric
+//!   that is the MCP session id: one series per session becomes one per
+//!   server and tool before anything is decoded.
+//! - **Lookback.** How much history before the first step the expressions
+//!   read: their longest window plus offset, at least the instant lookback.
+//! - **Shared calls.** A call over a range that occurs more than once (the
+//!   burn-rate alerts' error counts; a maintenance that repeats an alert's
+//!   `time_to`) is computed once per grid. Calls are the same when their
+//!   structure is ([`Shape`]): same function, selector, matchers, window,
+//!   offset and grouping, however they are spaced or parenthesised.
+//! - **Demand pushdown.** `a and b` evaluates `b` first and computes `a`'s
+//!   quantiles only at the steps and groups where `b` has series; the
+//!   evaluator does it at every `and`, and the explanation says where.
 
-use crate::dsl::ast::{Call, Expr};
-use std::collections::{BTreeSet, HashMap};
+use super::eval::LOOKBACK_MS;
+use crate::dsl::ast::{BinOp, Call, Expr, Grouping};
+use crate::dsl::functions::{AggKernel, Kernel};
+use crate::time::format_duration_ms;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// What a run of some expressions needs (see the module's documentation).
+#[derive(Debug, Default)]
+pub struct Plan {
+    reads: BTreeMap<String, Option<BTreeSet<String>>>,
+    lookback_ms: i64,
+    shared: HashMap<Shape, usize>,
+}
+
+impl Plan {
+    /// The plan of evaluating each of `exprs` (checked, constants inlined)
+    /// over one grid.
+    pub fn new<'a>(exprs: impl IntoIterator<Item = &'a Expr>) -> Plan {
+        let exprs: Vec<&Expr> = exprs.into_iter().collect();
+        let mut uses: HashMap<Shape, usize> = HashMap::new();
+        let mut lookback_ms = LOOKBACK_MS;
+        for e in &exprs {
+            e.walk(&mut |node| match node {
+                Expr::Call(_) => *uses.entry(Shape::of(node)).or_default() += 1,
+                Expr::Selector(s) => {
+                    let r = s.range.as_ref().map_or(LOOKBACK_MS, |d| d.ms);
+                    let o = s.offset.as_ref().map_or(0, |d| d.ms);
+                    lookback_ms = lookback_ms.max(r.saturating_add(o));
+                }
+                _ => {}
+            });
+        }
+        Plan {
+            reads: needed_labels(exprs.iter().copied()).into_iter().collect(),
+            lookback_ms,
+            shared: uses.into_iter().filter(|(_, n)| *n > 1).collect(),
+        }
+    }
+
+    /// Per metric the expressions read: the labels the scan keeps, or
+    /// `None` for all of them.
+    pub fn reads(&self) -> &BTreeMap<String, Option<BTreeSet<String>>> {
+        &self.reads
+    }
+
+    /// How far before the first step the expressions read.
+    pub fn lookback_ms(&self) -> i64 {
+        self.lookback_ms
+    }
+
+    /// How many times the call `e` occurs, when more than once: it is
+    /// computed once and its value handed to each use.
+    pub fn shared_uses(&self, shape: &Shape) -> Option<usize> {
+        self.shared.get(shape).copied()
+    }
+
+    /// Whether any call is shared.
+    pub fn shares_calls(&self) -> bool {
+        !self.shared.is_empty()
+    }
+
+    /// How `expr` is evaluated under this plan, node by node.
+    pub fn explain(&self, expr: &Expr) -> Vec<PlanStep> {
+        let mut steps = Vec::new();
+        self.explain_node(expr, 0, &mut steps);
+        steps
+    }
+
+    fn explain_node(&self, e: &Expr, depth: usize, out: &mut Vec<PlanStep>) {
+        let mut notes = Vec::new();
+        let what = match e {
+            Expr::Number(n) => format!("number {}", n.text),
+            Expr::Duration(d) => format!("duration {} ({} s)", d.text, d.seconds()),
+            Expr::Str(s) => format!("string {:?}", s.value),
+            Expr::Const(c) => format!("constant {}", c.name),
+            Expr::Paren(inner, _) => return self.explain_node(inner, depth, out),
+            Expr::Neg(..) => "negate".to_string(),
+            Expr::Selector(s) => {
+                let offset = s
+                    .offset
+                    .as_ref()
+                    .map(|d| format!(", offset {}", d.text))
+                    .unwrap_or_default();
+                match &s.range {
+                    Some(r) => format!("window {} of {}{offset}", r.text, selector_text(s)),
+                    None => format!(
+                        "select {}: each series' newest sample within {}{offset}",
+                        selector_text(s),
+                        format_duration_ms(LOOKBACK_MS)
+                    ),
+                }
+            }
+            Expr::Call(c) => {
+                if let Some(n) = self.shared_uses(&Shape::of(e)) {
+                    notes.push(format!("shared: computed once for its {n} uses"));
+                }
+                call_text(c)
+            }
+            Expr::Aggregate(a) => {
+                if matches!(
+                    a.def.kernel,
+                    AggKernel::Sum | AggKernel::Min | AggKernel::Max | AggKernel::Count
+                ) && matches!(a.arg.unparen(), Expr::Call(c) if c.pool.is_none()
+                    && c.def.is_some_and(|d| d.kernel != Kernel::Absent))
+                {
+                    notes.push(
+                        "streamed: the per-series results fold into their groups as they are computed"
+                            .into(),
+                    );
+                }
+                format!("{} across series{}", a.def.name, grouping_text(&a.grouping))
+            }
+            Expr::Binary(b) => {
+                let on =
+                    b.on.as_ref()
+                        .map(|g| format!(" on ({})", names(g)))
+                        .unwrap_or_default();
+                let bool_kw = if b.return_bool { " bool" } else { "" };
+                match b.op {
+                    BinOp::And => notes.push(
+                        "the right side first; the left side's quantiles run only at the steps and groups where it has series"
+                            .into(),
+                    ),
+                    BinOp::Or | BinOp::Unless => {}
+                    _ => notes.push("both sides at once".into()),
+                }
+                format!("{}{bool_kw}{on}", b.op.symbol())
+            }
+        };
+        out.push(PlanStep { depth, what, notes });
+        for child in e.children() {
+            self.explain_node(child, depth + 1, out);
+        }
+    }
+}
+
+/// One node of an explained plan, `depth` levels below the root.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlanStep {
+    pub depth: usize,
+    pub what: String,
+    pub notes: Vec<String>,
+}
+
+fn names(g: &Grouping) -> String {
+    g.labels
+        .iter()
+        .map(|l| l.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn grouping_text(g: &Option<Grouping>) -> String {
+    match g {
+        Some(g) if g.without => format!(" without ({})", names(g)),
+        Some(g) => format!(" by ({})", names(g)),
+        None => String::new(),
+    }
+}
+
+fn selector_text(s: &crate::dsl::ast::Selector) -> String {
+    let matchers: Vec<String> = s
+        .matchers
+        .iter()
+        .map(|m| format!("{}{}{:?}", m.name, m.op.symbol(), m.value))
+        .collect();
+    if matchers.is_empty() {
+        s.metric.name.clone()
+    } else {
+        format!("{}{{{}}}", s.metric.name, matchers.join(", "))
+    }
+}
+
+fn call_text(c: &Call) -> String {
+    let Some(def) = c.def else {
+        return format!("{} (unknown function)", c.func.name);
+    };
+    let kernel = match def.kernel {
+        Kernel::OverTime(f) => format!("{f:?}"),
+        Kernel::QuantileAt => "Quantile(q)".into(),
+        Kernel::PredictAt => "Predict(horizon)".into(),
+        Kernel::Absent => "Absent".into(),
+    };
+    let how = match &c.pool {
+        None if def.kernel == Kernel::Absent => {
+            "over all the selector's series together".to_string()
+        }
+        None => "per series".to_string(),
+        Some(g) if def.pools_samples() => format!(
+            "the samples of each group{} merged, then the kernel once per group",
+            grouping_text(&Some(g.clone()))
+        ),
+        Some(g) => format!(
+            "per series, the results added up{}",
+            grouping_text(&Some(g.clone()))
+        ),
+    };
+    format!("{} over time: kernel {kernel}, {how}", def.name)
+}
+
+/// What an expression means, as a key: its nodes in order, each with what
+/// it holds (names, numbers, matchers, windows, groupings) and how many
+/// children it has, spans and parentheses aside. Two calls with the same
+/// shape give the same value over the same grid.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Shape(Vec<(Node, usize)>);
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Node {
+    Number(u64),
+    Duration(i64),
+    Str(String),
+    Const(String),
+    Selector {
+        metric: String,
+        matchers: Vec<(String, &'static str, String)>,
+        range: Option<i64>,
+        offset: Option<i64>,
+    },
+    Call {
+        func: String,
+        pool: Option<(bool, Vec<String>)>,
+    },
+    Aggregate {
+        op: String,
+        grouping: Option<(bool, Vec<String>)>,
+    },
+    Binary {
+        op: BinOp,
+        return_bool: bool,
+        on: Option<(bool, Vec<String>)>,
+    },
+    Neg,
+}
+
+impl Shape {
+    pub fn of(e: &Expr) -> Shape {
+        let mut nodes = Vec::new();
+        push_shape(e, &mut nodes);
+        Shape(nodes)
+    }
+}
+
+fn grouping_key(g: &Option<Grouping>) -> Option<(bool, Vec<String>)> {
+    g.as_ref()
+        .map(|g| (g.without, g.labels.iter().map(|l| l.name.clone()).collect()))
+}
+
+fn push_shape(e: &Expr, out: &mut Vec<(Node, usize)>) {
+    let node = match e {
+        Expr::Paren(inner, _) => return push_shape(inner, out),
+        Expr::Number(n) => Node::Number(n.value.to_bits()),
+        Expr::Duration(d) => Node::Duration(d.ms),
+        Expr::Str(s) => Node::Str(s.value.clone()),
+        Expr::Const(c) => Node::Const(c.name.clone()),
+        Expr::Selector(s) => Node::Selector {
+            metric: s.metric.name.clone(),
+            matchers: s
+                .matchers
+                .iter()
+                .map(|m| (m.name.clone(), m.op.symbol(), m.value.clone()))
+                .collect(),
+            range: s.range.as_ref().map(|d| d.ms),
+            offset: s.offset.as_ref().map(|d| d.ms),
+        },
+        Expr::Call(c) => Node::Call {
+            func: c.func.name.clone(),
+            pool: grouping_key(&c.pool),
+        },
+        Expr::Aggregate(a) => Node::Aggregate {
+            op: a.op.name.clone(),
+            grouping: grouping_key(&a.grouping),
+        },
+        Expr::Binary(b) => Node::Binary {
+            op: b.op,
+            return_bool: b.return_bool,
+            on: grouping_key(&b.on),
+        },
+        Expr::Neg(..) => Node::Neg,
+    };
+    let children = e.children();
+    out.push((node, children.len()));
+    for c in children {
+        push_shape(c, out);
+    }
+}
 
 /// Per metric: the labels the run needs, or `None` when some use needs
 /// every label (an instant selector, a per-series function, `without`).

@@ -3,33 +3,23 @@
 
 use super::EngineError;
 use super::eval::Evaluator;
+use super::plan::Plan;
 use super::source::StoreSource;
 use super::value::{Grid, Value};
 use crate::dsl::ast::Expr;
 use crate::store::Snapshot;
-
-/// The longest stretch of history before a step that `expr` reads.
-pub fn expr_lookback_ms(expr: &Expr) -> i64 {
-    let mut longest = super::eval::LOOKBACK_MS;
-    expr.walk(&mut |x| {
-        if let Expr::Selector(s) = x {
-            let r = s.range.as_ref().map_or(super::eval::LOOKBACK_MS, |d| d.ms);
-            let o = s.offset.as_ref().map_or(0, |d| d.ms);
-            longest = longest.max(r.saturating_add(o));
-        }
-    });
-    longest
-}
+use std::sync::Arc;
 
 /// Evaluates `expr` over `grid` against a store snapshot, reading only the
 /// days and row groups the grid and the expression's windows need.
 pub fn query(snapshot: Snapshot, expr: &Expr, grid: Grid) -> Result<Value, EngineError> {
+    let plan = Arc::new(Plan::new([expr]));
     let source = StoreSource::new(
         snapshot,
-        grid.start.saturating_sub(expr_lookback_ms(expr)),
+        grid.start.saturating_sub(plan.lookback_ms()),
         grid.end(),
     )
-    .for_expressions([expr]);
+    .with_plan(&plan);
     source.prefetch()?;
-    Evaluator::new(&source, grid).sharing([expr]).eval(expr)
+    Evaluator::new(&source, grid).with_plan(plan).eval(expr)
 }

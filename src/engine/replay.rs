@@ -123,16 +123,6 @@ pub fn as_samples(metric: &str, series: &[Series], grid: Grid) -> Vec<SeriesData
         .collect()
 }
 
-/// The longest lookback of any rule in the files: how much history before
-/// the first step a replay needs.
-pub fn lookback_ms(files: &[RuleFile]) -> i64 {
-    rule_expressions(files)
-        .iter()
-        .map(super::query::expr_lookback_ms)
-        .max()
-        .unwrap_or(super::eval::LOOKBACK_MS)
-}
-
 /// Every expression a replay evaluates, constants inlined.
 pub fn rule_expressions(files: &[RuleFile]) -> Vec<Expr> {
     files

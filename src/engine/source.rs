@@ -3,7 +3,6 @@
 //! and an overlay that adds the output of `record` rules on top of either.
 
 use super::EngineError;
-use crate::dsl::ast::Expr;
 use crate::model::{Matcher, SeriesKey, series_matches};
 use crate::store::{ScanRequest, SeriesData, Snapshot};
 use std::collections::{BTreeSet, HashMap};
@@ -55,10 +54,11 @@ impl StoreSource {
         }
     }
 
-    /// Reads only the labels the expressions need, where every use of a
-    /// metric pools its samples (see [`super::plan::needed_labels`]).
-    pub fn for_expressions<'a>(mut self, exprs: impl IntoIterator<Item = &'a Expr>) -> Self {
-        for (metric, needed) in super::plan::needed_labels(exprs) {
+    /// Reads what `plan` says the expressions read: only the labels they
+    /// need, where every use of a metric pools its samples (see
+    /// [`super::plan`]).
+    pub fn with_plan(mut self, plan: &super::plan::Plan) -> Self {
+        for (metric, needed) in plan.reads() {
             self.planned.push(metric.clone());
             let Some(needed) = needed else { continue };
             let stored: BTreeSet<&String> = self
@@ -66,7 +66,7 @@ impl StoreSource {
                 .manifest()
                 .segments
                 .iter()
-                .filter(|s| s.metrics.contains(&metric))
+                .filter(|s| s.metrics.contains(metric))
                 .flat_map(|s| &s.labels)
                 .collect();
             let drop: Vec<String> = stored
@@ -75,7 +75,7 @@ impl StoreSource {
                 .cloned()
                 .collect();
             if !drop.is_empty() {
-                self.drop.insert(metric, drop);
+                self.drop.insert(metric.clone(), drop);
             }
         }
         self

@@ -345,6 +345,14 @@ fn query() {
         ],
     );
     s.snap("query_syntax_error", &["query", "process.memory.usage >"]);
+    s.snap(
+        "query_explain",
+        &[
+            "query",
+            "--explain",
+            "count(mcp.server.operation.duration{error.type!=\"\"}[1h]) by (server) / count(mcp.server.operation.duration[1h]) by (server) > 0.01 and count(mcp.server.operation.duration[1h]) by (server) >= 100",
+        ],
+    );
     s.snap("query_format_xml", &["query", expr, "--format", "xml"]);
     s.snap(
         "query_too_many_samples",
