@@ -18,5 +18,6 @@ pub mod model;
 pub mod progress;
 pub mod remediate;
 pub mod report;
+pub mod stats;
 pub mod store;
 pub mod time;

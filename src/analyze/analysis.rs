@@ -12,10 +12,10 @@ use super::fleet::{
 };
 use super::forecast::{Forecaster, MAX_HORIZON_S, Method};
 use super::incidents::{self, Incident, IncidentKind, Severity, Shift};
-use super::robust::point_scores;
 use crate::dsl::RuleFile;
 use crate::dsl::ast::Expr;
 use crate::ingest::jsonl::CALL_METRIC;
+use crate::stats::robust::point_scores;
 use crate::store::{Snapshot, StoreError};
 use crate::time::{format_duration_ms, format_ms};
 use rayon::prelude::*;
@@ -920,7 +920,8 @@ pub fn write_table(a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analyze::testutil::{HOSTILE, server_with};
+    use crate::analyze::testutil::server_with;
+    use crate::stats::testutil::HOSTILE;
 
     /// The whole analyzer (incidents and change points, anomalies,
     /// forecasts, the error budget, recommendations) and its output on a

@@ -8,7 +8,7 @@ use super::fleet::{
     MEMORY_LIMIT, SESSIONS, SESSIONS_LIMIT, ServerData,
 };
 use super::incidents::finite;
-use super::robust::{median, quantile_sorted};
+use crate::stats::robust::{median, quantile_sorted};
 use crate::time::format_ms;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -466,7 +466,8 @@ pub fn little_ratios(s: &ServerData) -> Queueing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analyze::testutil::{HOSTILE, server_with};
+    use crate::analyze::testutil::server_with;
+    use crate::stats::testutil::HOSTILE;
 
     /// RED, USE, the knee, lagged rank correlations and Little's law on a
     /// server whose calls and gauges each hold one hostile value: no panic,

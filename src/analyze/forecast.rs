@@ -44,7 +44,7 @@
 //! moving away is therefore +∞: nothing in the samples tells "memory above its
 //! limit" from "free bytes above zero".
 
-use super::robust;
+use crate::stats::robust;
 
 /// Ranges with fewer samples than this use least squares (`predict_linear`).
 pub const LINEAR_BELOW: usize = 12;
@@ -1263,7 +1263,7 @@ fn hw_run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analyze::testutil::{HOSTILE, garbage_times, garbage_value};
+    use crate::stats::testutil::{HOSTILE, garbage_times, garbage_value};
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
     use rand_distr::{Distribution, Normal};

@@ -14,8 +14,8 @@
 use super::fleet::{
     BUCKET_MS, Call, DISK_FREE, DISK_TOTAL, Gauge, MEMORY, MEMORY_LIMIT, ServerData,
 };
-use super::robust::{change_points, mad_scaled, median};
 use crate::ingest::jsonl::CALL_METRIC;
+use crate::stats::robust::{change_points, mad_scaled, median};
 use crate::time::format_ms;
 use serde::Serialize;
 

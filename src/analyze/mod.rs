@@ -1,9 +1,10 @@
 //! The analyzer: bottlenecks, anomalies and failure forecasts over the store,
 //! with per-series kernels run in parallel (rayon).
 //!
-//! The kernels here are shared with the engine: the rule language's
-//! `predict`, `time_to`, `trend` and `anomaly` call [`forecast`] and
-//! [`robust`], so a rule and the analyzer agree on the same samples.
+//! The forecasting kernels here are shared with the engine: the rule
+//! language's `predict`, `time_to` and `trend` call [`forecast`], so a rule
+//! and the analyzer agree on the same samples. Median, MAD, quantiles,
+//! anomaly scores and change points are in [`crate::stats`].
 //! [`detect`] is the online (streaming, no look-ahead) detector behind
 //! `mcpops detect`, and [`nab`] scores detectors the way the Numenta Anomaly
 //! Benchmark does (`mcpops evaluate`). [`analysis`] is `mcpops analyze`:
@@ -20,6 +21,5 @@ pub mod forecast;
 pub mod incidents;
 pub mod nab;
 pub mod period;
-pub mod robust;
 #[cfg(test)]
 pub(crate) mod testutil;

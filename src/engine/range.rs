@@ -11,8 +11,9 @@
 //! `delta`, `deriv` and `changes` on the same samples.
 
 use super::value::{Grid, StepSet, StepValue};
-use crate::analyze::{forecast, robust};
+use crate::analyze::forecast;
 pub use crate::dsl::functions::TimeFunc;
+use crate::stats::robust;
 use std::sync::OnceLock;
 
 /// Where the windows sit relative to the grid.

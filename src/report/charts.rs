@@ -388,7 +388,7 @@ pub fn bars(title: &str, items: &[(String, f64)], width: u32) -> Option<String> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analyze::testutil::HOSTILE;
+    use crate::stats::testutil::HOSTILE;
 
     const T0: i64 = 1_795_305_600_000;
 

@@ -803,7 +803,7 @@ fn score_resid(r: f64, med: f64, mad: f64, series_spread: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analyze::testutil::{HOSTILE, daily_cycle, garbage_times, garbage_value};
+    use crate::stats::testutil::{HOSTILE, daily_cycle, garbage_times, garbage_value};
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
     use rand_distr::{Distribution, Normal};
