@@ -8,7 +8,8 @@ use super::fleet::{
     MEMORY_LIMIT, SESSIONS, SESSIONS_LIMIT, ServerData,
 };
 use super::incidents::finite;
-use crate::stats::robust::{median, quantile_sorted};
+use crate::stats::quantile::quantile_sorted;
+use crate::stats::robust::median;
 use crate::time::format_ms;
 use rayon::prelude::*;
 use serde::Serialize;

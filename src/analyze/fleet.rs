@@ -512,7 +512,7 @@ fn bucketize(
                 return f64::NAN;
             }
             d.sort_by(f64::total_cmp);
-            crate::stats::robust::quantile_sorted(d, 0.95)
+            crate::stats::quantile::quantile_sorted(d, 0.95)
         })
         .collect();
     let gauges = gauges

@@ -44,7 +44,7 @@
 //! moving away is therefore +∞: nothing in the samples tells "memory above its
 //! limit" from "free bytes above zero".
 
-use crate::stats::robust;
+use crate::stats::{resample, robust};
 
 /// Ranges with fewer samples than this use least squares (`predict_linear`).
 pub const LINEAR_BELOW: usize = 12;
@@ -1181,7 +1181,7 @@ fn fit_holt_winters(t: &[i64], y: &[f64], period_ms: i64) -> Option<Model> {
     if len < 2 * m + 1 {
         return None;
     }
-    let grid = robust::resample_to_end(t, y, t[n - 1], step, len)?;
+    let grid = resample::resample_to_end(t, y, t[n - 1], step, len)?;
 
     let mut season = Vec::with_capacity(m);
     let mut best: Option<(f64, f64, f64, f64)> = None;

@@ -15,7 +15,8 @@ use super::fleet::{
     BUCKET_MS, Call, DISK_FREE, DISK_TOTAL, Gauge, MEMORY, MEMORY_LIMIT, ServerData,
 };
 use crate::ingest::jsonl::CALL_METRIC;
-use crate::stats::robust::{change_points, mad_scaled, median};
+use crate::stats::changepoint::change_points;
+use crate::stats::robust::{mad_scaled, median};
 use crate::time::format_ms;
 use serde::Serialize;
 

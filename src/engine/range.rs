@@ -13,7 +13,7 @@
 use super::value::{Grid, StepSet, StepValue};
 use crate::analyze::forecast;
 pub use crate::dsl::functions::TimeFunc;
-use crate::stats::robust;
+use crate::stats::{quantile, robust};
 use std::sync::OnceLock;
 
 /// Where the windows sit relative to the grid.
@@ -299,7 +299,7 @@ fn window_value(
         TimeFunc::Last => (n > 0).then(|| at_time_of(ts, vs, n - 1, 0..n)),
         TimeFunc::First => (n > 0).then(|| at_time_of(ts, vs, 0, 0..n)),
         TimeFunc::Stddev => Some(population_stddev(vs)),
-        TimeFunc::Quantile(q) => Some(robust::quantile_select(&mut vs.to_vec(), q)),
+        TimeFunc::Quantile(q) => Some(quantile::quantile_select(&mut vs.to_vec(), q)),
         TimeFunc::Rate | TimeFunc::Increase | TimeFunc::Delta => {
             extrapolated_rate(ts, vs, t, span, func)
         }
@@ -515,7 +515,7 @@ fn sliding_quantile(
     if !(0.0..=1.0).contains(&q) {
         // φ outside [0, 1] (or NaN): Prometheus's constant, whatever a
         // window holds, as quantile_select answers it.
-        let value = robust::quantile_sorted(&sorted[..sorted.len().min(1)], q);
+        let value = quantile::quantile_sorted(&sorted[..sorted.len().min(1)], q);
         return windows
             .iter()
             .enumerate()
@@ -590,7 +590,7 @@ struct Ranking {
 }
 
 impl Ranking {
-    /// Values ranked in robust::quantile_order (NaN first, then the order
+    /// Values ranked in quantile::quantile_order (NaN first, then the order
     /// of f64::total_cmp). Which of equal values gets which rank does not
     /// matter: their values are equal.
     ///
@@ -637,7 +637,7 @@ impl Ranking {
     }
 }
 
-/// A key whose unsigned order is robust::quantile_order: 0 for every NaN
+/// A key whose unsigned order is quantile::quantile_order: 0 for every NaN
 /// (which of them comes first does not matter, they are all NaN), numbers by
 /// the bits of f64::total_cmp. No number's key has an upper half of 0:
 /// -inf's is 0x000f_ffff.
@@ -1093,7 +1093,7 @@ mod tests {
             let fast = sliding_quantile(&Ranking::new(vs), windows, q, |_| true);
             for (&(lo, hi), got) in windows.iter().zip(&fast) {
                 let mut w = vs[lo..hi].to_vec();
-                w.sort_by(robust::quantile_order);
+                w.sort_by(quantile::quantile_order);
                 let want = w.len().checked_sub(1).map(|last| {
                     let r = q * last as f64;
                     let lower = r.floor() as usize;
@@ -1362,7 +1362,7 @@ mod tests {
         ]);
         let ranking = Ranking::new(&vs);
         let mut want = vs.clone();
-        want.sort_by(robust::quantile_order);
+        want.sort_by(quantile::quantile_order);
         let bits = |v: &[f64]| v.iter().map(|&x| bits_or_nan(x)).collect::<Vec<_>>();
         assert_eq!(bits(&ranking.sorted), bits(&want));
         for (i, &r) in ranking.rank.iter().enumerate() {
