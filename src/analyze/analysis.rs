@@ -10,11 +10,12 @@ use super::fleet::{
     BUCKET_MS, DISK_FREE, FleetData, Gauge, MEMORY, MEMORY_LIMIT, SESSIONS, SESSIONS_LIMIT,
     ServerData,
 };
-use super::forecast::{Forecaster, MAX_HORIZON_S, Method};
+use super::forecast::{Forecaster, Method};
 use super::incidents::{self, Incident, IncidentKind, Severity, Shift};
 use crate::dsl::RuleFile;
 use crate::dsl::ast::Expr;
 use crate::ingest::jsonl::CALL_METRIC;
+use crate::stats::holt::MAX_HORIZON_S;
 use crate::stats::robust::point_scores;
 use crate::store::{Snapshot, StoreError};
 use crate::time::{format_duration_ms, format_ms};

@@ -11,9 +11,8 @@
 //! `delta`, `deriv` and `changes` on the same samples.
 
 use super::value::{Grid, StepSet, StepValue};
-use crate::analyze::forecast;
 pub use crate::dsl::functions::TimeFunc;
-use crate::stats::{quantile, robust};
+use crate::stats::{fit, holt, quantile, robust};
 use std::sync::OnceLock;
 
 /// Where the windows sit relative to the grid.
@@ -201,8 +200,7 @@ pub fn over_time_shared(
                 .collect()
         }
         TimeFunc::TimeTo | TimeFunc::Predict(_) => {
-            let models =
-                forecast::models_over_windows(ts, vs, &windows, |i| span.grid.time(start + i));
+            let models = holt::models_over_windows(ts, vs, &windows, |i| span.grid.time(start + i));
             models
                 .into_iter()
                 .zip(&windows)
@@ -211,7 +209,7 @@ pub fn over_time_shared(
                     let (level, slope) = model?;
                     match func {
                         TimeFunc::Predict(horizon) => Some(slope * horizon + level),
-                        _ => Some(forecast::time_to_from_model(
+                        _ => Some(holt::time_to_from_model(
                             &vs[lo..hi],
                             level,
                             slope,
@@ -303,13 +301,13 @@ fn window_value(
         TimeFunc::Rate | TimeFunc::Increase | TimeFunc::Delta => {
             extrapolated_rate(ts, vs, t, span, func)
         }
-        TimeFunc::Deriv => forecast::linear_fit(ts, vs, ts[0]).map(|(slope, _)| slope),
+        TimeFunc::Deriv => fit::linear_fit(ts, vs, ts[0]).map(|(slope, _)| slope),
         TimeFunc::Changes => Some(vs.windows(2).filter(|w| changed(w[0], w[1])).count() as f64),
         TimeFunc::PresentRatio => None,
-        TimeFunc::Predict(horizon) => forecast::predict(ts, vs, t, horizon),
-        TimeFunc::TimeTo => forecast::time_to(ts, vs, t, threshold()?),
+        TimeFunc::Predict(horizon) => holt::predict(ts, vs, t, horizon),
+        TimeFunc::TimeTo => holt::time_to(ts, vs, t, threshold()?),
         TimeFunc::Anomaly => robust::anomaly_score(ts, vs),
-        TimeFunc::Trend => forecast::theil_sen(ts, vs),
+        TimeFunc::Trend => fit::theil_sen(ts, vs),
     }
 }
 

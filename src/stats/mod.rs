@@ -7,6 +7,10 @@
 //!   `quantile` aggregation, the analyzer's percentiles).
 //! - [`robust`]: median, MAD and robust z-scores: the language's `anomaly`
 //!   and the analyzer's per-point anomaly scores, seasonal by robust STL.
+//! - [`fit`]: least squares as Prometheus's `deriv` and `predict_linear`
+//!   compute it, and the Theil-Sen slope (`trend`).
+//! - [`holt`]: Holt's linear trend behind `predict` and `time_to`, also per
+//!   sliding window of a range evaluation.
 //! - [`changepoint`]: level shifts by PELT after a Hampel filter.
 //! - [`resample`]: irregular samples onto a regular grid for seasonal fits.
 //!
@@ -14,6 +18,8 @@
 //! timestamps included, and answers without panicking.
 
 pub mod changepoint;
+pub mod fit;
+pub mod holt;
 pub mod quantile;
 pub mod resample;
 pub mod robust;

@@ -64,3 +64,8 @@ pub fn daily_cycle(seed: u64) -> Vec<f64> {
         })
         .collect()
 }
+
+/// Whether `a` and `b` agree to within `rel` of the larger of them.
+pub fn close(a: f64, b: f64, rel: f64) -> bool {
+    (a - b).abs() <= rel * a.abs().max(b.abs()).max(1e-300)
+}
