@@ -18,13 +18,11 @@ use crate::ingest::jsonl::CALL_METRIC;
 use crate::stats::holt::MAX_HORIZON_S;
 use crate::stats::robust::point_scores;
 use crate::store::{Snapshot, StoreError};
-use crate::time::{format_duration_ms, format_ms};
+use crate::time::{DAY_MS, HOUR_MS, format_duration_ms, format_ms};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::io::{self, Write};
 
-const HOUR_MS: i64 = 3_600_000;
-const DAY_MS: i64 = 24 * HOUR_MS;
 /// Forecasts whose pessimistic bound falls within this go on the maintenance list.
 const MAINTENANCE_HORIZON_MS: i64 = 7 * DAY_MS;
 /// The availability objective the error budget is reckoned against, over 30 days.

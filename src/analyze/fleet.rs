@@ -10,6 +10,7 @@
 
 use crate::ingest::jsonl::CALL_METRIC;
 use crate::store::{ScanRequest, SeriesData, Snapshot, StoreError};
+use crate::time::MINUTE_MS;
 use rayon::prelude::*;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -35,7 +36,7 @@ pub const DISK_TOTAL: &str = "disk.total_bytes";
 pub const LIMITS: [&str; 3] = [MEMORY_LIMIT, SESSIONS_LIMIT, DISK_TOTAL];
 
 /// Width of the regular buckets knees, correlations and anomalies work on.
-pub const BUCKET_MS: i64 = 5 * 60_000;
+pub const BUCKET_MS: i64 = 5 * MINUTE_MS;
 
 /// The most buckets per server the analyzer works on: a year of data (a leap
 /// one). Every bucket costs each server about 150 bytes and each signal's

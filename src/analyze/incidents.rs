@@ -17,11 +17,8 @@ use super::fleet::{
 use crate::ingest::jsonl::CALL_METRIC;
 use crate::stats::changepoint::change_points;
 use crate::stats::robust::{mad_scaled, median};
-use crate::time::format_ms;
+use crate::time::{HOUR_MS, MINUTE_MS, format_ms};
 use serde::Serialize;
-
-const MINUTE_MS: i64 = 60_000;
-const HOUR_MS: i64 = 60 * MINUTE_MS;
 
 /// What kind of incident.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]

@@ -5,10 +5,9 @@ use super::rng::Pcg64;
 use super::{GenerateOptions, Incident, IncidentKind};
 use crate::time::{format_duration_ms, format_ms};
 
-pub(crate) const SECOND: i64 = 1_000;
-pub(crate) const MINUTE: i64 = 60_000;
-pub(crate) const HOUR: i64 = 3_600_000;
-pub(crate) const DAY: i64 = 86_400_000;
+pub(crate) use crate::time::{
+    DAY_MS as DAY, HOUR_MS as HOUR, MINUTE_MS as MINUTE, SECOND_MS as SECOND,
+};
 const MIB: f64 = 1_048_576.0;
 const GIB: f64 = 1_073_741_824.0;
 

@@ -19,6 +19,7 @@
 //!   median and scores 0.
 
 use super::resample::resample_to_end;
+use crate::time::DAY_MS;
 
 /// Scales a MAD to the standard deviation of normally distributed data.
 pub const MAD_TO_SIGMA: f64 = 1.4826;
@@ -29,8 +30,6 @@ pub const MEAN_AD_TO_SIGMA: f64 = 1.2533;
 
 /// A range counts as seasonal for [`anomaly_score`] when it covers this much.
 pub const SEASONAL_MIN_SPAN_MS: i64 = 2 * DAY_MS;
-
-const DAY_MS: i64 = 86_400_000;
 
 /// At most this many grid points per day go into the daily decomposition:
 /// ten-minute resolution is plenty for a daily profile and keeps STL cheap.

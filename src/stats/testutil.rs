@@ -1,10 +1,9 @@
 //! Hostile inputs for the kernels' never-panic tests: values and timestamps
 //! that a broken exporter or a fuzzer could hand them.
 
+use crate::time::DAY_MS;
 use rand::Rng;
 use rand::rngs::StdRng;
-
-const DAY_MS: i64 = 86_400_000;
 
 /// NaN, infinities, extremes, zero, denormal-adjacent, or an ordinary value.
 pub fn garbage_value(rng: &mut StdRng) -> f64 {
