@@ -2,9 +2,11 @@
 //!
 //! Data flows one way: [`ingest`] -> [`store`] -> [`engine`] / [`analyze`]
 //! -> [`remediate`] -> [`report`]. [`model`]
-//! holds the types the rooms share, [`dsl`] the rule language, [`generate`]
-//! the sample fleet, [`commands`] what each subcommand does, and [`memory`]
-//! how the binaries tune their allocator.
+//! holds the types the rooms share, [`names`] the metric and label names,
+//! [`time`] times, durations and their units, [`stats`] the numeric kernels
+//! engine and analyzer both use (neither imports the other), [`dsl`] the
+//! rule language, [`generate`] the sample fleet, [`commands`] what each
+//! subcommand does, and [`memory`] how the binaries tune their allocator.
 
 pub mod analyze;
 pub mod commands;
@@ -15,6 +17,7 @@ pub mod generate;
 pub mod ingest;
 pub mod memory;
 pub mod model;
+pub mod names;
 pub mod progress;
 pub mod remediate;
 pub mod report;

@@ -6,15 +6,12 @@
 //! report builds on, and prints as tables.
 
 use super::bottleneck::{self, Correlation, Knee, Queueing, Red, Use};
-use super::fleet::{
-    BUCKET_MS, DISK_FREE, FleetData, Gauge, MEMORY, MEMORY_LIMIT, SESSIONS, SESSIONS_LIMIT,
-    ServerData,
-};
+use super::fleet::{BUCKET_MS, FleetData, Gauge, ServerData};
 use super::forecast::{Forecaster, Method};
 use super::incidents::{self, Incident, IncidentKind, Severity, Shift};
 use crate::dsl::RuleFile;
 use crate::dsl::ast::Expr;
-use crate::ingest::jsonl::CALL_METRIC;
+use crate::names::{CALL_METRIC, DISK_FREE, MEMORY, MEMORY_LIMIT, SESSIONS, SESSIONS_LIMIT};
 use crate::stats::holt::MAX_HORIZON_S;
 use crate::stats::robust::point_scores;
 use crate::store::{Snapshot, StoreError};

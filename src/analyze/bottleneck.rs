@@ -3,11 +3,11 @@
 //! doubles (the saturation knee), which resource moves with latency (lagged
 //! rank correlation), and queueing by Little's law.
 
-use super::fleet::{
-    BUCKET_MS, CPU, DISK_FREE, DISK_TOTAL, FleetData, Gauge, IN_FLIGHT, LIMITS, MEMORY,
-    MEMORY_LIMIT, SESSIONS, SESSIONS_LIMIT, ServerData,
-};
+use super::fleet::{BUCKET_MS, FleetData, Gauge, LIMITS, ServerData};
 use super::incidents::finite;
+use crate::names::{
+    CPU, DISK_FREE, DISK_TOTAL, IN_FLIGHT, MEMORY, MEMORY_LIMIT, SESSIONS, SESSIONS_LIMIT,
+};
 use crate::stats::quantile::quantile_sorted;
 use crate::stats::robust::median;
 use crate::time::format_ms;

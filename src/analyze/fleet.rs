@@ -8,29 +8,18 @@
 //! an MCP session is a series of its own in the store, and the analyzer
 //! only ever pools calls by server and tool.
 
-use crate::ingest::jsonl::CALL_METRIC;
+use crate::names::{
+    CALL_METRIC, DISK_TOTAL, ERROR_LABEL, MEMORY_LIMIT, METHOD_LABEL, SERVER_LABEL, SESSION_LABEL,
+    SESSIONS_LIMIT, TOOL_LABEL, TRANSPORT_LABEL,
+};
 use crate::store::{ScanRequest, SeriesData, Snapshot, StoreError};
 use crate::time::MINUTE_MS;
 use rayon::prelude::*;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Labels of the call metric (see `ingest::jsonl`).
-pub const SERVER_LABEL: &str = "server";
-pub const TOOL_LABEL: &str = "gen_ai.tool.name";
-pub const METHOD_LABEL: &str = "mcp.method.name";
-pub const ERROR_LABEL: &str = "error.type";
-const DROPPED_CALL_LABELS: [&str; 2] = ["mcp.session.id", "network.transport"];
-
-/// Gauges the analyzer knows the meaning of.
-pub const CPU: &str = "process.cpu.utilization";
-pub const MEMORY: &str = "process.memory.usage";
-pub const MEMORY_LIMIT: &str = "process.memory.limit";
-pub const SESSIONS: &str = "mcp.server.sessions.open";
-pub const SESSIONS_LIMIT: &str = "mcp.server.sessions.limit";
-pub const IN_FLIGHT: &str = "mcp.server.requests.in_flight";
-pub const DISK_FREE: &str = "disk.free_bytes";
-pub const DISK_TOTAL: &str = "disk.total_bytes";
+/// Labels of the call metric dropped on reading: the analyzer pools sessions.
+const DROPPED_CALL_LABELS: [&str; 2] = [SESSION_LABEL, TRANSPORT_LABEL];
 
 /// Gauges that hold a capacity, not a signal: the limits others are measured against.
 pub const LIMITS: [&str; 3] = [MEMORY_LIMIT, SESSIONS_LIMIT, DISK_TOTAL];

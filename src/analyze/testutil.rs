@@ -10,9 +10,9 @@ use rand::rngs::StdRng;
 /// each, limits flat), with `h` as one call's duration and once in every
 /// gauge: what the kernels get when nothing filters the data first.
 pub fn server_with(h: f64) -> crate::analyze::fleet::ServerData {
-    use crate::analyze::fleet::{
-        CPU, Call, DISK_FREE, DISK_TOTAL, Gauge, IN_FLIGHT, MEMORY, MEMORY_LIMIT, SESSIONS,
-        SESSIONS_LIMIT, ServerData, ToolCalls,
+    use crate::analyze::fleet::{Call, Gauge, ServerData, ToolCalls};
+    use crate::names::{
+        CPU, DISK_FREE, DISK_TOTAL, IN_FLIGHT, MEMORY, MEMORY_LIMIT, SESSIONS, SESSIONS_LIMIT,
     };
     let start = 1_795_305_600_000i64; // 2026-11-21
     let mut rng = <StdRng as rand::SeedableRng>::seed_from_u64(17);
