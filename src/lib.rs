@@ -2,8 +2,10 @@
 //!
 //! Data flows one way: [`ingest`] -> [`store`] -> [`engine`] / [`analyze`]
 //! -> [`remediate`] -> [`report`]. [`model`]
-//! holds the types the rooms share, [`dsl`] the rule language, [`generate`]
-//! the sample fleet.
+//! holds the types the rooms share, [`names`] the metric and label names,
+//! [`time`] times, durations and their units, [`stats`] the numeric kernels
+//! engine and analyzer both use (neither imports the other), [`dsl`] the
+//! rule language, [`generate`] the sample fleet.
 //!
 //! The library returns data and does no process-global work: the `mcpops`
 //! binary (src/main.rs, src/cli/) parses the command line, renders what the
@@ -16,8 +18,10 @@ pub mod fsutil;
 pub mod generate;
 pub mod ingest;
 pub mod model;
+pub mod names;
 pub mod progress;
 pub mod remediate;
 pub mod report;
+pub mod stats;
 pub mod store;
 pub mod time;

@@ -5,6 +5,17 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, TimeZone, Utc};
 
+/// One second in milliseconds, the unit of every time here.
+pub const SECOND_MS: i64 = 1_000;
+/// One minute in milliseconds.
+pub const MINUTE_MS: i64 = 60 * SECOND_MS;
+/// One hour in milliseconds.
+pub const HOUR_MS: i64 = 60 * MINUTE_MS;
+/// One day in milliseconds (UTC days: no leap seconds, no daylight saving).
+pub const DAY_MS: i64 = 24 * HOUR_MS;
+/// One week in milliseconds.
+pub const WEEK_MS: i64 = 7 * DAY_MS;
+
 /// Epoch numbers at or above this are milliseconds, below it seconds
 /// (1e11 seconds is the year 5138; 1e11 milliseconds is 1973).
 const EPOCH_MS_THRESHOLD: f64 = 1e11;
@@ -121,12 +132,12 @@ pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
         let unit_len = rest.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
         let unit_ms: i64 = match &rest[..unit_len] {
             "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 604_800_000,
-            "y" => 365 * 86_400_000,
+            "s" => SECOND_MS,
+            "m" => MINUTE_MS,
+            "h" => HOUR_MS,
+            "d" => DAY_MS,
+            "w" => WEEK_MS,
+            "y" => 365 * DAY_MS,
             _ => return Err(bad()),
         };
         rest = &rest[unit_len..];
@@ -154,8 +165,8 @@ pub fn format_ms(ms: i64) -> String {
 
 /// The UTC day (`YYYY-MM-DD`) a timestamp falls in; the store partitions by it.
 pub fn day_of(ms: i64) -> String {
-    let day_index = ms.div_euclid(86_400_000);
-    match Utc.timestamp_millis_opt(day_index * 86_400_000).single() {
+    let day_index = ms.div_euclid(DAY_MS);
+    match Utc.timestamp_millis_opt(day_index * DAY_MS).single() {
         Some(dt) => dt.format("%Y-%m-%d").to_string(),
         None => "invalid".to_string(),
     }
@@ -172,10 +183,10 @@ pub fn format_duration_ms(ms: i64) -> String {
     }
     let mut rest = ms.unsigned_abs();
     for (unit, size) in [
-        ("d", 86_400_000u64),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1_000),
+        ("d", DAY_MS as u64),
+        ("h", HOUR_MS as u64),
+        ("m", MINUTE_MS as u64),
+        ("s", SECOND_MS as u64),
         ("ms", 1),
     ] {
         if rest >= size {

@@ -6,23 +6,19 @@
 //! report builds on, and prints as tables.
 
 use super::bottleneck::{self, Correlation, Knee, Queueing, Red, Use};
-use super::fleet::{
-    BUCKET_MS, DISK_FREE, FleetData, Gauge, MEMORY, MEMORY_LIMIT, SESSIONS, SESSIONS_LIMIT,
-    ServerData,
-};
-use super::forecast::{Forecaster, MAX_HORIZON_S, Method};
+use super::fleet::{BUCKET_MS, FleetData, Gauge, ServerData};
+use super::forecast::{Forecaster, Method};
 use super::incidents::{self, Incident, IncidentKind, Severity, Shift};
-use super::robust::point_scores;
 use crate::dsl::RuleFile;
 use crate::dsl::ast::Expr;
-use crate::ingest::jsonl::CALL_METRIC;
+use crate::names::{CALL_METRIC, DISK_FREE, MEMORY, MEMORY_LIMIT, SESSIONS, SESSIONS_LIMIT};
+use crate::stats::holt::MAX_HORIZON_S;
+use crate::stats::robust::point_scores;
 use crate::store::{Snapshot, StoreError};
-use crate::time::{format_duration_ms, format_ms};
+use crate::time::{DAY_MS, HOUR_MS, format_duration_ms, format_ms};
 use rayon::prelude::*;
 use serde::Serialize;
 
-const HOUR_MS: i64 = 3_600_000;
-const DAY_MS: i64 = 24 * HOUR_MS;
 /// Forecasts whose pessimistic bound falls within this go on the maintenance list.
 const MAINTENANCE_HORIZON_MS: i64 = 7 * DAY_MS;
 /// The availability objective the error budget is reckoned against, over 30 days.
@@ -766,7 +762,8 @@ pub fn opt_time(x: Option<f64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analyze::testutil::{HOSTILE, server_with};
+    use crate::analyze::testutil::server_with;
+    use crate::stats::testutil::HOSTILE;
 
     /// The whole analyzer (incidents and change points, anomalies,
     /// forecasts, the error budget, recommendations) and its output on a

@@ -3,12 +3,13 @@
 //! doubles (the saturation knee), which resource moves with latency (lagged
 //! rank correlation), and queueing by Little's law.
 
-use super::fleet::{
-    BUCKET_MS, CPU, DISK_FREE, DISK_TOTAL, FleetData, Gauge, IN_FLIGHT, LIMITS, MEMORY,
-    MEMORY_LIMIT, SESSIONS, SESSIONS_LIMIT, ServerData,
-};
+use super::fleet::{BUCKET_MS, FleetData, Gauge, LIMITS, ServerData};
 use super::incidents::finite;
-use super::robust::{median, quantile_sorted};
+use crate::names::{
+    CPU, DISK_FREE, DISK_TOTAL, IN_FLIGHT, MEMORY, MEMORY_LIMIT, SESSIONS, SESSIONS_LIMIT,
+};
+use crate::stats::quantile::quantile_sorted;
+use crate::stats::robust::median;
 use crate::time::format_ms;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -466,7 +467,8 @@ pub fn little_ratios(s: &ServerData) -> Queueing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analyze::testutil::{HOSTILE, server_with};
+    use crate::analyze::testutil::server_with;
+    use crate::stats::testutil::HOSTILE;
 
     /// RED, USE, the knee, lagged rank correlations and Little's law on a
     /// server whose calls and gauges each hold one hostile value: no panic,

@@ -753,9 +753,9 @@ mod tests {
     /// non-finite ones are skipped, and the detector keeps working after.
     #[test]
     fn hostile_values_keep_scores_in_range() {
-        for h in crate::analyze::testutil::HOSTILE {
+        for h in crate::stats::testutil::HOSTILE {
             let mut d = Detector::new(DetectorConfig::default());
-            let cycle = crate::analyze::testutil::daily_cycle(5);
+            let cycle = crate::stats::testutil::daily_cycle(5);
             let mut scores = Vec::new();
             for (i, v) in cycle.iter().enumerate() {
                 let v = if i == 700 { h } else { *v };

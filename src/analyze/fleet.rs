@@ -8,34 +8,24 @@
 //! an MCP session is a series of its own in the store, and the analyzer
 //! only ever pools calls by server and tool.
 
-use crate::ingest::jsonl::CALL_METRIC;
+use crate::names::{
+    CALL_METRIC, DISK_TOTAL, ERROR_LABEL, MEMORY_LIMIT, METHOD_LABEL, SERVER_LABEL, SESSION_LABEL,
+    SESSIONS_LIMIT, TOOL_LABEL, TRANSPORT_LABEL,
+};
 use crate::store::{ScanRequest, SeriesData, Snapshot, StoreError};
+use crate::time::MINUTE_MS;
 use rayon::prelude::*;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Labels of the call metric (see `ingest::jsonl`).
-pub const SERVER_LABEL: &str = "server";
-pub const TOOL_LABEL: &str = "gen_ai.tool.name";
-pub const METHOD_LABEL: &str = "mcp.method.name";
-pub const ERROR_LABEL: &str = "error.type";
-const DROPPED_CALL_LABELS: [&str; 2] = ["mcp.session.id", "network.transport"];
-
-/// Gauges the analyzer knows the meaning of.
-pub const CPU: &str = "process.cpu.utilization";
-pub const MEMORY: &str = "process.memory.usage";
-pub const MEMORY_LIMIT: &str = "process.memory.limit";
-pub const SESSIONS: &str = "mcp.server.sessions.open";
-pub const SESSIONS_LIMIT: &str = "mcp.server.sessions.limit";
-pub const IN_FLIGHT: &str = "mcp.server.requests.in_flight";
-pub const DISK_FREE: &str = "disk.free_bytes";
-pub const DISK_TOTAL: &str = "disk.total_bytes";
+/// Labels of the call metric dropped on reading: the analyzer pools sessions.
+const DROPPED_CALL_LABELS: [&str; 2] = [SESSION_LABEL, TRANSPORT_LABEL];
 
 /// Gauges that hold a capacity, not a signal: the limits others are measured against.
 pub const LIMITS: [&str; 3] = [MEMORY_LIMIT, SESSIONS_LIMIT, DISK_TOTAL];
 
 /// Width of the regular buckets knees, correlations and anomalies work on.
-pub const BUCKET_MS: i64 = 5 * 60_000;
+pub const BUCKET_MS: i64 = 5 * MINUTE_MS;
 
 /// The most buckets per server the analyzer works on: a year of data (a leap
 /// one). Every bucket costs each server about 150 bytes and each signal's
@@ -512,7 +502,7 @@ fn bucketize(
                 return f64::NAN;
             }
             d.sort_by(f64::total_cmp);
-            super::robust::quantile_sorted(d, 0.95)
+            crate::stats::quantile::quantile_sorted(d, 0.95)
         })
         .collect();
     let gauges = gauges

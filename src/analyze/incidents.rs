@@ -11,16 +11,12 @@
 //!   memory climbing towards its limit (a leak, often ended by a restart)
 //!   and free disk falling (a disk filling up).
 
-use super::fleet::{
-    BUCKET_MS, Call, DISK_FREE, DISK_TOTAL, Gauge, MEMORY, MEMORY_LIMIT, ServerData,
-};
-use super::robust::{change_points, mad_scaled, median};
-use crate::ingest::jsonl::CALL_METRIC;
-use crate::time::format_ms;
+use super::fleet::{BUCKET_MS, Call, Gauge, ServerData};
+use crate::names::{CALL_METRIC, DISK_FREE, DISK_TOTAL, MEMORY, MEMORY_LIMIT};
+use crate::stats::changepoint::change_points;
+use crate::stats::robust::{mad_scaled, median};
+use crate::time::{HOUR_MS, MINUTE_MS, format_ms};
 use serde::Serialize;
-
-const MINUTE_MS: i64 = 60_000;
-const HOUR_MS: i64 = 60 * MINUTE_MS;
 
 /// What kind of incident.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -332,7 +328,7 @@ fn load_surges(server: &ServerData, out: &mut Findings) -> Vec<Surge> {
             severity,
             &server.server,
             None,
-            super::fleet::IN_FLIGHT,
+            crate::names::IN_FLIGHT,
             (start_ms, (!ongoing).then_some(end_ms)),
             (baseline_p95, p95_during),
             "s",

@@ -1,14 +1,15 @@
 //! The analyzer: bottlenecks, anomalies and failure forecasts over the store,
 //! with per-series kernels run in parallel (rayon).
 //!
-//! The kernels here are shared with the engine: the rule language's
-//! `predict`, `time_to`, `trend` and `anomaly` call [`forecast`] and
-//! [`robust`], so a rule and the analyzer agree on the same samples.
+//! The numeric kernels (quantiles, median and MAD, anomaly scores, least
+//! squares, Holt, change points) are in [`crate::stats`], shared with the
+//! rule engine, so a rule and the analyzer agree on the same samples.
 //! [`detect`] is the online (streaming, no look-ahead) detector behind
 //! `mcpops detect`, and [`nab`] scores detectors the way the Numenta Anomaly
 //! Benchmark does (`mcpops evaluate`). [`analysis`] is `mcpops analyze`:
 //! [`fleet`] loads calls and gauges, [`bottleneck`] and [`incidents`] find
-//! where the time goes and what happened, and the kernels forecast.
+//! where the time goes and what happened, and [`forecast`] fits a model per
+//! series to tell when it runs out.
 //! [`period`] finds where a store's data is dense: the period `analyze`,
 //! `report` and `backtest` default to.
 
@@ -20,6 +21,5 @@ pub mod forecast;
 pub mod incidents;
 pub mod nab;
 pub mod period;
-pub mod robust;
 #[cfg(test)]
 pub(crate) mod testutil;

@@ -20,8 +20,7 @@
 //! both.
 
 use crate::store::SegmentMeta;
-
-const DAY_MS: i64 = 86_400_000;
+use crate::time::DAY_MS;
 
 /// Segments further apart than this start a new run.
 const RUN_GAP_MS: i64 = DAY_MS;

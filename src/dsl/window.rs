@@ -10,8 +10,7 @@
 //! - ZONE: `UTC` (the default), `Z`, or a fixed offset `+02:00` / `-0500`
 //!   (no time-zone database: fixed offsets only).
 
-const DAY_MS: i64 = 86_400_000;
-const MIN_MS: i64 = 60_000;
+use crate::time::{DAY_MS, MINUTE_MS as MIN_MS};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Window {

@@ -1106,8 +1106,8 @@ fn aggregate_group(
                 AggKernel::Max => range::max_skipping_nan(&buf),
                 AggKernel::Stddev => range::population_stddev(&buf),
                 AggKernel::Quantile => {
-                    buf.sort_by(crate::analyze::robust::quantile_order);
-                    crate::analyze::robust::quantile_sorted(&buf, param.unwrap_or(f64::NAN))
+                    buf.sort_by(crate::stats::quantile::quantile_order);
+                    crate::stats::quantile::quantile_sorted(&buf, param.unwrap_or(f64::NAN))
                 }
                 // Selected above.
                 AggKernel::TopK | AggKernel::BottomK => return None,

@@ -11,8 +11,8 @@
 //! `delta`, `deriv` and `changes` on the same samples.
 
 use super::value::{Grid, StepSet, StepValue};
-use crate::analyze::{forecast, robust};
 pub use crate::dsl::functions::TimeFunc;
+use crate::stats::{fit, holt, quantile, robust};
 use std::sync::OnceLock;
 
 /// Where the windows sit relative to the grid.
@@ -200,8 +200,7 @@ pub fn over_time_shared(
                 .collect()
         }
         TimeFunc::TimeTo | TimeFunc::Predict(_) => {
-            let models =
-                forecast::models_over_windows(ts, vs, &windows, |i| span.grid.time(start + i));
+            let models = holt::models_over_windows(ts, vs, &windows, |i| span.grid.time(start + i));
             models
                 .into_iter()
                 .zip(&windows)
@@ -210,7 +209,7 @@ pub fn over_time_shared(
                     let (level, slope) = model?;
                     match func {
                         TimeFunc::Predict(horizon) => Some(slope * horizon + level),
-                        _ => Some(forecast::time_to_from_model(
+                        _ => Some(holt::time_to_from_model(
                             &vs[lo..hi],
                             level,
                             slope,
@@ -298,17 +297,17 @@ fn window_value(
         TimeFunc::Last => (n > 0).then(|| at_time_of(ts, vs, n - 1, 0..n)),
         TimeFunc::First => (n > 0).then(|| at_time_of(ts, vs, 0, 0..n)),
         TimeFunc::Stddev => Some(population_stddev(vs)),
-        TimeFunc::Quantile(q) => Some(robust::quantile_select(&mut vs.to_vec(), q)),
+        TimeFunc::Quantile(q) => Some(quantile::quantile_select(&mut vs.to_vec(), q)),
         TimeFunc::Rate | TimeFunc::Increase | TimeFunc::Delta => {
             extrapolated_rate(ts, vs, t, span, func)
         }
-        TimeFunc::Deriv => forecast::linear_fit(ts, vs, ts[0]).map(|(slope, _)| slope),
+        TimeFunc::Deriv => fit::linear_fit(ts, vs, ts[0]).map(|(slope, _)| slope),
         TimeFunc::Changes => Some(vs.windows(2).filter(|w| changed(w[0], w[1])).count() as f64),
         TimeFunc::PresentRatio => None,
-        TimeFunc::Predict(horizon) => forecast::predict(ts, vs, t, horizon),
-        TimeFunc::TimeTo => forecast::time_to(ts, vs, t, threshold()?),
+        TimeFunc::Predict(horizon) => holt::predict(ts, vs, t, horizon),
+        TimeFunc::TimeTo => holt::time_to(ts, vs, t, threshold()?),
         TimeFunc::Anomaly => robust::anomaly_score(ts, vs),
-        TimeFunc::Trend => forecast::theil_sen(ts, vs),
+        TimeFunc::Trend => fit::theil_sen(ts, vs),
     }
 }
 
@@ -514,7 +513,7 @@ fn sliding_quantile(
     if !(0.0..=1.0).contains(&q) {
         // φ outside [0, 1] (or NaN): Prometheus's constant, whatever a
         // window holds, as quantile_select answers it.
-        let value = robust::quantile_sorted(&sorted[..sorted.len().min(1)], q);
+        let value = quantile::quantile_sorted(&sorted[..sorted.len().min(1)], q);
         return windows
             .iter()
             .enumerate()
@@ -589,7 +588,7 @@ struct Ranking {
 }
 
 impl Ranking {
-    /// Values ranked in robust::quantile_order (NaN first, then the order
+    /// Values ranked in quantile::quantile_order (NaN first, then the order
     /// of f64::total_cmp). Which of equal values gets which rank does not
     /// matter: their values are equal.
     ///
@@ -636,7 +635,7 @@ impl Ranking {
     }
 }
 
-/// A key whose unsigned order is robust::quantile_order: 0 for every NaN
+/// A key whose unsigned order is quantile::quantile_order: 0 for every NaN
 /// (which of them comes first does not matter, they are all NaN), numbers by
 /// the bits of f64::total_cmp. No number's key has an upper half of 0:
 /// -inf's is 0x000f_ffff.
@@ -1092,7 +1091,7 @@ mod tests {
             let fast = sliding_quantile(&Ranking::new(vs), windows, q, |_| true);
             for (&(lo, hi), got) in windows.iter().zip(&fast) {
                 let mut w = vs[lo..hi].to_vec();
-                w.sort_by(robust::quantile_order);
+                w.sort_by(quantile::quantile_order);
                 let want = w.len().checked_sub(1).map(|last| {
                     let r = q * last as f64;
                     let lower = r.floor() as usize;
@@ -1361,7 +1360,7 @@ mod tests {
         ]);
         let ranking = Ranking::new(&vs);
         let mut want = vs.clone();
-        want.sort_by(robust::quantile_order);
+        want.sort_by(quantile::quantile_order);
         let bits = |v: &[f64]| v.iter().map(|&x| bits_or_nan(x)).collect::<Vec<_>>();
         assert_eq!(bits(&ranking.sorted), bits(&want));
         for (i, &r) in ranking.rank.iter().enumerate() {

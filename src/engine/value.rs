@@ -5,6 +5,7 @@
 //! steps where it can have any (`start..start + values.len()`), because one
 //! MCP session is a series of its own and lives for minutes of a week.
 
+use crate::time::{MAX_STORED_MS, MIN_STORED_MS};
 use std::collections::HashMap;
 
 /// Sorted (name, value) pairs, the metric name excluded.
@@ -44,7 +45,7 @@ impl Grid {
             return Err(GridError::StepNotPositive);
         }
         for (bound, t) in [(Bound::From, from), (Bound::To, to)] {
-            if !(EARLIEST_MS..=LATEST_MS).contains(&t) {
+            if !(MIN_STORED_MS..=MAX_STORED_MS).contains(&t) {
                 return Err(GridError::OutOfYears(bound));
             }
         }
@@ -85,11 +86,6 @@ impl Grid {
         (k as usize).min(self.n)
     }
 }
-
-/// 0000-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z in ms: the times a
-/// grid may span.
-pub const EARLIEST_MS: i64 = -62_167_219_200_000;
-pub const LATEST_MS: i64 = 253_402_300_799_999;
 
 /// Which end of a range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -3,12 +3,12 @@
 
 use super::rng::Pcg64;
 use super::{GenerateOptions, Incident, IncidentKind};
+use crate::names;
 use crate::time::{format_duration_ms, format_ms};
 
-pub(crate) const SECOND: i64 = 1_000;
-pub(crate) const MINUTE: i64 = 60_000;
-pub(crate) const HOUR: i64 = 3_600_000;
-pub(crate) const DAY: i64 = 86_400_000;
+pub(crate) use crate::time::{
+    DAY_MS as DAY, HOUR_MS as HOUR, MINUTE_MS as MINUTE, SECOND_MS as SECOND,
+};
 const MIB: f64 = 1_048_576.0;
 const GIB: f64 = 1_073_741_824.0;
 
@@ -410,7 +410,7 @@ fn describe(plan: &ServerPlan, w: Window) -> Incident {
             start,
             restart,
             None,
-            "process.memory.usage",
+            names::MEMORY,
             format!(
                 "memory grows linearly from about {} to 98.5% of its {} limit over {}, \
                  then the process dies and restarts: open sessions drop to 0, one scrape is \
@@ -428,7 +428,7 @@ fn describe(plan: &ServerPlan, w: Window) -> Incident {
                 at,
                 w.end,
                 Some(tool_name(tool)),
-                "mcp.server.operation.duration",
+                names::CALL_METRIC,
                 format!(
                     "a deploy makes {} {:.2}x slower and it stays so (median {:.0} ms -> {:.0} ms); \
                      it is the server's largest share of call time",
@@ -449,7 +449,7 @@ fn describe(plan: &ServerPlan, w: Window) -> Incident {
             start,
             end,
             Some(tool_name(tool)),
-            "mcp.server.operation.duration",
+            names::CALL_METRIC,
             format!(
                 "{} fails with JSON-RPC error -32603 on {:.0}% of its calls for {} \
                  (it is the server's most called tool)",
@@ -463,7 +463,7 @@ fn describe(plan: &ServerPlan, w: Window) -> Incident {
             start,
             exhaust,
             None,
-            "disk.free_bytes",
+            names::DISK_FREE,
             format!(
                 "free disk falls steadily by about {}/h from about {} free of {}; \
                  it reaches zero {} after the data ends (end = the projected exhaustion)",
@@ -481,7 +481,7 @@ fn describe(plan: &ServerPlan, w: Window) -> Incident {
                 start,
                 end,
                 None,
-                "mcp.server.requests.in_flight",
+                names::IN_FLIGHT,
                 format!(
                     "the call rate rises {:.1}x for {} (10-minute ramps), to about {:.0}% of \
                      capacity; past the knee at {:.0}% latency doubles and keeps climbing \

@@ -9,7 +9,7 @@ use super::plan::{
 };
 use super::rng::Pcg64;
 
-const HOUR_F: f64 = 3_600_000.0;
+const HOUR_F: f64 = crate::time::HOUR_MS as f64;
 /// Clients give up on a call after this long; the call is logged as a timeout.
 pub(crate) const TIMEOUT_MS: f64 = 30_000.0;
 /// `Call::tool` for methods other than `tools/call`.

@@ -5,6 +5,7 @@
 use super::plan::{ServerPlan, Window};
 use super::sim::{CallError, GaugeRow, ServerData};
 use super::{GenerateError, io_error};
+use crate::names;
 use flate2::write::GzEncoder;
 use flate2::{Compression, GzBuilder};
 use std::fs::File;
@@ -167,42 +168,42 @@ struct Family {
 
 const FAMILIES: [Family; 8] = [
     Family {
-        name: "process.cpu.utilization",
+        name: names::CPU,
         unit: Some("ratio"),
         help: "CPU used by the server process over the last minute, 0 to 1.",
     },
     Family {
-        name: "process.memory.usage",
+        name: names::MEMORY,
         unit: Some("bytes"),
         help: "Resident memory of the server process.",
     },
     Family {
-        name: "process.memory.limit",
+        name: names::MEMORY_LIMIT,
         unit: Some("bytes"),
         help: "Memory limit of the server process; it is killed at the limit.",
     },
     Family {
-        name: "mcp.server.sessions.open",
+        name: names::SESSIONS,
         unit: None,
         help: "MCP sessions open.",
     },
     Family {
-        name: "mcp.server.sessions.limit",
+        name: names::SESSIONS_LIMIT,
         unit: None,
         help: "Most MCP sessions the server accepts.",
     },
     Family {
-        name: "mcp.server.requests.in_flight",
+        name: names::IN_FLIGHT,
         unit: None,
         help: "Requests being served, averaged over the last minute.",
     },
     Family {
-        name: "disk.free_bytes",
+        name: names::DISK_FREE,
         unit: Some("bytes"),
         help: "Free bytes on the server's data volume.",
     },
     Family {
-        name: "disk.total_bytes",
+        name: names::DISK_TOTAL,
         unit: Some("bytes"),
         help: "Size of the server's data volume.",
     },

@@ -18,6 +18,10 @@ use super::{
     EPOCH_MS_THRESHOLD, Fail, IngestError, RawMap, Run, bad, check_label_name, for_each_line,
     parse_time_text, repeated_label, show, show_message, show_str,
 };
+use crate::names::{
+    CALL_METRIC, ERROR_LABEL, METHOD_LABEL, SERVER_LABEL, SESSION_LABEL, TOOL_LABEL,
+    TRANSPORT_LABEL,
+};
 use crate::time::is_stored;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -25,9 +29,6 @@ use std::borrow::Cow;
 use std::fmt;
 use std::io::BufRead;
 use std::marker::PhantomData;
-
-/// The metric an MCP call becomes.
-pub const CALL_METRIC: &str = "mcp.server.operation.duration";
 
 pub(crate) fn ingest(reader: &mut dyn BufRead, run: &mut Run) -> Result<(), IngestError> {
     let mut parser = Parser {
@@ -190,12 +191,12 @@ struct Record<'a> {
 
 /// The call fields and the labels they become, in key order.
 const CALL_LABELS: [&str; 6] = [
-    "server",
-    "mcp.method.name",
-    "gen_ai.tool.name",
-    "error.type",
-    "mcp.session.id",
-    "network.transport",
+    SERVER_LABEL,
+    METHOD_LABEL,
+    TOOL_LABEL,
+    ERROR_LABEL,
+    SESSION_LABEL,
+    TRANSPORT_LABEL,
 ];
 
 struct Parser {

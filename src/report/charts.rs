@@ -7,7 +7,7 @@
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-const HOUR_MS: f64 = 3_600_000.0;
+const HOUR_MS: f64 = crate::time::HOUR_MS as f64;
 const FONT: &str = "sans-serif";
 const BLUE_LINE: RGBColor = RGBColor(37, 99, 235);
 const ORANGE: RGBColor = RGBColor(234, 88, 12);
@@ -388,7 +388,7 @@ pub fn bars(title: &str, items: &[(String, f64)], width: u32) -> Option<String> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analyze::testutil::HOSTILE;
+    use crate::stats::testutil::HOSTILE;
 
     const T0: i64 = 1_795_305_600_000;
 

@@ -9,10 +9,9 @@ use super::charts::{self, Overlay, Span};
 use super::{Level, Report, SIGNALS, server_of, short_time};
 use crate::analyze::fleet::{BUCKET_MS, ServerData};
 use crate::analyze::forecast::forecast_path;
-use crate::time::{format_duration_ms, format_ms};
+use crate::time::{DAY_MS, format_duration_ms, format_ms};
 use std::fmt::Write;
 
-const DAY_MS: i64 = 86_400_000;
 const WIDE: (u32, u32) = (1100, 300);
 const HALF: (u32, u32) = (560, 280);
 /// Charts of each kind drawn (the tables list the rest).

@@ -17,6 +17,7 @@ use crate::engine::alerts::Episode;
 use crate::engine::backtest::{BacktestOptions, backtest};
 use crate::engine::replay::ActionEvent;
 use crate::fsutil::write_atomically;
+use crate::names::SERVER_LABEL;
 use crate::store::{Store, StoreError};
 use crate::time::format_ms;
 use serde::Serialize;
@@ -248,7 +249,7 @@ pub fn build(
 fn server_of(e: &Episode) -> String {
     e.labels
         .iter()
-        .find(|(k, _)| k == "server")
+        .find(|(k, _)| k == SERVER_LABEL)
         .map_or_else(|| "(fleet)".to_string(), |(_, v)| v.clone())
 }
 

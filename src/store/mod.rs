@@ -24,6 +24,7 @@ pub use scan::{ScanRequest, SeriesData, pool_without};
 pub use writer::{CommitSummary, LOCK_FILE, StoreWriter};
 
 use crate::model::SeriesKey;
+use crate::time::DAY_MS;
 use segment::{SegmentOrder, SortedRows};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -32,7 +33,6 @@ use std::path::{Path, PathBuf};
 pub const SEGMENTS_DIR: &str = "segments";
 /// Where a store lives when neither `--store` nor `MCPOPS_STORE` says.
 pub const DEFAULT_STORE_DIR: &str = "mcpops-store";
-const DAY_MS: i64 = 86_400_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

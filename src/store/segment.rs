@@ -12,6 +12,9 @@
 
 use super::StoreError;
 use crate::model::SeriesKey;
+use crate::names::{
+    MCP_PROTOCOL_VERSION_LABEL, PROTOCOL_NAME_LABEL, PROTOCOL_VERSION_LABEL, TRANSPORT_LABEL,
+};
 use arrow::array::{
     Array, ArrayRef, AsArray, DictionaryArray, Float64Array, Int32Array, RecordBatch, StringArray,
     TimestampMillisecondArray,
@@ -68,10 +71,10 @@ const SHORT_LIVED: usize = 64;
 /// network conventions): where session ids sort after time, these do too,
 /// so that they do not split a server's and tool's calls in two stretches.
 const SESSION_SCOPED: [&str; 4] = [
-    "network.transport",
-    "network.protocol.name",
-    "network.protocol.version",
-    "mcp.protocol.version",
+    TRANSPORT_LABEL,
+    PROTOCOL_NAME_LABEL,
+    PROTOCOL_VERSION_LABEL,
+    MCP_PROTOCOL_VERSION_LABEL,
 ];
 
 /// How a segment orders its rows: by metric, then by the label columns in

@@ -13,7 +13,7 @@ use super::manifest::{
 use super::segment::{SegmentOrder, SortedRows, write_segment};
 use super::{SEGMENTS_DIR, StoreError, time_extent};
 use crate::model::{RESERVED_COLUMNS, SampleSink, SeriesKey, SinkError, is_reserved_column};
-use crate::time::{check_stored_range, day_of};
+use crate::time::{DAY_MS, check_stored_range, day_of};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -21,7 +21,6 @@ use std::path::{Path, PathBuf};
 pub const LOCK_FILE: &str = "store.lock";
 /// Samples buffered before a spill: 20 bytes each, so about 160 MB.
 pub const DEFAULT_SPILL_ROWS: usize = 8 * 1024 * 1024;
-const DAY_MS: i64 = 86_400_000;
 
 /// A segment written under a temporary name, waiting for the commit.
 struct Pending {
