@@ -11,6 +11,7 @@
 
 pub mod alerts;
 pub mod backtest;
+mod binary;
 pub mod budget;
 pub mod eval;
 pub mod plan;
