@@ -1,5 +1,5 @@
 //! `analyze` over the 20-server, 7-day fleet (2.29M calls; 3.9M samples
-//! with the gauges): the whole job, store scan included. Issue 5's target is a
+//! with the gauges): the whole job, store scan included. The target is a
 //! 1.8x speedup from one thread to two: run it twice and compare,
 //!
 //!   RAYON_NUM_THREADS=1 cargo bench --bench analyze -- --save-baseline one

@@ -5,7 +5,7 @@
 //! other blank lines are kept (collapsed to one). Inside a block, settings
 //! are indented by 2 and keep their order; each key is padded to 8
 //! characters so values line up in column 11 (`keep_firing` and longer keys
-//! take a single space), as in DSL.md. Test lines are single-spaced.
+//! take a single space), as docs/language.md shows. Test lines are single-spaced.
 //! Expressions are printed with single spaces around binary operators and
 //! none inside brackets (`p95(x{a="b"}[5m]) by (server)`); an aggregation
 //! puts its grouping first (`max by (server) (x)`), a function over time
