@@ -43,6 +43,7 @@ fn engine(c: &mut Criterion) {
         step_ms: None,
         record: false,
         align_start: false,
+        max_samples: mcpops::engine::budget::DEFAULT_MAX_SAMPLES,
     };
     let probe = backtest(&store, &rules, &opts).expect("backtest");
     let mut group = c.benchmark_group("backtest");
@@ -64,7 +65,15 @@ fn engine(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("p95_by_server_1h", |b| {
         b.iter(|| {
-            black_box(query(store.snapshot().expect("snapshot"), &expr, grid).expect("query"))
+            black_box(
+                query(
+                    store.snapshot().expect("snapshot"),
+                    &expr,
+                    grid,
+                    mcpops::engine::budget::DEFAULT_MAX_SAMPLES,
+                )
+                .expect("query"),
+            )
         })
     });
     group.finish();

@@ -16,7 +16,6 @@ use serde::Serialize;
 use std::io::{self, Write};
 
 pub(super) fn run(ctx: &Context, args: BacktestArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    args.limit.apply();
     let from_ms = args.from.map(|t| time_arg("--from", &t)).transpose()?;
     let to_ms = args.to.map(|t| time_arg("--to", &t)).transpose()?;
     let step_ms = args.step.map(|s| duration_arg("--step", &s)).transpose()?;
@@ -54,6 +53,7 @@ pub(super) fn run(ctx: &Context, args: BacktestArgs, out: &mut dyn Write) -> Res
         record: args.record,
         // A start no one gave falls on a whole step.
         align_start: from_ms.is_none(),
+        max_samples: args.limit.max_samples,
     };
     let bt =
         mcpops::engine::backtest::backtest(&ctx.store, &rules, &opts).map_err(|e| match e {

@@ -440,12 +440,6 @@ struct SamplesLimit {
     max_samples: u64,
 }
 
-impl SamplesLimit {
-    fn apply(&self) {
-        mcpops::engine::budget::set_max_samples(self.max_samples);
-    }
-}
-
 /// What every subcommand may need besides its own flags.
 struct Context {
     store: Store,

@@ -19,7 +19,6 @@ enum QueryTime {
 }
 
 pub(super) fn run(ctx: &Context, args: QueryArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    args.limit.apply();
     if args.explain {
         let expr = parse(&args.expr)?;
         return write_plan(&args.expr, &Plan::new([&expr]), &expr, out).map_err(io_failure);
@@ -41,7 +40,8 @@ pub(super) fn run(ctx: &Context, args: QueryArgs, out: &mut dyn Write) -> Result
             Grid::checked_range(from, to, step).map_err(|e| range_error(e, "--step"))?
         }
     };
-    let value = mcpops::engine::query::query(ctx.store.snapshot()?, &expr, grid)?;
+    let value =
+        mcpops::engine::query::query(ctx.store.snapshot()?, &expr, grid, args.limit.max_samples)?;
     write_value(&value, grid, args.format, out).map_err(io_failure)
 }
 

@@ -16,7 +16,6 @@ const SAMPLE_FLEET: &str = "data/fleet";
 const SAMPLE_RULES: &str = "rules/mcp.rules";
 
 pub(super) fn run(ctx: &Context, args: ReportArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    args.limit.apply();
     let range = ReportOptions {
         from_ms: args.from.map(|t| time_arg("--from", &t)).transpose()?,
         to_ms: args.to.map(|t| time_arg("--to", &t)).transpose()?,
@@ -25,6 +24,7 @@ pub(super) fn run(ctx: &Context, args: ReportArgs, out: &mut dyn Write) -> Resul
             .map(|d| duration_arg("--since", &d))
             .transpose()?,
         extent: None,
+        max_samples: args.limit.max_samples,
     };
     let store = &ctx.store;
     let empty = store.snapshot()?.manifest().extent().is_none();

@@ -34,6 +34,9 @@ pub struct BacktestOptions {
     /// the store's first sample or a report's `--since` back from its last
     /// (00:00:00.296 would put every step at .296).
     pub align_start: bool,
+    /// The most samples one rule's evaluation may hold (see
+    /// [`super::budget`]).
+    pub max_samples: u64,
 }
 
 /// A backtest's result.
@@ -127,7 +130,7 @@ pub fn backtest(
     )
     .with_plan(&plan);
     source.prefetch()?;
-    let replay = replay(files, &source, grid)?;
+    let replay = replay(files, &source, grid, opts.max_samples)?;
     let samples_read = source
         .samples_read
         .load(std::sync::atomic::Ordering::Relaxed);

@@ -18,23 +18,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Prometheus's default.
 pub const DEFAULT_MAX_SAMPLES: u64 = 50_000_000;
 
-/// The process-wide limit (0: not set, the default applies).
-static MAX_SAMPLES: AtomicU64 = AtomicU64::new(0);
-
-/// Sets the limit of every evaluator created after this (the command
-/// line's `--max-samples`).
-pub fn set_max_samples(n: u64) {
-    MAX_SAMPLES.store(n, Ordering::Relaxed);
-}
-
-/// The limit new evaluators take.
-pub fn max_samples() -> u64 {
-    match MAX_SAMPLES.load(Ordering::Relaxed) {
-        0 => DEFAULT_MAX_SAMPLES,
-        n => n,
-    }
-}
-
 /// The count of one evaluation against its limit.
 #[derive(Debug)]
 pub struct Budget {

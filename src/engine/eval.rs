@@ -12,7 +12,7 @@
 use super::EngineError;
 use super::binary::{binary_values, match_key};
 use super::budget::{Budget, Scope};
-use super::plan::{Plan, Shape};
+use super::plan::{Plan, Shape, label_names};
 use super::range::{self, Span, TimeFunc, WindowCache, over_time, over_time_shared};
 use super::source::Source;
 use super::value::{
@@ -236,7 +236,7 @@ pub struct Evaluator<'a> {
     grid: Grid,
     /// Pooled groups by selector and grouping: alerts that pool the same
     /// selector by the same labels over different windows share one merge.
-    pooled: Mutex<HashMap<String, Arc<Vec<Pooled>>>>,
+    pooled: Mutex<HashMap<PooledKey, Arc<Vec<Pooled>>>>,
     /// The plan this evaluator runs by: which calls the expressions share
     /// (see [`super::plan`]). See [`Evaluator::with_plan`].
     plan: Arc<Plan>,
@@ -246,6 +246,10 @@ pub struct Evaluator<'a> {
     /// The most samples one [`Evaluator::eval`] may hold (see [`super::budget`]).
     max_samples: u64,
 }
+
+/// A pooled merge's key: the selector's shape without its window and
+/// offset, and the grouping.
+type PooledKey = (Shape, bool, Vec<String>);
 
 /// Results larger than this many cells (series x steps) are not kept for
 /// sharing: a call over raw per-session series would double the memory.
@@ -259,12 +263,12 @@ impl<'a> Evaluator<'a> {
             pooled: Mutex::new(HashMap::new()),
             plan: Arc::new(Plan::default()),
             calls: Mutex::new(HashMap::new()),
-            max_samples: super::budget::max_samples(),
+            max_samples: super::budget::DEFAULT_MAX_SAMPLES,
         }
     }
 
-    /// Sets the samples limit of each evaluation (the process-wide one,
-    /// [`super::budget::max_samples`], otherwise).
+    /// Sets the samples limit of each evaluation
+    /// ([`super::budget::DEFAULT_MAX_SAMPLES`] otherwise).
     pub fn with_max_samples(mut self, n: u64) -> Self {
         self.max_samples = n;
         self
@@ -520,7 +524,14 @@ impl<'a> Evaluator<'a> {
                     span: &span,
                     threshold: threshold.as_ref(),
                 };
-                self.fold_groups(&per, &order, &names(g), g.without, Fold::SumFromZero, held)?
+                self.fold_groups(
+                    &per,
+                    &order,
+                    &label_names(g),
+                    g.without,
+                    Fold::SumFromZero,
+                    held,
+                )?
             }
             None => {
                 reserve_per_series(&raw, &span, held)?;
@@ -579,21 +590,19 @@ impl<'a> Evaluator<'a> {
         // Neither the range nor the offset changes which samples a source
         // gives (every sample of the matching series; the windows are cut
         // later), so `x[30m]` and `x[1d] offset 1d` share one merge.
-        let key = format!(
-            "{}|{}{:?}",
-            Expr::Selector(Selector {
+        let key = (
+            Shape::of(&Expr::Selector(Selector {
                 range: None,
                 offset: None,
                 ..sel.clone()
-            })
-            .sexpr(),
+            })),
             g.without,
-            names(g),
+            label_names(g),
         );
         if let Some(hit) = self.pooled.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return hit;
         }
-        let names = names(g);
+        let names = label_names(g);
         let groups = group_by(
             raw.iter()
                 .map(|s| (group_labels(&s.key.labels, &names, g.without), s)),
@@ -731,7 +740,7 @@ impl<'a> Evaluator<'a> {
         let mut order: Vec<usize> = (0..raw.len()).collect();
         order.sort_by(|&i, &j| raw[i].key.labels.cmp(&raw[j].key.labels));
         let (names, without) = match &a.grouping {
-            Some(g) => (names(g), g.without),
+            Some(g) => (label_names(g), g.without),
             None => (Vec::new(), false),
         };
         let per = PerSeries {
@@ -819,7 +828,7 @@ impl<'a> Evaluator<'a> {
             }
         };
         let (names, without) = match &a.grouping {
-            Some(g) => (names(g), g.without),
+            Some(g) => (label_names(g), g.without),
             None => (Vec::new(), false),
         };
         let groups = group_by(
@@ -843,7 +852,7 @@ impl<'a> Evaluator<'a> {
     /// labels; with `on`, the sides' labels differ from the result's, and
     /// the side is evaluated in full.
     fn binary(&self, b: &Binary, demand: &Demand, held: &Scope) -> Result<Value, EngineError> {
-        let on = b.on.as_ref().map(names);
+        let on = b.on.as_ref().map(label_names);
         let all = Demand::default();
         let same_labels = if on.is_none() { demand } else { &all };
         let (lhs, rhs) = match b.op {
@@ -1002,10 +1011,6 @@ fn reserve_pooled(groups: &[Pooled], span: &Span, held: &Scope) -> Result<(), En
         })
         .sum();
     held.charge(cells as u64)
-}
-
-fn names(g: &Grouping) -> Vec<String> {
-    g.labels.iter().map(|l| l.name.clone()).collect()
 }
 
 pub(super) fn sorted(mut v: Vec<Series>) -> Vec<Series> {

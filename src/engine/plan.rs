@@ -164,12 +164,13 @@ pub struct PlanStep {
     pub notes: Vec<String>,
 }
 
+/// The label names of a grouping, in the order written.
+pub(super) fn label_names(g: &Grouping) -> Vec<String> {
+    g.labels.iter().map(|l| l.name.clone()).collect()
+}
+
 fn names(g: &Grouping) -> String {
-    g.labels
-        .iter()
-        .map(|l| l.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
+    label_names(g).join(", ")
 }
 
 fn grouping_text(g: &Option<Grouping>) -> String {
@@ -264,8 +265,7 @@ impl Shape {
 }
 
 fn grouping_key(g: &Option<Grouping>) -> Option<(bool, Vec<String>)> {
-    g.as_ref()
-        .map(|g| (g.without, g.labels.iter().map(|l| l.name.clone()).collect()))
+    g.as_ref().map(|g| (g.without, label_names(g)))
 }
 
 fn push_shape(e: &Expr, out: &mut Vec<(Node, usize)>) {

@@ -12,7 +12,14 @@ use std::sync::Arc;
 
 /// Evaluates `expr` over `grid` against a store snapshot, reading only the
 /// days and row groups the grid and the expression's windows need.
-pub fn query(snapshot: Snapshot, expr: &Expr, grid: Grid) -> Result<Value, EngineError> {
+/// One evaluation may hold at most `max_samples` samples (see
+/// [`super::budget`]).
+pub fn query(
+    snapshot: Snapshot,
+    expr: &Expr,
+    grid: Grid,
+    max_samples: u64,
+) -> Result<Value, EngineError> {
     let plan = Arc::new(Plan::new([expr]));
     let source = StoreSource::new(
         snapshot,
@@ -21,5 +28,8 @@ pub fn query(snapshot: Snapshot, expr: &Expr, grid: Grid) -> Result<Value, Engin
     )
     .with_plan(&plan);
     source.prefetch()?;
-    Evaluator::new(&source, grid).with_plan(plan).eval(expr)
+    Evaluator::new(&source, grid)
+        .with_plan(plan)
+        .with_max_samples(max_samples)
+        .eval(expr)
 }

@@ -139,7 +139,14 @@ pub fn rule_expressions(files: &[RuleFile]) -> Vec<Expr> {
 }
 
 /// Replays every rule of `files` over `grid`.
-pub fn replay(files: &[RuleFile], source: &dyn Source, grid: Grid) -> Result<Replay, EngineError> {
+/// Each rule's evaluation may hold at most `max_samples` samples (see
+/// [`super::budget`]).
+pub fn replay(
+    files: &[RuleFile],
+    source: &dyn Source,
+    grid: Grid,
+    max_samples: u64,
+) -> Result<Replay, EngineError> {
     let mut overlay = Overlay {
         base: source,
         extra: MemorySource::default(),
@@ -149,7 +156,8 @@ pub fn replay(files: &[RuleFile], source: &dyn Source, grid: Grid) -> Result<Rep
     for (f, consts) in files.iter().zip(&consts) {
         for r in f.records() {
             let expr = r.expr.with_constants(consts);
-            let series = vector_of(Evaluator::new(&overlay, grid).eval(&expr)?, &r.name.name)?;
+            let ev = Evaluator::new(&overlay, grid).with_max_samples(max_samples);
+            let series = vector_of(ev.eval(&expr)?, &r.name.name)?;
             overlay.extra.add(as_samples(&r.name.name, &series, grid));
             records.push((r.name.name.clone(), series));
         }
@@ -164,12 +172,14 @@ pub fn replay(files: &[RuleFile], source: &dyn Source, grid: Grid) -> Result<Rep
         .zip(&consts)
         .flat_map(|(f, c)| f.maintenances().map(move |m| (m, m.when.with_constants(c))))
         .collect();
-    let ev = Evaluator::new(&overlay, grid).sharing(
-        alerts
-            .iter()
-            .map(|(_, e)| e)
-            .chain(maintenances.iter().map(|(_, e)| e)),
-    );
+    let ev = Evaluator::new(&overlay, grid)
+        .with_max_samples(max_samples)
+        .sharing(
+            alerts
+                .iter()
+                .map(|(_, e)| e)
+                .chain(maintenances.iter().map(|(_, e)| e)),
+        );
     let per_alert: Vec<Vec<Episode>> = alerts
         .par_iter()
         .map(|(a, when)| {

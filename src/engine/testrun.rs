@@ -116,7 +116,7 @@ fn run_block(
     let step = file.step_ms();
     let last = t.expects.iter().map(|e| e.at.ms).max().unwrap_or(0);
     let grid = Grid::checked_range(0, last, step)?;
-    let rp = replay(files, &source, grid)?;
+    let rp = replay(files, &source, grid, super::budget::DEFAULT_MAX_SAMPLES)?;
     let records = rp.record_source();
     let overlay = Overlay {
         base: &source,

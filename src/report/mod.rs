@@ -148,7 +148,7 @@ pub struct Report {
 }
 
 /// What to report on.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ReportOptions {
     pub from_ms: Option<i64>,
     pub to_ms: Option<i64>,
@@ -157,6 +157,21 @@ pub struct ReportOptions {
     /// The first and last sample times the period defaults to; `None` takes
     /// the store's (`mcpops report` gives where its data is dense).
     pub extent: Option<(i64, i64)>,
+    /// The most samples one rule's evaluation may hold (see
+    /// [`crate::engine::budget`]).
+    pub max_samples: u64,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions {
+            from_ms: None,
+            to_ms: None,
+            since_ms: None,
+            extent: None,
+            max_samples: crate::engine::budget::DEFAULT_MAX_SAMPLES,
+        }
+    }
 }
 
 /// Steps reported to a progress display.
@@ -206,6 +221,7 @@ pub fn build(
                 step_ms: None,
                 record: false,
                 align_start: opts.from_ms.is_none(),
+                max_samples: opts.max_samples,
             },
         )?)
     };

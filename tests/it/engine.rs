@@ -120,7 +120,13 @@ fn fast_burn_page_fires_after_five_minutes_and_clears_five_after() {
         }
     }
     let source = MemorySource::new(series);
-    let rp = replay(&rules.files, &source, Grid::range(0, 240 * MIN, MIN)).expect("replay");
+    let rp = replay(
+        &rules.files,
+        &source,
+        Grid::range(0, 240 * MIN, MIN),
+        mcpops::engine::budget::DEFAULT_MAX_SAMPLES,
+    )
+    .expect("replay");
     let pages: Vec<_> = rp
         .episodes
         .iter()
@@ -188,6 +194,7 @@ fn backtest_of_the_shipped_fleet_matches_its_ground_truth() {
             step_ms: None,
             record: false,
             align_start: false,
+            max_samples: mcpops::engine::budget::DEFAULT_MAX_SAMPLES,
         },
     )
     .expect("backtest");
@@ -284,6 +291,7 @@ fn a_default_start_is_aligned_to_the_step() {
             step_ms: None,
             record: false,
             align_start,
+            max_samples: mcpops::engine::budget::DEFAULT_MAX_SAMPLES,
         };
         backtest::backtest(&store, &rules, &opts).expect("backtest")
     };

@@ -424,7 +424,12 @@ fn a_store_reads_back_what_memory_evaluates() {
                 continue;
             };
             for (g, grid) in grids.iter().enumerate() {
-                let stored = query(store.snapshot().expect("snapshot"), &expr, *grid);
+                let stored = query(
+                    store.snapshot().expect("snapshot"),
+                    &expr,
+                    *grid,
+                    mcpops::engine::budget::DEFAULT_MAX_SAMPLES,
+                );
                 if let Some(twice) = stored.as_ref().ok().and_then(duplicate_series) {
                     failures.push(format!("seed {seed} `{text}` grid {g}: two series {twice}"));
                 }
