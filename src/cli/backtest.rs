@@ -5,7 +5,9 @@
 
 use super::error::{CliError, io_failure};
 use super::query::csv_io;
-use super::shared::{Bounds, duration_arg, load_checked_rules, period, range_error, time_arg};
+use super::shared::{
+    Bounds, duration_arg, load_checked_rules, period, range_error, time_arg, write_json,
+};
 use super::{BacktestArgs, Context, TableCsvJson};
 use mcpops::engine::EngineError;
 use mcpops::engine::backtest::{Backtest, BacktestOptions};
@@ -102,11 +104,7 @@ fn write_backtest(bt: &Backtest, format: TableCsvJson, out: &mut dyn Write) -> i
                 "alerts": timeline,
                 "actions": actions,
             });
-            writeln!(
-                out,
-                "{}",
-                serde_json::to_string_pretty(&json).unwrap_or_default()
-            )?;
+            write_json(out, &json)?;
         }
         TableCsvJson::Csv => {
             let mut w = csv::Writer::from_writer(&mut *out);

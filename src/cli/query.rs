@@ -4,7 +4,7 @@
 //! exit 3 with their position.
 
 use super::error::{CliError, io_failure};
-use super::shared::{duration_arg, range_error, store_extent, time_arg};
+use super::shared::{duration_arg, range_error, store_extent, time_arg, write_json};
 use super::{Context, QueryArgs, TableCsvJson};
 use mcpops::dsl::ast::Expr;
 use mcpops::engine::plan::Plan;
@@ -178,11 +178,7 @@ fn write_value(
                     serde_json::json!({"resultType": kind, "result": result})
                 }
             };
-            writeln!(
-                out,
-                "{}",
-                serde_json::to_string_pretty(&json).unwrap_or_default()
-            )?;
+            write_json(out, &json)?;
         }
         TableCsvJson::Csv => {
             let mut w = csv::Writer::from_writer(out);

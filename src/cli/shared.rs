@@ -6,6 +6,7 @@ use mcpops::dsl::RuleFile;
 use mcpops::engine::value::GridError;
 use mcpops::store::Store;
 use mcpops::time::{now_ms, parse_time};
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 /// Parses a `--from`/`--to`/`--at`/`--before` value.
@@ -171,4 +172,13 @@ pub fn store_extent(store: &Store) -> Result<(i64, i64), CliError> {
         .manifest()
         .extent()
         .ok_or_else(|| empty_store(store))
+}
+
+/// A JSON document, pretty-printed, and a newline.
+pub(super) fn write_json(out: &mut dyn Write, json: &serde_json::Value) -> io::Result<()> {
+    writeln!(
+        out,
+        "{}",
+        serde_json::to_string_pretty(json).unwrap_or_default()
+    )
 }

@@ -198,13 +198,11 @@ pub(crate) fn check_parsed(files: &[(Parsed, &str)]) -> Vec<Vec<Diagnostic>> {
                 } else {
                     format!("`{name}`")
                 };
-                c.error(
+                c.error_note(
                     Code::DuplicateName,
                     span,
-                    format!(
-                        "duplicate name {shown}: {} {shown} is already defined at {at}",
-                        prev.kind
-                    ),
+                    format!("duplicate name {shown}"),
+                    format!("{} {shown} is already defined at {at}", prev.kind),
                 );
             } else {
                 map.insert(
@@ -284,6 +282,15 @@ impl<'a> Checker<'a> {
         );
     }
 
+    /// A finding with a `note:` line saying more about it.
+    fn error_note(&mut self, code: Code, span: Span, msg: String, note: String) {
+        let d = self
+            .idx
+            .diag(&self.file.name, code, span.start, span.end, msg)
+            .note(note);
+        self.diags.push(d);
+    }
+
     /// A finding with a `help:` line saying what to do about it.
     fn error_help(&mut self, code: Code, span: Span, msg: String, help: String) {
         let d = self
@@ -342,9 +349,14 @@ impl<'a> Checker<'a> {
                 }
                 Item::Let(l) => {
                     if let Some(line) = lets.get(l.name.name.as_str()) {
-                        self.error(Code::DuplicateName,
+                        self.error_note(
+                            Code::DuplicateName,
                             l.name.span,
-                            format!("duplicate name `{}`: constant `{}` is already defined at line {line}", l.name.name, l.name.name),
+                            format!("duplicate name `{}`", l.name.name),
+                            format!(
+                                "constant `{}` is already defined at line {line}",
+                                l.name.name
+                            ),
                         );
                     } else {
                         lets.insert(&l.name.name, l.name.span.line);

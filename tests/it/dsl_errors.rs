@@ -93,11 +93,9 @@ fn duplicate_names_across_files() {
     ]);
     assert_eq!(d.len(), 1);
     assert_eq!((d[0].file.as_str(), d[0].line, d[0].col), ("b.rules", 2, 7));
-    assert!(
-        d[0].message.contains("already defined at a.rules:1"),
-        "{}",
-        d[0].message
-    );
+    assert_eq!(d[0].code, dsl::Code::DuplicateName);
+    assert_eq!(d[0].message, "duplicate name `A`");
+    assert_eq!(d[0].notes, ["alert `A` is already defined at a.rules:1"]);
 }
 
 #[test]
