@@ -276,28 +276,25 @@ impl<'a> Checker<'a> {
     /// Records a finding over `span`; its code says whether it is an error
     /// or a warning.
     fn error(&mut self, code: Code, span: Span, msg: String) {
-        self.diags.push(
-            self.idx
-                .diag(&self.file.name, code, span.start, span.end, msg),
-        );
+        let d = self.finding(code, span, msg);
+        self.diags.push(d);
     }
 
     /// A finding with a `note:` line saying more about it.
     fn error_note(&mut self, code: Code, span: Span, msg: String, note: String) {
-        let d = self
-            .idx
-            .diag(&self.file.name, code, span.start, span.end, msg)
-            .note(note);
+        let d = self.finding(code, span, msg).note(note);
         self.diags.push(d);
     }
 
     /// A finding with a `help:` line saying what to do about it.
     fn error_help(&mut self, code: Code, span: Span, msg: String, help: String) {
-        let d = self
-            .idx
-            .diag(&self.file.name, code, span.start, span.end, msg)
-            .help(help);
+        let d = self.finding(code, span, msg).help(help);
         self.diags.push(d);
+    }
+
+    fn finding(&self, code: Code, span: Span, msg: String) -> Diagnostic {
+        self.idx
+            .diag(&self.file.name, code, span.start, span.end, msg)
     }
 
     /// The source text of a span, shortened for messages.

@@ -724,12 +724,10 @@ impl<'a> Evaluator<'a> {
             | AggKernel::TopK
             | AggKernel::BottomK => return Ok(None),
         };
-        let arg = a.arg.unparen();
-        let Expr::Call(c) = arg else {
+        let Expr::Call(c) = a.arg.unparen() else {
             return Ok(None);
         };
-        // A call that rules share is computed whole, once (see `shared_call`).
-        if self.plan.shares_calls() && self.plan.shared_uses(&Shape::of(arg)).is_some() {
+        if !self.plan.streams(a) {
             return Ok(None);
         }
         let inner = held.child();

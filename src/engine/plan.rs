@@ -21,7 +21,7 @@
 //!   evaluator does it at every `and`, and the explanation says where.
 
 use super::eval::LOOKBACK_MS;
-use crate::dsl::ast::{BinOp, Call, Expr, Grouping};
+use crate::dsl::ast::{Aggregate, BinOp, Call, Expr, Grouping};
 use crate::dsl::functions::{AggKernel, Kernel};
 use crate::time::format_duration_ms;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -81,6 +81,24 @@ impl Plan {
         !self.shared.is_empty()
     }
 
+    /// Whether `a` folds its argument's per-series results into their groups
+    /// as they are computed (`max by (server) (p99(x[1h]))`, each MCP session
+    /// a series), so they never all exist at once: a sum, min, max or count
+    /// of a function over a range that runs per series and is not shared
+    /// (a shared call is computed whole, once).
+    pub fn streams(&self, a: &Aggregate) -> bool {
+        let arg = a.arg.unparen();
+        let per_series = matches!(arg, Expr::Call(c) if c.pool.is_none()
+            && c.def.is_some_and(|d| d.kernel != Kernel::Absent
+                && matches!(c.args.get(d.range_arg()).map(Expr::unparen),
+                    Some(Expr::Selector(s)) if s.range.is_some())));
+        matches!(
+            a.def.kernel,
+            AggKernel::Sum | AggKernel::Min | AggKernel::Max | AggKernel::Count
+        ) && per_series
+            && !(self.shares_calls() && self.shared_uses(&Shape::of(arg)).is_some())
+    }
+
     /// How `expr` is evaluated under this plan, node by node.
     pub fn explain(&self, expr: &Expr) -> Vec<PlanStep> {
         let mut steps = Vec::new();
@@ -119,12 +137,7 @@ impl Plan {
                 call_text(c)
             }
             Expr::Aggregate(a) => {
-                if matches!(
-                    a.def.kernel,
-                    AggKernel::Sum | AggKernel::Min | AggKernel::Max | AggKernel::Count
-                ) && matches!(a.arg.unparen(), Expr::Call(c) if c.pool.is_none()
-                    && c.def.is_some_and(|d| d.kernel != Kernel::Absent))
-                {
+                if self.streams(a) {
                     notes.push(
                         "streamed: the per-series results fold into their groups as they are computed"
                             .into(),
@@ -404,6 +417,36 @@ mod tests {
         ] {
             let p = plan(&["p95(calls[1h]) by (server)", text]);
             assert_eq!(p["calls"], None, "{text}");
+        }
+    }
+
+    #[test]
+    fn an_aggregate_streams_a_per_series_call_unless_the_call_is_shared() {
+        let agg = parse_query("max by (server) (p99(x[1h]))").expect("parses");
+        let Expr::Aggregate(a) = &agg else {
+            panic!("an aggregation")
+        };
+        assert!(Plan::new([&agg]).streams(a));
+        let again = parse_query("p99(x[1h]) > 1").expect("parses");
+        let shared = Plan::new([&agg, &again]);
+        assert!(!shared.streams(a));
+        assert!(
+            !shared
+                .explain(&agg)
+                .iter()
+                .any(|s| s.notes.iter().any(|n| n.starts_with("streamed"))),
+            "a shared call is computed whole, not streamed"
+        );
+        for text in [
+            "avg by (server) (p99(x[1h]))",
+            "max by (server) (p99(x[1h]) by (tool))",
+            "max(absent(x[5m]))",
+        ] {
+            let e = parse_query(text).expect("parses");
+            let Expr::Aggregate(a) = &e else {
+                panic!("{text}")
+            };
+            assert!(!Plan::new([&e]).streams(a), "{text}");
         }
     }
 }
