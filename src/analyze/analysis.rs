@@ -6,7 +6,7 @@
 //! report builds on, and prints as tables.
 
 use super::bottleneck::{self, Correlation, Knee, Queueing, Red, Use};
-use super::fleet::{BUCKET_MS, FleetData, Gauge, ServerData};
+use super::fleet::{BUCKET_MS, FleetData, Gauge, LoadOptions, ServerData};
 use super::forecast::{Forecaster, Method};
 use super::incidents::{self, Incident, IncidentKind, Severity, Shift};
 use crate::dsl::RuleFile;
@@ -39,6 +39,8 @@ pub struct Analysis {
     pub to_ms: i64,
     pub servers: usize,
     pub calls: u64,
+    /// The label that names servers (`server`, `instance`, ...).
+    pub server_label: String,
     /// (server, tool) ranked by their share of all call time, with the
     /// incidents that explain them.
     pub bottlenecks: Vec<Bottleneck>,
@@ -153,6 +155,8 @@ pub struct Recommendation {
 pub struct AnalyzeOptions {
     pub from_ms: Option<i64>,
     pub to_ms: Option<i64>,
+    /// The label that names servers; `None` finds it in the data.
+    pub server_label: Option<String>,
 }
 
 /// One server's findings, computed in parallel.
@@ -165,15 +169,69 @@ struct PerServer {
     forecasts: Vec<Forecast>,
 }
 
-/// Runs the analysis over the store (and the rule files' maintenance windows).
+/// Why there is no analysis.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyzeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The period holds no data, or none the analysis recognises: an
+    /// analysis of it would report a healthy fleet of nothing.
+    #[error("{0}")]
+    NothingToAnalyse(String),
+}
+
+/// Fails with [`AnalyzeError::NothingToAnalyse`], naming what the store
+/// holds and what the analyzer looks for, when `fleet` holds no calls and
+/// no resource the analyzer knows.
+pub fn require_data(fleet: &FleetData) -> Result<(), AnalyzeError> {
+    if fleet.recognised() {
+        return Ok(());
+    }
+    const SHOWN: usize = 12;
+    let found = if fleet.found_metrics.is_empty() {
+        "the store holds no metrics".to_string()
+    } else {
+        let mut names = fleet.found_metrics[..fleet.found_metrics.len().min(SHOWN)].join(", ");
+        if fleet.found_metrics.len() > SHOWN {
+            names.push_str(&format!(" and {} more", fleet.found_metrics.len() - SHOWN));
+        }
+        format!("the store holds {names}")
+    };
+    let period = if fleet.servers.is_empty() {
+        format!(
+            " (no series with a `{}` label in the period)",
+            fleet.server_label
+        )
+    } else {
+        String::new()
+    };
+    Err(AnalyzeError::NothingToAnalyse(format!(
+        "nothing to analyse from {} to {}{period}: {found}; the analyzer looks for {}; \
+         name the server label with --server-label if it is another one",
+        format_ms(fleet.from_ms.max(0)),
+        format_ms(fleet.to_ms.min(crate::time::now_ms().max(fleet.from_ms))),
+        super::shapes::looked_for(),
+    )))
+}
+
+/// Runs the analysis over the store (and the rule files' maintenance
+/// windows); fails when the period holds nothing it recognises.
 pub fn analyze(
     snapshot: &Snapshot,
     rules: &[RuleFile],
     opts: &AnalyzeOptions,
-) -> Result<Analysis, StoreError> {
+) -> Result<Analysis, AnalyzeError> {
     let from = opts.from_ms.unwrap_or(i64::MIN);
     let to = opts.to_ms.unwrap_or(i64::MAX);
-    let fleet = FleetData::load(snapshot, from, to)?;
+    let fleet = FleetData::load_with(
+        snapshot,
+        from,
+        to,
+        &LoadOptions {
+            server_label: opts.server_label.clone(),
+        },
+    )?;
+    require_data(&fleet)?;
     Ok(analyze_fleet(&fleet, rules))
 }
 
@@ -263,9 +321,14 @@ pub fn analyze_fleet(fleet: &FleetData, rules: &[RuleFile]) -> Analysis {
         notes: fleet
             .servers
             .iter()
-            .flat_map(|s| &s.left_out)
-            .map(|l| l.note())
+            .flat_map(|s| {
+                s.left_out
+                    .iter()
+                    .map(|l| l.note())
+                    .chain(s.notes.iter().cloned())
+            })
             .collect(),
+        server_label: fleet.server_label.clone(),
     }
 }
 
@@ -776,6 +839,8 @@ mod tests {
                 from_ms: i64::MIN,
                 to_ms: i64::MAX,
                 servers: vec![server_with(h)],
+                server_label: "server".into(),
+                found_metrics: Vec::new(),
             };
             let a = analyze_fleet(&fleet, &[]);
             assert_eq!(a.servers, 1);

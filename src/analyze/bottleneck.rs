@@ -481,6 +481,8 @@ mod tests {
                 from_ms: i64::MIN,
                 to_ms: i64::MAX,
                 servers: vec![s.clone()],
+                server_label: "server".into(),
+                found_metrics: Vec::new(),
             };
             let (tools, servers) = red(&fleet, 3.0 * 86_400.0);
             assert_eq!((tools.len(), servers.len()), (1, 1));

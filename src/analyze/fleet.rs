@@ -8,18 +8,19 @@
 //! an MCP session is a series of its own in the store, and the analyzer
 //! only ever pools calls by server and tool.
 
+use super::histogram::{self, Outcome};
+use super::shapes::{self, Conversion, HistogramPart, Role};
+use crate::model::SeriesKey;
 use crate::names::{
-    CALL_METRIC, DISK_TOTAL, ERROR_LABEL, MEMORY_LIMIT, METHOD_LABEL, SERVER_LABEL, SESSION_LABEL,
-    SESSIONS_LIMIT, TOOL_LABEL, TRANSPORT_LABEL,
+    CPU, DISK_FREE, DISK_TOTAL, IN_FLIGHT, MEMORY, MEMORY_LIMIT, SERVER_LABEL, SESSIONS,
+    SESSIONS_LIMIT,
 };
 use crate::store::{ScanRequest, SeriesData, Snapshot, StoreError};
 use crate::time::MINUTE_MS;
 use rayon::prelude::*;
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
-
-/// Labels of the call metric dropped on reading: the analyzer pools sessions.
-const DROPPED_CALL_LABELS: [&str; 2] = [SESSION_LABEL, TRANSPORT_LABEL];
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Gauges that hold a capacity, not a signal: the limits others are measured against.
 pub const LIMITS: [&str; 3] = [MEMORY_LIMIT, SESSIONS_LIMIT, DISK_TOTAL];
@@ -196,6 +197,11 @@ pub struct ServerData {
     pub buckets: Buckets,
     /// Samples left out for being beyond ±[`MAX_ANALYSABLE`].
     pub left_out: Vec<LeftOut>,
+    /// When the process restarted, as its start time or its counters say.
+    pub restarts: Vec<i64>,
+    /// What reading its series found wrong (a bucket bound that is not a
+    /// number, a histogram without `+Inf`), one line each.
+    pub notes: Vec<String>,
 }
 
 impl ServerData {
@@ -215,6 +221,8 @@ impl ServerData {
             gauges,
             buckets,
             left_out,
+            restarts: Vec::new(),
+            notes: Vec::new(),
         }
     }
 
@@ -233,64 +241,183 @@ pub struct FleetData {
     pub from_ms: i64,
     pub to_ms: i64,
     pub servers: Vec<ServerData>,
+    /// The label that names servers.
+    pub server_label: String,
+    /// Every metric name in the store, recognised or not.
+    pub found_metrics: Vec<String>,
 }
 
-/// JSON-RPC errors that are the client's doing.
-fn is_client_error(code: &str) -> bool {
-    matches!(code, "-32700" | "-32600" | "-32601" | "-32602")
+/// How [`FleetData::load_with`] reads the store.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// The label that names servers; `None` finds it ([`shapes::SERVER_LABELS`]).
+    pub server_label: Option<String>,
+}
+
+/// The most calls the analyzer rebuilds from counters and histograms in
+/// one run (about 24 bytes each): beyond it, it asks for a shorter period
+/// rather than take gigabytes.
+pub const MAX_REBUILT_CALLS: usize = 40_000_000;
+
+/// One server's series as the store gave them, sorted by role.
+#[derive(Default)]
+struct RawServer {
+    events: Vec<SeriesData>,
+    histograms: Vec<(HistogramPart, SeriesData)>,
+    counters: Vec<SeriesData>,
+    starts: Vec<SeriesData>,
+    gauges: Vec<(&'static str, Conversion, SeriesData)>,
+    generic: Vec<(bool, SeriesData)>,
+}
+
+impl RawServer {
+    fn has_calls(&self) -> bool {
+        !self.events.is_empty() || !self.histograms.is_empty() || !self.counters.is_empty()
+    }
+
+    fn all(&self) -> impl Iterator<Item = &SeriesData> {
+        self.events
+            .iter()
+            .chain(self.histograms.iter().map(|h| &h.1))
+            .chain(&self.counters)
+            .chain(&self.starts)
+            .chain(self.gauges.iter().map(|g| &g.2))
+            .chain(self.generic.iter().map(|g| &g.1))
+    }
+
+    fn absorb_resources(&mut self, other: &RawServer) {
+        self.gauges.extend(other.gauges.iter().cloned());
+        self.generic.extend(other.generic.iter().cloned());
+        self.starts.extend(other.starts.iter().cloned());
+    }
+}
+
+/// The label naming servers: the first of [`shapes::SERVER_LABELS`] that a
+/// series the table recognises carries, else the first any series carries.
+fn find_server_label(
+    labels_of: &BTreeMap<&str, BTreeSet<&str>>,
+    roles: &[(String, Role)],
+) -> String {
+    let carried = |recognised: bool| {
+        shapes::SERVER_LABELS.iter().find(|l| {
+            roles.iter().any(|(m, r)| {
+                (!recognised || !matches!(r, Role::Generic { .. }))
+                    && labels_of.get(m.as_str()).is_some_and(|ls| ls.contains(*l))
+            })
+        })
+    };
+    carried(true)
+        .or_else(|| carried(false))
+        .unwrap_or(&SERVER_LABEL)
+        .to_string()
+}
+
+/// A bucket's upper bound as Prometheus reads it (`+Inf` included); `None`
+/// for anything that is not a number.
+fn parse_le(text: &str) -> Option<f64> {
+    text.trim().parse::<f64>().ok().filter(|v| !v.is_nan())
+}
+
+/// The host part of an `instance` value (`host:port`, `[v6]:port`).
+fn host_of(instance: &str) -> Option<&str> {
+    let (host, port) = instance.rsplit_once(':')?;
+    (!port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())).then_some(host)
 }
 
 impl FleetData {
-    /// Reads calls and gauges with a `server` label in [from, to] (inclusive).
+    /// Reads calls and gauges in [from, to] (inclusive), with the server
+    /// label found in the data. See [`FleetData::load_with`].
+    pub fn load(snapshot: &Snapshot, from_ms: i64, to_ms: i64) -> Result<FleetData, StoreError> {
+        Self::load_with(snapshot, from_ms, to_ms, &LoadOptions::default())
+    }
+
+    /// Reads calls and gauges in [from, to] (inclusive), by server, through
+    /// [`shapes`]: calls from per-call samples, histograms and request
+    /// counters; resources under their known names; counters as rates.
     /// Values beyond ±[`MAX_ANALYSABLE`] are left out (see
     /// [`ServerData::left_out`]); data spanning more than [`MAX_BUCKETS`]
-    /// buckets is refused ([`StoreError::Invalid`]) before the buckets are made.
-    pub fn load(snapshot: &Snapshot, from_ms: i64, to_ms: i64) -> Result<FleetData, StoreError> {
-        let calls = snapshot.scan(&ScanRequest {
-            start_ms: from_ms,
-            end_ms: to_ms,
-            metric: Some(CALL_METRIC.to_string()),
-            without: DROPPED_CALL_LABELS.iter().map(|s| s.to_string()).collect(),
-            ..ScanRequest::all()
-        })?;
-        // Gauges metric by metric: a scan for one metric name reads only its
-        // pages, where "every metric but the calls" would decode every call
-        // row (and its session id) only to drop it.
-        let names: BTreeSet<&String> = snapshot
-            .manifest()
-            .segments
+    /// buckets, or more than [`MAX_REBUILT_CALLS`] calls to rebuild, is
+    /// refused ([`StoreError::Invalid`]) before the memory is taken.
+    pub fn load_with(
+        snapshot: &Snapshot,
+        from_ms: i64,
+        to_ms: i64,
+        opts: &LoadOptions,
+    ) -> Result<FleetData, StoreError> {
+        let manifest = snapshot.manifest();
+        let mut labels_of: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for seg in &manifest.segments {
+            for m in &seg.metrics {
+                labels_of
+                    .entry(m.as_str())
+                    .or_default()
+                    .extend(seg.labels.iter().map(String::as_str));
+            }
+        }
+        let histograms: Vec<String> = labels_of
             .iter()
-            .flat_map(|seg| &seg.metrics)
-            .filter(|m| *m != CALL_METRIC)
+            .filter(|(_, ls)| ls.contains("le"))
+            .filter_map(|(m, _)| m.strip_suffix("_bucket").map(str::to_string))
             .collect();
-        let mut gauges = Vec::new();
-        for name in names {
-            gauges.extend(snapshot.scan(&ScanRequest {
+        let roles: Vec<(String, Role)> = labels_of
+            .keys()
+            .map(|m| (m.to_string(), shapes::role(m, &histograms, false)))
+            .collect();
+        let label = opts
+            .server_label
+            .clone()
+            .unwrap_or_else(|| find_server_label(&labels_of, &roles));
+
+        // Metric by metric: a scan for one name reads only its pages.
+        let mut by_server: BTreeMap<String, RawServer> = BTreeMap::new();
+        for (metric, role) in &roles {
+            let part = match role {
+                Role::CallHistogram { part, .. } => Some(*part),
+                Role::OtherHistogram(part) => Some(*part),
+                _ => None,
+            };
+            if matches!(part, Some(HistogramPart::Created))
+                || matches!(role, Role::OtherHistogram(HistogramPart::Bucket))
+            {
+                continue;
+            }
+            let without = if *role == Role::CallEvents {
+                shapes::POOLED_CALL_LABELS
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let series = snapshot.scan(&ScanRequest {
                 start_ms: from_ms,
                 end_ms: to_ms,
-                metric: Some(name.clone()),
+                metric: Some(metric.clone()),
+                without,
                 ..ScanRequest::all()
-            })?);
+            })?;
+            for s in series {
+                let Some(server) = s.key.label(&label) else {
+                    continue;
+                };
+                let raw = by_server.entry(server.to_string()).or_default();
+                match role {
+                    Role::CallEvents => raw.events.push(s),
+                    Role::CallHistogram { part, .. } => raw.histograms.push((*part, s)),
+                    Role::RequestCounter => raw.counters.push(s),
+                    Role::StartTime => raw.starts.push(s),
+                    Role::Resource(r) => raw.gauges.push((r.gauge, r.conversion, s)),
+                    Role::OtherHistogram(_) => raw.generic.push((true, s)),
+                    Role::Generic { counter } => raw.generic.push((*counter, s)),
+                }
+            }
         }
+        join_hosts(&mut by_server);
 
-        // Series by server first (moves only); the per-call work then runs
-        // per server in parallel.
-        type Raw = (Vec<SeriesData>, Vec<SeriesData>);
-        let mut by_server: BTreeMap<String, Raw> = BTreeMap::new();
-        for s in calls {
-            if let Some(server) = s.key.label(SERVER_LABEL) {
-                by_server.entry(server.to_string()).or_default().0.push(s);
-            }
-        }
-        for s in gauges {
-            if let Some(server) = s.key.label(SERVER_LABEL) {
-                by_server.entry(server.to_string()).or_default().1.push(s);
-            }
-        }
         let (lo, hi) = (from_ms, to_ms);
         let extent = by_server
             .values()
-            .flat_map(|(calls, gauges)| calls.iter().chain(gauges))
+            .flat_map(RawServer::all)
             .filter_map(|s| Some((*s.timestamps.first()?, *s.timestamps.last()?)))
             .fold(None, |acc: Option<(i64, i64)>, (a, b)| {
                 let (a, b) = (a.min(b).max(lo), a.max(b).min(hi));
@@ -299,35 +426,18 @@ impl FleetData {
         if let Some((first, last)) = extent {
             check_span(first, last).map_err(StoreError::Invalid)?;
         }
+        let rebuilt = AtomicUsize::new(0);
         let servers: Vec<ServerData> = by_server
             .into_par_iter()
-            .map(|(server, (calls, gauges))| {
-                let mut left_out = Vec::new();
-                let tools = tool_calls(&server, calls, &mut left_out);
-                let mut pooled: BTreeMap<String, Gauge> = BTreeMap::new();
-                for s in gauges {
-                    // Several series of one gauge on a server (other labels): pooled.
-                    let g = pooled.entry(s.key.metric.clone()).or_default();
-                    for (t, v) in s.timestamps.iter().zip(&s.values) {
-                        if overflows(*v) {
-                            note_left_out(&mut left_out, &server, &s.key.metric, *t, *v);
-                        } else {
-                            g.ts.push(*t);
-                            g.vs.push(*v);
-                        }
-                    }
-                }
-                for g in pooled.values_mut() {
-                    sort_gauge(g);
-                }
-                left_out.sort_by(|a, b| a.series.cmp(&b.series));
-                ServerData::new(server, tools, pooled, (lo, hi), left_out)
-            })
-            .collect();
+            .map(|(server, raw)| server_data(server, raw, (lo, hi), &rebuilt))
+            .collect::<Result<_, _>>()?;
+        let found_metrics = roles.into_iter().map(|(m, _)| m).collect();
         Ok(FleetData {
             from_ms,
             to_ms,
             servers,
+            server_label: label,
+            found_metrics,
         })
     }
 
@@ -350,6 +460,354 @@ impl FleetData {
             }
         }
         (lo <= hi).then_some((lo, hi))
+    }
+
+    /// Whether the analysis found anything it recognises: calls, or a
+    /// resource it knows.
+    pub fn recognised(&self) -> bool {
+        self.servers.iter().any(|s| {
+            s.call_count() > 0
+                || s.gauges
+                    .keys()
+                    .any(|g| KNOWN_GAUGES.contains(&g.as_str()) && s.gauge(g).is_some())
+        })
+    }
+}
+
+/// The analyzer's own gauge names: what [`FleetData::recognised`] counts.
+const KNOWN_GAUGES: [&str; 8] = [
+    CPU,
+    MEMORY,
+    MEMORY_LIMIT,
+    SESSIONS,
+    SESSIONS_LIMIT,
+    IN_FLIGHT,
+    DISK_FREE,
+    DISK_TOTAL,
+];
+
+/// Resources of an `instance` with no calls (node_exporter on `host:9100`)
+/// belong to the servers on the same host (the MCP server on `host:9464`).
+fn join_hosts(by_server: &mut BTreeMap<String, RawServer>) {
+    let lonely: Vec<String> = by_server
+        .iter()
+        .filter(|(name, raw)| {
+            !raw.has_calls()
+                && host_of(name).is_some_and(|h| {
+                    by_server
+                        .iter()
+                        .any(|(n, r)| r.has_calls() && host_of(n) == Some(h))
+                })
+        })
+        .map(|(name, _)| name.clone())
+        .collect();
+    for name in lonely {
+        let Some(raw) = by_server.remove(&name) else {
+            continue;
+        };
+        let host = host_of(&name).map(str::to_string);
+        for (n, r) in by_server.iter_mut() {
+            if r.has_calls() && host_of(n).map(str::to_string) == host {
+                r.absorb_resources(&raw);
+            }
+        }
+    }
+}
+
+/// The value of the first of `names` a series carries.
+fn first_label<'a>(key: &'a SeriesKey, names: &[&str]) -> Option<&'a str> {
+    names.iter().find_map(|n| key.label(n))
+}
+
+/// How a call series' calls ended, from its error or status label.
+fn outcome_of(key: &SeriesKey) -> Outcome {
+    let error = first_label(key, &shapes::ERROR_LABELS).or_else(|| {
+        first_label(key, &shapes::STATUS_LABELS)
+            .filter(|s| shapes::FAILED_STATUSES.contains(&s.to_ascii_lowercase().as_str()))
+    });
+    Outcome {
+        failed: error.is_some(),
+        server_error: error.is_some_and(|e| !shapes::is_client_error(e)),
+    }
+}
+
+/// The tool (or, for calls that name none, the method) of a call series.
+fn tool_of(key: &SeriesKey) -> String {
+    first_label(key, &shapes::TOOL_LABELS)
+        .or(first_label(key, &shapes::METHOD_LABELS))
+        .unwrap_or("(unknown)")
+        .to_string()
+}
+
+/// One server's data from its raw series: calls rebuilt from histograms and
+/// counters beside the per-call samples, gauges converted and pooled,
+/// restarts from start times and counter resets.
+fn server_data(
+    server: String,
+    raw: RawServer,
+    range: (i64, i64),
+    rebuilt: &AtomicUsize,
+) -> Result<ServerData, StoreError> {
+    let mut left_out = Vec::new();
+    let mut notes = Vec::new();
+    let origin = raw
+        .all()
+        .filter_map(|s| s.timestamps.first().copied())
+        .min()
+        .unwrap_or(range.0);
+    let mut tools: BTreeMap<String, Vec<Call>> = BTreeMap::new();
+    for t in tool_calls(&server, raw.events, &mut left_out) {
+        tools.entry(t.tool).or_default().extend(t.calls);
+    }
+    let mut restarts: Vec<i64> = Vec::new();
+
+    // Histogram series grouped by their labels but `le`.
+    type Group = (
+        Vec<(f64, SeriesData)>,
+        Option<SeriesData>,
+        Option<SeriesData>,
+    );
+    let mut groups: BTreeMap<Vec<(String, String)>, Group> = BTreeMap::new();
+    for (part, s) in raw.histograms {
+        let key: Vec<(String, String)> = s
+            .key
+            .labels
+            .iter()
+            .filter(|(k, _)| k != "le")
+            .cloned()
+            .collect();
+        let g = groups.entry(key).or_default();
+        match part {
+            HistogramPart::Bucket => match s.key.label("le").map(parse_le) {
+                Some(Some(le)) => g.0.push((le, s)),
+                _ => notes.push(format!(
+                    "{server}: {} has an `le` that is not a number ({:?}): left out",
+                    s.key,
+                    s.key.label("le").unwrap_or("")
+                )),
+            },
+            HistogramPart::Count => g.1 = Some(s),
+            HistogramPart::Sum => g.2 = Some(s),
+            HistogramPart::Created => {}
+        }
+    }
+    let mut count = 0usize;
+    for (_, (buckets, counts, sums)) in groups {
+        let Some(key) = buckets
+            .first()
+            .map(|b| &b.1.key)
+            .or(counts.as_ref().map(|c| &c.key))
+        else {
+            continue;
+        };
+        let (tool, outcome) = (tool_of(key), outcome_of(key));
+        if let Some(c) = &counts {
+            restarts.extend(histogram::resets(&c.timestamps, &c.values));
+        }
+        let calls = tools.entry(tool).or_default();
+        if !buckets.is_empty() {
+            if !buckets.iter().any(|b| b.0 == f64::INFINITY) {
+                notes.push(format!(
+                    "{server}: {} has no `+Inf` bucket: calls slower than its highest bound are not counted",
+                    buckets[0].1.key
+                ));
+            }
+            let bounds = buckets
+                .iter()
+                .map(|(le, s)| (*le, s.timestamps.as_slice(), s.values.as_slice()))
+                .collect();
+            count += histogram::calls_from_histogram(
+                histogram::Buckets { bounds },
+                outcome,
+                origin,
+                calls,
+            );
+        } else if let Some(c) = counts {
+            // Seconds per call over each interval: the `_sum`'s increase
+            // over the `_count`'s.
+            let sums: HashMap<(i64, i64), f64> = sums
+                .map(|s| histogram::increases(&s.timestamps, &s.values, origin))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(t0, t1, inc)| ((t0, t1), inc))
+                .collect();
+            let counts: HashMap<(i64, i64), f64> =
+                histogram::increases(&c.timestamps, &c.values, origin)
+                    .into_iter()
+                    .map(|(t0, t1, inc)| ((t0, t1), inc))
+                    .collect();
+            let mean_of = |t0: i64, t1: i64| match (sums.get(&(t0, t1)), counts.get(&(t0, t1))) {
+                (Some(s), Some(n)) if *n > 0.0 => s / n,
+                _ => f64::NAN,
+            };
+            count += histogram::calls_from_counter(
+                &c.timestamps,
+                &c.values,
+                mean_of,
+                outcome,
+                origin,
+                calls,
+            );
+        }
+        note_rebuilt(rebuilt, &mut count)?;
+    }
+    for c in raw.counters {
+        restarts.extend(histogram::resets(&c.timestamps, &c.values));
+        let calls = tools.entry(tool_of(&c.key)).or_default();
+        count += histogram::calls_from_counter(
+            &c.timestamps,
+            &c.values,
+            |_, _| f64::NAN,
+            outcome_of(&c.key),
+            origin,
+            calls,
+        );
+        note_rebuilt(rebuilt, &mut count)?;
+    }
+    let tools: Vec<ToolCalls> = tools
+        .into_iter()
+        .filter(|(_, calls)| !calls.is_empty())
+        .map(|(tool, mut calls)| {
+            calls.sort_by_key(|c| c.t);
+            ToolCalls { tool, calls }
+        })
+        .collect();
+
+    for s in &raw.starts {
+        restarts.extend(start_changes(s));
+    }
+    let mut pooled: BTreeMap<String, Gauge> = BTreeMap::new();
+    let mut rates: BTreeMap<String, BTreeMap<i64, f64>> = BTreeMap::new();
+    let mut filesystems: BTreeMap<(&str, String), Gauge> = BTreeMap::new();
+    let gauges = raw
+        .gauges
+        .into_iter()
+        .map(|(g, c, s)| (Cow::Borrowed(g), c, s));
+    let generic = raw.generic.into_iter().map(|(counter, s)| {
+        if counter {
+            (
+                Cow::Owned(format!("rate({})", s.key.metric)),
+                Conversion::Rate,
+                s,
+            )
+        } else {
+            (Cow::Owned(s.key.metric.clone()), Conversion::AsIs, s)
+        }
+    });
+    for (name, conversion, s) in gauges.chain(generic) {
+        match conversion {
+            Conversion::Rate => {
+                if name == CPU {
+                    restarts.extend(histogram::resets(&s.timestamps, &s.values));
+                }
+                let r = rates.entry(name.into_owned()).or_default();
+                for (t0, t1, inc) in histogram::increases(&s.timestamps, &s.values, i64::MAX) {
+                    if t1 > t0 {
+                        *r.entry(t1).or_default() += inc / ((t1 - t0) as f64 / 1000.0);
+                    }
+                }
+            }
+            Conversion::AsIs => {
+                let fs: Vec<&str> = shapes::FILESYSTEM_LABELS
+                    .iter()
+                    .filter_map(|l| s.key.label(l))
+                    .collect();
+                let g = if fs.is_empty() || !(name == DISK_FREE || name == DISK_TOTAL) {
+                    // Several series of one gauge on a server (other labels): pooled.
+                    pooled.entry(name.into_owned()).or_default()
+                } else {
+                    let which = if name == DISK_FREE {
+                        DISK_FREE
+                    } else {
+                        DISK_TOTAL
+                    };
+                    filesystems.entry((which, fs.join(" "))).or_default()
+                };
+                for (t, v) in s.timestamps.iter().zip(&s.values) {
+                    if overflows(*v) {
+                        note_left_out(&mut left_out, &server, &s.key.metric, *t, *v);
+                    } else {
+                        g.ts.push(*t);
+                        g.vs.push(*v);
+                    }
+                }
+            }
+        }
+    }
+    pick_filesystem(&mut pooled, filesystems);
+    for (name, r) in rates {
+        let (ts, vs) = r.into_iter().unzip();
+        pooled.insert(name, Gauge { ts, vs });
+    }
+    for g in pooled.values_mut() {
+        sort_gauge(g);
+    }
+    left_out.sort_by(|a, b| a.series.cmp(&b.series));
+    restarts.sort_unstable();
+    restarts.dedup_by(|b, a| *b - *a < 10 * MINUTE_MS);
+    let mut data = ServerData::new(server, tools, pooled, range, left_out);
+    data.restarts = restarts;
+    data.notes = notes;
+    Ok(data)
+}
+
+/// Adds a server's rebuilt calls to the run's count; fails past [`MAX_REBUILT_CALLS`].
+fn note_rebuilt(total: &AtomicUsize, count: &mut usize) -> Result<(), StoreError> {
+    let now = total.fetch_add(*count, Ordering::Relaxed) + *count;
+    *count = 0;
+    if now > MAX_REBUILT_CALLS {
+        return Err(StoreError::Invalid(format!(
+            "the period holds more than {MAX_REBUILT_CALLS} calls counted by histograms and \
+             counters; the analyzer rebuilds each one: choose a shorter period with --from/--to"
+        )));
+    }
+    Ok(())
+}
+
+/// When a process start time changed: the new start (when it falls between
+/// the two samples), else the sample that shows it.
+fn start_changes(s: &SeriesData) -> Vec<i64> {
+    let mut out = Vec::new();
+    for i in 1..s.values.len() {
+        let (a, b) = (s.values[i - 1], s.values[i]);
+        if a.is_finite() && b.is_finite() && (b - a).abs() >= 1.0 {
+            let start = (b * 1000.0) as i64;
+            let (t0, t1) = (s.timestamps[i - 1], s.timestamps[i]);
+            out.push(if (t0..=t1).contains(&start) {
+                start
+            } else {
+                t1
+            });
+        }
+    }
+    out
+}
+
+/// Of several filesystems, the one closest to full (the smallest share
+/// free at its last sample) is the server's disk.
+fn pick_filesystem(pooled: &mut BTreeMap<String, Gauge>, mut fs: BTreeMap<(&str, String), Gauge>) {
+    let free_share = |key: &String, free: &Gauge| -> f64 {
+        let size = fs
+            .get(&(DISK_TOTAL, key.clone()))
+            .and_then(Gauge::last)
+            .filter(|s| *s > 0.0);
+        match (free.last(), size) {
+            (Some(f), Some(s)) => f / s,
+            _ => f64::INFINITY,
+        }
+    };
+    let Some(key) = fs
+        .iter()
+        .filter(|((which, _), _)| *which == DISK_FREE)
+        .min_by(|a, b| free_share(&a.0.1, a.1).total_cmp(&free_share(&b.0.1, b.1)))
+        .map(|((_, key), _)| key.clone())
+    else {
+        return;
+    };
+    for which in [DISK_FREE, DISK_TOTAL] {
+        if let Some(g) = fs.remove(&(which, key.clone())) {
+            pooled.insert(which.to_string(), g);
+        }
     }
 }
 
@@ -381,15 +839,11 @@ fn tool_calls(
 ) -> Vec<ToolCalls> {
     let mut tools: BTreeMap<String, Vec<Call>> = BTreeMap::new();
     for s in series {
-        let tool = s
-            .key
-            .label(TOOL_LABEL)
-            .or(s.key.label(METHOD_LABEL))
-            .unwrap_or("(unknown)")
-            .to_string();
-        let error = s.key.label(ERROR_LABEL);
-        let failed = error.is_some();
-        let server_error = error.is_some_and(|e| !is_client_error(e));
+        let tool = tool_of(&s.key);
+        let Outcome {
+            failed,
+            server_error,
+        } = outcome_of(&s.key);
         for (t, v) in s.timestamps.iter().zip(&s.values) {
             if overflows(*v) {
                 note_left_out(

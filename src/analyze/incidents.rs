@@ -638,22 +638,25 @@ fn refine_hinge(g: &Gauge, lo: i64, hi: i64, direction: f64) -> i64 {
 /// When the process restarted: memory halved between two samples, or the
 /// scrapes stopped for more than 2.5 times their usual interval.
 fn restarts(server: &ServerData) -> Vec<i64> {
-    let Some(g) = server.gauge(MEMORY) else {
-        return Vec::new();
-    };
-    let gaps: Vec<f64> = g.ts.windows(2).map(|w| (w[1] - w[0]) as f64).collect();
-    let usual = median(&gaps).unwrap_or(0.0);
-    let mut out: Vec<i64> = Vec::new();
-    for i in 1..g.ts.len() {
-        let halved = g.vs[i].is_finite() && g.vs[i - 1].is_finite() && g.vs[i] < 0.5 * g.vs[i - 1];
-        let gap = usual > 0.0 && (g.ts[i] - g.ts[i - 1]) as f64 > 2.5 * usual;
-        if halved || gap {
-            let t = g.ts[i - 1];
-            if out.last().is_none_or(|l| t - l > 10 * MINUTE_MS) {
-                out.push(t);
+    // What the process said itself (its start time, its counters' resets)
+    // first; memory halving or a gap in its samples where it says nothing.
+    let mut out: Vec<i64> = server.restarts.clone();
+    if let Some(g) = server.gauge(MEMORY) {
+        let gaps: Vec<f64> = g.ts.windows(2).map(|w| (w[1] - w[0]) as f64).collect();
+        let usual = median(&gaps).unwrap_or(0.0);
+        for i in 1..g.ts.len() {
+            let halved =
+                g.vs[i].is_finite() && g.vs[i - 1].is_finite() && g.vs[i] < 0.5 * g.vs[i - 1];
+            let gap = usual > 0.0 && (g.ts[i] - g.ts[i - 1]) as f64 > 2.5 * usual;
+            if halved || gap {
+                let t = g.ts[i - 1];
+                if out.iter().all(|l| (t - l).abs() > 10 * MINUTE_MS) {
+                    out.push(t);
+                }
             }
         }
     }
+    out.sort_unstable();
     out
 }
 

@@ -18,8 +18,10 @@ pub mod bottleneck;
 pub mod detect;
 pub mod fleet;
 pub mod forecast;
+pub mod histogram;
 pub mod incidents;
 pub mod nab;
 pub mod period;
+pub mod shapes;
 #[cfg(test)]
 pub(crate) mod testutil;

@@ -27,14 +27,9 @@ pub(super) fn run(ctx: &Context, args: AnalyzeArgs, out: &mut dyn Write) -> Resu
     let opts = AnalyzeOptions {
         from_ms: Some(p.from_ms),
         to_ms: Some(p.to_ms),
+        server_label: args.server_label,
     };
     let analysis = mcpops::analyze::analysis::analyze(&store.snapshot()?, &rules, &opts)?;
-    if analysis.servers == 0 {
-        return Err(CliError::usage(format!(
-            "no calls or gauges with a `server` label in {}: ingest data first (mcpops ingest data/fleet)",
-            store.root().display()
-        )));
-    }
     if json {
         write_json(&analysis, out)
     } else {
@@ -57,8 +52,8 @@ fn pct(x: f64) -> String {
 fn write_table(a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
-        "analysis of {} servers, {} calls, {} .. {}",
-        a.servers, a.calls, a.from, a.to
+        "analysis of {} servers (by `{}`), {} calls, {} .. {}",
+        a.servers, a.server_label, a.calls, a.from, a.to
     )?;
     writeln!(out, "\nincidents")?;
     for i in &a.incidents {

@@ -1,14 +1,17 @@
 //! How a command fails, and how the process exits (the README's exit codes):
 //! 0 ok, 1 failure, 2 usage or input error, 3 rule problems, 4 an alert
-//! that `report --fail-on` pages for, 5 a damaged store.
+//! that `report --fail-on` pages for, 5 a damaged store, 6 a period with
+//! nothing to analyse.
 //!
 //! A failure keeps the library's error as it was returned, not its text:
 //! [`report`] prints the message and then every cause in its source chain
 //! that the message does not already quote.
 
+use mcpops::analyze::analysis::AnalyzeError;
 use mcpops::engine::EngineError;
 use mcpops::generate::GenerateError;
 use mcpops::ingest::IngestError;
+use mcpops::report::ReportError;
 use mcpops::store::StoreError;
 use std::error::Error;
 use std::fmt;
@@ -35,6 +38,9 @@ pub enum CliError {
     /// The store is damaged (a corrupt or missing segment, a lost
     /// manifest): exit 5; `mcpops verify` and `mcpops repair` say more.
     Damaged(BoxError),
+    /// The period holds no data the analysis recognises: exit 6, so that a
+    /// cron job never reads "OK" about nothing.
+    NoData(BoxError),
     /// Whoever read standard output stopped reading (`mcpops analyze | head`):
     /// not a failure, so exit 0 without a message, as `ls | head` does.
     OutputClosed,
@@ -61,6 +67,7 @@ impl CliError {
             CliError::Rules(_) => 3,
             CliError::Alerting(_) => 4,
             CliError::Damaged(_) => 5,
+            CliError::NoData(_) => 6,
         }
     }
 
@@ -71,7 +78,8 @@ impl CliError {
             | CliError::Rules(e)
             | CliError::Failure(e)
             | CliError::Alerting(e)
-            | CliError::Damaged(e) => Some(e.as_ref()),
+            | CliError::Damaged(e)
+            | CliError::NoData(e) => Some(e.as_ref()),
             CliError::OutputClosed => None,
         }
     }
@@ -142,6 +150,25 @@ impl From<StoreError> for CliError {
             StoreError::Io { ref source, .. } if output_closed(source) => CliError::OutputClosed,
             ref damage if damage.is_damage() => CliError::Damaged(e.into()),
             other => CliError::Failure(other.into()),
+        }
+    }
+}
+
+impl From<AnalyzeError> for CliError {
+    fn from(e: AnalyzeError) -> Self {
+        match e {
+            AnalyzeError::Store(e) => e.into(),
+            AnalyzeError::NothingToAnalyse(_) => CliError::NoData(e.into()),
+        }
+    }
+}
+
+impl From<ReportError> for CliError {
+    fn from(e: ReportError) -> Self {
+        match e {
+            ReportError::Store(e) => e.into(),
+            ReportError::NothingToReport(e) => e.into(),
+            e => CliError::failure(e),
         }
     }
 }

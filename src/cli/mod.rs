@@ -309,6 +309,9 @@ struct ReportArgs {
     /// Exit 4 when an alert this severe (critical, or warning) is firing at the end
     #[arg(long, value_name = "SEVERITY", value_enum)]
     fail_on: Option<FailOn>,
+    /// The label that names servers [default: found in the data, as analyze does]
+    #[arg(long, value_name = "LABEL")]
+    server_label: Option<String>,
     #[command(flatten)]
     limit: SamplesLimit,
 }
@@ -327,6 +330,9 @@ struct AnalyzeArgs {
     /// Rule files whose maintenance windows schedule the maintenance list
     #[arg(long, num_args = 1..)]
     rules: Vec<PathBuf>,
+    /// The label that names servers [default: the first of server, instance, service.instance.id, service.name, host.name (or their underscore forms) the data carries]
+    #[arg(long, value_name = "LABEL")]
+    server_label: Option<String>,
 }
 
 #[derive(Args)]

@@ -25,6 +25,7 @@ pub(super) fn run(ctx: &Context, args: ReportArgs, out: &mut dyn Write) -> Resul
             .transpose()?,
         extent: None,
         max_samples: args.limit.max_samples,
+        server_label: args.server_label,
     };
     let store = &ctx.store;
     let empty = store.snapshot()?.manifest().extent().is_none();
@@ -70,8 +71,7 @@ pub(super) fn run(ctx: &Context, args: ReportArgs, out: &mut dyn Write) -> Resul
         ..range
     };
     let bar = mcpops::progress::steps_bar(4, ctx.quiet, "report");
-    let report =
-        mcpops::report::build(store, &rules, &names, &range, &bar).map_err(CliError::failure)?;
+    let report = mcpops::report::build(store, &rules, &names, &range, &bar)?;
     mcpops::report::Progress::step(&bar, "writing");
     let html = mcpops::report::write(&report, &args.out).map_err(CliError::failure)?;
     bar.finish_and_clear();

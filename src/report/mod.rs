@@ -9,15 +9,15 @@ mod html;
 mod markdown;
 
 use crate::analyze::analysis::{Analysis, analyze_fleet};
-use crate::analyze::fleet::FleetData;
+use crate::analyze::fleet::{FleetData, LoadOptions};
 use crate::analyze::incidents::{IncidentKind, Severity};
+use crate::analyze::shapes::SERVER_LABELS;
 use crate::dsl::RuleFile;
 use crate::engine::EngineError;
 use crate::engine::alerts::Episode;
 use crate::engine::backtest::{BacktestOptions, backtest};
 use crate::engine::replay::ActionEvent;
 use crate::fsutil::write_atomically;
-use crate::names::SERVER_LABEL;
 use crate::store::{Store, StoreError};
 use crate::time::format_ms;
 use serde::Serialize;
@@ -33,6 +33,8 @@ pub enum ReportError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error(transparent)]
+    NothingToReport(#[from] crate::analyze::analysis::AnalyzeError),
     #[error("writing {path}: {source}")]
     Write {
         path: String,
@@ -160,6 +162,8 @@ pub struct ReportOptions {
     /// The most samples one rule's evaluation may hold (see
     /// [`crate::engine::budget`]).
     pub max_samples: u64,
+    /// The label that names servers; `None` finds it in the data.
+    pub server_label: Option<String>,
 }
 
 impl Default for ReportOptions {
@@ -170,6 +174,7 @@ impl Default for ReportOptions {
             since_ms: None,
             extent: None,
             max_samples: crate::engine::budget::DEFAULT_MAX_SAMPLES,
+            server_label: None,
         }
     }
 }
@@ -205,7 +210,15 @@ pub fn build(
         .or(opts.since_ms.map(|s| to.saturating_sub(s)))
         .unwrap_or(first);
     progress.step("reading calls and gauges");
-    let fleet = FleetData::load(&snapshot, from, to)?;
+    let fleet = FleetData::load_with(
+        &snapshot,
+        from,
+        to,
+        &LoadOptions {
+            server_label: opts.server_label.clone(),
+        },
+    )?;
+    crate::analyze::analysis::require_data(&fleet)?;
     progress.step("analysing");
     let analysis = analyze_fleet(&fleet, rules);
     progress.step("replaying the rules");
@@ -263,9 +276,10 @@ pub fn build(
 }
 
 fn server_of(e: &Episode) -> String {
-    e.labels
+    // The first server label the alert carries, in the analyzer's order.
+    SERVER_LABELS
         .iter()
-        .find(|(k, _)| k == SERVER_LABEL)
+        .find_map(|l| e.labels.iter().find(|(k, _)| k == l))
         .map_or_else(|| "(fleet)".to_string(), |(_, v)| v.clone())
 }
 
