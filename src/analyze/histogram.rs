@@ -276,7 +276,7 @@ mod tests {
         assert_eq!(
             first
                 .iter()
-                .filter(|c| c.seconds > 0.1 && c.seconds <= 1.0)
+                .filter(|c| c.seconds > 0.1 && c.seconds < 1.0)
                 .count(),
             20
         );

@@ -6,7 +6,7 @@
 //! will. Hostile values (huge, the largest finite ones, NaN, infinities)
 //! mixed into a store never make it panic.
 
-use mcpops::analyze::analysis::{Analysis, AnalyzeOptions, analyze};
+use mcpops::analyze::analysis::{Analysis, AnalyzeError, AnalyzeOptions, analyze};
 use mcpops::analyze::incidents::{IncidentKind as Found, Severity};
 use mcpops::dsl::load_rules;
 use mcpops::generate::{GenerateOptions, Incident, IncidentKind, generate, load_incidents};
@@ -184,17 +184,22 @@ fn analyze_finds_incidents_of_fleets_with_other_seeds() {
 }
 
 #[test]
-fn an_empty_store_analyses_to_nothing() {
+fn an_empty_store_is_nothing_to_analyse_not_a_healthy_fleet() {
     let tmp = tempfile::tempdir().expect("tmp");
     let store = Store::open(tmp.path());
-    let a = analyze(
+    let err = analyze(
         &store.snapshot().expect("snapshot"),
         &[],
         &AnalyzeOptions::default(),
     )
-    .expect("analyze");
-    assert_eq!(a.servers, 0);
-    assert!(a.incidents.is_empty() && a.bottlenecks.is_empty());
+    .expect_err("nothing to analyse");
+    let msg = err.to_string();
+    assert!(matches!(err, AnalyzeError::NothingToAnalyse(_)), "{msg}");
+    assert!(msg.contains("the store holds no metrics"), "{msg}");
+    assert!(
+        msg.contains("mcp_server_operation_duration_seconds_bucket"),
+        "{msg}"
+    );
 }
 
 /// Copies a store directory (the fuzz rounds each start from one ingest).
