@@ -502,7 +502,7 @@ fn summary(v: &Verdict, a: &Analysis, alerts: &Alerts) -> Vec<String> {
     vec![
         v.headline.clone(),
         format!(
-            "{} incidents ({critical} critical), {} alerts fired, {} maintenance item(s) due, over {} calls from {} to {}",
+            "{} incidents ({critical} critical), {} alerts fired, {} maintenance item(s) due, over {} calls on {} servers (named by `{}`) from {} to {}",
             a.incidents.len(),
             alerts
                 .episodes
@@ -511,6 +511,8 @@ fn summary(v: &Verdict, a: &Analysis, alerts: &Alerts) -> Vec<String> {
                 .count(),
             a.maintenance.len(),
             a.calls,
+            a.servers,
+            a.server_label,
             short_time(&a.from),
             short_time(&a.to)
         ),
