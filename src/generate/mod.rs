@@ -429,6 +429,23 @@ mod tests {
     }
 
     #[test]
+    fn the_prometheus_shape_is_named_on_the_command_line() {
+        let mut o = GenerateOptions {
+            servers: 5,
+            days: 2,
+            out: PathBuf::from("data/fleet-prom"),
+            shape: Shape::Prometheus,
+            ..GenerateOptions::default()
+        };
+        assert_eq!(
+            o.command_line(),
+            "mcpops generate --servers 5 --days 2 --seed 7 --out data/fleet-prom --shape prometheus"
+        );
+        o.scrape_interval_ms = 15_000;
+        assert!(o.command_line().ends_with(" --shape prometheus --scrape-interval 15s"));
+    }
+
+    #[test]
     fn bad_options_are_refused() {
         for o in [
             GenerateOptions {
@@ -445,6 +462,21 @@ mod tests {
             },
             GenerateOptions {
                 calls_per_second: 0.0,
+                ..GenerateOptions::default()
+            },
+            // The events shape has a gauge sample per minute, whatever is asked.
+            GenerateOptions {
+                scrape_interval_ms: 15_000,
+                ..GenerateOptions::default()
+            },
+            GenerateOptions {
+                shape: Shape::Prometheus,
+                scrape_interval_ms: 999,
+                ..GenerateOptions::default()
+            },
+            GenerateOptions {
+                shape: Shape::Prometheus,
+                scrape_interval_ms: 2 * 3_600_000,
                 ..GenerateOptions::default()
             },
         ] {
