@@ -1,8 +1,8 @@
 //! `mcpops generate`: the sample fleet, and one line saying what was written.
 
-use super::{GenerateArgs, GenerateShape};
 use super::error::{CliError, io_failure};
 use super::shared::{duration_arg, time_arg};
+use super::{GenerateArgs, GenerateShape};
 use mcpops::generate::{GenerateOptions, Shape, generate};
 use std::io::Write;
 

@@ -442,7 +442,10 @@ mod tests {
             "mcpops generate --servers 5 --days 2 --seed 7 --out data/fleet-prom --shape prometheus"
         );
         o.scrape_interval_ms = 15_000;
-        assert!(o.command_line().ends_with(" --shape prometheus --scrape-interval 15s"));
+        assert!(
+            o.command_line()
+                .ends_with(" --shape prometheus --scrape-interval 15s")
+        );
     }
 
     #[test]

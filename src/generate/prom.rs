@@ -358,13 +358,7 @@ pub(crate) fn write(
 }
 
 /// A family's `# TYPE`, `# UNIT` and `# HELP` lines.
-fn family(
-    out: &mut Out,
-    name: &str,
-    kind: &str,
-    unit: Option<&str>,
-    help: &str,
-) -> io::Result<()> {
+fn family(out: &mut Out, name: &str, kind: &str, unit: Option<&str>, help: &str) -> io::Result<()> {
     writeln!(out, "# TYPE {name} {kind}")?;
     if let Some(unit) = unit {
         writeln!(out, "# UNIT {name} {unit}")?;

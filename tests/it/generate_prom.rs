@@ -164,7 +164,10 @@ fn every_call_is_counted_once_and_counters_reset_exactly_at_the_restart() {
         shape,
         ..GenerateOptions::default()
     };
-    let (events, prom) = (opts(Shape::Events, "events"), opts(Shape::Prometheus, "prom"));
+    let (events, prom) = (
+        opts(Shape::Events, "events"),
+        opts(Shape::Prometheus, "prom"),
+    );
     let se = generate(&events).unwrap();
     let sp = generate(&prom).unwrap();
     assert_eq!(se.calls, sp.calls, "the same simulation");
@@ -214,7 +217,10 @@ fn every_call_is_counted_once_and_counters_reset_exactly_at_the_restart() {
         );
         let down: Vec<i64> = up.iter().filter(|p| p.1 == 0.0).map(|p| p.0).collect();
         let starts = only(&store, "process_start_time_seconds", &mcp);
-        let distinct: BTreeSet<i64> = starts.iter().map(|p| (p.1 * 1000.0).round() as i64).collect();
+        let distinct: BTreeSet<i64> = starts
+            .iter()
+            .map(|p| (p.1 * 1000.0).round() as i64)
+            .collect();
         let (restart, born) = match leak {
             None => {
                 assert!(down.is_empty(), "{server}: no failed scrape");
@@ -234,7 +240,10 @@ fn every_call_is_counted_once_and_counters_reset_exactly_at_the_restart() {
                 assert_eq!(down, want, "{server}: the scrapes the process is down for");
                 // The start time changes at the first scrape after the gap.
                 let changed = starts.windows(2).find(|w| w[0].1 != w[1].1).unwrap()[1].0;
-                assert_eq!(changed, scrapes[scrapes.iter().position(|&t| t >= born).unwrap()]);
+                assert_eq!(
+                    changed,
+                    scrapes[scrapes.iter().position(|&t| t >= born).unwrap()]
+                );
                 (Some(inc.end_ms), Some(born))
             }
         };
@@ -294,7 +303,11 @@ fn every_call_is_counted_once_and_counters_reset_exactly_at_the_restart() {
                 count_at.insert((key_of(l), t), v);
             }
         }
-        assert_eq!(by_point.len(), count_at.len(), "{server}: every point has buckets");
+        assert_eq!(
+            by_point.len(),
+            count_at.len(),
+            "{server}: every point has buckets"
+        );
         for (point, mut bs) in by_point {
             bs.sort_by(|a, b| a.0.total_cmp(&b.0));
             assert_eq!(bs.len(), 15, "{point:?}");
@@ -314,7 +327,10 @@ fn every_call_is_counted_once_and_counters_reset_exactly_at_the_restart() {
                 let add = match prev {
                     None if t == scrapes[0] => 0.0, // the baseline
                     Some((_, pv)) if !life_changed => {
-                        assert!(v >= pv, "{server} {l:?}: _count never falls within a process");
+                        assert!(
+                            v >= pv,
+                            "{server} {l:?}: _count never falls within a process"
+                        );
                         v - pv
                     }
                     _ => v, // a new series, or the first scrape of the new process
@@ -376,7 +392,10 @@ fn the_same_options_give_the_same_bytes() {
     generate(&b).unwrap();
     assert_eq!(files_under(&a.out), files_under(&b.out));
     for rel in files_under(&a.out) {
-        let (x, y) = (fs::read(a.out.join(&rel)).unwrap(), fs::read(b.out.join(&rel)).unwrap());
+        let (x, y) = (
+            fs::read(a.out.join(&rel)).unwrap(),
+            fs::read(b.out.join(&rel)).unwrap(),
+        );
         if rel.ends_with("README.md") {
             let x = String::from_utf8(x).unwrap().replace("/a ", "/b ");
             assert_eq!(x, String::from_utf8(y).unwrap());
@@ -411,7 +430,8 @@ fn shipped_prometheus_fleet_matches_a_fresh_generation_of_its_recorded_command()
         .collect();
     assert_eq!(kinds.len(), 5, "every kind of incident: {kinds:?}");
     for rel in files_under(&out) {
-        let fresh = read_text(&out.join(&rel)).replace(&out.display().to_string(), "data/fleet-prom");
+        let fresh =
+            read_text(&out.join(&rel)).replace(&out.display().to_string(), "data/fleet-prom");
         // Text, not gzip bytes: the deflate backend may change; the data must not.
         assert!(
             read_text(&shipped.join(&rel)) == fresh,
