@@ -99,8 +99,10 @@ fn event_calls(dir: &Path, server: &str) -> Vec<Call> {
         .collect()
 }
 
+type Labels = Vec<(String, String)>;
+type Points = Vec<(i64, f64)>;
 /// Samples of one metric by label set (as `name=value` pairs), time ordered.
-type ByLabels = BTreeMap<Vec<(String, String)>, Vec<(i64, f64)>>;
+type ByLabels = BTreeMap<Labels, Points>;
 
 fn ingest_dir(dir: &Path) -> BTreeMap<String, ByLabels> {
     let mut sink = MemorySink::default();
@@ -133,7 +135,7 @@ fn of<'a>(
     store: &'a BTreeMap<String, ByLabels>,
     metric: &str,
     instance: &str,
-) -> Vec<(&'a Vec<(String, String)>, &'a Vec<(i64, f64)>)> {
+) -> Vec<(&'a Labels, &'a Points)> {
     store
         .get(metric)
         .unwrap_or_else(|| panic!("no {metric}"))
