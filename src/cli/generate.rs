@@ -1,9 +1,9 @@
 //! `mcpops generate`: the sample fleet, and one line saying what was written.
 
-use super::GenerateArgs;
 use super::error::{CliError, io_failure};
-use super::shared::time_arg;
-use mcpops::generate::{GenerateOptions, generate};
+use super::shared::{duration_arg, time_arg};
+use super::{GenerateArgs, GenerateShape};
+use mcpops::generate::{GenerateOptions, Shape, generate};
 use std::io::Write;
 
 pub(super) fn run(args: GenerateArgs, out: &mut dyn Write) -> Result<(), CliError> {
@@ -13,8 +13,15 @@ pub(super) fn run(args: GenerateArgs, out: &mut dyn Write) -> Result<(), CliErro
         seed: args.seed,
         out: args.out,
         gzip: !args.no_gzip,
+        shape: match args.shape {
+            GenerateShape::Events => Shape::Events,
+            GenerateShape::Prometheus => Shape::Prometheus,
+        },
         ..GenerateOptions::default()
     };
+    if let Some(d) = args.scrape_interval {
+        opts.scrape_interval_ms = duration_arg("--scrape-interval", &d)?;
+    }
     if let Some(t) = args.start {
         opts.start_ms = time_arg("--start", &t)?;
     }
@@ -22,9 +29,13 @@ pub(super) fn run(args: GenerateArgs, out: &mut dyn Write) -> Result<(), CliErro
         opts.calls_per_second = r;
     }
     let summary = generate(&opts)?;
+    let samples = match opts.shape {
+        Shape::Events => "gauge samples",
+        Shape::Prometheus => "scraped samples",
+    };
     writeln!(
         out,
-        "wrote {} file(s) to {}: {} calls, {} gauge samples, {} incident(s) in incidents.json",
+        "wrote {} file(s) to {}: {} calls, {} {samples}, {} incident(s) in incidents.json",
         summary.files.len(),
         opts.out.display(),
         summary.calls,

@@ -57,7 +57,8 @@ enum Command {
     Ingest(IngestArgs),
     /// Write a deterministic sample MCP fleet with injected incidents
     #[command(
-        after_help = "Example:\n  mcpops generate --servers 8 --days 3 --seed 7 --out data/fleet"
+        after_help = "Examples:\n  mcpops generate --servers 8 --days 3 --seed 7 --out data/fleet\n  \
+        mcpops generate --servers 5 --days 2 --seed 7 --shape prometheus --out data/fleet-prom"
     )]
     Generate(GenerateArgs),
     /// Segments, series, samples, time range and bytes per sample of the store
@@ -178,6 +179,19 @@ struct GenerateArgs {
     /// Write plain text instead of .gz files
     #[arg(long)]
     no_gzip: bool,
+    /// What to write: one JSON line per call and per-minute gauges (events), or what
+    /// Prometheus scrapes from the same fleet: histograms, counters, `instance`/`job` (prometheus)
+    #[arg(long, value_enum, default_value_t = GenerateShape::Events)]
+    shape: GenerateShape,
+    /// Time between two scrapes of a target, for --shape prometheus [default: 60s]
+    #[arg(long, value_name = "DURATION")]
+    scrape_interval: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum GenerateShape {
+    Events,
+    Prometheus,
 }
 
 #[derive(Args)]

@@ -1,15 +1,21 @@
 //! `mcpops generate`: a deterministic synthetic MCP fleet with injected
 //! incidents and their ground truth.
 //!
-//! [`generate`] writes, for each server, its calls as JSON lines
-//! (`calls/<server>.jsonl[.gz]`) and its gauges as OpenMetrics text, one
-//! sample per minute (`metrics/<server>.om[.gz]`); then `incidents.json` (the
-//! injected incidents, read back with [`load_incidents`]) and a `README.md`
-//! saying which command made them. The same options always give byte-identical
+//! [`generate`] simulates the fleet once and writes it in one of two shapes
+//! ([`Shape`]). The events shape writes, for each server, its calls as JSON
+//! lines (`calls/<server>.jsonl[.gz]`) and its gauges as OpenMetrics text,
+//! one sample per minute (`metrics/<server>.om[.gz]`). The Prometheus shape
+//! writes what a Prometheus server scraping the same servers would hold: per
+//! server one OpenMetrics file of cumulative histograms and counters that
+//! reset at restarts, process and node_exporter gauges, every sample at a
+//! scrape time (`prom.rs`). Both then write `incidents.json` (the injected
+//! incidents, read back with [`load_incidents`]) and a `README.md` saying
+//! which command made them. The same options always give byte-identical
 //! files: the generator and its distributions are our own (a seeded PCG-64),
 //! not a library's that could change between versions.
 
 mod plan;
+mod prom;
 mod rng;
 mod sim;
 mod write;
@@ -23,6 +29,21 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_START_MS: i64 = 1_794_787_200_000;
 /// Default mean call rate per server (calls per second, over the day).
 pub const DEFAULT_CALLS_PER_SECOND: f64 = 0.17;
+/// Default scrape interval of the Prometheus shape, ms.
+pub const DEFAULT_SCRAPE_INTERVAL_MS: i64 = 60_000;
+
+/// The form the simulated fleet is written in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Shape {
+    /// One JSON line per MCP call and per-minute OpenMetrics gauges under
+    /// OpenTelemetry's dotted names.
+    #[default]
+    Events,
+    /// What Prometheus scrapes from servers built on the official SDKs with
+    /// OpenTelemetry's Prometheus exporter, plus node_exporter: cumulative
+    /// histograms and counters, `instance` and `job` labels.
+    Prometheus,
+}
 
 /// What to generate.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,6 +59,11 @@ pub struct GenerateOptions {
     pub calls_per_second: f64,
     /// Gzip the calls and metrics files (`.jsonl.gz`, `.om.gz`).
     pub gzip: bool,
+    /// Which files to write for the simulated fleet (default [`Shape::Events`]).
+    pub shape: Shape,
+    /// Prometheus shape: time between two scrapes of a target, ms (default
+    /// [`DEFAULT_SCRAPE_INTERVAL_MS`]).
+    pub scrape_interval_ms: i64,
 }
 
 impl Default for GenerateOptions {
@@ -50,6 +76,8 @@ impl Default for GenerateOptions {
             start_ms: DEFAULT_START_MS,
             calls_per_second: DEFAULT_CALLS_PER_SECOND,
             gzip: true,
+            shape: Shape::Events,
+            scrape_interval_ms: DEFAULT_SCRAPE_INTERVAL_MS,
         }
     }
 }
@@ -76,6 +104,15 @@ impl GenerateOptions {
         if !self.gzip {
             cmd.push_str(" --no-gzip");
         }
+        if self.shape == Shape::Prometheus {
+            cmd.push_str(" --shape prometheus");
+        }
+        if self.scrape_interval_ms != DEFAULT_SCRAPE_INTERVAL_MS {
+            cmd.push_str(&format!(
+                " --scrape-interval {}",
+                crate::time::format_duration_ms(self.scrape_interval_ms)
+            ));
+        }
         cmd
     }
 }
@@ -88,7 +125,8 @@ pub struct GenerateSummary {
     pub files: Vec<PathBuf>,
     /// MCP calls written, over all servers.
     pub calls: u64,
-    /// Gauge samples written, over all servers and metrics.
+    /// Samples written to the metrics files, over all servers and metrics:
+    /// the gauges of the events shape, every sample of the Prometheus shape.
     pub gauge_samples: u64,
     /// The injected incidents, as in `incidents.json`.
     pub incidents: Vec<Incident>,
@@ -174,6 +212,15 @@ fn validate(opts: &GenerateOptions) -> Result<(), GenerateError> {
     if !(0..=32_503_680_000_000 - 400 * plan::DAY).contains(&opts.start_ms) {
         return bad("--start must be between 1970 and 2999");
     }
+    if !(1000..=crate::time::HOUR_MS).contains(&opts.scrape_interval_ms) {
+        return bad("--scrape-interval must be between 1s and 1h");
+    }
+    if opts.shape == Shape::Events && opts.scrape_interval_ms != DEFAULT_SCRAPE_INTERVAL_MS {
+        return bad(
+            "--scrape-interval applies to --shape prometheus; the events shape has one gauge \
+             sample per minute",
+        );
+    }
     Ok(())
 }
 
@@ -182,36 +229,65 @@ fn validate(opts: &GenerateOptions) -> Result<(), GenerateError> {
 pub fn generate(opts: &GenerateOptions) -> Result<GenerateSummary, GenerateError> {
     validate(opts)?;
     let fleet = plan::plan_fleet(opts);
-    let calls_dir = opts.out.join("calls");
-    let metrics_dir = opts.out.join("metrics");
-    for dir in [&calls_dir, &metrics_dir] {
-        fs::create_dir_all(dir).map_err(io_error(dir))?;
-    }
-    let suffix = if opts.gzip { ".gz" } else { "" };
-    let per_server = fleet
-        .servers
-        .par_iter()
-        .map(|server| {
-            let data = sim::simulate(server, fleet.window, opts.seed);
-            let calls_path = calls_dir.join(format!("{}.jsonl{suffix}", server.name));
-            let metrics_path = metrics_dir.join(format!("{}.om{suffix}", server.name));
-            write::calls(&calls_path, opts.gzip, server, &data)?;
-            let samples = write::metrics(&metrics_path, opts.gzip, server, fleet.window, &data)?;
-            Ok((calls_path, metrics_path, data.calls.len() as u64, samples))
-        })
-        .collect::<Result<Vec<_>, GenerateError>>()?;
-
     let mut summary = GenerateSummary {
         files: Vec::new(),
         calls: 0,
         gauge_samples: 0,
         incidents: fleet.incidents,
     };
-    for (calls_path, metrics_path, calls, samples) in per_server {
-        summary.files.push(calls_path);
-        summary.files.push(metrics_path);
-        summary.calls += calls;
-        summary.gauge_samples += samples;
+    let suffix = if opts.gzip { ".gz" } else { "" };
+    let metrics_dir = opts.out.join("metrics");
+    match opts.shape {
+        Shape::Events => {
+            let calls_dir = opts.out.join("calls");
+            for dir in [&calls_dir, &metrics_dir] {
+                fs::create_dir_all(dir).map_err(io_error(dir))?;
+            }
+            let per_server = fleet
+                .servers
+                .par_iter()
+                .map(|server| {
+                    let data = sim::simulate(server, fleet.window, opts.seed);
+                    let calls_path = calls_dir.join(format!("{}.jsonl{suffix}", server.name));
+                    let metrics_path = metrics_dir.join(format!("{}.om{suffix}", server.name));
+                    write::calls(&calls_path, opts.gzip, server, &data)?;
+                    let samples =
+                        write::metrics(&metrics_path, opts.gzip, server, fleet.window, &data)?;
+                    Ok((calls_path, metrics_path, data.calls.len() as u64, samples))
+                })
+                .collect::<Result<Vec<_>, GenerateError>>()?;
+            for (calls_path, metrics_path, calls, samples) in per_server {
+                summary.files.push(calls_path);
+                summary.files.push(metrics_path);
+                summary.calls += calls;
+                summary.gauge_samples += samples;
+            }
+        }
+        Shape::Prometheus => {
+            fs::create_dir_all(&metrics_dir).map_err(io_error(&metrics_dir))?;
+            let per_server = fleet
+                .servers
+                .par_iter()
+                .map(|server| {
+                    let data = sim::simulate(server, fleet.window, opts.seed);
+                    let path = metrics_dir.join(format!("{}.om{suffix}", server.name));
+                    let written = prom::write(&path, opts, server, fleet.window, &data)?;
+                    Ok((path, data.calls.len() as u64, written))
+                })
+                .collect::<Result<Vec<_>, GenerateError>>()?;
+            for (path, calls, written) in per_server {
+                summary.files.push(path);
+                summary.calls += calls;
+                summary.gauge_samples += written.samples;
+                if let Some(incident) = summary
+                    .incidents
+                    .iter_mut()
+                    .find(|i| i.server == written.server)
+                {
+                    prom::adapt_incident(incident, &written);
+                }
+            }
+        }
     }
     let incidents_path = opts.out.join("incidents.json");
     let mut json =
@@ -243,28 +319,73 @@ fn readme(opts: &GenerateOptions, summary: &GenerateSummary) -> String {
         })
         .collect();
     let quiet = opts.servers - summary.incidents.len();
-    format!(
-        "# Generated MCP fleet\n\n\
-         Generated by `{cmd}`: a synthetic, deterministic fleet of {servers} MCP servers over \
-         {days} day(s) from {start}, {calls} calls and {samples} gauge samples; the same command \
-         always writes byte-identical files. `calls/<server>.jsonl{gz}` holds one JSON object per \
-         MCP call in time order (`ts`, `server`, `method`, `tool`, `duration_ms`, `error` as a \
-         JSON-RPC code or \"timeout\", `session`, `transport`); `metrics/<server>.om{gz}` is \
-         OpenMetrics 1.0 text with one sample per minute of `process.cpu.utilization`, \
-         `process.memory.usage`, `process.memory.limit`, `mcp.server.sessions.open`, \
-         `mcp.server.sessions.limit`, `mcp.server.requests.in_flight` (the mean over the minute), \
-         `disk.free_bytes` and `disk.total_bytes`, labelled `server`, timestamps in seconds; \
-         `incidents.json` is the ground truth, one object per injected incident (`kind`, `server`, \
-         `start`, `end`, `tool`, `metric`, `detail`): {kinds}; the other {quiet} server(s) stay \
-         quiet.\n",
-        cmd = opts.command_line(),
-        servers = opts.servers,
-        days = opts.days,
-        start = crate::time::format_ms(opts.start_ms),
-        calls = summary.calls,
-        samples = summary.gauge_samples,
-        kinds = kinds.join(", "),
-    )
+    match opts.shape {
+        Shape::Events => format!(
+            "# Generated MCP fleet\n\n\
+             Generated by `{cmd}`: a synthetic, deterministic fleet of {servers} MCP servers over \
+             {days} day(s) from {start}, {calls} calls and {samples} gauge samples; the same command \
+             always writes byte-identical files. `calls/<server>.jsonl{gz}` holds one JSON object per \
+             MCP call in time order (`ts`, `server`, `method`, `tool`, `duration_ms`, `error` as a \
+             JSON-RPC code or \"timeout\", `session`, `transport`); `metrics/<server>.om{gz}` is \
+             OpenMetrics 1.0 text with one sample per minute of `process.cpu.utilization`, \
+             `process.memory.usage`, `process.memory.limit`, `mcp.server.sessions.open`, \
+             `mcp.server.sessions.limit`, `mcp.server.requests.in_flight` (the mean over the minute), \
+             `disk.free_bytes` and `disk.total_bytes`, labelled `server`, timestamps in seconds; \
+             `incidents.json` is the ground truth, one object per injected incident (`kind`, `server`, \
+             `start`, `end`, `tool`, `metric`, `detail`): {kinds}; the other {quiet} server(s) stay \
+             quiet.\n",
+            cmd = opts.command_line(),
+            servers = opts.servers,
+            days = opts.days,
+            start = crate::time::format_ms(opts.start_ms),
+            calls = summary.calls,
+            samples = summary.gauge_samples,
+            kinds = kinds.join(", "),
+        ),
+        Shape::Prometheus => format!(
+            "# Generated MCP fleet, as Prometheus scrapes it\n\n\
+             Generated by `{cmd}`: a synthetic, deterministic fleet of {servers} MCP servers over \
+             {days} day(s) from {start}, {calls} simulated calls, written as {samples} samples that \
+             a Prometheus server scraping every {interval} would hold; the same command always \
+             writes byte-identical files, and `--shape events` writes the same fleet (same calls, \
+             same incidents) as one JSON line per call.\n\n\
+             `metrics/<server>.om{gz}` is OpenMetrics 1.0 text (`# TYPE`, `# UNIT`, `# HELP`, \
+             timestamps in seconds, `# EOF`), every sample at a scrape time, each server scraped \
+             from its own phase. The MCP server (`instance=\"<server>:9464\"`, `job=\"mcp\"`) is \
+             one built on an official SDK with OpenTelemetry's Prometheus exporter:\n\n\
+             - `mcp_server_operation_duration_seconds` histogram (`_bucket{{le}}`, `_count`, \
+             `_sum`; buckets 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300 s and \
+             +Inf), labelled `mcp_method_name`, `gen_ai_tool_name` (tools/call only) and \
+             `error_type` (failed calls only: `-32602`, `-32603`, `timeout`, or `tool_error` for \
+             a tool that failed inside, which an MCP 2025-11-25 server returns as a result with \
+             `isError`). Each call is recorded when it ends; the values are cumulative since the \
+             process started, and a series appears at the first scrape after its first call.\n\
+             - `process_cpu_seconds_total` (counter), `process_resident_memory_bytes`, \
+             `process_start_time_seconds` (unix seconds).\n\
+             - `mcp_server_requests_in_flight`: the calls being served at the scrape instant (not \
+             an OpenTelemetry convention; the simulation's in-flight requests).\n\
+             - `up`, as Prometheus records each scrape: 0 while the process is down.\n\n\
+             node_exporter on the same host (`instance=\"<server>:9100\"`, `job=\"node\"`) gives \
+             `node_filesystem_avail_bytes` and `node_filesystem_size_bytes` of the data volume \
+             (`device=\"/dev/vda1\"`, `fstype=\"ext4\"`, `mountpoint=\"/data\"`) and its own `up`.\n\n\
+             When the leaking process dies, its scrapes fail until the new process starts; every \
+             counter and histogram of the new process starts again from zero, \
+             `process_start_time_seconds` changes, and the calls it was serving, and those it \
+             recorded after its last scrape, are never seen.\n\n\
+             `incidents.json` is the ground truth, one object per injected incident (`kind`, \
+             `server`, `start`, `end`, `tool`, `metric` in this shape's names, `detail`): {kinds}; \
+             the other {quiet} server(s) stay quiet. The simulation's sessions and memory and \
+             session limits have no series here.\n",
+            cmd = opts.command_line(),
+            servers = opts.servers,
+            days = opts.days,
+            start = crate::time::format_ms(opts.start_ms),
+            interval = crate::time::format_duration_ms(opts.scrape_interval_ms),
+            calls = summary.calls,
+            samples = summary.gauge_samples,
+            kinds = kinds.join(", "),
+        ),
+    }
 }
 
 /// Reads `incidents.json` (or the one in a generated directory).
@@ -308,6 +429,26 @@ mod tests {
     }
 
     #[test]
+    fn the_prometheus_shape_is_named_on_the_command_line() {
+        let mut o = GenerateOptions {
+            servers: 5,
+            days: 2,
+            out: PathBuf::from("data/fleet-prom"),
+            shape: Shape::Prometheus,
+            ..GenerateOptions::default()
+        };
+        assert_eq!(
+            o.command_line(),
+            "mcpops generate --servers 5 --days 2 --seed 7 --out data/fleet-prom --shape prometheus"
+        );
+        o.scrape_interval_ms = 15_000;
+        assert!(
+            o.command_line()
+                .ends_with(" --shape prometheus --scrape-interval 15s")
+        );
+    }
+
+    #[test]
     fn bad_options_are_refused() {
         for o in [
             GenerateOptions {
@@ -324,6 +465,21 @@ mod tests {
             },
             GenerateOptions {
                 calls_per_second: 0.0,
+                ..GenerateOptions::default()
+            },
+            // The events shape has a gauge sample per minute, whatever is asked.
+            GenerateOptions {
+                scrape_interval_ms: 15_000,
+                ..GenerateOptions::default()
+            },
+            GenerateOptions {
+                shape: Shape::Prometheus,
+                scrape_interval_ms: 999,
+                ..GenerateOptions::default()
+            },
+            GenerateOptions {
+                shape: Shape::Prometheus,
+                scrape_interval_ms: 2 * 3_600_000,
                 ..GenerateOptions::default()
             },
         ] {

@@ -26,6 +26,9 @@ pub(crate) const STREAM_PLACEMENT: u64 = 1;
 const STREAM_PROFILE: u64 = 0x1_0000;
 pub(crate) const STREAM_TRAFFIC: u64 = 0x2_0000;
 pub(crate) const STREAM_GAUGES: u64 = 0x3_0000;
+/// The Prometheus shape's own draws (scrape phase, process start times): a
+/// stream of its own, so the simulation draws the same whatever the shape.
+pub(crate) const STREAM_SCRAPE: u64 = 0x4_0000;
 
 /// Tools a server may offer: name, median latency (ms) and log-normal shape.
 const TOOL_POOL: [(&str, f64, f64); 14] = [

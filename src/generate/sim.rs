@@ -15,7 +15,7 @@ pub(crate) const TIMEOUT_MS: f64 = 30_000.0;
 /// `Call::tool` for methods other than `tools/call`.
 pub(crate) const NO_TOOL: u8 = u8::MAX;
 /// Minutes simulated before the data starts, so that it starts in a steady state.
-const WARM_UP_MINUTES: i64 = 180;
+pub(crate) const WARM_UP_MINUTES: i64 = 180;
 /// Memory and disk figures are whole pages.
 const PAGE: f64 = 4096.0;
 
@@ -91,6 +91,10 @@ pub(crate) struct GaugeRow {
 
 pub(crate) struct ServerData {
     pub calls: Vec<Call>,
+    /// Calls of the warm-up before the data starts, in time order: the
+    /// events shape leaves them out, the Prometheus shape's counters have
+    /// counted them since the process started.
+    pub warm_up: Vec<Call>,
     pub sessions: Vec<Session>,
     /// Scrape `j` is at `start + (j + 1)` minutes; `None` where it failed.
     pub gauges: Vec<Option<GaugeRow>>,
@@ -345,11 +349,21 @@ pub(crate) fn simulate(plan: &ServerPlan, w: Window, seed: u64) -> ServerData {
         sessions,
         ..
     } = traffic;
-    calls.retain(|c| c.ts >= w.start && c.ts < w.end);
+    // Splitting off the warm-up draws nothing: the data is the same whether
+    // or not a shape reads it.
+    let mut warm_up: Vec<Call> = Vec::new();
+    calls.retain(|c| {
+        if c.ts < w.start {
+            warm_up.push(c.clone());
+        }
+        c.ts >= w.start && c.ts < w.end
+    });
     calls.sort_by_key(|c| c.ts);
+    warm_up.sort_by_key(|c| c.ts);
     let gauges = gauges(plan, w, seed, &calls, &sessions);
     ServerData {
         calls,
+        warm_up,
         sessions,
         gauges,
     }

@@ -14,13 +14,13 @@ use std::path::Path;
 
 const BUFFER: usize = 1 << 16;
 
-enum Out {
+pub(crate) enum Out {
     Plain(BufWriter<File>),
     Gz(Box<BufWriter<GzEncoder<File>>>),
 }
 
 impl Out {
-    fn create(path: &Path, gzip: bool) -> io::Result<Out> {
+    pub(crate) fn create(path: &Path, gzip: bool) -> io::Result<Out> {
         let file = File::create(path)?;
         Ok(if gzip {
             let encoder = GzBuilder::new()
@@ -33,7 +33,7 @@ impl Out {
         })
     }
 
-    fn finish(self) -> io::Result<()> {
+    pub(crate) fn finish(self) -> io::Result<()> {
         match self {
             Out::Plain(w) => {
                 w.into_inner().map_err(|e| e.into_error())?;
@@ -227,6 +227,16 @@ fn write_value(
     }
 }
 
+/// Writes `ms` as OpenMetrics seconds: whole when it can, else with milliseconds.
+pub(crate) fn write_seconds(w: &mut impl Write, ms: i64) -> io::Result<()> {
+    let (secs, ms) = (ms.div_euclid(1000), ms.rem_euclid(1000));
+    if ms == 0 {
+        write!(w, "{secs}")
+    } else {
+        write!(w, "{secs}.{ms:03}")
+    }
+}
+
 /// Writes `metrics/<server>.om[.gz]`, families one after another; returns
 /// the number of samples.
 pub(crate) fn metrics(
@@ -249,13 +259,9 @@ pub(crate) fn metrics(
                 let Some(row) = row else { continue };
                 write!(w, "{}{{server=\"{}\"}} ", family.name, plan.name)?;
                 write_value(&mut w, f, plan, row)?;
-                let t = window.start + 60_000 * (j as i64 + 1);
-                let (secs, ms) = (t.div_euclid(1000), t.rem_euclid(1000));
-                if ms == 0 {
-                    writeln!(w, " {secs}")?;
-                } else {
-                    writeln!(w, " {secs}.{ms:03}")?;
-                }
+                w.write_all(b" ")?;
+                write_seconds(&mut w, window.start + 60_000 * (j as i64 + 1))?;
+                w.write_all(b"\n")?;
                 samples += 1;
             }
         }
