@@ -108,6 +108,10 @@ pub struct ToolCalls {
     pub tool: String,
     /// In time order.
     pub calls: Vec<Call>,
+    /// Rebuilt from histogram buckets: durations are known to a bucket,
+    /// so a level is a mean of log durations, not a median that jumps a
+    /// whole bucket when the true one crosses a bound.
+    pub binned: bool,
 }
 
 /// A gauge's samples in time order.
@@ -592,6 +596,7 @@ fn server_data(
         }
     }
     let mut count = 0usize;
+    let mut binned: BTreeSet<String> = BTreeSet::new();
     for (_, (buckets, counts, sums)) in groups {
         let Some(key) = buckets
             .first()
@@ -601,6 +606,9 @@ fn server_data(
             continue;
         };
         let (tool, outcome) = (tool_of(key), outcome_of(key));
+        if !buckets.is_empty() {
+            binned.insert(tool.clone());
+        }
         if let Some(c) = &counts {
             restarts.extend(histogram::resets(&c.timestamps, &c.values));
         }
@@ -669,7 +677,12 @@ fn server_data(
         .filter(|(_, calls)| !calls.is_empty())
         .map(|(tool, mut calls)| {
             calls.sort_by_key(|c| c.t);
-            ToolCalls { tool, calls }
+            let binned = binned.contains(&tool);
+            ToolCalls {
+                tool,
+                calls,
+                binned,
+            }
         })
         .collect();
 
@@ -703,7 +716,7 @@ fn server_data(
                 let r = rates.entry(name.into_owned()).or_default();
                 for (t0, t1, inc) in histogram::increases(&s.timestamps, &s.values, i64::MAX) {
                     if t1 > t0 {
-                        *r.entry(t1).or_default() += inc / ((t1 - t0) as f64 / 1000.0);
+                        *r.entry(t1).or_default() += inc / (t1.saturating_sub(t0) as f64 / 1000.0);
                     }
                 }
             }
@@ -872,7 +885,11 @@ fn tool_calls(
         .into_iter()
         .map(|(tool, mut calls)| {
             calls.sort_by_key(|c| c.t);
-            ToolCalls { tool, calls }
+            ToolCalls {
+                tool,
+                calls,
+                binned: false,
+            }
         })
         .collect()
 }

@@ -27,11 +27,11 @@ pub fn increases(ts: &[i64], vs: &[f64], origin_ms: i64) -> Vec<(i64, i64, f64)>
     let usual = usual_interval(ts);
     if let (Some(&t), Some(&v)) = (ts.first(), vs.first())
         && usual > 0
-        && t > origin_ms + usual / 2
+        && t > origin_ms.saturating_add(usual / 2)
         && v.is_finite()
         && v > 0.0
     {
-        out.push((t - usual, t, v));
+        out.push((t.saturating_sub(usual), t, v));
     }
     let mut last: Option<(i64, f64)> = None;
     for (&t, &v) in ts.iter().zip(vs) {
@@ -65,7 +65,7 @@ pub fn resets(ts: &[i64], vs: &[f64]) -> Vec<i64> {
 
 /// The median gap between samples (0 for fewer than two).
 pub fn usual_interval(ts: &[i64]) -> i64 {
-    let mut gaps: Vec<i64> = ts.windows(2).map(|w| w[1] - w[0]).collect();
+    let mut gaps: Vec<i64> = ts.windows(2).map(|w| w[1].saturating_sub(w[0])).collect();
     if gaps.is_empty() {
         return 0;
     }
@@ -78,6 +78,13 @@ pub fn usual_interval(ts: &[i64]) -> i64 {
 /// over the whole interval instead of the fast ones first.
 fn spread(m: usize) -> f64 {
     ((m as f64 + 0.5) * 0.618_033_988_749_894_9).fract()
+}
+
+/// The time of the m-th call in (t0, t1].
+fn at(t0: i64, t1: i64, m: usize) -> i64 {
+    let span = t1.saturating_sub(t0);
+    t0.saturating_add((span as f64 * spread(m)) as i64 + 1)
+        .min(t1)
 }
 
 /// The outcome shared by every call of one series.
@@ -157,7 +164,7 @@ pub fn calls_from_histogram(
             for j in 0..count {
                 let seconds = lo + (j as f64 + 0.5) / count as f64 * (hi - lo);
                 out.push(Call {
-                    t: t0 + ((t1 - t0) as f64 * spread(m)) as i64 + 1,
+                    t: at(t0, t1, m),
                     seconds,
                     server_error: outcome.server_error,
                     failed: outcome.failed,
@@ -183,7 +190,7 @@ fn interval_start(bounds: &[(f64, &[i64], &[f64])], times: &[i64], k: usize, ori
         .map(|b| usual_interval(b.1))
         .max()
         .unwrap_or(0);
-    (times[0] - usual).max(origin.min(times[0]))
+    times[0].saturating_sub(usual).max(origin.min(times[0]))
 }
 
 /// Increases placed on the grid of interval ends (0 where a series has none).
@@ -218,7 +225,7 @@ pub fn calls_from_counter(
         let seconds = mean(t0, t1);
         for m in 0..n {
             out.push(Call {
-                t: t0 + ((t1 - t0) as f64 * spread(m)) as i64 + 1,
+                t: at(t0, t1, m),
                 seconds,
                 server_error: outcome.server_error,
                 failed: outcome.failed,

@@ -409,6 +409,8 @@ fn latency_shifts(server: &ServerData, surges: &[Surge], out: &mut Findings) {
             .map(|v| {
                 if v.len() < 3 {
                     f64::NAN
+                } else if tool.binned {
+                    v.iter().sum::<f64>() / v.len() as f64
                 } else {
                     median(v).unwrap_or(f64::NAN)
                 }

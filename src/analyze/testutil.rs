@@ -66,6 +66,7 @@ pub fn server_with(h: f64) -> crate::analyze::fleet::ServerData {
     let tools = vec![ToolCalls {
         tool: "search".to_string(),
         calls,
+        binned: false,
     }];
     ServerData::new(
         "mcp-01".to_string(),

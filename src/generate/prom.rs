@@ -239,8 +239,8 @@ pub(crate) fn write(
     ends.sort_unstable();
     let cpu = CpuClock::new(plan, w, data);
 
-    let mcp = format!("instance=\"{}:9464\",job=\"mcp\"", plan.name);
-    let node = format!("instance=\"{}:9100\",job=\"node\"", plan.name);
+    let mcp = format!("instance=\"{}\",job=\"mcp\"", mcp_instance(&plan.name));
+    let node = format!("instance=\"{}:{NODE_PORT}\",job=\"node\"", plan.name);
     let disk = format!("device=\"/dev/vda1\",fstype=\"ext4\",{node},mountpoint=\"/data\"");
 
     let io = || -> io::Result<u64> {
@@ -451,9 +451,20 @@ fn histogram(
     Ok(samples)
 }
 
-/// An incident as this shape shows it: the metric in its names, and for the
-/// leak what the restart does to the series.
+/// The port the MCP server's metrics are scraped from, and node_exporter's.
+const MCP_PORT: u16 = 9464;
+const NODE_PORT: u16 = 9100;
+
+/// The `instance` a scrape of the MCP server gets: how this shape names it.
+pub(crate) fn mcp_instance(server: &str) -> String {
+    format!("{server}:{MCP_PORT}")
+}
+
+/// An incident as this shape shows it: the server by its `instance` (what
+/// Prometheus, and so the analyzer, call it), the metric in its names, and
+/// for the leak what the restart does to the series.
 pub(crate) fn adapt_incident(incident: &mut Incident, written: &Written) {
+    incident.server = mcp_instance(&incident.server);
     incident.metric = match incident.kind {
         IncidentKind::MemoryLeak => MEMORY,
         IncidentKind::LatencyRegression

@@ -180,9 +180,16 @@ fn every_call_is_counted_once_and_counters_reset_exactly_at_the_restart() {
     assert_eq!(ip, load_incidents(&prom.out).unwrap());
     assert_eq!(ie.len(), 5);
     for (e, p) in ie.iter().zip(&ip) {
+        // The server by its `instance`, as Prometheus names it.
         assert_eq!(
-            (e.kind, &e.server, e.start_ms, e.end_ms, &e.tool),
-            (p.kind, &p.server, p.start_ms, p.end_ms, &p.tool)
+            (
+                e.kind,
+                format!("{}:9464", e.server),
+                e.start_ms,
+                e.end_ms,
+                &e.tool
+            ),
+            (p.kind, p.server.clone(), p.start_ms, p.end_ms, &p.tool)
         );
         let want = match p.kind {
             IncidentKind::MemoryLeak => "process_resident_memory_bytes",
@@ -201,7 +208,7 @@ fn every_call_is_counted_once_and_counters_reset_exactly_at_the_restart() {
         let (mcp, node) = (format!("{server}:9464"), format!("{server}:9100"));
         let leak = ip
             .iter()
-            .find(|inc| inc.server == server && inc.kind == IncidentKind::MemoryLeak);
+            .find(|inc| inc.server == mcp && inc.kind == IncidentKind::MemoryLeak);
 
         // Scrapes: every interval from a phase, `up` at each; 0 only while
         // the leaking process is down.
