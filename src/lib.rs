@@ -2,7 +2,8 @@
 //!
 //! Data flows one way: [`ingest`] -> [`store`] -> [`engine`] / [`analyze`]
 //! -> [`remediate`] -> [`report`]. [`model`]
-//! holds the types the rooms share, [`names`] the metric and label names,
+//! holds the types the rooms share, [`metadata`] what kind of series each
+//! metric name holds, [`names`] the metric and label names,
 //! [`time`] times, durations and their units, [`stats`] the numeric kernels
 //! engine and analyzer both use (neither imports the other), [`dsl`] the
 //! rule language, [`generate`] the sample fleet.
@@ -17,6 +18,7 @@ pub mod engine;
 pub mod fsutil;
 pub mod generate;
 pub mod ingest;
+pub mod metadata;
 pub mod model;
 pub mod names;
 pub mod progress;

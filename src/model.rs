@@ -254,6 +254,14 @@ pub trait SampleSink {
     fn label_names(&self) -> Vec<String> {
         Vec::new()
     }
+    /// Records what a metric name is (its type, unit, help), declared by the
+    /// input; a sink that keeps no metadata ignores it.
+    fn describe(&mut self, _metric: &str, _meta: crate::metadata::MetricMeta) {}
+    /// The declared metadata the sink already holds (a store's), so that an
+    /// ingest can warn when a file declares a metric otherwise.
+    fn declared(&self) -> std::collections::BTreeMap<String, crate::metadata::MetricMeta> {
+        std::collections::BTreeMap::new()
+    }
 }
 
 /// A sink failed to take a sample (the store could not spill a segment, say).
@@ -268,6 +276,8 @@ pub struct MemorySink {
     index: std::collections::HashMap<SeriesKey, u32>,
     /// (series id, timestamp ms, value) in arrival order.
     pub samples: Vec<(u32, i64, f64)>,
+    /// What the input declared of each metric name, the last declaration winning.
+    pub metadata: std::collections::BTreeMap<String, crate::metadata::MetricMeta>,
 }
 
 impl MemorySink {
@@ -294,6 +304,14 @@ impl SampleSink for MemorySink {
     fn push(&mut self, series: u32, timestamp_ms: i64, value: f64) -> Result<(), SinkError> {
         self.samples.push((series, timestamp_ms, value));
         Ok(())
+    }
+
+    fn describe(&mut self, metric: &str, meta: crate::metadata::MetricMeta) {
+        self.metadata.insert(metric.to_string(), meta);
+    }
+
+    fn declared(&self) -> std::collections::BTreeMap<String, crate::metadata::MetricMeta> {
+        self.metadata.clone()
     }
 
     fn label_names(&self) -> Vec<String> {

@@ -52,6 +52,16 @@ pub(super) fn ingest(
         (report.samples, report.lines, report.files, report.skipped);
     let first_skipped = report.first_skipped;
     let commit = writer.commit()?;
+    // Warnings go to stderr (also with --quiet): the data is stored, but a
+    // person should look at it.
+    let mut err = std::io::stderr().lock();
+    for w in &report.warnings {
+        let _ = writeln!(err, "{w}");
+    }
+    let unshown = report.warnings_total - report.warnings.len() as u64;
+    if unshown > 0 {
+        let _ = writeln!(err, "warning: and {unshown} more warning(s) like these");
+    }
     let secs = started.elapsed().as_secs_f64();
     writeln!(
         out,

@@ -14,6 +14,8 @@ mod fmt;
 mod generate;
 mod info;
 mod ingest;
+mod labels;
+mod metrics;
 mod query;
 mod repair;
 mod report;
@@ -64,6 +66,17 @@ enum Command {
     /// Segments, series, samples, time range and bytes per sample of the store
     #[command(after_help = "Example:\n  mcpops info --store /var/lib/mcpops")]
     Info(InfoArgs),
+    /// Stored metrics: type (declared or inferred), unit, series, samples, time range, labels
+    #[command(
+        after_help = "A histogram or summary family is one row, its _bucket, _sum and \
+        _count names its parts.\n\nExamples:\n  mcpops metrics\n  mcpops metrics '^process' --format json"
+    )]
+    Metrics(MetricsArgs),
+    /// Label names of one metric (or of all) with their number of values and top values
+    #[command(
+        after_help = "Examples:\n  mcpops labels\n  mcpops labels mcp.server.operation.duration --top 10"
+    )]
+    Labels(LabelsArgs),
     /// Merge each day's small segments and drop duplicate samples (newest write wins)
     #[command(after_help = "Example:\n  mcpops compact")]
     Compact,
@@ -196,6 +209,28 @@ enum GenerateShape {
 
 #[derive(Args)]
 struct InfoArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = TableOrJson::Table)]
+    format: TableOrJson,
+}
+
+#[derive(Args)]
+struct MetricsArgs {
+    /// Only metrics whose name (or family name) this regular expression matches
+    #[arg(value_name = "MATCH")]
+    pattern: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = TableOrJson::Table)]
+    format: TableOrJson,
+}
+
+#[derive(Args)]
+struct LabelsArgs {
+    /// One metric's labels [default: every series of the store]
+    metric: Option<String>,
+    /// How many of each label's values to show, most series first
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    top: usize,
     /// Output format
     #[arg(long, value_enum, default_value_t = TableOrJson::Table)]
     format: TableOrJson,
@@ -482,6 +517,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Ingest(args) => ingest::run(&ctx, args, out),
         Command::Generate(args) => generate::run(args, out),
         Command::Info(args) => info::run(&ctx, args, out),
+        Command::Metrics(args) => metrics::run(&ctx, args, out),
+        Command::Labels(args) => labels::run(&ctx, args, out),
         Command::Compact => compact::run(&ctx, out),
         Command::Verify(args) => verify::run(&ctx, args, out),
         Command::Repair => repair::run(&ctx, out),

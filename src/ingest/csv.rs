@@ -47,6 +47,7 @@ pub(crate) fn ingest(reader: &mut dyn BufRead, run: &mut Run) -> Result<(), Inge
             Ok(true) => {
                 let line = record.position().map_or(last_line + 1, |p| p.line());
                 last_line = line;
+                run.line = line;
                 let outcome = layout.row(&record, headers.len(), &mut last_ts, &mut scratch, run);
                 run.settle(line, outcome)?;
             }

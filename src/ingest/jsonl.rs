@@ -18,6 +18,7 @@ use super::{
     EPOCH_MS_THRESHOLD, Fail, IngestError, RawMap, Run, bad, check_label_name, for_each_line,
     parse_time_text, repeated_label, show, show_message, show_str,
 };
+use crate::metadata::{MetricMeta, MetricType, TypeSource};
 use crate::names::{
     CALL_METRIC, ERROR_LABEL, METHOD_LABEL, SERVER_LABEL, SESSION_LABEL, TOOL_LABEL,
     TRANSPORT_LABEL,
@@ -35,6 +36,7 @@ pub(crate) fn ingest(reader: &mut dyn BufRead, run: &mut Run) -> Result<(), Inge
         cache: RawMap::default(),
         key: Vec::new(),
         code: String::new(),
+        described: false,
     };
     for_each_line(reader, run, |line, _, run| parser.parse_line(line, run))
 }
@@ -177,6 +179,9 @@ struct Record<'a> {
     duration_ms: Option<Scalar<'a>>,
     #[serde(borrow)]
     error: Option<Scalar<'a>>,
+    /// MCP's `isError` of a tool's result: a failed call of the tool.
+    #[serde(borrow, alias = "isError")]
+    is_error: Option<Scalar<'a>>,
     #[serde(borrow)]
     session: Option<Scalar<'a>>,
     #[serde(borrow)]
@@ -204,6 +209,24 @@ struct Parser {
     cache: RawMap<u32>,
     key: Vec<u8>,
     code: String,
+    /// Whether the call metric's metadata was handed to the run.
+    described: bool,
+}
+
+/// The error type of a call whose result says `isError` (and no `error`).
+pub const TOOL_ERROR: &str = "tool_error";
+
+/// What JSON lines declare of the call metric: one sample per call.
+fn call_metadata(file: &str, line: u64) -> MetricMeta {
+    MetricMeta {
+        kind: MetricType::Event,
+        source: TypeSource::Declared,
+        family: CALL_METRIC.to_string(),
+        part: None,
+        unit: Some("seconds".to_string()),
+        help: Some("One sample per MCP call: its duration.".to_string()),
+        declared_at: Some(format!("{file}:{line}")),
+    }
 }
 
 /// The 1-based column where `"field"` first appears in the line at or
@@ -328,6 +351,28 @@ impl Parser {
                 );
             }
         };
+        // MCP 2025-11-25: a CallToolResult with `isError` is a failed call
+        // of that tool; an explicit `error` says more and wins.
+        let error = match &rec.is_error {
+            None | Some(Scalar::Null) | Some(Scalar::Bool(false)) => error,
+            Some(Scalar::Bool(true)) => error.or(Some(TOOL_ERROR)),
+            Some(other) => {
+                let written = if line.windows(9).any(|w| w == b"\"isError\"") {
+                    "isError"
+                } else {
+                    "is_error"
+                };
+                let col = field_col(line, written);
+                return bad(
+                    col,
+                    format!("`{written}` must be true or false, not {}", other.kind()),
+                );
+            }
+        };
+        if !self.described {
+            self.described = true;
+            run.describe(CALL_METRIC, call_metadata(&run.name, run.line));
+        }
         let mut texts: [Option<Cow<str>>; 6] = Default::default();
         for (k, (field, value)) in [
             ("server", &rec.server),
@@ -517,6 +562,65 @@ mod tests {
     }
 
     const T: i64 = 1_794_787_201_234; // 2026-11-16T00:00:01.234Z
+
+    #[test]
+    fn is_error_marks_a_failed_tool_call() {
+        let text = r#"{"ts":1,"server":"a","method":"tools/call","tool":"t","duration_ms":1,"isError":true}
+{"ts":2,"server":"a","method":"tools/call","tool":"t","duration_ms":1,"is_error":true,"error":-32603}
+{"ts":3,"server":"a","method":"tools/call","tool":"t","duration_ms":1,"is_error":false}
+"#;
+        let got = jl(text);
+        assert_eq!(
+            got[0]
+                .1
+                .iter()
+                .find(|(k, _)| k == "error.type")
+                .map(|(_, v)| v.as_str()),
+            Some(TOOL_ERROR)
+        );
+        assert_eq!(
+            got[1]
+                .1
+                .iter()
+                .find(|(k, _)| k == "error.type")
+                .map(|(_, v)| v.as_str()),
+            Some("-32603"),
+            "an explicit error wins"
+        );
+        assert!(got[2].1.iter().all(|(k, _)| k != "error.type"));
+        let e = parse_error(
+            r#"{"ts":1,"method":"x","duration_ms":1,"isError":"yes"}"#,
+            Format::JsonLines,
+            &opts(),
+        );
+        assert_eq!(e.col, 38, "{e}");
+        assert!(
+            e.message
+                .contains("`isError` must be true or false, not a string"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_call_metric_is_declared_an_event() {
+        let mut sink = crate::model::MemorySink::default();
+        let text = "\n{\"ts\":1,\"method\":\"ping\",\"duration_ms\":1}\n";
+        super::super::ingest_reader(
+            text.as_bytes(),
+            "c.jsonl",
+            Format::JsonLines,
+            &opts(),
+            &mut sink,
+        )
+        .unwrap();
+        let m = &sink.metadata[CALL_METRIC];
+        assert_eq!(
+            (m.kind, m.source),
+            (MetricType::Event, TypeSource::Declared)
+        );
+        assert_eq!(m.declared_at.as_deref(), Some("c.jsonl:2"));
+        assert_eq!(m.unit.as_deref(), Some("seconds"));
+    }
 
     #[test]
     fn mcp_calls_become_duration_samples() {

@@ -18,8 +18,9 @@
 //! series, not once per line. Labels given in [`IngestOptions::labels`] are
 //! added to every series; a label the input itself carries wins over them.
 
+use crate::metadata::{MetricMeta, MetricType};
 use crate::model::{RESERVED_COLUMNS, SampleSink, SeriesKey, SinkError, is_reserved_column};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::fs::File;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -27,6 +28,7 @@ use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+mod checks;
 pub mod csv;
 pub mod influx;
 pub mod jsonl;
@@ -161,6 +163,35 @@ pub struct IngestReport {
     pub skipped: u64,
     /// The first [`MAX_SKIPPED_KEPT`] skipped lines' errors.
     pub first_skipped: Vec<ParseError>,
+    /// Input that was stored but breaks a promise of its kind (a counter
+    /// going down without a restart, a histogram without its `+Inf`
+    /// bucket...) or declares a metric otherwise than before: the first
+    /// [`MAX_WARNINGS_KEPT`], in the order found.
+    pub warnings: Vec<IngestWarning>,
+    /// How many warnings there were in all.
+    pub warnings_total: u64,
+}
+
+/// How many warnings a report keeps.
+pub const MAX_WARNINGS_KEPT: usize = 50;
+
+/// Input that was stored as written but deserves a look: where it is
+/// (`line` 0 when no one line is to blame) and what queries will make of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IngestWarning {
+    pub file: String,
+    pub line: u64,
+    pub message: String,
+}
+
+impl fmt::Display for IngestWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.file.is_empty(), self.line) {
+            (true, _) => write!(f, "warning: {}", self.message),
+            (false, 0) => write!(f, "{}: warning: {}", self.file, self.message),
+            (false, line) => write!(f, "{}:{line}: warning: {}", self.file, self.message),
+        }
+    }
 }
 
 /// How many skipped lines' errors a report keeps.
@@ -294,7 +325,7 @@ pub fn ingest_inputs(
             Some(path) => run.file(path, input.format)?,
         }
     }
-    Ok(run.report)
+    Ok(run.finish())
 }
 
 /// Ingests one path ([`resolve_inputs`] says what it may be) into `sink`.
@@ -316,7 +347,7 @@ pub fn ingest_reader(
 ) -> Result<IngestReport, IngestError> {
     let mut run = Run::new(opts, sink)?;
     run.stream(name, &mut reader, format)?;
-    Ok(run.report)
+    Ok(run.finish())
 }
 
 /// Files under `dir`, recursively, each with `None` when it is a regular
@@ -461,6 +492,18 @@ pub(crate) struct Run<'a> {
     /// store) or this run first had them: DuckDB matches column names
     /// without regard to case, so a store keeps one spelling of each.
     spellings: HashMap<String, String>,
+    /// The line being read (1-based), for warnings about its sample.
+    pub(crate) line: u64,
+    /// The `# TYPE` declarations of the file being read, by family name.
+    pub(crate) types: HashMap<String, MetricType>,
+    /// What the sink held declared and what this run declared since.
+    declared: BTreeMap<String, MetricMeta>,
+    /// This run's declarations, by metric name: later ones in the run are
+    /// compared with these rather than with the sink's.
+    declared_here: HashSet<String>,
+    checks: checks::Checks,
+    /// Interned series by id, for naming a series in a warning.
+    keys: HashMap<u32, SeriesKey>,
 }
 
 impl<'a> Run<'a> {
@@ -494,6 +537,7 @@ impl<'a> Run<'a> {
             }
             spellings.insert(name.to_ascii_lowercase(), name.clone());
         }
+        let declared = sink.declared();
         Ok(Run {
             opts,
             sink,
@@ -501,6 +545,12 @@ impl<'a> Run<'a> {
             seen: HashSet::new(),
             name: String::new(),
             spellings,
+            line: 0,
+            types: HashMap::new(),
+            declared,
+            declared_here: HashSet::new(),
+            checks: checks::Checks::default(),
+            keys: HashMap::new(),
         })
     }
 
@@ -542,6 +592,9 @@ impl<'a> Run<'a> {
     ) -> Result<(), IngestError> {
         self.name = name.to_string();
         self.report.files += 1;
+        self.checks.files.push(name.to_string());
+        self.types.clear();
+        self.line = 0;
         match format {
             Format::Prometheus => prometheus::ingest(reader, self, false),
             Format::OpenMetrics => prometheus::ingest(reader, self, true),
@@ -564,9 +617,13 @@ impl<'a> Run<'a> {
         let key = SeriesKey::new(metric, labels);
         self.check_spellings(&key)
             .map_err(|message| Fail::Bad { col, message })?;
-        let id = self.sink.intern(key);
+        let id = self.sink.intern(key.clone());
         if self.seen.insert(id) {
             self.report.series += 1;
+            let declared = checks::declared_family(&key.metric, &self.types);
+            let file = self.checks.files.len().saturating_sub(1) as u32;
+            self.checks.classify(id, &key, declared, file, self.line);
+            self.keys.insert(id, key);
         }
         Ok(id)
     }
@@ -600,10 +657,65 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
+    #[inline]
     pub(crate) fn push(&mut self, id: u32, ts: i64, value: f64) -> Result<(), IngestError> {
         self.sink.push(id, ts, value)?;
         self.report.samples += 1;
+        let file = self.checks.files.len().saturating_sub(1) as u32;
+        self.checks.sample(id, ts, value, file, self.line);
         Ok(())
+    }
+
+    /// Records what the input declares of a stored metric name. A type
+    /// that differs from an earlier declaration (of this run or in the
+    /// sink) is a warning; the newest wins.
+    pub(crate) fn describe(&mut self, metric: &str, meta: MetricMeta) {
+        if let Some(before) = self.declared.get(metric)
+            && before.kind != meta.kind
+        {
+            let (file, line) = split_place(meta.declared_at.as_deref());
+            let earlier = match &before.declared_at {
+                Some(at) if self.declared_here.contains(metric) => format!("at {at}"),
+                Some(at) => format!("in the store (from {at})"),
+                None => "in the store".to_string(),
+            };
+            self.warn(IngestWarning {
+                file,
+                line,
+                message: format!(
+                    "`{}` is declared {} here but was declared {} {earlier}: the store keeps \
+                     {}, the newest",
+                    show_str(metric),
+                    meta.kind,
+                    before.kind,
+                    meta.kind
+                ),
+            });
+        }
+        self.declared_here.insert(metric.to_string());
+        self.declared.insert(metric.to_string(), meta.clone());
+        self.sink.describe(metric, meta);
+    }
+
+    fn warn(&mut self, warning: IngestWarning) {
+        self.report.warnings_total += 1;
+        if self.report.warnings.len() < MAX_WARNINGS_KEPT {
+            self.report.warnings.push(warning);
+        }
+    }
+
+    /// The report, with the warnings of the checks that only the whole run
+    /// can decide (counter resets against restarts, histogram batches).
+    fn finish(mut self) -> IngestReport {
+        let keys = std::mem::take(&mut self.keys);
+        let name = |id: u32| {
+            keys.get(&id)
+                .map_or_else(|| format!("#{id}"), |k| k.to_string())
+        };
+        for w in self.checks.finish(&name) {
+            self.warn(w);
+        }
+        self.report
     }
 
     /// `--at`, or the error saying it is needed.
@@ -655,6 +767,19 @@ impl<'a> Run<'a> {
     }
 }
 
+/// `FILE:LINE` split back into its parts (the line 0 when there is none).
+fn split_place(place: Option<&str>) -> (String, u64) {
+    let Some(place) = place else {
+        return (String::new(), 0);
+    };
+    match place.rsplit_once(':') {
+        Some((file, line)) if line.parse::<u64>().is_ok() => {
+            (file.to_string(), line.parse().unwrap_or(0))
+        }
+        _ => (place.to_string(), 0),
+    }
+}
+
 /// How a line failed: bad input at a column (1-based bytes), or an error
 /// that ends the run (sink, missing `--at`).
 #[derive(Debug)]
@@ -693,6 +818,7 @@ pub(crate) fn for_each_line(
             Ok(None) => break Ok(()),
             Err(e) => break Err(e),
         };
+        run.line = number;
         let outcome = parse_line(line, number, run);
         if let Err(e) = run.settle(number, outcome) {
             break Err(e);

@@ -19,7 +19,8 @@ use super::{
     Fail, IngestError, RawMap, Run, bad, check_label_name, find_either, for_each_line, parse_f64,
     parse_i64, repeated_label, show, show_str, stored_ts,
 };
-use std::collections::HashMap;
+use crate::metadata::{MetricMeta, MetricType, TypeSource};
+use std::collections::{BTreeSet, HashMap};
 use std::io::BufRead;
 
 /// Metric types a `# TYPE` line may name (Prometheus and OpenMetrics).
@@ -46,6 +47,9 @@ pub(crate) fn ingest(
         entries: Vec::new(),
         prev: NONE,
         types: HashMap::new(),
+        units: HashMap::new(),
+        helps: HashMap::new(),
+        metrics: BTreeSet::new(),
         eof: false,
         content: false,
         line: 0,
@@ -60,6 +64,7 @@ pub(crate) fn ingest(
         parser.parse_line(line, run)
     });
     result?;
+    parser.describe(run);
     if openmetrics && !parser.eof {
         let missing = bad(
             1,
@@ -106,6 +111,11 @@ struct Parser {
     prev: u32,
     /// Metric name to (type index in [`TYPES`], line of its `# TYPE`).
     types: HashMap<String, (usize, u64)>,
+    /// `# UNIT` and `# HELP` of each family.
+    units: HashMap<String, String>,
+    helps: HashMap<String, String>,
+    /// The metric names of the file's series, described at its end.
+    metrics: BTreeSet<String>,
     eof: bool,
     /// Whether any line had content.
     content: bool,
@@ -188,7 +198,7 @@ impl Parser {
         }
         self.content = true;
         if line[start] == b'#' {
-            return self.comment(line, start);
+            return self.comment(line, start, run);
         }
         // The predicted series' text was checked when first seen, and
         // scanning this line would stop at the same place.
@@ -271,6 +281,9 @@ impl Parser {
                     Some(&entry) => entry,
                     None => {
                         let (metric, labels) = parse_series(line, start, end)?;
+                        if !self.metrics.contains(&metric) {
+                            self.metrics.insert(metric.clone());
+                        }
                         let id = run.intern(metric, labels, start + 1)?;
                         let entry = self.entries.len() as u32;
                         self.entries.push(Entry {
@@ -369,7 +382,7 @@ impl Parser {
         ))
     }
 
-    fn comment(&mut self, line: &[u8], hash: usize) -> Result<(), Fail> {
+    fn comment(&mut self, line: &[u8], hash: usize, run: &mut Run) -> Result<(), Fail> {
         let kw_start = skip_ws(line, hash + 1);
         let kw_end = token_end(line, kw_start);
         let kw = &line[kw_start..kw_end];
@@ -465,6 +478,9 @@ impl Parser {
                     ),
                     Some(_) => Ok(()),
                     None => {
+                        if let Some(kind) = MetricType::parse(TYPES[index]) {
+                            run.types.insert(name.clone(), kind);
+                        }
                         self.types.insert(name, (index, self.line));
                         Ok(())
                     }
@@ -478,11 +494,64 @@ impl Parser {
                         format!("unexpected `{}` after the unit", show(&line[after..])),
                     );
                 }
+                if te > ts {
+                    let unit = String::from_utf8_lossy(&line[ts..te]).into_owned();
+                    self.units.insert(name, unit);
+                }
                 Ok(())
             }
-            _ => Ok(()), // HELP: any docstring
+            _ => {
+                // HELP: any docstring, with `\\` and `\n` escapes.
+                let text = unescape_help(String::from_utf8_lossy(&line[ts..]).trim_end());
+                if !text.is_empty() {
+                    self.helps.insert(name, text);
+                }
+                Ok(())
+            }
         }
     }
+
+    /// Hands the run what the file's `# TYPE`, `# UNIT` and `# HELP` lines
+    /// say of each metric name its series use. Names of no declared family
+    /// are left to the store, which infers their type from the name.
+    fn describe(&self, run: &mut Run) {
+        for metric in &self.metrics {
+            let Some((kind, part, family)) = super::checks::declared_family(metric, &run.types)
+            else {
+                continue;
+            };
+            let family = family.to_string();
+            let line = self.types.get(&family).map_or(0, |&(_, line)| line);
+            let meta = MetricMeta {
+                kind,
+                source: TypeSource::Declared,
+                part,
+                unit: self.units.get(&family).cloned(),
+                help: self.helps.get(&family).cloned(),
+                declared_at: Some(format!("{}:{line}", run.name)),
+                family,
+            };
+            run.describe(metric, meta);
+        }
+    }
+}
+
+/// A `# HELP` docstring with its escapes (`\\`, `\n`) resolved.
+fn unescape_help(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    out
 }
 
 /// End of the series text that starts at `start`: after the metric name, or
@@ -820,6 +889,7 @@ mod tests {
     use super::super::testutil::*;
     use super::super::{Format, IngestError};
     use super::*;
+    use crate::metadata::Part;
 
     fn at(ms: i64) -> crate::ingest::IngestOptions {
         let mut o = opts();
@@ -1166,6 +1236,238 @@ foo_total 1.5e3 -1.5
             }
         }
         assert_eq!(prom(&text), want);
+    }
+
+    /// The report and the metadata the sink was handed.
+    fn described(
+        text: &str,
+        format: Format,
+    ) -> (
+        crate::ingest::IngestReport,
+        std::collections::BTreeMap<String, MetricMeta>,
+    ) {
+        let mut sink = crate::model::MemorySink::default();
+        let report =
+            crate::ingest::ingest_reader(text.as_bytes(), "f.prom", format, &at(0), &mut sink)
+                .unwrap();
+        (report, sink.metadata)
+    }
+
+    #[test]
+    fn type_unit_and_help_attach_to_the_sample_names() {
+        let text = "\
+# TYPE rpc_seconds histogram
+# UNIT rpc_seconds seconds
+# HELP rpc_seconds Time of a call\\nin seconds.
+rpc_seconds_bucket{le=\"1\"} 1 1
+rpc_seconds_bucket{le=\"+Inf\"} 2 1
+rpc_seconds_sum 3 1
+rpc_seconds_count 2 1
+# TYPE calls counter
+calls_total 5 1
+calls_created 1 1
+# TYPE temp gauge
+temp 20 1
+# HELP untyped_thing has help but no type
+untyped_thing 1 1
+# EOF
+";
+        let (report, meta) = described(text, Format::OpenMetrics);
+        assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+        let m = &meta["rpc_seconds_bucket"];
+        assert_eq!(
+            (m.kind, m.part, m.family.as_str()),
+            (MetricType::Histogram, Some(Part::Bucket), "rpc_seconds")
+        );
+        assert_eq!(m.unit.as_deref(), Some("seconds"));
+        assert_eq!(m.help.as_deref(), Some("Time of a call\nin seconds."));
+        assert_eq!(m.declared_at.as_deref(), Some("f.prom:1"));
+        assert_eq!(m.source, TypeSource::Declared);
+        assert_eq!(meta["rpc_seconds_count"].part, Some(Part::Count));
+        assert_eq!(meta["rpc_seconds_sum"].part, Some(Part::Sum));
+        assert_eq!(meta["calls_total"].kind, MetricType::Counter);
+        assert_eq!(meta["calls_created"].part, Some(Part::Created));
+        assert_eq!(meta["temp"].kind, MetricType::Gauge);
+        assert_eq!(meta["temp"].declared_at.as_deref(), Some("f.prom:11"));
+        assert!(
+            !meta.contains_key("untyped_thing"),
+            "no TYPE: left to inference"
+        );
+        // Prometheus text names a counter's samples as its TYPE line does.
+        let (_, meta) = described(
+            "# TYPE http_requests_total counter\nhttp_requests_total 1 1\n",
+            Format::Prometheus,
+        );
+        let m = &meta["http_requests_total"];
+        assert_eq!((m.kind, m.part), (MetricType::Counter, None));
+    }
+
+    #[test]
+    fn a_type_that_changes_across_files_warns_and_the_newest_wins() {
+        let mut sink = crate::model::MemorySink::default();
+        let o = at(0);
+        let first = "# TYPE m gauge\nm 1 1\n";
+        crate::ingest::ingest_reader(
+            first.as_bytes(),
+            "a.prom",
+            Format::Prometheus,
+            &o,
+            &mut sink,
+        )
+        .unwrap();
+        let second = "\n# TYPE m counter\nm 2 2\n";
+        let r = crate::ingest::ingest_reader(
+            second.as_bytes(),
+            "b.prom",
+            Format::Prometheus,
+            &o,
+            &mut sink,
+        )
+        .unwrap();
+        assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+        let w = r.warnings[0].to_string();
+        assert!(
+            w.starts_with("b.prom:2: warning: `m` is declared counter"),
+            "{w}"
+        );
+        assert!(w.contains("gauge in the store (from a.prom:1)"), "{w}");
+        assert_eq!(sink.metadata["m"].kind, MetricType::Counter);
+    }
+
+    /// The warnings of ingesting `text` as OpenMetrics, as printed.
+    fn warnings(text: &str) -> (Vec<String>, Vec<Sample>) {
+        let mut sink = crate::model::MemorySink::default();
+        let r = crate::ingest::ingest_reader(
+            text.as_bytes(),
+            "h.om",
+            Format::OpenMetrics,
+            &at(0),
+            &mut sink,
+        )
+        .unwrap();
+        let samples = sink
+            .resolved()
+            .into_iter()
+            .map(|(k, t, v)| (k.metric.clone(), k.labels.clone(), t, v))
+            .collect();
+        (r.warnings.iter().map(|w| w.to_string()).collect(), samples)
+    }
+
+    #[test]
+    fn a_histogram_without_its_inf_bucket_warns_and_is_kept() {
+        let text = "\
+# TYPE h histogram
+h_bucket{job=\"a\",le=\"1\"} 1 1
+h_bucket{job=\"a\",le=\"2\"} 2 1
+h_bucket{job=\"a\",le=\"1\"} 1 2
+h_bucket{job=\"a\",le=\"2\"} 3 2
+h_bucket{job=\"a\",le=\"+Inf\"} 3 2
+# EOF
+";
+        let (w, samples) = warnings(text);
+        assert_eq!(samples.len(), 5, "nothing dropped");
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with(
+                "h.om:2: warning: histogram `h_bucket{job=\"a\"}` has no le=\"+Inf\" bucket at 1970-01-01T00:00:01Z:"
+            ),
+            "{w:?}"
+        );
+        assert!(w[0].contains("NaN"), "{w:?}");
+    }
+
+    #[test]
+    fn buckets_that_go_down_as_le_rises_warn_in_either_file_order() {
+        let scrape_order = "\
+h_bucket{le=\"0.5\"} 4 1
+h_bucket{le=\"1\"} 3 1
+h_bucket{le=\"+Inf\"} 5 1
+h_bucket{le=\"0.5\"} 4 2
+h_bucket{le=\"1\"} 3 2
+h_bucket{le=\"+Inf\"} 5 2
+# EOF
+";
+        let (w, _) = warnings(scrape_order);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("h.om:2: warning: histogram `h_bucket` at "),
+            "{w:?}"
+        );
+        assert!(
+            w[0].contains("le=\"0.5\" counts 4, le=\"1\" counts 3")
+                && w[0].contains("(and at 1 more times)"),
+            "{w:?}"
+        );
+        // Series by series (each bucket's samples together), and with a
+        // good histogram beside it that must not warn.
+        let mut by_series = String::new();
+        for (le, v) in [("0.5", 4), ("1", 3), ("+Inf", 5)] {
+            for t in 1..=3 {
+                by_series.push_str(&format!("h_bucket{{le=\"{le}\"}} {v} {t}\n"));
+                by_series.push_str(&format!("ok_bucket{{le=\"{le}\"}} {t} {t}\n"));
+            }
+        }
+        by_series.push_str("# EOF\n");
+        let (w, samples) = warnings(&by_series);
+        assert_eq!(samples.len(), 18);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("(and at 2 more times)"), "{w:?}");
+        assert!(w[0].contains("`h_bucket`"), "{w:?}");
+    }
+
+    #[test]
+    fn an_le_that_is_not_a_number_warns_naming_the_series() {
+        let (w, samples) =
+            warnings("h_bucket{le=\"fast\"} 1 1\nh_bucket{le=\"+Inf\"} 1 1\n# EOF\n");
+        assert_eq!(samples.len(), 2);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("h.om:1: warning: histogram bucket `h_bucket{le=\"fast\"}`: le=\"fast\" is not a number"),
+            "{w:?}"
+        );
+    }
+
+    #[test]
+    fn a_counter_going_down_warns_unless_its_process_restarted() {
+        // instance a restarts (its start time changes) when its counter
+        // drops; instance b's counter drops twice with no restart; c's
+        // `_created` changes with its drop.
+        let text = "\
+# TYPE process_start_time_seconds gauge
+process_start_time_seconds{instance=\"a\"} 100 1
+process_start_time_seconds{instance=\"a\"} 100 2
+process_start_time_seconds{instance=\"a\"} 250 3
+process_start_time_seconds{instance=\"b\"} 100 1
+process_start_time_seconds{instance=\"b\"} 100 3
+# TYPE calls counter
+calls_total{instance=\"a\"} 10 1
+calls_total{instance=\"a\"} 12 2
+calls_total{instance=\"a\"} 1 3
+calls_total{instance=\"b\"} 10 1
+calls_total{instance=\"b\"} 4 2
+calls_total{instance=\"b\"} 2 3
+calls_total{instance=\"c\"} 10 1
+calls_total{instance=\"c\"} 3 2
+calls_created{instance=\"c\"} 0 1
+calls_created{instance=\"c\"} 2 2
+# EOF
+";
+        let (w, samples) = warnings(text);
+        assert_eq!(samples.len(), 15, "nothing dropped");
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with(
+                "h.om:12: warning: counter `calls_total{instance=\"b\"}` went down from 10 to 4 at 1970-01-01T00:00:02Z with no restart"
+            ),
+            "{w:?}"
+        );
+        assert!(w[0].contains("(and 1 more times)"), "{w:?}");
+        // An undeclared `_total` is a counter by its name.
+        let (w, _) = warnings("x_total 5 1\nx_total 4 2\n# EOF\n");
+        assert_eq!(w.len(), 1, "{w:?}");
+        // A gauge may go down.
+        let (w, _) = warnings("# TYPE g gauge\ng 5 1\ng 4 2\n# EOF\n");
+        assert!(w.is_empty(), "{w:?}");
     }
 
     #[test]

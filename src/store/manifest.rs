@@ -8,7 +8,9 @@
 
 use super::{SEGMENTS_DIR, StoreError};
 use crate::fsutil::AtomicFile;
+use crate::metadata::MetricMeta;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -23,6 +25,11 @@ pub struct Manifest {
     pub generation: u64,
     pub next_segment_id: u64,
     pub segments: Vec<SegmentMeta>,
+    /// What each stored metric name is (type, unit, help, declared or
+    /// inferred), merged at each commit. Manifests written before it was
+    /// kept have none: their types are inferred when read.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, MetricMeta>,
 }
 
 /// What a commit records of each segment, enough to prune without opening it.

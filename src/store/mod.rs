@@ -7,8 +7,10 @@
 //!
 //! The door: [`Store::open`], [`Store::writer`] (a [`SampleSink`](crate::model::SampleSink)),
 //! [`Snapshot::scan`], [`Snapshot::lazy_frame`], [`Store::compact`],
-//! [`Store::retain`], [`Snapshot::info`], [`Snapshot::export`].
+//! [`Store::retain`], [`Snapshot::info`], [`Snapshot::catalog`] (series and
+//! metric metadata), [`Snapshot::export`].
 
+mod catalog;
 mod checksum;
 mod frame;
 mod manifest;
@@ -17,6 +19,7 @@ mod scan;
 mod segment;
 mod writer;
 
+pub use catalog::{Catalog, SeriesStats};
 pub use frame::ExportFormat;
 pub use manifest::{Manifest, SegmentChecksums, SegmentMeta};
 pub use repair::{DamagedSegment, QUARANTINE_DIR, RepairReport, VerifyReport};

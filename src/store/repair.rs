@@ -140,6 +140,9 @@ impl Store {
                 // Quarantined ids stay taken: their files are still around.
                 .max(max_quarantined_id(root).map_or(0, |id| id + 1)),
             segments: kept,
+            // A readable manifest's metadata stays; a rebuilt one has none
+            // (the segments do not hold it), and types are inferred again.
+            metadata: old.metadata.clone(),
             ..Manifest::new()
         };
         manifest.store(root).map_err(|e| match e {

@@ -1150,7 +1150,7 @@ fn append_rows(
 /// every column starts: 0, then each row that differs from the one before.
 /// Neighbours are compared column by column, a pass of 32-bit compares
 /// each, so that only a run's first row needs a code ([`row_codes`]).
-fn run_starts(columns: &[&DictionaryArray<Int32Type>], rows: usize) -> Vec<usize> {
+pub(super) fn run_starts(columns: &[&DictionaryArray<Int32Type>], rows: usize) -> Vec<usize> {
     if rows == 0 {
         return Vec::new();
     }
@@ -1195,7 +1195,7 @@ fn run_starts(columns: &[&DictionaryArray<Int32Type>], rows: usize) -> Vec<usize
 /// columns' keys as digits of a mixed-radix number, null one more digit
 /// value. Where the digits would overflow 64 bits, the codes so far are
 /// renumbered densely first (they then take at most 32 bits).
-fn row_codes(columns: &[&DictionaryArray<Int32Type>], at: &[usize]) -> Vec<u64> {
+pub(super) fn row_codes(columns: &[&DictionaryArray<Int32Type>], at: &[usize]) -> Vec<u64> {
     let mut codes = vec![0u64; at.len()];
     let mut used = 1u64;
     for d in columns {

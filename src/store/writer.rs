@@ -12,9 +12,10 @@ use super::manifest::{
 };
 use super::segment::{SegmentOrder, SortedRows, write_segment};
 use super::{SEGMENTS_DIR, StoreError, time_extent};
+use crate::metadata::{MetricMeta, TypeSource, infer};
 use crate::model::{RESERVED_COLUMNS, SampleSink, SeriesKey, SinkError, is_reserved_column};
 use crate::time::{DAY_MS, check_stored_range, day_of};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
@@ -43,6 +44,8 @@ pub struct StoreWriter {
     pending: Vec<Pending>,
     /// Manifest entries a commit removes (compaction, retention).
     removed: HashSet<u64>,
+    /// What the input declared of metric names, merged at the commit.
+    described: BTreeMap<String, MetricMeta>,
 }
 
 /// What a commit changed.
@@ -73,6 +76,7 @@ impl StoreWriter {
             spill_rows: DEFAULT_SPILL_ROWS,
             pending: Vec::new(),
             removed: HashSet::new(),
+            described: BTreeMap::new(),
         })
     }
 
@@ -251,6 +255,7 @@ impl StoreWriter {
         manifest
             .segments
             .sort_by(|a, b| a.day.cmp(&b.day).then(a.id.cmp(&b.id)));
+        self.merge_metadata(&mut manifest);
         manifest.generation += 1;
         match manifest.store(&self.root) {
             Ok(()) => {}
@@ -291,6 +296,42 @@ impl StoreWriter {
         }
         remove_empty_day_dirs(&self.root);
         Ok(summary)
+    }
+}
+
+impl StoreWriter {
+    /// The manifest's metadata after this commit: declarations of this
+    /// run replace what was there (the newest wins); every other stored
+    /// name keeps a declared type, and is inferred again from the store's
+    /// names otherwise (a `_count` becomes a histogram's once its
+    /// `_bucket` arrives); names no segment holds any more are dropped.
+    fn merge_metadata(&self, manifest: &mut Manifest) {
+        let present: BTreeSet<&str> = manifest
+            .segments
+            .iter()
+            .flat_map(|s| s.metrics.iter().map(String::as_str))
+            .collect();
+        let with_le: HashSet<&str> = self
+            .series
+            .iter()
+            .filter(|k| k.label("le").is_some())
+            .map(|k| k.metric.as_str())
+            .collect();
+        let mut merged = std::mem::take(&mut manifest.metadata);
+        for (name, meta) in &self.described {
+            merged.insert(name.clone(), meta.clone());
+        }
+        merged.retain(|name, _| present.contains(name.as_str()));
+        for name in &present {
+            let before = merged.get(*name);
+            if before.is_some_and(|m| m.source == TypeSource::Declared) {
+                continue;
+            }
+            let has_le = with_le.contains(name) || before.is_some_and(MetricMeta::is_bucket);
+            let inferred = infer(name, has_le, &|n| present.contains(n));
+            merged.insert(name.to_string(), inferred);
+        }
+        manifest.metadata = merged;
     }
 }
 
@@ -419,6 +460,19 @@ impl SampleSink for StoreWriter {
             self.spill().map_err(|e| SinkError(e.to_string()))?;
         }
         Ok(())
+    }
+
+    fn describe(&mut self, metric: &str, meta: MetricMeta) {
+        self.described.insert(metric.to_string(), meta);
+    }
+
+    fn declared(&self) -> BTreeMap<String, MetricMeta> {
+        self.manifest
+            .metadata
+            .iter()
+            .filter(|(_, m)| m.source == TypeSource::Declared)
+            .map(|(k, m)| (k.clone(), m.clone()))
+            .collect()
     }
 
     fn label_names(&self) -> Vec<String> {

@@ -182,6 +182,69 @@ fn ingest() {
     s.snap("ingest_format_xml", &["ingest", "--format", "xml", &good]);
 }
 
+/// A scrape in Prometheus's own shape: a histogram, a counter with a
+/// restart and one without, and a process start time.
+const PROMETHEUS_SHAPE: &str = "\
+# HELP rpc_duration_seconds Time to serve a call.
+# TYPE rpc_duration_seconds histogram
+rpc_duration_seconds_bucket{instance=\"a:9090\",job=\"mcp\",le=\"0.1\"} 3 1763251200000
+rpc_duration_seconds_bucket{instance=\"a:9090\",job=\"mcp\",le=\"1\"} 5 1763251200000
+rpc_duration_seconds_bucket{instance=\"a:9090\",job=\"mcp\",le=\"+Inf\"} 6 1763251200000
+rpc_duration_seconds_sum{instance=\"a:9090\",job=\"mcp\"} 2.5 1763251200000
+rpc_duration_seconds_count{instance=\"a:9090\",job=\"mcp\"} 6 1763251200000
+rpc_duration_seconds_bucket{instance=\"b:9090\",job=\"mcp\",le=\"0.1\"} 4 1763251200000
+rpc_duration_seconds_bucket{instance=\"b:9090\",job=\"mcp\",le=\"1\"} 2 1763251200000
+rpc_duration_seconds_sum{instance=\"b:9090\",job=\"mcp\"} 1 1763251200000
+rpc_duration_seconds_count{instance=\"b:9090\",job=\"mcp\"} 4 1763251200000
+# TYPE process_start_time_seconds gauge
+# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.
+process_start_time_seconds{instance=\"a:9090\",job=\"mcp\"} 1763250000 1763251200000
+process_start_time_seconds{instance=\"a:9090\",job=\"mcp\"} 1763251250 1763251260000
+process_start_time_seconds{instance=\"b:9090\",job=\"mcp\"} 1763250000 1763251200000
+process_start_time_seconds{instance=\"b:9090\",job=\"mcp\"} 1763250000 1763251260000
+process_cpu_seconds_total{instance=\"a:9090\",job=\"mcp\"} 40 1763251200000
+process_cpu_seconds_total{instance=\"a:9090\",job=\"mcp\"} 1 1763251260000
+process_cpu_seconds_total{instance=\"b:9090\",job=\"mcp\"} 40 1763251200000
+process_cpu_seconds_total{instance=\"b:9090\",job=\"mcp\"} 2 1763251260000
+process_resident_memory_bytes{instance=\"a:9090\",job=\"mcp\"} 1.5e8 1763251200000
+";
+
+#[test]
+fn metrics_and_labels() {
+    let s = Sandbox::with_fleet();
+    s.snap("metrics", &["metrics"]);
+    s.snap(
+        "metrics_match_json",
+        &["metrics", "^process.cpu", "--format", "json"],
+    );
+    s.snap("metrics_bad_match", &["metrics", "("]);
+    s.snap("labels", &["labels"]);
+    s.snap(
+        "labels_of_metric",
+        &["labels", "process.memory.usage", "--top", "2"],
+    );
+    s.snap(
+        "labels_json",
+        &[
+            "labels",
+            "mcp.server.operation.duration",
+            "--top",
+            "1",
+            "--format",
+            "json",
+        ],
+    );
+    s.snap("labels_unknown_metric", &["labels", "no.such.metric"]);
+    let empty = Sandbox::empty();
+    empty.snap("metrics_empty_store", &["metrics"]);
+    // Prometheus's shape: a histogram as one row, types inferred where no
+    // `# TYPE` says, and the bad input of it named on ingest.
+    let p = Sandbox::empty();
+    let scrape = p.write("scrape.prom", PROMETHEUS_SHAPE);
+    p.snap("ingest_warnings", &["ingest", &scrape]);
+    p.snap("metrics_prometheus_shape", &["metrics"]);
+}
+
 #[test]
 fn info() {
     let s = Sandbox::with_fleet();

@@ -1576,3 +1576,82 @@ fn a_symlink_planted_at_the_manifests_temporary_name_is_not_written_through() {
     assert_eq!(fs::read(&outside).unwrap(), b"precious");
     assert_holds_from(&store, &fleet()[..200], i64::MIN);
 }
+
+/// Ingests `text` as `format` into `store`, in one commit.
+fn ingest_text(store: &Store, text: &str, name: &str, format: mcpops::ingest::Format) {
+    let mut w = store.writer().unwrap();
+    let opts = mcpops::ingest::IngestOptions {
+        quiet: true,
+        ..Default::default()
+    };
+    mcpops::ingest::ingest_reader(text.as_bytes(), name, format, &opts, &mut w).unwrap();
+    w.commit().unwrap();
+}
+
+#[test]
+fn metadata_is_kept_merged_and_inferred_across_commits() {
+    use mcpops::ingest::Format;
+    use mcpops::metadata::{MetricType, Part, TypeSource};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("s"));
+    // First the counts alone: untyped, nothing beside them says more.
+    ingest_text(
+        &store,
+        "rpc_count 1 1000\nrequests_total 3 1000\n",
+        "a.prom",
+        Format::Prometheus,
+    );
+    let meta = store.snapshot().unwrap().manifest().metadata.clone();
+    assert_eq!(meta["rpc_count"].kind, MetricType::Untyped);
+    assert_eq!(meta["requests_total"].kind, MetricType::Counter);
+    assert_eq!(meta["requests_total"].source, TypeSource::Inferred);
+    // The buckets arrive: `rpc_count` is inferred again as their count.
+    ingest_text(
+        &store,
+        "rpc_bucket{le=\"+Inf\"} 1 2000\n# TYPE temp gauge\n# UNIT temp celsius\ntemp 20 2000\n# EOF\n",
+        "b.om",
+        Format::OpenMetrics,
+    );
+    let meta = store.snapshot().unwrap().manifest().metadata.clone();
+    assert_eq!(
+        (meta["rpc_count"].kind, meta["rpc_count"].part),
+        (MetricType::Histogram, Some(Part::Count))
+    );
+    assert_eq!(meta["rpc_bucket"].part, Some(Part::Bucket));
+    assert_eq!(meta["temp"].kind, MetricType::Gauge);
+    assert_eq!(meta["temp"].unit.as_deref(), Some("celsius"));
+    assert_eq!(meta["temp"].declared_at.as_deref(), Some("b.om:2"));
+    // A later declaration wins over an inferred type, and the manifest
+    // read back from disk holds it.
+    ingest_text(
+        &store,
+        "# TYPE requests_total gauge\nrequests_total 2 3000\n",
+        "c.prom",
+        Format::Prometheus,
+    );
+    let reread = Store::open(dir.path().join("s")).snapshot().unwrap();
+    let m = &reread.manifest().metadata["requests_total"];
+    assert_eq!(
+        (m.kind, m.source),
+        (MetricType::Gauge, TypeSource::Declared)
+    );
+    // Retention that drops every sample of a name drops its metadata.
+    store.retain(T0 + 400 * DAY).unwrap();
+    assert!(store.snapshot().unwrap().manifest().metadata.is_empty());
+}
+
+#[test]
+fn a_manifest_without_metadata_still_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("s"));
+    write(&store, &[(key("m", &[]), T0, 1.0)]);
+    let path = dir.path().join("s/manifest.json");
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    assert!(doc.get("metadata").is_some(), "this commit wrote metadata");
+    doc.as_object_mut().unwrap().remove("metadata");
+    fs::write(&path, serde_json::to_string(&doc).unwrap()).unwrap();
+    let snap = store.snapshot().unwrap();
+    assert!(snap.manifest().metadata.is_empty());
+    assert_eq!(snap.scan(&ScanRequest::all()).unwrap().len(), 1);
+}
