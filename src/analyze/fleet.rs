@@ -365,7 +365,20 @@ impl FleetData {
             .collect();
         let roles: Vec<(String, Role)> = labels_of
             .keys()
-            .map(|m| (m.to_string(), shapes::role(m, &histograms, false)))
+            .map(|m| {
+                // A counter by its `# TYPE` (or the store's inference), so
+                // `requests` declared a counter is a rate without `_total`.
+                let counter = manifest.metadata.get(*m).and_then(|meta| {
+                    if meta.is_cumulative() {
+                        Some(true)
+                    } else if meta.is_gauge() {
+                        Some(false)
+                    } else {
+                        None
+                    }
+                });
+                (m.to_string(), shapes::role(m, &histograms, counter))
+            })
             .collect();
         let label = opts
             .server_label

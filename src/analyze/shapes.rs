@@ -180,10 +180,11 @@ pub fn histogram_part(name: &str) -> Option<(&str, HistogramPart)> {
 }
 
 /// What `metric` is. `histograms` holds the base names of the families
-/// that have `_bucket` series with an `le` label in the store, `counters`
-/// the names the store's metadata types as counters (others are inferred
-/// from Prometheus's naming conventions: `_total`).
-pub fn role(metric: &str, histograms: &[String], counter_declared: bool) -> Role {
+/// that have `_bucket` series with an `le` label in the store; `counter`
+/// whether the store's metadata says the metric only grows between resets
+/// (`Some(true)`), is a level (`Some(false)`), or says nothing (`None`:
+/// then Prometheus's naming convention decides, `_total` is a counter).
+pub fn role(metric: &str, histograms: &[String], counter: Option<bool>) -> Role {
     if metric == CALL_METRIC && !histograms.iter().any(|h| h == CALL_METRIC) {
         return Role::CallEvents;
     }
@@ -208,7 +209,7 @@ pub fn role(metric: &str, histograms: &[String], counter_declared: bool) -> Role
         return Role::Resource(r);
     }
     Role::Generic {
-        counter: counter_declared || metric.ends_with("_total"),
+        counter: counter.unwrap_or_else(|| metric.ends_with("_total")),
     }
 }
 
@@ -240,9 +241,9 @@ mod tests {
     #[test]
     fn roles_follow_the_table_and_the_conventions() {
         let hist = vec!["mcp_server_operation_duration_seconds".to_string()];
-        assert_eq!(role(CALL_METRIC, &hist, false), Role::CallEvents);
+        assert_eq!(role(CALL_METRIC, &hist, None), Role::CallEvents);
         assert_eq!(
-            role("mcp_server_operation_duration_seconds_bucket", &hist, false),
+            role("mcp_server_operation_duration_seconds_bucket", &hist, None),
             Role::CallHistogram {
                 family: "mcp_server_operation_duration_seconds".into(),
                 part: HistogramPart::Bucket
@@ -250,23 +251,23 @@ mod tests {
         );
         // Without buckets in the store, `_count` is just a counter's name.
         assert_eq!(
-            role("mcp_server_operation_duration_seconds_count", &[], false),
+            role("mcp_server_operation_duration_seconds_count", &[], None),
             Role::Generic { counter: false }
         );
         assert!(matches!(
-            role("process_cpu_seconds_total", &hist, false),
+            role("process_cpu_seconds_total", &hist, None),
             Role::Resource(r) if r.conversion == Conversion::Rate
         ));
         assert_eq!(
-            role("http_requests_total", &hist, false),
+            role("http_requests_total", &hist, None),
             Role::Generic { counter: true }
         );
         assert_eq!(
-            role("queue_depth", &hist, true),
+            role("queue_depth", &hist, Some(true)),
             Role::Generic { counter: true }
         );
         assert_eq!(
-            role("process_start_time_seconds", &hist, false),
+            role("process_start_time_seconds", &hist, None),
             Role::StartTime
         );
         assert!(is_client_error("-32602") && !is_client_error("tool_error"));
