@@ -13,6 +13,9 @@ use crate::model::MatchOp;
 use crate::time::format_duration_ms;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+/// The shortest names [`Code::NearConstant`] compares.
+const NEAR_CONSTANT_MIN_LEN: usize = 4;
+
 /// What an expression evaluates to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ty {
@@ -446,6 +449,8 @@ impl<'a> Checker<'a> {
     /// A bare name is a selector unless a `let` of the file defines it: one
     /// edit away from a constant, it is most likely the constant misspelt,
     /// and a selector of a metric that does not exist never selects a series.
+    /// Names shorter than [`NEAR_CONSTANT_MIN_LEN`] are all one edit from
+    /// each other (`x` and `a`): they are left alone.
     fn near_constant(&mut self, s: &Selector) {
         let bare = s.matchers.is_empty()
             && s.range.is_none()
@@ -456,7 +461,11 @@ impl<'a> Checker<'a> {
         }
         let name = s.metric.name.as_str();
         let near = self.file.items.iter().find_map(|i| match i {
-            Item::Let(l) if functions::edit_distance(name, &l.name.name) == 1 => {
+            Item::Let(l)
+                if name.chars().count() >= NEAR_CONSTANT_MIN_LEN
+                    && l.name.name.chars().count() >= NEAR_CONSTANT_MIN_LEN
+                    && functions::edit_distance(name, &l.name.name) == 1 =>
+            {
                 Some(l.name.name.clone())
             }
             _ => None,

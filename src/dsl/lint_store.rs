@@ -93,12 +93,24 @@ pub fn did_you_mean(names: &[&str]) -> Option<String> {
     }
 }
 
+/// What to say when no carried label is near: the labels there are, when
+/// they are few enough to read.
+fn carried_help<'n>(carried: impl Iterator<Item = &'n str>) -> Option<String> {
+    let all: Vec<String> = carried.map(|l| format!("`{l}`")).collect();
+    match all.len() {
+        0 => Some("its series carry no labels".into()),
+        1..=8 => Some(format!("its series carry {}", all.join(", "))),
+        _ => None,
+    }
+}
+
 /// Every metric name the selectors of `sources` name (their rules, records
 /// and maintenance conditions), so that a caller reads labels of those only.
 pub fn selected_metrics(sources: &[(String, String)]) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for (name, src) in sources {
-        if let Ok(file) = super::parse_str(src, name) {
+        let file = super::parse::parse_source(src, name).file;
+        {
             for e in expressions(&file) {
                 e.walk(&mut |x| {
                     if let Expr::Selector(s) = x {
@@ -112,12 +124,12 @@ pub fn selected_metrics(sources: &[(String, String)]) -> BTreeSet<String> {
 }
 
 /// The store warnings of rule files checked together (a selector naming a
-/// `record` of any of them is no stored metric). Files that do not parse
-/// are skipped: their errors are the checker's.
+/// `record` of any of them is no stored metric). Of a file with syntax
+/// errors, the blocks that parsed are linted; the errors are the checker's.
 pub fn lint_sources(sources: &[(String, String)], names: &StoreNames) -> Vec<Diagnostic> {
     let files: Vec<(RuleFile, &str)> = sources
         .iter()
-        .filter_map(|(name, src)| Some((super::parse_str(src, name).ok()?, src.as_str())))
+        .map(|(name, src)| (super::parse::parse_source(src, name).file, src.as_str()))
         .collect();
     let records: HashSet<String> = files
         .iter()
@@ -263,7 +275,7 @@ impl<'a> Linter<'a> {
                     "no series of `{metric}` carries the label `{}`: the matcher selects nothing",
                     m.name
                 ),
-                did_you_mean(&near),
+                did_you_mean(&near).or_else(|| carried_help(carried.iter().map(String::as_str))),
             );
         }
     }
@@ -315,7 +327,7 @@ impl<'a> Linter<'a> {
                         .join(", "),
                     l.name
                 ),
-                did_you_mean(&near),
+                did_you_mean(&near).or_else(|| carried_help(carried.iter().copied())),
             );
         }
     }
