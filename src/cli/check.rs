@@ -110,8 +110,7 @@ pub(super) fn with_store_warnings(
         .map(|d| (d.file.clone(), d.line, d.col))
         .collect();
     diagnostics.extend(lint(names).into_iter().filter(|d| {
-        d.code != Code::UnknownMetric
-            || !near_constants.contains(&(d.file.clone(), d.line, d.col))
+        d.code != Code::UnknownMetric || !near_constants.contains(&(d.file.clone(), d.line, d.col))
     }));
     let rank = |f: &str| order.iter().position(|o| o == f).unwrap_or(usize::MAX);
     diagnostics.sort_by(|a, b| {

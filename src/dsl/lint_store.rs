@@ -69,7 +69,8 @@ pub fn nearest<'n>(name: &str, names: impl Iterator<Item = &'n str> + Clone) -> 
         .filter(|n| {
             let f = flat(n);
             f == wanted
-                || f.strip_prefix(&wanted).is_some_and(|rest| rest.starts_with('_'))
+                || f.strip_prefix(&wanted)
+                    .is_some_and(|rest| rest.starts_with('_'))
                 || f.split('_').any(|part| part == wanted)
         })
         .collect();
@@ -251,9 +252,8 @@ impl<'a> Linter<'a> {
                 Code::UnknownMetric,
                 s.metric.span,
                 format!("no series in the store has the metric `{metric}`"),
-                did_you_mean(&near).or_else(|| {
-                    Some("`mcpops metrics` lists the stored metrics".to_string())
-                }),
+                did_you_mean(&near)
+                    .or_else(|| Some("`mcpops metrics` lists the stored metrics".to_string())),
             );
             return;
         }
@@ -346,7 +346,8 @@ impl<'a> Linter<'a> {
             return;
         }
         let kernel = c.def.map(|d| d.kernel);
-        let over_time = |f: &dyn Fn(TimeFunc) -> bool| matches!(kernel, Some(Kernel::OverTime(t)) if f(t));
+        let over_time =
+            |f: &dyn Fn(TimeFunc) -> bool| matches!(kernel, Some(Kernel::OverTime(t)) if f(t));
         let counter_only = over_time(&|t| matches!(t, TimeFunc::Rate | TimeFunc::Increase))
             || matches!(name, "irate" | "resets");
         let gauge_only = over_time(&|t| matches!(t, TimeFunc::Delta | TimeFunc::Deriv));
@@ -460,6 +461,81 @@ impl<'a> Linter<'a> {
                 meta.type_text()
             ),
             Some(help),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::{MetricType, Part};
+
+    fn names() -> StoreNames {
+        let mut n = StoreNames::default();
+        let meta = |kind, family: &str, part| MetricMeta::inferred(kind, family, part);
+        n.metrics.insert(
+            "rpc_seconds_bucket".into(),
+            meta(MetricType::Histogram, "rpc_seconds", Some(Part::Bucket)),
+        );
+        n.metrics.insert(
+            "rpc_seconds_count".into(),
+            meta(MetricType::Histogram, "rpc_seconds", Some(Part::Count)),
+        );
+        n.metrics.insert(
+            "mem_bytes".into(),
+            meta(MetricType::Gauge, "mem_bytes", None),
+        );
+        n.all_labels = ["instance", "le", "gen_ai.tool.name"]
+            .map(String::from)
+            .into();
+        n
+    }
+
+    #[test]
+    fn histogram_quantile_wants_buckets() {
+        // Matched by name: the registry entry may not exist yet, and a call
+        // of an unknown function still parses into the tree.
+        let d = lint_query(
+            "histogram_quantile(0.9, rate(rpc_seconds_count[5m]))",
+            &names(),
+        );
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].code, Code::TypeMismatch);
+        assert_eq!(
+            d[0].help.as_deref(),
+            Some("did you mean its buckets, `rpc_seconds_bucket`?")
+        );
+        let ok = lint_query(
+            "histogram_quantile(0.9, rate(rpc_seconds_bucket[5m]))",
+            &names(),
+        );
+        assert!(ok.is_empty(), "{ok:?}");
+    }
+
+    #[test]
+    fn records_and_empty_matchers_are_not_warned_about() {
+        let src = "record r = deriv(mem_bytes[5m])\nalert A {\n  when r{x=\"\"} > 1 and mem_bytes{job=\"\"} > 1\n  for 5m\n}\n";
+        let d = lint_sources(&[("a.rules".into(), src.into())], &names());
+        assert!(d.is_empty(), "{d:?}");
+    }
+
+    #[test]
+    fn nearest_names_reach_across_conventions() {
+        let labels = ["instance", "gen_ai.tool.name", "mcp.method.name"];
+        assert_eq!(
+            nearest("tool", labels.iter().copied()),
+            ["gen_ai.tool.name"]
+        );
+        assert_eq!(nearest("instanse", labels.iter().copied()), ["instance"]);
+        let metrics = ["process_cpu_seconds_total", "up"];
+        assert_eq!(
+            nearest("process.cpu.seconds", metrics.iter().copied()),
+            ["process_cpu_seconds_total"]
+        );
+        assert!(nearest("zzz", metrics.iter().copied()).is_empty());
+        assert_eq!(
+            did_you_mean(&["a", "b", "c"]).as_deref(),
+            Some("did you mean `a`, `b` or `c`?")
         );
     }
 }

@@ -67,10 +67,7 @@ pub struct Unmatched {
 impl Unmatched {
     /// The line the backtest shows for it.
     pub fn message(&self) -> String {
-        format!(
-            "0 episodes; selector `{}` matched no series",
-            self.selector
-        )
+        format!("0 episodes; selector `{}` matched no series", self.selector)
     }
 }
 

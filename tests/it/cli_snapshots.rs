@@ -589,7 +589,10 @@ fn rule_mistakes_against_the_store() {
         "alert ErrorBurst {\n  when count(mcp.server.operation.durations{error.type!=\"\"}[5m]) by (server) > 5\n  for 5m\n}\n",
     );
     s.snap("check_store_misspelt_metric", &["check", &misspelt]);
-    s.snap("backtest_unmatched_selector", &["backtest", "--rules", &misspelt]);
+    s.snap(
+        "backtest_unmatched_selector",
+        &["backtest", "--rules", &misspelt],
+    );
     let constant = s.write(
         "constant.rules",
         "let error_budget = 0.1%\n\nalert Burn {\n  when count(mcp.server.operation.duration{error.type!=\"\"}[1h]) by (server)\n         / count(mcp.server.operation.duration[1h]) by (server) > error_budgt\n  for 5m\n}\n",
