@@ -1,5 +1,6 @@
 //! `mcpops backtest`: the alert timeline (alert, labels, start, end,
-//! duration, peak, flaps) and the dry run of remediation and maintenance
+//! duration, peak, flaps), the alerts that fired nothing because a selector
+//! matched no series, and the dry run of remediation and maintenance
 //! actions of a replay over stored history, as a table, CSV or JSON; with
 //! `--out`, also as Parquet files (the library writes those).
 
@@ -102,6 +103,11 @@ fn write_backtest(bt: &Backtest, format: TableCsvJson, out: &mut dyn Write) -> i
                 "step_s": bt.grid.step / 1000,
                 "samples_read": bt.samples_read,
                 "alerts": timeline,
+                "unmatched": bt.unmatched.iter().map(|u| serde_json::json!({
+                    "alert": u.alert,
+                    "selector": u.selector,
+                    "message": u.message(),
+                })).collect::<Vec<_>>(),
                 "actions": actions,
             });
             write_json(out, &json)?;
@@ -133,6 +139,21 @@ fn write_backtest(bt: &Backtest, format: TableCsvJson, out: &mut dyn Write) -> i
                     &r.peak.to_string(),
                     &r.flaps.to_string(),
                     &r.summary,
+                ])
+                .map_err(csv_io)?;
+            }
+            for u in &bt.unmatched {
+                w.write_record([
+                    "unmatched",
+                    "",
+                    "",
+                    &u.alert,
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    &u.message(),
                 ])
                 .map_err(csv_io)?;
             }
@@ -173,6 +194,9 @@ fn write_backtest(bt: &Backtest, format: TableCsvJson, out: &mut dyn Write) -> i
                     r.flaps,
                     r.labels
                 )?;
+            }
+            for u in &bt.unmatched {
+                writeln!(out, "{:<24} {}", u.alert, u.message())?;
             }
             writeln!(out, "\nACTIONS (dry run)")?;
             writeln!(

@@ -1,5 +1,6 @@
 //! `mcpops export`: the selected samples as CSV, JSON lines or Parquet, to
-//! `--out` or stdout (the store writes the format; this says where).
+//! `--out` or stdout (the store writes the format; this says where). A
+//! metric the store does not hold is warned about on stderr.
 
 use super::error::{CliError, PathError, io_failure};
 use super::shared::time_arg;
@@ -18,6 +19,9 @@ pub(super) fn run(ctx: &Context, args: ExportArgs, stdout: &mut dyn Write) -> Re
     )?;
     let format = args.format.into();
     let snapshot = ctx.store.snapshot()?;
+    if let Some(metric) = &req.metric {
+        warn_unknown_metric(&snapshot, metric);
+    }
     match args.out.as_deref() {
         Some(p) => {
             let fail = |source: std::io::Error| {
@@ -57,6 +61,25 @@ pub(super) fn run(ctx: &Context, args: ExportArgs, stdout: &mut dyn Write) -> Re
         }
     }
     Ok(())
+}
+
+/// A metric the store does not hold exports nothing: said on stderr with
+/// the nearest stored names (exit status unchanged: an empty export is an
+/// answer).
+fn warn_unknown_metric(snapshot: &mcpops::store::Snapshot, metric: &str) {
+    let stored: std::collections::BTreeSet<&str> = snapshot
+        .manifest()
+        .segments
+        .iter()
+        .flat_map(|s| s.metrics.iter().map(String::as_str))
+        .collect();
+    if stored.is_empty() || stored.contains(metric) {
+        return;
+    }
+    let near = mcpops::dsl::lint_store::nearest(metric, stored.iter().copied());
+    let hint = mcpops::dsl::lint_store::did_you_mean(&near)
+        .unwrap_or_else(|| "`mcpops metrics` lists the stored metrics".into());
+    eprintln!("mcpops: warning: no series in the store has the metric `{metric}`: {hint}");
 }
 
 /// The selection: metric, matchers, range.

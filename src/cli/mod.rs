@@ -524,7 +524,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Repair => repair::run(&ctx, out),
         Command::Retain(args) => retain::run(&ctx, args, out),
         Command::Export(args) => export::run(&ctx, args, out),
-        Command::Check(args) => check::run(args, out),
+        Command::Check(args) => check::run(&ctx, args, out),
         Command::Fmt(args) => fmt::run(args, out),
         Command::Report(args) => report::run(&ctx, args, out),
         Command::Analyze(args) => analyze::run(&ctx, args, out),

@@ -1,7 +1,9 @@
 //! `mcpops query`: one expression, at an instant or over a range of steps,
 //! printed as a table, CSV or JSON (Prometheus's API shapes: a vector or a
 //! scalar for an instant, a matrix for a range). Errors in the expression
-//! exit 3 with their position.
+//! exit 3 with their position; metrics and labels the store does not hold,
+//! and functions that do not suit a metric's type, are warned about on
+//! stderr (exit status unchanged).
 
 use super::error::{CliError, io_failure};
 use super::shared::{duration_arg, range_error, store_extent, time_arg, write_json};
@@ -33,6 +35,7 @@ pub(super) fn run(ctx: &Context, args: QueryArgs, out: &mut dyn Write) -> Result
         _ => QueryTime::At(store_extent(&ctx.store)?.1),
     };
     let expr = parse(&args.expr)?;
+    warn_against_store(ctx, &args.expr, &expr)?;
     let grid = match when {
         QueryTime::At(t) => Grid::checked_range(t, t, 1)
             .map_err(|_| CliError::usage("--at: the time is outside the years 0000-9999"))?,
@@ -51,6 +54,29 @@ fn parse(text: &str) -> Result<Expr, CliError> {
         let text: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
         CliError::rules(text.join("\n"))
     })
+}
+
+/// The store's warnings about the expression (metrics and labels it does
+/// not hold, functions that do not suit a metric's type) on stderr; they
+/// do not change the exit status.
+fn warn_against_store(ctx: &Context, text: &str, expr: &Expr) -> Result<(), CliError> {
+    let mut wanted = std::collections::BTreeSet::new();
+    expr.walk(&mut |e| {
+        if let Expr::Selector(s) = e {
+            wanted.insert(s.metric.name.clone());
+        }
+    });
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let names = super::check::store_names(&ctx.store, &wanted)?;
+    if names.is_empty() {
+        return Ok(());
+    }
+    for d in mcpops::dsl::lint_store::lint_query(text, &names) {
+        eprint!("mcpops: {d}");
+    }
+    Ok(())
 }
 
 /// `query --explain`: the plan of one expression.

@@ -13,6 +13,9 @@ use crate::model::MatchOp;
 use crate::time::format_duration_ms;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+/// The shortest names [`Code::NearConstant`] compares.
+const NEAR_CONSTANT_MIN_LEN: usize = 4;
+
 /// What an expression evaluates to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ty {
@@ -434,12 +437,47 @@ impl<'a> Checker<'a> {
                 "a range must be longer than 0".into(),
             );
         }
+        self.near_constant(s);
         let ty = if s.range.is_some() {
             Ty::Range
         } else {
             Ty::Vector
         };
         Typed::new(ty, Labels::any())
+    }
+
+    /// A bare name is a selector unless a `let` of the file defines it: one
+    /// edit away from a constant, it is most likely the constant misspelt,
+    /// and a selector of a metric that does not exist never selects a series.
+    /// Names shorter than [`NEAR_CONSTANT_MIN_LEN`] are all one edit from
+    /// each other (`x` and `a`): they are left alone.
+    fn near_constant(&mut self, s: &Selector) {
+        let bare = s.matchers.is_empty()
+            && s.range.is_none()
+            && s.offset.is_none()
+            && s.span == s.metric.span;
+        if !bare {
+            return;
+        }
+        let name = s.metric.name.as_str();
+        let near = self.file.items.iter().find_map(|i| match i {
+            Item::Let(l)
+                if name.chars().count() >= NEAR_CONSTANT_MIN_LEN
+                    && l.name.name.chars().count() >= NEAR_CONSTANT_MIN_LEN
+                    && functions::edit_distance(name, &l.name.name) == 1 =>
+            {
+                Some(l.name.name.clone())
+            }
+            _ => None,
+        });
+        if let Some(c) = near {
+            self.error_help(
+                Code::NearConstant,
+                s.metric.span,
+                format!("`{name}` is read as a metric, but no `let` defines it"),
+                format!("did you mean the constant `{c}`?"),
+            );
+        }
     }
 
     fn regex_error(&mut self, span: Span, re: &str, e: &regex::Error) {
@@ -1161,7 +1199,7 @@ fn noisy_function(e: &Expr) -> Option<String> {
 }
 
 /// The name closest to `name` among `names`, when close enough to suggest.
-fn closest<'n>(name: &str, names: impl Iterator<Item = &'n str>) -> Option<&'n str> {
+pub(super) fn closest<'n>(name: &str, names: impl Iterator<Item = &'n str>) -> Option<&'n str> {
     names
         .map(|n| (functions::edit_distance(name, n), n))
         .filter(|(d, n)| *d <= 3 && *d < n.len())

@@ -100,6 +100,15 @@ codes! {
     NoisyWithoutFor = "W001", "an alert on a noisy function without `for`";
     /// A remediation without `cooldown`.
     NoCooldown = "W002", "a remediation without `cooldown`";
+    /// A bare name read as a metric selector, one edit away from a `let`
+    /// constant of its file.
+    NearConstant = "W003", "a metric name one edit away from a constant";
+    /// A selector whose metric no stored series has (`check --store`, `query`).
+    UnknownMetric = "W004", "a metric that no series in the store has";
+    /// A label that no stored series of its metrics carries.
+    UnknownStoreLabel = "W005", "a label that no series in the store carries";
+    /// A function that does not suit the metric's type in the store.
+    TypeMismatch = "W006", "a function that does not suit the metric's type";
 }
 
 impl Code {

@@ -4,7 +4,8 @@
 //!
 //! Door: [`parse_str`]/[`parse_file`] give a [`RuleFile`]; [`load_rules`]
 //! parses and checks several files as one rule set (references resolve
-//! across them); [`format_str`] and [`replace_file`] are `mcpops fmt`'s.
+//! across them); [`format_str`] and [`replace_file`] are `mcpops fmt`'s;
+//! [`lint_store`] checks rules and queries against a store's names.
 
 pub mod ast;
 pub mod check;
@@ -13,6 +14,7 @@ pub mod constants;
 pub mod diag;
 pub mod format;
 pub mod functions;
+pub mod lint_store;
 pub mod parse;
 pub mod series;
 pub mod template;

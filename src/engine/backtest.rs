@@ -48,6 +48,27 @@ pub struct Backtest {
     pub samples_read: u64,
     /// Samples written back by `--record`.
     pub samples_recorded: u64,
+    /// The alerts that fired no episode because a selector of theirs
+    /// matched no series in the period: a misspelt metric or label, or
+    /// data that is missing, which "0 episodes" alone does not tell apart
+    /// from a quiet period.
+    pub unmatched: Vec<Unmatched>,
+}
+
+/// An alert with no episode, and the first of its selectors that matched
+/// no series in the period (lookback included).
+#[derive(Clone, Debug, Serialize)]
+pub struct Unmatched {
+    pub alert: String,
+    /// The selector as written, without its range: `x{a="b"}`.
+    pub selector: String,
+}
+
+impl Unmatched {
+    /// The line the backtest shows for it.
+    pub fn message(&self) -> String {
+        format!("0 episodes; selector `{}` matched no series", self.selector)
+    }
 }
 
 /// One row of the alert timeline.
@@ -131,6 +152,7 @@ pub fn backtest(
     .with_plan(&plan);
     source.prefetch()?;
     let replay = replay(files, &source, grid, opts.max_samples)?;
+    let unmatched = unmatched(files, &replay, &source)?;
     let samples_read = source
         .samples_read
         .load(std::sync::atomic::Ordering::Relaxed);
@@ -155,7 +177,67 @@ pub fn backtest(
         replay,
         samples_read,
         samples_recorded,
+        unmatched,
     })
+}
+
+/// The alerts of `files` that fired nothing, each with its first selector
+/// that matched no series of the source. Selectors of `record` rules read
+/// the replay's own output, not the store: they are not asked about.
+fn unmatched(
+    files: &[RuleFile],
+    replay: &Replay,
+    source: &StoreSource,
+) -> Result<Vec<Unmatched>, EngineError> {
+    use super::source::Source;
+    use crate::dsl::ast::Expr;
+    let fired: std::collections::HashSet<&str> = replay
+        .episodes
+        .iter()
+        .filter(|e| e.fired_at.is_some())
+        .map(|e| e.alert.as_str())
+        .collect();
+    let records: std::collections::HashSet<&str> = files
+        .iter()
+        .flat_map(|f| f.records().map(|r| r.name.name.as_str()))
+        .collect();
+    let mut out = Vec::new();
+    for f in files {
+        for a in f.alerts() {
+            if fired.contains(a.name.name.as_str()) {
+                continue;
+            }
+            let mut selectors = Vec::new();
+            a.when.walk(&mut |e| {
+                if let Expr::Selector(s) = e
+                    && !records.contains(s.metric.name.as_str())
+                {
+                    selectors.push(s);
+                }
+            });
+            for s in selectors {
+                // A matcher that does not compile is the checker's error;
+                // a checked rule has none.
+                let Ok(matchers) = s.compile_matchers() else {
+                    continue;
+                };
+                let found = source.select(&s.metric.name, &matchers, i64::MIN, i64::MAX)?;
+                if found.iter().all(|d| d.timestamps.is_empty()) {
+                    let bare = Expr::Selector(crate::dsl::ast::Selector {
+                        range: None,
+                        offset: None,
+                        ..s.clone()
+                    });
+                    out.push(Unmatched {
+                        alert: a.name.name.clone(),
+                        selector: crate::dsl::format::render(&bare),
+                    });
+                    break;
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn ts_array(v: Vec<Option<i64>>) -> ArrayRef {

@@ -563,3 +563,60 @@ fn detect_and_evaluate() {
         ],
     );
 }
+
+/// A sandbox whose store holds one server of a shipped sample fleet
+/// (`data/fleet` or `data/fleet-prom`): the names and types of the whole
+/// fleet, ingested in a moment.
+fn with_shipped(files: &[&str]) -> Sandbox {
+    let s = Sandbox::empty();
+    let mut args = vec!["ingest"];
+    args.extend_from_slice(files);
+    let shown = s.run(&args);
+    assert!(shown.contains("exit: 0"), "{shown}");
+    s
+}
+
+/// `check --store`, `query`, `export` and `backtest` on rules and names that
+/// the store does not hold, and functions that do not suit a metric's type.
+#[test]
+fn rule_mistakes_against_the_store() {
+    let s = with_shipped(&[
+        "data/fleet/calls/mcp-01.jsonl.gz",
+        "data/fleet/metrics/mcp-01.om.gz",
+    ]);
+    let misspelt = s.write(
+        "misspelt.rules",
+        "alert ErrorBurst {\n  when count(mcp.server.operation.durations{error.type!=\"\"}[5m]) by (server) > 5\n  for 5m\n}\n",
+    );
+    s.snap("check_store_misspelt_metric", &["check", &misspelt]);
+    s.snap(
+        "backtest_unmatched_selector",
+        &["backtest", "--rules", &misspelt],
+    );
+    let constant = s.write(
+        "constant.rules",
+        "let error_budget = 0.1%\n\nalert Burn {\n  when count(mcp.server.operation.duration{error.type!=\"\"}[1h]) by (server)\n         / count(mcp.server.operation.duration[1h]) by (server) > error_budgt\n  for 5m\n}\n",
+    );
+    s.snap("check_misspelt_constant", &["check", &constant]);
+    let label = s.write(
+        "label.rules",
+        "alert SlowTool {\n  when p95(mcp.server.operation.duration[30m]) by (server, tool) > 2\n  for 15m\n}\n",
+    );
+    s.snap("check_store_unknown_label", &["check", &label]);
+    s.snap(
+        "query_unknown_metric",
+        &["query", "max(process.memory.usag[1h]) by (server)"],
+    );
+    s.snap(
+        "export_unknown_metric",
+        &["export", "--metric", "process.memory.usag"],
+    );
+
+    let p = with_shipped(&["data/fleet-prom/metrics/mcp-01.om.gz"]);
+    let types = p.write(
+        "types.rules",
+        "alert MemoryGrowing {\n  when rate(process_resident_memory_bytes[1h]) > 1e4\n  for 30m\n}\n\n\
+         alert SlowCalls {\n  when p95(mcp_server_operation_duration_seconds_bucket[5m]) by (instance) > 1\n  for 10m\n}\n",
+    );
+    p.snap("check_store_types", &["check", &types]);
+}

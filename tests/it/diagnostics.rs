@@ -30,6 +30,11 @@
 //! comments), so `mcpops check` on it gives the same output by hand; an error
 //! at the end of the file therefore points past the expected block.
 //!
+//! A file `NAME.om` beside `NAME.rules` holds a store's data (OpenMetrics
+//! text): the harness ingests it into a temporary store and runs `mcpops
+//! --store STORE check tests/diagnostics/NAME.rules`, for the warnings of
+//! `check --store`.
+//!
 //! Re-blessing: `MCPOPS_BLESS=1 cargo test --test it diagnostics::` rewrites
 //! the expected block of every file from what the checker prints now (and
 //! adds one to a file that has no marker yet: a new case is the rule text
@@ -57,11 +62,35 @@ fn files() -> Vec<PathBuf> {
     files
 }
 
+/// `data` (OpenMetrics text) ingested into a new store in `dir`.
+fn store_of(dir: &Path, data: &Path) -> PathBuf {
+    let store = dir.join("store");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcpops"))
+        .arg("--store")
+        .arg(&store)
+        .args(["--quiet", "ingest"])
+        .arg(data)
+        .output()
+        .expect("run mcpops ingest");
+    assert!(out.status.success(), "ingest {}: {out:?}", data.display());
+    store
+}
+
 /// What `mcpops check FILE` prints from the crate root: standard output,
 /// then standard error (the `mcpops: ...` line when the file has errors).
+/// A file `NAME.om` beside `NAME.rules` is a store's data: it is ingested
+/// into a temporary store and the file checked against it (`mcpops --store
+/// STORE check FILE`).
 fn rendering(path: &Path) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcpops"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mcpops"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("MCPOPS_STORE");
+    let data = path.with_extension("om");
+    if data.is_file() {
+        cmd.arg("--store").arg(store_of(tmp.path(), &data));
+    }
+    let out = cmd
         .arg("check")
         .arg(path)
         .output()
@@ -212,9 +241,13 @@ fn the_expected_block_reads_back_as_written() {
     assert_eq!(blessed(source, output), text);
 }
 
-/// The sections of docs/diagnostics.md: each code, its ```rules example
-/// (none for a file that cannot be read) and its ```text rendering.
-fn documented_codes() -> Vec<(String, Option<String>, String)> {
+/// A documented code: its ```rules example (none for a file that cannot
+/// be read), the ```openmetrics data of the store it is checked against
+/// (for the codes of `check --store`) and its ```text rendering.
+type Section = (String, Option<String>, Option<String>, String);
+
+/// The sections of docs/diagnostics.md.
+fn documented_codes() -> Vec<Section> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/diagnostics.md");
     let doc = std::fs::read_to_string(path).expect("docs/diagnostics.md");
     let mut out = Vec::new();
@@ -227,7 +260,7 @@ fn documented_codes() -> Vec<(String, Option<String>, String)> {
             Some(section[start..start + len].to_string())
         };
         let text = fence("text").unwrap_or_else(|| panic!("{code}: no ```text rendering"));
-        out.push((code, fence("rules"), text));
+        out.push((code, fence("rules"), fence("openmetrics"), text));
     }
     out
 }
@@ -239,7 +272,7 @@ fn documented_codes() -> Vec<(String, Option<String>, String)> {
 fn the_diagnostics_page_lists_every_code_with_a_true_example() {
     use mcpops::dsl::Code;
     let sections = documented_codes();
-    let documented: Vec<&str> = sections.iter().map(|(c, _, _)| c.as_str()).collect();
+    let documented: Vec<&str> = sections.iter().map(|(c, _, _, _)| c.as_str()).collect();
     let known: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
     assert_eq!(
         documented, known,
@@ -247,7 +280,7 @@ fn the_diagnostics_page_lists_every_code_with_a_true_example() {
     );
     let dir = tempfile::tempdir().expect("tempdir");
     let mut wrong = Vec::new();
-    for (code, example, text) in &sections {
+    for (code, example, data, text) in &sections {
         let Some(example) = example else {
             assert_eq!(
                 code,
@@ -259,8 +292,16 @@ fn the_diagnostics_page_lists_every_code_with_a_true_example() {
             continue;
         };
         std::fs::write(dir.path().join("example.rules"), example).expect("write");
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcpops"))
-            .current_dir(dir.path())
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mcpops"));
+        cmd.current_dir(dir.path()).env_remove("MCPOPS_STORE");
+        if let Some(data) = data {
+            let store_dir = dir.path().join(code);
+            std::fs::create_dir_all(&store_dir).expect("mkdir");
+            let om = store_dir.join("data.om");
+            std::fs::write(&om, data).expect("write");
+            cmd.arg("--store").arg(store_of(&store_dir, &om));
+        }
+        let out = cmd
             .args(["check", "example.rules"])
             .output()
             .expect("run mcpops check");
