@@ -73,7 +73,7 @@ pub fn histograms(
 ) -> Result<Vec<Series>, EngineError> {
     // (metric, labels without `le`) -> members with their bounds.
     let mut index: HashMap<(Option<String>, String), usize> = HashMap::new();
-    let mut groups: Vec<(Option<String>, Labels, Vec<(f64, Series)>)> = Vec::new();
+    let mut groups: Vec<Group> = Vec::new();
     for s in series {
         let Some(bound) = s.label(BUCKET_LABEL).and_then(parse_le) else {
             continue;
@@ -111,6 +111,9 @@ pub fn histograms(
     out.sort_by(|a, b| a.labels.cmp(&b.labels));
     Ok(out)
 }
+
+/// A histogram's metric name, labels without `le`, and buckets with their bounds.
+type Group = (Option<String>, Labels, Vec<(f64, Series)>);
 
 fn show_labels(labels: &Labels) -> String {
     let pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
@@ -169,7 +172,9 @@ pub fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> f64 {
     let rank = q * observations;
     // The first bucket (the +Inf one aside) whose count reaches the rank, as
     // Go's sort.Search finds it: a NaN rank reaches none.
-    let b = buckets[..n - 1].partition_point(|&(_, count)| !(count >= rank));
+    let b = buckets[..n - 1].partition_point(|&(_, count)| {
+        count.partial_cmp(&rank).is_none_or(std::cmp::Ordering::is_lt)
+    });
     if b == n - 1 {
         return buckets[n - 2].0;
     }
