@@ -173,7 +173,9 @@ pub fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> f64 {
     // The first bucket (the +Inf one aside) whose count reaches the rank, as
     // Go's sort.Search finds it: a NaN rank reaches none.
     let b = buckets[..n - 1].partition_point(|&(_, count)| {
-        count.partial_cmp(&rank).is_none_or(std::cmp::Ordering::is_lt)
+        count
+            .partial_cmp(&rank)
+            .is_none_or(std::cmp::Ordering::is_lt)
     });
     if b == n - 1 {
         return buckets[n - 2].0;
