@@ -385,6 +385,97 @@ case("instant selector: anchored regex and != matchers, a negative value",
             ('gauge{job="api", instance="3"}', "3x10")],
      'gauge{job=~"api", instance!="3"}', "5m30s")
 
+# ---- histogram_quantile over classic buckets --------------------------------------
+
+# Raw cumulative counts: 10 at or below 0.1, 30 at or below 0.5, 40 in all.
+HIST = [
+    ('lat_bucket{job="a", le="0.1"}', "10x10"),
+    ('lat_bucket{job="a", le="0.5"}', "30x10"),
+    ('lat_bucket{job="a", le="+Inf"}', "40x10"),
+]
+# Counters: per minute instance 1 adds 1, 3, 4 and instance 2 adds 3, 3, 4
+# (at or below 0.1, at or below 0.5, in all).
+REQ = [
+    ('req_bucket{job="api", instance="1", le="0.1"}', "0+1x30"),
+    ('req_bucket{job="api", instance="1", le="0.5"}', "0+3x30"),
+    ('req_bucket{job="api", instance="1", le="+Inf"}', "0+4x30"),
+    ('req_bucket{job="api", instance="2", le="0.1"}', "0+3x30"),
+    ('req_bucket{job="api", instance="2", le="0.5"}', "0+3x30"),
+    ('req_bucket{job="api", instance="2", le="+Inf"}', "0+4x30"),
+]
+
+case("histogram_quantile interpolates within the bucket of the rank", "1m", HIST,
+     "histogram_quantile(0.5, lat_bucket)", "5m30s")
+case("histogram_quantile in the lowest bucket interpolates from 0", "1m", HIST,
+     "histogram_quantile(0.1, lat_bucket)", "5m30s")
+case("histogram_quantile in the +Inf bucket gives the highest finite bound", "1m", HIST,
+     "histogram_quantile(0.95, lat_bucket)", "5m30s")
+case("histogram_quantile at 0", "1m", HIST, "histogram_quantile(0, lat_bucket)", "5m30s")
+case("histogram_quantile at 1 (the +Inf bucket)", "1m", HIST, "histogram_quantile(1, lat_bucket)", "5m30s")
+# A literal quantile outside 0..1 is an error at `mcpops check`; computed, it
+# gives what Prometheus gives.
+case("histogram_quantile below 0 is -Inf (computed in the DSL)", "1m", HIST,
+     "histogram_quantile(-0.5, lat_bucket)", "5m30s", dsl="histogram_quantile(0 - 0.5, lat_bucket)")
+case("histogram_quantile above 1 is +Inf (computed in the DSL)", "1m", HIST,
+     "histogram_quantile(1.5, lat_bucket)", "5m30s", dsl="histogram_quantile(1 + 0.5, lat_bucket)")
+case("histogram_quantile at NaN is NaN (computed in the DSL)", "1m", HIST,
+     "histogram_quantile(NaN, lat_bucket)", "5m30s", dsl="histogram_quantile(0 / 0, lat_bucket)")
+case("histogram_quantile without a +Inf bucket is NaN",
+     "1m", [('lat_bucket{job="a", le="0.1"}', "10x10"), ('lat_bucket{job="a", le="0.5"}', "30x10")],
+     "histogram_quantile(0.5, lat_bucket)", "5m30s")
+case("histogram_quantile of a single (+Inf) bucket is NaN",
+     "1m", [('lat_bucket{job="a", le="+Inf"}', "40x10")], "histogram_quantile(0.5, lat_bucket)", "5m30s")
+case("histogram_quantile with decreasing cumulative counts (raised to the count below)",
+     "1m", [('lat_bucket{job="a", le="0.1"}', "10x10"), ('lat_bucket{job="a", le="0.5"}', "4x10"),
+            ('lat_bucket{job="a", le="1"}', "20x10"), ('lat_bucket{job="a", le="+Inf"}', "20x10")],
+     "histogram_quantile(0.75, lat_bucket)", "5m30s")
+case("histogram_quantile with no observations is NaN",
+     "1m", [('lat_bucket{job="a", le="0.1"}', "0x10"), ('lat_bucket{job="a", le="+Inf"}', "0x10")],
+     "histogram_quantile(0.5, lat_bucket)", "5m30s")
+case("histogram_quantile of a rate over a window without observations is NaN",
+     "1m", [('req_bucket{job="api", le="0.1"}', "5x20"), ('req_bucket{job="api", le="+Inf"}', "9x20")],
+     "histogram_quantile(0.9, rate(req_bucket[5m]))", "15m30s")
+case("histogram_quantile with a lowest bound at or below 0 gives that bound",
+     "1m", [('lat_bucket{job="a", le="-1"}', "5x10"), ('lat_bucket{job="a", le="0"}', "8x10"),
+            ('lat_bucket{job="a", le="+Inf"}', "10x10")],
+     "histogram_quantile(0.3, lat_bucket)", "5m30s")
+case("histogram_quantile over rate per series keeps each instance",
+     "1m", REQ, "histogram_quantile(0.5, rate(req_bucket[5m]))", "15m30s")
+case("histogram_quantile over increase",
+     "1m", REQ, "histogram_quantile(0.9, increase(req_bucket[10m]))", "15m30s")
+case("histogram_quantile over sum by (le, job) of rates",
+     "1m", REQ, "histogram_quantile(0.6, sum by (le, job) (rate(req_bucket[5m])))", "15m30s")
+case("histogram_quantile over sum by (le) of rates: one histogram, no labels",
+     "1m", REQ, "histogram_quantile(0.99, sum by (le) (rate(req_bucket[5m])))", "15m30s")
+case("histogram_quantile of several histograms at once, each its own buckets",
+     "1m", [('lat_bucket{job="a", le="0.1"}', "10x10"), ('lat_bucket{job="a", le="0.5"}', "30x10"),
+            ('lat_bucket{job="a", le="+Inf"}', "40x10"),
+            ('lat_bucket{job="b", le="0.25"}', "2x10"), ('lat_bucket{job="b", le="1"}', "7x10"),
+            ('lat_bucket{job="b", le="2.5"}', "9x10"), ('lat_bucket{job="b", le="+Inf"}', "10x10"),
+            ('lat_bucket{job="c", le="1"}', "3x10")],
+     "histogram_quantile(0.7, lat_bucket)", "5m30s")
+case("histogram_quantile over rate with a counter reset in one bucket series",
+     "1m", [('req_bucket{job="api", le="0.1"}', "0+2x10 0+2x10"),
+            ('req_bucket{job="api", le="0.5"}', "0+5x10 0+5x10"),
+            ('req_bucket{job="api", le="+Inf"}', "0+6x10 0+6x10")],
+     "histogram_quantile(0.5, rate(req_bucket[5m]))", "13m30s")
+case("histogram_quantile over rate with a reset in the +Inf bucket only (non-monotonic rates)",
+     "1m", [('req_bucket{job="api", le="0.1"}', "0+2x20"),
+            ('req_bucket{job="api", le="0.5"}', "0+5x20"),
+            ('req_bucket{job="api", le="+Inf"}', "0+6x10 0+6x10")],
+     "histogram_quantile(0.5, rate(req_bucket[5m]))", "13m30s")
+case("histogram_quantile with le 1 and 1.0: one bound, counts added up",
+     "1m", [('lat_bucket{job="a", le="1"}', "8x10"), ('lat_bucket{job="a", le="1.0"}', "12x10"),
+            ('lat_bucket{job="a", le="+Inf"}', "40x10")],
+     "histogram_quantile(0.25, lat_bucket)", "5m30s")
+case("histogram_quantile ignores a series whose le is not a number",
+     "1m", HIST + [('lat_bucket{job="a", le="fast"}', "1000x10")],
+     "histogram_quantile(0.5, lat_bucket)", "5m30s")
+case("histogram_quantile with le written 1e-1 and +Inf as Inf",
+     "1m", [('lat_bucket{job="a", le="1e-1"}', "10x10"), ('lat_bucket{job="a", le="0.5"}', "30x10"),
+            ('lat_bucket{job="a", le="Inf"}', "40x10")],
+     "histogram_quantile(0.5, lat_bucket)", "5m30s")
+
 
 # ------------------------------------------------------------- series notation
 
@@ -450,7 +541,7 @@ def dur_ms(s):
 # ------------------------------------------------------------ static checks
 
 KEYWORDS = {"and", "or", "unless", "bool", "offset", "by", "without", "on"}
-FORBIDDEN = {"ignoring", "group_left", "group_right", "irate", "histogram_quantile",
+FORBIDDEN = {"ignoring", "group_left", "group_right", "irate", "histogram_fraction",
              "label_replace", "label_join", "time", "vector", "scalar", "idelta",
              "holt_winters", "resets", "timestamp", "stdvar_over_time", "present_over_time"}
 PROMQL_TOKEN = re.compile(

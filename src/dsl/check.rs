@@ -5,7 +5,9 @@
 use super::ast::*;
 use super::constants::{ConstError, ConstValue, Constants};
 use super::diag::{Code, Diagnostic, LineIndex};
-use super::functions::{self, AggKernel, Kernel, Noise, Param, Pool, SHORT_WINDOW_MS};
+use super::functions::{
+    self, AggKernel, BUCKET_LABEL, HistFunc, Kernel, Noise, Param, Pool, SHORT_WINDOW_MS,
+};
 use super::parse::{Parsed, unknown_name};
 use super::template::ALWAYS;
 use super::{series, window};
@@ -606,6 +608,10 @@ impl<'a> Checker<'a> {
         let mut threshold_labels: Option<Labels> = None;
         for (i, (param, (t, a))) in info.params.iter().zip(args.iter().zip(&c.args)).enumerate() {
             match param {
+                Param::Instant => {
+                    range_labels = t.labels.clone();
+                    self.check_buckets(name, t, a);
+                }
                 Param::Range => {
                     range_labels = t.labels.clone();
                     match t.ty {
@@ -631,7 +637,7 @@ impl<'a> Checker<'a> {
                     threshold_labels = Some(t.labels.clone());
                 }
                 Param::Scalar | Param::Threshold => {
-                    let ord = if i == 0 { "first" } else { "second" };
+                    let ord = ["first", "second", "third"].get(i).unwrap_or(&"last");
                     match t.ty {
                         Ty::Scalar | Ty::Err => {}
                         Ty::Range => self.error(
@@ -652,7 +658,10 @@ impl<'a> Checker<'a> {
                             ),
                         ),
                     }
-                    if info.kernel == Kernel::QuantileAt {
+                    if matches!(
+                        info.kernel,
+                        Kernel::QuantileAt | Kernel::Histogram(HistFunc::Quantile)
+                    ) {
                         self.check_fraction(a);
                     }
                 }
@@ -669,7 +678,13 @@ impl<'a> Checker<'a> {
                 format!("aggregate its result instead, as in `max by (...) ({name}(...))`"),
             );
         }
-        let labels = if info.kernel == Kernel::Absent {
+        let labels = if let Kernel::Histogram(_) = info.kernel {
+            // One result per group of buckets: `le` and the metric name go.
+            range_labels.without(&[Ident {
+                name: BUCKET_LABEL.into(),
+                span: c.span,
+            }])
+        } else if info.kernel == Kernel::Absent {
             match c.args.first().map(Expr::unparen) {
                 Some(Expr::Selector(s)) => Labels::Only(
                     s.matchers
@@ -692,6 +707,45 @@ impl<'a> Checker<'a> {
             None => labels,
         };
         Typed::new(Ty::Vector, labels)
+    }
+
+    /// The buckets of a histogram function: series that carry `le`.
+    fn check_buckets(&mut self, name: &str, t: &Typed, a: &Expr) {
+        match t.ty {
+            Ty::Vector => {
+                if !t.labels.may_have(BUCKET_LABEL) {
+                    self.error_help(
+                        Code::UnknownLabel,
+                        a.span(),
+                        format!(
+                            "the buckets of `{name}` must carry the `{BUCKET_LABEL}` label, and these series cannot"
+                        ),
+                        format!(
+                            "keep `{BUCKET_LABEL}` in the grouping, as in `sum by ({BUCKET_LABEL}, instance) (rate(x_bucket[5m]))`"
+                        ),
+                    );
+                }
+            }
+            Ty::Err => {}
+            Ty::Range => {
+                let text = self.text(a.span());
+                self.error(
+                    Code::RangeNotInstant,
+                    a.span(),
+                    format!(
+                        "`{name}` needs bucket series at an instant, not the range `{text}`: give it `rate({text})` or `increase({text})`"
+                    ),
+                );
+            }
+            Ty::Scalar | Ty::Str => self.error(
+                Code::NeedsSeries,
+                a.span(),
+                format!(
+                    "the last argument of `{name}` must be bucket series, not a {}",
+                    ty_word(t.ty)
+                ),
+            ),
+        }
     }
 
     /// A literal quantile must be within [0, 1].

@@ -12,6 +12,7 @@
 use super::EngineError;
 use super::binary::{binary_values, match_key};
 use super::budget::{Budget, Scope};
+use super::histogram::{HistArgs, histograms};
 use super::plan::{Plan, Shape, label_names};
 use super::range::{self, Span, TimeFunc, WindowCache, over_time, over_time_shared};
 use super::source::Source;
@@ -19,7 +20,7 @@ use super::value::{
     Grid, Labels, Series, StepSet, StepValue, Value, group_by, group_labels, is_stale, signature,
 };
 use crate::dsl::ast::{Aggregate, BinOp, Binary, Call, Expr, Grouping, Selector};
-use crate::dsl::functions::{AggKernel, FuncDef, Kernel};
+use crate::dsl::functions::{AggKernel, FuncDef, HistFunc, Kernel};
 use crate::model::MatchOp;
 use crate::store::SeriesData;
 use rayon::prelude::*;
@@ -463,6 +464,12 @@ impl<'a> Evaluator<'a> {
             Kernel::QuantileAt => TimeFunc::Quantile(scalar(0, "quantile's q")?),
             Kernel::PredictAt => TimeFunc::Predict(scalar(1, "predict's horizon")?),
             Kernel::Absent => return Ok(None),
+            Kernel::Histogram(_) => {
+                return Err(EngineError::Eval(format!(
+                    "`{}` is not a function over time",
+                    def.name
+                )));
+            }
         }))
     }
 
@@ -471,6 +478,9 @@ impl<'a> Evaluator<'a> {
         let def = c
             .def
             .ok_or_else(|| EngineError::Eval(format!("unknown function `{name}`")))?;
+        if let Kernel::Histogram(func) = def.kernel {
+            return self.histogram(c, func, held);
+        }
         let sel = match c.args.get(def.range_arg()).map(Expr::unparen) {
             Some(Expr::Selector(s)) if s.range.is_some() => s,
             _ => {
@@ -541,6 +551,32 @@ impl<'a> Evaluator<'a> {
         Ok(Value::Vector(sorted(
             out.into_iter().filter(|s| !s.values.is_empty()).collect(),
         )))
+    }
+
+    /// A function over classic histograms: its numbers, then its bucket
+    /// series at every step, then one value per histogram
+    /// ([`super::histogram`]).
+    fn histogram(&self, c: &Call, func: HistFunc, held: &Scope) -> Result<Value, EngineError> {
+        let name = c.func.name.as_str();
+        let Some((buckets, numbers)) = c.args.split_last() else {
+            return Err(EngineError::Eval(format!("`{name}` needs bucket series")));
+        };
+        let numbers = numbers
+            .iter()
+            .map(|e| self.scalar_arg(e, &format!("each number of `{name}`")))
+            .collect::<Result<Vec<f64>, _>>()?;
+        let args = HistArgs::new(func, &numbers)
+            .ok_or_else(|| EngineError::Eval(format!("`{name}` got {} numbers", numbers.len())))?;
+        // The result's labels are not the buckets' (`le` goes): no demand.
+        let series = match self.eval_for(buckets, &Demand::default(), held)? {
+            Value::Vector(v) => v,
+            Value::Scalar(_) => {
+                return Err(EngineError::Eval(format!(
+                    "`{name}` needs bucket series, not a number"
+                )));
+            }
+        };
+        Ok(Value::Vector(histograms(name, args, series)?))
     }
 
     fn per_series(
@@ -678,6 +714,9 @@ impl<'a> Evaluator<'a> {
         let Some(def) = c.def else {
             return Ok(None);
         };
+        if let Kernel::Histogram(_) = def.kernel {
+            return Ok(None);
+        }
         let sel = match c.args.get(def.range_arg()).map(Expr::unparen) {
             Some(Expr::Selector(s)) if s.range.is_some() => s,
             _ => return Ok(None),

@@ -4,7 +4,8 @@
 //! An expression is evaluated over a whole [`Grid`] of steps at once
 //! ([`eval::Evaluator`]): selectors read each metric once from a
 //! [`source::Source`], functions over time slide their windows along the
-//! steps ([`range`]), per series or per pooled group in parallel (rayon).
+//! steps ([`range`]), per series or per pooled group in parallel (rayon);
+//! [`histogram`] combines classic histogram buckets across their `le`.
 //! [`replay`] runs a rule set through its alert state machine and plays its
 //! remediation and maintenance blocks as a dry run; [`testrun`] checks `test`
 //! blocks against a replay and [`backtest`] reports one over stored history.
@@ -14,6 +15,7 @@ pub mod backtest;
 mod binary;
 pub mod budget;
 pub mod eval;
+pub mod histogram;
 pub mod plan;
 pub mod query;
 pub mod range;

@@ -216,6 +216,12 @@ fn call_text(c: &Call) -> String {
         Kernel::QuantileAt => "Quantile(q)".into(),
         Kernel::PredictAt => "Predict(horizon)".into(),
         Kernel::Absent => "Absent".into(),
+        Kernel::Histogram(f) => {
+            return format!(
+                "{} of classic buckets: kernel Histogram{f:?}, at each step one pass over each group of series that differ only in `le`",
+                def.name
+            );
+        }
     };
     let how = match &c.pool {
         None if def.kernel == Kernel::Absent => {

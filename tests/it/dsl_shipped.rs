@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 fn shipped() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
-    let mut files = vec![root.join("mcp.rules")];
+    let mut files = vec![root.join("mcp.rules"), root.join("prometheus.rules")];
     let mut examples: Vec<PathBuf> = std::fs::read_dir(root.join("examples"))
         .expect("rules/examples exists")
         .map(|e| e.unwrap().path())

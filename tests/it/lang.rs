@@ -33,6 +33,7 @@ const FAMILIES: &[&str] = &[
     "staleness",
     "absent",
     "forecasts",
+    "histograms",
     "records",
     "alert_states",
     "remediation",

@@ -1,12 +1,13 @@
 //! The function registry, its kernels, the language reference and the
-//! golden corpus name the same functions (as Prometheus's `TestFunctionList`
-//! keeps its parser's table and its implementations in step). Adding a
+//! golden corpus name the same functions, over time, over histograms and
+//! across series (as Prometheus's `TestFunctionList` keeps its parser's
+//! table and its implementations in step). Adding a
 //! function to the registry without documenting it in `docs/language.md`, or
 //! without an expectation in `tests/lang/`, fails here; one without a kernel
 //! does not build.
 
 use mcpops::dsl::ast::Expr;
-use mcpops::dsl::functions::{AGGREGATIONS, Param, Pool, functions};
+use mcpops::dsl::functions::{AGGREGATIONS, Param, Pool, functions, histogram_functions};
 use mcpops::dsl::parse_query;
 use mcpops::dsl::series::parse;
 use mcpops::engine::testrun::series_from_notation;
@@ -64,6 +65,12 @@ fn the_language_reference_documents_every_function_and_no_other() {
         &across,
         &documented("Aggregations across series"),
     ));
+    let histograms: BTreeSet<String> = histogram_functions().map(|f| f.name.to_string()).collect();
+    problems.extend(differences(
+        "docs/language.md's `## Functions over histograms`",
+        &histograms,
+        &documented("Functions over histograms"),
+    ));
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
@@ -107,6 +114,11 @@ fn every_function_is_checked_by_value_somewhere() {
         .filter(|f| !calls.contains(f.name))
         .map(|f| format!("{} (over time)", f.name))
         .chain(
+            histogram_functions()
+                .filter(|f| !calls.contains(f.name))
+                .map(|f| format!("{} (over histograms)", f.name)),
+        )
+        .chain(
             AGGREGATIONS
                 .iter()
                 .filter(|a| !aggs.contains(a.name))
@@ -144,6 +156,7 @@ fn every_function_has_a_kernel_that_runs() {
                 Param::Range => "x[10m]".to_string(),
                 Param::Scalar => "0.5".to_string(),
                 Param::Threshold => "1000".to_string(),
+                Param::Instant => unreachable!("a function over time takes a range"),
             })
             .collect();
         let mut exprs = vec![format!("{}({})", f.name, args.join(", "))];
@@ -154,6 +167,37 @@ fn every_function_has_a_kernel_that_runs() {
             let expr = parse_query(&text).unwrap_or_else(|d| panic!("`{text}`: {d:?}"));
             match Evaluator::new(&source, Grid::instant(at)).eval(&expr) {
                 Ok(Value::Vector(_)) => {}
+                Ok(Value::Scalar(x)) => panic!("`{text}` gave the number {x}, not series"),
+                Err(e) => panic!("`{text}`: {e}"),
+            }
+        }
+    }
+    // Over histograms: buckets as they are, under rate, summed by (le, ...).
+    let buckets = MemorySource::new(vec![
+        series(r#"h_bucket{server="a", tool="t", le="0.1"}"#, "0+1x40"),
+        series(r#"h_bucket{server="a", tool="t", le="1"}"#, "0+3x40"),
+        series(r#"h_bucket{server="a", tool="t", le="+Inf"}"#, "0+4x40"),
+    ]);
+    for f in histogram_functions() {
+        let numbers: Vec<&str> = f
+            .params
+            .iter()
+            .filter(|p| **p == Param::Scalar)
+            .zip(["0.1", "0.5"])
+            .map(|(_, x)| x)
+            .collect();
+        for arg in [
+            "h_bucket",
+            "rate(h_bucket[10m])",
+            "sum by (le, server) (rate(h_bucket[10m]))",
+        ] {
+            let text = format!("{}({}, {arg})", f.name, numbers.join(", "));
+            let expr = parse_query(&text).unwrap_or_else(|d| panic!("`{text}`: {d:?}"));
+            match Evaluator::new(&buckets, Grid::instant(at)).eval(&expr) {
+                Ok(Value::Vector(v)) => assert!(
+                    v.len() == 1 && v[0].at(0).is_some_and(f64::is_finite),
+                    "`{text}` gave {v:?}, not one finite value"
+                ),
                 Ok(Value::Scalar(x)) => panic!("`{text}` gave the number {x}, not series"),
                 Err(e) => panic!("`{text}`: {e}"),
             }

@@ -2,7 +2,9 @@
 //! only place a function's name is matched. Functions over time (their
 //! range argument) are grouped by family, one file each ([`window`],
 //! [`quantile`], [`counter`], [`presence`], [`forecast`]); aggregations
-//! across series (an instant argument) are in [`aggregate`].
+//! across series (an instant argument) are in [`aggregate`]; the functions
+//! over classic histograms (an instant argument of bucket series, combined
+//! across their `le` label) are in [`histogram`].
 //!
 //! A definition holds everything the language knows of a function: its
 //! parameters and their types, how `by`/`without` pools it, whether an
@@ -26,11 +28,15 @@
 mod aggregate;
 mod counter;
 mod forecast;
+mod histogram;
 mod presence;
 mod quantile;
 mod window;
 
 pub use aggregate::AGGREGATIONS;
+
+/// The label that holds a classic histogram bucket's upper bound.
+pub const BUCKET_LABEL: &str = "le";
 
 /// Windows below this make the short-window functions noisy.
 pub const SHORT_WINDOW_MS: i64 = 5 * 60_000;
@@ -46,6 +52,9 @@ pub enum Param {
     /// series one-to-one on identical label sets, as a binary operator's
     /// operands do (`time_to(process.memory.usage[1h], process.memory.limit)`).
     Threshold,
+    /// Series at an instant (`rate(x_bucket[5m])`, `sum by (le) (...)`):
+    /// the buckets of a histogram function.
+    Instant,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,6 +92,19 @@ pub enum Kernel {
     /// `absent(range)`: over all the selector's series together, 1 where no
     /// series has a sample in the window.
     Absent,
+    /// A function over classic histogram buckets, at each step across the
+    /// series that differ only in `le` (`engine::histogram`); its numbers
+    /// are its leading arguments.
+    Histogram(HistFunc),
+}
+
+/// What a histogram function computes from one group's buckets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HistFunc {
+    /// `histogram_quantile(φ, buckets)`.
+    Quantile,
+    /// `histogram_fraction(lower, upper, buckets)`.
+    Fraction,
 }
 
 /// A kernel over the windows of one series, with its numeric parameter
@@ -169,6 +191,8 @@ const R: &[Param] = &[Param::Range];
 const QR: &[Param] = &[Param::Scalar, Param::Range];
 const RQ: &[Param] = &[Param::Range, Param::Scalar];
 const RT: &[Param] = &[Param::Range, Param::Threshold];
+const SI: &[Param] = &[Param::Scalar, Param::Instant];
+const SSI: &[Param] = &[Param::Scalar, Param::Scalar, Param::Instant];
 
 /// The families of functions over time, in the order the language
 /// reference lists them.
@@ -185,8 +209,18 @@ pub fn functions() -> impl Iterator<Item = &'static FuncDef> {
     FAMILIES.iter().flat_map(|(_, defs)| defs.iter())
 }
 
+/// The functions over classic histograms, in the order the language
+/// reference lists them (its `## Functions over histograms`).
+pub fn histogram_functions() -> impl Iterator<Item = &'static FuncDef> {
+    histogram::FUNCTIONS.iter()
+}
+
+/// The definition of a function called by name: one over time or one over
+/// histograms (aggregations are [`aggregation`]).
 pub fn function(name: &str) -> Option<&'static FuncDef> {
-    functions().find(|f| f.name == name)
+    functions()
+        .chain(histogram_functions())
+        .find(|f| f.name == name)
 }
 
 pub fn aggregation(name: &str) -> Option<&'static AggDef> {
@@ -196,6 +230,7 @@ pub fn aggregation(name: &str) -> Option<&'static AggDef> {
 /// The known name closest to `name`, for "did you mean" hints.
 pub fn suggest(name: &str) -> Option<&'static str> {
     functions()
+        .chain(histogram_functions())
         .map(|f| f.name)
         .chain(AGGREGATIONS.iter().map(|a| a.name))
         .map(|n| (edit_distance(name, n), n))
