@@ -536,6 +536,12 @@ impl Parser {
                     );
                 }
             },
+            // serde_json (without its float_roundtrip feature, which would
+            // rebuild polars) may round a long decimal to a neighbouring
+            // f64: the number's own text is parsed again, exactly.
+            Some(Scalar::Float(f)) => top_level_number(line, "value")
+                .and_then(super::parse_f64)
+                .unwrap_or(*f),
             Some(v) => match v.as_f64() {
                 Some(v) => v,
                 None => {
@@ -587,6 +593,49 @@ impl Parser {
         run.push(id, ts, value)?;
         Ok(())
     }
+}
+
+/// The text of the number that the top-level field `field` of a JSON object
+/// holds, found by walking the line's strings and nesting (a label's value
+/// may read `"value":` too); `None` when there is no such number.
+fn top_level_number<'l>(line: &'l [u8], field: &str) -> Option<&'l [u8]> {
+    let mut depth = 0usize;
+    let mut i = 0;
+    // Whether the string just read at depth 1 was a key named `field`.
+    let mut key_matches = false;
+    while i < line.len() {
+        match line[i] {
+            b'"' => {
+                let start = i + 1;
+                i += 1;
+                while i < line.len() && line[i] != b'"' {
+                    i += if line[i] == b'\\' { 2 } else { 1 };
+                }
+                key_matches = depth == 1 && &line[start..i.min(line.len())] == field.as_bytes();
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                key_matches = false;
+            }
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                key_matches = false;
+            }
+            b':' if key_matches => {
+                let rest = &line[i + 1..];
+                let start = rest.iter().position(|b| !b.is_ascii_whitespace())?;
+                let len = rest[start..]
+                    .iter()
+                    .position(|b| !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                    .unwrap_or(rest.len() - start);
+                return (len > 0).then(|| &rest[start..start + len]);
+            }
+            b',' => key_matches = false,
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// `ts` as milliseconds: a time string, or epoch seconds or milliseconds,
@@ -647,6 +696,21 @@ mod tests {
     }
 
     const T: i64 = 1_794_787_201_234; // 2026-11-16T00:00:01.234Z
+
+    #[test]
+    fn long_decimals_read_exactly() {
+        // serde_json alone reads this one 1 ulp off.
+        let text = r#"{"ts":1,"metric":"m","labels":{"v":"\"value\":1"},"value":-1.5e-300}
+{"metric":"m","note":"\"value\":2","timestamp":1,"value":0.30000000000000004}"#;
+        let got = jl(text);
+        assert_eq!(got[0].3.to_bits(), (-1.5e-300f64).to_bits());
+        assert_eq!(got[1].3.to_bits(), (0.1f64 + 0.2).to_bits());
+        assert_eq!(
+            top_level_number(br#"{"a":{"value":1},"b":"value","value": 2.5e3}"#, "value"),
+            Some(&b"2.5e3"[..])
+        );
+        assert_eq!(top_level_number(br#"{"value":"NaN"}"#, "value"), None);
+    }
 
     #[test]
     fn is_error_marks_a_failed_tool_call() {
