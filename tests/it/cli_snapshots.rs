@@ -533,6 +533,40 @@ fn backtest() {
         "backtest_format_xml",
         &["backtest", "--rules", "rules/mcp.rules", "--format", "xml"],
     );
+    // alerts.parquet carries each alert's labels as a MAP, not text.
+    let out = s.path("bt");
+    let o = common::mcpops(
+        &s.store(),
+        &["backtest", "--rules", "rules/mcp.rules", "--out", out.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", common::text(&o));
+    for file in ["alerts.parquet", "actions.parquet"] {
+        let f = std::fs::File::open(out.join(file)).unwrap();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+            .unwrap()
+            .build()
+            .unwrap();
+        let mut servers = 0;
+        for batch in reader {
+            let batch = batch.unwrap();
+            let labels = batch.column_by_name("labels").unwrap();
+            use arrow::array::{Array, AsArray};
+            let map = labels.as_map_opt().unwrap_or_else(|| {
+                panic!("{file}: labels is {}, not a MAP", labels.data_type())
+            });
+            let keys = map.keys().as_string::<i32>();
+            let values = map.values().as_string::<i32>();
+            for i in 0..keys.len() {
+                if keys.value(i) == "server" {
+                    assert!(values.value(i).starts_with("mcp-0"), "{file}");
+                    servers += 1;
+                }
+            }
+        }
+        if file == "alerts.parquet" {
+            assert!(servers > 0, "{file}: no alert with a server label");
+        }
+    }
 }
 
 #[test]
