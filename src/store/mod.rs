@@ -357,11 +357,12 @@ impl Snapshot {
     /// Counts and extents of the store.
     pub fn info(&self) -> Result<StoreInfo, StoreError> {
         let segs = &self.manifest.segments;
-        let series: BTreeSet<SeriesKey> = self
-            .scan(&ScanRequest::all())?
-            .into_iter()
-            .map(|s| s.key)
-            .collect();
+        // Reads resolve a (series, timestamp) written twice to the newest
+        // write, so the scan's samples are the distinct ones; the segments'
+        // rows (what DuckDB counts) include the repeats until `compact`.
+        let scanned = self.scan(&ScanRequest::all())?;
+        let distinct: u64 = scanned.iter().map(|s| s.timestamps.len() as u64).sum();
+        let series: BTreeSet<SeriesKey> = scanned.into_iter().map(|s| s.key).collect();
         let rows = self.manifest.total_rows();
         let bytes: u64 = segs.iter().map(|s| s.bytes).sum();
         let metrics: BTreeSet<&str> = segs
@@ -377,6 +378,7 @@ impl Snapshot {
             metrics: metrics.len(),
             series: series.len(),
             samples: rows,
+            duplicates: rows.saturating_sub(distinct),
             first: self.manifest.extent().map(|e| e.0),
             last: self.manifest.extent().map(|e| e.1),
             bytes,
@@ -398,7 +400,11 @@ pub struct StoreInfo {
     pub days: usize,
     pub metrics: usize,
     pub series: usize,
+    /// Rows in the segments, repeats included.
     pub samples: u64,
+    /// Rows that repeat the (series, timestamp) of another (a file ingested
+    /// twice): reads take the newest, `compact` removes them.
+    pub duplicates: u64,
     pub first: Option<i64>,
     pub last: Option<i64>,
     pub bytes: u64,

@@ -182,6 +182,7 @@ fn ingest() {
     );
     s.snap("ingest_format_xml", &["ingest", "--format", "xml", &good]);
     let j = Sandbox::empty();
+    let good = j.write("scrape.om", &std::fs::read_to_string(&good).unwrap());
     j.snap("ingest_json", &["ingest", "--output", "json", &good]);
 }
 
@@ -312,6 +313,7 @@ fn compact_and_retain() {
     let metrics = s.path("fleet/metrics");
     let o = common::mcpops(&s.store(), &["ingest", metrics.to_str().unwrap()]);
     assert!(o.status.success(), "{}", common::text(&o));
+    s.snap("info_duplicates", &["info"]);
     s.snap("compact", &["compact"]);
     let o = common::mcpops(&s.store(), &["ingest", metrics.to_str().unwrap()]);
     assert!(o.status.success(), "{}", common::text(&o));
