@@ -32,7 +32,8 @@ pub(super) fn run(ctx: &Context, args: QueryArgs, out: &mut dyn Write) -> Result
             CliError::Failure(_) | CliError::Damaged(_) => "internal",
             _ => "execution",
         };
-        let body = serde_json::json!({"status": "error", "errorType": error_type, "error": e.to_string()});
+        let body =
+            serde_json::json!({"status": "error", "errorType": error_type, "error": e.to_string()});
         write_json(out, &body).map_err(io_failure)?;
     }
     result

@@ -339,7 +339,14 @@ impl Parser {
         };
         if rec.metric.is_some() {
             let labels = rec.labels.as_ref().map(|Labels(l)| l.as_slice());
-            self.generic(line, rec.metric.as_ref(), rec.value.as_ref(), labels, ts, run)
+            self.generic(
+                line,
+                rec.metric.as_ref(),
+                rec.value.as_ref(),
+                labels,
+                ts,
+                run,
+            )
         } else if rec.duration_ms.is_some() || rec.method.is_some() {
             self.call(line, &rec, ts, run)
         } else {
@@ -497,7 +504,14 @@ impl Parser {
             .filter(|(k, _)| !matches!(&**k, "metric" | "timestamp" | "value"))
             .map(|(k, v)| (Cow::Borrowed(&**k), v.clone()))
             .collect();
-        self.generic(line, field("metric"), field("value"), Some(&labels), ts, run)
+        self.generic(
+            line,
+            field("metric"),
+            field("value"),
+            Some(&labels),
+            ts,
+            run,
+        )
     }
 
     fn generic(

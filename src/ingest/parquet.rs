@@ -123,11 +123,7 @@ fn layout(schema: &arrow::datatypes::Schema, run: &Run) -> Result<Layout, Ingest
         run.fatal(
             1,
             i + 1,
-            format!(
-                "column `{}` is {}: {want}",
-                show_str(names[i]),
-                type_of(i)
-            ),
+            format!("column `{}` is {}: {want}", show_str(names[i]), type_of(i)),
         )
     };
     if !is_text(type_of(metric)) {
@@ -152,7 +148,10 @@ fn layout(schema: &arrow::datatypes::Schema, run: &Run) -> Result<Layout, Ingest
             continue;
         }
         if !is_text(type_of(i)) {
-            return Err(wrong(i, "every column but timestamp and value is a label, a string"));
+            return Err(wrong(
+                i,
+                "every column but timestamp and value is a label, a string",
+            ));
         }
         check_label_name(name).map_err(|m| run.fatal(1, i + 1, m))?;
         if let Some(&(_, ref other)) = labels
@@ -247,7 +246,10 @@ impl Columns {
     ) -> Result<(), Fail> {
         let ts_col = layout.ts + 1;
         if self.ts.is_null(i) {
-            return bad(ts_col, "the timestamp is null (or beyond any year the store keeps)");
+            return bad(
+                ts_col,
+                "the timestamp is null (or beyond any year the store keeps)",
+            );
         }
         let ms = match layout.time {
             TimeColumn::Timestamp => self.ts.as_primitive::<TimestampMillisecondType>().value(i),

@@ -167,7 +167,11 @@ fn write_csv(series: &[SeriesData], out: &mut dyn Write) -> Result<usize, StoreE
         for (&t, &v) in s.timestamps.iter().zip(&s.values) {
             record.clear();
             record.push(s.key.metric.clone());
-            record.extend(labels.iter().map(|l| s.key.label(l).unwrap_or("").to_string()));
+            record.extend(
+                labels
+                    .iter()
+                    .map(|l| s.key.label(l).unwrap_or("").to_string()),
+            );
             record.push(crate::time::format_ms(t));
             record.push(value_text(v));
             w.write_record(&record).map_err(csv_err)?;

@@ -143,10 +143,7 @@ pub(crate) fn check_store_dir(root: &Path) -> Result<(), StoreError> {
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| {
-            !n.starts_with('.')
-                && n != "lost+found"
-                && n != LOCK_FILE
-                && n != QUARANTINE_DIR
+            !n.starts_with('.') && n != "lost+found" && n != LOCK_FILE && n != QUARANTINE_DIR
         })
         .collect();
     if foreign.is_empty() {

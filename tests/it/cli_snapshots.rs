@@ -200,13 +200,23 @@ fn stores_that_are_not_there_or_not_stores() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(listed.len(), 2, "the refused directory was written to: {listed:?}");
+    assert_eq!(
+        listed.len(),
+        2,
+        "the refused directory was written to: {listed:?}"
+    );
 
     let m = Sandbox::empty();
     m.snap("info_missing_store", &["info"]);
-    let bad = m.write("bad.csv", "timestamp,metric,value\n2026-11-16T00:00:00Z,m,high\n");
+    let bad = m.write(
+        "bad.csv",
+        "timestamp,metric,value\n2026-11-16T00:00:00Z,m,high\n",
+    );
     m.snap("ingest_failed_into_new_store", &["ingest", &bad]);
-    assert!(!m.store().exists(), "a failed ingest left the new store's directory");
+    assert!(
+        !m.store().exists(),
+        "a failed ingest left the new store's directory"
+    );
 }
 
 /// Export, ingest the export into a second store, export again: the same
@@ -214,19 +224,34 @@ fn stores_that_are_not_there_or_not_stores() {
 #[test]
 fn export_round_trip() {
     let s = Sandbox::with_fleet();
-    let selection = ["--from", "2026-11-16T06:00:00Z", "--to", "2026-11-16T06:10:00Z"];
+    let selection = [
+        "--from",
+        "2026-11-16T06:00:00Z",
+        "--to",
+        "2026-11-16T06:10:00Z",
+    ];
     for (format, ext) in [("csv", "csv"), ("jsonl", "jsonl"), ("parquet", "parquet")] {
         let b = Sandbox::empty();
         let file = b.path(&format!("a.{ext}"));
         let file = file.to_str().unwrap();
         let o = common::mcpops(
             &s.store(),
-            &[&["export", "--format", format, "--out", file][..], &selection].concat(),
+            &[
+                &["export", "--format", format, "--out", file][..],
+                &selection,
+            ]
+            .concat(),
         );
         assert!(o.status.success(), "{}", common::text(&o));
-        b.snap(&format!("export_round_trip_ingest_{ext}"), &["ingest", file]);
+        b.snap(
+            &format!("export_round_trip_ingest_{ext}"),
+            &["ingest", file],
+        );
         let again = common::mcpops(&b.store(), &["export", "--format", "csv"]);
-        let first = common::mcpops(&s.store(), &[&["export", "--format", "csv"][..], &selection].concat());
+        let first = common::mcpops(
+            &s.store(),
+            &[&["export", "--format", "csv"][..], &selection].concat(),
+        );
         assert!(first.stdout.len() > 1000, "{}", common::text(&first));
         assert!(
             again.stdout == first.stdout,
@@ -319,7 +344,10 @@ fn compact_and_retain() {
     assert!(o.status.success(), "{}", common::text(&o));
     s.snap("compact_json", &["compact", "--format", "json"]);
     s.snap("retain", &["retain", "--before", "2026-11-17"]);
-    s.snap("retain_json", &["retain", "--before", "2026-11-18", "--format", "json"]);
+    s.snap(
+        "retain_json",
+        &["retain", "--before", "2026-11-18", "--format", "json"],
+    );
     s.snap("retain_bad_time", &["retain", "--before", "yesterdayish"]);
     blocked_store().snap("compact_store_is_a_file", &["compact"]);
 }
@@ -539,7 +567,13 @@ fn backtest() {
     let out = s.path("bt");
     let o = common::mcpops(
         &s.store(),
-        &["backtest", "--rules", "rules/mcp.rules", "--out", out.to_str().unwrap()],
+        &[
+            "backtest",
+            "--rules",
+            "rules/mcp.rules",
+            "--out",
+            out.to_str().unwrap(),
+        ],
     );
     assert!(o.status.success(), "{}", common::text(&o));
     for file in ["alerts.parquet", "actions.parquet"] {
@@ -553,9 +587,9 @@ fn backtest() {
             let batch = batch.unwrap();
             let labels = batch.column_by_name("labels").unwrap();
             use arrow::array::{Array, AsArray};
-            let map = labels.as_map_opt().unwrap_or_else(|| {
-                panic!("{file}: labels is {}, not a MAP", labels.data_type())
-            });
+            let map = labels
+                .as_map_opt()
+                .unwrap_or_else(|| panic!("{file}: labels is {}, not a MAP", labels.data_type()));
             let keys = map.keys().as_string::<i32>();
             let values = map.values().as_string::<i32>();
             for i in 0..keys.len() {

@@ -855,7 +855,8 @@ fn parquet_of_other_tools_with_epoch_and_ns_times_and_a_bad_row() {
     let mut sink = MemorySink::default();
     let err = ingest_path(&path, &opts(), &mut sink).unwrap_err();
     assert!(
-        err.to_string().contains("duck.parquet:3:4: the value is null"),
+        err.to_string()
+            .contains("duck.parquet:3:4: the value is null"),
         "{err}"
     );
     let mut o = opts();
@@ -867,10 +868,12 @@ fn parquet_of_other_tools_with_epoch_and_ns_times_and_a_bad_row() {
     assert_eq!(series(&sink, &key("cpu", &[])), vec![(T + 60_000, 2.0)]);
     // Nanosecond timestamps are floored to the millisecond.
     let ns = dir.path().join("ns.parquet");
-    let mut df = df!("metric" => ["m"], "timestamp" => [T * 1_000_000 + 1_999_999], "value" => [1.0f64])
-        .unwrap();
+    let mut df =
+        df!("metric" => ["m"], "timestamp" => [T * 1_000_000 + 1_999_999], "value" => [1.0f64])
+            .unwrap();
     df.apply("timestamp", |c| {
-        c.cast(&DataType::Datetime(TimeUnit::Nanoseconds, None)).unwrap()
+        c.cast(&DataType::Datetime(TimeUnit::Nanoseconds, None))
+            .unwrap()
     })
     .unwrap();
     ParquetWriter::new(std::fs::File::create(&ns).unwrap())
@@ -904,14 +907,28 @@ fn json_lines_of_the_flat_export_form_mix_with_the_others() {
     // `labels` and `ts` are labels of the flat form like any other field.
     let flat = key("m", &[("server", "a"), ("labels", "x"), ("ts", "t")]);
     assert_eq!(series(&sink, &flat), vec![(T, f64::INFINITY)]);
-    assert_eq!(series(&sink, &key("m", &[("server", "a")])), vec![(T + 1000, 1.0)]);
+    assert_eq!(
+        series(&sink, &key("m", &[("server", "a")])),
+        vec![(T + 1000, 1.0)]
+    );
     let bare = series(&sink, &key("m", &[]));
     assert!(bare.len() == 1 && bare[0].1.to_bits() == (-0.0f64).to_bits());
     // A flat line's errors name its fields.
     write(&path, r#"{"metric":"m","timestamp":"soon","value":1}"#);
     let err = ingest_path(&path, &opts(), &mut MemorySink::default()).unwrap_err();
-    assert!(err.to_string().contains("`timestamp` \"soon\" is not a time"), "{err}");
-    write(&path, r#"{"metric":"m","timestamp":1794787203000,"value":1,"x":{"a":1}}"#);
+    assert!(
+        err.to_string()
+            .contains("`timestamp` \"soon\" is not a time"),
+        "{err}"
+    );
+    write(
+        &path,
+        r#"{"metric":"m","timestamp":1794787203000,"value":1,"x":{"a":1}}"#,
+    );
     let err = ingest_path(&path, &opts(), &mut MemorySink::default()).unwrap_err();
-    assert!(err.to_string().contains("label `x` must be a string, not an object"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("label `x` must be a string, not an object"),
+        "{err}"
+    );
 }
