@@ -154,7 +154,7 @@ fn layout(schema: &arrow::datatypes::Schema, run: &Run) -> Result<Layout, Ingest
             ));
         }
         check_label_name(name).map_err(|m| run.fatal(1, i + 1, m))?;
-        if let Some(&(_, ref other)) = labels
+        if let Some((_, other)) = labels
             .iter()
             .find(|(_, other): &&(usize, String)| other.eq_ignore_ascii_case(name))
         {
