@@ -146,7 +146,9 @@ pub struct PathError {
 impl From<StoreError> for CliError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Invalid(_) => CliError::Usage(e.into()),
+            StoreError::Invalid(_) | StoreError::NotAStore { .. } | StoreError::NoStore { .. } => {
+                CliError::Usage(e.into())
+            }
             StoreError::Io { ref source, .. } if output_closed(source) => CliError::OutputClosed,
             ref damage if damage.is_damage() => CliError::Damaged(e.into()),
             other => CliError::Failure(other.into()),

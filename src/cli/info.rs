@@ -6,7 +6,7 @@ use mcpops::time::format_ms;
 use std::io::Write;
 
 pub(super) fn run(ctx: &Context, args: InfoArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let info = ctx.store.snapshot()?.info()?;
+    let info = ctx.store.existing_snapshot()?.info()?;
     if args.format == TableOrJson::Json {
         let text = serde_json::to_string_pretty(&info).map_err(CliError::failure)?;
         writeln!(out, "{text}").map_err(io_failure)?;
@@ -21,6 +21,17 @@ pub(super) fn run(ctx: &Context, args: InfoArgs, out: &mut dyn Write) -> Result<
         ("metrics", info.metrics.to_string()),
         ("series", info.series.to_string()),
         ("samples", info.samples.to_string()),
+        (
+            "duplicates",
+            if info.duplicates > 0 {
+                format!(
+                    "{} (repeated samples: reads use the newest; `mcpops compact` removes them)",
+                    info.duplicates
+                )
+            } else {
+                "0".to_string()
+            },
+        ),
         ("first sample", when(info.first)),
         ("last sample", when(info.last)),
         ("bytes", info.bytes.to_string()),

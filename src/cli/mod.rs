@@ -78,8 +78,8 @@ enum Command {
     )]
     Labels(LabelsArgs),
     /// Merge each day's small segments and drop duplicate samples (newest write wins)
-    #[command(after_help = "Example:\n  mcpops compact")]
-    Compact,
+    #[command(after_help = "Examples:\n  mcpops compact\n  mcpops compact --format json")]
+    Compact(CompactArgs),
     /// Read every segment in full and check it against its checksums and manifest entry
     #[command(
         after_help = "Exits 5 when a segment is damaged or the manifest is lost; \
@@ -171,6 +171,17 @@ struct IngestArgs {
     /// Skip lines that do not parse, report how many and the first few
     #[arg(long)]
     skip_invalid: bool,
+    /// What to print when done: a line of text, or a JSON summary object
+    /// (`--format` names the input's format)
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    output: TextOrJson,
+}
+
+#[derive(Args)]
+struct CompactArgs {
+    /// Output format: a line of text, or a JSON summary object
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    format: TextOrJson,
 }
 
 #[derive(Args)]
@@ -247,6 +258,9 @@ struct VerifyArgs {
 struct RetainArgs {
     #[arg(long, value_name = "TIME")]
     before: String,
+    /// Output format: a line of text, or a JSON summary object
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    format: TextOrJson,
 }
 
 #[derive(Args)]
@@ -416,7 +430,7 @@ enum TableOrJson {
     Json,
 }
 
-/// `--format` of check and test.
+/// `--format` of check, test, compact and retain; `ingest --output`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum TextOrJson {
     Text,
@@ -463,6 +477,7 @@ enum IngestFormat {
     Jsonl,
     #[value(alias = "lp")]
     Influx,
+    Parquet,
 }
 
 impl From<IngestFormat> for mcpops::ingest::Format {
@@ -473,6 +488,7 @@ impl From<IngestFormat> for mcpops::ingest::Format {
             IngestFormat::Csv => Self::Csv,
             IngestFormat::Jsonl => Self::JsonLines,
             IngestFormat::Influx => Self::Influx,
+            IngestFormat::Parquet => Self::Parquet,
         }
     }
 }
@@ -519,7 +535,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Info(args) => info::run(&ctx, args, out),
         Command::Metrics(args) => metrics::run(&ctx, args, out),
         Command::Labels(args) => labels::run(&ctx, args, out),
-        Command::Compact => compact::run(&ctx, out),
+        Command::Compact(args) => compact::run(&ctx, args, out),
         Command::Verify(args) => verify::run(&ctx, args, out),
         Command::Repair => repair::run(&ctx, out),
         Command::Retain(args) => retain::run(&ctx, args, out),

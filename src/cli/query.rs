@@ -1,9 +1,11 @@
 //! `mcpops query`: one expression, at an instant or over a range of steps,
-//! printed as a table, CSV or JSON (Prometheus's API shapes: a vector or a
-//! scalar for an instant, a matrix for a range). Errors in the expression
-//! exit 3 with their position; metrics and labels the store does not hold,
-//! and functions that do not suit a metric's type, are warned about on
-//! stderr (exit status unchanged).
+//! printed as a table, CSV (one column per label, as `export` writes) or
+//! JSON in Prometheus's API envelope (`{"status":"success","data":{...}}`
+//! holding a vector or a scalar for an instant, a matrix for a range; on
+//! failure `{"status":"error","errorType":...,"error":...}` with the exit
+//! code unchanged). Errors in the expression exit 3 with their position;
+//! metrics and labels the store does not hold, and functions that do not
+//! suit a metric's type, are warned about on stderr (exit status unchanged).
 
 use super::error::{CliError, io_failure};
 use super::shared::{duration_arg, range_error, store_extent, time_arg, write_json};
@@ -21,6 +23,25 @@ enum QueryTime {
 }
 
 pub(super) fn run(ctx: &Context, args: QueryArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let json = args.format == TableCsvJson::Json && !args.explain;
+    let result = evaluate(ctx, args, out);
+    if json && let Err(e) = &result {
+        // Scripts and client libraries read the error from stdout too, as
+        // from Prometheus's API; the message still goes to stderr.
+        let error_type = match e {
+            CliError::OutputClosed => return result,
+            CliError::Usage(_) | CliError::Input(_) | CliError::Rules(_) => "bad_data",
+            CliError::Failure(_) | CliError::Damaged(_) => "internal",
+            _ => "execution",
+        };
+        let body =
+            serde_json::json!({"status": "error", "errorType": error_type, "error": e.to_string()});
+        write_json(out, &body).map_err(io_failure)?;
+    }
+    result
+}
+
+fn evaluate(ctx: &Context, args: QueryArgs, out: &mut dyn Write) -> Result<(), CliError> {
     if args.explain {
         let expr = parse(&args.expr)?;
         return write_plan(&args.expr, &Plan::new([&expr]), &expr, out).map_err(io_failure);
@@ -117,6 +138,16 @@ fn series_name(s: &Series) -> String {
     )
 }
 
+/// A time as Prometheus's API writes it: seconds, with the milliseconds as
+/// a fraction only when there are any.
+fn api_time(ms: i64) -> serde_json::Value {
+    if ms % 1000 == 0 {
+        (ms / 1000).into()
+    } else {
+        (ms as f64 / 1000.0).into()
+    }
+}
+
 fn number(x: f64) -> String {
     if x.is_nan() {
         "NaN".into()
@@ -176,7 +207,7 @@ fn write_value(
         TableCsvJson::Json => {
             let json = match value {
                 Value::Scalar(x) => {
-                    serde_json::json!({"resultType": "scalar", "result": [grid.end() as f64 / 1000.0, number(*x)]})
+                    serde_json::json!({"resultType": "scalar", "result": [api_time(grid.end()), number(*x)]})
                 }
                 Value::Vector(v) => {
                     let result: Vec<serde_json::Value> = v
@@ -191,7 +222,7 @@ fn write_value(
                             }
                             let pts: Vec<serde_json::Value> = points(s)
                                 .into_iter()
-                                .map(|(t, x)| serde_json::json!([t as f64 / 1000.0, number(x)]))
+                                .map(|(t, x)| serde_json::json!([api_time(t), number(x)]))
                                 .collect();
                             if grid.n == 1 {
                                 serde_json::json!({"metric": metric, "value": pts.first()})
@@ -204,20 +235,40 @@ fn write_value(
                     serde_json::json!({"resultType": kind, "result": result})
                 }
             };
-            write_json(out, &json)?;
+            write_json(out, &serde_json::json!({"status": "success", "data": json}))?;
         }
         TableCsvJson::Csv => {
+            // `metric,<labels>,timestamp,value`, as `export` writes: one
+            // column per label name of any series, empty where a series
+            // lacks it.
+            let labels: Vec<&str> = rows
+                .iter()
+                .flat_map(|(_, s)| s.labels.iter().map(|(k, _)| k.as_str()))
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
             let mut w = csv::Writer::from_writer(out);
-            w.write_record(["series", "timestamp", "value"])
-                .map_err(csv_io)?;
+            let mut header = vec!["metric"];
+            header.extend(&labels);
+            header.extend(["timestamp", "value"]);
+            w.write_record(&header).map_err(csv_io)?;
             if let Value::Scalar(x) = value {
-                w.write_record(["", &format_ms(grid.end()), &number(*x)])
-                    .map_err(csv_io)?;
+                let mut record = vec![String::new(); labels.len() + 1];
+                record.extend([format_ms(grid.end()), number(*x)]);
+                w.write_record(&record).map_err(csv_io)?;
             }
-            for (name, s) in &rows {
+            for (_, s) in &rows {
+                let mut record = vec![s.metric.clone().unwrap_or_default()];
+                record.extend(labels.iter().map(|l| {
+                    s.labels
+                        .iter()
+                        .find(|(k, _)| k == l)
+                        .map_or_else(String::new, |(_, v)| v.clone())
+                }));
                 for (t, x) in points(s) {
-                    w.write_record([name.as_str(), &format_ms(t), &number(x)])
-                        .map_err(csv_io)?;
+                    record.truncate(labels.len() + 1);
+                    record.extend([format_ms(t), number(x)]);
+                    w.write_record(&record).map_err(csv_io)?;
                 }
             }
             w.flush()?;

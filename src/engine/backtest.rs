@@ -2,19 +2,22 @@
 //! alert timeline (alert, labels, start, end, duration, peak, flaps) and the
 //! dry run of remediation and maintenance actions (the binary prints them as
 //! a table, CSV or JSON), optionally as Parquet files. `record` rules can be
-//! written back.
+//! written back. In the Parquet files an alert's or action's labels are a
+//! `MAP<VARCHAR, VARCHAR>` column (`labels['server']` in DuckDB), not text
+//! to parse.
 
 use super::EngineError;
 use super::plan::Plan;
 use super::replay::{ActionEvent, Replay, as_samples, replay};
 use super::source::StoreSource;
-use super::value::{Grid, format_labels};
+use super::value::{Grid, Labels, format_labels};
 use crate::dsl::ast::RuleFile;
 use crate::model::SampleSink;
 use crate::store::{Store, StoreError};
 use crate::time::format_ms;
 use arrow::array::{
-    ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMillisecondArray, UInt32Array,
+    ArrayRef, Float64Array, MapBuilder, RecordBatch, StringArray, StringBuilder,
+    TimestampMillisecondArray, UInt32Array,
 };
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use serde::Serialize;
@@ -83,6 +86,9 @@ pub struct TimelineRow {
     pub peak: f64,
     pub flaps: u32,
     pub summary: String,
+    /// The labels as pairs (`labels` is their text): the Parquet MAP.
+    #[serde(skip)]
+    pub label_pairs: Labels,
     #[serde(skip)]
     pub start_ms: i64,
     #[serde(skip)]
@@ -109,6 +115,7 @@ impl Backtest {
                     peak: e.peak,
                     flaps: e.flaps,
                     summary: e.summary.clone(),
+                    label_pairs: e.labels.clone(),
                     start_ms: start,
                     end_ms: e.ended_at,
                 })
@@ -252,6 +259,25 @@ fn ts_field(name: &str, nullable: bool) -> Field {
     )
 }
 
+/// Label sets as a MAP column (keys sorted, as the labels are).
+fn labels_map<'a>(sets: impl Iterator<Item = &'a Labels>) -> Result<ArrayRef, EngineError> {
+    let mut b = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+    for labels in sets {
+        for (k, v) in labels {
+            b.keys().append_value(k);
+            b.values().append_value(v);
+        }
+        b.append(true)
+            .map_err(|e| EngineError::Internal(e.into()))?;
+    }
+    Ok(Arc::new(b.finish()))
+}
+
+/// The field of a [`labels_map`] column.
+fn labels_field(column: &ArrayRef) -> Field {
+    Field::new("labels", column.data_type().clone(), false)
+}
+
 fn write_batch(path: &Path, batch: RecordBatch) -> Result<(), EngineError> {
     let err = |e: &dyn std::fmt::Display| EngineError::Output {
         path: path.display().to_string(),
@@ -276,10 +302,11 @@ pub fn write_parquet(bt: &Backtest, dir: &Path) -> Result<(), EngineError> {
             timeline.iter().map(f).collect::<Vec<_>>(),
         ))
     };
+    let labels = labels_map(timeline.iter().map(|r| &r.label_pairs))?;
     let schema = Arc::new(Schema::new(vec![
         Field::new("alert", DataType::Utf8, false),
         Field::new("severity", DataType::Utf8, false),
-        Field::new("labels", DataType::Utf8, false),
+        labels_field(&labels),
         ts_field("start", false),
         ts_field("end", true),
         Field::new("duration_s", DataType::Float64, false),
@@ -290,7 +317,7 @@ pub fn write_parquet(bt: &Backtest, dir: &Path) -> Result<(), EngineError> {
     let columns: Vec<ArrayRef> = vec![
         strings(&|r| r.alert.clone()),
         strings(&|r| r.severity.clone()),
-        strings(&|r| r.labels.clone()),
+        labels,
         ts_array(timeline.iter().map(|r| Some(r.start_ms)).collect()),
         ts_array(timeline.iter().map(|r| r.end_ms).collect()),
         Arc::new(Float64Array::from(
@@ -312,12 +339,13 @@ pub fn write_parquet(bt: &Backtest, dir: &Path) -> Result<(), EngineError> {
     let strs = |f: &dyn Fn(&ActionEvent) -> String| -> ArrayRef {
         Arc::new(StringArray::from(acts.iter().map(f).collect::<Vec<_>>()))
     };
+    let labels = labels_map(acts.iter().map(|a| &a.labels))?;
     let schema = Arc::new(Schema::new(vec![
         ts_field("time", false),
         Field::new("policy", DataType::Utf8, false),
         Field::new("event", DataType::Utf8, false),
         Field::new("trigger", DataType::Utf8, false),
-        Field::new("labels", DataType::Utf8, false),
+        labels_field(&labels),
         Field::new("action", DataType::Utf8, false),
     ]));
     let columns: Vec<ArrayRef> = vec![
@@ -325,7 +353,7 @@ pub fn write_parquet(bt: &Backtest, dir: &Path) -> Result<(), EngineError> {
         strs(&|a| a.policy.clone()),
         strs(&|a| a.kind.name().to_string()),
         strs(&|a| a.trigger.clone()),
-        strs(&|a| format_labels(&a.labels)),
+        labels,
         strs(&|a| a.action.clone()),
     ];
     let batch =

@@ -9,6 +9,11 @@
 //!   the metric takes that name; with several, it is a prefix
 //!   (`METRIC.<column>`).
 //!
+//! A long CSV whose header is the one `mcpops export` writes (`metric`
+//! first, `timestamp,value` last, in lower case) is read exactly as written:
+//! its metric and label cells are not trimmed, so a label value with
+//! leading or trailing spaces survives export and ingest.
+//!
 //! Timestamps are detected per row (RFC 3339, `YYYY-MM-DD HH:MM:SS`, a date,
 //! epoch seconds or milliseconds). Values are floats; `NaN` and `Inf` are kept.
 //! Cells are trimmed. An error's column is the 1-based byte offset of the cell
@@ -80,6 +85,8 @@ enum Layout {
         value: usize,
         /// (column index, label name)
         labels: Vec<(usize, String)>,
+        /// The header is export's: metric and label cells are kept as written.
+        exact: bool,
         cache: RawMap<u32>,
         key: Vec<u8>,
     },
@@ -98,6 +105,15 @@ fn cell(rec: &ByteRecord, i: usize) -> (&[u8], usize) {
     let start = rec.range(i).map_or(0, |r| r.start) + i;
     let lead = raw.iter().take_while(|b| b.is_ascii_whitespace()).count();
     (raw.trim_ascii(), start + lead + 1)
+}
+
+/// A cell as written (untrimmed) when `exact`, else trimmed.
+fn text_cell(rec: &ByteRecord, i: usize, exact: bool) -> (&[u8], usize) {
+    if !exact {
+        return cell(rec, i);
+    }
+    let raw = rec.get(i).unwrap_or(&[]);
+    (raw, rec.range(i).map_or(0, |r| r.start) + i + 1)
 }
 
 fn header_name(rec: &ByteRecord, i: usize) -> Result<String, (usize, String)> {
@@ -144,11 +160,19 @@ impl Layout {
                     labels.push((i, n.clone()));
                 }
             }
+            let n = names.len();
+            let exact = metric == 0
+                && ts + 2 == n
+                && value + 1 == n
+                && names[0] == "metric"
+                && names[ts] == "timestamp"
+                && names[value] == "value";
             return Ok(Layout::Long {
                 ts,
                 metric,
                 value,
                 labels,
+                exact,
                 cache: RawMap::default(),
                 key: Vec::new(),
             });
@@ -248,11 +272,12 @@ impl Layout {
                 metric,
                 value,
                 labels,
+                exact,
                 cache,
                 key,
             } => {
                 let ts = timestamp(rec, *ts, last_ts)?;
-                let (m, m_col) = cell(rec, *metric);
+                let (m, m_col) = text_cell(rec, *metric, *exact);
                 if m.is_empty() && run.opts.metric.is_none() {
                     return bad(m_col, "empty `metric` cell (or give --metric)");
                 }
@@ -273,7 +298,7 @@ impl Layout {
                 };
                 add(m);
                 for &(i, _) in labels.iter() {
-                    add(cell(rec, i).0);
+                    add(text_cell(rec, i, *exact).0);
                 }
                 let id = match cache.get(key.as_slice()) {
                     Some(&id) => id,
@@ -288,7 +313,7 @@ impl Layout {
                         };
                         let mut pairs = Vec::with_capacity(labels.len());
                         for (i, label) in labels.iter() {
-                            let (raw, col) = cell(rec, *i);
+                            let (raw, col) = text_cell(rec, *i, *exact);
                             match std::str::from_utf8(raw) {
                                 Ok("") => {}
                                 Ok(s) => pairs.push((label.clone(), s.to_string())),

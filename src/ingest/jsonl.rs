@@ -8,6 +8,11 @@
 //!   `network.transport`. Absent or null fields give no label.
 //! - A generic sample: `{"ts":..., "metric":"...", "labels":{...},
 //!   "value": number | "NaN" | "+Inf" | "-Inf"}`.
+//! - A sample as `mcpops export --format jsonl` writes it (the flat form,
+//!   one field per label as DuckDB and polars read a table):
+//!   `{"metric":"...", <label>:"...", ..., "timestamp":..., "value":...}`,
+//!   told apart by a `timestamp` field and no `ts`; every field but
+//!   `metric`, `timestamp` and `value` is a label (null: none).
 //!
 //! `ts` is an RFC 3339 string (or any form [`crate::time::parse_timestamp`]
 //! takes) or an epoch number, seconds or milliseconds told apart by size.
@@ -42,7 +47,7 @@ pub(crate) fn ingest(reader: &mut dyn BufRead, run: &mut Run) -> Result<(), Inge
 }
 
 /// A JSON value where a scalar is expected.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum Scalar<'a> {
     Int(i64),
     UInt(u64),
@@ -192,6 +197,38 @@ struct Record<'a> {
     labels: Option<Labels<'a>>,
     #[serde(borrow)]
     value: Option<Scalar<'a>>,
+    /// The flat (export) form's time, in place of `ts`.
+    #[serde(borrow)]
+    timestamp: Option<Scalar<'a>>,
+}
+
+/// Every top-level field of a line, in the order written: the flat form,
+/// whose labels are fields of their own.
+struct Fields<'a>(Vec<(Cow<'a, str>, Scalar<'a>)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Fields<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Fields<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(key) = map.next_key::<Cow<'a, str>>()? {
+                    out.push((key, map.next_value::<Scalar<'a>>()?));
+                }
+                Ok(Fields(out))
+            }
+        }
+        d.deserialize_map(V(PhantomData))
+    }
+}
+
+/// Whether the line may be the flat (export) form: it names `timestamp`.
+fn mentions_timestamp(line: &[u8]) -> bool {
+    line.windows(11).any(|w| w == b"\"timestamp\"")
 }
 
 /// The call fields and the labels they become, in key order.
@@ -280,8 +317,12 @@ impl Parser {
                 ),
             );
         }
-        let rec: Record = match serde_json::from_slice(line) {
+        let rec: Record = match serde_json::from_slice::<Record>(line) {
+            Ok(r) if r.timestamp.is_some() && r.ts.is_none() => return self.flat(line, run),
             Ok(r) => r,
+            // A flat line with a label named like one of the other forms'
+            // fields (`labels`) does not fit `Record`.
+            Err(_) if mentions_timestamp(line) => return self.flat(line, run),
             Err(e) => {
                 let text = e.to_string();
                 let suffix = format!(" at line {} column {}", e.line(), e.column());
@@ -297,7 +338,15 @@ impl Parser {
             })?,
         };
         if rec.metric.is_some() {
-            self.generic(line, &rec, ts, run)
+            let labels = rec.labels.as_ref().map(|Labels(l)| l.as_slice());
+            self.generic(
+                line,
+                rec.metric.as_ref(),
+                rec.value.as_ref(),
+                labels,
+                ts,
+                run,
+            )
         } else if rec.duration_ms.is_some() || rec.method.is_some() {
             self.call(line, &rec, ts, run)
         } else {
@@ -423,8 +472,58 @@ impl Parser {
         Ok(())
     }
 
-    fn generic(&mut self, line: &[u8], rec: &Record, ts: i64, run: &mut Run) -> Result<(), Fail> {
-        let metric = match &rec.metric {
+    /// A line of the flat (export) form: `metric`, `timestamp`, `value`
+    /// and every other field a label.
+    fn flat(&mut self, line: &[u8], run: &mut Run) -> Result<(), Fail> {
+        let Fields(fields) = match serde_json::from_slice(line) {
+            Ok(f) => f,
+            Err(e) => {
+                let text = e.to_string();
+                let suffix = format!(" at line {} column {}", e.line(), e.column());
+                let message = text.strip_suffix(&suffix).unwrap_or(&text);
+                return bad(e.column(), format!("JSON: {}", show_message(message)));
+            }
+        };
+        let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+        let ts = match field("timestamp") {
+            None | Some(Scalar::Null) => return bad(1, "missing `timestamp`"),
+            Some(ts) => timestamp(ts).map_err(|m| Fail::Bad {
+                col: field_col(line, "timestamp"),
+                message: m.replacen("`ts`", "`timestamp`", 1),
+            })?,
+        };
+        if field("metric").is_none() {
+            return bad(
+                1,
+                "a line with `timestamp` is a sample of the flat form (as `mcpops export` \
+                 writes it) and needs `metric` and `value`",
+            );
+        }
+        let labels: Vec<(Cow<str>, Scalar)> = fields
+            .iter()
+            .filter(|(k, _)| !matches!(&**k, "metric" | "timestamp" | "value"))
+            .map(|(k, v)| (Cow::Borrowed(&**k), v.clone()))
+            .collect();
+        self.generic(
+            line,
+            field("metric"),
+            field("value"),
+            Some(&labels),
+            ts,
+            run,
+        )
+    }
+
+    fn generic(
+        &mut self,
+        line: &[u8],
+        metric: Option<&Scalar>,
+        value: Option<&Scalar>,
+        labels: Option<&[(Cow<str>, Scalar)]>,
+        ts: i64,
+        run: &mut Run,
+    ) -> Result<(), Fail> {
+        let metric = match metric {
             Some(Scalar::Str(m)) if !m.is_empty() => &**m,
             Some(Scalar::Str(_)) => return bad(field_col(line, "metric"), "empty `metric`"),
             other => {
@@ -432,12 +531,12 @@ impl Parser {
                     field_col(line, "metric"),
                     format!(
                         "`metric` must be a string, not {}",
-                        other.as_ref().map_or("null", Scalar::kind)
+                        other.map_or("null", Scalar::kind)
                     ),
                 );
             }
         };
-        let value = match &rec.value {
+        let value = match value {
             None => return bad(1, "generic sample without `value`"),
             Some(Scalar::Str(s)) => match s.parse::<f64>() {
                 Ok(v) => v,
@@ -451,6 +550,12 @@ impl Parser {
                     );
                 }
             },
+            // serde_json (without its float_roundtrip feature, which would
+            // rebuild polars) may round a long decimal to a neighbouring
+            // f64: the number's own text is parsed again, exactly.
+            Some(Scalar::Float(f)) => top_level_number(line, "value")
+                .and_then(super::parse_f64)
+                .unwrap_or(*f),
             Some(v) => match v.as_f64() {
                 Some(v) => v,
                 None => {
@@ -468,7 +573,7 @@ impl Parser {
         self.key.push(1);
         push_key(&mut self.key, Some(metric));
         let mut texts = Vec::new();
-        if let Some(Labels(labels)) = &rec.labels {
+        if let Some(labels) = labels {
             for (name, v) in labels {
                 let text = v.label_text().map_err(|kind| Fail::Bad {
                     col: label_col(line, name),
@@ -502,6 +607,49 @@ impl Parser {
         run.push(id, ts, value)?;
         Ok(())
     }
+}
+
+/// The text of the number that the top-level field `field` of a JSON object
+/// holds, found by walking the line's strings and nesting (a label's value
+/// may read `"value":` too); `None` when there is no such number.
+fn top_level_number<'l>(line: &'l [u8], field: &str) -> Option<&'l [u8]> {
+    let mut depth = 0usize;
+    let mut i = 0;
+    // Whether the string just read at depth 1 was a key named `field`.
+    let mut key_matches = false;
+    while i < line.len() {
+        match line[i] {
+            b'"' => {
+                let start = i + 1;
+                i += 1;
+                while i < line.len() && line[i] != b'"' {
+                    i += if line[i] == b'\\' { 2 } else { 1 };
+                }
+                key_matches = depth == 1 && &line[start..i.min(line.len())] == field.as_bytes();
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                key_matches = false;
+            }
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                key_matches = false;
+            }
+            b':' if key_matches => {
+                let rest = &line[i + 1..];
+                let start = rest.iter().position(|b| !b.is_ascii_whitespace())?;
+                let len = rest[start..]
+                    .iter()
+                    .position(|b| !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                    .unwrap_or(rest.len() - start);
+                return (len > 0).then(|| &rest[start..start + len]);
+            }
+            b',' => key_matches = false,
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// `ts` as milliseconds: a time string, or epoch seconds or milliseconds,
@@ -562,6 +710,21 @@ mod tests {
     }
 
     const T: i64 = 1_794_787_201_234; // 2026-11-16T00:00:01.234Z
+
+    #[test]
+    fn long_decimals_read_exactly() {
+        // serde_json alone reads this one 1 ulp off.
+        let text = r#"{"ts":1,"metric":"m","labels":{"v":"\"value\":1"},"value":-1.5e-300}
+{"metric":"m","note":"\"value\":2","timestamp":1,"value":0.30000000000000004}"#;
+        let got = jl(text);
+        assert_eq!(got[0].3.to_bits(), (-1.5e-300f64).to_bits());
+        assert_eq!(got[1].3.to_bits(), (0.1f64 + 0.2).to_bits());
+        assert_eq!(
+            top_level_number(br#"{"a":{"value":1},"b":"value","value": 2.5e3}"#, "value"),
+            Some(&b"2.5e3"[..])
+        );
+        assert_eq!(top_level_number(br#"{"value":"NaN"}"#, "value"), None);
+    }
 
     #[test]
     fn is_error_marks_a_failed_tool_call() {

@@ -7,6 +7,8 @@
 //!   (`timestamp,<metric>,...`) CSV.
 //! - [`jsonl`]: JSON lines of MCP calls, or generic samples.
 //! - [`influx`]: Influx line protocol.
+//! - [`parquet`]: Parquet long tables (exports, the store's own segments),
+//!   read row group by row group rather than line by line.
 //!
 //! [`ingest_path`] takes a file (plain or `.gz`), a directory (every file with a
 //! known extension under it, sorted; `.txt` only with `--format`) or `-` for
@@ -32,6 +34,7 @@ mod checks;
 pub mod csv;
 pub mod influx;
 pub mod jsonl;
+pub mod parquet;
 pub mod prometheus;
 
 mod number;
@@ -50,6 +53,8 @@ pub enum Format {
     JsonLines,
     /// Influx line protocol (`.lp`, `.influx`); timestamps in ns.
     Influx,
+    /// Parquet long tables (`.parquet`): exports and store segments.
+    Parquet,
 }
 
 impl Format {
@@ -61,6 +66,7 @@ impl Format {
             Format::Csv => "csv",
             Format::JsonLines => "jsonl",
             Format::Influx => "influx",
+            Format::Parquet => "parquet",
         }
     }
 
@@ -75,6 +81,7 @@ impl Format {
             "csv" => Some(Format::Csv),
             "jsonl" | "ndjson" => Some(Format::JsonLines),
             "lp" | "influx" => Some(Format::Influx),
+            "parquet" => Some(Format::Parquet),
             _ => None,
         }
     }
@@ -96,9 +103,10 @@ impl FromStr for Format {
             "csv" => Ok(Format::Csv),
             "jsonl" | "ndjson" | "json" => Ok(Format::JsonLines),
             "influx" | "lp" => Ok(Format::Influx),
+            "parquet" => Ok(Format::Parquet),
             other => Err(format!(
                 "unknown format `{other}`: expected prometheus (prom), openmetrics (om), csv, \
-                 jsonl (ndjson, json) or influx (lp)"
+                 jsonl (ndjson, json), influx (lp) or parquet"
             )),
         }
     }
@@ -209,8 +217,9 @@ pub enum IngestError {
         source: io::Error,
     },
     #[error(
-        "{path}: unknown format: give --format (prometheus, openmetrics, csv, jsonl or influx) \
-         or use a known extension (.prom .txt .om .csv .jsonl .ndjson .lp, optionally .gz)"
+        "{path}: unknown format: give --format (prometheus, openmetrics, csv, jsonl, influx or \
+         parquet) or use a known extension (.prom .txt .om .csv .jsonl .ndjson .lp .parquet, \
+         optionally .gz)"
     )]
     UnknownFormat { path: String },
     #[error("{path}: no timestamps: give --at TIME")]
@@ -557,6 +566,12 @@ impl<'a> Run<'a> {
     fn file(&mut self, path: &Path, format: Format) -> Result<(), IngestError> {
         let name = path.display().to_string();
         let file = File::open(path).map_err(|e| io_error(&name, e))?;
+        if format == Format::Parquet && !split_gz(path).1 {
+            // Parquet is read from its footer back, by row group: the file
+            // itself, not a stream.
+            self.begin(&name);
+            return parquet::ingest_chunks(file, self);
+        }
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);
         let bar = crate::progress::bytes_bar(len, self.opts.quiet, &name);
         let raw = bar.wrap_read(file);
@@ -590,18 +605,24 @@ impl<'a> Run<'a> {
         reader: &mut dyn BufRead,
         format: Format,
     ) -> Result<(), IngestError> {
-        self.name = name.to_string();
-        self.report.files += 1;
-        self.checks.files.push(name.to_string());
-        self.types.clear();
-        self.line = 0;
+        self.begin(name);
         match format {
             Format::Prometheus => prometheus::ingest(reader, self, false),
             Format::OpenMetrics => prometheus::ingest(reader, self, true),
             Format::Csv => csv::ingest(reader, self),
             Format::JsonLines => jsonl::ingest(reader, self),
             Format::Influx => influx::ingest(reader, self),
+            Format::Parquet => parquet::ingest_stream(reader, self),
         }
+    }
+
+    /// Starts reading the file (or stream) called `name`.
+    fn begin(&mut self, name: &str) {
+        self.name = name.to_string();
+        self.report.files += 1;
+        self.checks.files.push(name.to_string());
+        self.types.clear();
+        self.line = 0;
     }
 
     /// The id of a series with the run's extra labels added (the input's

@@ -1,6 +1,15 @@
 //! The store as polars sees it: scanned series laid out as a long table
 //! (`metric`, one column per label, `timestamp` as Datetime[ms, UTC], `value`)
 //! for analyst queries, and export of that table as CSV, JSON lines or Parquet.
+//!
+//! Every export format reads back through `mcpops ingest` to the same
+//! samples: times as RFC 3339 in UTC with `Z` (to the millisecond where
+//! there are any), values in the shortest text that parses back to the same
+//! f64 (`NaN`, `+Inf`, `-Inf` spelt out: JSON has no number for them), and
+//! an absent label as an empty CSV cell or a missing JSON field (the store
+//! drops empty label values, so the two cannot be confused). CSV and JSON
+//! lines are written here rather than by polars, whose writers spell the
+//! zone `+0000` and turn NaN into `null`.
 
 use super::{ScanRequest, SeriesData, Snapshot, StoreError};
 use polars::prelude::*;
@@ -92,19 +101,119 @@ impl Snapshot {
         format: ExportFormat,
         out: &mut dyn Write,
     ) -> Result<usize, StoreError> {
-        let mut df = series_frame(&self.scan(req)?)?;
-        let rows = df.height();
+        let series = self.scan(req)?;
         match format {
-            ExportFormat::Csv => CsvWriter::new(out).finish(&mut df),
-            ExportFormat::JsonLines => JsonWriter::new(out)
-                .with_json_format(JsonFormat::JsonLines)
-                .finish(&mut df),
-            ExportFormat::Parquet => ParquetWriter::new(out)
-                .with_compression(ParquetCompression::Zstd(None))
-                .finish(&mut df)
-                .map(|_| ()),
+            ExportFormat::Csv => write_csv(&series, out),
+            ExportFormat::JsonLines => write_jsonl(&series, out),
+            ExportFormat::Parquet => {
+                let mut df = series_frame(&series)?;
+                ParquetWriter::new(out)
+                    .with_compression(ParquetCompression::Zstd(None))
+                    .finish(&mut df)
+                    .map_err(polars_err)?;
+                Ok(df.height())
+            }
         }
-        .map_err(polars_err)?;
-        Ok(rows)
     }
+}
+
+/// The label names of any of `series`, sorted: the export's label columns.
+fn label_names(series: &[SeriesData]) -> Vec<&str> {
+    series
+        .iter()
+        .flat_map(|s| s.key.labels.iter().map(|(k, _)| k.as_str()))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// A value as text that parses back to the same f64: Rust's `Debug` is the
+/// shortest round-tripping form (`0.1`, `1e300`, `-0.0`); the non-finite
+/// ones as Prometheus spells them.
+pub fn value_text(x: f64) -> String {
+    if x.is_nan() {
+        "NaN".into()
+    } else if x == f64::INFINITY {
+        "+Inf".into()
+    } else if x == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        format!("{x:?}")
+    }
+}
+
+fn export_io(e: std::io::Error) -> StoreError {
+    StoreError::io("export output", e)
+}
+
+fn csv_err(e: ::csv::Error) -> StoreError {
+    match e.into_kind() {
+        ::csv::ErrorKind::Io(io) => export_io(io),
+        other => StoreError::Frame(format!("csv: {other:?}")),
+    }
+}
+
+/// `metric,<labels>,timestamp,value`, one row per sample.
+fn write_csv(series: &[SeriesData], out: &mut dyn Write) -> Result<usize, StoreError> {
+    let labels = label_names(series);
+    let mut w = ::csv::Writer::from_writer(out);
+    let mut header = vec!["metric"];
+    header.extend(&labels);
+    header.extend(["timestamp", "value"]);
+    w.write_record(&header).map_err(csv_err)?;
+    let mut rows = 0;
+    let mut record: Vec<String> = Vec::with_capacity(header.len());
+    for s in series {
+        for (&t, &v) in s.timestamps.iter().zip(&s.values) {
+            record.clear();
+            record.push(s.key.metric.clone());
+            record.extend(
+                labels
+                    .iter()
+                    .map(|l| s.key.label(l).unwrap_or("").to_string()),
+            );
+            record.push(crate::time::format_ms(t));
+            record.push(value_text(v));
+            w.write_record(&record).map_err(csv_err)?;
+            rows += 1;
+        }
+    }
+    w.flush().map_err(export_io)?;
+    Ok(rows)
+}
+
+/// One object per sample: `metric`, the series' labels (absent ones left
+/// out), `timestamp`, `value` (a number, or `"NaN"`, `"+Inf"`, `"-Inf"`).
+fn write_jsonl(series: &[SeriesData], out: &mut dyn Write) -> Result<usize, StoreError> {
+    let mut rows = 0;
+    let mut line = Vec::with_capacity(256);
+    for s in series {
+        // The series' part of each line is the same: written once.
+        let quote = |text: &str| serde_json::to_string(text).unwrap_or_default();
+        let mut head = format!("{{\"metric\":{}", quote(&s.key.metric));
+        for (k, v) in &s.key.labels {
+            head.push_str(&format!(",{}:{}", quote(k), quote(v)));
+        }
+        for (&t, &v) in s.timestamps.iter().zip(&s.values) {
+            line.clear();
+            line.extend_from_slice(head.as_bytes());
+            line.extend_from_slice(b",\"timestamp\":\"");
+            line.extend_from_slice(crate::time::format_ms(t).as_bytes());
+            line.extend_from_slice(b"\",\"value\":");
+            if v.is_finite() {
+                // serde_json writes the shortest text that reads back the same.
+                serde_json::to_writer(&mut line, &v)
+                    .map_err(|e| StoreError::Frame(e.to_string()))?;
+            } else {
+                line.push(b'"');
+                line.extend_from_slice(value_text(v).as_bytes());
+                line.push(b'"');
+            }
+            line.extend_from_slice(b"}\n");
+            out.write_all(&line).map_err(export_io)?;
+            rows += 1;
+        }
+    }
+    out.flush().map_err(export_io)?;
+    Ok(rows)
 }

@@ -134,6 +134,7 @@ impl Manifest {
                         segments: found,
                     });
                 }
+                super::check_store_dir(root)?;
                 return Ok(Manifest::new());
             }
             Err(e) => return Err(StoreError::io(&path, e)),

@@ -21,7 +21,7 @@ mod writer;
 
 pub use catalog::{Catalog, SeriesStats};
 pub use frame::ExportFormat;
-pub use manifest::{Manifest, SegmentChecksums, SegmentMeta};
+pub use manifest::{MANIFEST_FILE, Manifest, SegmentChecksums, SegmentMeta};
 pub use repair::{DamagedSegment, QUARANTINE_DIR, RepairReport, VerifyReport};
 pub use scan::{ScanRequest, SeriesData, pool_without};
 pub use writer::{CommitSummary, LOCK_FILE, StoreWriter};
@@ -63,6 +63,13 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
+    #[error(
+        "{path} is not an mcpops store: it has no manifest.json and no segments/, but holds \
+         {found}; give --store an empty or new directory, or an existing store"
+    )]
+    NotAStore { path: String, found: String },
+    #[error("{path}: no store here (the directory does not exist)")]
+    NoStore { path: String },
     #[error("{0}")]
     Frame(String),
     #[error("{0}")]
@@ -119,6 +126,42 @@ impl StoreError {
     }
 }
 
+/// Refuses a directory that is not a store, before anything is read from or
+/// written into it: one with no manifest and no `segments/`, but files of
+/// its own (a home directory, a project, another program's data), as SQLite
+/// refuses a file that is not a database. An empty or missing directory is
+/// a new store; dotfiles and `lost+found` (a mounted volume) are ignored.
+pub(crate) fn check_store_dir(root: &Path) -> Result<(), StoreError> {
+    if root.join(MANIFEST_FILE).exists() || root.join(SEGMENTS_DIR).is_dir() {
+        return Ok(());
+    }
+    let Ok(entries) = std::fs::read_dir(root) else {
+        // Missing, or not a directory: the caller's own error says so.
+        return Ok(());
+    };
+    let mut foreign: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            !n.starts_with('.') && n != "lost+found" && n != LOCK_FILE && n != QUARANTINE_DIR
+        })
+        .collect();
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    foreign.sort();
+    let shown: Vec<String> = foreign.iter().take(3).map(|n| format!("`{n}`")).collect();
+    let more = foreign.len().saturating_sub(3);
+    Err(StoreError::NotAStore {
+        path: root.display().to_string(),
+        found: if more > 0 {
+            format!("{} and {more} more", shown.join(", "))
+        } else {
+            shown.join(", ")
+        },
+    })
+}
+
 /// A store directory. Opening does not create it; the first write does.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -146,6 +189,18 @@ impl Store {
     /// Takes the write lock (a second writer gets [`StoreError::Locked`]).
     pub fn writer(&self) -> Result<StoreWriter, StoreError> {
         StoreWriter::open(&self.root)
+    }
+
+    /// [`Store::snapshot`] of a store that must exist: a missing directory
+    /// is [`StoreError::NoStore`] rather than an empty store (`info` on a
+    /// mistyped path should not print a table of zeros).
+    pub fn existing_snapshot(&self) -> Result<Snapshot, StoreError> {
+        if !self.root.exists() {
+            return Err(StoreError::NoStore {
+                path: self.root.display().to_string(),
+            });
+        }
+        self.snapshot()
     }
 
     /// The committed state now; later commits do not change it.
@@ -299,11 +354,12 @@ impl Snapshot {
     /// Counts and extents of the store.
     pub fn info(&self) -> Result<StoreInfo, StoreError> {
         let segs = &self.manifest.segments;
-        let series: BTreeSet<SeriesKey> = self
-            .scan(&ScanRequest::all())?
-            .into_iter()
-            .map(|s| s.key)
-            .collect();
+        // Reads resolve a (series, timestamp) written twice to the newest
+        // write, so the scan's samples are the distinct ones; the segments'
+        // rows (what DuckDB counts) include the repeats until `compact`.
+        let scanned = self.scan(&ScanRequest::all())?;
+        let distinct: u64 = scanned.iter().map(|s| s.timestamps.len() as u64).sum();
+        let series: BTreeSet<SeriesKey> = scanned.into_iter().map(|s| s.key).collect();
         let rows = self.manifest.total_rows();
         let bytes: u64 = segs.iter().map(|s| s.bytes).sum();
         let metrics: BTreeSet<&str> = segs
@@ -319,6 +375,7 @@ impl Snapshot {
             metrics: metrics.len(),
             series: series.len(),
             samples: rows,
+            duplicates: rows.saturating_sub(distinct),
             first: self.manifest.extent().map(|e| e.0),
             last: self.manifest.extent().map(|e| e.1),
             bytes,
@@ -340,7 +397,11 @@ pub struct StoreInfo {
     pub days: usize,
     pub metrics: usize,
     pub series: usize,
+    /// Rows in the segments, repeats included.
     pub samples: u64,
+    /// Rows that repeat the (series, timestamp) of another (a file ingested
+    /// twice): reads take the newest, `compact` removes them.
+    pub duplicates: u64,
     pub first: Option<i64>,
     pub last: Option<i64>,
     pub bytes: u64,

@@ -349,6 +349,7 @@ impl Drop for StoreLock {
 
 /// Creates the store's directories if needed and takes its write lock.
 pub(super) fn lock_store(root: &Path) -> Result<StoreLock, StoreError> {
+    super::check_store_dir(root)?;
     create_dir_durably(&root.join(SEGMENTS_DIR))?;
     let lock_path = root.join(LOCK_FILE);
     let lock = File::options()

@@ -233,8 +233,9 @@ fn query_test_and_backtest_from_the_command_line() {
     );
     assert!(o.status.success(), "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["resultType"], "vector");
-    assert_eq!(v["result"][0]["value"][1], "90");
+    assert_eq!(v["status"], "success", "{v}");
+    assert_eq!(v["data"]["resultType"], "vector");
+    assert_eq!(v["data"]["result"][0]["value"][1], "90");
     // Range queries over the first three minutes, at a 1m step.
     let over_range = |expr: &str, format: &str| {
         let range = ["--from", "1763251200", "--to", "1763251320", "--step", "1m"];
@@ -255,15 +256,22 @@ fn query_test_and_backtest_from_the_command_line() {
     let o = mcpops(&store, &["query", "2 * 5m / 1s", "--format", "json"]);
     assert!(o.status.success(), "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["resultType"], "scalar", "{v}");
-    assert_eq!(v["result"][1], "600", "{v}");
+    assert_eq!(v["data"]["resultType"], "scalar", "{v}");
+    assert_eq!(v["data"]["result"][1], "600", "{v}");
     let o = over_range("1 + 1", "json");
     assert!(o.status.success(), "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["resultType"], "matrix", "{v}");
-    assert_eq!(v["result"][0]["metric"], serde_json::json!({}), "{v}");
-    assert_eq!(v["result"][0]["values"].as_array().map(Vec::len), Some(3));
-    assert_eq!(v["result"][0]["values"][2][1], "2", "{v}");
+    assert_eq!(v["data"]["resultType"], "matrix", "{v}");
+    assert_eq!(
+        v["data"]["result"][0]["metric"],
+        serde_json::json!({}),
+        "{v}"
+    );
+    assert_eq!(
+        v["data"]["result"][0]["values"].as_array().map(Vec::len),
+        Some(3)
+    );
+    assert_eq!(v["data"]["result"][0]["values"][2][1], "2", "{v}");
     // A string is not, in parentheses or not.
     for q in ["\"tools/call\"", "((\"tools/call\"))"] {
         let o = mcpops(&store, &["query", q]);
@@ -754,7 +762,7 @@ fn query_tables_escape_label_values() {
     let o = mcpops(&store, &["query", "odd", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(
-        v["result"][0]["metric"]["v"],
+        v["data"]["result"][0]["metric"]["v"],
         "two\nlines \"quoted\" back\\slash"
     );
 }

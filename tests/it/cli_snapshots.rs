@@ -103,6 +103,7 @@ impl Sandbox {
             r"in \d+\.\d+s \(\d+ samples/s\)",
             "in [SECS]s ([RATE] samples/s)",
         );
+        settings.add_filter(r#""seconds": [0-9.e-]+"#, r#""seconds": [SECS]"#);
         settings.bind(|| insta::assert_snapshot!(name, shown));
     }
 }
@@ -180,6 +181,83 @@ fn ingest() {
         &["ingest", &s.path("nope.prom").to_string_lossy()],
     );
     s.snap("ingest_format_xml", &["ingest", "--format", "xml", &good]);
+    let j = Sandbox::empty();
+    let good = j.write("scrape.om", &std::fs::read_to_string(&good).unwrap());
+    j.snap("ingest_json", &["ingest", "--output", "json", &good]);
+}
+
+/// `--store` on a directory that is not a store is refused before anything
+/// is written into it; `info` on a path that does not exist is an error; a
+/// failed ingest into a new store leaves no directory behind.
+#[test]
+fn stores_that_are_not_there_or_not_stores() {
+    let s = Sandbox::empty();
+    let data = s.write("store/notes.txt", "my notes\n");
+    s.write("store/src/main.rs", "fn main() {}\n");
+    s.snap("ingest_refused_directory", &["ingest", &data]);
+    s.snap("info_refused_directory", &["info"]);
+    let listed: Vec<String> = std::fs::read_dir(s.store())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        listed.len(),
+        2,
+        "the refused directory was written to: {listed:?}"
+    );
+
+    let m = Sandbox::empty();
+    m.snap("info_missing_store", &["info"]);
+    let bad = m.write(
+        "bad.csv",
+        "timestamp,metric,value\n2026-11-16T00:00:00Z,m,high\n",
+    );
+    m.snap("ingest_failed_into_new_store", &["ingest", &bad]);
+    assert!(
+        !m.store().exists(),
+        "a failed ingest left the new store's directory"
+    );
+}
+
+/// Export, ingest the export into a second store, export again: the same
+/// bytes, in each text format and through Parquet.
+#[test]
+fn export_round_trip() {
+    let s = Sandbox::with_fleet();
+    let selection = [
+        "--from",
+        "2026-11-16T06:00:00Z",
+        "--to",
+        "2026-11-16T06:10:00Z",
+    ];
+    for (format, ext) in [("csv", "csv"), ("jsonl", "jsonl"), ("parquet", "parquet")] {
+        let b = Sandbox::empty();
+        let file = b.path(&format!("a.{ext}"));
+        let file = file.to_str().unwrap();
+        let o = common::mcpops(
+            &s.store(),
+            &[
+                &["export", "--format", format, "--out", file][..],
+                &selection,
+            ]
+            .concat(),
+        );
+        assert!(o.status.success(), "{}", common::text(&o));
+        b.snap(
+            &format!("export_round_trip_ingest_{ext}"),
+            &["ingest", file],
+        );
+        let again = common::mcpops(&b.store(), &["export", "--format", "csv"]);
+        let first = common::mcpops(
+            &s.store(),
+            &[&["export", "--format", "csv"][..], &selection].concat(),
+        );
+        assert!(first.stdout.len() > 1000, "{}", common::text(&first));
+        assert!(
+            again.stdout == first.stdout,
+            "{ext}: the export of the re-ingested export differs"
+        );
+    }
 }
 
 /// A scrape in Prometheus's own shape: a histogram, a counter with a
@@ -260,8 +338,16 @@ fn compact_and_retain() {
     let metrics = s.path("fleet/metrics");
     let o = common::mcpops(&s.store(), &["ingest", metrics.to_str().unwrap()]);
     assert!(o.status.success(), "{}", common::text(&o));
+    s.snap("info_duplicates", &["info"]);
     s.snap("compact", &["compact"]);
+    let o = common::mcpops(&s.store(), &["ingest", metrics.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", common::text(&o));
+    s.snap("compact_json", &["compact", "--format", "json"]);
     s.snap("retain", &["retain", "--before", "2026-11-17"]);
+    s.snap(
+        "retain_json",
+        &["retain", "--before", "2026-11-18", "--format", "json"],
+    );
     s.snap("retain_bad_time", &["retain", "--before", "yesterdayish"]);
     blocked_store().snap("compact_store_is_a_file", &["compact"]);
 }
@@ -409,6 +495,21 @@ fn query() {
     );
     s.snap("query_syntax_error", &["query", "process.memory.usage >"]);
     s.snap(
+        "query_json_error",
+        &["query", "process.memory.usage >", "--format", "json"],
+    );
+    s.snap(
+        "query_instant_csv",
+        &[
+            "query",
+            "max(mcp.server.operation.duration[1h]) by (server, gen_ai.tool.name)",
+            "--at",
+            "2026-11-16T12:00:00Z",
+            "--format",
+            "csv",
+        ],
+    );
+    s.snap(
         "query_explain",
         &[
             "query",
@@ -462,6 +563,46 @@ fn backtest() {
         "backtest_format_xml",
         &["backtest", "--rules", "rules/mcp.rules", "--format", "xml"],
     );
+    // alerts.parquet carries each alert's labels as a MAP, not text.
+    let out = s.path("bt");
+    let o = common::mcpops(
+        &s.store(),
+        &[
+            "backtest",
+            "--rules",
+            "rules/mcp.rules",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", common::text(&o));
+    for file in ["alerts.parquet", "actions.parquet"] {
+        let f = std::fs::File::open(out.join(file)).unwrap();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+            .unwrap()
+            .build()
+            .unwrap();
+        let mut servers = 0;
+        for batch in reader {
+            let batch = batch.unwrap();
+            let labels = batch.column_by_name("labels").unwrap();
+            use arrow::array::{Array, AsArray};
+            let map = labels
+                .as_map_opt()
+                .unwrap_or_else(|| panic!("{file}: labels is {}, not a MAP", labels.data_type()));
+            let keys = map.keys().as_string::<i32>();
+            let values = map.values().as_string::<i32>();
+            for i in 0..keys.len() {
+                if keys.value(i) == "server" {
+                    assert!(values.value(i).starts_with("mcp-0"), "{file}");
+                    servers += 1;
+                }
+            }
+        }
+        if file == "alerts.parquet" {
+            assert!(servers > 0, "{file}: no alert with a server label");
+        }
+    }
 }
 
 #[test]

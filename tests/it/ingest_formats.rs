@@ -612,3 +612,323 @@ fn fifos_are_refused_before_anything_is_read() {
         assert!(e.contains("not a regular file"), "{e}");
     }
 }
+
+/// Export -> ingest round trips: store A is written with hostile samples,
+/// exported in each format, ingested into a fresh store B, and B must hold
+/// the same samples (values compared bit for bit, NaN as NaN) and export
+/// byte for byte the same file. The store's own segments, ingested as
+/// Parquet, must give the same samples too.
+mod round_trip {
+    use mcpops::ingest::{IngestOptions, ingest_path};
+    use mcpops::model::{SampleSink, SeriesKey};
+    use mcpops::store::{ExportFormat, ScanRequest, SeriesData, Store};
+    use std::path::Path;
+
+    /// Label values a CSV or JSON writer can get wrong.
+    const HOSTILE: [&str; 9] = [
+        "a,b",
+        "say \"hi\"",
+        "two\nlines",
+        "cr\r\nlf",
+        "ünïcødé ✓ 日本",
+        " padded ",
+        "{x=\"y\"}",
+        "'single'",
+        "NaN",
+    ];
+
+    /// Values a number formatter can get wrong.
+    fn values() -> Vec<f64> {
+        let mut v = vec![
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -0.0,
+            0.0,
+            5e-324,
+            f64::MAX,
+            f64::MIN,
+            f64::MIN_POSITIVE,
+            0.1 + 0.2,
+            1e300,
+            -1.5e-300,
+            123456789012345680.0,
+            1.0 / 3.0,
+            9007199254740993.0,
+        ];
+        // Finite values of arbitrary bit patterns.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        while v.len() < 60 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let f = f64::from_bits(x);
+            if f.is_finite() {
+                v.push(f);
+            }
+        }
+        v
+    }
+
+    /// Store A: hostile labels, 30 label columns over the series, values
+    /// above at millisecond times across days, and the first and last
+    /// storable milliseconds.
+    fn store_a(root: &Path) -> Store {
+        let store = Store::open(root);
+        let mut w = store.writer().unwrap();
+        let vals = values();
+        let t0 = super::T + 123; // 2026-11-16T00:00:00.123Z
+        for (i, hostile) in HOSTILE.iter().enumerate() {
+            let key = SeriesKey::new(
+                format!("metric.{i}_total"),
+                vec![
+                    ("server".into(), format!("mcp-{i:02}")),
+                    ("note".into(), hostile.to_string()),
+                ],
+            );
+            let id = w.intern(key);
+            for (j, v) in vals.iter().enumerate() {
+                let t = t0 + j as i64 * 3_600_007 + i as i64;
+                w.push(id, t, *v).unwrap();
+            }
+        }
+        // Many label columns: each series has a few of 30.
+        for s in 0..10 {
+            let labels = (0..30)
+                .filter(|l| (l + s) % 3 == 0)
+                .map(|l| (format!("label_{l:02}"), format!("v{s}-{l}")))
+                .collect();
+            let id = w.intern(SeriesKey::new("wide", labels));
+            for j in 0..5 {
+                w.push(id, t0 + j * 1001, (s * 10 + j as usize) as f64 * 0.1)
+                    .unwrap();
+            }
+        }
+        let edge = w.intern(SeriesKey::new("edge", vec![]));
+        w.push(edge, -62_135_596_800_000, 1.0).unwrap(); // 0001-01-01T00:00:00Z
+        w.push(edge, 253_402_300_799_999, 2.0).unwrap(); // 9999-12-31T23:59:59.999Z
+        w.push(edge, -1, 3.0).unwrap(); // 1969-12-31T23:59:59.999Z
+        w.commit().unwrap();
+        store
+    }
+
+    fn export(store: &Store, format: ExportFormat) -> Vec<u8> {
+        let mut out = Vec::new();
+        store
+            .snapshot()
+            .unwrap()
+            .export(&ScanRequest::all(), format, &mut out)
+            .unwrap();
+        out
+    }
+
+    fn scan(store: &Store) -> Vec<SeriesData> {
+        store.snapshot().unwrap().scan(&ScanRequest::all()).unwrap()
+    }
+
+    /// Same series, same times, same values bit for bit (any NaN as NaN).
+    fn assert_same(a: &[SeriesData], b: &[SeriesData], what: &str) {
+        assert_eq!(a.len(), b.len(), "{what}: series");
+        let samples: usize = a.iter().map(|s| s.timestamps.len()).sum();
+        assert!(samples > 500, "{what}: only {samples} samples");
+        for (x, y) in a.iter().zip(b) {
+            assert_eq!(x.key, y.key, "{what}");
+            assert_eq!(x.timestamps, y.timestamps, "{what}: {}", x.key);
+            for (i, (p, q)) in x.values.iter().zip(&y.values).enumerate() {
+                assert!(
+                    p.to_bits() == q.to_bits() || (p.is_nan() && q.is_nan()),
+                    "{what}: {} sample {i}: {p:e} became {q:e}",
+                    x.key
+                );
+            }
+        }
+    }
+
+    fn ingest_into(root: &Path, path: &Path) -> Store {
+        let store = Store::open(root);
+        let mut w = store.writer().unwrap();
+        let opts = IngestOptions {
+            quiet: true,
+            ..IngestOptions::default()
+        };
+        ingest_path(path, &opts, &mut w).unwrap();
+        w.commit().unwrap();
+        store
+    }
+
+    #[test]
+    fn every_export_format_ingests_back_to_the_same_samples() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = store_a(&dir.path().join("a"));
+        let samples_a = scan(&a);
+        for (format, ext) in [
+            (ExportFormat::Csv, "csv"),
+            (ExportFormat::JsonLines, "jsonl"),
+            (ExportFormat::Parquet, "parquet"),
+        ] {
+            let bytes = export(&a, format);
+            let file = dir.path().join(format!("export.{ext}"));
+            std::fs::write(&file, &bytes).unwrap();
+            let b = ingest_into(&dir.path().join(format!("b-{ext}")), &file);
+            assert_same(&samples_a, &scan(&b), ext);
+            if format != ExportFormat::Parquet {
+                // Text exports are deterministic: B's is A's, byte for byte.
+                assert!(
+                    export(&b, format) == bytes,
+                    "{ext}: the second export differs from the first"
+                );
+            } else {
+                assert_eq!(
+                    export(&b, ExportFormat::Csv),
+                    export(&a, ExportFormat::Csv),
+                    "parquet: B exports otherwise than A"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_store_segments_ingest_as_parquet() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = store_a(&dir.path().join("a"));
+        let c = ingest_into(&dir.path().join("c"), &dir.path().join("a/segments"));
+        assert_same(&scan(&a), &scan(&c), "segments");
+    }
+
+    #[test]
+    fn csv_and_json_exports_spell_times_with_z_and_values_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = store_a(&dir.path().join("a"));
+        let csv = String::from_utf8(export(&a, ExportFormat::Csv)).unwrap();
+        assert!(!csv.contains("+0000") && !csv.contains("+00:00"), "{csv}");
+        assert!(csv.contains(",0001-01-01T00:00:00Z,1.0\n"), "{csv}");
+        assert!(csv.contains(",9999-12-31T23:59:59.999Z,2.0\n"), "{csv}");
+        assert!(csv.contains(",0.30000000000000004\n"), "{csv}");
+        let jsonl = String::from_utf8(export(&a, ExportFormat::JsonLines)).unwrap();
+        assert!(jsonl.contains(r#""value":"NaN"}"#), "{jsonl}");
+        assert!(jsonl.contains(r#""value":"-Inf"}"#), "{jsonl}");
+        assert!(jsonl.contains(r#""timestamp":"1969-12-31T23:59:59.999Z""#));
+        assert!(!jsonl.contains("null"), "absent labels are left out");
+    }
+}
+
+#[test]
+fn parquet_that_is_not_a_long_table_is_refused_naming_its_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wide.parquet");
+    let mut df = polars::prelude::df!("time" => [1i64, 2], "cpu" => [0.5f64, 0.6]).unwrap();
+    polars::prelude::ParquetWriter::new(std::fs::File::create(&path).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    let mut sink = MemorySink::default();
+    let err = ingest_path(&path, &opts(), &mut sink).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("wide.parquet:1:1:") && text.contains("`time`, `cpu`"),
+        "{text}"
+    );
+    let junk = dir.path().join("junk.parquet");
+    write(&junk, "metric,timestamp,value\n");
+    let err = ingest_path(&junk, &opts(), &mut sink).unwrap_err();
+    assert!(
+        err.to_string().contains("not a readable Parquet file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn parquet_of_other_tools_with_epoch_and_ns_times_and_a_bad_row() {
+    use polars::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("duck.parquet");
+    // Epoch seconds, integer values, a null label and a null value.
+    let mut df = df!(
+        "metric" => ["cpu", "cpu", "cpu"],
+        "host" => [Some("a"), None, Some("a")],
+        "timestamp" => [1_794_787_200i64, 1_794_787_260, 1_794_787_320],
+        "value" => [Some(1i64), Some(2), None],
+    )
+    .unwrap();
+    ParquetWriter::new(std::fs::File::create(&path).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    let mut sink = MemorySink::default();
+    let err = ingest_path(&path, &opts(), &mut sink).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("duck.parquet:3:4: the value is null"),
+        "{err}"
+    );
+    let mut o = opts();
+    o.skip_invalid = true;
+    let mut sink = MemorySink::default();
+    let report = ingest_path(&path, &o, &mut sink).unwrap();
+    assert_eq!((report.samples, report.skipped), (2, 1));
+    assert_eq!(series(&sink, &key("cpu", &[("host", "a")])), vec![(T, 1.0)]);
+    assert_eq!(series(&sink, &key("cpu", &[])), vec![(T + 60_000, 2.0)]);
+    // Nanosecond timestamps are floored to the millisecond.
+    let ns = dir.path().join("ns.parquet");
+    let mut df =
+        df!("metric" => ["m"], "timestamp" => [T * 1_000_000 + 1_999_999], "value" => [1.0f64])
+            .unwrap();
+    df.apply("timestamp", |c| {
+        c.cast(&DataType::Datetime(TimeUnit::Nanoseconds, None))
+            .unwrap()
+    })
+    .unwrap();
+    ParquetWriter::new(std::fs::File::create(&ns).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    let mut sink = MemorySink::default();
+    ingest_path(&ns, &opts(), &mut sink).unwrap();
+    assert_eq!(series(&sink, &key("m", &[])), vec![(T + 1, 1.0)]);
+}
+
+#[test]
+fn json_lines_of_the_flat_export_form_mix_with_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mixed.jsonl");
+    write(
+        &path,
+        concat!(
+            r#"{"metric":"m","server":"a","labels":"x","ts":"t","timestamp":"2026-11-16T00:00:00Z","value":"+Inf"}"#,
+            "\n",
+            r#"{"ts":"2026-11-16T00:00:01Z","metric":"m","labels":{"server":"a"},"value":1}"#,
+            "\n",
+            r#"{"ts":"2026-11-16T00:00:02Z","server":"a","method":"ping","duration_ms":5}"#,
+            "\n",
+            r#"{"metric":"m","server":null,"timestamp":1794787203000,"value":-0.0}"#,
+            "\n",
+        ),
+    );
+    let mut sink = MemorySink::default();
+    let report = ingest_path(&path, &opts(), &mut sink).unwrap();
+    assert_eq!(report.samples, 4);
+    // `labels` and `ts` are labels of the flat form like any other field.
+    let flat = key("m", &[("server", "a"), ("labels", "x"), ("ts", "t")]);
+    assert_eq!(series(&sink, &flat), vec![(T, f64::INFINITY)]);
+    assert_eq!(
+        series(&sink, &key("m", &[("server", "a")])),
+        vec![(T + 1000, 1.0)]
+    );
+    let bare = series(&sink, &key("m", &[]));
+    assert!(bare.len() == 1 && bare[0].1.to_bits() == (-0.0f64).to_bits());
+    // A flat line's errors name its fields.
+    write(&path, r#"{"metric":"m","timestamp":"soon","value":1}"#);
+    let err = ingest_path(&path, &opts(), &mut MemorySink::default()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("`timestamp` \"soon\" is not a time"),
+        "{err}"
+    );
+    write(
+        &path,
+        r#"{"metric":"m","timestamp":1794787203000,"value":1,"x":{"a":1}}"#,
+    );
+    let err = ingest_path(&path, &opts(), &mut MemorySink::default()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("label `x` must be a string, not an object"),
+        "{err}"
+    );
+}
