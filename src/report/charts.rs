@@ -19,10 +19,16 @@ const ORANGE: RGBColor = RGBColor(234, 88, 12);
 const RED_MARK: RGBColor = RGBColor(220, 38, 38);
 const GREY: RGBColor = RGBColor(107, 114, 128);
 const AMBER: RGBColor = RGBColor(217, 119, 6);
-/// Text sizes in px: captions, tick labels and legends, axis names.
-const CAPTION: u32 = 16;
-const LABEL: u32 = 13;
-const AXIS: u32 = 13;
+/// plotters' SVG backend writes a font's size divided by 1.24 (its
+/// points-to-em factor): this is the size to ask for `px` pixels.
+const fn px(px: f64) -> f64 {
+    px * 1.24
+}
+/// Text sizes, in pixels as the browser draws them: captions, tick labels
+/// and legends, axis names.
+const CAPTION: f64 = px(16.0);
+const LABEL: f64 = px(13.0);
+const AXIS: f64 = px(13.0);
 
 /// A chart is drawn only when its values lie within ±this. plotters asserts
 /// that an axis range is not NaN, and its tick search loops forever on a
@@ -141,8 +147,13 @@ pub fn short_number(v: f64) -> String {
         format!("{v:.0}")
     } else if a >= 1.0 {
         format!("{v:.1}")
+    } else if a == 0.0 {
+        "0".to_string()
     } else {
-        format!("{v:.3}")
+        // Three significant digits, trailing zeros dropped: 0.25, 0.00123.
+        let digits = (2 - a.log10().floor() as i32).clamp(0, 12) as usize;
+        let text = format!("{v:.digits$}");
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
     }
 }
 
@@ -220,6 +231,7 @@ pub fn series(
         let mut chart = ChartBuilder::on(&root)
             .caption(title, (FONT, CAPTION))
             .margin(10)
+            .margin_right(36)
             .x_label_area_size(40)
             .y_label_area_size(84)
             .build_cartesian_2d(HourTicks::new(x0, x1, ticks), lo..hi)
@@ -364,6 +376,7 @@ pub fn timeline(spans: &[Span], from_ms: i64, to_ms: i64, width: u32) -> Option<
         root.fill(&WHITE).map_err(err)?;
         let mut chart = ChartBuilder::on(&root)
             .margin(10)
+            .margin_right(40)
             .x_label_area_size(40)
             .y_label_area_size(300)
             .build_cartesian_2d(HourTicks::new(x0, x1, ticks), -0.5..n - 0.5)
@@ -504,6 +517,84 @@ mod tests {
         for h in HOSTILE {
             let all: Vec<(i64, f64)> = (0..10).map(|i| (T0 + i, h)).collect();
             let _ = series("s", "u", &all, &Overlay::default(), (600, 300));
+        }
+    }
+
+    /// Ticks fall on whole hours or midnights, a midnight tick names its
+    /// day with the year, and there are never more than asked for.
+    #[test]
+    fn time_ticks_fall_on_whole_hours_and_days() {
+        let axis = TimeAxis::from(T0 + 7 * 3_600_000 + 123);
+        for (hours, most) in [(5.5, 6), (30.0, 6), (72.0, 6), (24.0 * 30.0, 6), (2.0, 10)] {
+            let x0 = axis.x(T0 + 7 * 3_600_000 + 123);
+            let ticks = axis.ticks(x0, x0 + hours, most);
+            assert!(
+                !ticks.is_empty() && ticks.len() <= most,
+                "{hours}: {ticks:?}"
+            );
+            for t in &ticks {
+                assert_eq!(t.fract(), 0.0, "{t}");
+                assert!(*t >= x0 && *t <= x0 + hours);
+            }
+            if hours >= 24.0 * 7.0 {
+                assert!(ticks.iter().all(|t| t % 24.0 == 0.0), "{ticks:?}");
+            }
+        }
+        assert_eq!(axis.label(24.0), "2026-11-23");
+        assert_eq!(axis.label(36.0), "12:00");
+    }
+
+    /// A flat series with a forecast band of ±1000: the axis stays within
+    /// 10% of the series' level (the band is clamped to it), not -1000..1000.
+    #[test]
+    fn a_wide_forecast_band_does_not_stretch_a_flat_series() {
+        let flat: Vec<(i64, f64)> = (0..100).map(|i| (T0 + i * 300_000, 5.0)).collect();
+        let overlay = Overlay {
+            forecast: (100..110)
+                .map(|i| (T0 + i * 300_000, 5.0, -1000.0, 1000.0))
+                .collect(),
+            ..Overlay::default()
+        };
+        let svg = series("s", "sessions", &flat, &overlay, (600, 300)).unwrap();
+        assert!(!svg.contains(">1000") && !svg.contains(">-"), "{svg}");
+        assert!(svg.contains("5.0 sessions"), "{svg}");
+        assert!(
+            !svg.contains("100") && !svg.contains("3.0 sessions"),
+            "{svg}"
+        );
+    }
+
+    /// Every text of every chart is at least 12 px.
+    #[test]
+    fn chart_text_is_readable() {
+        let overlay = Overlay {
+            anomalies: vec![(T0, T0 + 600_000)],
+            forecast: vec![(T0 + 300 * 300_000, 20.0, 10.0, 30.0)],
+            limit: Some((40.0, "limit".into())),
+            marker: Some((T0 + 300 * 300_000, "full".into())),
+        };
+        let spans = [Span {
+            row: "Alert a".into(),
+            start_ms: T0,
+            end_ms: T0 + 3_600_000,
+            critical: true,
+            open: false,
+        }];
+        let svgs = [
+            series("s", "bytes", &points(3.0), &overlay, (600, 300)).unwrap(),
+            timeline(&spans, T0, T0 + 86_400_000, 1000).unwrap(),
+            bars("b", &[("a".to_string(), 0.5)], 600).unwrap(),
+        ];
+        for svg in &svgs {
+            let sizes: Vec<f64> = svg
+                .split("font-size=\"")
+                .skip(1)
+                .map(|rest| rest.split('"').next().unwrap().parse().unwrap())
+                .collect();
+            assert!(!sizes.is_empty());
+            for size in sizes {
+                assert!(size >= 12.0, "{size} px");
+            }
         }
     }
 }

@@ -51,12 +51,12 @@ section{background:#fff;border-radius:8px;padding:14px 18px;margin:14px 0;box-sh
 h2{font-size:17px;margin:2px 0 10px}
 table{border-collapse:collapse;font-size:14px;width:100%}
 th,td{padding:4px 8px;border-bottom:1px solid #e5e7eb;text-align:left;vertical-align:top}
-td:first-child,th:first-child{white-space:nowrap}
+td,th{white-space:nowrap}td:last-child,#health td{white-space:normal}
 th{background:#f9fafb;font-weight:600}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 td.ok{background:#dcfce7}td.warning{background:#fef3c7}td.critical{background:#fee2e2;font-weight:600}
 .pill{display:inline-block;padding:1px 8px;border-radius:10px;font-size:13px;color:#fff}
-.pill.ok{background:#15803d}.pill.warning{background:#b45309}.pill.critical{background:#b91c1c}
+.pill.ok{background:#15803d}.pill.info{background:#6b7280}.pill.warning{background:#b45309}.pill.critical{background:#b91c1c}
 .bar{background:#e5e7eb;border-radius:3px;height:10px;width:120px;display:inline-block;vertical-align:middle}
 .bar span{display:block;height:10px;border-radius:3px}
 .charts{display:flex;flex-wrap:wrap;gap:10px}
@@ -434,6 +434,7 @@ fn unit_of(series: &str) -> &'static str {
         "call rate" => "calls/s",
         "p95 latency" => "seconds",
         "server error ratio" => "share of calls",
+        "up" => "share of scrapes up",
         s if s.contains("bytes") || s.contains("memory") => "bytes",
         s if s.contains("cpu") => "share of a core",
         s if s.contains("sessions") => "sessions",
@@ -685,7 +686,11 @@ fn recommendations(h: &mut String, r: &Report) {
             let _ = write!(
                 h,
                 "<li class=\"recommendation\">{} <b>{}</b>: {}<details><summary>evidence</summary><ul>",
-                pill(super::Level::of(rec.severity)),
+                match rec.severity {
+                    crate::analyze::incidents::Severity::Info =>
+                        "<span class=\"pill info\">info</span>".to_string(),
+                    s => pill(super::Level::of(s)),
+                },
                 esc(&rec.action),
                 esc(&rec.effect)
             );

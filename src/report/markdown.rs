@@ -13,9 +13,10 @@ use std::fmt::Write;
 
 /// Text from the data as Markdown that shows it literally: HTML's special
 /// characters as entities (a tool named `<img src=x onerror=...>` stays
-/// text), Markdown's punctuation backslash-escaped (`|` would end a table
-/// cell, `*` and backticks would start emphasis or code), line breaks as
-/// spaces. An underscore between two letters or digits is left alone:
+/// text), Markdown's inline punctuation backslash-escaped (`|` would end a
+/// table cell, `*` and backticks would start emphasis or code, `[` and `]`
+/// a link), line breaks as spaces. Parentheses, `!` and `#` need nothing:
+/// without `[`/`]` they make no link or image, and data never starts a line. An underscore between two letters or digits is left alone:
 /// CommonMark never reads it as emphasis (`fetch_url`).
 pub fn text(s: &str) -> String {
     let chars: Vec<char> = s.chars().collect();
@@ -25,7 +26,6 @@ pub fn text(s: &str) -> String {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
             '\n' | '\r' => out.push(' '),
             '_' => {
                 let word = |j: Option<usize>| {
@@ -37,7 +37,7 @@ pub fn text(s: &str) -> String {
                 }
                 out.push('_');
             }
-            '\\' | '`' | '*' | '|' | '[' | ']' | '~' | '#' | '!' | '{' | '}' | '(' | ')' => {
+            '\\' | '`' | '*' | '|' | '[' | ']' | '~' => {
                 out.push('\\');
                 out.push(c);
             }

@@ -449,12 +449,15 @@ fn nothing_analysed(fleet: &FleetData, from: i64, to: i64) -> Analysis {
     }
 }
 
+/// The health row of alerts that name no server.
+pub const FLEET: &str = "(fleet)";
+
 fn server_of(e: &Episode) -> String {
     // The first server label the alert carries, in the analyzer's order.
     SERVER_LABELS
         .iter()
         .find_map(|l| e.labels.iter().find(|(k, _)| k == l))
-        .map_or_else(|| "(fleet)".to_string(), |(_, v)| v.clone())
+        .map_or_else(|| FLEET.to_string(), |(_, v)| v.clone())
 }
 
 fn slo_rows(fleet: &FleetData, a: &Analysis) -> Vec<SloRow> {
@@ -541,6 +544,30 @@ fn health(a: &Analysis, alerts: &Alerts, slo: &[SloRow]) -> Vec<HealthRow> {
                 .collect(),
         })
         .collect();
+    // An alert firing at the end on no server the analyzer knows (a
+    // fleet-wide rule: `absent(...)`, a sum without the server label) still
+    // counts for the verdict: it gets a row of its own.
+    for &i in &alerts.firing_at_end {
+        let server = server_of(&alerts.episodes[i]);
+        if !rows.iter().any(|r| r.server == server) {
+            rows.push(HealthRow {
+                server,
+                level: Level::Ok,
+                signals: SIGNALS
+                    .iter()
+                    .map(|s| {
+                        (
+                            s.to_string(),
+                            Cell {
+                                level: Level::Ok,
+                                note: String::new(),
+                            },
+                        )
+                    })
+                    .collect(),
+            });
+        }
+    }
     let mut raise = |server: &str, signal: &str, level: Level, note: String| {
         if let Some(cell) = rows
             .iter_mut()
@@ -665,7 +692,7 @@ pub fn human_duration_ms(ms: i64) -> String {
     if ms < SECOND_MS as u64 {
         return format!("{sign}{ms} ms");
     }
-    if ms < 10 * SECOND_MS as u64 {
+    if ms < MINUTE_MS as u64 {
         return format!("{sign}{:.1} s", ms as f64 / 1000.0);
     }
     let units = [
@@ -674,6 +701,7 @@ pub fn human_duration_ms(ms: i64) -> String {
         ("m", MINUTE_MS as u64),
         ("s", SECOND_MS as u64),
     ];
+    // From a minute up, whole units: the two largest.
     let Some(i) = units.iter().position(|(_, size)| ms >= *size) else {
         return format!("{sign}{ms} ms");
     };
@@ -726,7 +754,7 @@ pub fn human_value(v: f64, unit: &str) -> String {
                 format!("{} ms", charts::short_number(v))
             }
         }
-        "ratio" | "share of calls" | "share of a core" | "share" => {
+        "ratio" | "share of calls" | "share of a core" | "share of scrapes up" | "share" => {
             format!("{:.1}%", v * 100.0)
         }
         "share of the 30-day budget left" => format!("{:.0}% of the budget", v * 100.0),
@@ -743,6 +771,7 @@ fn verdict(health: &[HealthRow], alerts: &Alerts, fresh: &Freshness, to_ms: i64)
         .map(|r| r.server.as_str())
         .collect();
     let firing = alerts.firing_at_end.len();
+    let servers = health.iter().filter(|r| r.server != FLEET).count();
     let alerts_part = if alerts.alert_rules == 0 {
         "no alert rules loaded".to_string()
     } else {
@@ -777,17 +806,15 @@ fn verdict(health: &[HealthRow], alerts: &Alerts, fresh: &Freshness, to_ms: i64)
         )
     } else {
         match level {
-            Level::Ok => format!("OK: {} servers healthy, {alerts_part}", health.len()),
+            Level::Ok => format!("OK: {servers} servers healthy, {alerts_part}"),
             Level::Warning => format!(
-                "WARNING: {} of {} servers need attention ({}); {alerts_part}",
+                "WARNING: {} of {servers} servers need attention ({}); {alerts_part}",
                 bad.len(),
-                health.len(),
                 bad.join(", ")
             ),
             Level::Critical => format!(
-                "CRITICAL: {} of {} servers ({}); {alerts_part}",
+                "CRITICAL: {} of {servers} servers ({}); {alerts_part}",
                 bad.len(),
-                health.len(),
                 bad.join(", ")
             ),
         }
@@ -923,4 +950,27 @@ pub fn write_archive(report: &Report, dir: &Path) -> Result<PathBuf, ReportError
     let copy = archive_dir(report, dir);
     write(report, &copy)?;
     Ok(copy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_values_read_at_a_glance() {
+        assert_eq!(human_duration_ms(169_302_916), "1d 23h");
+        assert_eq!(human_duration_ms(2_502_916), "41m 42s");
+        assert_eq!(human_duration_ms(3_600_000), "1h");
+        assert_eq!(human_duration_ms(17_542), "17.5 s");
+        assert_eq!(human_duration_ms(350), "350 ms");
+        assert_eq!(human_value(14275.1564, "ms"), "14.3 s");
+        assert_eq!(
+            human_value(3.5 * 1024.0 * 1024.0 * 1024.0, "bytes"),
+            "3.5 GiB"
+        );
+        assert_eq!(human_value(0.0123, "ratio"), "1.2%");
+        assert_eq!(human_value(0.0, "requests"), "0 requests");
+        assert_eq!(human_value(0.70312, "calls/s"), "0.703 calls/s");
+        assert_eq!(when("2026-11-16T10:54:15.388Z"), "2026-11-16 10:54 UTC");
+    }
 }
