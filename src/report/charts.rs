@@ -233,7 +233,7 @@ pub fn series(
             .margin(10)
             .margin_right(36)
             .x_label_area_size(40)
-            .y_label_area_size(84)
+            .y_label_area_size(100)
             .build_cartesian_2d(HourTicks::new(x0, x1, ticks), lo..hi)
             .map_err(err)?;
         chart
@@ -242,7 +242,8 @@ pub fn series(
             .x_label_formatter(&|x| axis.label(*x))
             .y_label_formatter(&|y| super::human_value(*y, unit))
             .x_desc("time (UTC)")
-            .y_desc(unit)
+            // Every tick label carries the unit: no rotated axis name to
+            // collide with them.
             .axis_desc_style((FONT, AXIS))
             .label_style((FONT, LABEL))
             .light_line_style(RGBColor(240, 240, 240))
@@ -352,7 +353,8 @@ pub struct Span {
     pub row: String,
     pub start_ms: i64,
     pub end_ms: i64,
-    pub critical: bool,
+    /// The alert's severity as the verdict weighs it (an `info` alert: ok).
+    pub level: super::Level,
     /// Still active at the end of the period.
     pub open: bool,
 }
@@ -398,7 +400,11 @@ pub fn timeline(spans: &[Span], from_ms: i64, to_ms: i64, width: u32) -> Option<
         chart
             .draw_series(spans.iter().map(|s| {
                 let y = n - row_of(&s.row) - 1.0;
-                let color = if s.critical { RED_MARK } else { AMBER };
+                let color = match s.level {
+                    super::Level::Critical => RED_MARK,
+                    super::Level::Warning => AMBER,
+                    super::Level::Ok => GREY,
+                };
                 let end = s.end_ms.max(s.start_ms + 60_000).min(to_ms);
                 Rectangle::new(
                     [(axis.x(s.start_ms), y - 0.3), (axis.x(end), y + 0.3)],
@@ -577,7 +583,7 @@ mod tests {
             row: "Alert a".into(),
             start_ms: T0,
             end_ms: T0 + 3_600_000,
-            critical: true,
+            level: super::super::Level::Critical,
             open: false,
         }];
         let svgs = [

@@ -266,14 +266,14 @@ fn timeline(h: &mut String, r: &Report) {
             row: format!("{} {}", e.alert, server_of(e)),
             start_ms: e.fired_at.unwrap_or(e.active_at),
             end_ms: e.ended_at.unwrap_or(r.to_ms),
-            critical: e.severity == "critical",
+            level: super::alert_level(e.severity),
             open: e.ended_at.is_none(),
         })
         .collect();
     match charts::timeline(&spans, r.from_ms.max(r.analysis.from_ms), r.to_ms, WIDE.0) {
         Some(svg) => {
             h.push_str(&svg);
-            h.push_str("<p class=\"legend\"><span><span class=\"swatch\" style=\"background:#dc2626\"></span>critical</span><span><span class=\"swatch\" style=\"background:#d97706\"></span>warning</span><span>solid: still firing at the end; lighter: ended</span></p>");
+            h.push_str("<p class=\"legend\"><span><span class=\"swatch\" style=\"background:#dc2626\"></span>critical</span><span><span class=\"swatch\" style=\"background:#d97706\"></span>warning</span><span><span class=\"swatch\" style=\"background:#6b7280\"></span>info (does not count for the verdict)</span><span>solid: still firing at the end; lighter: ended</span></p>");
         }
         None if r.alerts.alert_rules == 0 => {
             h.push_str("<p><b>No rules loaded: no alert was checked.</b></p>");
@@ -570,8 +570,14 @@ fn forecasts(h: &mut String, r: &Report) {
         }
     }
     h.push_str("</div>");
-    let rows: Vec<String> = a
-        .forecasts
+    // Soonest first: what runs out within the horizon, then the rest.
+    let mut listed: Vec<&crate::analyze::analysis::Forecast> = a.forecasts.iter().collect();
+    listed.sort_by(|x, y| {
+        x.seconds
+            .unwrap_or(f64::INFINITY)
+            .total_cmp(&y.seconds.unwrap_or(f64::INFINITY))
+    });
+    let rows: Vec<String> = listed
         .iter()
         .map(|f| {
             format!(

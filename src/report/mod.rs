@@ -502,6 +502,16 @@ fn slo_rows(fleet: &FleetData, a: &Analysis) -> Vec<SloRow> {
         .collect()
 }
 
+/// How an alert's `severity` counts for the verdict: `critical` and
+/// `warning` as themselves, anything else (`info`) not at all.
+pub(crate) fn alert_level(severity: &str) -> Level {
+    match severity {
+        "critical" => Level::Critical,
+        "warning" => Level::Warning,
+        _ => Level::Ok,
+    }
+}
+
 /// The signal an incident kind belongs to.
 fn signal_of(kind: IncidentKind) -> &'static str {
     match kind {
@@ -647,11 +657,7 @@ fn health(a: &Analysis, alerts: &Alerts, slo: &[SloRow]) -> Vec<HealthRow> {
     }
     for &i in &alerts.firing_at_end {
         let e = &alerts.episodes[i];
-        let level = if e.severity == "critical" {
-            Level::Critical
-        } else {
-            Level::Warning
-        };
+        let level = alert_level(e.severity);
         raise(
             &server_of(e),
             "alerts",
