@@ -122,15 +122,15 @@ pub fn render(r: &Report) -> String {
 /// folds under `<details>` in a second table with the same header.
 fn table(h: &mut String, header: &[&str], rows: &[String], what: &str) {
     let head: String = header.iter().map(|c| format!("<th>{c}</th>")).collect();
-    let _ = write!(h, "<table><tr>{head}</tr>\n");
+    let _ = writeln!(h, "<table><tr>{head}</tr>");
     for row in rows.iter().take(FOLD) {
         h.push_str(row);
     }
     h.push_str("</table>");
     if rows.len() > FOLD {
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<details><summary>{} more {what}</summary><table><tr>{head}</tr>\n",
+            "<details><summary>{} more {what}</summary><table><tr>{head}</tr>",
             rows.len() - FOLD
         );
         for row in &rows[FOLD..] {
