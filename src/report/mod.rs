@@ -291,7 +291,6 @@ pub fn build(
         });
     }
     let now = opts.now_ms.unwrap_or_else(crate::time::now_ms);
-    let freshness = freshness(&snapshot, stored_last, to, now)?;
     progress.step("reading calls and gauges");
     let fleet = FleetData::load_with(
         &snapshot,
@@ -301,6 +300,7 @@ pub fn build(
             server_label: opts.server_label.clone(),
         },
     )?;
+    let freshness = freshness(&snapshot, &fleet, stored_last, to, now)?;
     let analysis = match crate::analyze::analysis::require_data(&fleet) {
         Ok(()) => {
             progress.step("analysing");
@@ -376,23 +376,35 @@ const DEFAULT_INTERVAL_MS: i64 = MINUTE_MS;
 
 /// The usual interval between two samples of one series: the median, over
 /// the series that are sampled (not one sample per event, whose gaps are
-/// the traffic's) and have at least three samples, of their mean gap.
-/// Read from the store's catalog (keys and times only).
-fn scrape_interval(snapshot: &Snapshot) -> Result<Option<i64>, StoreError> {
-    let catalog = snapshot.catalog(&|_| true)?;
-    let mut gaps: Vec<i64> = catalog
-        .series
+/// the traffic's) and have at least three samples, of their mean gap. The
+/// period's gauges, already read, give it; when the period has none (a
+/// stale one, or calls only), the store's catalog (keys and times only).
+fn scrape_interval(snapshot: &Snapshot, fleet: &FleetData) -> Result<Option<i64>, StoreError> {
+    let mean_gap = |first: i64, last: i64, samples: usize| {
+        (samples >= 3 && last > first).then(|| (last - first) / (samples as i64 - 1))
+    };
+    let mut gaps: Vec<i64> = fleet
+        .servers
         .iter()
-        .filter(|s| s.samples >= 3 && s.last > s.first)
-        .filter(|s| {
-            catalog
-                .metadata
-                .get(&s.key.metric)
-                .is_none_or(|m| m.kind != MetricType::Event)
-        })
-        .map(|s| (s.last - s.first) / (s.samples as i64 - 1))
+        .flat_map(|s| s.gauges.values())
+        .filter_map(|g| mean_gap(*g.ts.first()?, *g.ts.last()?, g.ts.len()))
         .filter(|g| *g > 0)
         .collect();
+    if gaps.is_empty() {
+        let catalog = snapshot.catalog(&|_| true)?;
+        gaps = catalog
+            .series
+            .iter()
+            .filter(|s| {
+                catalog
+                    .metadata
+                    .get(&s.key.metric)
+                    .is_none_or(|m| m.kind != MetricType::Event)
+            })
+            .filter_map(|s| mean_gap(s.first, s.last, s.samples as usize))
+            .filter(|g| *g > 0)
+            .collect();
+    }
     if gaps.is_empty() {
         return Ok(None);
     }
@@ -402,11 +414,12 @@ fn scrape_interval(snapshot: &Snapshot) -> Result<Option<i64>, StoreError> {
 
 fn freshness(
     snapshot: &Snapshot,
+    fleet: &FleetData,
     newest_ms: i64,
     to_ms: i64,
     now_ms: i64,
 ) -> Result<Freshness, StoreError> {
-    let measured = scrape_interval(snapshot)?;
+    let measured = scrape_interval(snapshot, fleet)?;
     let interval = measured.unwrap_or(DEFAULT_INTERVAL_MS);
     let slack = interval.saturating_mul(2);
     Ok(Freshness {

@@ -698,8 +698,8 @@ fn report_without_rules_says_so() {
 }
 
 /// A tool named by a client with markup in its name: report.md shows it
-/// as text (entities and backslash escapes), and its table rows keep their
-/// cells.
+/// as text (entities and backslash escapes), its table rows keep their
+/// cells, and report.html shows it as text too.
 #[test]
 fn report_markdown_escapes_names_from_the_data() {
     let s = Sandbox::empty();
@@ -724,5 +724,7 @@ fn report_markdown_escapes_names_from_the_data() {
     let rows: Vec<&str> = md.lines().filter(|l| l.contains("img")).collect();
     assert!(!rows.is_empty(), "{md}");
     assert!(!md.contains("<img"), "{md}");
+    let html = std::fs::read_to_string(out.join("report.html")).expect("report.html");
+    assert!(!html.contains("<img") && html.contains("&lt;img src=x"));
     s.snap_text("report_markdown_escaped", &rows.join("\n"));
 }
