@@ -1,7 +1,8 @@
 //! How a command fails, and how the process exits (the README's exit codes):
 //! 0 ok, 1 failure, 2 usage or input error, 3 rule problems, 4 an alert
 //! that `report --fail-on` pages for, 5 a damaged store, 6 a period with
-//! nothing to analyse.
+//! nothing to analyse, 7 a report whose period ends after the store's
+//! newest sample (stale data).
 //!
 //! A failure keeps the library's error as it was returned, not its text:
 //! [`report`] prints the message and then every cause in its source chain
@@ -41,6 +42,11 @@ pub enum CliError {
     /// The period holds no data the analysis recognises: exit 6, so that a
     /// cron job never reads "OK" about nothing.
     NoData(BoxError),
+    /// The report's period ends after the store's newest sample (by more
+    /// than twice the usual scrape interval): the report was written, marked
+    /// stale, and exits 7, so that a cron job whose data stopped coming
+    /// does not keep sending the last good verdict.
+    Stale(BoxError),
     /// Whoever read standard output stopped reading (`mcpops analyze | head`):
     /// not a failure, so exit 0 without a message, as `ls | head` does.
     OutputClosed,
@@ -68,6 +74,7 @@ impl CliError {
             CliError::Alerting(_) => 4,
             CliError::Damaged(_) => 5,
             CliError::NoData(_) => 6,
+            CliError::Stale(_) => 7,
         }
     }
 
@@ -79,7 +86,8 @@ impl CliError {
             | CliError::Failure(e)
             | CliError::Alerting(e)
             | CliError::Damaged(e)
-            | CliError::NoData(e) => Some(e.as_ref()),
+            | CliError::NoData(e)
+            | CliError::Stale(e) => Some(e.as_ref()),
             CliError::OutputClosed => None,
         }
     }
@@ -170,6 +178,8 @@ impl From<ReportError> for CliError {
         match e {
             ReportError::Store(e) => e.into(),
             ReportError::NothingToReport(e) => e.into(),
+            ReportError::Reversed { .. } => CliError::Usage(e.into()),
+            ReportError::BeforeData { .. } => CliError::NoData(e.into()),
             e => CliError::failure(e),
         }
     }

@@ -360,16 +360,22 @@ struct ReportArgs {
     /// Start of the analysis [default: the first sample where the data is dense; the backtest from the next whole step]
     #[arg(long, value_name = "TIME", conflicts_with = "since")]
     from: Option<String>,
-    /// End [default: the last sample where the data is dense]
+    /// End [default: now when --from or --since is given, else the last sample where the data is dense]
     #[arg(long, value_name = "TIME")]
     to: Option<String>,
-    /// The last DURATION of data, e.g. 24h
+    /// The DURATION before --to (default: now), e.g. 24h
     #[arg(long, value_name = "DURATION")]
     since: Option<String>,
+    /// Count --since back from the store's last sample instead of from now
+    #[arg(long, requires = "since", conflicts_with = "to")]
+    since_last_sample: bool,
     /// Directory to write into
     #[arg(long, value_name = "DIR", default_value = "mcpops-report")]
     out: PathBuf,
-    /// Exit 4 when an alert this severe (critical, or warning) is firing at the end
+    /// Also write a dated copy into DIR/archive/YYYY-MM-DDTHHMMZ/
+    #[arg(long)]
+    archive: bool,
+    /// Exit 4 when the verdict is this severe (critical, or warning and worse)
     #[arg(long, value_name = "SEVERITY", value_enum)]
     fail_on: Option<FailOn>,
     /// The label that names servers [default: found in the data, as analyze does]

@@ -1,13 +1,18 @@
 //! `mcpops report`: analysis and backtest of a period, written as JSON,
-//! Markdown and HTML into `--out` (the library writes the files); prints
-//! where, and the report's summary lines. Exit 4 when `--fail-on` names a
-//! severity an alert firing at the end of the period has.
+//! Markdown and HTML into `--out` (the library writes the files, and a
+//! dated copy with `--archive`); prints where, and the report's summary
+//! lines. `--since` and a lone `--from` end the period now, so that a cron
+//! job reports on the last day, not on the store's last day. Exit 7 when the
+//! period ends after the store's newest sample (the report is written,
+//! marked stale); else exit 4 when the verdict is as severe as `--fail-on`
+//! (the verdict and the exit code follow one rule: [`mcpops::report::Verdict`]).
 
 use super::error::{CliError, io_failure};
 use super::shared::{Bounds, duration_arg, load_checked_rules, period, time_arg};
 use super::{Context, FailOn, ReportArgs};
 use mcpops::ingest::IngestOptions;
-use mcpops::report::ReportOptions;
+use mcpops::report::{Level, ReportOptions};
+use mcpops::time::{format_ms, now_ms};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -16,16 +21,37 @@ const SAMPLE_FLEET: &str = "data/fleet";
 const SAMPLE_RULES: &str = "rules/mcp.rules";
 
 pub(super) fn run(ctx: &Context, args: ReportArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    // To the second: the period's end is printed, and milliseconds of the
+    // clock say nothing.
+    let now = now_ms() / 1000 * 1000;
+    let from = args.from.map(|t| time_arg("--from", &t)).transpose()?;
+    let to_given = args.to.map(|t| time_arg("--to", &t)).transpose()?;
+    let since = args
+        .since
+        .map(|d| duration_arg("--since", &d))
+        .transpose()?;
+    // A period asked for from a start (`--from`, `--since`) runs to now,
+    // unless `--to` ends it or `--since-last-sample` counts from the data.
+    let to = to_given
+        .or(((from.is_some() || since.is_some()) && !args.since_last_sample).then_some(now));
+    if let (Some(f), Some(t)) = (from, to)
+        && f > t
+    {
+        return Err(CliError::usage(format!(
+            "--from {} is after {} {}: the period is reversed",
+            format_ms(f),
+            if to_given.is_some() { "--to" } else { "now," },
+            format_ms(t)
+        )));
+    }
     let range = ReportOptions {
-        from_ms: args.from.map(|t| time_arg("--from", &t)).transpose()?,
-        to_ms: args.to.map(|t| time_arg("--to", &t)).transpose()?,
-        since_ms: args
-            .since
-            .map(|d| duration_arg("--since", &d))
-            .transpose()?,
+        from_ms: from,
+        to_ms: to,
+        since_ms: since,
         extent: None,
         max_samples: args.limit.max_samples,
         server_label: args.server_label,
+        now_ms: Some(now),
     };
     let store = &ctx.store;
     let empty = store.snapshot()?.manifest().extent().is_none();
@@ -74,29 +100,54 @@ pub(super) fn run(ctx: &Context, args: ReportArgs, out: &mut dyn Write) -> Resul
     let report = mcpops::report::build(store, &rules, &names, &range, &bar)?;
     mcpops::report::Progress::step(&bar, "writing");
     let html = mcpops::report::write(&report, &args.out).map_err(CliError::failure)?;
+    let archived = if args.archive {
+        Some(mcpops::report::write_archive(&report, &args.out).map_err(CliError::failure)?)
+    } else {
+        None
+    };
     bar.finish_and_clear();
     writeln!(out, "report written to {}", html.display()).map_err(io_failure)?;
+    if let Some(dir) = archived {
+        writeln!(out, "archived in {}", dir.display()).map_err(io_failure)?;
+    }
     for line in &report.summary {
         writeln!(out, "  {line}").map_err(io_failure)?;
     }
-    let firing: Vec<&str> = report
-        .alerts
-        .firing_at_end
-        .iter()
-        .map(|&i| &report.alerts.episodes[i])
-        .filter(|e| match args.fail_on {
-            Some(FailOn::Critical) => e.severity == "critical",
-            Some(FailOn::Warning) => e.severity == "critical" || e.severity == "warning",
-            None => false,
-        })
-        .map(|e| e.alert.as_str())
-        .collect();
-    if !firing.is_empty() {
+    if report.verdict.stale {
+        return Err(CliError::Stale(
+            format!(
+                "the report is stale: its period ends at {}, but the store's newest sample is {} (the report says so in its verdict)",
+                format_ms(report.to_ms),
+                report.freshness.newest
+            )
+            .into(),
+        ));
+    }
+    let threshold = match args.fail_on {
+        Some(FailOn::Critical) => Level::Critical,
+        Some(FailOn::Warning) => Level::Warning,
+        None => return Ok(()),
+    };
+    if report.verdict.level >= threshold {
+        let shown = 3;
+        let mut why: Vec<&str> = report
+            .verdict
+            .reasons
+            .iter()
+            .take(shown)
+            .map(String::as_str)
+            .collect();
+        let more = report.verdict.reasons.len().saturating_sub(shown);
+        let more_text = format!("{more} more in the report");
+        if more > 0 {
+            why.push(&more_text);
+        }
         return Err(CliError::Alerting(
             format!(
-                "{} alert(s) firing at the end of the period: {}",
-                firing.len(),
-                firing.join(", ")
+                "the verdict is {} (--fail-on {}): {}",
+                report.verdict.level.name().to_uppercase(),
+                threshold.name(),
+                why.join("; ")
             )
             .into(),
         ));

@@ -2,10 +2,15 @@
 //! a series over time (with anomalies marked, a forecast projected with its
 //! 80% band, a limit and the date it is reached), the alert timeline, and
 //! horizontal bars. Text is left to the browser (SVG `<text>`), so no font
-//! files are needed.
+//! files are needed; it is at least 12 px, as a dashboard next to Grafana's
+//! must be read. Time axes tick on whole hours or days (UTC) and value axes
+//! carry their unit ([`super::human_value`]).
 
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
+use std::ops::Range;
 
 const HOUR_MS: f64 = crate::time::HOUR_MS as f64;
 const FONT: &str = "sans-serif";
@@ -14,6 +19,16 @@ const ORANGE: RGBColor = RGBColor(234, 88, 12);
 const RED_MARK: RGBColor = RGBColor(220, 38, 38);
 const GREY: RGBColor = RGBColor(107, 114, 128);
 const AMBER: RGBColor = RGBColor(217, 119, 6);
+/// plotters' SVG backend writes a font's size divided by 1.24 (its
+/// points-to-em factor): this is the size to ask for `px` pixels.
+const fn px(px: f64) -> f64 {
+    px * 1.24
+}
+/// Text sizes, in pixels as the browser draws them: captions, tick labels
+/// and legends, axis names.
+const CAPTION: f64 = px(16.0);
+const LABEL: f64 = px(13.0);
+const AXIS: f64 = px(13.0);
 
 /// A chart is drawn only when its values lie within ±this. plotters asserts
 /// that an axis range is not NaN, and its tick search loops forever on a
@@ -54,13 +69,68 @@ impl TimeAxis {
         t_ms.saturating_sub(self.origin_ms) as f64 / HOUR_MS
     }
 
-    /// "11-16 12:00".
+    /// A tick's text: the date at midnight ("2026-11-16"), else the hour ("12:00").
     fn label(&self, x: f64) -> String {
         let ms = self.origin_ms + (x * HOUR_MS).round() as i64;
-        crate::time::format_ms(ms)
-            .get(5..16)
-            .unwrap_or_default()
-            .replace('T', " ")
+        let text = crate::time::format_ms(ms);
+        if ms.rem_euclid(24 * HOUR_MS as i64) == 0 {
+            text.get(..10).unwrap_or_default().to_string()
+        } else {
+            text.get(11..16).unwrap_or_default().to_string()
+        }
+    }
+
+    /// Ticks on whole hours or days between x0 and x1 (hours since the
+    /// origin, a UTC midnight): the smallest step of 1, 2, 3, 6 or 12 hours,
+    /// or whole days, that leaves at most `most` ticks.
+    fn ticks(&self, x0: f64, x1: f64, most: usize) -> Vec<f64> {
+        let span = (x1 - x0).max(0.0);
+        let step = [1.0, 2.0, 3.0, 6.0, 12.0, 24.0, 48.0, 72.0, 168.0]
+            .into_iter()
+            .find(|s| span / s <= most as f64)
+            .unwrap_or_else(|| (span / most as f64 / 24.0).ceil() * 24.0);
+        let first = (x0 / step).ceil() as i64;
+        let last = (x1 / step).floor() as i64;
+        (first..=last).map(|k| k as f64 * step).collect()
+    }
+}
+
+/// A time axis (hours, as [`TimeAxis`] counts them) whose ticks are the
+/// given whole hours or days, rather than plotters' round numbers of hours
+/// (every 5 hours, say, which never falls on midnight).
+struct HourTicks {
+    range: RangedCoordf64,
+    ticks: Vec<f64>,
+}
+
+impl HourTicks {
+    fn new(x0: f64, x1: f64, ticks: Vec<f64>) -> HourTicks {
+        HourTicks {
+            range: (x0..x1).into(),
+            ticks,
+        }
+    }
+}
+
+impl Ranged for HourTicks {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        self.range.map(value, limit)
+    }
+
+    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        // Light grid lines ask for more points than labels: the same ones.
+        if hint.max_num_points() == 0 {
+            Vec::new()
+        } else {
+            self.ticks.clone()
+        }
+    }
+
+    fn range(&self) -> Range<f64> {
+        self.range.range()
     }
 }
 
@@ -77,8 +147,13 @@ pub fn short_number(v: f64) -> String {
         format!("{v:.0}")
     } else if a >= 1.0 {
         format!("{v:.1}")
+    } else if a == 0.0 {
+        "0".to_string()
     } else {
-        format!("{v:.3}")
+        // Three significant digits, trailing zeros dropped: 0.25, 0.00123.
+        let digits = (2 - a.log10().floor() as i32).clamp(0, 12) as usize;
+        let text = format!("{v:.digits$}");
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
     }
 }
 
@@ -110,13 +185,15 @@ pub fn series(
     let mut x1 = pts[pts.len() - 1].0;
     let mut lo = pts.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
     let mut hi = pts.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
-    for (t, v, l, u) in &overlay.forecast {
+    let non_negative = lo >= 0.0;
+    // The axis holds the series, the forecast's central line and the limit;
+    // the 80% band is clamped to it rather than stretching it (a flat series'
+    // band can be ±1000 around nothing).
+    for (t, v, _, _) in &overlay.forecast {
         x1 = x1.max(ax(*t));
-        for y in [v, l, u] {
-            if y.is_finite() {
-                lo = lo.min(*y);
-                hi = hi.max(*y);
-            }
+        if v.is_finite() {
+            lo = lo.min(*v);
+            hi = hi.max(*v);
         }
     }
     if let Some((limit, _)) = &overlay.limit
@@ -130,37 +207,45 @@ pub fn series(
         x0 = x0.min(ax(*t));
     }
     if hi <= lo {
-        hi = lo + 1.0;
+        // A flat series: a band of 10% of its level around it (or ±1 at 0).
+        let half = (lo.abs() * 0.1).max(1.0);
+        hi = lo + half;
+        lo -= half;
     }
     let pad = (hi - lo) * 0.05;
-    let (lo, hi) = (lo - pad, hi + pad);
+    let (mut lo, hi) = (lo - pad, hi + pad);
+    if non_negative {
+        lo = lo.max(0.0);
+    }
     // Written so that NaN is not drawable either.
     let drawable = |v: f64| v.abs() <= MAX_CHART_VALUE;
     if !drawable(lo) || !drawable(hi) {
         return None;
     }
+    let ticks = axis.ticks(x0, x1, 6);
 
     let mut svg = String::new();
     let drawn: Result<(), String> = (|| {
         let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let mut chart = ChartBuilder::on(&root)
-            .caption(title, (FONT, 15))
+            .caption(title, (FONT, CAPTION))
             .margin(10)
-            .x_label_area_size(34)
-            .y_label_area_size(58)
-            .build_cartesian_2d(x0..x1, lo..hi)
+            .margin_right(36)
+            .x_label_area_size(40)
+            .y_label_area_size(100)
+            .build_cartesian_2d(HourTicks::new(x0, x1, ticks), lo..hi)
             .map_err(err)?;
         chart
             .configure_mesh()
-            .x_labels(6)
             .y_labels(5)
             .x_label_formatter(&|x| axis.label(*x))
-            .y_label_formatter(&|y| short_number(*y))
+            .y_label_formatter(&|y| super::human_value(*y, unit))
             .x_desc("time (UTC)")
-            .y_desc(unit)
-            .axis_desc_style((FONT, 12))
-            .label_style((FONT, 11))
+            // Every tick label carries the unit: no rotated axis name to
+            // collide with them.
+            .axis_desc_style((FONT, AXIS))
+            .label_style((FONT, LABEL))
             .light_line_style(RGBColor(240, 240, 240))
             .draw()
             .map_err(err)?;
@@ -231,7 +316,7 @@ pub fn series(
                     RED_MARK.stroke_width(2),
                 )))
                 .map_err(err)?;
-            let style = TextStyle::from((FONT, 12).into_font())
+            let style = TextStyle::from((FONT, LABEL).into_font())
                 .color(&RED_MARK)
                 .pos(Pos::new(HPos::Right, VPos::Top));
             chart
@@ -255,7 +340,7 @@ pub fn series(
             .position(SeriesLabelPosition::UpperLeft)
             .background_style(WHITE.mix(0.85))
             .border_style(GREY)
-            .label_font((FONT, 11))
+            .label_font((FONT, LABEL))
             .draw()
             .map_err(err)?;
         root.present().map_err(err)
@@ -268,7 +353,8 @@ pub struct Span {
     pub row: String,
     pub start_ms: i64,
     pub end_ms: i64,
-    pub critical: bool,
+    /// The alert's severity as the verdict weighs it (an `info` alert: ok).
+    pub level: super::Level,
     /// Still active at the end of the period.
     pub open: bool,
 }
@@ -281,30 +367,32 @@ pub fn timeline(spans: &[Span], from_ms: i64, to_ms: i64, width: u32) -> Option<
     let mut rows: Vec<&str> = spans.iter().map(|s| s.row.as_str()).collect();
     rows.sort_unstable();
     rows.dedup();
-    let height = 70 + 22 * rows.len() as u32;
+    let height = 80 + 26 * rows.len() as u32;
     let n = rows.len() as f64;
     let axis = TimeAxis::from(from_ms);
+    let (x0, x1) = (axis.x(from_ms), axis.x(to_ms));
+    let ticks = axis.ticks(x0, x1, 10);
     let mut svg = String::new();
     let drawn: Result<(), String> = (|| {
         let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let mut chart = ChartBuilder::on(&root)
             .margin(10)
-            .x_label_area_size(34)
-            .y_label_area_size(260)
-            .build_cartesian_2d(axis.x(from_ms)..axis.x(to_ms), -0.5..n - 0.5)
+            .margin_right(40)
+            .x_label_area_size(40)
+            .y_label_area_size(300)
+            .build_cartesian_2d(HourTicks::new(x0, x1, ticks), -0.5..n - 0.5)
             .map_err(err)?;
         let labels = rows.clone();
         chart
             .configure_mesh()
-            .x_labels(8)
             .y_labels(rows.len())
             .x_label_formatter(&|x| axis.label(*x))
             .y_label_formatter(&|y| row_label(*y, &labels))
             .disable_y_mesh()
             .x_desc("time (UTC)")
-            .label_style((FONT, 11))
-            .axis_desc_style((FONT, 12))
+            .label_style((FONT, LABEL))
+            .axis_desc_style((FONT, AXIS))
             .light_line_style(RGBColor(240, 240, 240))
             .draw()
             .map_err(err)?;
@@ -312,7 +400,11 @@ pub fn timeline(spans: &[Span], from_ms: i64, to_ms: i64, width: u32) -> Option<
         chart
             .draw_series(spans.iter().map(|s| {
                 let y = n - row_of(&s.row) - 1.0;
-                let color = if s.critical { RED_MARK } else { AMBER };
+                let color = match s.level {
+                    super::Level::Critical => RED_MARK,
+                    super::Level::Warning => AMBER,
+                    super::Level::Ok => GREY,
+                };
                 let end = s.end_ms.max(s.start_ms + 60_000).min(to_ms);
                 Rectangle::new(
                     [(axis.x(s.start_ms), y - 0.3), (axis.x(end), y + 0.3)],
@@ -350,16 +442,16 @@ pub fn bars(title: &str, items: &[(String, f64)], width: u32) -> Option<String> 
         .fold(0.0, f64::max)
         .max(1e-9)
         * 1.1;
-    let height = 60 + 24 * items.len() as u32;
+    let height = 70 + 26 * items.len() as u32;
     let mut svg = String::new();
     let drawn: Result<(), String> = (|| {
         let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let mut chart = ChartBuilder::on(&root)
-            .caption(title, (FONT, 14))
+            .caption(title, (FONT, CAPTION))
             .margin(8)
-            .x_label_area_size(26)
-            .y_label_area_size(230)
+            .x_label_area_size(30)
+            .y_label_area_size(280)
             .build_cartesian_2d(0.0..max, -0.5..n - 0.5)
             .map_err(err)?;
         let labels: Vec<&str> = items.iter().map(|i| i.0.as_str()).collect();
@@ -370,7 +462,7 @@ pub fn bars(title: &str, items: &[(String, f64)], width: u32) -> Option<String> 
             .x_label_formatter(&|x| format!("{:.0}%", x * 100.0))
             .y_label_formatter(&|y| row_label(*y, &labels))
             .disable_y_mesh()
-            .label_style((FONT, 11))
+            .label_style((FONT, LABEL))
             .draw()
             .map_err(err)?;
         chart
@@ -431,6 +523,89 @@ mod tests {
         for h in HOSTILE {
             let all: Vec<(i64, f64)> = (0..10).map(|i| (T0 + i, h)).collect();
             let _ = series("s", "u", &all, &Overlay::default(), (600, 300));
+        }
+    }
+
+    /// Ticks fall on whole hours or midnights, a midnight tick names its
+    /// day with the year, and there are never more than asked for.
+    #[test]
+    fn time_ticks_fall_on_whole_hours_and_days() {
+        let axis = TimeAxis::from(T0 + 7 * 3_600_000 + 123);
+        for (hours, most) in [(5.5, 6), (30.0, 6), (72.0, 6), (24.0 * 30.0, 6), (2.0, 10)] {
+            let x0 = axis.x(T0 + 7 * 3_600_000 + 123);
+            let ticks = axis.ticks(x0, x0 + hours, most);
+            assert!(
+                !ticks.is_empty() && ticks.len() <= most,
+                "{hours}: {ticks:?}"
+            );
+            for t in &ticks {
+                assert_eq!(t.fract(), 0.0, "{t}");
+                assert!(*t >= x0 && *t <= x0 + hours);
+            }
+            if hours >= 24.0 * 7.0 {
+                assert!(ticks.iter().all(|t| t % 24.0 == 0.0), "{ticks:?}");
+            }
+        }
+        assert_eq!(axis.label(24.0), "2026-11-23");
+        assert_eq!(axis.label(36.0), "12:00");
+    }
+
+    /// A flat series with a forecast band of ±1000: the axis stays within
+    /// 10% of the series' level (the band is clamped to it), not -1000..1000.
+    #[test]
+    fn a_wide_forecast_band_does_not_stretch_a_flat_series() {
+        let flat: Vec<(i64, f64)> = (0..100).map(|i| (T0 + i * 300_000, 5.0)).collect();
+        let overlay = Overlay {
+            forecast: (100..110)
+                .map(|i| (T0 + i * 300_000, 5.0, -1000.0, 1000.0))
+                .collect(),
+            ..Overlay::default()
+        };
+        let svg = series("s", "sessions", &flat, &overlay, (600, 300)).unwrap();
+        // The value axis' labels: the texts that end in the unit.
+        let labels: Vec<f64> = svg
+            .split("</text>")
+            .filter_map(|t| t.rsplit('>').next())
+            .filter_map(|t| t.trim().strip_suffix(" sessions"))
+            .map(|v| v.parse().unwrap())
+            .collect();
+        assert!(labels.len() >= 3, "{svg}");
+        for v in labels {
+            assert!((4.0..=6.0).contains(&v), "{v} in {svg}");
+        }
+    }
+
+    /// Every text of every chart is at least 12 px.
+    #[test]
+    fn chart_text_is_readable() {
+        let overlay = Overlay {
+            anomalies: vec![(T0, T0 + 600_000)],
+            forecast: vec![(T0 + 300 * 300_000, 20.0, 10.0, 30.0)],
+            limit: Some((40.0, "limit".into())),
+            marker: Some((T0 + 300 * 300_000, "full".into())),
+        };
+        let spans = [Span {
+            row: "Alert a".into(),
+            start_ms: T0,
+            end_ms: T0 + 3_600_000,
+            level: super::super::Level::Critical,
+            open: false,
+        }];
+        let svgs = [
+            series("s", "bytes", &points(3.0), &overlay, (600, 300)).unwrap(),
+            timeline(&spans, T0, T0 + 86_400_000, 1000).unwrap(),
+            bars("b", &[("a".to_string(), 0.5)], 600).unwrap(),
+        ];
+        for svg in &svgs {
+            let sizes: Vec<f64> = svg
+                .split("font-size=\"")
+                .skip(1)
+                .map(|rest| rest.split('"').next().unwrap().parse().unwrap())
+                .collect();
+            assert!(!sizes.is_empty());
+            for size in sizes {
+                assert!(size >= 12.0, "{size} px");
+            }
         }
     }
 }

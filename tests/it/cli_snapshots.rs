@@ -62,8 +62,13 @@ impl Sandbox {
 
     /// Runs `mcpops --store STORE --quiet ARGS` and renders what a user sees.
     fn run(&self, args: &[&str]) -> String {
+        self.run_in(Path::new(env!("CARGO_MANIFEST_DIR")), args)
+    }
+
+    /// [`Sandbox::run`] from the directory `cwd`.
+    fn run_in(&self, cwd: &Path, args: &[&str]) -> String {
         let o = Command::new(env!("CARGO_BIN_EXE_mcpops"))
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .current_dir(cwd)
             .env_remove("MCPOPS_STORE")
             .env_remove("MCPOPS_MAX_SAMPLES")
             .arg("--store")
@@ -92,6 +97,14 @@ impl Sandbox {
     #[track_caller]
     fn snap(&self, name: &str, args: &[&str]) {
         let shown = self.run(args);
+        self.snap_text(name, &shown);
+    }
+
+    /// Asserts the snapshot `name` of `text`, its temporary paths, timings
+    /// and the clock (a report says how long before now its data ends)
+    /// filtered.
+    #[track_caller]
+    fn snap_text(&self, name: &str, shown: &str) {
         let mut settings = insta::Settings::clone_current();
         settings
             .set_snapshot_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/cli"));
@@ -104,6 +117,10 @@ impl Sandbox {
             "in [SECS]s ([RATE] samples/s)",
         );
         settings.add_filter(r#""seconds": [0-9.e-]+"#, r#""seconds": [SECS]"#);
+        settings.add_filter(
+            r"[0-9][0-9dhms. ]* (before|after) now \(\d{4}-\d\d-\d\d \d\d:\d\d UTC\)",
+            "[AGE] $1 now ([NOW])",
+        );
         settings.bind(|| insta::assert_snapshot!(name, shown));
     }
 }
@@ -635,6 +652,52 @@ fn report() {
         "report_fail_on_bogus",
         &["report", "--out", out, "--fail-on", "bogus"],
     );
+    // A reversed period, a period before the data, and one after it: exit
+    // 2, 6, and 7 with the report written and marked stale.
+    s.snap(
+        "report_reversed",
+        &[
+            "report",
+            "--out",
+            out,
+            "--from",
+            "2026-11-18",
+            "--to",
+            "2026-11-17",
+        ],
+    );
+    s.snap(
+        "report_before_the_data",
+        &[
+            "report",
+            "--out",
+            out,
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-11-02",
+        ],
+    );
+    s.snap(
+        "report_stale",
+        &[
+            "report",
+            "--out",
+            out,
+            "--from",
+            "2026-11-16T12:00:00Z",
+            "--to",
+            "2026-11-18T00:00:00Z",
+        ],
+    );
+    let md = std::fs::read_to_string(s.path("report").join("report.md")).expect("report.md");
+    assert!(md.starts_with("# mcpops report: STALE"), "{md}");
+    // The sample fleet's verdict with --fail-on warning: the headline and
+    // the exit code say the same.
+    s.snap(
+        "report_fail_on_warning",
+        &["report", "--out", out, "--fail-on", "warning"],
+    );
     let empty = Sandbox::empty();
     let out = empty.path("report");
     empty.snap(
@@ -760,4 +823,106 @@ fn rule_mistakes_against_the_store() {
          alert SlowCalls {\n  when p95(mcp_server_operation_duration_seconds_bucket[5m]) by (instance) > 1\n  for 10m\n}\n",
     );
     p.snap("check_store_types", &["check", &types]);
+}
+
+/// A critical alert still firing at the end: the headline says CRITICAL
+/// and `--fail-on critical` exits 4 with the same reason; the same store
+/// over its first 40 minutes, while the disk was steady, says OK and
+/// `--fail-on warning` exits 0.
+#[test]
+fn report_headline_and_exit_code_agree() {
+    let s = Sandbox::empty();
+    let mut om = String::from("# TYPE disk.free_bytes gauge\n");
+    for m in 0..120 {
+        om.push_str(&format!(
+            "disk.free_bytes{{server=\"a\"}} {} {}\n",
+            // Flat for an hour, then filling fast.
+            1_000_000 - (m - 60).max(0) * 16_000,
+            1_763_251_200 + m * 60
+        ));
+    }
+    om.push_str("# EOF\n");
+    let data = s.write("disk.om", &om);
+    let ingested = s.run(&["ingest", &data]);
+    assert!(ingested.contains("exit: 0"), "{ingested}");
+    let rules = s.write(
+        "disk.rules",
+        "alert DiskLow {\n  when disk.free_bytes < 500000\n  for 5m\n  severity critical\n}\n",
+    );
+    let out = s.path("report");
+    let out = out.to_str().unwrap();
+    s.snap(
+        "report_headline_critical_exit_4",
+        &[
+            "report",
+            "--rules",
+            &rules,
+            "--out",
+            out,
+            "--fail-on",
+            "critical",
+        ],
+    );
+    s.snap(
+        "report_headline_ok_exit_0",
+        &[
+            "report",
+            "--rules",
+            &rules,
+            "--out",
+            out,
+            "--fail-on",
+            "warning",
+            "--from",
+            "2025-11-16T00:00:00Z",
+            "--to",
+            "2025-11-16T00:40:00Z",
+        ],
+    );
+}
+
+/// No rule file given and none in the working directory: the summary says
+/// so instead of "0 alerts fired", and so do report.md and report.html.
+#[test]
+fn report_without_rules_says_so() {
+    let s = Sandbox::with_fleet();
+    let out = s.path("report");
+    let shown = s.run_in(s.dir.path(), &["report", "--out", out.to_str().unwrap()]);
+    s.snap_text("report_no_rules_loaded", &shown);
+    let md = std::fs::read_to_string(out.join("report.md")).expect("report.md");
+    assert!(md.contains("No rules loaded: no alert was checked"), "{md}");
+    let html = std::fs::read_to_string(out.join("report.html")).expect("report.html");
+    assert!(html.contains("No rules loaded: no alert was checked"));
+}
+
+/// A tool named by a client with markup in its name: report.md shows it
+/// as text (entities and backslash escapes), its table rows keep their
+/// cells, and report.html shows it as text too.
+#[test]
+fn report_markdown_escapes_names_from_the_data() {
+    let s = Sandbox::empty();
+    let hostile = "<img src=x onerror=alert(1)> | *bold* `tick`";
+    let mut jsonl = String::new();
+    for i in 0..2400u64 {
+        let tool = if i % 3 == 0 { hostile } else { "plain_tool" };
+        jsonl.push_str(&format!(
+            "{{\"ts\":{},\"server\":\"s1\",\"method\":\"tools/call\",\"tool\":{},\"duration_ms\":{},\"error\":null}}\n",
+            1_795_305_600_000u64 + i * 3_000,
+            serde_json::to_string(tool).unwrap(),
+            100 + (i * 37) % 200
+        ));
+    }
+    let data = s.write("calls.jsonl", &jsonl);
+    let ingested = s.run(&["ingest", &data]);
+    assert!(ingested.contains("exit: 0"), "{ingested}");
+    let out = s.path("report");
+    let shown = s.run(&["report", "--out", out.to_str().unwrap()]);
+    assert!(shown.contains("exit: 0"), "{shown}");
+    let md = std::fs::read_to_string(out.join("report.md")).expect("report.md");
+    let rows: Vec<&str> = md.lines().filter(|l| l.contains("img")).collect();
+    assert!(!rows.is_empty(), "{md}");
+    assert!(!md.contains("<img"), "{md}");
+    let html = std::fs::read_to_string(out.join("report.html")).expect("report.html");
+    assert!(!html.contains("<img") && html.contains("&lt;img src=x"));
+    s.snap_text("report_markdown_escaped", &rows.join("\n"));
 }

@@ -38,8 +38,11 @@ fn report_writes_three_views_that_agree_with_analyze_and_backtest() {
     assert!(o.status.success(), "{}", text(&o));
     let printed = String::from_utf8_lossy(&o.stdout);
     assert!(printed.contains("report.html"), "{printed}");
-    // Where the report is, then the three-line summary.
-    assert_eq!(printed.lines().count(), 4, "{printed}");
+    // Where the report is, then the four-line summary: verdict, what
+    // happened (with full dates), how fresh the data is, what to do first.
+    assert_eq!(printed.lines().count(), 5, "{printed}");
+    assert!(printed.contains(" UTC to 20"), "{printed}");
+    assert!(printed.contains("newest sample 20"), "{printed}");
 
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
@@ -125,7 +128,8 @@ fn report_writes_three_views_that_agree_with_analyze_and_backtest() {
         assert!(md.contains(heading), "{heading}");
     }
 
-    // --fail-on critical exits 4 exactly when a critical alert fires at the end.
+    // --fail-on critical exits 4 exactly when the verdict is critical, and
+    // a critical alert firing at the end makes it critical.
     let critical_at_end = report["alerts"]["firing_at_end"]
         .as_array()
         .unwrap()
@@ -133,6 +137,15 @@ fn report_writes_three_views_that_agree_with_analyze_and_backtest() {
         .any(|i| {
             report["alerts"]["episodes"][i.as_u64().unwrap() as usize]["severity"] == "critical"
         });
+    let critical_verdict = report["verdict"]["level"] == "critical";
+    assert!(critical_verdict || !critical_at_end);
+    assert_eq!(
+        report["verdict"]["headline"]
+            .as_str()
+            .unwrap()
+            .starts_with("CRITICAL"),
+        critical_verdict
+    );
     let o = mcpops(
         &store,
         &[
@@ -147,7 +160,7 @@ fn report_writes_three_views_that_agree_with_analyze_and_backtest() {
     );
     assert_eq!(
         o.status.code(),
-        Some(if critical_at_end { 4 } else { 0 }),
+        Some(if critical_verdict { 4 } else { 0 }),
         "{}",
         text(&o)
     );
@@ -265,4 +278,77 @@ fn report_replaces_a_symlink_in_its_directory_instead_of_writing_through_it() {
         .collect();
     names.sort();
     assert_eq!(names, ["report.html", "report.json", "report.md"]);
+}
+
+/// The cron job: `--since 24h` counts back from now. On a store whose data
+/// ended days ago the report is still written, its verdict and page say
+/// STALE with the newest sample's date, and it exits 7; counting back from
+/// the last sample instead reports on the data (exit 0). `--archive` keeps
+/// a dated copy beside the current report.
+#[test]
+fn since_counts_from_now_and_a_stale_store_exits_7() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    generate_and_ingest(&store, &dir.path().join("fleet"), 2, 1, 3);
+    let out = dir.path().join("www");
+    let out_s = out.to_str().unwrap();
+    let o = mcpops(&store, &["report", "--since", "24h", "--out", out_s]);
+    assert_eq!(o.status.code(), Some(7), "{}", text(&o));
+    assert!(text(&o).contains("stale"), "{}", text(&o));
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["verdict"]["stale"], true);
+    assert_eq!(report["freshness"]["fresh"], false);
+    assert_eq!(report["freshness"]["newest"], "2026-11-17T00:00:00Z");
+    // The period ends now, not at the data's end.
+    let now = mcpops::time::now_ms();
+    let to = report["to_ms"].as_i64().unwrap();
+    assert!((now - to).abs() < 60_000, "to {to}, now {now}");
+    assert_eq!(report["from_ms"].as_i64().unwrap(), to - 86_400_000);
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.starts_with("# mcpops report: STALE"), "{md}");
+    assert!(md.contains("2026-11-17 00:00 UTC"), "{md}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let doc = Html::parse_document(&html);
+    let header = select(&doc, "header#verdict");
+    assert_eq!(header[0].value().attr("class"), Some("stale"));
+    assert!(header[0].text().collect::<String>().starts_with("STALE"));
+
+    let o = mcpops(
+        &store,
+        &[
+            "report",
+            "--since",
+            "24h",
+            "--since-last-sample",
+            "--archive",
+            "--out",
+            out_s,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["verdict"]["stale"], false);
+    assert_eq!(report["to"], "2026-11-17T00:00:00Z");
+    let printed = String::from_utf8_lossy(&o.stdout);
+    let archived = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("archived in "))
+        .expect("the archive's directory is printed");
+    let name = Path::new(archived).file_name().unwrap().to_str().unwrap();
+    // DIR/archive/YYYY-MM-DDTHHMMZ, from when the report was made.
+    assert_eq!(
+        Path::new(archived).parent().unwrap(),
+        out.join("archive").as_path()
+    );
+    let generated = report["generated_at"].as_str().unwrap();
+    assert_eq!(name, format!("{}{}Z", &generated[..13], &generated[14..16]));
+    for f in ["report.json", "report.md", "report.html"] {
+        assert_eq!(
+            std::fs::read(Path::new(archived).join(f)).unwrap(),
+            std::fs::read(out.join(f)).unwrap(),
+            "{f}"
+        );
+    }
 }
