@@ -2,6 +2,9 @@
 //! - `backtest/mcp_rules_7d_1m`: rules/mcp.rules replayed at a 1m step,
 //!   throughput in input samples (every sample the backtest reads from the
 //!   store, lookback included);
+//! - `backtest/prometheus_rules_7d_1m`: rules/prometheus.rules replayed at
+//!   a 1m step over the same fleet as a Prometheus server would hold it
+//!   (`generate --shape prometheus`), throughput in input samples;
 //! - `query/p95_by_server_1h`: `p95(mcp.server.operation.duration[1h]) by
 //!   (server)` at a 1h step over the week, the query that
 //!   scripts/compare-duckdb.sh also runs through DuckDB's SQL.
@@ -51,6 +54,32 @@ fn engine(c: &mut Criterion) {
     group.throughput(Throughput::Elements(probe.samples_read));
     group.bench_function("mcp_rules_7d_1m", |b| {
         b.iter(|| black_box(backtest(&store, &rules, &opts).expect("backtest")))
+    });
+    group.finish();
+
+    let prom_tmp = tempfile::tempdir().expect("tmp");
+    let prom = common::prometheus_fleet_store(&prom_tmp);
+    let (pfirst, plast) = prom
+        .snapshot()
+        .expect("snapshot")
+        .manifest()
+        .extent()
+        .expect("data");
+    let prom_rules =
+        load_rules(&[PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules/prometheus.rules")])
+            .expect("rules")
+            .files;
+    let prom_opts = BacktestOptions {
+        from_ms: pfirst,
+        to_ms: plast,
+        ..opts.clone()
+    };
+    let probe = backtest(&prom, &prom_rules, &prom_opts).expect("backtest");
+    let mut group = c.benchmark_group("backtest");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(probe.samples_read));
+    group.bench_function("prometheus_rules_7d_1m", |b| {
+        b.iter(|| black_box(backtest(&prom, &prom_rules, &prom_opts).expect("backtest")))
     });
     group.finish();
 

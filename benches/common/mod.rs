@@ -1,14 +1,28 @@
 //! The 20-server, 7-day fleet (seed 11) the engine and analyzer benchmarks
-//! run on, the same one scripts/compare-duckdb.sh generates. Set
-//! MCPOPS_BENCH_STORE to an existing store of it to skip generating and
+//! run on, the same one scripts/compare-duckdb.sh generates, in either
+//! shape. Set MCPOPS_BENCH_STORE (MCPOPS_BENCH_PROM_STORE for the
+//! Prometheus shape) to an existing store of it to skip generating and
 //! ingesting (about a minute).
 
-use mcpops::generate::{GenerateOptions, generate};
+use mcpops::generate::{GenerateOptions, Shape, generate};
 use mcpops::ingest::{IngestOptions, ingest_path};
 use mcpops::store::Store;
 
 pub fn fleet_store(tmp: &tempfile::TempDir) -> Store {
-    if let Ok(dir) = std::env::var("MCPOPS_BENCH_STORE") {
+    shaped_store(tmp, Shape::Events, "MCPOPS_BENCH_STORE")
+}
+
+/// The same fleet as a Prometheus server scraping it every minute would
+/// hold it (`generate --shape prometheus`: histograms, counters that reset,
+/// `instance` and `job`, node_exporter's filesystems). Set
+/// MCPOPS_BENCH_PROM_STORE to an existing store of it to skip the setup.
+#[allow(dead_code)]
+pub fn prometheus_fleet_store(tmp: &tempfile::TempDir) -> Store {
+    shaped_store(tmp, Shape::Prometheus, "MCPOPS_BENCH_PROM_STORE")
+}
+
+fn shaped_store(tmp: &tempfile::TempDir, shape: Shape, reuse: &str) -> Store {
+    if let Ok(dir) = std::env::var(reuse) {
         return Store::open(dir);
     }
     let out = tmp.path().join("fleet");
@@ -18,6 +32,7 @@ pub fn fleet_store(tmp: &tempfile::TempDir) -> Store {
         seed: 11,
         out: out.clone(),
         gzip: false,
+        shape,
         ..GenerateOptions::default()
     })
     .expect("generate");
