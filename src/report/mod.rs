@@ -104,6 +104,26 @@ pub struct HealthRow {
     pub signals: BTreeMap<String, Cell>,
 }
 
+impl HealthRow {
+    /// A server with every signal OK, before the findings mark it.
+    fn ok(server: String) -> HealthRow {
+        HealthRow {
+            server,
+            level: Level::Ok,
+            signals: SIGNALS
+                .iter()
+                .map(|s| {
+                    let cell = Cell {
+                        level: Level::Ok,
+                        note: String::new(),
+                    };
+                    (s.to_string(), cell)
+                })
+                .collect(),
+        }
+    }
+}
+
 /// The signals of the health grid, in column order.
 pub const SIGNALS: [&str; 7] = [
     "latency",
@@ -550,22 +570,7 @@ fn health(a: &Analysis, alerts: &Alerts, slo: &[SloRow]) -> Vec<HealthRow> {
     let mut rows: Vec<HealthRow> = a
         .red_servers
         .iter()
-        .map(|r| HealthRow {
-            server: r.server.clone(),
-            level: Level::Ok,
-            signals: SIGNALS
-                .iter()
-                .map(|s| {
-                    (
-                        s.to_string(),
-                        Cell {
-                            level: Level::Ok,
-                            note: String::new(),
-                        },
-                    )
-                })
-                .collect(),
-        })
+        .map(|r| HealthRow::ok(r.server.clone()))
         .collect();
     // An alert firing at the end on no server the analyzer knows (a
     // fleet-wide rule: `absent(...)`, a sum without the server label) still
@@ -573,22 +578,7 @@ fn health(a: &Analysis, alerts: &Alerts, slo: &[SloRow]) -> Vec<HealthRow> {
     for &i in &alerts.firing_at_end {
         let server = server_of(&alerts.episodes[i]);
         if !rows.iter().any(|r| r.server == server) {
-            rows.push(HealthRow {
-                server,
-                level: Level::Ok,
-                signals: SIGNALS
-                    .iter()
-                    .map(|s| {
-                        (
-                            s.to_string(),
-                            Cell {
-                                level: Level::Ok,
-                                note: String::new(),
-                            },
-                        )
-                    })
-                    .collect(),
-            });
+            rows.push(HealthRow::ok(server));
         }
     }
     let mut raise = |server: &str, signal: &str, level: Level, note: String| {
