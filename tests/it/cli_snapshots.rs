@@ -644,6 +644,21 @@ fn backtest() {
             "csv",
         ],
     );
+    // JSON: labels as an object, times in RFC 3339 with `Z`.
+    s.snap(
+        "backtest_json",
+        &[
+            "backtest",
+            "--rules",
+            "rules/mcp.rules",
+            "--from",
+            "2026-11-16T14:00:00Z",
+            "--to",
+            "2026-11-16T16:00:00Z",
+            "--format",
+            "json",
+        ],
+    );
     s.snap(
         "backtest_reversed_range",
         &[
