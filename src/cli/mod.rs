@@ -419,6 +419,10 @@ struct ReportArgs {
     /// The label that names servers [default: found in the data, as analyze does]
     #[arg(long, value_name = "LABEL")]
     server_label: Option<String>,
+    /// What to print: the summary lines as text, or one JSON object (verdict,
+    /// summary, files written, exit code and its meaning)
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    format: TextOrJson,
     #[command(flatten)]
     limit: SamplesLimit,
 }
@@ -479,7 +483,7 @@ enum TableOrJson {
     Json,
 }
 
-/// `--format` of check, test, compact and retain; `ingest --output`.
+/// `--format` of check, test, compact, retain and report; `ingest --output`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum TextOrJson {
     Text,

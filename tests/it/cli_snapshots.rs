@@ -974,6 +974,31 @@ fn report_headline_and_exit_code_agree() {
             "2025-11-16T00:40:00Z",
         ],
     );
+    // The same verdict and exit code as one JSON object for scripts.
+    s.snap(
+        "report_json_exit_4",
+        &[
+            "report",
+            "--rules",
+            &rules,
+            "--out",
+            out,
+            "--fail-on",
+            "critical",
+            "--format",
+            "json",
+        ],
+    );
+    let shown = s.run(&["report", "--rules", &rules, "--out", out, "--format", "json"]);
+    let json = shown
+        .split("--- stdout\n")
+        .nth(1)
+        .and_then(|t| t.split("--- stderr").next())
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert_eq!(v["verdict"]["level"], "critical", "{shown}");
+    assert_eq!(v["exit"]["code"], 0, "no --fail-on: {shown}");
+    assert_eq!(v["written"].as_array().unwrap().len(), 3);
 }
 
 /// No rule file given and none in the working directory: the summary says
