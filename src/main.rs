@@ -6,7 +6,7 @@
 mod cli;
 mod memory;
 
-use clap::Parser;
+use clap::FromArgMatches;
 use cli::error::CliError;
 use std::process::ExitCode;
 
@@ -16,7 +16,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     memory::tune_allocator();
     // clap exits 2 on a usage error (0 for --help and --version).
-    match cli::run(cli::Cli::parse()) {
+    // Parsed from `cli::command()`, not `Cli::parse()`: the top-level help
+    // is the grouped one built there.
+    let parsed = cli::Cli::from_arg_matches(&cli::command().get_matches());
+    let args = parsed.unwrap_or_else(|e| e.exit());
+    match cli::run(args) {
         Ok(()) | Err(CliError::OutputClosed) => ExitCode::SUCCESS,
         Err(e) => {
             // Nothing to do if stderr is gone too: the exit code still says it.

@@ -2,18 +2,21 @@
 //! duration, peak, flaps), the alerts that fired nothing because a selector
 //! matched no series, and the dry run of remediation and maintenance
 //! actions of a replay over stored history, as a table, CSV or JSON; with
-//! `--out`, also as Parquet files (the library writes those).
+//! `--out`, also as Parquet files (the library writes those). CSV and JSON
+//! encode labels and times as `export` and `query` do: one column per label
+//! (an object in JSON), RFC 3339 with `Z`.
 
 use super::error::{CliError, io_failure};
 use super::query::csv_io;
 use super::shared::{
-    Bounds, duration_arg, load_checked_rules, period, range_error, time_arg, write_json,
+    Bounds, duration_arg, label_cells, label_columns, labels_object, load_checked_rules, period,
+    range_error, time_arg, write_json,
 };
 use super::{BacktestArgs, Context, TableCsvJson};
 use mcpops::engine::EngineError;
 use mcpops::engine::backtest::{Backtest, BacktestOptions};
 use mcpops::engine::replay::ActionEvent;
-use mcpops::engine::value::format_labels;
+use mcpops::engine::value::{Labels, format_labels};
 use mcpops::time::{format_duration_ms, format_ms};
 use serde::Serialize;
 use std::io::{self, Write};
@@ -76,8 +79,16 @@ struct ActionRow<'a> {
     policy: &'a str,
     event: &'static str,
     trigger: &'a str,
+    /// As text, for the table; JSON writes `label_pairs` as an object.
+    #[serde(skip)]
     labels: String,
+    #[serde(rename = "labels", serialize_with = "labels_map")]
+    label_pairs: &'a Labels,
     action: &'a str,
+}
+
+fn labels_map<S: serde::Serializer>(labels: &&Labels, s: S) -> Result<S::Ok, S::Error> {
+    labels_object(labels).serialize(s)
 }
 
 fn action_row(a: &ActionEvent) -> ActionRow<'_> {
@@ -87,7 +98,23 @@ fn action_row(a: &ActionEvent) -> ActionRow<'_> {
         event: a.kind.name(),
         trigger: &a.trigger,
         labels: format_labels(&a.labels),
+        label_pairs: &a.labels,
         action: &a.action,
+    }
+}
+
+/// The CSV's columns before and after the label columns.
+const CSV_HEAD: [&str; 5] = ["kind", "time", "end", "name", "severity_or_event"];
+const CSV_TAIL: [&str; 4] = ["duration_s", "peak", "flaps", "detail"];
+
+/// A label column's header: the label's name, or `label_NAME` where the
+/// name is one of the fixed columns' (a label called `time` would
+/// otherwise make two `time` columns).
+fn label_header(name: &str) -> String {
+    if CSV_HEAD.contains(&name) || CSV_TAIL.contains(&name) {
+        format!("label_{name}")
+    } else {
+        name.to_string()
     }
 }
 
@@ -102,7 +129,17 @@ fn write_backtest(bt: &Backtest, format: TableCsvJson, out: &mut dyn Write) -> i
                 "to": format_ms(bt.grid.end()),
                 "step_s": bt.grid.step / 1000,
                 "samples_read": bt.samples_read,
-                "alerts": timeline,
+                "alerts": timeline.iter().map(|r| serde_json::json!({
+                    "alert": r.alert,
+                    "severity": r.severity,
+                    "labels": labels_object(&r.label_pairs),
+                    "start": r.start,
+                    "end": r.end,
+                    "duration_s": r.duration_s,
+                    "peak": r.peak,
+                    "flaps": r.flaps,
+                    "summary": r.summary,
+                })).collect::<Vec<_>>(),
                 "unmatched": bt.unmatched.iter().map(|u| serde_json::json!({
                     "alert": u.alert,
                     "selector": u.selector,
@@ -113,55 +150,63 @@ fn write_backtest(bt: &Backtest, format: TableCsvJson, out: &mut dyn Write) -> i
             write_json(out, &json)?;
         }
         TableCsvJson::Csv => {
+            // kind, time, end, name, severity_or_event, one column per
+            // label (as `export` and `query` write them), then the
+            // alert's numbers and the detail.
+            let columns = label_columns(
+                timeline
+                    .iter()
+                    .map(|r| &r.label_pairs)
+                    .chain(actions.iter().map(|a| a.label_pairs)),
+            );
+            let none = Labels::new();
             let mut w = csv::Writer::from_writer(&mut *out);
-            w.write_record([
-                "kind",
-                "time",
-                "end",
-                "name",
-                "severity_or_event",
-                "labels",
-                "duration_s",
-                "peak",
-                "flaps",
-                "detail",
-            ])
-            .map_err(csv_io)?;
+            let header: Vec<String> = CSV_HEAD
+                .iter()
+                .map(|c| c.to_string())
+                .chain(columns.iter().map(|c| label_header(c)))
+                .chain(CSV_TAIL.iter().map(|c| c.to_string()))
+                .collect();
+            w.write_record(&header).map_err(csv_io)?;
+            let mut row = |head: [&str; 5], labels: &Labels, tail: [&str; 4]| {
+                let record: Vec<&str> = head
+                    .into_iter()
+                    .chain(label_cells(labels, &columns))
+                    .chain(tail)
+                    .collect();
+                w.write_record(&record).map_err(csv_io)
+            };
             for r in &timeline {
-                w.write_record([
-                    "alert",
-                    &r.start,
-                    r.end.as_deref().unwrap_or(""),
-                    &r.alert,
-                    &r.severity,
-                    &r.labels,
-                    &r.duration_s.to_string(),
-                    &r.peak.to_string(),
-                    &r.flaps.to_string(),
-                    &r.summary,
-                ])
-                .map_err(csv_io)?;
+                row(
+                    [
+                        "alert",
+                        &r.start,
+                        r.end.as_deref().unwrap_or(""),
+                        &r.alert,
+                        &r.severity,
+                    ],
+                    &r.label_pairs,
+                    [
+                        &r.duration_s.to_string(),
+                        &r.peak.to_string(),
+                        &r.flaps.to_string(),
+                        &r.summary,
+                    ],
+                )?;
             }
             for u in &bt.unmatched {
-                w.write_record([
-                    "unmatched",
-                    "",
-                    "",
-                    &u.alert,
-                    "",
-                    "",
-                    "",
-                    "",
-                    "",
-                    &u.message(),
-                ])
-                .map_err(csv_io)?;
+                row(
+                    ["unmatched", "", "", &u.alert, ""],
+                    &none,
+                    ["", "", "", &u.message()],
+                )?;
             }
             for a in &actions {
-                w.write_record([
-                    "action", &a.time, "", a.policy, a.event, &a.labels, "", "", "", a.action,
-                ])
-                .map_err(csv_io)?;
+                row(
+                    ["action", &a.time, "", a.policy, a.event],
+                    a.label_pairs,
+                    ["", "", "", a.action],
+                )?;
             }
             w.flush()?;
         }
@@ -214,4 +259,16 @@ fn write_backtest(bt: &Backtest, format: TableCsvJson, out: &mut dyn Write) -> i
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_named_like_a_fixed_column_get_a_prefix() {
+        assert_eq!(label_header("server"), "server");
+        assert_eq!(label_header("time"), "label_time");
+        assert_eq!(label_header("detail"), "label_detail");
+    }
 }

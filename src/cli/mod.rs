@@ -6,6 +6,7 @@ mod analyze;
 mod backtest;
 mod check;
 mod compact;
+mod completions;
 mod detect;
 pub mod error;
 mod evaluate;
@@ -24,7 +25,7 @@ mod shared;
 mod test;
 mod verify;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use error::CliError;
 use mcpops::store::Store;
 use std::path::PathBuf;
@@ -149,6 +150,31 @@ enum Command {
         after_help = "Examples:\n  mcpops fmt rules/mcp.rules\n  mcpops fmt --check rules/*.rules"
     )]
     Fmt(FmtArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(after_help = "Examples:\n  \
+        mcpops completions bash > ~/.local/share/bash-completion/completions/mcpops\n  \
+        mcpops completions zsh > ~/.zfunc/_mcpops\n  \
+        mcpops completions fish > ~/.config/fish/completions/mcpops.fish")]
+    Completions(CompletionsArgs),
+    /// Print the man page, or write one page per command into a directory
+    #[command(after_help = "Examples:\n  mcpops man | man -l -\n  \
+        mcpops man --out /usr/local/share/man/man1")]
+    Man(ManArgs),
+}
+
+#[derive(Args)]
+struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    shell: clap_complete::Shell,
+}
+
+#[derive(Args)]
+struct ManArgs {
+    /// Write mcpops.1 and one mcpops-COMMAND.1 per command into this directory
+    /// [default: print mcpops.1 on stdout]
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -186,13 +212,17 @@ struct CompactArgs {
 
 #[derive(Args)]
 struct GenerateArgs {
-    #[arg(long, default_value_t = 8)]
+    /// Number of MCP servers in the fleet
+    #[arg(long, default_value_t = 8, value_name = "N")]
     servers: usize,
-    #[arg(long, default_value_t = 3)]
+    /// Days of data per server
+    #[arg(long, default_value_t = 3, value_name = "N")]
     days: u32,
-    #[arg(long, default_value_t = 7)]
+    /// Seed of the generator: the same seed writes the same files
+    #[arg(long, default_value_t = 7, value_name = "N")]
     seed: u64,
-    #[arg(long)]
+    /// Directory to write the fleet and its ground truth (incidents.json) into
+    #[arg(long, value_name = "DIR")]
     out: PathBuf,
     /// First timestamp [default: 2026-11-16T00:00:00Z]
     #[arg(long, value_name = "TIME")]
@@ -256,6 +286,7 @@ struct VerifyArgs {
 
 #[derive(Args)]
 struct RetainArgs {
+    /// Drop the days that end at or before this TIME
     #[arg(long, value_name = "TIME")]
     before: String,
     /// Output format: a line of text, or a JSON summary object
@@ -268,13 +299,16 @@ struct ExportArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
     format: ExportFormat,
+    /// Only this metric [default: every metric]
     #[arg(long)]
     metric: Option<String>,
     /// Label matcher: name=value, name!=value, name=~regex, name!~regex (repeatable)
     #[arg(long = "match", value_name = "MATCHER")]
     matchers: Vec<String>,
+    /// Only samples at or after this TIME
     #[arg(long, value_name = "TIME")]
     from: Option<String>,
+    /// Only samples at or before this TIME
     #[arg(long, value_name = "TIME")]
     to: Option<String>,
     /// Output file [default: stdout]
@@ -284,7 +318,8 @@ struct ExportArgs {
 
 #[derive(Args)]
 struct CheckArgs {
-    #[arg(required = true)]
+    /// Rule files to check
+    #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
     /// Output format
     #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
@@ -293,6 +328,7 @@ struct CheckArgs {
 
 #[derive(Args)]
 struct QueryArgs {
+    /// An expression of the rule language, e.g. `p95(mcp.server.operation.duration[5m]) by (server)`
     expr: String,
     /// Evaluate at this instant [default: the store's last sample]
     #[arg(long, value_name = "TIME", conflicts_with_all = ["from", "to"])]
@@ -303,8 +339,8 @@ struct QueryArgs {
     /// End of a range evaluation
     #[arg(long, value_name = "TIME", requires = "from")]
     to: Option<String>,
-    /// Step of a range evaluation
-    #[arg(long, default_value = "1m")]
+    /// Step of a range evaluation (a DURATION)
+    #[arg(long, default_value = "1m", value_name = "DURATION")]
     step: String,
     /// Output format
     #[arg(long, value_enum, default_value_t = TableCsvJson::Table)]
@@ -319,7 +355,8 @@ struct QueryArgs {
 
 #[derive(Args)]
 struct TestArgs {
-    #[arg(required = true)]
+    /// Rule files whose `test` blocks to run
+    #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
     /// Output format
     #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
@@ -328,7 +365,8 @@ struct TestArgs {
 
 #[derive(Args)]
 struct BacktestArgs {
-    #[arg(long, required = true, num_args = 1..)]
+    /// Rule files to replay (all their alerts, records and policies)
+    #[arg(long, required = true, num_args = 1.., value_name = "FILE")]
     rules: Vec<PathBuf>,
     /// Start [default: the first whole step at or after the first sample where the data is dense]
     #[arg(long, value_name = "TIME")]
@@ -337,7 +375,7 @@ struct BacktestArgs {
     #[arg(long, value_name = "TIME")]
     to: Option<String>,
     /// Evaluation step [default: the rules' `evaluate every`, else 1m]
-    #[arg(long)]
+    #[arg(long, value_name = "DURATION")]
     step: Option<String>,
     /// Output format
     #[arg(long, value_enum, default_value_t = TableCsvJson::Table)]
@@ -355,7 +393,7 @@ struct BacktestArgs {
 #[derive(Args)]
 struct ReportArgs {
     /// Rule files to backtest over the period [default: rules/mcp.rules when present]
-    #[arg(long, num_args = 1..)]
+    #[arg(long, num_args = 1.., value_name = "FILE")]
     rules: Vec<PathBuf>,
     /// Start of the analysis [default: the first sample where the data is dense; the backtest from the next whole step]
     #[arg(long, value_name = "TIME", conflicts_with = "since")]
@@ -381,6 +419,10 @@ struct ReportArgs {
     /// The label that names servers [default: found in the data, as analyze does]
     #[arg(long, value_name = "LABEL")]
     server_label: Option<String>,
+    /// What to print: the summary lines as text, or one JSON object (verdict,
+    /// summary, files written, exit code and its meaning)
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    format: TextOrJson,
     #[command(flatten)]
     limit: SamplesLimit,
 }
@@ -397,7 +439,7 @@ struct AnalyzeArgs {
     #[arg(long, value_enum, default_value_t = TableOrJson::Table)]
     format: TableOrJson,
     /// Rule files whose maintenance windows schedule the maintenance list
-    #[arg(long, num_args = 1..)]
+    #[arg(long, num_args = 1.., value_name = "FILE")]
     rules: Vec<PathBuf>,
     /// The label that names servers [default: the first of server, instance, service.instance.id, service.name, host.name (or their underscore forms) the data carries]
     #[arg(long, value_name = "LABEL")]
@@ -406,13 +448,17 @@ struct AnalyzeArgs {
 
 #[derive(Args)]
 struct DetectArgs {
+    /// A CSV file with a `timestamp,value` header, as NAB's data files
+    #[arg(value_name = "FILE.csv")]
     file: PathBuf,
 }
 
 #[derive(Args)]
 struct EvaluateArgs {
+    /// NAB's anomaly windows: a JSON object from each data file to its [start, end] windows
     #[arg(long, value_name = "WINDOWS.json")]
     labels: PathBuf,
+    /// The corpus directory the windows' file paths are relative to
     #[arg(long, value_name = "DIR")]
     data: PathBuf,
     /// Output format
@@ -422,7 +468,8 @@ struct EvaluateArgs {
 
 #[derive(Args)]
 struct FmtArgs {
-    #[arg(required = true)]
+    /// Rule files to rewrite in place
+    #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
     /// Only list the files that would change (exit 1 if any)
     #[arg(long)]
@@ -436,7 +483,7 @@ enum TableOrJson {
     Json,
 }
 
-/// `--format` of check, test, compact and retain; `ingest --output`.
+/// `--format` of check, test, compact, retain and report; `ingest --output`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum TextOrJson {
     Text,
@@ -517,6 +564,85 @@ struct SamplesLimit {
     max_samples: u64,
 }
 
+/// The top-level help's listing of subcommands, by what they work on
+/// (clap lists subcommands in one flat list; this replaces it). Every
+/// subcommand is in exactly one group: a test checks it.
+const GROUPS: &[(&str, &[&str])] = &[
+    (
+        "Store",
+        &[
+            "ingest", "info", "metrics", "labels", "export", "compact", "retain", "verify",
+            "repair",
+        ],
+    ),
+    ("Rules", &["check", "fmt", "test", "backtest", "query"]),
+    ("Analysis", &["analyze", "detect", "evaluate"]),
+    ("Reports", &["report"]),
+    ("Setup", &["generate", "completions", "man", "help"]),
+];
+
+/// The accepted time and duration formats, stated once (here, in the
+/// top-level help); subcommands with TIME or DURATION flags point to it.
+const TIME_NOTE: &str = "\
+TIME (--from, --to, --at, --before, --start): RFC 3339 (2026-11-20T14:00:00Z),
+  `YYYY-MM-DD HH:MM:SS` (UTC), `YYYY-MM-DD`, epoch seconds or milliseconds (told
+  apart by magnitude), `now`, or `now-DURATION` (now-24h).
+DURATION (--step, --since, --scrape-interval): 250ms, 15s, 5m, 1h30m, 2d, 1w.
+
+`mcpops help COMMAND` shows a command's options and examples.";
+
+/// The pointer from a subcommand's help to [`TIME_NOTE`].
+const TIME_REF: &str = "TIME and DURATION: the formats `mcpops --help` lists.";
+
+/// The whole command line as clap sees it, with the grouped listing and the
+/// time formats in the top-level help: for parsing, completions and man pages.
+pub fn command() -> clap::Command {
+    let mut cmd = Cli::command();
+    cmd.build();
+    let width = cmd
+        .get_subcommands()
+        .map(|c| c.get_name().len())
+        .max()
+        .unwrap_or(0);
+    let mut listing = String::new();
+    for (group, names) in GROUPS {
+        listing.push_str(&format!("{group} commands:\n"));
+        for name in *names {
+            let about = cmd
+                .find_subcommand(name)
+                .and_then(|c| c.get_about())
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            listing.push_str(&format!("  {name:<width$}  {about}\n"));
+        }
+        listing.push('\n');
+    }
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    for name in names {
+        cmd = cmd.mut_subcommand(&name, |sub| {
+            let timed = sub.get_arguments().any(|a| {
+                a.get_value_names()
+                    .is_some_and(|v| v.iter().any(|n| n == "TIME" || n == "DURATION"))
+            });
+            if !timed {
+                return sub;
+            }
+            let after = match sub.get_after_help() {
+                Some(text) => format!("{TIME_REF}\n\n{text}"),
+                None => TIME_REF.to_string(),
+            };
+            sub.after_help(after)
+        });
+    }
+    cmd.help_template(format!(
+        "{{about-with-newline}}\n{{usage-heading}} {{usage}}\n\n{listing}Options:\n{{options}}{{after-help}}"
+    ))
+    .after_help(TIME_NOTE)
+}
+
 /// What every subcommand may need besides its own flags.
 struct Context {
     store: Store,
@@ -555,5 +681,53 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Query(args) => query::run(&ctx, args, out),
         Command::Test(args) => test::run(args, out),
         Command::Backtest(args) => backtest::run(&ctx, args, out),
+        Command::Completions(args) => completions::completions(args, out),
+        Command::Man(args) => completions::man(args, out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every argument and subcommand, at any depth, says what it is in
+    /// `--help`: names the undescribed ones.
+    #[test]
+    fn every_argument_and_subcommand_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let sub_path = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() && sub.get_long_about().is_none() {
+                    missing.push(sub_path.clone());
+                }
+                walk(sub, &sub_path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&command(), "mcpops", &mut missing);
+        assert!(missing.is_empty(), "without help: {missing:#?}");
+    }
+
+    /// The grouped listing names every subcommand once, and nothing else.
+    #[test]
+    fn groups_list_every_subcommand_once() {
+        let cmd = command();
+        let mut listed: Vec<&str> = GROUPS.iter().flat_map(|(_, n)| n.iter().copied()).collect();
+        listed.sort_unstable();
+        let mut actual: Vec<&str> = cmd.get_subcommands().map(|c| c.get_name()).collect();
+        actual.sort_unstable();
+        assert_eq!(listed, actual);
+    }
+
+    /// The help text checks clap's own rules (conflicting names, bad
+    /// defaults) only when built: build it.
+    #[test]
+    fn command_line_is_consistent() {
+        command().debug_assert();
     }
 }

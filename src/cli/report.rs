@@ -6,10 +6,12 @@
 //! period ends after the store's newest sample (the report is written,
 //! marked stale); else exit 4 when the verdict is as severe as `--fail-on`
 //! (the verdict and the exit code follow one rule: [`mcpops::report::Verdict`]).
+//! `--format json` prints the same as one object: the verdict, the summary
+//! lines, the files written and the exit code with what it means.
 
 use super::error::{CliError, io_failure};
-use super::shared::{Bounds, duration_arg, load_checked_rules, period, time_arg};
-use super::{Context, FailOn, ReportArgs};
+use super::shared::{Bounds, duration_arg, load_checked_rules, period, time_arg, write_json};
+use super::{Context, FailOn, ReportArgs, TextOrJson};
 use mcpops::ingest::IngestOptions;
 use mcpops::report::{Level, ReportOptions};
 use mcpops::time::{format_ms, now_ms};
@@ -55,13 +57,17 @@ pub(super) fn run(ctx: &Context, args: ReportArgs, out: &mut dyn Write) -> Resul
     };
     let store = &ctx.store;
     let empty = store.snapshot()?.manifest().extent().is_none();
-    if empty && ctx.sample_fallback && Path::new(SAMPLE_FLEET).is_dir() {
-        writeln!(
-            out,
-            "the store {} is empty: ingesting the sample fleet in {SAMPLE_FLEET}",
-            store.root().display()
-        )
-        .map_err(io_failure)?;
+    let sample_fleet = empty && ctx.sample_fallback && Path::new(SAMPLE_FLEET).is_dir();
+    if sample_fleet {
+        // JSON says so in its object, where a line of text would break it.
+        if args.format == TextOrJson::Text {
+            writeln!(
+                out,
+                "the store {} is empty: ingesting the sample fleet in {SAMPLE_FLEET}",
+                store.root().display()
+            )
+            .map_err(io_failure)?;
+        }
         let opts = IngestOptions {
             quiet: ctx.quiet,
             ..IngestOptions::default()
@@ -106,6 +112,35 @@ pub(super) fn run(ctx: &Context, args: ReportArgs, out: &mut dyn Write) -> Resul
         None
     };
     bar.finish_and_clear();
+    let outcome = verdict_outcome(&report, args.fail_on);
+    if args.format == TextOrJson::Json {
+        let written: Vec<String> = ["report.json", "report.md", "report.html"]
+            .iter()
+            .map(|f| args.out.join(f).display().to_string())
+            .collect();
+        let (code, meaning) = match &outcome {
+            Ok(()) => (0, "ok: nothing to page about".to_string()),
+            Err(e) => (e.exit_code(), e.to_string()),
+        };
+        let json = serde_json::json!({
+            "verdict": {
+                "level": report.verdict.level.name(),
+                "headline": report.verdict.headline,
+                "reasons": report.verdict.reasons,
+                "stale": report.verdict.stale,
+            },
+            "from": format_ms(report.from_ms),
+            "to": format_ms(report.to_ms),
+            "newest_sample": report.freshness.newest,
+            "summary": report.summary,
+            "written": written,
+            "archived": archived.as_ref().map(|d| d.display().to_string()),
+            "sample_fleet_ingested": sample_fleet,
+            "exit": {"code": code, "meaning": meaning},
+        });
+        write_json(out, &json).map_err(io_failure)?;
+        return outcome;
+    }
     writeln!(out, "report written to {}", html.display()).map_err(io_failure)?;
     if let Some(dir) = archived {
         writeln!(out, "archived in {}", dir.display()).map_err(io_failure)?;
@@ -113,6 +148,15 @@ pub(super) fn run(ctx: &Context, args: ReportArgs, out: &mut dyn Write) -> Resul
     for line in &report.summary {
         writeln!(out, "  {line}").map_err(io_failure)?;
     }
+    outcome
+}
+
+/// The exit the report calls for: stale (7) before all, then a verdict as
+/// severe as `--fail-on` (4), else success.
+fn verdict_outcome(
+    report: &mcpops::report::Report,
+    fail_on: Option<FailOn>,
+) -> Result<(), CliError> {
     if report.verdict.stale {
         return Err(CliError::Stale(
             format!(
@@ -123,7 +167,7 @@ pub(super) fn run(ctx: &Context, args: ReportArgs, out: &mut dyn Write) -> Resul
             .into(),
         ));
     }
-    let threshold = match args.fail_on {
+    let threshold = match fail_on {
         Some(FailOn::Critical) => Level::Critical,
         Some(FailOn::Warning) => Level::Warning,
         None => return Ok(()),

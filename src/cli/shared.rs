@@ -3,7 +3,7 @@
 
 use super::error::CliError;
 use mcpops::dsl::RuleFile;
-use mcpops::engine::value::GridError;
+use mcpops::engine::value::{GridError, Labels};
 use mcpops::store::Store;
 use mcpops::time::{now_ms, parse_time};
 use std::io::{self, Write};
@@ -181,4 +181,39 @@ pub(super) fn write_json(out: &mut dyn Write, json: &serde_json::Value) -> io::R
         "{}",
         serde_json::to_string_pretty(json).unwrap_or_default()
     )
+}
+
+/// The label encoding of every tabular output (`export`, `query` and
+/// `backtest` CSV): one column per label name any row has, sorted.
+pub fn label_columns<'a>(sets: impl IntoIterator<Item = &'a Labels>) -> Vec<&'a str> {
+    sets.into_iter()
+        .flat_map(|labels| labels.iter().map(|(k, _)| k.as_str()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// One row's cells under [`label_columns`]: the value, empty where the row
+/// lacks the label (the store drops empty values, so the two cannot be
+/// confused).
+pub fn label_cells<'a>(labels: &'a Labels, columns: &[&str]) -> Vec<&'a str> {
+    columns
+        .iter()
+        .map(|c| {
+            labels
+                .iter()
+                .find(|(k, _)| k == c)
+                .map_or("", |(_, v)| v.as_str())
+        })
+        .collect()
+}
+
+/// Labels as a JSON object, name to value, as `query --format json` writes
+/// a series' `metric`.
+pub fn labels_object(labels: &Labels) -> serde_json::Value {
+    labels
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str())))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }

@@ -126,7 +126,7 @@ pub struct IngestOptions {
     pub labels: Vec<(String, String)>,
     /// Skip lines that do not parse instead of stopping.
     pub skip_invalid: bool,
-    /// No progress bars.
+    /// No progress bar (there is none either when stderr is not a terminal).
     pub quiet: bool,
 }
 
@@ -327,13 +327,41 @@ pub fn ingest_inputs(
     opts: &IngestOptions,
     sink: &mut dyn SampleSink,
 ) -> Result<IngestReport, IngestError> {
+    let stdin = inputs.iter().any(|i| i.path.is_none());
+    // The sizes now, for the bar's total; a file that cannot be read fails
+    // when it is opened, by name.
+    let total: u64 = inputs
+        .iter()
+        .filter_map(|i| i.path.as_ref())
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let bar = crate::progress::run_bar(inputs.len(), (!stdin).then_some(total), opts.quiet);
+    ingest_inputs_with(inputs, opts, sink, &bar)
+}
+
+/// [`ingest_inputs`], its progress (bytes read, files done) on `bar`.
+pub fn ingest_inputs_with(
+    inputs: &[Input],
+    opts: &IngestOptions,
+    sink: &mut dyn SampleSink,
+    bar: &indicatif::ProgressBar,
+) -> Result<IngestReport, IngestError> {
     let mut run = Run::new(opts, sink)?;
-    for input in inputs {
+    for (done, input) in inputs.iter().enumerate() {
+        bar.set_prefix(crate::progress::files_done(done, inputs.len()));
         match &input.path {
-            None => run.stream("-", &mut io::stdin().lock(), input.format)?,
-            Some(path) => run.file(path, input.format)?,
+            None => {
+                bar.set_message("-");
+                run.stream("-", &mut bar.wrap_read(io::stdin().lock()), input.format)?
+            }
+            Some(path) => {
+                bar.set_message(path.display().to_string());
+                run.file(path, input.format, bar)?
+            }
         }
     }
+    bar.set_prefix(crate::progress::files_done(inputs.len(), inputs.len()));
     Ok(run.finish())
 }
 
@@ -563,19 +591,29 @@ impl<'a> Run<'a> {
         })
     }
 
-    fn file(&mut self, path: &Path, format: Format) -> Result<(), IngestError> {
+    /// Reads one file, counting its bytes on the run's `bar`.
+    fn file(
+        &mut self,
+        path: &Path,
+        format: Format,
+        bar: &indicatif::ProgressBar,
+    ) -> Result<(), IngestError> {
         let name = path.display().to_string();
         let file = File::open(path).map_err(|e| io_error(&name, e))?;
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
         if format == Format::Parquet && !split_gz(path).1 {
             // Parquet is read from its footer back, by row group: the file
-            // itself, not a stream.
+            // itself, not a stream; counted on the bar once read.
             self.begin(&name);
-            return parquet::ingest_chunks(file, self);
+            parquet::ingest_chunks(file, self)?;
+            bar.inc(len);
+            return Ok(());
         }
-        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let bar = crate::progress::bytes_bar(len, self.opts.quiet, &name);
+        // Where this file starts on the run's bar: a gzip error's offset is
+        // within the file.
+        let base = bar.position();
         let raw = bar.wrap_read(file);
-        let result = if split_gz(path).1 {
+        if split_gz(path).1 {
             let mut reader =
                 BufReader::with_capacity(READ_BUFFER, flate2::read::MultiGzDecoder::new(raw));
             match self.stream(&name, &mut reader, format) {
@@ -584,7 +622,7 @@ impl<'a> Run<'a> {
                 Err(IngestError::Io { path, source }) if is_decode_error(&source) => {
                     Err(IngestError::Gzip {
                         path,
-                        offset: bar.position(),
+                        offset: bar.position() - base,
                         size: len,
                         source,
                     })
@@ -594,9 +632,7 @@ impl<'a> Run<'a> {
         } else {
             let mut reader = BufReader::with_capacity(READ_BUFFER, raw);
             self.stream(&name, &mut reader, format)
-        };
-        bar.finish_and_clear();
-        result
+        }
     }
 
     fn stream(
@@ -1300,6 +1336,31 @@ mod tests {
     use super::number::fast_rfc3339;
     use super::testutil::*;
     use super::*;
+
+    /// A directory is one bar: every byte of every file (gzipped ones
+    /// counted as stored) on it, and the files done as its prefix.
+    #[test]
+    fn one_bar_counts_the_whole_run() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.prom"), "up{job=\"a\"} 1 1000\n").unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut gz, b"up{job=\"b\"} 2 1000\nup{job=\"c\"} 3 1000\n")
+            .unwrap();
+        std::fs::write(dir.path().join("b.prom.gz"), gz.finish().unwrap()).unwrap();
+        let opts = testutil::opts();
+        let inputs = resolve_inputs(&[dir.path()], &opts).unwrap();
+        let total: u64 = ["a.prom", "b.prom.gz"]
+            .iter()
+            .map(|f| std::fs::metadata(dir.path().join(f)).unwrap().len())
+            .sum();
+        let bar = crate::progress::run_bar(inputs.len(), Some(total), true);
+        let mut sink = crate::model::MemorySink::default();
+        let report = ingest_inputs_with(&inputs, &opts, &mut sink, &bar).unwrap();
+        assert_eq!((report.files, report.samples), (2, 3));
+        assert_eq!(bar.position(), total);
+        assert_eq!(bar.length(), Some(total));
+        assert_eq!(bar.prefix(), "2/2 files");
+    }
 
     #[test]
     fn formats_parse_by_name_and_extension() {

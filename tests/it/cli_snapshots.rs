@@ -149,6 +149,86 @@ fn top_level() {
     s.snap("help", &["--help"]);
     s.snap("no_subcommand", &[]);
     s.snap("unknown_subcommand", &["frobnicate"]);
+    s.snap("help_query", &["help", "query"]);
+}
+
+/// The subcommands `mcpops --help` lists, read from its grouped listing.
+fn listed_subcommands(s: &Sandbox) -> Vec<String> {
+    let help = s.run(&["--help"]);
+    let mut names = Vec::new();
+    let mut in_group = false;
+    for line in help.lines() {
+        if line.ends_with(" commands:") {
+            in_group = true;
+        } else if line.is_empty() {
+            in_group = false;
+        } else if in_group && let Some(name) = line.split_whitespace().next() {
+            names.push(name.to_string());
+        }
+    }
+    names
+}
+
+#[test]
+fn completions_and_man_page() {
+    let s = Sandbox::empty();
+    let names = listed_subcommands(&s);
+    for expected in [
+        "ingest",
+        "query",
+        "backtest",
+        "report",
+        "completions",
+        "man",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} not in {names:?}"
+        );
+    }
+    let bash = s.run(&["completions", "bash"]);
+    assert!(bash.contains("exit: 0\n"), "{bash}");
+    for name in &names {
+        // bash's script names each subcommand as a case of the word typed.
+        assert!(
+            bash.contains(&format!("mcpops,{name})")),
+            "bash completion lacks {name}"
+        );
+    }
+    assert!(
+        bash.contains("--max-samples"),
+        "flags of subcommands are completed"
+    );
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let script = s.run(&["completions", shell]);
+        assert!(script.starts_with(&format!("$ mcpops completions {shell}\nexit: 0\n")));
+        assert!(
+            script.contains("backtest"),
+            "{shell} completion lacks backtest"
+        );
+    }
+    s.snap("completions_bogus_shell", &["completions", "tcsh"]);
+
+    let page = s.run(&["man"]);
+    assert!(
+        page.contains("exit: 0\n") && page.contains(".TH mcpops 1"),
+        "{page}"
+    );
+    assert!(
+        page.contains("RFC 3339"),
+        "the man page states the time formats"
+    );
+    let dir = s.path("man");
+    let shown = s.run(&["man", "--out", dir.to_str().unwrap()]);
+    assert!(shown.contains("exit: 0\n"), "{shown}");
+    for name in names.iter().filter(|n| *n != "help") {
+        let file = dir.join(format!("mcpops-{name}.1"));
+        let text =
+            std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        assert!(text.contains(".TH"), "{} is no man page", file.display());
+    }
+    let ingest = std::fs::read_to_string(dir.join("mcpops-ingest.1")).unwrap();
+    assert!(ingest.contains("skip\\-invalid"), "{ingest}");
 }
 
 #[test]
@@ -564,6 +644,21 @@ fn backtest() {
             "csv",
         ],
     );
+    // JSON: labels as an object, times in RFC 3339 with `Z`.
+    s.snap(
+        "backtest_json",
+        &[
+            "backtest",
+            "--rules",
+            "rules/mcp.rules",
+            "--from",
+            "2026-11-16T14:00:00Z",
+            "--to",
+            "2026-11-16T16:00:00Z",
+            "--format",
+            "json",
+        ],
+    );
     s.snap(
         "backtest_reversed_range",
         &[
@@ -879,6 +974,31 @@ fn report_headline_and_exit_code_agree() {
             "2025-11-16T00:40:00Z",
         ],
     );
+    // The same verdict and exit code as one JSON object for scripts.
+    s.snap(
+        "report_json_exit_4",
+        &[
+            "report",
+            "--rules",
+            &rules,
+            "--out",
+            out,
+            "--fail-on",
+            "critical",
+            "--format",
+            "json",
+        ],
+    );
+    let shown = s.run(&["report", "--rules", &rules, "--out", out, "--format", "json"]);
+    let json = shown
+        .split("--- stdout\n")
+        .nth(1)
+        .and_then(|t| t.split("--- stderr").next())
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert_eq!(v["verdict"]["level"], "critical", "{shown}");
+    assert_eq!(v["exit"]["code"], 0, "no --fail-on: {shown}");
+    assert_eq!(v["written"].as_array().unwrap().len(), 3);
 }
 
 /// No rule file given and none in the working directory: the summary says
