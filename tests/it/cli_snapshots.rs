@@ -511,6 +511,17 @@ fn query() {
         ],
     );
     s.snap("query_syntax_error", &["query", "process.memory.usage >"]);
+    // Parsed as an expression: an unclosed parenthesis or a stray token is
+    // the expression's error, not "expected a block".
+    s.snap(
+        "query_unclosed_paren",
+        &["query", "max by (server) (rate(process.memory.usage[5m])"],
+    );
+    s.snap("query_stray_token", &["query", "process.memory.usage )"]);
+    s.snap(
+        "query_promql_name",
+        &["query", "quantile_over_time(0.9, process.memory.usage[5m])"],
+    );
     s.snap(
         "query_json_error",
         &["query", "process.memory.usage >", "--format", "json"],

@@ -239,6 +239,37 @@ pub fn suggest(name: &str) -> Option<&'static str> {
         .map(|(_, n)| n)
 }
 
+/// PromQL's functions over time that this language writes otherwise,
+/// with the way to write them here. The one table of such hints: the
+/// parser's "unknown function" help reads it through [`help_for`].
+pub const PROMQL_EQUIVALENTS: &[(&str, &str)] = &[
+    ("avg_over_time", "avg(x[5m])"),
+    ("min_over_time", "min(x[5m])"),
+    ("max_over_time", "max(x[5m])"),
+    ("sum_over_time", "sum(x[5m])"),
+    ("count_over_time", "count(x[5m])"),
+    ("last_over_time", "last(x[5m])"),
+    ("stddev_over_time", "stddev(x[5m])"),
+    ("quantile_over_time", "quantile(0.95, x[5m])"),
+    ("absent_over_time", "absent(x[5m])"),
+    ("present_over_time", "present_ratio(x[5m]) > 0"),
+    ("predict_linear", "predict(x[1h], 10m)"),
+    ("irate", "rate(x[5m])"),
+    ("idelta", "delta(x[5m])"),
+];
+
+/// The help for a name that is no function: this language's way to write
+/// a PromQL function (`quantile_over_time(0.9, x[5m])` is
+/// `quantile(0.9, x[5m])`), else the closest known name.
+pub fn help_for(name: &str) -> Option<String> {
+    if let Some((_, here)) = PROMQL_EQUIVALENTS.iter().find(|(p, _)| *p == name) {
+        return Some(format!(
+            "PromQL's `{name}` is written `{here}` here: a function over a range works over time"
+        ));
+    }
+    suggest(name).map(|s| format!("did you mean `{s}`?"))
+}
+
 /// Levenshtein distance (names are short).
 pub fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
