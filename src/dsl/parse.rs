@@ -110,15 +110,15 @@ pub(crate) fn parse_source(src: &str, name: &str) -> Parsed {
 /// must end where the text ends: the error names what the expression
 /// expected (`)`, an operator, the end of the query), at its line and
 /// column in the text. Building and checking the tree is the caller's.
-pub(crate) fn query_syntax(src: &str, name: &str) -> Result<(), Diagnostic> {
+pub(crate) fn query_syntax(src: &str, name: &str) -> Result<(), Vec<Diagnostic>> {
     let idx = LineIndex::new(src);
     if let Some(pos) = too_deep(src) {
-        return Err(idx.at(
+        return Err(vec![idx.at(
             name,
             Code::TooDeep,
             pos,
             format!("brackets nest more than {MAX_NESTING} levels deep here"),
-        ));
+        )]);
     }
     match RulesParser::parse(Rule::query, src) {
         Ok(_) => Ok(()),
@@ -133,7 +133,7 @@ pub(crate) fn query_syntax(src: &str, name: &str) -> Result<(), Diagnostic> {
                     token_at(src, pos)
                 );
             }
-            Err(idx.at(name, Code::Syntax, pos, message))
+            Err(vec![idx.at(name, Code::Syntax, pos, message)])
         }
     }
 }

@@ -4,7 +4,9 @@
 //! [`quantile`], [`counter`], [`presence`], [`forecast`]); aggregations
 //! across series (an instant argument) are in [`aggregate`]; the functions
 //! over classic histograms (an instant argument of bucket series, combined
-//! across their `le` label) are in [`histogram`].
+//! across their `le` label) are in [`histogram`]; PromQL's functions at an
+//! instant (`abs`, `round`, the clamps, `label_replace`, `vector`,
+//! `scalar`, `time`) are in [`instant`].
 //!
 //! A definition holds everything the language knows of a function: its
 //! parameters and their types, how `by`/`without` pools it, whether an
@@ -29,6 +31,7 @@ mod aggregate;
 mod counter;
 mod forecast;
 mod histogram;
+mod instant;
 mod presence;
 mod quantile;
 mod window;
@@ -55,6 +58,13 @@ pub enum Param {
     /// Series at an instant (`rate(x_bucket[5m])`, `sum by (le) (...)`):
     /// the buckets of a histogram function.
     Instant,
+    /// Series at an instant, any labels: the argument of a function at an
+    /// instant (`abs(x)`).
+    Series,
+    /// A string (`label_replace`'s label names, replacement and regex).
+    Text,
+    /// A number that may be left out, last (`round`'s `to_nearest`).
+    OptScalar,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,6 +106,23 @@ pub enum Kernel {
     /// series that differ only in `le` (`engine::histogram`); its numbers
     /// are its leading arguments.
     Histogram(HistFunc),
+    /// A function at an instant (`engine::instant`): per step, from its
+    /// arguments' values at that step, no window.
+    Instant(InstFunc),
+}
+
+/// What a function at an instant computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InstFunc {
+    Abs,
+    Round,
+    Clamp,
+    ClampMin,
+    ClampMax,
+    LabelReplace,
+    Vector,
+    Scalar,
+    Time,
 }
 
 /// What a histogram function computes from one group's buckets.
@@ -215,12 +242,27 @@ pub fn histogram_functions() -> impl Iterator<Item = &'static FuncDef> {
     histogram::FUNCTIONS.iter()
 }
 
-/// The definition of a function called by name: one over time or one over
-/// histograms (aggregations are [`aggregation`]).
+/// The functions at an instant, in the order the language reference lists
+/// them (its `## Functions at an instant`).
+pub fn instant_functions() -> impl Iterator<Item = &'static FuncDef> {
+    instant::FUNCTIONS.iter()
+}
+
+/// The definition of a function called by name: one over time, over
+/// histograms or at an instant (aggregations are [`aggregation`]).
 pub fn function(name: &str) -> Option<&'static FuncDef> {
     functions()
         .chain(histogram_functions())
+        .chain(instant_functions())
         .find(|f| f.name == name)
+}
+
+/// How many arguments a function needs: its parameters but an optional last.
+pub fn required_args(def: &FuncDef) -> usize {
+    def.params
+        .iter()
+        .filter(|p| **p != Param::OptScalar)
+        .count()
 }
 
 pub fn aggregation(name: &str) -> Option<&'static AggDef> {
@@ -231,6 +273,7 @@ pub fn aggregation(name: &str) -> Option<&'static AggDef> {
 pub fn suggest(name: &str) -> Option<&'static str> {
     functions()
         .chain(histogram_functions())
+        .chain(instant_functions())
         .map(|f| f.name)
         .chain(AGGREGATIONS.iter().map(|a| a.name))
         .map(|n| (edit_distance(name, n), n))
