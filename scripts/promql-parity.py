@@ -518,6 +518,12 @@ case("label_replace with a named group and a missing source label (empty value)"
      'label_replace(up, "port", "${p}", "instance", "[^:]*:(?P<p>[0-9]+)")', "5m30s")
 case("label_replace from a label no series has matches the empty string", "1m", UP,
      'label_replace(up, "zone", "none", "region", "")', "5m30s")
+case("timestamp is the sample's time, not the step's", "1m",
+     [('gauge{job="a"}', "1 2 _ _ _ _ 7"), ('gauge{job="b"}', "1x10")], "timestamp(gauge)", "4m30s")
+case("timestamp under offset", "1m", [('gauge{job="a"}', "1 2 3 4 5 6 7")],
+     "timestamp(gauge offset 2m)", "5m30s")
+case("timestamp of a computed value is the evaluation time", "1m",
+     [('gauge{job="a"}', "1 2 _ _ _ _ 7")], "timestamp(abs(gauge))", "4m30s")
 case("vector of a number", "1m", [], "vector(3)", "5m30s")
 case("scalar of one series", "1m", [('gauge{job="a"}', "7x10")], "scalar(gauge)", "5m30s")
 case("scalar of several series is NaN", "1m", GAUGE, "scalar(gauge)", "5m30s")
@@ -592,7 +598,7 @@ def dur_ms(s):
 KEYWORDS = {"and", "or", "unless", "bool", "offset", "by", "without", "on"}
 FORBIDDEN = {"ignoring", "group_left", "group_right", "irate", "histogram_fraction",
              "label_join", "idelta",
-             "holt_winters", "resets", "timestamp", "stdvar_over_time", "present_over_time"}
+             "holt_winters", "resets", "stdvar_over_time", "present_over_time"}
 PROMQL_TOKEN = re.compile(
     r'"(?:[^"\\]|\\.)*"|\[[^\]]*\]|[A-Za-z_][A-Za-z0-9_:]*|\d[\w.]*|\s+|.')
 

@@ -588,6 +588,26 @@ impl<'a> Evaluator<'a> {
                 vec![super::instant::vector(x, self.grid)]
             }
             InstFunc::Time => vec![super::instant::time(self.grid)],
+            InstFunc::Timestamp => match c.args.first().map(Expr::unparen) {
+                // A selector's own samples: their times, not the steps'.
+                Some(Expr::Selector(sel)) if sel.range.is_none() => {
+                    let raw = self.select(sel, held)?;
+                    let offset = sel.offset.as_ref().map_or(0, |d| d.ms);
+                    raw.iter()
+                        .map(|s| {
+                            super::instant::sample_timestamps(
+                                &s.key.labels,
+                                &s.timestamps,
+                                &s.values,
+                                self.grid,
+                                offset,
+                                LOOKBACK_MS,
+                            )
+                        })
+                        .collect()
+                }
+                _ => super::instant::step_timestamps(series(0)?, self.grid),
+            },
             InstFunc::Scalar => vec![super::instant::scalar(&series(0)?, self.grid)],
             InstFunc::LabelReplace => {
                 super::instant::label_replace(series(0)?, text(1)?, text(2)?, text(3)?, text(4)?)

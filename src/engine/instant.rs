@@ -146,6 +146,55 @@ pub fn scalar(series: &[Series], grid: Grid) -> Series {
     Series::new(Vec::new(), 0, values)
 }
 
+/// `timestamp(selector)`: at each step, the time in seconds of the newest
+/// sample in the lookback window `(t - lookback, t]` (after `offset`), as
+/// Prometheus gives the sample's time rather than the step's; a stale
+/// marker ends the series there. The metric name goes.
+pub fn sample_timestamps(
+    key_labels: &[(String, String)],
+    timestamps: &[i64],
+    values: &[f64],
+    grid: Grid,
+    offset_ms: i64,
+    lookback_ms: i64,
+) -> Series {
+    let values = (0..grid.n)
+        .map(|k| {
+            let t = grid.start + k as i64 * grid.step - offset_ms;
+            let i = timestamps.partition_point(|&ts| ts <= t);
+            match i.checked_sub(1) {
+                Some(j)
+                    if timestamps[j] > t - lookback_ms && !super::value::is_stale(values[j]) =>
+                {
+                    StepValue::some(timestamps[j] as f64 / 1000.0)
+                }
+                _ => StepValue::NONE,
+            }
+        })
+        .collect();
+    Series::new(key_labels.to_vec(), 0, values)
+}
+
+/// `timestamp(v)` of anything but a selector: the step's time wherever `v`
+/// has a value, as Prometheus stamps a computed value with the evaluation
+/// time. The metric name goes.
+pub fn step_timestamps(series: Vec<Series>, grid: Grid) -> Vec<Series> {
+    series
+        .into_iter()
+        .map(|mut s| {
+            s.metric = None;
+            let start = s.start;
+            for (i, v) in s.values.iter_mut().enumerate() {
+                if v.get().is_some() {
+                    let t = grid.start + (start + i) as i64 * grid.step;
+                    *v = StepValue::some(t as f64 / 1000.0);
+                }
+            }
+            s
+        })
+        .collect()
+}
+
 /// `vector(x)`: `x` at every step, without labels.
 pub fn vector(x: f64, grid: Grid) -> Series {
     Series::new(Vec::new(), 0, vec![StepValue::some(x); grid.n])

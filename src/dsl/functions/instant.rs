@@ -1,7 +1,7 @@
 //! Functions at an instant, as PromQL has them: each takes series (an
 //! instant value, not a range) or numbers and computes per step, without
 //! a window. `abs`, `round` and the clamps map each value; `label_replace`
-//! rewrites a label; `vector`, `scalar` and `time` stand in for PromQL's
+//! rewrites a label; `timestamp` gives the time of each value's sample; `vector`, `scalar` and `time` stand in for PromQL's
 //! scalars that change per step: this language's numbers are the same at
 //! every step, so these give one series without labels instead.
 
@@ -53,4 +53,5 @@ pub(super) const FUNCTIONS: &[FuncDef] = &[
     def("vector", S, "(number)", InstFunc::Vector),
     def("scalar", V, "(v)", InstFunc::Scalar),
     def("time", &[], "()", InstFunc::Time),
+    def("timestamp", V, "(v)", InstFunc::Timestamp),
 ];

@@ -6,7 +6,7 @@
 //! over classic histograms (an instant argument of bucket series, combined
 //! across their `le` label) are in [`histogram`]; PromQL's functions at an
 //! instant (`abs`, `round`, the clamps, `label_replace`, `vector`,
-//! `scalar`, `time`) are in [`instant`].
+//! `scalar`, `time`, `timestamp`) are in [`instant`].
 //!
 //! A definition holds everything the language knows of a function: its
 //! parameters and their types, how `by`/`without` pools it, whether an
@@ -123,6 +123,7 @@ pub enum InstFunc {
     Vector,
     Scalar,
     Time,
+    Timestamp,
 }
 
 /// What a histogram function computes from one group's buckets.
