@@ -524,6 +524,11 @@ case("timestamp under offset", "1m", [('gauge{job="a"}', "1 2 3 4 5 6 7")],
      "timestamp(gauge offset 2m)", "5m30s")
 case("timestamp of a computed value is the evaluation time", "1m",
      [('gauge{job="a"}', "1 2 _ _ _ _ 7")], "timestamp(abs(gauge))", "4m30s")
+# promtool compares results as sets, so these hold sort's values and series,
+# not its order (src/engine/instant.rs tests the order).
+case("sort keeps the series and the metric name", "1m", GAUGE, "sort(gauge)", "5m30s")
+case("sort_desc with NaN", "1m", GAUGE + [('gauge{job="c", instance="1"}', rep("NaN", 10))],
+     "sort_desc(gauge)", "5m30s")
 case("vector of a number", "1m", [], "vector(3)", "5m30s")
 case("scalar of one series", "1m", [('gauge{job="a"}', "7x10")], "scalar(gauge)", "5m30s")
 case("scalar of several series is NaN", "1m", GAUGE, "scalar(gauge)", "5m30s")

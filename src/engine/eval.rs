@@ -587,6 +587,19 @@ impl<'a> Evaluator<'a> {
                 };
                 vec![super::instant::vector(x, self.grid)]
             }
+            InstFunc::Sort | InstFunc::SortDesc => {
+                // Returned in its own order, not the labels' (`sorted`).
+                let last = self.grid.n.saturating_sub(1);
+                let out = super::instant::sort_by_value(
+                    series(0)?
+                        .into_iter()
+                        .filter(|s| !s.values.is_empty())
+                        .collect(),
+                    last,
+                    func == InstFunc::SortDesc,
+                );
+                return Ok(Value::Vector(out));
+            }
             InstFunc::Time => vec![super::instant::time(self.grid)],
             InstFunc::Timestamp => match c.args.first().map(Expr::unparen) {
                 // A selector's own samples: their times, not the steps'.

@@ -4,6 +4,8 @@
 //! `math.Min`/`Max` keep it; `clamp` with min above max gives no series),
 //! `label_replace` (an anchored regex, `$1` and `${name}` expanded; no
 //! match keeps the series as it is, an empty result removes the label),
+//! `timestamp` (the sample's time for a selector, the step's otherwise),
+//! `sort`/`sort_desc` (by the value at the last step, NaN last),
 //! and `vector`/`scalar`/`time` as one series without labels, because this
 //! language's numbers do not change from step to step.
 
@@ -195,6 +197,25 @@ pub fn step_timestamps(series: Vec<Series>, grid: Grid) -> Vec<Series> {
         .collect()
 }
 
+/// `sort`/`sort_desc`: the series ordered by their value at the last step
+/// (an instant query's only one), NaN and no value last, ties by labels;
+/// as in Prometheus, the order means something only at an instant, and
+/// the series keep their metric name.
+pub fn sort_by_value(mut series: Vec<Series>, last: usize, descending: bool) -> Vec<Series> {
+    series.sort_by(|a, b| {
+        let key = |s: &Series| s.at(last).filter(|x| !x.is_nan());
+        let by_value = match (key(a), key(b)) {
+            (Some(x), Some(y)) if descending => y.total_cmp(&x),
+            (Some(x), Some(y)) => x.total_cmp(&y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        };
+        by_value.then_with(|| a.labels.cmp(&b.labels))
+    });
+    series
+}
+
 /// `vector(x)`: `x` at every step, without labels.
 pub fn vector(x: f64, grid: Grid) -> Series {
     Series::new(Vec::new(), 0, vec![StepValue::some(x); grid.n])
@@ -206,4 +227,45 @@ pub fn time(grid: Grid) -> Series {
         .map(|k| StepValue::some((grid.start + k as i64 * grid.step) as f64 / 1000.0))
         .collect();
     Series::new(Vec::new(), 0, values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(label: &str, x: Option<f64>) -> Series {
+        let v = x.map_or(StepValue::NONE, StepValue::some);
+        Series::new(vec![("a".into(), label.into())], 0, vec![v])
+    }
+
+    fn order(v: &[Series]) -> Vec<&str> {
+        v.iter().map(|s| s.labels[0].1.as_str()).collect()
+    }
+
+    #[test]
+    fn sort_orders_by_value_with_nan_last_both_ways() {
+        let input = || {
+            vec![
+                one("nan", Some(f64::NAN)),
+                one("three", Some(3.0)),
+                one("minus", Some(-1.0)),
+                one("ten", Some(10.0)),
+            ]
+        };
+        assert_eq!(
+            order(&sort_by_value(input(), 0, false)),
+            ["minus", "three", "ten", "nan"]
+        );
+        assert_eq!(
+            order(&sort_by_value(input(), 0, true)),
+            ["ten", "three", "minus", "nan"]
+        );
+    }
+
+    #[test]
+    fn round_is_half_up_as_in_prometheus() {
+        assert_eq!(round(2.5, 1.0), 3.0);
+        assert_eq!(round(-2.5, 1.0), -2.0);
+        assert_eq!(round(2.5, 2.0), 2.0);
+    }
 }

@@ -1,7 +1,8 @@
 //! Functions at an instant, as PromQL has them: each takes series (an
 //! instant value, not a range) or numbers and computes per step, without
 //! a window. `abs`, `round` and the clamps map each value; `label_replace`
-//! rewrites a label; `timestamp` gives the time of each value's sample; `vector`, `scalar` and `time` stand in for PromQL's
+//! rewrites a label; `timestamp` gives the time of each value's sample; `sort` and
+//! `sort_desc` order a result by value; `vector`, `scalar` and `time` stand in for PromQL's
 //! scalars that change per step: this language's numbers are the same at
 //! every step, so these give one series without labels instead.
 
@@ -54,4 +55,6 @@ pub(super) const FUNCTIONS: &[FuncDef] = &[
     def("scalar", V, "(v)", InstFunc::Scalar),
     def("time", &[], "()", InstFunc::Time),
     def("timestamp", V, "(v)", InstFunc::Timestamp),
+    def("sort", V, "(v)", InstFunc::Sort),
+    def("sort_desc", V, "(v)", InstFunc::SortDesc),
 ];

@@ -6,7 +6,7 @@
 //! over classic histograms (an instant argument of bucket series, combined
 //! across their `le` label) are in [`histogram`]; PromQL's functions at an
 //! instant (`abs`, `round`, the clamps, `label_replace`, `vector`,
-//! `scalar`, `time`, `timestamp`) are in [`instant`].
+//! `scalar`, `time`, `timestamp`, `sort`, `sort_desc`) are in [`instant`].
 //!
 //! A definition holds everything the language knows of a function: its
 //! parameters and their types, how `by`/`without` pools it, whether an
@@ -124,6 +124,8 @@ pub enum InstFunc {
     Scalar,
     Time,
     Timestamp,
+    Sort,
+    SortDesc,
 }
 
 /// What a histogram function computes from one group's buckets.
