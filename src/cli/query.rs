@@ -42,8 +42,9 @@ pub(super) fn run(ctx: &Context, args: QueryArgs, out: &mut dyn Write) -> Result
 }
 
 fn evaluate(ctx: &Context, args: QueryArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    // The expression first: its mistakes are reported before the store's.
+    let expr = parse(&args.expr)?;
     if args.explain {
-        let expr = parse(&args.expr)?;
         return write_plan(&args.expr, &Plan::new([&expr]), &expr, out).map_err(io_failure);
     }
     let when = match (args.at, args.from, args.to) {
@@ -55,7 +56,6 @@ fn evaluate(ctx: &Context, args: QueryArgs, out: &mut dyn Write) -> Result<(), C
         },
         _ => QueryTime::At(store_extent(&ctx.store)?.1),
     };
-    let expr = parse(&args.expr)?;
     warn_against_store(ctx, &args.expr, &expr)?;
     let grid = match when {
         QueryTime::At(t) => Grid::checked_range(t, t, 1)

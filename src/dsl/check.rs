@@ -6,7 +6,7 @@ use super::ast::*;
 use super::constants::{ConstError, ConstValue, Constants};
 use super::diag::{Code, Diagnostic, LineIndex};
 use super::functions::{
-    self, AggKernel, BUCKET_LABEL, HistFunc, Kernel, Noise, Param, Pool, SHORT_WINDOW_MS,
+    self, AggKernel, BUCKET_LABEL, HistFunc, InstFunc, Kernel, Noise, Param, Pool, SHORT_WINDOW_MS,
 };
 use super::parse::{Parsed, unknown_name};
 use super::template::ALWAYS;
@@ -590,13 +590,19 @@ impl<'a> Checker<'a> {
             return Typed::err();
         };
         let name = info.name;
-        if args.len() != info.params.len() {
+        let required = functions::required_args(info);
+        if args.len() < required || args.len() > info.params.len() {
             let n = info.params.len();
+            let count = if required == n {
+                format!("{n}")
+            } else {
+                format!("{required} or {n}")
+            };
             self.error(
                 Code::ArgumentCount,
                 c.func.span,
                 format!(
-                    "`{name}` takes {n} argument{}, as in `{name}{}`, found {}",
+                    "`{name}` takes {count} argument{}, as in `{name}{}`, found {}",
                     if n == 1 { "" } else { "s" },
                     info.arg_names,
                     args.len()
@@ -633,10 +639,37 @@ impl<'a> Checker<'a> {
                         ),
                     }
                 }
+                Param::Series => {
+                    range_labels = t.labels.clone();
+                    if !matches!(t.ty, Ty::Vector | Ty::Err) {
+                        let ord = ["first", "second", "third"].get(i).unwrap_or(&"last");
+                        self.error(
+                            Code::ArgumentType,
+                            a.span(),
+                            format!(
+                                "the {ord} argument of `{name}` must be series at an instant such as `x`, not a {}",
+                                ty_word(t.ty)
+                            ),
+                        );
+                    }
+                }
+                Param::Text => {
+                    if !matches!(t.ty, Ty::Str | Ty::Err) {
+                        self.error(
+                            Code::ArgumentType,
+                            a.span(),
+                            format!(
+                                "argument {} of `{name}` must be a string in double quotes, not a {}",
+                                i + 1,
+                                ty_word(t.ty)
+                            ),
+                        );
+                    }
+                }
                 Param::Threshold if matches!(t.ty, Ty::Vector) => {
                     threshold_labels = Some(t.labels.clone());
                 }
-                Param::Scalar | Param::Threshold => {
+                Param::Scalar | Param::OptScalar | Param::Threshold => {
                     let ord = ["first", "second", "third"].get(i).unwrap_or(&"last");
                     match t.ty {
                         Ty::Scalar | Ty::Err => {}
@@ -678,6 +711,18 @@ impl<'a> Checker<'a> {
                 format!("aggregate its result instead, as in `max by (...) ({name}(...))`"),
             );
         }
+        if let Kernel::Instant(f) = info.kernel {
+            return match f {
+                InstFunc::Vector | InstFunc::Scalar | InstFunc::Time => {
+                    Typed::new(Ty::Vector, Labels::none())
+                }
+                InstFunc::LabelReplace => {
+                    self.check_label_replace(c);
+                    Typed::new(Ty::Vector, Labels::any())
+                }
+                _ => Typed::new(Ty::Vector, range_labels),
+            };
+        }
         let labels = if let Kernel::Histogram(_) = info.kernel {
             // One result per group of buckets: `le` and the metric name go.
             range_labels.without(&[Ident {
@@ -707,6 +752,32 @@ impl<'a> Checker<'a> {
             None => labels,
         };
         Typed::new(Ty::Vector, labels)
+    }
+
+    /// `label_replace`'s destination must be a label name and its regex
+    /// must compile, as Prometheus checks before it evaluates.
+    fn check_label_replace(&mut self, c: &Call) {
+        if let Some(Expr::Str(dst)) = c.args.get(1).map(Expr::unparen) {
+            let ok = dst.value.chars().enumerate().all(|(i, ch)| {
+                ch == '_' || ch.is_ascii_alphabetic() || (i > 0 && ch.is_ascii_digit())
+            });
+            if dst.value.is_empty() || !ok {
+                self.error(
+                    Code::ArgumentType,
+                    dst.span,
+                    format!("`{}` is not a label name", dst.value),
+                );
+            }
+        }
+        if let Some(Expr::Str(re)) = c.args.get(4).map(Expr::unparen)
+            && let Err(e) = regex::Regex::new(&format!("^(?s:{})$", re.value))
+        {
+            self.error(
+                Code::BadRegex,
+                re.span,
+                format!("bad regex in `label_replace`: {e}"),
+            );
+        }
     }
 
     /// The buckets of a histogram function: series that carry `le`.

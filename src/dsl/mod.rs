@@ -179,6 +179,10 @@ pub fn replace_file(path: &Path, contents: &str) -> io::Result<()> {
 /// name the line and column within the expression. As in PromQL, a query
 /// may select series or be a plain number (`2 * 5m / 1s`).
 pub fn parse_query(text: &str) -> Result<Expr, Vec<Diagnostic>> {
+    // The syntax first, as one expression to the end of the text: the
+    // checks below parse it inside a rule file, where a stray token would
+    // read as the start of the next block.
+    parse::query_syntax(text, "query")?;
     // Checked as the body of a record rule, on the line after its head; a
     // number, which a record refuses, as the value of a constant.
     let errors = match checked_body(&format!("record query =\n{text}\n"), |f| {

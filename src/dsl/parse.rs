@@ -106,6 +106,38 @@ pub(crate) fn parse_source(src: &str, name: &str) -> Parsed {
     parsed
 }
 
+/// Checks the syntax of a query (`mcpops query`) as one expression that
+/// must end where the text ends: the error names what the expression
+/// expected (`)`, an operator, the end of the query), at its line and
+/// column in the text. Building and checking the tree is the caller's.
+pub(crate) fn query_syntax(src: &str, name: &str) -> Result<(), Vec<Diagnostic>> {
+    let idx = LineIndex::new(src);
+    if let Some(pos) = too_deep(src) {
+        return Err(vec![idx.at(
+            name,
+            Code::TooDeep,
+            pos,
+            format!("brackets nest more than {MAX_NESTING} levels deep here"),
+        )]);
+    }
+    match RulesParser::parse(Rule::query, src) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let (pos, mut message) = syntax_message(src, 0, &e);
+            // A complete expression followed by more: name what is extra
+            // rather than every way the expression could have gone on.
+            if matches!(&e.variant, ErrorVariant::ParsingError { positives, .. } if positives.contains(&Rule::EOI))
+            {
+                message = format!(
+                    "unexpected `{}` after a complete expression: expected an operator or the end of the query",
+                    token_at(src, pos)
+                );
+            }
+            Err(vec![idx.at(name, Code::Syntax, pos, message)])
+        }
+    }
+}
+
 /// Skips whitespace and comments.
 fn skip_blank(src: &str, mut p: usize) -> usize {
     let b = src.as_bytes();
@@ -308,6 +340,7 @@ fn describe(rule: Rule) -> (&'static str, bool) {
         R::paren => ("`(`", false),
         R::call_tail | R::agg_tail => ("a function call", false),
         R::named | R::sel_tail => ("a selector", false),
+        R::EOI => ("the end of the query", false),
         _ => ("something else", false),
     }
 }
@@ -1592,7 +1625,8 @@ fn is_range(e: &Expr) -> bool {
     matches!(e.unparen(), Expr::Selector(s) if s.range.is_some())
 }
 
-/// "unknown function `p96`", with the closest known name as help.
+/// "unknown function `p96`", with the closest known name as help (or this
+/// language's way to write a PromQL function: `functions::help_for`).
 pub(crate) fn unknown_name(idx: &LineIndex, file: &str, what: &str, name: &Ident) -> Diagnostic {
     let d = idx.diag(
         file,
@@ -1601,8 +1635,8 @@ pub(crate) fn unknown_name(idx: &LineIndex, file: &str, what: &str, name: &Ident
         name.span.end,
         format!("unknown {what} `{}`", name.name),
     );
-    match functions::suggest(&name.name) {
-        Some(s) => d.help(format!("did you mean `{s}`?")),
+    match functions::help_for(&name.name) {
+        Some(h) => d.help(h),
         None => d,
     }
 }

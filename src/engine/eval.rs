@@ -20,7 +20,7 @@ use super::value::{
     Grid, Labels, Series, StepSet, StepValue, Value, group_by, group_labels, is_stale, signature,
 };
 use crate::dsl::ast::{Aggregate, BinOp, Binary, Call, Expr, Grouping, Selector};
-use crate::dsl::functions::{AggKernel, FuncDef, HistFunc, Kernel};
+use crate::dsl::functions::{AggKernel, FuncDef, HistFunc, InstFunc, Kernel};
 use crate::model::MatchOp;
 use crate::store::SeriesData;
 use rayon::prelude::*;
@@ -464,7 +464,7 @@ impl<'a> Evaluator<'a> {
             Kernel::QuantileAt => TimeFunc::Quantile(scalar(0, "quantile's q")?),
             Kernel::PredictAt => TimeFunc::Predict(scalar(1, "predict's horizon")?),
             Kernel::Absent => return Ok(None),
-            Kernel::Histogram(_) => {
+            Kernel::Histogram(_) | Kernel::Instant(_) => {
                 return Err(EngineError::Eval(format!(
                     "`{}` is not a function over time",
                     def.name
@@ -478,8 +478,10 @@ impl<'a> Evaluator<'a> {
         let def = c
             .def
             .ok_or_else(|| EngineError::Eval(format!("unknown function `{name}`")))?;
-        if let Kernel::Histogram(func) = def.kernel {
-            return self.histogram(c, func, held);
+        match def.kernel {
+            Kernel::Histogram(func) => return self.histogram(c, func, held),
+            Kernel::Instant(func) => return self.instant_func(c, func, held),
+            _ => {}
         }
         let sel = match c.args.get(def.range_arg()).map(Expr::unparen) {
             Some(Expr::Selector(s)) if s.range.is_some() => s,
@@ -550,6 +552,101 @@ impl<'a> Evaluator<'a> {
         };
         Ok(Value::Vector(sorted(
             out.into_iter().filter(|s| !s.values.is_empty()).collect(),
+        )))
+    }
+
+    /// A function at an instant ([`super::instant`]): its series and
+    /// numbers, then the kernel per value, per series or per step.
+    fn instant_func(&self, c: &Call, func: InstFunc, held: &Scope) -> Result<Value, EngineError> {
+        let name = c.func.name.as_str();
+        let series = |i: usize| -> Result<Vec<Series>, EngineError> {
+            match c.args.get(i) {
+                Some(e) => match self.eval_for(e, &Demand::default(), held)? {
+                    Value::Vector(v) => Ok(v),
+                    Value::Scalar(_) => Err(EngineError::Eval(format!(
+                        "the first argument of `{name}` must be series, not a number"
+                    ))),
+                },
+                None => Err(EngineError::Eval(format!("`{name}` needs series"))),
+            }
+        };
+        let text = |i: usize| -> Result<&str, EngineError> {
+            match c.args.get(i).map(Expr::unparen) {
+                Some(Expr::Str(s)) => Ok(s.value.as_str()),
+                _ => Err(EngineError::Eval(format!(
+                    "argument {} of `{name}` must be a string",
+                    i + 1
+                ))),
+            }
+        };
+        let out = match func {
+            InstFunc::Vector => {
+                let x = match c.args.first() {
+                    Some(e) => self.scalar_arg(e, "vector's argument")?,
+                    None => return Err(EngineError::Eval("`vector` needs a number".into())),
+                };
+                vec![super::instant::vector(x, self.grid)]
+            }
+            InstFunc::Sort | InstFunc::SortDesc => {
+                // Returned in its own order, not the labels' (`sorted`).
+                let last = self.grid.n.saturating_sub(1);
+                let out = super::instant::sort_by_value(
+                    series(0)?
+                        .into_iter()
+                        .filter(|s| !s.values.is_empty())
+                        .collect(),
+                    last,
+                    func == InstFunc::SortDesc,
+                );
+                return Ok(Value::Vector(out));
+            }
+            InstFunc::Time => vec![super::instant::time(self.grid)],
+            InstFunc::Timestamp => match c.args.first().map(Expr::unparen) {
+                // A selector's own samples: their times, not the steps'.
+                Some(Expr::Selector(sel)) if sel.range.is_none() => {
+                    let raw = self.select(sel, held)?;
+                    let offset = sel.offset.as_ref().map_or(0, |d| d.ms);
+                    raw.iter()
+                        .map(|s| {
+                            super::instant::sample_timestamps(
+                                &s.key.labels,
+                                &s.timestamps,
+                                &s.values,
+                                self.grid,
+                                offset,
+                                LOOKBACK_MS,
+                            )
+                        })
+                        .collect()
+                }
+                _ => super::instant::step_timestamps(series(0)?, self.grid),
+            },
+            InstFunc::Scalar => vec![super::instant::scalar(&series(0)?, self.grid)],
+            InstFunc::LabelReplace => {
+                super::instant::label_replace(series(0)?, text(1)?, text(2)?, text(3)?, text(4)?)
+                    .map_err(EngineError::Eval)?
+            }
+            InstFunc::Abs
+            | InstFunc::Round
+            | InstFunc::Clamp
+            | InstFunc::ClampMin
+            | InstFunc::ClampMax => {
+                let nums = c.args[1.min(c.args.len())..]
+                    .iter()
+                    .map(|e| self.scalar_arg(e, &format!("`{name}`'s number")))
+                    .collect::<Result<Vec<f64>, _>>()?;
+                let input = series(0)?;
+                match super::instant::number_func(func, &nums) {
+                    Some(f) => super::instant::map_values(input, f),
+                    None => Vec::new(),
+                }
+            }
+        };
+        Ok(Value::Vector(sorted(
+            out.into_iter()
+                .map(Series::trim)
+                .filter(|s| !s.values.is_empty())
+                .collect(),
         )))
     }
 
@@ -714,7 +811,7 @@ impl<'a> Evaluator<'a> {
         let Some(def) = c.def else {
             return Ok(None);
         };
-        if let Kernel::Histogram(_) = def.kernel {
+        if let Kernel::Histogram(_) | Kernel::Instant(_) = def.kernel {
             return Ok(None);
         }
         let sel = match c.args.get(def.range_arg()).map(Expr::unparen) {

@@ -16,6 +16,7 @@ mod binary;
 pub mod budget;
 pub mod eval;
 pub mod histogram;
+pub mod instant;
 pub mod plan;
 pub mod query;
 pub mod range;

@@ -90,6 +90,7 @@ impl Plan {
         let arg = a.arg.unparen();
         let per_series = matches!(arg, Expr::Call(c) if c.pool.is_none()
             && c.def.is_some_and(|d| d.kernel != Kernel::Absent
+                && !matches!(d.kernel, Kernel::Instant(_))
                 && matches!(c.args.get(d.range_arg()).map(Expr::unparen),
                     Some(Expr::Selector(s)) if s.range.is_some())));
         matches!(
@@ -216,6 +217,7 @@ fn call_text(c: &Call) -> String {
         Kernel::QuantileAt => "Quantile(q)".into(),
         Kernel::PredictAt => "Predict(horizon)".into(),
         Kernel::Absent => "Absent".into(),
+        Kernel::Instant(f) => format!("{f:?}"),
         Kernel::Histogram(f) => {
             return format!(
                 "{} of classic buckets: kernel Histogram{f:?}, at each step one pass over each group of series that differ only in `le`",

@@ -591,6 +591,23 @@ fn query() {
         ],
     );
     s.snap("query_syntax_error", &["query", "process.memory.usage >"]);
+    // Parsed as an expression: an unclosed parenthesis or a stray token is
+    // the expression's error, not "expected a block".
+    s.snap(
+        "query_unclosed_paren",
+        &["query", "max by (server) (rate(process.memory.usage[5m])"],
+    );
+    s.snap("query_stray_token", &["query", "process.memory.usage )"]);
+    // sort as the outermost function orders the table by value, not by
+    // labels (mcp-02 has the smaller maximum).
+    s.snap(
+        "query_sort",
+        &["query", "sort(max(process.memory.usage[1h]) by (server))"],
+    );
+    s.snap(
+        "query_promql_name",
+        &["query", "quantile_over_time(0.9, process.memory.usage[5m])"],
+    );
     s.snap(
         "query_json_error",
         &["query", "process.memory.usage >", "--format", "json"],

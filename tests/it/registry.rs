@@ -7,7 +7,9 @@
 //! does not build.
 
 use mcpops::dsl::ast::Expr;
-use mcpops::dsl::functions::{AGGREGATIONS, Param, Pool, functions, histogram_functions};
+use mcpops::dsl::functions::{
+    AGGREGATIONS, Param, Pool, functions, histogram_functions, instant_functions,
+};
 use mcpops::dsl::parse_query;
 use mcpops::dsl::series::parse;
 use mcpops::engine::testrun::series_from_notation;
@@ -71,6 +73,12 @@ fn the_language_reference_documents_every_function_and_no_other() {
         &histograms,
         &documented("Functions over histograms"),
     ));
+    let instant: BTreeSet<String> = instant_functions().map(|f| f.name.to_string()).collect();
+    problems.extend(differences(
+        "docs/language.md's `## Functions at an instant`",
+        &instant,
+        &documented("Functions at an instant"),
+    ));
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
@@ -119,6 +127,11 @@ fn every_function_is_checked_by_value_somewhere() {
                 .map(|f| format!("{} (over histograms)", f.name)),
         )
         .chain(
+            instant_functions()
+                .filter(|f| !calls.contains(f.name))
+                .map(|f| format!("{} (at an instant)", f.name)),
+        )
+        .chain(
             AGGREGATIONS
                 .iter()
                 .filter(|a| !aggs.contains(a.name))
@@ -156,7 +169,9 @@ fn every_function_has_a_kernel_that_runs() {
                 Param::Range => "x[10m]".to_string(),
                 Param::Scalar => "0.5".to_string(),
                 Param::Threshold => "1000".to_string(),
-                Param::Instant => unreachable!("a function over time takes a range"),
+                Param::Instant | Param::Series | Param::Text | Param::OptScalar => {
+                    unreachable!("a function over time takes a range and numbers")
+                }
             })
             .collect();
         let mut exprs = vec![format!("{}({})", f.name, args.join(", "))];

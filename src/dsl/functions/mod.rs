@@ -4,7 +4,9 @@
 //! [`quantile`], [`counter`], [`presence`], [`forecast`]); aggregations
 //! across series (an instant argument) are in [`aggregate`]; the functions
 //! over classic histograms (an instant argument of bucket series, combined
-//! across their `le` label) are in [`histogram`].
+//! across their `le` label) are in [`histogram`]; PromQL's functions at an
+//! instant (`abs`, `round`, the clamps, `label_replace`, `vector`,
+//! `scalar`, `time`, `timestamp`, `sort`, `sort_desc`) are in [`instant`].
 //!
 //! A definition holds everything the language knows of a function: its
 //! parameters and their types, how `by`/`without` pools it, whether an
@@ -29,6 +31,7 @@ mod aggregate;
 mod counter;
 mod forecast;
 mod histogram;
+mod instant;
 mod presence;
 mod quantile;
 mod window;
@@ -55,6 +58,13 @@ pub enum Param {
     /// Series at an instant (`rate(x_bucket[5m])`, `sum by (le) (...)`):
     /// the buckets of a histogram function.
     Instant,
+    /// Series at an instant, any labels: the argument of a function at an
+    /// instant (`abs(x)`).
+    Series,
+    /// A string (`label_replace`'s label names, replacement and regex).
+    Text,
+    /// A number that may be left out, last (`round`'s `to_nearest`).
+    OptScalar,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,6 +106,26 @@ pub enum Kernel {
     /// series that differ only in `le` (`engine::histogram`); its numbers
     /// are its leading arguments.
     Histogram(HistFunc),
+    /// A function at an instant (`engine::instant`): per step, from its
+    /// arguments' values at that step, no window.
+    Instant(InstFunc),
+}
+
+/// What a function at an instant computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InstFunc {
+    Abs,
+    Round,
+    Clamp,
+    ClampMin,
+    ClampMax,
+    LabelReplace,
+    Vector,
+    Scalar,
+    Time,
+    Timestamp,
+    Sort,
+    SortDesc,
 }
 
 /// What a histogram function computes from one group's buckets.
@@ -215,12 +245,27 @@ pub fn histogram_functions() -> impl Iterator<Item = &'static FuncDef> {
     histogram::FUNCTIONS.iter()
 }
 
-/// The definition of a function called by name: one over time or one over
-/// histograms (aggregations are [`aggregation`]).
+/// The functions at an instant, in the order the language reference lists
+/// them (its `## Functions at an instant`).
+pub fn instant_functions() -> impl Iterator<Item = &'static FuncDef> {
+    instant::FUNCTIONS.iter()
+}
+
+/// The definition of a function called by name: one over time, over
+/// histograms or at an instant (aggregations are [`aggregation`]).
 pub fn function(name: &str) -> Option<&'static FuncDef> {
     functions()
         .chain(histogram_functions())
+        .chain(instant_functions())
         .find(|f| f.name == name)
+}
+
+/// How many arguments a function needs: its parameters but an optional last.
+pub fn required_args(def: &FuncDef) -> usize {
+    def.params
+        .iter()
+        .filter(|p| **p != Param::OptScalar)
+        .count()
 }
 
 pub fn aggregation(name: &str) -> Option<&'static AggDef> {
@@ -231,12 +276,44 @@ pub fn aggregation(name: &str) -> Option<&'static AggDef> {
 pub fn suggest(name: &str) -> Option<&'static str> {
     functions()
         .chain(histogram_functions())
+        .chain(instant_functions())
         .map(|f| f.name)
         .chain(AGGREGATIONS.iter().map(|a| a.name))
         .map(|n| (edit_distance(name, n), n))
         .filter(|(d, n)| *d <= 2 && *d < n.len())
         .min()
         .map(|(_, n)| n)
+}
+
+/// PromQL's functions over time that this language writes otherwise,
+/// with the way to write them here. The one table of such hints: the
+/// parser's "unknown function" help reads it through [`help_for`].
+pub const PROMQL_EQUIVALENTS: &[(&str, &str)] = &[
+    ("avg_over_time", "avg(x[5m])"),
+    ("min_over_time", "min(x[5m])"),
+    ("max_over_time", "max(x[5m])"),
+    ("sum_over_time", "sum(x[5m])"),
+    ("count_over_time", "count(x[5m])"),
+    ("last_over_time", "last(x[5m])"),
+    ("stddev_over_time", "stddev(x[5m])"),
+    ("quantile_over_time", "quantile(0.95, x[5m])"),
+    ("absent_over_time", "absent(x[5m])"),
+    ("present_over_time", "present_ratio(x[5m]) > 0"),
+    ("predict_linear", "predict(x[1h], 10m)"),
+    ("irate", "rate(x[5m])"),
+    ("idelta", "delta(x[5m])"),
+];
+
+/// The help for a name that is no function: this language's way to write
+/// a PromQL function (`quantile_over_time(0.9, x[5m])` is
+/// `quantile(0.9, x[5m])`), else the closest known name.
+pub fn help_for(name: &str) -> Option<String> {
+    if let Some((_, here)) = PROMQL_EQUIVALENTS.iter().find(|(p, _)| *p == name) {
+        return Some(format!(
+            "PromQL's `{name}` is written `{here}` here: a function over a range works over time"
+        ));
+    }
+    suggest(name).map(|s| format!("did you mean `{s}`?"))
 }
 
 /// Levenshtein distance (names are short).
