@@ -1006,7 +1006,9 @@ fn report_headline_and_exit_code_agree() {
             "json",
         ],
     );
-    let shown = s.run(&["report", "--rules", &rules, "--out", out, "--format", "json"]);
+    let shown = s.run(&[
+        "report", "--rules", &rules, "--out", out, "--format", "json",
+    ]);
     let json = shown
         .split("--- stdout\n")
         .nth(1)
