@@ -186,6 +186,29 @@ pub fn over_time_shared(
                 needed.is_none_or(|n| n.contains(start + i))
             })
         }
+        // A counter's resets are found once for the whole series, not once
+        // per window: over a window of days at a minute's step the per-window
+        // walk is most of a burn-rate rule's time.
+        TimeFunc::Rate | TimeFunc::Increase => {
+            let drops: Vec<usize> = (1..vs.len()).filter(|&j| vs[j] < vs[j - 1]).collect();
+            windows
+                .iter()
+                .zip(steps.clone())
+                .map(|(&(lo, hi), k)| {
+                    if hi <= lo || needed.is_some_and(|n| !n.contains(k)) {
+                        return StepValue::NONE;
+                    }
+                    // The pairs inside the window: (lo, lo+1) .. (hi-2, hi-1).
+                    let from = drops.partition_point(|&j| j <= lo);
+                    let resets = drops[from..]
+                        .iter()
+                        .take_while(|&&j| j < hi)
+                        .map(|&j| vs[j - 1]);
+                    let t = span.grid.time(k);
+                    extrapolated_rate_after(&ts[lo..hi], &vs[lo..hi], t, span, func, resets).into()
+                })
+                .collect()
+        }
         TimeFunc::Changes => {
             let mut prefix = Vec::with_capacity(vs.len() + 1);
             prefix.push(0u32);
@@ -323,20 +346,33 @@ fn changed(a: f64, b: f64) -> bool {
 /// extrapolated towards the window's edges when the samples reach close to
 /// them, but never below a counter's zero.
 fn extrapolated_rate(ts: &[i64], vs: &[f64], t: i64, span: &Span, func: TimeFunc) -> Option<f64> {
+    // A counter's resets: the value before each fall, added back in order.
+    let resets = vs
+        .windows(2)
+        .filter(|w| func != TimeFunc::Delta && w[1] < w[0])
+        .map(|w| w[0]);
+    extrapolated_rate_after(ts, vs, t, span, func, resets)
+}
+
+/// [`extrapolated_rate`] with the window's resets given (the value before
+/// each fall, in time order), so that a caller over many windows finds
+/// them once.
+fn extrapolated_rate_after(
+    ts: &[i64],
+    vs: &[f64],
+    t: i64,
+    span: &Span,
+    func: TimeFunc,
+    resets: impl Iterator<Item = f64>,
+) -> Option<f64> {
     let n = vs.len();
     if n < 2 {
         return None;
     }
     let is_counter = func != TimeFunc::Delta;
     let mut result = vs[n - 1] - vs[0];
-    if is_counter {
-        let mut last = 0.0;
-        for &v in vs {
-            if v < last {
-                result += last;
-            }
-            last = v;
-        }
+    for before in resets {
+        result += before;
     }
     let range_end = t.saturating_sub(span.offset_ms);
     let range_start = range_end.saturating_sub(span.range_ms);
