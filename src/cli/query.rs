@@ -8,7 +8,10 @@
 //! suit a metric's type, are warned about on stderr (exit status unchanged).
 
 use super::error::{CliError, io_failure};
-use super::shared::{duration_arg, range_error, store_extent, time_arg, write_json};
+use super::shared::{
+    duration_arg, label_cells, label_columns, labels_object, range_error, store_extent, time_arg,
+    write_json,
+};
 use super::{Context, QueryArgs, TableCsvJson};
 use mcpops::dsl::ast::Expr;
 use mcpops::engine::plan::Plan;
@@ -213,12 +216,9 @@ fn write_value(
                     let result: Vec<serde_json::Value> = v
                         .iter()
                         .map(|s| {
-                            let mut metric = serde_json::Map::new();
+                            let mut metric = labels_object(&s.labels);
                             if let Some(m) = &s.metric {
-                                metric.insert("__name__".into(), m.clone().into());
-                            }
-                            for (k, val) in &s.labels {
-                                metric.insert(k.clone(), val.clone().into());
+                                metric["__name__"] = m.clone().into();
                             }
                             let pts: Vec<serde_json::Value> = points(s)
                                 .into_iter()
@@ -241,12 +241,7 @@ fn write_value(
             // `metric,<labels>,timestamp,value`, as `export` writes: one
             // column per label name of any series, empty where a series
             // lacks it.
-            let labels: Vec<&str> = rows
-                .iter()
-                .flat_map(|(_, s)| s.labels.iter().map(|(k, _)| k.as_str()))
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .collect();
+            let labels = label_columns(rows.iter().map(|(_, s)| &s.labels));
             let mut w = csv::Writer::from_writer(out);
             let mut header = vec!["metric"];
             header.extend(&labels);
@@ -259,12 +254,11 @@ fn write_value(
             }
             for (_, s) in &rows {
                 let mut record = vec![s.metric.clone().unwrap_or_default()];
-                record.extend(labels.iter().map(|l| {
-                    s.labels
-                        .iter()
-                        .find(|(k, _)| k == l)
-                        .map_or_else(String::new, |(_, v)| v.clone())
-                }));
+                record.extend(
+                    label_cells(&s.labels, &labels)
+                        .into_iter()
+                        .map(String::from),
+                );
                 for (t, x) in points(s) {
                     record.truncate(labels.len() + 1);
                     record.extend([format_ms(t), number(x)]);
