@@ -5,14 +5,14 @@
 //! To regenerate the shipped data after a deliberate change to the generator:
 //! `cargo test --release --test it -- --ignored generate_fleet::regenerate_shipped_fleet`.
 
-use flate2::read::GzDecoder;
 use mcpops::generate::{
     GenerateError, GenerateOptions, Incident, IncidentKind, generate, load_incidents,
 };
 use serde::Deserialize;
+
+use crate::common::{files_under, read_text};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 const MINUTE: i64 = 60_000;
@@ -32,38 +32,6 @@ fn shipped_options(out: PathBuf) -> GenerateOptions {
         out,
         ..GenerateOptions::default()
     }
-}
-
-/// A file's text, gunzipped when its name ends in `.gz`.
-fn read_text(path: &Path) -> String {
-    let bytes = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    if path.extension().is_some_and(|e| e == "gz") {
-        let mut text = String::new();
-        GzDecoder::new(bytes.as_slice())
-            .read_to_string(&mut text)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        text
-    } else {
-        String::from_utf8(bytes).unwrap()
-    }
-}
-
-/// Files under `dir`, as sorted paths relative to it.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
-        for entry in fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else {
-                out.push(path.strip_prefix(root).unwrap().to_path_buf());
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
 }
 
 fn temp_options(dir: &tempfile::TempDir, servers: usize, days: u32, seed: u64) -> GenerateOptions {

@@ -8,15 +8,15 @@
 //! To regenerate the shipped data after a deliberate change to the generator:
 //! `cargo test --release --test it -- --ignored generate_prom::regenerate_shipped_prom_fleet`.
 
-use flate2::read::GzDecoder;
 use mcpops::generate::{GenerateOptions, IncidentKind, Shape, generate, load_incidents};
 use mcpops::ingest::{IngestOptions, ingest_path};
 use mcpops::model::MemorySink;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use crate::common::{files_under, read_text};
 
 const SHIPPED_COMMAND: &str =
     "mcpops generate --servers 5 --days 2 --seed 7 --out data/fleet-prom --shape prometheus";
@@ -31,36 +31,6 @@ fn shipped_options(out: PathBuf) -> GenerateOptions {
         shape: Shape::Prometheus,
         ..GenerateOptions::default()
     }
-}
-
-fn read_text(path: &Path) -> String {
-    let bytes = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    if path.extension().is_some_and(|e| e == "gz") {
-        let mut text = String::new();
-        GzDecoder::new(bytes.as_slice())
-            .read_to_string(&mut text)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        text
-    } else {
-        String::from_utf8(bytes).unwrap()
-    }
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
-        for entry in fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else {
-                out.push(path.strip_prefix(root).unwrap().to_path_buf());
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
 }
 
 /// One call of the events shape, as the Prometheus shape must count it.
