@@ -27,6 +27,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[allow(dead_code)]
 mod memory;
 
+mod common;
+
+use common::Rng;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mcpops::dsl::parse_query;
 use mcpops::engine::{Grid, Value, query::query};
@@ -57,22 +60,6 @@ const CALLS: [(&str, &str, f64); 6] = [
     ("resources/read", "", 0.05),
     ("tools/list", "", 0.01),
 ];
-
-/// xorshift64*: deterministic, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 fn le_text(i: usize) -> String {
     BOUNDS.get(i).map_or("+Inf".to_string(), |b| b.to_string())

@@ -14,6 +14,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[allow(dead_code)]
 mod memory;
 
+mod common;
+
+use common::Rng;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mcpops::ingest::{Format, IngestOptions, ingest_reader};
 use mcpops::model::MemorySink;
@@ -35,22 +38,6 @@ const METRICS: [&str; 10] = [
     "mcp_server_errors_total",
 ];
 const SCRAPES: usize = 400;
-
-/// A tiny deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 /// OpenMetrics, one family after another as exporters and promtool's
 /// backfill expect: (text, samples).

@@ -8,6 +8,7 @@ use mcpops::generate::{GenerateOptions, Shape, generate};
 use mcpops::ingest::{IngestOptions, ingest_path};
 use mcpops::store::Store;
 
+#[allow(dead_code)]
 pub fn fleet_store(tmp: &tempfile::TempDir) -> Store {
     shaped_store(tmp, Shape::Events, "MCPOPS_BENCH_STORE")
 }
@@ -45,4 +46,22 @@ fn shaped_store(tmp: &tempfile::TempDir, shape: Shape, reuse: &str) -> Store {
     ingest_path(&out, &opts, &mut w).expect("ingest");
     w.commit().expect("commit");
     store
+}
+
+/// xorshift64*: the benches' deterministic generator, no dependency.
+pub struct Rng(pub u64);
+
+#[allow(dead_code)]
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
 }
