@@ -118,7 +118,8 @@ pub fn over_time_shared(
     let windows = counted.unwrap_or_else(|| span.windows(ts, steps.clone()));
     // Each window's value from its own samples: the functions without a
     // kernel over all windows, and those whose kernel the values defeat.
-    let per_window = || -> Vec<StepValue> {
+    // Every non-empty window a caller needs, as (lo, hi, step, its time).
+    let each_window = |value: &dyn Fn(usize, usize, usize, i64) -> Option<f64>| -> Vec<StepValue> {
         windows
             .iter()
             .zip(steps.clone())
@@ -126,10 +127,14 @@ pub fn over_time_shared(
                 if hi <= lo || needed.is_some_and(|n| !n.contains(k)) {
                     return StepValue::NONE;
                 }
-                let t = span.grid.time(k);
-                window_value(func, &ts[lo..hi], &vs[lo..hi], t, span, || threshold(k)).into()
+                value(lo, hi, k, span.grid.time(k)).into()
             })
             .collect()
+    };
+    let per_window = || {
+        each_window(&|lo, hi, k, t| {
+            window_value(func, &ts[lo..hi], &vs[lo..hi], t, span, || threshold(k))
+        })
     };
     let values: Vec<StepValue> = match func {
         TimeFunc::Count => windows
@@ -191,23 +196,15 @@ pub fn over_time_shared(
         // walk is most of a burn-rate rule's time.
         TimeFunc::Rate | TimeFunc::Increase => {
             let drops: Vec<usize> = (1..vs.len()).filter(|&j| vs[j] < vs[j - 1]).collect();
-            windows
-                .iter()
-                .zip(steps.clone())
-                .map(|(&(lo, hi), k)| {
-                    if hi <= lo || needed.is_some_and(|n| !n.contains(k)) {
-                        return StepValue::NONE;
-                    }
-                    // The pairs inside the window: (lo, lo+1) .. (hi-2, hi-1).
-                    let from = drops.partition_point(|&j| j <= lo);
-                    let resets = drops[from..]
-                        .iter()
-                        .take_while(|&&j| j < hi)
-                        .map(|&j| vs[j - 1]);
-                    let t = span.grid.time(k);
-                    extrapolated_rate_after(&ts[lo..hi], &vs[lo..hi], t, span, func, resets).into()
-                })
-                .collect()
+            each_window(&|lo, hi, _, t| {
+                // The pairs inside the window: (lo, lo+1) .. (hi-2, hi-1).
+                let from = drops.partition_point(|&j| j <= lo);
+                let resets = drops[from..]
+                    .iter()
+                    .take_while(|&&j| j < hi)
+                    .map(|&j| vs[j - 1]);
+                extrapolated_rate_after(&ts[lo..hi], &vs[lo..hi], t, span, func, resets)
+            })
         }
         TimeFunc::Changes => {
             let mut prefix = Vec::with_capacity(vs.len() + 1);
