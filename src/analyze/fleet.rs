@@ -727,7 +727,10 @@ fn server_data(
                     restarts.extend(histogram::resets(&s.timestamps, &s.values));
                 }
                 let r = rates.entry(name.into_owned()).or_default();
-                for (t0, t1, inc) in histogram::increases(&s.timestamps, &s.values, i64::MAX) {
+                // A rate needs two samples: no origin, so a series' first
+                // value is never taken for an increase from zero.
+                let no_origin = i64::MAX;
+                for (t0, t1, inc) in histogram::increases(&s.timestamps, &s.values, no_origin) {
                     if t1 > t0 {
                         *r.entry(t1).or_default() += inc / (t1.saturating_sub(t0) as f64 / 1000.0);
                     }
