@@ -27,3 +27,4 @@ pub mod report;
 pub mod stats;
 pub mod store;
 pub mod time;
+pub mod watch;

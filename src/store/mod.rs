@@ -13,6 +13,7 @@
 mod catalog;
 mod checksum;
 mod frame;
+mod live;
 mod manifest;
 mod repair;
 mod scan;
@@ -21,6 +22,7 @@ mod writer;
 
 pub use catalog::{Catalog, SeriesStats};
 pub use frame::ExportFormat;
+pub use live::{AppendSummary, LiveOptions, LiveStats, LiveStore};
 pub use manifest::{MANIFEST_FILE, Manifest, SegmentChecksums, SegmentMeta};
 pub use repair::{DamagedSegment, QUARANTINE_DIR, RepairReport, VerifyReport};
 pub use scan::{ScanRequest, SeriesData, pool_without};
