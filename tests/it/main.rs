@@ -22,4 +22,5 @@ mod lang;
 mod nab;
 mod registry;
 mod report;
+mod scrape;
 mod store;
