@@ -516,6 +516,10 @@ async fn store_round(
     shared: &Shared,
 ) -> Option<Scraper> {
     let store = shared.store.clone();
+    let (job, instance) = (
+        scraper.target().job.clone(),
+        scraper.target().instance.clone(),
+    );
     let joined = tokio::task::spawn_blocking(move || {
         let round = scraper.round(fetched, start_ms, duration);
         let stored = store.append(&round.batch).map(|_| ());
@@ -531,10 +535,32 @@ async fn store_round(
         Err(e) => {
             shared.health.add(
                 SCRAPE_ERRORS_TOTAL,
-                &[("job", "?"), ("instance", "?"), ("reason", "internal")],
+                &[
+                    ("job", &job),
+                    ("instance", &instance),
+                    ("reason", "internal"),
+                ],
                 1.0,
             );
-            let _ = e;
+            shared.targets.update(TargetStatus {
+                health: TargetHealth::Down,
+                last_error: format!(
+                    "the round's task failed, the target is no longer scraped: {e}"
+                ),
+                last_round_ms: start_ms,
+                ..TargetStatus {
+                    kind: TargetKind::Scrape,
+                    job,
+                    instance,
+                    url: String::new(),
+                    labels: Vec::new(),
+                    health: TargetHealth::Unknown,
+                    last_error: String::new(),
+                    last_round_ms: 0,
+                    last_duration_seconds: 0.0,
+                    protocol_version: None,
+                }
+            });
             return None;
         }
     };
