@@ -83,7 +83,10 @@ impl Head {
         }
         let mut h = self.write();
         let ids: Vec<u32> = keys.iter().map(|k| h.intern(k)).collect();
-        h.add(samples.iter().map(|&(s, t, v)| (ids[s as usize], t, v)), samples.len());
+        h.add(
+            samples.iter().map(|&(s, t, v)| (ids[s as usize], t, v)),
+            samples.len(),
+        );
         for (m, meta) in metadata {
             h.metadata.insert(m.clone(), meta.clone());
         }
@@ -115,7 +118,9 @@ impl Head {
     }
 
     pub fn describe(&self, metric: &str, meta: &MetricMeta) {
-        self.write().metadata.insert(metric.to_string(), meta.clone());
+        self.write()
+            .metadata
+            .insert(metric.to_string(), meta.clone());
     }
 
     pub fn samples(&self) -> u64 {

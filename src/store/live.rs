@@ -21,9 +21,9 @@
 //! [`LiveStore::flush`], [`LiveStore::stats`], [`LiveStore::replay`].
 
 use super::head::{Head, HeadView, committed_by};
-use super::manifest::{Manifest, sync_dir};
+use super::manifest::{AtomicWriteError, MANIFEST_FILE, Manifest, sync_dir};
 use super::wal::{self, Damage, FileReplay, HEADER_BYTES, RecordBuf, WAL_DIR, WAL_LOCK_FILE};
-use super::writer::create_dir_durably;
+use super::writer::{create_dir_durably, lock_store};
 use super::{CommitSummary, SEGMENTS_DIR, Snapshot, Store, StoreError, check_store_dir};
 use crate::metadata::MetricMeta;
 use crate::model::{MemorySink, RESERVED_COLUMNS, SeriesKey, is_reserved_column};
@@ -242,6 +242,7 @@ impl LiveStore {
         let wal_dir = root.join(WAL_DIR);
         create_dir_durably(&wal_dir)?;
         let lock = lock_wal(&wal_dir)?;
+        write_first_manifest(root)?;
         let head = Head::new();
         let mut replay = ReplayReport::default();
         let files = wal::wal_files(&wal_dir)?;
@@ -249,7 +250,10 @@ impl LiveStore {
         for (seq, path) in &files {
             let bytes = fs::read(path).map_err(|e| StoreError::io(path, e))?;
             let r = replay_into(&head, *seq, path, &bytes);
-            if r.valid_len < r.len && r.damage.iter().any(|d| matches!(d, Damage::TornTail { .. }))
+            if r.valid_len < r.len
+                && r.damage
+                    .iter()
+                    .any(|d| matches!(d, Damage::TornTail { .. }))
             {
                 // What follows the last whole record was never acknowledged;
                 // cut it so that no reader trips on it again.
@@ -433,6 +437,32 @@ impl Drop for LiveStore {
     }
 }
 
+/// Gives a new store its (empty) manifest now. A store's first commit
+/// renames its segments into place before the manifest exists, and a
+/// reader in between finds segments without a manifest (a lost manifest,
+/// to it): a live store flushes while it is read, so it must never be in
+/// that state. A store locked by another writer is left to it.
+fn write_first_manifest(root: &Path) -> Result<(), StoreError> {
+    if root.join(MANIFEST_FILE).exists() {
+        return Ok(());
+    }
+    let _lock = match lock_store(root) {
+        Ok(lock) => lock,
+        Err(StoreError::Locked { .. }) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    // Loading fails if segments are there without a manifest: that is for
+    // `mcpops repair`, not for a new empty manifest to hide.
+    let manifest = Manifest::load(root)?;
+    if root.join(MANIFEST_FILE).exists() {
+        return Ok(());
+    }
+    match manifest.store(root) {
+        Ok(()) => Ok(()),
+        Err(AtomicWriteError::NotWritten(e) | AtomicWriteError::NotDurable(e)) => Err(e),
+    }
+}
+
 /// Takes the log's lock, or says which process-wide lock is held.
 fn lock_wal(dir: &Path) -> Result<WalLock, StoreError> {
     let path = dir.join(WAL_LOCK_FILE);
@@ -540,7 +570,12 @@ impl Inner {
                     metas.push(metric);
                 }
             }
-            buf.samples(batch.samples.iter().map(|&(s, t, v)| (ids[s as usize], t, v)));
+            buf.samples(
+                batch
+                    .samples
+                    .iter()
+                    .map(|&(s, t, v)| (ids[s as usize], t, v)),
+            );
             let at = st.file_len;
             if let Err(e) = st.file.write_all_at(&buf.buf, at) {
                 // Cut the partial record off, so that the next record

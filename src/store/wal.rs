@@ -124,8 +124,7 @@ impl RecordBuf {
     }
 
     fn put_str(&mut self, s: &str) {
-        self.buf
-            .extend_from_slice(&(s.len() as u32).to_le_bytes());
+        self.buf.extend_from_slice(&(s.len() as u32).to_le_bytes());
         self.buf.extend_from_slice(s.as_bytes());
     }
 
@@ -197,10 +196,14 @@ fn decode(payload: &[u8]) -> Result<Record, String> {
             Ok(a)
         }
         fn u32(&mut self) -> Result<u32, String> {
-            Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap_or_default()))
+            Ok(u32::from_le_bytes(
+                self.take(4)?.try_into().unwrap_or_default(),
+            ))
         }
         fn u64(&mut self) -> Result<u64, String> {
-            Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap_or_default()))
+            Ok(u64::from_le_bytes(
+                self.take(8)?.try_into().unwrap_or_default(),
+            ))
         }
         fn string(&mut self) -> Result<String, String> {
             let n = self.u32()? as usize;
@@ -246,8 +249,8 @@ fn decode(payload: &[u8]) -> Result<Record, String> {
         }
         KIND_META => {
             let metric = r.string()?;
-            let meta: MetricMeta = serde_json::from_slice(r.0)
-                .map_err(|e| format!("metadata of `{metric}`: {e}"))?;
+            let meta: MetricMeta =
+                serde_json::from_slice(r.0).map_err(|e| format!("metadata of `{metric}`: {e}"))?;
             r.0 = &[];
             Record::Meta { metric, meta }
         }
@@ -360,7 +363,9 @@ pub fn replay_file(
                 out.damage.push(Damage::Corrupt {
                     offset: at as u64,
                     bytes: left as u64,
-                    message: format!("a record claims {len} bytes; the rest of the file is unreadable"),
+                    message: format!(
+                        "a record claims {len} bytes; the rest of the file is unreadable"
+                    ),
                 });
             }
             break;
@@ -530,7 +535,9 @@ mod tests {
         let (got, r) = replayed(&bytes);
         let times: Vec<i64> = got.iter().map(|g| g.1).collect();
         assert_eq!(times, vec![1, 3]);
-        assert!(matches!(&r.damage[..], [Damage::Corrupt { offset, .. }] if *offset == bad_at as u64));
+        assert!(
+            matches!(&r.damage[..], [Damage::Corrupt { offset, .. }] if *offset == bad_at as u64)
+        );
         // A damaged frame length loses the rest of the file, nothing before.
         let mut bytes = file_of(&b);
         bytes[bad_at + 3] = 0x7f;
