@@ -624,18 +624,21 @@ fn kill_runs(kills: usize, seed: u64) {
                 }
             }
         });
-        // Wait for the first ack (the child has started), then a random
-        // while: 0 to 300 ms.
-        let first = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the child acknowledges");
+        // Wait for the first ack (the child has opened the store and
+        // replayed its log), then a random while: 0 to 300 ms.
+        let mut lines = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !lines.iter().any(|l: &String| l.starts_with("ack ")) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            lines.push(rx.recv_timeout(left).expect("the child acknowledges"));
+        }
         let delay = Duration::from_millis(rng.next() % 300);
         std::thread::sleep(delay);
         g.0.kill().unwrap();
         g.0.wait().unwrap();
         reader.join().unwrap();
         let mut n = 0;
-        for line in std::iter::once(first).chain(rx.try_iter()) {
+        for line in lines.into_iter().chain(rx.try_iter()) {
             if let Some(k) = line.strip_prefix("ack ") {
                 acked.push((run, k.parse().unwrap()));
                 n += 1;
@@ -643,10 +646,11 @@ fn kill_runs(kills: usize, seed: u64) {
                 assert!(!line.starts_with("err "), "{line}");
             }
         }
+        let generation = Store::open(&root).snapshot().unwrap().manifest().generation;
         let present = check_after(&root, &acked, run + 1);
         eprintln!(
             "kill {run}: after {delay:?}, flush every {flush} samples: {n} batches acknowledged, \
-             {} in all, {present} present",
+             {} in all, {present} present; {generation} commits so far",
             acked.len()
         );
     }
