@@ -722,6 +722,18 @@ impl Inner {
 
     fn flush(&self) -> Result<Option<CommitSummary>, StoreError> {
         let _one = self.flushing.lock().unwrap_or_else(|e| e.into_inner());
+        let result = self.flush_locked();
+        if let Err(e) = &result {
+            self.flush_failures.fetch_add(1, Ordering::Relaxed);
+            if let Ok(mut last) = self.last_flush_error.lock() {
+                *last = Some(e.to_string());
+            }
+        }
+        result
+    }
+
+    /// [`Inner::flush`], with the flush lock held.
+    fn flush_locked(&self) -> Result<Option<CommitSummary>, StoreError> {
         let (heads, cut) = {
             let mut st = self.state();
             if !st.active.is_empty() {
@@ -768,13 +780,7 @@ impl Inner {
                 st.older_files = st.older_files.saturating_sub(removed.1);
                 Ok(Some(summary))
             }
-            Err(e) => {
-                self.flush_failures.fetch_add(1, Ordering::Relaxed);
-                if let Ok(mut last) = self.last_flush_error.lock() {
-                    *last = Some(e.to_string());
-                }
-                Err(e)
-            }
+            Err(e) => Err(e),
         }
     }
 
