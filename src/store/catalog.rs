@@ -71,7 +71,19 @@ impl Snapshot {
             .map(|(s, rg)| read_row_group(&self.root, s, *rg, wanted))
             .collect::<Result<_, _>>()?;
         let mut all: HashMap<SeriesKey, SeriesStats> = HashMap::new();
-        for part in parts {
+        // The live head's series count as one more part.
+        let head_parts = self.heads.iter().map(|h| {
+            h.series_stats(wanted)
+                .into_iter()
+                .map(|(key, samples, first, last)| SeriesStats {
+                    key,
+                    samples,
+                    first,
+                    last,
+                })
+                .collect::<Vec<_>>()
+        });
+        for part in parts.into_iter().chain(head_parts) {
             for stats in part {
                 match all.get_mut(&stats.key) {
                     Some(s) => s.add(&stats),
@@ -91,7 +103,7 @@ impl Snapshot {
     /// manifest has none.
     fn metadata_of(&self, series: &[SeriesStats]) -> BTreeMap<String, MetricMeta> {
         let stored: BTreeSet<&str> = self
-            .manifest
+            .manifest()
             .segments
             .iter()
             .flat_map(|s| s.metrics.iter().map(String::as_str))
@@ -104,7 +116,7 @@ impl Snapshot {
             .into_iter()
             .map(|(name, has_le)| {
                 let meta = self
-                    .manifest
+                    .manifest()
                     .metadata
                     .get(name)
                     .cloned()

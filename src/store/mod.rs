@@ -13,19 +13,23 @@
 mod catalog;
 mod checksum;
 mod frame;
+mod head;
 mod live;
 mod manifest;
 mod repair;
 mod scan;
 mod segment;
+mod wal;
 mod writer;
 
 pub use catalog::{Catalog, SeriesStats};
 pub use frame::ExportFormat;
+pub use head::HeadView;
 pub use live::{AppendSummary, LiveOptions, LiveStats, LiveStore};
 pub use manifest::{MANIFEST_FILE, Manifest, SegmentChecksums, SegmentMeta};
 pub use repair::{DamagedSegment, QUARANTINE_DIR, RepairReport, VerifyReport};
 pub use scan::{ScanRequest, SeriesData, pool_without};
+pub use wal::{Damage, FileReplay, WAL_DIR, WAL_LOCK_FILE};
 pub use writer::{CommitSummary, LOCK_FILE, StoreWriter};
 
 use crate::model::SeriesKey;
@@ -145,7 +149,11 @@ pub(crate) fn check_store_dir(root: &Path) -> Result<(), StoreError> {
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| {
-            !n.starts_with('.') && n != "lost+found" && n != LOCK_FILE && n != QUARANTINE_DIR
+            !n.starts_with('.')
+                && n != "lost+found"
+                && n != LOCK_FILE
+                && n != QUARANTINE_DIR
+                && n != WAL_DIR
         })
         .collect();
     if foreign.is_empty() {
@@ -205,12 +213,20 @@ impl Store {
         self.snapshot()
     }
 
-    /// The committed state now; later commits do not change it.
+    /// The committed state now; later commits do not change it. A store
+    /// that `mcpops watch` writes (or wrote and crashed) has samples in its
+    /// write-ahead log not yet in segments: they are read too, read-only
+    /// (only the live writer repairs a log), before the manifest, so that
+    /// a flush in between shows its samples twice (scans keep one) rather
+    /// than not at all.
     pub fn snapshot(&self) -> Result<Snapshot, StoreError> {
-        Ok(Snapshot {
-            root: self.root.clone(),
-            manifest: Manifest::load(&self.root)?,
-        })
+        let overlay = live::read_overlay(&self.root)?;
+        let manifest = Manifest::load(&self.root)?;
+        Ok(Snapshot::new(
+            self.root.clone(),
+            manifest,
+            overlay.into_iter().collect(),
+        ))
     }
 
     /// Merges the segments of each day that has more than one, or that holds
@@ -313,28 +329,72 @@ pub struct CompactSummary {
     pub commit: CommitSummary,
 }
 
-/// A read-only view of one committed state of the store.
+/// A read-only view of one committed state of the store, and of the live
+/// store's head when there is one.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
     root: PathBuf,
+    /// The manifest on disk: the segments to read.
     manifest: Manifest,
+    /// The head's samples not in those segments, oldest generation first.
+    heads: Vec<HeadView>,
+    /// With a head: the manifest plus an entry per day of the head (path
+    /// `wal`, no file) and the head's metadata, so that whoever plans from
+    /// the manifest (extents, label names, metric types) sees it too.
+    view: Option<Manifest>,
 }
 
+/// Entry ids of the head's days count down from here: no segment has one.
+const HEAD_ENTRY_IDS: u64 = u64::MAX;
+
 impl Snapshot {
+    fn new(root: PathBuf, manifest: Manifest, heads: Vec<HeadView>) -> Snapshot {
+        let view = (!heads.is_empty()).then(|| {
+            let mut view = manifest.clone();
+            let mut id = HEAD_ENTRY_IDS;
+            for h in &heads {
+                let entries = h.entries(id);
+                id -= entries.len() as u64;
+                view.segments.extend(entries);
+                view.metadata.extend(h.metadata());
+            }
+            view
+        });
+        Snapshot {
+            root,
+            manifest,
+            heads,
+            view,
+        }
+    }
+
+    /// The manifest, with the head's days listed as entries of their own
+    /// (path `wal`, no file behind them) when the snapshot has a head.
     pub fn manifest(&self) -> &Manifest {
-        &self.manifest
+        self.view.as_ref().unwrap_or(&self.manifest)
+    }
+
+    /// Samples of the snapshot that are in the head, not in segments.
+    pub fn head_samples(&self) -> u64 {
+        self.heads.iter().map(HeadView::samples).sum()
     }
 
     /// Every matching series with its samples in the time range (inclusive),
     /// skipping segments and row groups whose statistics exclude them.
     pub fn scan(&self, req: &ScanRequest) -> Result<Vec<SeriesData>, StoreError> {
-        self.read_segments(|segments| scan::scan_segments(&self.root, segments, req))
+        Ok(self
+            .scan_many(std::slice::from_ref(req))?
+            .into_iter()
+            .next()
+            .unwrap_or_default())
     }
 
     /// [`Snapshot::scan`] for several requests at once, in one pass: a row
     /// group that more than one of them needs is decoded once.
     pub fn scan_many(&self, reqs: &[ScanRequest]) -> Result<Vec<Vec<SeriesData>>, StoreError> {
-        self.read_segments(|segments| scan::scan_segments_many(&self.root, segments, reqs))
+        self.read_segments(|segments| {
+            scan::scan_segments_many(&self.root, segments, reqs, &self.heads)
+        })
     }
 
     /// `read` over the snapshot's segments, or over the current manifest's
@@ -362,9 +422,11 @@ impl Snapshot {
         let scanned = self.scan(&ScanRequest::all())?;
         let distinct: u64 = scanned.iter().map(|s| s.timestamps.len() as u64).sum();
         let series: BTreeSet<SeriesKey> = scanned.into_iter().map(|s| s.key).collect();
-        let rows = self.manifest.total_rows();
+        let rows = self.manifest.total_rows() + self.head_samples();
         let bytes: u64 = segs.iter().map(|s| s.bytes).sum();
-        let metrics: BTreeSet<&str> = segs
+        let metrics: BTreeSet<&str> = self
+            .manifest()
+            .segments
             .iter()
             .flat_map(|s| s.metrics.iter().map(String::as_str))
             .collect();
@@ -378,8 +440,8 @@ impl Snapshot {
             series: series.len(),
             samples: rows,
             duplicates: rows.saturating_sub(distinct),
-            first: self.manifest.extent().map(|e| e.0),
-            last: self.manifest.extent().map(|e| e.1),
+            first: self.manifest().extent().map(|e| e.0),
+            last: self.manifest().extent().map(|e| e.1),
             bytes,
             bytes_per_sample: if rows > 0 {
                 bytes as f64 / rows as f64
@@ -399,7 +461,7 @@ pub struct StoreInfo {
     pub days: usize,
     pub metrics: usize,
     pub series: usize,
-    /// Rows in the segments, repeats included.
+    /// Rows in the segments and the live head, repeats included.
     pub samples: u64,
     /// Rows that repeat the (series, timestamp) of another (a file ingested
     /// twice): reads take the newest, `compact` removes them.

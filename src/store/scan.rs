@@ -6,6 +6,7 @@
 //! once for all of them.
 
 use super::checksum::{open_segment, read_row_group_bytes};
+use super::head::HeadView;
 use super::manifest::SegmentMeta;
 use super::segment::{METRIC_COLUMN, PAGE_ROWS, TIMESTAMP_COLUMN, VALUE_COLUMN, metric_labels};
 use super::{StoreError, time_extent};
@@ -70,6 +71,11 @@ impl ScanRequest {
 
     fn drops(&self, label: &str) -> bool {
         self.without.iter().any(|w| w == label)
+    }
+
+    /// Whether a series matches the request's metric and matchers.
+    pub(super) fn matches_key(&self, key: &SeriesKey) -> bool {
+        self.metric_ok(&key.metric) && series_matches(key, &self.matchers)
     }
 
     fn metric_ok(&self, metric: &str) -> bool {
@@ -179,34 +185,47 @@ pub fn scan_segments(
     req: &ScanRequest,
 ) -> Result<Vec<SeriesData>, StoreError> {
     Ok(
-        scan_segments_many(root, segments, std::slice::from_ref(req))?
+        scan_segments_many(root, segments, std::slice::from_ref(req), &[])?
             .into_iter()
             .next()
             .unwrap_or_default(),
     )
 }
 
+/// Chunks from the live head sort after every segment's (whose order is
+/// its id): the head holds the newest writes.
+const HEAD_ORDER: u64 = u64::MAX / 2;
+
 /// The matching series of each request, in one pass over the segments: a
 /// row group that several requests need (a day's gauges next to its MCP
 /// calls) is opened and decoded once, its value dictionary included, which
-/// alone can cost more than the rows a gauge reads from it.
+/// alone can cost more than the rows a gauge reads from it. The samples of
+/// `heads` (a live store's, not yet in segments) merge in as the newest
+/// writes.
 pub fn scan_segments_many(
     root: &Path,
     segments: &[SegmentMeta],
     reqs: &[ScanRequest],
+    heads: &[HeadView],
 ) -> Result<Vec<Vec<SeriesData>>, StoreError> {
     let mut results: Vec<Option<Vec<SeriesData>>> = vec![None; reqs.len()];
+    let head_entries: Vec<SegmentMeta> = heads.iter().flat_map(|h| h.entries(u64::MAX)).collect();
     for (i, req) in reqs.iter().enumerate() {
         let selected: Vec<&SegmentMeta> = segments.iter().filter(|s| req.may_match(s)).collect();
-        if !req.without.is_empty() && any_overlap(&selected) {
-            // Two segments may hold the same sample (a file ingested twice):
-            // only the full series key can tell, so resolve duplicates first
-            // and drop the labels afterwards.
+        let in_head = head_entries.iter().any(|e| req.may_match(e));
+        if !req.without.is_empty() && (in_head || any_overlap(&selected)) {
+            // Two segments may hold the same sample (a file ingested twice,
+            // a head flushed while this snapshot was taken): only the full
+            // series key can tell, so resolve duplicates first and drop the
+            // labels afterwards.
             let full = ScanRequest {
                 without: Vec::new(),
                 ..req.clone()
             };
-            let series = scan_segments(root, segments, &full)?;
+            let series = scan_segments_many(root, segments, std::slice::from_ref(&full), heads)?
+                .into_iter()
+                .next()
+                .unwrap_or_default();
             results[i] = Some(pool_without(series, &req.without));
         }
     }
@@ -251,6 +270,22 @@ pub fn scan_segments_many(
     let mut per_request: Vec<Vec<Chunk>> = (0..reqs.len()).map(|_| Vec::new()).collect();
     for (i, chunk) in chunks.into_iter().flatten() {
         per_request[i].push(chunk);
+    }
+    for (i, req) in reqs.iter().enumerate() {
+        if results[i].is_some() {
+            continue;
+        }
+        for (k, head) in (0u64..).zip(heads) {
+            for s in head.scan(req) {
+                let key = if req.without.is_empty() {
+                    s.key
+                } else {
+                    let labels = s.key.labels.into_iter().filter(|(l, _)| !req.drops(l));
+                    SeriesKey::new(s.key.metric, labels.collect())
+                };
+                per_request[i].push(Chunk::owned(HEAD_ORDER + k, key, s.timestamps, s.values));
+            }
+        }
     }
     let merged: Vec<(usize, Vec<SeriesData>)> = per_request
         .into_par_iter()

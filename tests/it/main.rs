@@ -19,6 +19,7 @@ mod generate_fleet;
 mod generate_prom;
 mod ingest_formats;
 mod lang;
+mod live_store;
 mod nab;
 mod registry;
 mod report;
