@@ -151,8 +151,7 @@ enum Command {
         after_help = "Examples:\n  mcpops fmt rules/mcp.rules\n  mcpops fmt --check rules/*.rules"
     )]
     Fmt(FmtArgs),
-    /// Collect from live MCP servers (scrapes, OTLP, probes) into the store and serve
-    /// Prometheus's HTTP API over it, until SIGTERM or SIGINT
+    /// Collect from live MCP servers into the store and serve Prometheus's HTTP API over it
     #[command(after_help = "Flags add targets to --config's file and override its values; \
         the store is --store, else the file's `store`, else $MCPOPS_STORE or ./mcpops-store. \
         Exits 0 when stopped by SIGTERM or SIGINT (the store flushed), 2 for a bad config or an \
