@@ -152,13 +152,15 @@ enum Command {
     )]
     Fmt(FmtArgs),
     /// Collect from live MCP servers into the store and serve Prometheus's HTTP API over it
-    #[command(after_help = "Flags add targets to --config's file and override its values; \
+    #[command(
+        after_help = "Flags add targets to --config's file and override its values; \
         the store is --store, else the file's `store`, else $MCPOPS_STORE or ./mcpops-store. \
         Exits 0 when stopped by SIGTERM or SIGINT (the store flushed), 2 for a bad config or an \
         address that cannot be bound.\n\n\
         Examples:\n  mcpops watch --store /var/lib/mcpops --scrape http://127.0.0.1:9100/metrics\n  \
         mcpops watch --config watch.toml\n  \
-        mcpops watch --probe-cmd 'npx -y @modelcontextprotocol/server-everything' --interval 30s")]
+        mcpops watch --probe-cmd 'npx -y @modelcontextprotocol/server-everything' --interval 30s"
+    )]
     Watch(WatchArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(after_help = "Examples:\n  \

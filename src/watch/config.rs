@@ -98,10 +98,7 @@ impl WatchConfig {
     /// Parses the text of a `watch.toml`; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<WatchConfig, WatchError> {
         let config: WatchConfig = toml::from_str(text).map_err(|e| {
-            let (line, col) = e
-                .span()
-                .map(|s| line_col(text, s.start))
-                .unwrap_or((1, 1));
+            let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
             WatchError::ConfigFile {
                 origin: origin.to_string(),
                 line,
@@ -154,7 +151,9 @@ impl WatchConfig {
         }
         if let Some(i) = flags.interval {
             if i.is_zero() {
-                return Err(WatchError::Config("--interval: must be more than 0s".into()));
+                return Err(WatchError::Config(
+                    "--interval: must be more than 0s".into(),
+                ));
             }
             self.interval = Some(i);
         }
@@ -239,11 +238,7 @@ pub fn parse_addr(text: &str) -> Result<SocketAddr, String> {
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let col = before
-        .rsplit('\n')
-        .next()
-        .map_or(0, |l| l.chars().count())
-        + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, col)
 }
 

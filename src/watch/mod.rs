@@ -13,8 +13,8 @@ pub mod config;
 pub mod health;
 pub mod otlp;
 pub mod probe;
-pub mod scrape;
 pub mod run;
+pub mod scrape;
 pub mod targets;
 
 pub use run::{RunOptions, run, run_blocking};
@@ -67,9 +67,7 @@ impl WatchError {
     /// failure of the machine.
     pub fn is_usage(&self) -> bool {
         match self {
-            WatchError::Config(_) | WatchError::ConfigFile { .. } | WatchError::Bind { .. } => {
-                true
-            }
+            WatchError::Config(_) | WatchError::ConfigFile { .. } | WatchError::Bind { .. } => true,
             WatchError::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
             WatchError::Store(_) => false,
         }

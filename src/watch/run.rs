@@ -130,7 +130,11 @@ pub async fn run(
     let mut servers = JoinSet::new();
     servers.spawn(serve(listener, app, shared.shutdown.clone()));
     if let Some(l) = otlp_listener {
-        servers.spawn(serve(l, otlp::router(shared.clone()), shared.shutdown.clone()));
+        servers.spawn(serve(
+            l,
+            otlp::router(shared.clone()),
+            shared.shutdown.clone(),
+        ));
     }
     options.info(&format!(
         "watching {} scrape target(s) and {} probe(s) every {} into {}; API on http://{listen}{}",
@@ -254,48 +258,76 @@ impl StopSignal {
     }
 }
 
+/// watch's own metrics and their help, as `/metrics` describes them and
+/// the store records them.
+const HEALTH_HELP: &[(&str, &str)] = &[
+    ("mcpops_watch_up", "1 while mcpops watch runs."),
+    (
+        "mcpops_watch_start_time_seconds",
+        "When this mcpops watch process started, in unix seconds.",
+    ),
+    (
+        "mcpops_watch_wal_bytes",
+        "Bytes of the live store's write-ahead log.",
+    ),
+    (
+        "mcpops_watch_head_samples",
+        "Samples in the live store's in-memory head, not yet in segments.",
+    ),
+    (
+        "mcpops_watch_head_series",
+        "Series in the live store's in-memory head.",
+    ),
+    (
+        "mcpops_watch_late_samples_total",
+        "Samples older than the newest one already stored for their series.",
+    ),
+    (
+        "mcpops_watch_flushes_total",
+        "Flushes of the head into Parquet segments.",
+    ),
+    (
+        "mcpops_watch_flush_failures_total",
+        "Flushes of the head that failed.",
+    ),
+    (
+        "mcpops_watch_health_append_failures_total",
+        "Rounds of watch's own health that could not be stored.",
+    ),
+    (
+        "mcpops_watch_api_requests_total",
+        "Requests to the HTTP API, by handler and status code.",
+    ),
+];
+
 fn describe_health(h: &Health) {
-    for (name, help) in [
-        ("mcpops_watch_up", "1 while mcpops watch runs."),
-        (
-            "mcpops_watch_start_time_seconds",
-            "When this mcpops watch process started, in unix seconds.",
-        ),
-        (
-            "mcpops_watch_wal_bytes",
-            "Bytes of the live store's write-ahead log.",
-        ),
-        (
-            "mcpops_watch_head_samples",
-            "Samples in the live store's in-memory head, not yet in segments.",
-        ),
-        (
-            "mcpops_watch_head_series",
-            "Series in the live store's in-memory head.",
-        ),
-        (
-            "mcpops_watch_late_samples_total",
-            "Samples older than the newest one already stored for their series.",
-        ),
-        (
-            "mcpops_watch_flushes_total",
-            "Flushes of the head into Parquet segments.",
-        ),
-        (
-            "mcpops_watch_flush_failures_total",
-            "Flushes of the head that failed.",
-        ),
-        (
-            "mcpops_watch_health_append_failures_total",
-            "Rounds of watch's own health that could not be stored.",
-        ),
-        (
-            "mcpops_watch_api_requests_total",
-            "Requests to the HTTP API, by handler and status code.",
-        ),
-    ] {
+    for (name, help) in HEALTH_HELP {
         h.describe(name, help);
     }
+}
+
+/// One round of watch's own health as a batch for the store, with each
+/// metric's type and help declared as `/metrics` declares them.
+fn health_batch(h: &Health, now_ms: i64) -> crate::model::MemorySink {
+    use crate::metadata::{MetricMeta, MetricType, Part, TypeSource};
+    use crate::model::SampleSink;
+    let mut batch = h.batch(now_ms);
+    for (name, help) in HEALTH_HELP {
+        let (kind, family, part) = match name.strip_suffix("_total") {
+            Some(family) => (MetricType::Counter, family, Some(Part::Total)),
+            None => (MetricType::Gauge, *name, None),
+        };
+        let mut meta = MetricMeta::inferred(kind, family, part);
+        meta.source = TypeSource::Declared;
+        meta.help = Some(help.to_string());
+        if name.ends_with("_seconds") {
+            meta.unit = Some("seconds".into());
+        } else if name.ends_with("_bytes") {
+            meta.unit = Some("bytes".into());
+        }
+        batch.describe(name, meta);
+    }
+    batch
 }
 
 /// Copies the live store's own figures into watch's health registry.
@@ -330,7 +362,7 @@ async fn health_loop(shared: Shared, interval: Duration, options: RunOptions) {
             _ = stop.wait_for(|s| *s) => return,
         }
         record_store_health(&shared);
-        let batch = shared.health.batch(crate::time::now_ms());
+        let batch = health_batch(&shared.health, crate::time::now_ms());
         let store = shared.store.clone();
         let appended = tokio::task::spawn_blocking(move || store.append(&batch)).await;
         let error = match appended {

@@ -23,3 +23,4 @@ mod nab;
 mod registry;
 mod report;
 mod store;
+mod watch_api;

@@ -211,11 +211,7 @@ mod tests {
     #[test]
     fn ranges_are_matrices_even_of_one_step_and_scalars_spread() {
         let grid = Grid::checked_range(0, 2_000, 1_000).unwrap();
-        let v = Value::Vector(vec![series(
-            None,
-            &[],
-            &[Some(0.5), None, Some(f64::NAN)],
-        )]);
+        let v = Value::Vector(vec![series(None, &[], &[Some(0.5), None, Some(f64::NAN)])]);
         assert_eq!(
             query_data(&v, grid, ResultKind::Range),
             json!({"resultType": "matrix", "result": [

@@ -196,15 +196,17 @@ impl Api {
                 )),
             }
         };
-        tokio::time::timeout(timeout, run).await.unwrap_or_else(|_| {
-            Err(ApiError::new(
-                ErrorType::Timeout,
-                format!(
-                    "query timed out in expression evaluation (after {})",
-                    crate::time::format_duration_ms(timeout.as_millis() as i64)
-                ),
-            ))
-        })
+        tokio::time::timeout(timeout, run)
+            .await
+            .unwrap_or_else(|_| {
+                Err(ApiError::new(
+                    ErrorType::Timeout,
+                    format!(
+                        "query timed out in expression evaluation (after {})",
+                        crate::time::format_duration_ms(timeout.as_millis() as i64)
+                    ),
+                ))
+            })
     }
 
     /// The catalog of the series that any of `sets` may select, read on
@@ -417,7 +419,11 @@ async fn label_values(
         let values: BTreeSet<&str> = if name == "__name__" {
             selected.keys.iter().map(|k| k.metric.as_str()).collect()
         } else {
-            selected.keys.iter().filter_map(|k| k.label(&name)).collect()
+            selected
+                .keys
+                .iter()
+                .filter_map(|k| k.label(&name))
+                .collect()
         };
         let (values, warnings) = limited(values.into_iter().collect(), selected.limit);
         Ok((json!(values), warnings))
@@ -443,8 +449,15 @@ async fn metadata(State(api): State<Arc<Api>>, p: Params) -> Response {
         let only = p.get("metric").map(String::from);
         let catalog = api.catalog(&[]).await?;
         let mut families: BTreeMap<String, Vec<Json>> = BTreeMap::new();
-        for meta in catalog.metadata.values() {
-            if only.as_ref().is_some_and(|m| *m != meta.family) {
+        for (name, meta) in &catalog.metadata {
+            // A counter under the name users select (`x_total`, as a
+            // Prometheus text `# TYPE` line names it); a histogram or
+            // summary under its family, whose parts Grafana strips.
+            let key = match meta.part {
+                None | Some(crate::metadata::Part::Total) => name,
+                Some(_) => &meta.family,
+            };
+            if only.as_ref().is_some_and(|m| m != key) {
                 continue;
             }
             let entry = json!({
@@ -452,7 +465,7 @@ async fn metadata(State(api): State<Arc<Api>>, p: Params) -> Response {
                 "help": meta.help.clone().unwrap_or_default(),
                 "unit": meta.unit.clone().unwrap_or_default(),
             });
-            let list = families.entry(meta.family.clone()).or_default();
+            let list = families.entry(key.clone()).or_default();
             if !list.contains(&entry) && per_metric.is_none_or(|n| list.len() < n) {
                 list.push(entry);
             }
@@ -477,7 +490,12 @@ async fn targets(State(api): State<Arc<Api>>, p: Params) -> Response {
         let active: Vec<Json> = if state == "dropped" {
             Vec::new()
         } else {
-            api.shared.targets.all().iter().map(|t| target_json(t, &api.options)).collect()
+            api.shared
+                .targets
+                .all()
+                .iter()
+                .map(|t| target_json(t, &api.options))
+                .collect()
         };
         Ok((
             json!({"activeTargets": active, "droppedTargets": [], "droppedTargetCounts": {}}),

@@ -63,7 +63,10 @@ impl Params {
             Some(t) => match t.parse::<i64>() {
                 Ok(n) if n > 0 => Ok(Some(n as usize)),
                 Ok(0) => Ok(None),
-                _ => Err(invalid(key, &format!("cannot parse \"{t}\" to a positive count"))),
+                _ => Err(invalid(
+                    key,
+                    &format!("cannot parse \"{t}\" to a positive count"),
+                )),
             },
         }
     }
@@ -193,11 +196,17 @@ mod tests {
 
     #[test]
     fn forms_decode_plus_and_percent_and_keep_repeated_keys() {
-        let p = Params(parse_form(b"match%5B%5D=up&match[]=a%7Bb%3D%22c+d%22%7D&empty=&x").unwrap());
+        let p =
+            Params(parse_form(b"match%5B%5D=up&match[]=a%7Bb%3D%22c+d%22%7D&empty=&x").unwrap());
         assert_eq!(p.all("match[]"), ["up", "a{b=\"c d\"}"]);
         assert_eq!(p.get("empty"), None);
         assert_eq!(p.get("x"), None);
-        assert!(parse_form(b"q=%zz").unwrap_err().0.contains("invalid URL escape"));
+        assert!(
+            parse_form(b"q=%zz")
+                .unwrap_err()
+                .0
+                .contains("invalid URL escape")
+        );
         assert!(parse_form(b"q=%ff").unwrap_err().0.contains("UTF-8"));
     }
 
@@ -205,7 +214,10 @@ mod tests {
     fn times_are_unix_seconds_or_rfc3339() {
         assert_eq!(parse_time("1763251200").unwrap(), 1_763_251_200_000);
         assert_eq!(parse_time("1763251200.123").unwrap(), 1_763_251_200_123);
-        assert_eq!(parse_time("2025-11-16T00:00:00Z").unwrap(), 1_763_251_200_000);
+        assert_eq!(
+            parse_time("2025-11-16T00:00:00Z").unwrap(),
+            1_763_251_200_000
+        );
         assert_eq!(
             parse_time("2025-11-16T01:00:00.5+01:00").unwrap(),
             1_763_251_200_500
@@ -213,7 +225,11 @@ mod tests {
         for bad in ["", "NaN", "inf", "soon", "1e300"] {
             assert!(parse_time(bad).is_err(), "{bad}");
         }
-        assert!(parse_time("-99999999999").unwrap_err().contains("0000-9999"));
+        assert!(
+            parse_time("-99999999999")
+                .unwrap_err()
+                .contains("0000-9999")
+        );
     }
 
     #[test]

@@ -232,10 +232,7 @@ mod tests {
         assert_eq!(shown("{__name__!=\"\"}"), ["__name__!=\"\""]);
         assert_eq!(
             shown("{__name__=\"mcp.server.operation.duration\",server!=\"\"}"),
-            [
-                "__name__=\"mcp.server.operation.duration\"",
-                "server!=\"\""
-            ]
+            ["__name__=\"mcp.server.operation.duration\"", "server!=\"\""]
         );
         assert_eq!(
             shown(" mcp.server.operation.duration { mcp.method.name =~ 'tools/.*' , } "),
