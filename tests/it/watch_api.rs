@@ -356,6 +356,10 @@ fn grafana_requests_get_prometheus_shapes_and_query_values() {
     );
 }
 
+/// A request (method, target, form body) and its status, errorType and a
+/// part of its error.
+type BadRequest<'a> = (&'a str, String, Option<String>, u16, &'a str, &'a str);
+
 #[test]
 fn bad_requests_get_prometheus_error_json() {
     let dir = tempfile::tempdir().unwrap();
@@ -368,7 +372,7 @@ fn bad_requests_get_prometheus_error_json() {
             DASHBOARD_START + 7200
         )
     };
-    let cases: Vec<(&str, String, Option<String>, u16, &str, &str)> = vec![
+    let cases: Vec<BadRequest> = vec![
         (
             "GET",
             "/api/v1/query?query=rate(up".into(),
