@@ -24,6 +24,7 @@ mod retain;
 mod shared;
 mod test;
 mod verify;
+mod watch;
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use error::CliError;
@@ -150,6 +151,17 @@ enum Command {
         after_help = "Examples:\n  mcpops fmt rules/mcp.rules\n  mcpops fmt --check rules/*.rules"
     )]
     Fmt(FmtArgs),
+    /// Collect from live MCP servers into the store and serve Prometheus's HTTP API over it
+    #[command(
+        after_help = "Flags add targets to --config's file and override its values; \
+        the store is --store, else the file's `store`, else $MCPOPS_STORE or ./mcpops-store. \
+        Exits 0 when stopped by SIGTERM or SIGINT (the store flushed), 2 for a bad config or an \
+        address that cannot be bound.\n\n\
+        Examples:\n  mcpops watch --store /var/lib/mcpops --scrape http://127.0.0.1:9100/metrics\n  \
+        mcpops watch --config watch.toml\n  \
+        mcpops watch --probe-cmd 'npx -y @modelcontextprotocol/server-everything' --interval 30s"
+    )]
+    Watch(WatchArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(after_help = "Examples:\n  \
         mcpops completions bash > ~/.local/share/bash-completion/completions/mcpops\n  \
@@ -160,6 +172,32 @@ enum Command {
     #[command(after_help = "Examples:\n  mcpops man | man -l -\n  \
         mcpops man --out /usr/local/share/man/man1")]
     Man(ManArgs),
+}
+
+#[derive(Args)]
+struct WatchArgs {
+    /// watch.toml: store, listeners, interval, flush thresholds, limits, [[scrape]] and [[probe]] targets
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Scrape this Prometheus text or OpenMetrics endpoint (repeatable)
+    #[arg(long, value_name = "URL")]
+    scrape: Vec<String>,
+    /// Interval of the targets that set none, and of watch's own health [default: 15s]
+    #[arg(long, value_name = "DURATION")]
+    interval: Option<String>,
+    /// Address of the HTTP API, /metrics and OTLP/HTTP [default: 127.0.0.1:9464]
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Also receive OTLP/HTTP on this address, e.g. 127.0.0.1:4318
+    #[arg(long, value_name = "ADDR")]
+    otlp: Option<String>,
+    /// Probe an MCP server over stdio: its command line, split as a shell splits words
+    /// (no shell runs) (repeatable)
+    #[arg(long, value_name = "CMD")]
+    probe_cmd: Vec<String>,
+    /// Probe an MCP server over Streamable HTTP (repeatable)
+    #[arg(long, value_name = "URL")]
+    probe_url: Vec<String>,
 }
 
 #[derive(Args)]
@@ -578,6 +616,7 @@ const GROUPS: &[(&str, &[&str])] = &[
     ("Rules", &["check", "fmt", "test", "backtest", "query"]),
     ("Analysis", &["analyze", "detect", "evaluate"]),
     ("Reports", &["report"]),
+    ("Live", &["watch"]),
     ("Setup", &["generate", "completions", "man", "help"]),
 ];
 
@@ -587,7 +626,7 @@ const TIME_NOTE: &str = "\
 TIME (--from, --to, --at, --before, --start): RFC 3339 (2026-11-20T14:00:00Z),
   `YYYY-MM-DD HH:MM:SS` (UTC), `YYYY-MM-DD`, epoch seconds or milliseconds (told
   apart by magnitude), `now`, or `now-DURATION` (now-24h).
-DURATION (--step, --since, --scrape-interval): 250ms, 15s, 5m, 1h30m, 2d, 1w.
+DURATION (--step, --since, --scrape-interval, --interval): 250ms, 15s, 5m, 1h30m, 2d, 1w.
 
 `mcpops help COMMAND` shows a command's options and examples.";
 
@@ -646,6 +685,8 @@ pub fn command() -> clap::Command {
 /// What every subcommand may need besides its own flags.
 struct Context {
     store: Store,
+    /// `--store` as given (`watch` ranks it above its config file's).
+    store_flag: Option<PathBuf>,
     /// No `--store` (nor `$MCPOPS_STORE`): `report` may fill an empty
     /// default store with the sample fleet.
     sample_fallback: bool,
@@ -656,6 +697,7 @@ struct Context {
 pub fn run(cli: Cli) -> Result<(), CliError> {
     let ctx = Context {
         store: Store::resolve(cli.store.as_deref()),
+        store_flag: cli.store.clone(),
         sample_fallback: cli.store.is_none() && std::env::var_os("MCPOPS_STORE").is_none(),
         quiet: cli.quiet,
     };
@@ -681,6 +723,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Query(args) => query::run(&ctx, args, out),
         Command::Test(args) => test::run(args, out),
         Command::Backtest(args) => backtest::run(&ctx, args, out),
+        Command::Watch(args) => watch::run(&ctx, args),
         Command::Completions(args) => completions::completions(args, out),
         Command::Man(args) => completions::man(args, out),
     }

@@ -9,14 +9,14 @@
 
 use super::error::{CliError, io_failure};
 use super::shared::{
-    duration_arg, label_cells, label_columns, labels_object, range_error, store_extent, time_arg,
-    write_json,
+    duration_arg, label_cells, label_columns, range_error, store_extent, time_arg, write_json,
 };
 use super::{Context, QueryArgs, TableCsvJson};
 use mcpops::dsl::ast::Expr;
 use mcpops::engine::plan::Plan;
 use mcpops::engine::value::{Grid, Series, StepValue, Value, format_labels};
 use mcpops::time::{format_duration_ms, format_ms};
+use mcpops::watch::api::json::{self as prom, ErrorType, ResultKind, number};
 use std::io::{self, Write};
 
 /// When a query runs: an instant, or a range of steps.
@@ -33,13 +33,11 @@ pub(super) fn run(ctx: &Context, args: QueryArgs, out: &mut dyn Write) -> Result
         // from Prometheus's API; the message still goes to stderr.
         let error_type = match e {
             CliError::OutputClosed => return result,
-            CliError::Usage(_) | CliError::Input(_) | CliError::Rules(_) => "bad_data",
-            CliError::Failure(_) | CliError::Damaged(_) => "internal",
-            _ => "execution",
+            CliError::Usage(_) | CliError::Input(_) | CliError::Rules(_) => ErrorType::BadData,
+            CliError::Failure(_) | CliError::Damaged(_) => ErrorType::Internal,
+            _ => ErrorType::Execution,
         };
-        let body =
-            serde_json::json!({"status": "error", "errorType": error_type, "error": e.to_string()});
-        write_json(out, &body).map_err(io_failure)?;
+        write_json(out, &prom::error(error_type, &e.to_string())).map_err(io_failure)?;
     }
     result
 }
@@ -60,16 +58,20 @@ fn evaluate(ctx: &Context, args: QueryArgs, out: &mut dyn Write) -> Result<(), C
         _ => QueryTime::At(store_extent(&ctx.store)?.1),
     };
     warn_against_store(ctx, &args.expr, &expr)?;
-    let grid = match when {
-        QueryTime::At(t) => Grid::checked_range(t, t, 1)
-            .map_err(|_| CliError::usage("--at: the time is outside the years 0000-9999"))?,
-        QueryTime::Range { from, to, step } => {
-            Grid::checked_range(from, to, step).map_err(|e| range_error(e, "--step"))?
-        }
+    let (grid, kind) = match when {
+        QueryTime::At(t) => (
+            Grid::checked_range(t, t, 1)
+                .map_err(|_| CliError::usage("--at: the time is outside the years 0000-9999"))?,
+            ResultKind::Instant,
+        ),
+        QueryTime::Range { from, to, step } => (
+            Grid::checked_range(from, to, step).map_err(|e| range_error(e, "--step"))?,
+            ResultKind::Range,
+        ),
     };
     let value =
         mcpops::engine::query::query(ctx.store.snapshot()?, &expr, grid, args.limit.max_samples)?;
-    write_value(&value, grid, args.format, out).map_err(io_failure)
+    write_value(&value, grid, kind, args.format, out).map_err(io_failure)
 }
 
 /// The expression, checked; its diagnostics as the error.
@@ -141,28 +143,6 @@ fn series_name(s: &Series) -> String {
     )
 }
 
-/// A time as Prometheus's API writes it: seconds, with the milliseconds as
-/// a fraction only when there are any.
-fn api_time(ms: i64) -> serde_json::Value {
-    if ms % 1000 == 0 {
-        (ms / 1000).into()
-    } else {
-        (ms as f64 / 1000.0).into()
-    }
-}
-
-fn number(x: f64) -> String {
-    if x.is_nan() {
-        "NaN".into()
-    } else if x == f64::INFINITY {
-        "+Inf".into()
-    } else if x == f64::NEG_INFINITY {
-        "-Inf".into()
-    } else {
-        x.to_string()
-    }
-}
-
 /// A CSV writer's error as the I/O error it is (a closed pipe matters).
 pub(super) fn csv_io(e: csv::Error) -> io::Error {
     if !e.is_io_error() {
@@ -178,6 +158,7 @@ pub(super) fn csv_io(e: csv::Error) -> io::Error {
 fn write_value(
     value: &Value,
     grid: Grid,
+    kind: ResultKind,
     format: TableCsvJson,
     out: &mut dyn Write,
 ) -> io::Result<()> {
@@ -185,7 +166,7 @@ fn write_value(
     // Prometheus answers a range query of a scalar.
     let spread;
     let value = match value {
-        Value::Scalar(x) if grid.n > 1 => {
+        Value::Scalar(x) if kind == ResultKind::Range => {
             spread = Value::Vector(vec![Series::new(
                 Vec::new(),
                 0,
@@ -199,43 +180,11 @@ fn write_value(
         Value::Scalar(_) => Vec::new(),
         Value::Vector(v) => v.iter().map(|s| (series_name(s), s)).collect(),
     };
-    let points = |s: &Series| -> Vec<(i64, f64)> {
-        s.values
-            .iter()
-            .enumerate()
-            .filter_map(|(i, v)| v.get().map(|v| (grid.time(s.start + i), v)))
-            .collect()
-    };
+    let points = |s: &Series| prom::points(s, grid);
     match format {
         TableCsvJson::Json => {
-            let json = match value {
-                Value::Scalar(x) => {
-                    serde_json::json!({"resultType": "scalar", "result": [api_time(grid.end()), number(*x)]})
-                }
-                Value::Vector(v) => {
-                    let result: Vec<serde_json::Value> = v
-                        .iter()
-                        .map(|s| {
-                            let mut metric = labels_object(&s.labels);
-                            if let Some(m) = &s.metric {
-                                metric["__name__"] = m.clone().into();
-                            }
-                            let pts: Vec<serde_json::Value> = points(s)
-                                .into_iter()
-                                .map(|(t, x)| serde_json::json!([api_time(t), number(x)]))
-                                .collect();
-                            if grid.n == 1 {
-                                serde_json::json!({"metric": metric, "value": pts.first()})
-                            } else {
-                                serde_json::json!({"metric": metric, "values": pts})
-                            }
-                        })
-                        .collect();
-                    let kind = if grid.n == 1 { "vector" } else { "matrix" };
-                    serde_json::json!({"resultType": kind, "result": result})
-                }
-            };
-            write_json(out, &serde_json::json!({"status": "success", "data": json}))?;
+            let data = prom::query_data(value, grid, kind);
+            write_json(out, &prom::success(data, &[]))?;
         }
         TableCsvJson::Csv => {
             // `metric,<labels>,timestamp,value`, as `export` writes: one
@@ -277,7 +226,7 @@ fn write_value(
                 return Ok(());
             }
             let width = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(6).max(6);
-            if grid.n == 1 {
+            if kind == ResultKind::Instant {
                 writeln!(out, "{:<width$}  value", "series")?;
                 for (name, s) in &rows {
                     if let Some(x) = s.at(0) {

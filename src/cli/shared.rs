@@ -208,8 +208,7 @@ pub fn label_cells<'a>(labels: &'a Labels, columns: &[&str]) -> Vec<&'a str> {
         .collect()
 }
 
-/// Labels as a JSON object, name to value, as `query --format json` writes
-/// a series' `metric`.
+/// Labels as a JSON object, name to value (the backtest's alerts and records).
 pub fn labels_object(labels: &Labels) -> serde_json::Value {
     labels
         .iter()

@@ -13,8 +13,11 @@ pub mod config;
 pub mod health;
 pub mod otlp;
 pub mod probe;
+pub mod run;
 pub mod scrape;
 pub mod targets;
+
+pub use run::{RunOptions, run, run_blocking};
 
 use crate::store::LiveStore;
 use std::sync::Arc;
@@ -34,11 +37,39 @@ pub struct Shared {
 pub enum WatchError {
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// A value that does not make sense (an address, a zero interval),
+    /// the message naming the key or flag.
     #[error("{0}")]
     Config(String),
+    /// `watch.toml` does not parse or has a wrong or unknown key.
+    #[error("{origin}:{line}:{col}: {message}")]
+    ConfigFile {
+        origin: String,
+        line: usize,
+        col: usize,
+        message: String,
+    },
+    /// The listener's address is taken, not ours, or not allowed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("{what}: {source}")]
     Io {
         what: String,
         source: std::io::Error,
     },
+}
+
+impl WatchError {
+    /// Whether the error is the user's to fix (a config or address), not a
+    /// failure of the machine.
+    pub fn is_usage(&self) -> bool {
+        match self {
+            WatchError::Config(_) | WatchError::ConfigFile { .. } | WatchError::Bind { .. } => true,
+            WatchError::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+            WatchError::Store(_) => false,
+        }
+    }
 }

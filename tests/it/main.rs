@@ -25,3 +25,4 @@ mod registry;
 mod report;
 mod scrape;
 mod store;
+mod watch_api;
