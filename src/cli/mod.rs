@@ -531,6 +531,7 @@ enum IngestFormat {
     #[value(alias = "lp")]
     Influx,
     Parquet,
+    Otlp,
 }
 
 impl From<IngestFormat> for mcpops::ingest::Format {
@@ -542,6 +543,7 @@ impl From<IngestFormat> for mcpops::ingest::Format {
             IngestFormat::Jsonl => Self::JsonLines,
             IngestFormat::Influx => Self::Influx,
             IngestFormat::Parquet => Self::Parquet,
+            IngestFormat::Otlp => Self::Otlp,
         }
     }
 }
