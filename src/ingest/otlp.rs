@@ -190,11 +190,132 @@ pub fn decode_metrics(
     encoding: Encoding,
 ) -> Result<ExportMetricsServiceRequest, OtlpError> {
     const WHAT: &str = "metrics";
+    let json = |source| OtlpError::Json { what: WHAT, source };
     match encoding {
         Encoding::Protobuf => prost::Message::decode(body)
             .map_err(|source| OtlpError::Protobuf { what: WHAT, source }),
         Encoding::Json => {
-            serde_json::from_slice(body).map_err(|source| OtlpError::Json { what: WHAT, source })
+            let mut tree: serde_json::Value = serde_json::from_slice(body).map_err(json)?;
+            let fixes = take_special_floats(&mut tree);
+            let mut request: ExportMetricsServiceRequest =
+                serde_json::from_value(tree).map_err(json)?;
+            put_special_floats(&mut request, &fixes);
+            Ok(request)
+        }
+    }
+}
+
+/// Where a float written as a string sits in a metrics request: the
+/// resource, scope, metric and point, and which field (`None`: the value
+/// or `sum`; `Some(i)`: bound `i`; the field name for `min`/`max`).
+type FloatFix = ([usize; 4], &'static str, Option<usize>, f64);
+
+/// OTLP/JSON writes NaN and the infinities (and may write any double) as
+/// strings, which the `opentelemetry-proto` crate reads only in summary
+/// quantiles: elsewhere a string `asDouble` silently becomes a point
+/// without a value and a string `sum` fails the whole request. Such strings
+/// are taken out of the tree here (replaced by 0) and put back into the
+/// decoded request by [`put_special_floats`], by position.
+fn take_special_floats(tree: &mut serde_json::Value) -> Vec<FloatFix> {
+    use serde_json::Value;
+    fn parse(v: &Value) -> Option<f64> {
+        match v.as_str()? {
+            "NaN" => Some(f64::NAN),
+            "Infinity" | "+Infinity" => Some(f64::INFINITY),
+            "-Infinity" => Some(f64::NEG_INFINITY),
+            other => other.trim().parse().ok(),
+        }
+    }
+    fn arr<'a>(v: &'a mut Value, key: &str) -> impl Iterator<Item = &'a mut Value> {
+        v.get_mut(key)
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+    }
+    let mut fixes = Vec::new();
+    for (i, rm) in arr(tree, "resourceMetrics").enumerate() {
+        for (j, sm) in arr(rm, "scopeMetrics").enumerate() {
+            for (k, m) in arr(sm, "metrics").enumerate() {
+                let Some(obj) = m.as_object_mut() else {
+                    continue;
+                };
+                for (kind, data) in obj.iter_mut() {
+                    let fields: &[&'static str] = match kind.as_str() {
+                        "gauge" | "sum" => &["asDouble"],
+                        "histogram" | "exponentialHistogram" => {
+                            &["sum", "min", "max", "zeroThreshold"]
+                        }
+                        "summary" => &["sum"],
+                        _ => continue,
+                    };
+                    for (l, point) in arr(data, "dataPoints").enumerate() {
+                        for &field in fields {
+                            if let Some(v) = point.get_mut(field)
+                                && let Some(f) = parse(v)
+                            {
+                                *v = Value::from(0.0);
+                                fixes.push(([i, j, k, l], field, None, f));
+                            }
+                        }
+                        for (b, bound) in arr(point, "explicitBounds").enumerate() {
+                            if let Some(f) = parse(bound) {
+                                *bound = Value::from(0.0);
+                                fixes.push(([i, j, k, l], "explicitBounds", Some(b), f));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    fixes
+}
+
+/// Puts the floats [`take_special_floats`] took back where they were.
+fn put_special_floats(request: &mut ExportMetricsServiceRequest, fixes: &[FloatFix]) {
+    use metric::Data;
+    for &([i, j, k, l], field, index, f) in fixes {
+        let Some(m) = request
+            .resource_metrics
+            .get_mut(i)
+            .and_then(|rm| rm.scope_metrics.get_mut(j))
+            .and_then(|sm| sm.metrics.get_mut(k))
+        else {
+            continue;
+        };
+        match (&mut m.data, field) {
+            (Some(Data::Gauge(g)), _) => {
+                if let Some(p) = g.data_points.get_mut(l) {
+                    p.value = Some(number_data_point::Value::AsDouble(f));
+                }
+            }
+            (Some(Data::Sum(s)), _) => {
+                if let Some(p) = s.data_points.get_mut(l) {
+                    p.value = Some(number_data_point::Value::AsDouble(f));
+                }
+            }
+            (Some(Data::Histogram(h)), _) => {
+                if let Some(p) = h.data_points.get_mut(l) {
+                    match (field, index) {
+                        ("explicitBounds", Some(b)) => {
+                            if let Some(x) = p.explicit_bounds.get_mut(b) {
+                                *x = f;
+                            }
+                        }
+                        ("sum", _) => p.sum = Some(f),
+                        ("min", _) => p.min = Some(f),
+                        ("max", _) => p.max = Some(f),
+                        _ => {}
+                    }
+                }
+            }
+            (Some(Data::Summary(s)), "sum") => {
+                if let Some(p) = s.data_points.get_mut(l) {
+                    p.sum = f;
+                }
+            }
+            // Exponential histograms are rejected whatever their values.
+            _ => {}
         }
     }
 }
@@ -386,7 +507,7 @@ pub fn traces_into(
                         super::show_str(&span.name)
                     )
                 };
-                let ts = match stored_ms(span.start_time_unix_nano, "start") {
+                let ts = match stored_ms(span.start_time_unix_nano, "its start") {
                     Ok(ts) => ts,
                     Err(m) => {
                         outcome.reject_span(|| format!("{}: {m}", name()));
@@ -885,11 +1006,11 @@ impl Writer<'_, '_, '_> {
         time_ns: u64,
     ) -> Option<(Vec<(String, String)>, i64)> {
         let shown = || super::show_str(&fam.name);
-        let ts = match stored_ms(time_ns, "time") {
+        let ts = match stored_ms(time_ns, "a point") {
             Ok(ts) => ts,
             Err(m) => {
                 self.outcome
-                    .reject_points(1, || format!("metric `{}`: a point's {m}", shown()));
+                    .reject_points(1, || format!("metric `{}`: {m}", shown()));
                 return None;
             }
         };
@@ -1170,15 +1291,18 @@ fn json_line(line: &[u8], number: u64, run: &mut Run) -> Result<(), Fail> {
     if line.iter().all(u8::is_ascii_whitespace) {
         return Ok(());
     }
-    let parsed: FileLine = serde_json::from_slice(line).map_err(|e| {
+    let json_error = |e: serde_json::Error| {
         let text = e.to_string();
         let suffix = format!(" at line {} column {}", e.line(), e.column());
         let message = text.strip_suffix(&suffix).unwrap_or(&text);
         Fail::Bad {
-            col: e.column(),
+            col: e.column().max(1),
             message: format!("OTLP JSON: {}", super::show_message(message)),
         }
-    })?;
+    };
+    let mut tree: serde_json::Value = serde_json::from_slice(line).map_err(json_error)?;
+    let fixes = take_special_floats(&mut tree);
+    let parsed: FileLine = serde_json::from_value(tree).map_err(json_error)?;
     if parsed.resource_spans.is_empty() && parsed.resource_metrics.is_empty() {
         if parsed.resource_logs.is_some() {
             // Logs hold no samples; a file of every signal is still read.
@@ -1195,9 +1319,10 @@ fn json_line(line: &[u8], number: u64, run: &mut Run) -> Result<(), Fail> {
     let traces = ExportTraceServiceRequest {
         resource_spans: parsed.resource_spans,
     };
-    let metrics = ExportMetricsServiceRequest {
+    let mut metrics = ExportMetricsServiceRequest {
         resource_metrics: parsed.resource_metrics,
     };
+    put_special_floats(&mut metrics, &fixes);
     traces_into(&traces, &mut sink, &at, &mut outcome).map_err(IngestError::from)?;
     metrics_into(&metrics, &mut sink, &at, &mut outcome).map_err(IngestError::from)?;
     transfer(sink, &outcome, number, run)
@@ -1409,6 +1534,7 @@ mod tests {
             value: Some(AnyValue {
                 value: Some(any_value::Value::StringValue(v.to_string())),
             }),
+            ..Default::default()
         };
         assert_eq!(
             attribute_labels(&[kv("a_b", "2"), kv("a.b", "1")]).unwrap(),
