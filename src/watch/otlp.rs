@@ -394,7 +394,7 @@ fn success(signal: Signal, encoding: Encoding, outcome: &Outcome) -> Response {
     let message = outcome.message();
     let body: Vec<u8> = match signal {
         Signal::Traces => {
-            let partial = (outcome.rejected_spans > 0).then(|| ExportTracePartialSuccess {
+            let partial = (outcome.rejected_spans > 0).then_some(ExportTracePartialSuccess {
                 rejected_spans: outcome.rejected_spans as i64,
                 error_message: message,
             });
@@ -404,7 +404,7 @@ fn success(signal: Signal, encoding: Encoding, outcome: &Outcome) -> Response {
             encode(&resp, encoding)
         }
         Signal::Metrics => {
-            let partial = (outcome.rejected_points > 0).then(|| ExportMetricsPartialSuccess {
+            let partial = (outcome.rejected_points > 0).then_some(ExportMetricsPartialSuccess {
                 rejected_data_points: outcome.rejected_points as i64,
                 error_message: message,
             });
