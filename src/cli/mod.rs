@@ -569,6 +569,7 @@ enum IngestFormat {
     #[value(alias = "lp")]
     Influx,
     Parquet,
+    Otlp,
 }
 
 impl From<IngestFormat> for mcpops::ingest::Format {
@@ -580,6 +581,7 @@ impl From<IngestFormat> for mcpops::ingest::Format {
             IngestFormat::Jsonl => Self::JsonLines,
             IngestFormat::Influx => Self::Influx,
             IngestFormat::Parquet => Self::Parquet,
+            IngestFormat::Otlp => Self::Otlp,
         }
     }
 }

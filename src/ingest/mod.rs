@@ -9,6 +9,8 @@
 //! - [`influx`]: Influx line protocol.
 //! - [`parquet`]: Parquet long tables (exports, the store's own segments),
 //!   read row group by row group rather than line by line.
+//! - [`otlp`]: OpenTelemetry's OTLP traces and metrics, as the Collector's
+//!   file exporter writes them (and as `mcpops watch` receives them).
 //!
 //! [`ingest_path`] takes a file (plain or `.gz`), a directory (every file with a
 //! known extension under it, sorted; `.txt` only with `--format`) or `-` for
@@ -34,6 +36,7 @@ mod checks;
 pub mod csv;
 pub mod influx;
 pub mod jsonl;
+pub mod otlp;
 pub mod parquet;
 pub mod prometheus;
 
@@ -55,6 +58,8 @@ pub enum Format {
     Influx,
     /// Parquet long tables (`.parquet`): exports and store segments.
     Parquet,
+    /// OTLP traces and metrics (`.otlp.jsonl`, `.otlp.json`, `.otlp.pb`).
+    Otlp,
 }
 
 impl Format {
@@ -67,6 +72,7 @@ impl Format {
             Format::JsonLines => "jsonl",
             Format::Influx => "influx",
             Format::Parquet => "parquet",
+            Format::Otlp => "otlp",
         }
     }
 
@@ -74,6 +80,15 @@ impl Format {
     /// `None` for any other extension.
     pub fn from_path(path: &Path) -> Option<Format> {
         let (inner, _) = split_gz(path);
+        // `x.otlp.jsonl` before its last extension: the Collector's file
+        // exporter writes JSON lines of another shape than ours.
+        let lower = inner.to_str()?.to_ascii_lowercase();
+        if [".otlp.jsonl", ".otlp.json", ".otlp.pb"]
+            .iter()
+            .any(|e| lower.ends_with(e))
+        {
+            return Some(Format::Otlp);
+        }
         let ext = Path::new(inner).extension()?.to_str()?.to_ascii_lowercase();
         match ext.as_str() {
             "prom" | "txt" => Some(Format::Prometheus),
@@ -104,9 +119,10 @@ impl FromStr for Format {
             "jsonl" | "ndjson" | "json" => Ok(Format::JsonLines),
             "influx" | "lp" => Ok(Format::Influx),
             "parquet" => Ok(Format::Parquet),
+            "otlp" => Ok(Format::Otlp),
             other => Err(format!(
                 "unknown format `{other}`: expected prometheus (prom), openmetrics (om), csv, \
-                 jsonl (ndjson, json), influx (lp) or parquet"
+                 jsonl (ndjson, json), influx (lp), parquet or otlp"
             )),
         }
     }
@@ -217,9 +233,9 @@ pub enum IngestError {
         source: io::Error,
     },
     #[error(
-        "{path}: unknown format: give --format (prometheus, openmetrics, csv, jsonl, influx or \
-         parquet) or use a known extension (.prom .txt .om .csv .jsonl .ndjson .lp .parquet, \
-         optionally .gz)"
+        "{path}: unknown format: give --format (prometheus, openmetrics, csv, jsonl, influx, \
+         parquet or otlp) or use a known extension (.prom .txt .om .csv .jsonl .ndjson .lp \
+         .parquet .otlp.jsonl .otlp.json .otlp.pb, optionally .gz)"
     )]
     UnknownFormat { path: String },
     #[error("{path}: no timestamps: give --at TIME")]
@@ -649,6 +665,7 @@ impl<'a> Run<'a> {
             Format::JsonLines => jsonl::ingest(reader, self),
             Format::Influx => influx::ingest(reader, self),
             Format::Parquet => parquet::ingest_stream(reader, self),
+            Format::Otlp => otlp::ingest(reader, self),
         }
     }
 
@@ -754,7 +771,7 @@ impl<'a> Run<'a> {
         self.sink.describe(metric, meta);
     }
 
-    fn warn(&mut self, warning: IngestWarning) {
+    pub(crate) fn warn(&mut self, warning: IngestWarning) {
         self.report.warnings_total += 1;
         if self.report.warnings.len() < MAX_WARNINGS_KEPT {
             self.report.warnings.push(warning);

@@ -21,6 +21,7 @@ mod ingest_formats;
 mod lang;
 mod live_store;
 mod nab;
+mod otlp;
 mod registry;
 mod report;
 mod scrape;
