@@ -20,6 +20,7 @@ mod generate_prom;
 mod ingest_formats;
 mod lang;
 mod nab;
+mod probe;
 mod registry;
 mod report;
 mod store;

@@ -551,7 +551,9 @@ async fn stdio_round(
         // that exited explains a closed connection.
         let kind_detail = if let Some(frame) = spawned.frames.violation() {
             (FailureKind::InvalidFrame, frame)
-        } else if kind == FailureKind::Timeout {
+        } else if kind != FailureKind::Down {
+            // The server answered (an error, a timeout): how the child ends
+            // after the client hung up says nothing about this round.
             (kind, detail)
         } else if let Some(code) = spawned.exit_code(EXIT_GRACE).await {
             let tail = spawned.stderr_tail();
@@ -1022,6 +1024,9 @@ fn classify_init(e: &ClientInitializeError) -> FailureKind {
         | ClientInitializeError::ConflictInitResponseId(..)
         | ClientInitializeError::UncorrelatedErrorResponse { .. }
         | ClientInitializeError::NoCompatibleProtocolVersion { .. } => FailureKind::InvalidFrame,
+        // rmcp keeps the transport's error in a field thiserror does not
+        // treat as the source: walk it explicitly.
+        ClientInitializeError::TransportError { error, .. } => classify_chain(error),
         other => classify_chain(other),
     }
 }
