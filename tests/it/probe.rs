@@ -294,6 +294,10 @@ fn python_fixture_over_http_slow_call_sigstop_and_restart() {
     assert_eq!(ok.era, Some(Era::Modern));
     let call = ok.seconds(Phase::Call).expect("call measured");
     assert!((1.4..3.0).contains(&call), "a 1.5 s call measured {call} s");
+    eprintln!(
+        "fixture http: version {:?}, phases {:?}",
+        ok.protocol_version, ok.phases
+    );
     let before = ok.tools.clone().expect("tools");
     rt.block_on(prober.record(&ok, &shared)).expect("recorded");
 
@@ -312,6 +316,7 @@ fn python_fixture_over_http_slow_call_sigstop_and_restart() {
         "timed out after {phase} s, timeout 2 s"
     );
     assert!(took < secs(4.5), "the round took {took:?}");
+    eprintln!("fixture http SIGSTOP: round {took:?}, {failure}");
     assert_eq!(prober.era(), None, "a failed round forgets the era");
     rt.block_on(prober.record(&wedged, &shared))
         .expect("recorded");
@@ -585,6 +590,10 @@ fn server_everything_is_legacy_over_stdio_and_http() {
         "{:?}",
         report.protocol_version
     );
+    eprintln!(
+        "server-everything stdio: version {:?}, phases {:?}",
+        report.protocol_version, report.phases
+    );
     assert!(report.seconds(Phase::Initialize).is_some());
     let call = report.seconds(Phase::Call).expect("call measured");
     assert!(
@@ -607,6 +616,10 @@ fn server_everything_is_legacy_over_stdio_and_http() {
         Some(Era::Legacy),
         "{:?}",
         report.protocol_version
+    );
+    eprintln!(
+        "server-everything http: version {:?}, phases {:?}",
+        report.protocol_version, report.phases
     );
     let call = report.seconds(Phase::Call).expect("call measured");
     assert!(

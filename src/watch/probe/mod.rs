@@ -151,10 +151,22 @@ impl ProbeConfig {
 /// marked down in the target table once.
 pub async fn run(target: ProbeConfig, default_interval: Duration, shared: Shared) {
     let interval = target.interval.unwrap_or(default_interval);
-    let mut prober = match Prober::new(target) {
+    let mut prober = match Prober::new(target.clone()) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("watch: probe not started: {e}");
+            shared.targets.update(TargetStatus {
+                kind: TargetKind::Probe,
+                job: target.job(),
+                instance: target.instance(),
+                url: target.address(),
+                labels: Vec::new(),
+                health: TargetHealth::Down,
+                last_error: e.to_string(),
+                last_round_ms: crate::time::now_ms(),
+                last_duration_seconds: 0.0,
+                protocol_version: None,
+            });
             return;
         }
     };

@@ -1047,10 +1047,10 @@ type HttpError = StreamableHttpError<reqwest::Error>;
 fn classify_chain(e: &(dyn StdError + 'static)) -> FailureKind {
     let mut cur: Option<&(dyn StdError + 'static)> = Some(e);
     while let Some(err) = cur {
-        if let Some(h) = err.downcast_ref::<HttpError>() {
-            if let Some(kind) = classify_http(h) {
-                return kind;
-            }
+        if let Some(h) = err.downcast_ref::<HttpError>()
+            && let Some(kind) = classify_http(h)
+        {
+            return kind;
         }
         if let Some(rmcp::transport::worker::WorkerQuitReason::Fatal { error, .. }) =
             err.downcast_ref::<rmcp::transport::worker::WorkerQuitReason<HttpError>>()
