@@ -344,8 +344,23 @@ fn python_fixture_over_http_slow_call_sigstop_and_restart() {
     assert_ne!(after_tools.hash48, before.hash48);
     rt.block_on(prober.record(&after, &shared))
         .expect("recorded");
+    // The failure and the old tool set are stale at once, not for 5 minutes.
+    assert!(query_now(&shared, "mcp_probe_failure").is_empty());
+    let info = query_now(&shared, "mcp_probe_tools_info");
+    assert_eq!(info.len(), 1, "{info:?}");
+    assert!(info[0].0.contains(&after_tools.sha256), "{info:?}");
     let changes = query_now(&shared, "changes(mcp_probe_tools_hash[1h])");
-    assert_eq!(changes[0].1, 1.0, "{changes:?}");
+    let hashes = (
+        query_now(&shared, "count(mcp_probe_tools_hash[1h])"),
+        query_now(&shared, "mcp_probe_tools_hash"),
+    );
+    assert_eq!(
+        changes.first().map(|c| c.1),
+        Some(1.0),
+        "changes {changes:?}; before {:x}, after {:x}; samples {hashes:?}",
+        before.hash48,
+        after_tools.hash48
+    );
 }
 
 #[test]

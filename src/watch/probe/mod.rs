@@ -202,6 +202,11 @@ pub struct Prober {
     instance: String,
     era: Option<Era>,
     target: session::Target,
+    /// The `mcp_probe_*` series the last recorded round wrote: those this
+    /// round does not write get a staleness marker, as Prometheus writes for
+    /// a series a scrape no longer has, so that an old failure or an old
+    /// tool-set hash stops answering instant queries at once.
+    previous: Vec<SeriesKey>,
 }
 
 impl Prober {
@@ -215,6 +220,7 @@ impl Prober {
             era: None,
             config,
             target,
+            previous: Vec::new(),
         })
     }
 
@@ -238,11 +244,12 @@ impl Prober {
     /// Appends the round's series to the store (off the async threads), and
     /// updates the target table and watch's own counters.
     pub async fn record(
-        &self,
+        &mut self,
         report: &RoundReport,
         shared: &Shared,
     ) -> Result<(), super::WatchError> {
         let batch = self.batch(report);
+        self.previous = gauge_keys(&batch);
         let store = shared.store.clone();
         let appended = tokio::task::spawn_blocking(move || store.append(&batch))
             .await
@@ -380,6 +387,18 @@ impl Prober {
             }
             put(&mut sink, "mcp_probe_failure", &labels, at, 1.0);
         }
+        // Samples for what the last round had and this one has not.
+        let now: std::collections::HashSet<&SeriesKey> = sink.series.iter().collect();
+        let gone: Vec<SeriesKey> = self
+            .previous
+            .iter()
+            .filter(|k| !now.contains(k))
+            .cloned()
+            .collect();
+        for key in gone {
+            let id = sink.intern(key);
+            let _ = sink.push(id, at, crate::engine::value::stale_nan());
+        }
         for call in &report.calls {
             let mut labels = vec![(METHOD_LABEL, call.method)];
             if let Some(tool) = &call.tool {
@@ -398,6 +417,20 @@ impl Prober {
         }
         sink
     }
+}
+
+/// The round's `mcp_probe_*` series (not the per-call samples, which are
+/// events and never go stale).
+fn gauge_keys(batch: &MemorySink) -> Vec<SeriesKey> {
+    let mut seen = std::collections::HashSet::new();
+    batch
+        .samples
+        .iter()
+        .filter(|(_, _, v)| !crate::engine::value::is_stale(*v))
+        .map(|&(id, _, _)| &batch.series[id as usize])
+        .filter(|k| k.metric.starts_with("mcp_probe_") && seen.insert((*k).clone()))
+        .cloned()
+        .collect()
 }
 
 fn bool_f(b: bool) -> f64 {
