@@ -22,6 +22,7 @@ mod lang;
 mod live_store;
 mod nab;
 mod otlp;
+mod probe;
 mod registry;
 mod report;
 mod scrape;
