@@ -11,6 +11,12 @@
 /// The metric an MCP call becomes: one sample per call, its duration in seconds.
 pub const CALL_METRIC: &str = "mcp.server.operation.duration";
 
+/// The metric an MCP client's call becomes (OTLP client spans, watch's
+/// probes): one sample per call, its duration in seconds, labelled as
+/// [`CALL_METRIC`] is. OpenTelemetry's MCP conventions name the client
+/// side's histogram so.
+pub const CLIENT_CALL_METRIC: &str = "mcp.client.operation.duration";
+
 /// The server a series comes from.
 pub const SERVER_LABEL: &str = "server";
 /// The JSON-RPC method of a call (`tools/call`, `resources/read`, ...).

@@ -53,10 +53,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::io::BufRead;
 
-/// The metric an MCP client's call becomes: one sample per call, its
-/// duration in seconds (OpenTelemetry's MCP conventions name the client
-/// side's histogram so).
-pub const CLIENT_CALL_METRIC: &str = "mcp.client.operation.duration";
+use crate::names::CLIENT_CALL_METRIC;
 
 /// Prometheus's staleness marker, a NaN with these bits: what a point
 /// flagged `NoRecordedValue` is stored as (the engine's

@@ -24,15 +24,9 @@ use super::Shared;
 use super::targets::{TargetHealth, TargetKind, TargetStatus};
 use crate::metadata::{MetricMeta, MetricType, TypeSource};
 use crate::model::{MemorySink, SampleSink, SeriesKey};
-use crate::names::{ERROR_LABEL, METHOD_LABEL, TOOL_LABEL};
+use crate::names::{CLIENT_CALL_METRIC, ERROR_LABEL, METHOD_LABEL, TOOL_LABEL};
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-/// The metric the client side of each MCP call becomes: one sample per call,
-/// its duration in seconds, labelled as the server side's
-/// [`crate::names::CALL_METRIC`] is (`mcp.method.name`, `gen_ai.tool.name`,
-/// `error.type`), plus `job` and `instance`.
-pub const CLIENT_CALL_METRIC: &str = "mcp.client.operation.duration";
 
 /// The `job` label of probe series when the target names none.
 pub const DEFAULT_JOB: &str = "mcp-probe";
