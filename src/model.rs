@@ -241,6 +241,19 @@ mod tests {
     }
 }
 
+/// Prometheus's staleness marker: a NaN with this exact bit pattern ends a
+/// series (a scrape that no longer has it, a failed scrape, an OTLP point
+/// flagged `NoRecordedValue`). The store keeps it bit for bit.
+pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+
+pub fn is_stale(v: f64) -> bool {
+    v.to_bits() == STALE_NAN_BITS
+}
+
+pub fn stale_nan() -> f64 {
+    f64::from_bits(STALE_NAN_BITS)
+}
+
 /// Where parsed samples go. The store's writer is one; tests use [`MemorySink`].
 /// A parser interns each distinct series once and then pushes samples by id,
 /// so label sets are parsed and hashed once per series, not once per line.

@@ -437,17 +437,8 @@ pub fn group_by<T>(items: impl IntoIterator<Item = (Labels, T)>) -> Vec<(Labels,
     groups
 }
 
-/// Prometheus's staleness marker: a NaN with this exact bit pattern ends a
-/// series. Test series use it for `stale`; ranges skip it.
-pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
-
-pub fn is_stale(v: f64) -> bool {
-    v.to_bits() == STALE_NAN_BITS
-}
-
-pub fn stale_nan() -> f64 {
-    f64::from_bits(STALE_NAN_BITS)
-}
+// Test series use the staleness marker for `stale`; ranges skip it.
+pub use crate::model::{STALE_NAN_BITS, is_stale, stale_nan};
 
 #[cfg(test)]
 mod tests {

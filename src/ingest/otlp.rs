@@ -55,10 +55,8 @@ use std::io::BufRead;
 
 use crate::names::CLIENT_CALL_METRIC;
 
-/// Prometheus's staleness marker, a NaN with these bits: what a point
-/// flagged `NoRecordedValue` is stored as (the engine's
-/// `engine::value::STALE_NAN_BITS`; ingest may not import the engine).
-pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+// A point flagged `NoRecordedValue` is stored as the staleness marker.
+pub use crate::model::STALE_NAN_BITS;
 
 /// The longest label value stored, in bytes: a span or point with a longer
 /// attribute that would become a label is rejected rather than stored as a
@@ -1243,7 +1241,7 @@ fn no_recorded_value(flags: u32) -> bool {
 }
 
 fn stale() -> f64 {
-    f64::from_bits(STALE_NAN_BITS)
+    crate::model::stale_nan()
 }
 
 // ---------------------------------------------------------------------------

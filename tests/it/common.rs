@@ -111,6 +111,17 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 /// plain TCP stream: the status code, the Content-Type and the body. Every
 /// read and write is bounded by a timeout.
 pub fn http(port: u16, method: &str, target: &str, form: Option<&str>) -> (u16, String, String) {
+    let form = form.map(|f| ("application/x-www-form-urlencoded", f));
+    http_body(port, method, target, form)
+}
+
+/// [`http`] with a body of any content type (`(content type, body)`).
+pub fn http_body(
+    port: u16,
+    method: &str,
+    target: &str,
+    form: Option<(&str, &str)>,
+) -> (u16, String, String) {
     use std::io::Write;
     use std::net::TcpStream;
     use std::time::Duration;
@@ -121,13 +132,13 @@ pub fn http(port: u16, method: &str, target: &str, form: Option<&str>) -> (u16, 
     stream
         .set_write_timeout(Some(Duration::from_secs(10)))
         .expect("write timeout");
-    let body = form.unwrap_or("");
+    let body = form.map_or("", |(_, b)| b);
     let mut request = format!(
         "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
-    if form.is_some() {
-        request.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+    if let Some((content_type, _)) = form {
+        request.push_str(&format!("Content-Type: {content_type}\r\n"));
     }
     request.push_str("\r\n");
     request.push_str(body);
@@ -180,4 +191,35 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
+}
+
+/// A child process killed and reaped (by its PID) when dropped, so a
+/// failing assert still stops what the test started.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The test fixtures' directory (`tests/fixtures`).
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// Whether python3 imports `modules` (comma-separated); says SKIP loudly,
+/// naming `test`, when it does not.
+pub fn python_has(modules: &str, test: &str) -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", &format!("import {modules}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("SKIP {test}: python3 with {modules} is not installed (.ci/run installs it)");
+    }
+    ok
 }

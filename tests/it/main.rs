@@ -28,3 +28,4 @@ mod report;
 mod scrape;
 mod store;
 mod watch_api;
+mod watch_e2e;

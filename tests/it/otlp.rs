@@ -3,6 +3,7 @@
 //! SDK's fixture server; hostile bodies; and `mcpops ingest` of the
 //! Collector's file-exporter files.
 
+use crate::common::{KillOnDrop, fixtures, python_has};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use mcpops::ingest::otlp::STALE_NAN_BITS;
@@ -127,38 +128,10 @@ fn samples(series: &[SeriesData]) -> usize {
     series.iter().map(|s| s.values.len()).sum()
 }
 
-/// A child process killed and reaped when dropped, whatever the test did.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-/// Whether Python has the modules a test needs; says SKIP loudly if not.
-fn python_has(modules: &str, test: &str) -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", &format!("import {modules}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("SKIP {test}: python3 with {modules} is not installed (.ci/run installs it)");
-    }
-    ok
-}
-
 /// Runs a Python script to its end (at most `limit`), its stdout as JSON.
 fn run_python(script: &Path, args: &[&str], limit: Duration) -> serde_json::Value {
     let log = tempfile::NamedTempFile::new().expect("log");
-    let mut child = Child(
+    let mut child = KillOnDrop(
         Command::new("python3")
             .arg(script)
             .args(args)

@@ -7,6 +7,7 @@
 //! afterwards. Every server is started on 127.0.0.1 with a port the test
 //! chose, in its own process group, and killed by PID in a Drop guard.
 
+use crate::common::{free_port, python_has};
 use mcpops::dsl::parse_query;
 use mcpops::engine::{Grid, Value, query::query};
 use mcpops::store::{LiveOptions, LiveStore};
@@ -31,18 +32,7 @@ fn everything() -> PathBuf {
 
 /// Whether the Python SDK is importable; says SKIP loudly when not.
 fn have_python_mcp(test: &str) -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import mcp.server.mcpserver"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!(
-            "SKIP {test}: python3 with the `mcp` package is not installed (.ci/run installs it)"
-        );
-    }
-    ok
+    python_has("mcp.server.mcpserver", test)
 }
 
 fn have_everything(test: &str) -> bool {
@@ -59,13 +49,6 @@ fn have_everything(test: &str) -> bool {
         );
     }
     ok
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 /// A server process, in its own process group, killed with its group by

@@ -7,6 +7,7 @@
 //! Every server is on 127.0.0.1 with a port the test chose; every process
 //! is killed by its PID when its guard drops.
 
+use crate::common::{KillOnDrop, free_port};
 use mcpops::engine::query::query;
 use mcpops::engine::value::{Grid, Value, is_stale};
 use mcpops::model::MemorySink;
@@ -20,20 +21,10 @@ use mcpops::watch::targets::{TargetHealth, Targets};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// A child process, killed and reaped by PID when dropped.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -42,21 +33,13 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn fixture_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/prom_target.py")
 }
 
 /// The prometheus_client fixture and its port; `None` (said loudly) when
 /// python3 or prometheus_client is missing.
-fn start_fixture() -> Option<(Killed, u16)> {
+fn start_fixture() -> Option<(KillOnDrop, u16)> {
     let ok = Command::new("python3")
         .args(["-c", "import prometheus_client"])
         .stderr(Stdio::null())
@@ -73,7 +56,7 @@ fn start_fixture() -> Option<(Killed, u16)> {
         .spawn()
         .expect("start the fixture");
     let stdout = child.stdout.take().unwrap();
-    let guard = Killed(child);
+    let guard = KillOnDrop(child);
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).unwrap();
     let port = line
@@ -241,7 +224,7 @@ async fn prometheus_and_watch_agree_on_the_same_target() {
         ),
     )
     .unwrap();
-    let _prometheus = Killed(
+    let _prometheus = KillOnDrop(
         Command::new(prometheus)
             .arg(format!("--config.file={}", config.display()))
             .arg(format!(
@@ -890,7 +873,7 @@ async fn the_load_script_serves_targets_watch_can_read() {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let _guard = Killed(child);
+    let _guard = KillOnDrop(child);
     // Kept open: the script prints a second line, and a closed pipe would kill it.
     let mut stdout = BufReader::new(stdout);
     let mut line = String::new();
