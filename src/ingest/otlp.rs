@@ -472,6 +472,11 @@ pub fn traces_into(
     let mut seen: HashSet<(&[u8], &[u8])> = HashSet::new();
     let mut described = [false, false];
     let mut ids: HashMap<SeriesKey, u32> = HashMap::new();
+    // The store keeps one sample per series and millisecond; two calls of
+    // one series that start in the same millisecond (a fast tool called in
+    // a loop) would count as one. Within a request, a later one moves to the
+    // next free millisecond, the same way on a retry, so each is counted.
+    let mut taken: HashSet<(u32, i64)> = HashSet::new();
     for rs in &request.resource_spans {
         let origin = Origin::of(rs.resource.as_ref());
         for ss in &rs.scope_spans {
@@ -562,6 +567,10 @@ pub fn traces_into(
                         id
                     }
                 };
+                let mut ts = ts;
+                while !taken.insert((id, ts)) && ts < crate::time::MAX_STORED_MS {
+                    ts += 1;
+                }
                 sink.push(id, ts, seconds)?;
                 outcome.calls += 1;
                 outcome.samples += 1;
@@ -1472,6 +1481,49 @@ fn protobuf_message(buf: &[u8], number: u64, run: &mut Run) -> Result<(), Fail> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::MemorySink;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+    #[test]
+    fn calls_starting_in_one_millisecond_are_each_counted() {
+        let attr = |k: &str, v: &str| KeyValue {
+            key: k.into(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::StringValue(v.into())),
+            }),
+            ..Default::default()
+        };
+        let start = 1_700_000_000_000_000_000u64;
+        let spans = (0..3u8)
+            .map(|i| Span {
+                trace_id: vec![7; 16],
+                span_id: vec![i + 1; 8],
+                kind: SpanKind::Server as i32,
+                // All three start within the same millisecond.
+                start_time_unix_nano: start + u64::from(i) * 1_000,
+                end_time_unix_nano: start + 2_000_000,
+                attributes: vec![attr(METHOD_LABEL, "tools/call"), attr(TOOL_LABEL, "fast")],
+                ..Default::default()
+            })
+            .collect();
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let mut sink = MemorySink::default();
+        let mut outcome = Outcome::default();
+        traces_into(&request, &mut sink, "test", &mut outcome).unwrap();
+        let times: Vec<i64> = sink.samples.iter().map(|s| s.1).collect();
+        let ms = (start / 1_000_000) as i64;
+        assert_eq!(times, vec![ms, ms + 1, ms + 2]);
+        assert_eq!(outcome.calls, 3);
+    }
 
     #[test]
     fn names_translate_as_prometheus_does() {
