@@ -853,45 +853,25 @@ impl Writer<'_, '_, '_> {
     ) -> Result<(), SinkError> {
         use metric::Data;
         let shown = super::show_str(&m.name);
-        let cumulative = |t: i32| t == AggregationTemporality::Cumulative as i32;
-        let (kind, n) = match &m.data {
+        // A sum or histogram is stored only when cumulative: its other
+        // temporalities are named here to refuse them alike.
+        let (kind, n, temporality) = match &m.data {
             None => return Ok(()),
-            Some(Data::Gauge(g)) => (Kind::Gauge, g.data_points.len()),
-            Some(Data::Sum(s)) => {
-                let n = s.data_points.len();
-                if !cumulative(s.aggregation_temporality) {
-                    self.outcome.points += n as u64;
-                    self.outcome.reject_points(n as u64, || {
-                        format!(
-                            "metric `{shown}`: {n} points of a sum with {} temporality (only cumulative is stored)",
-                            temporality(s.aggregation_temporality)
-                        )
-                    });
-                    return Ok(());
-                }
-                (
-                    if s.is_monotonic {
-                        Kind::Counter
-                    } else {
-                        Kind::Gauge
-                    },
-                    n,
-                )
-            }
-            Some(Data::Histogram(h)) => {
-                let n = h.data_points.len();
-                if !cumulative(h.aggregation_temporality) {
-                    self.outcome.points += n as u64;
-                    self.outcome.reject_points(n as u64, || {
-                        format!(
-                            "metric `{shown}`: {n} points of a histogram with {} temporality (only cumulative is stored)",
-                            temporality(h.aggregation_temporality)
-                        )
-                    });
-                    return Ok(());
-                }
-                (Kind::Histogram, n)
-            }
+            Some(Data::Gauge(g)) => (Kind::Gauge, g.data_points.len(), None),
+            Some(Data::Sum(s)) => (
+                if s.is_monotonic {
+                    Kind::Counter
+                } else {
+                    Kind::Gauge
+                },
+                s.data_points.len(),
+                Some(("a sum", s.aggregation_temporality)),
+            ),
+            Some(Data::Histogram(h)) => (
+                Kind::Histogram,
+                h.data_points.len(),
+                Some(("a histogram", h.aggregation_temporality)),
+            ),
             Some(Data::ExponentialHistogram(e)) => {
                 let n = e.data_points.len();
                 self.outcome.points += n as u64;
@@ -902,9 +882,20 @@ impl Writer<'_, '_, '_> {
                 });
                 return Ok(());
             }
-            Some(Data::Summary(s)) => (Kind::Summary, s.data_points.len()),
+            Some(Data::Summary(s)) => (Kind::Summary, s.data_points.len(), None),
         };
         self.outcome.points += n as u64;
+        if let Some((what, t)) = temporality
+            && t != AggregationTemporality::Cumulative as i32
+        {
+            self.outcome.reject_points(n as u64, || {
+                format!(
+                    "metric `{shown}`: {n} points of {what} with {} temporality (only cumulative is stored)",
+                    self::temporality(t)
+                )
+            });
+            return Ok(());
+        }
         let Some(name) = metric_name(&m.name, &m.unit, kind) else {
             self.outcome.reject_points(n as u64, || {
                 format!("metric `{shown}`: no Prometheus name is left of it")
@@ -917,13 +908,14 @@ impl Writer<'_, '_, '_> {
             labels: &origin.ids,
         };
         match &m.data {
-            Some(Data::Gauge(g)) => {
-                for p in &g.data_points {
-                    self.number(&fam, p, times)?;
-                }
-            }
-            Some(Data::Sum(s)) => {
-                for p in &s.data_points {
+            Some(Data::Gauge(opentelemetry_proto::tonic::metrics::v1::Gauge {
+                data_points,
+                ..
+            }))
+            | Some(Data::Sum(opentelemetry_proto::tonic::metrics::v1::Sum {
+                data_points, ..
+            })) => {
+                for p in data_points {
                     self.number(&fam, p, times)?;
                 }
             }
@@ -995,51 +987,23 @@ impl Writer<'_, '_, '_> {
         }
     }
 
-    /// The labels of a point, or why it cannot be stored.
+    /// The labels and time of a point; a point that cannot be stored is
+    /// counted as rejected, with why.
     fn point_labels(
         &mut self,
         fam: &Family,
         attrs: &[KeyValue],
         time_ns: u64,
     ) -> Option<(Vec<(String, String)>, i64)> {
-        let shown = || super::show_str(&fam.name);
-        let ts = match stored_ms(time_ns, "a point") {
-            Ok(ts) => ts,
+        match point_labels(fam, attrs, time_ns) {
+            Ok(found) => Some(found),
             Err(m) => {
-                self.outcome
-                    .reject_points(1, || format!("metric `{}`: {m}", shown()));
-                return None;
-            }
-        };
-        let mut labels = match attribute_labels(attrs) {
-            Ok(l) => l,
-            Err(m) => {
-                self.outcome
-                    .reject_points(1, || format!("metric `{}`: {m}", shown()));
-                return None;
-            }
-        };
-        // The resource's job and instance win over the point's own.
-        labels.retain(|(n, _)| !fam.labels.iter().any(|(k, _)| k == n));
-        labels.extend(fam.labels.iter().cloned());
-        for (n, v) in &labels {
-            if let Err(m) = check_label_name(n) {
-                self.outcome
-                    .reject_points(1, || format!("metric `{}`: {m}", shown()));
-                return None;
-            }
-            if v.len() > MAX_LABEL_VALUE {
                 self.outcome.reject_points(1, || {
-                    format!(
-                        "metric `{}`: label `{n}` is {} bytes, over the {MAX_LABEL_VALUE} a label value may hold",
-                        shown(),
-                        v.len()
-                    )
+                    format!("metric `{}`: {m}", super::show_str(&fam.name))
                 });
-                return None;
+                None
             }
         }
-        Some((labels, ts))
     }
 
     fn sample(
@@ -1061,6 +1025,22 @@ impl Writer<'_, '_, '_> {
         self.sink.push(id, ts, v)?;
         self.outcome.samples += 1;
         Ok(())
+    }
+
+    /// A histogram's or summary's `_sum` (when the point has one) and
+    /// `_count`.
+    fn sum_and_count(
+        &mut self,
+        fam: &Family,
+        labels: &[(String, String)],
+        ts: i64,
+        sum: Option<f64>,
+        count: f64,
+    ) -> Result<(), SinkError> {
+        if let Some(sum) = sum {
+            self.sample(&format!("{}_sum", fam.name), labels.to_vec(), ts, sum)?;
+        }
+        self.sample(&format!("{}_count", fam.name), labels.to_vec(), ts, count)
     }
 
     fn number(
@@ -1111,17 +1091,8 @@ impl Writer<'_, '_, '_> {
             return Ok(());
         }
         times.push(ts);
-        let stale = no_recorded_value(p.flags);
-        let value = |v: f64| if stale { self::stale() } else { v };
-        if let Some(sum) = p.sum {
-            self.sample(&format!("{}_sum", fam.name), labels.clone(), ts, value(sum))?;
-        }
-        self.sample(
-            &format!("{}_count", fam.name),
-            labels.clone(),
-            ts,
-            value(p.count as f64),
-        )?;
+        let value = value_or_stale(p.flags);
+        self.sum_and_count(fam, &labels, ts, p.sum.map(&value), value(p.count as f64))?;
         let bucket = format!("{}_bucket", fam.name);
         let mut cumulative: u64 = 0;
         for (i, bound) in p.explicit_bounds.iter().enumerate() {
@@ -1145,20 +1116,8 @@ impl Writer<'_, '_, '_> {
             return Ok(());
         };
         times.push(ts);
-        let stale = no_recorded_value(p.flags);
-        let value = |v: f64| if stale { self::stale() } else { v };
-        self.sample(
-            &format!("{}_sum", fam.name),
-            labels.clone(),
-            ts,
-            value(p.sum),
-        )?;
-        self.sample(
-            &format!("{}_count", fam.name),
-            labels.clone(),
-            ts,
-            value(p.count as f64),
-        )?;
+        let value = value_or_stale(p.flags);
+        self.sum_and_count(fam, &labels, ts, Some(value(p.sum)), value(p.count as f64))?;
         for q in &p.quantile_values {
             let mut l = labels.clone();
             l.push(("quantile".to_string(), float_text(q.quantile)));
@@ -1229,6 +1188,30 @@ impl Writer<'_, '_, '_> {
     }
 }
 
+/// The labels of a point (its attributes, then the resource's job and
+/// instance) and its stored time, else why it cannot be stored.
+fn point_labels(
+    fam: &Family,
+    attrs: &[KeyValue],
+    time_ns: u64,
+) -> Result<(Vec<(String, String)>, i64), String> {
+    let ts = stored_ms(time_ns, "a point")?;
+    let mut labels = attribute_labels(attrs)?;
+    // The resource's job and instance win over the point's own.
+    labels.retain(|(n, _)| !fam.labels.iter().any(|(k, _)| k == n));
+    labels.extend(fam.labels.iter().cloned());
+    for (n, v) in &labels {
+        check_label_name(n)?;
+        if v.len() > MAX_LABEL_VALUE {
+            return Err(format!(
+                "label `{n}` is {} bytes, over the {MAX_LABEL_VALUE} a label value may hold",
+                v.len()
+            ));
+        }
+    }
+    Ok((labels, ts))
+}
+
 fn temporality(t: i32) -> &'static str {
     match AggregationTemporality::try_from(t) {
         Ok(AggregationTemporality::Delta) => "delta",
@@ -1240,6 +1223,13 @@ fn temporality(t: i32) -> &'static str {
 /// Whether a point's flags say it has no value: the series ended.
 fn no_recorded_value(flags: u32) -> bool {
     flags & 1 == 1
+}
+
+/// What a point's values are stored as: themselves, or every one a
+/// staleness marker when the point's flags say the series ended.
+fn value_or_stale(flags: u32) -> impl Fn(f64) -> f64 {
+    let ended = no_recorded_value(flags);
+    move |v| if ended { stale() } else { v }
 }
 
 fn stale() -> f64 {
@@ -1537,5 +1527,56 @@ mod tests {
             attribute_labels(&[kv("a_b", "2"), kv("a.b", "1")]).unwrap(),
             vec![("a_b".to_string(), "1;2".to_string())]
         );
+    }
+
+    /// Whole metrics refused (a delta sum or histogram) and single points
+    /// refused (an over-long label value, no time) are counted and
+    /// named; the good point beside them is stored.
+    #[test]
+    fn refused_metrics_and_points_are_counted_with_why() {
+        let t = 1_794_787_201_234_000_000u64;
+        let point = |name: &str, time: u64, extra: &str| {
+            format!(
+                r#"{{"name":"{name}","gauge":{{"dataPoints":[{{"timeUnixNano":"{time}","asInt":"1"{extra}}}]}}}}"#
+            )
+        };
+        let long = "x".repeat(MAX_LABEL_VALUE + 1);
+        let metrics = [
+            format!(
+                r#"{{"name":"d","sum":{{"aggregationTemporality":1,"isMonotonic":true,"dataPoints":[{{"timeUnixNano":"{t}","asInt":"1"}},{{"timeUnixNano":"{t}","asInt":"2"}}]}}}}"#
+            ),
+            format!(
+                r#"{{"name":"h","histogram":{{"aggregationTemporality":1,"dataPoints":[{{"timeUnixNano":"{t}","count":"1"}}]}}}}"#
+            ),
+            point("ok", t, ""),
+            point("t0", 0, ""),
+            point(
+                "too_long",
+                t,
+                &format!(r#","attributes":[{{"key":"k","value":{{"stringValue":"{long}"}}}}]"#),
+            ),
+        ];
+        let body = format!(
+            r#"{{"resourceMetrics":[{{"scopeMetrics":[{{"metrics":[{}]}}]}}]}}"#,
+            metrics.join(",")
+        );
+        let request = decode_metrics(body.as_bytes(), Encoding::Json).expect("decodes");
+        let mut sink = crate::model::MemorySink::default();
+        let mut outcome = Outcome::default();
+        metrics_into(&request, &mut sink, "test", &mut outcome).expect("sink");
+        assert_eq!((outcome.points, outcome.rejected_points), (6, 5));
+        assert_eq!(outcome.samples, 1, "{:?}", outcome.reasons);
+        let message = outcome.message();
+        for want in [
+            "metric `d`: 2 points of a sum with delta temporality (only cumulative is stored)",
+            "metric `h`: 1 points of a histogram with delta temporality",
+            "metric `t0`: a point has no time (0)",
+            &format!(
+                "metric `too_long`: label `k` is {} bytes, over the",
+                MAX_LABEL_VALUE + 1
+            ),
+        ] {
+            assert!(message.contains(want), "{want:?} in {message}");
+        }
     }
 }
