@@ -990,19 +990,9 @@ fn write_canonical(value: &serde_json::Value, out: &mut String) {
     }
 }
 
-/// An error and its sources on one line.
+/// An error and its sources on one line, cut to a snippet.
 fn chain(e: &(dyn StdError + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        cur = s.source();
-    }
-    snippet(&text)
+    snippet(&crate::watch::error_chain(e))
 }
 
 fn classify_init(e: &ClientInitializeError) -> FailureKind {
