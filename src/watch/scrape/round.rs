@@ -416,25 +416,26 @@ impl Scraper {
         let all = std::iter::once(("__name__", key.metric.as_str()))
             .chain(key.labels.iter().map(|(n, v)| (n.as_str(), v.as_str())));
         for (name, value) in all {
-            if t.label_name_length_limit > 0 && name.len() as u64 > t.label_name_length_limit {
-                return Err(format!(
-                    "label_name_length_limit exceeded (metric: {}, label name: {}, length: {}, \
-                     limit: {})",
-                    short(&key.metric),
-                    short(name),
+            for (setting, limit, length) in [
+                (
+                    "label_name_length_limit",
+                    t.label_name_length_limit,
                     name.len(),
-                    t.label_name_length_limit
-                ));
-            }
-            if t.label_value_length_limit > 0 && value.len() as u64 > t.label_value_length_limit {
-                return Err(format!(
-                    "label_value_length_limit exceeded (metric: {}, label name: {}, length: {}, \
-                     limit: {})",
-                    short(&key.metric),
-                    short(name),
+                ),
+                (
+                    "label_value_length_limit",
+                    t.label_value_length_limit,
                     value.len(),
-                    t.label_value_length_limit
-                ));
+                ),
+            ] {
+                if limit > 0 && length as u64 > limit {
+                    return Err(format!(
+                        "{setting} exceeded (metric: {}, label name: {}, length: {length}, \
+                         limit: {limit})",
+                        short(&key.metric),
+                        short(name),
+                    ));
+                }
             }
         }
         Ok(())
@@ -697,13 +698,23 @@ mod tests {
             .round(text("a{x=\"long\"} 1\n"), T0, Duration::ZERO)
             .outcome
             .unwrap_err();
-        assert!(e.to_string().contains("label_value_length_limit"), "{e}");
+        assert!(
+            e.to_string().contains(
+                "label_value_length_limit exceeded (metric: a, label name: instance, length: 14, limit: 3)"
+            ),
+            "{e}"
+        );
         let s = scraper("label_name_length_limit = 8");
         let e = s
             .round(text("a{long_name=\"v\"} 1\n"), T0, Duration::ZERO)
             .outcome
             .unwrap_err();
-        assert!(e.to_string().contains("label name: long_name"), "{e}");
+        assert!(
+            e.to_string().contains(
+                "label_name_length_limit exceeded (metric: a, label name: long_name, length: 9, limit: 8)"
+            ),
+            "{e}"
+        );
     }
 
     #[test]
