@@ -35,7 +35,7 @@
 
 use super::{Fail, IngestError, Run, check_label_name, for_each_line};
 use crate::metadata::{MetricMeta, MetricType, Part, TypeSource};
-use crate::model::{SampleSink, SeriesKey, SinkError};
+use crate::model::{SampleSink, SeriesKey, SinkError, prom_float};
 use crate::names::{
     CALL_METRIC, ERROR_LABEL, METHOD_LABEL, SERVER_LABEL, SESSION_LABEL, TOOL_LABEL,
     TRANSPORT_LABEL,
@@ -342,7 +342,7 @@ fn value_text(value: &AnyValue, out: &mut String) {
         Some(Value::IntValue(i)) => {
             let _ = write!(out, "{i}");
         }
-        Some(Value::DoubleValue(d)) => out.push_str(&float_text(*d)),
+        Some(Value::DoubleValue(d)) => out.push_str(&prom_float(*d)),
         Some(Value::BytesValue(b)) => {
             for byte in b {
                 let _ = write!(out, "{byte:02x}");
@@ -388,24 +388,10 @@ fn json_value(value: &AnyValue, out: &mut String) {
             let _ = write!(out, "{}", serde_json::Value::from(hex));
         }
         Some(Value::DoubleValue(d)) if !d.is_finite() => {
-            let _ = write!(out, "\"{}\"", float_text(*d));
+            let _ = write!(out, "\"{}\"", prom_float(*d));
         }
         None => out.push_str("null"),
         _ => value_text(value, out),
-    }
-}
-
-/// A float as Prometheus writes `le` and `quantile` (Go's shortest `'f'`
-/// form): `0.005`, `10`, `+Inf`.
-pub fn float_text(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v == f64::INFINITY {
-        "+Inf".into()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".into()
-    } else {
-        format!("{v}")
     }
 }
 
@@ -1098,7 +1084,7 @@ impl Writer<'_, '_, '_> {
         for (i, bound) in p.explicit_bounds.iter().enumerate() {
             cumulative = cumulative.saturating_add(p.bucket_counts.get(i).copied().unwrap_or(0));
             let mut l = labels.clone();
-            l.push(("le".to_string(), float_text(*bound)));
+            l.push(("le".to_string(), prom_float(*bound)));
             self.sample(&bucket, l, ts, value(cumulative as f64))?;
         }
         let mut l = labels;
@@ -1120,7 +1106,7 @@ impl Writer<'_, '_, '_> {
         self.sum_and_count(fam, &labels, ts, Some(value(p.sum)), value(p.count as f64))?;
         for q in &p.quantile_values {
             let mut l = labels.clone();
-            l.push(("quantile".to_string(), float_text(q.quantile)));
+            l.push(("quantile".to_string(), prom_float(q.quantile)));
             self.sample(&fam.name, l, ts, value(q.value))?;
         }
         Ok(())
