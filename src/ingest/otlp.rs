@@ -984,12 +984,17 @@ impl Writer<'_, '_, '_> {
         match point_labels(fam, attrs, time_ns) {
             Ok(found) => Some(found),
             Err(m) => {
-                self.outcome.reject_points(1, || {
-                    format!("metric `{}`: {m}", super::show_str(&fam.name))
-                });
+                self.reject_point(fam, || m);
                 None
             }
         }
+    }
+
+    /// Counts one point of `fam` as rejected, with why.
+    fn reject_point(&mut self, fam: &Family, why: impl FnOnce() -> String) {
+        self.outcome.reject_points(1, || {
+            format!("metric `{}`: {}", super::show_str(&fam.name), why())
+        });
     }
 
     fn sample(
@@ -1043,12 +1048,7 @@ impl Writer<'_, '_, '_> {
             Some(number_data_point::Value::AsDouble(d)) => d,
             Some(number_data_point::Value::AsInt(i)) => i as f64,
             None => {
-                self.outcome.reject_points(1, || {
-                    format!(
-                        "metric `{}`: a point without a value",
-                        super::show_str(&fam.name)
-                    )
-                });
+                self.reject_point(fam, || "a point without a value".into());
                 return Ok(());
             }
         };
@@ -1066,10 +1066,9 @@ impl Writer<'_, '_, '_> {
             return Ok(());
         };
         if !p.bucket_counts.is_empty() && p.bucket_counts.len() != p.explicit_bounds.len() + 1 {
-            self.outcome.reject_points(1, || {
+            self.reject_point(fam, || {
                 format!(
-                    "metric `{}`: {} bucket counts for {} bounds (there must be one more count than bounds)",
-                    super::show_str(&fam.name),
+                    "{} bucket counts for {} bounds (there must be one more count than bounds)",
                     p.bucket_counts.len(),
                     p.explicit_bounds.len()
                 )
@@ -1516,7 +1515,8 @@ mod tests {
     }
 
     /// Whole metrics refused (a delta sum or histogram) and single points
-    /// refused (an over-long label value, no time) are counted and
+    /// refused (an over-long label value, no time, no value, a
+    /// bucket count short) are counted and
     /// named; the good point beside them is stored.
     #[test]
     fn refused_metrics_and_points_are_counted_with_why() {
@@ -1535,6 +1535,10 @@ mod tests {
                 r#"{{"name":"h","histogram":{{"aggregationTemporality":1,"dataPoints":[{{"timeUnixNano":"{t}","count":"1"}}]}}}}"#
             ),
             point("ok", t, ""),
+            format!(r#"{{"name":"nv","gauge":{{"dataPoints":[{{"timeUnixNano":"{t}"}}]}}}}"#),
+            format!(
+                r#"{{"name":"hb","histogram":{{"aggregationTemporality":2,"dataPoints":[{{"timeUnixNano":"{t}","count":"1","bucketCounts":["1"],"explicitBounds":[1.0]}}]}}}}"#
+            ),
             point("t0", 0, ""),
             point(
                 "too_long",
@@ -1542,21 +1546,33 @@ mod tests {
                 &format!(r#","attributes":[{{"key":"k","value":{{"stringValue":"{long}"}}}}]"#),
             ),
         ];
-        let body = format!(
-            r#"{{"resourceMetrics":[{{"scopeMetrics":[{{"metrics":[{}]}}]}}]}}"#,
-            metrics.join(",")
-        );
-        let request = decode_metrics(body.as_bytes(), Encoding::Json).expect("decodes");
-        let mut sink = crate::model::MemorySink::default();
-        let mut outcome = Outcome::default();
-        metrics_into(&request, &mut sink, "test", &mut outcome).expect("sink");
-        assert_eq!((outcome.points, outcome.rejected_points), (6, 5));
-        assert_eq!(outcome.samples, 1, "{:?}", outcome.reasons);
-        let message = outcome.message();
+        // At most MAX_REASONS_KEPT reasons are kept: two requests.
+        let (first, second) = metrics.split_at(4);
+        let mut message = String::new();
+        let mut total = Outcome::default();
+        for part in [first, second] {
+            let body = format!(
+                r#"{{"resourceMetrics":[{{"scopeMetrics":[{{"metrics":[{}]}}]}}]}}"#,
+                part.join(",")
+            );
+            let request = decode_metrics(body.as_bytes(), Encoding::Json).expect("decodes");
+            let mut sink = crate::model::MemorySink::default();
+            let mut outcome = Outcome::default();
+            metrics_into(&request, &mut sink, "test", &mut outcome).expect("sink");
+            assert_eq!(outcome.samples as usize, sink.samples.len());
+            total.points += outcome.points;
+            total.rejected_points += outcome.rejected_points;
+            total.samples += outcome.samples;
+            message.push_str(&outcome.message());
+        }
+        assert_eq!((total.points, total.rejected_points), (8, 7));
+        assert_eq!(total.samples, 1, "{message}");
         for want in [
             "metric `d`: 2 points of a sum with delta temporality (only cumulative is stored)",
             "metric `h`: 1 points of a histogram with delta temporality",
             "metric `t0`: a point has no time (0)",
+            "metric `nv`: a point without a value",
+            "metric `hb`: 1 bucket counts for 1 bounds (there must be one more count than bounds)",
             &format!(
                 "metric `too_long`: label `k` is {} bytes, over the",
                 MAX_LABEL_VALUE + 1
