@@ -110,36 +110,29 @@ fn bench(c: &mut Criterion) {
     let bodies: Vec<Vec<u8>> = (0..16).map(|b| request(&mut rng, b)).collect();
     let mut g = c.benchmark_group("otlp");
     g.throughput(Throughput::Elements(SPANS as u64));
+    // One of 16 distinct bodies, cycled, decoded into a fresh sink.
     let mut next = 0usize;
+    let mut decoded = || {
+        let body = &bodies[next % bodies.len()];
+        next += 1;
+        let req = decode_traces(body, Encoding::Protobuf).expect("decode");
+        let mut sink = MemorySink::default();
+        let mut outcome = Outcome::default();
+        traces_into(&req, &mut sink, "bench", &mut outcome).expect("sink");
+        assert_eq!(outcome.calls, SPANS as u64);
+        sink
+    };
     g.bench_function("decode 1000 MCP spans (protobuf) into a MemorySink", |b| {
-        b.iter(|| {
-            let body = &bodies[next % bodies.len()];
-            next += 1;
-            let req = decode_traces(body, Encoding::Protobuf).expect("decode");
-            let mut sink = MemorySink::default();
-            let mut outcome = Outcome::default();
-            traces_into(&req, &mut sink, "bench", &mut outcome).expect("sink");
-            assert_eq!(outcome.calls, SPANS as u64);
-            black_box(sink.samples.len())
-        })
+        b.iter(|| black_box(decoded().samples.len()))
     });
     let tmp = tempfile::tempdir().expect("tempdir");
     let store = LiveStore::open(&tmp.path().join("store"), LiveOptions::default()).expect("store");
-    let mut next = 0usize;
     g.bench_function(
         "decode 1000 MCP spans and append them to the live store",
         |b| {
-            b.iter(|| {
-                // 16 distinct batches, cycled: later rounds write the same
-                // samples again, which the store keeps as duplicates.
-                let body = &bodies[next % bodies.len()];
-                next += 1;
-                let req = decode_traces(body, Encoding::Protobuf).expect("decode");
-                let mut sink = MemorySink::default();
-                let mut outcome = Outcome::default();
-                traces_into(&req, &mut sink, "bench", &mut outcome).expect("sink");
-                black_box(store.append(&sink).expect("append"))
-            })
+            // Later rounds write the same samples again, which the store
+            // keeps as duplicates.
+            b.iter(|| black_box(store.append(&decoded()).expect("append")))
         },
     );
     g.finish();

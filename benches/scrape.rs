@@ -122,40 +122,30 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1000));
     group.sample_size(20);
 
-    let mut s = scraper();
-    let mut round = 0i64;
-    group.bench_function("round", |b| {
-        b.iter_batched(
-            || {
-                round += 1;
-                (body(round), START_MS + round * INTERVAL_MS)
-            },
-            |(body, at)| {
-                let r = s.round(Ok(body), at, Duration::from_millis(3));
-                s.commit(black_box(r));
-            },
-            BatchSize::SmallInput,
-        )
-    });
-
+    // The same rounds twice: alone, then with each batch appended to a live
+    // store as watch does.
     let tmp = tempfile::tempdir().expect("tmp");
     let store = LiveStore::open(&tmp.path().join("store"), LiveOptions::default()).expect("store");
-    let mut s = scraper();
-    let mut round = 0i64;
-    group.bench_function("round_and_append", |b| {
-        b.iter_batched(
-            || {
-                round += 1;
-                (body(round), START_MS + round * INTERVAL_MS)
-            },
-            |(body, at)| {
-                let r = s.round(Ok(body), at, Duration::from_millis(3));
-                store.append(&r.batch).expect("append");
-                s.commit(r);
-            },
-            BatchSize::SmallInput,
-        )
-    });
+    for (name, store) in [("round", None), ("round_and_append", Some(&store))] {
+        let mut s = scraper();
+        let mut round = 0i64;
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    round += 1;
+                    (body(round), START_MS + round * INTERVAL_MS)
+                },
+                |(body, at)| {
+                    let r = s.round(Ok(body), at, Duration::from_millis(3));
+                    if let Some(store) = store {
+                        store.append(&r.batch).expect("append");
+                    }
+                    s.commit(black_box(r));
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
     group.finish();
 }
 

@@ -10,6 +10,23 @@ use std::fmt;
 /// Column names a segment uses for itself; a label may not take them.
 pub const RESERVED_COLUMNS: [&str; 4] = ["metric", "timestamp", "value", "day"];
 
+/// A float as Prometheus writes it in its HTTP API's sample values, in `le`
+/// and `quantile` labels and in its own exposition: Go's shortest `'f'`
+/// form, which Rust's `{}` of an `f64` matches (no exponent: `0.00000015`,
+/// `1000000000000000000000`), and `NaN`, `+Inf`, `-Inf`. Not the export's
+/// form, which must parse back to the same bits (`store::frame::value_text`).
+pub fn prom_float(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f64::INFINITY {
+        "+Inf".into()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        format!("{v}")
+    }
+}
+
 /// Whether a label named `name` would take one of [`RESERVED_COLUMNS`].
 /// Compared without regard to ASCII case, as DuckDB matches column names
 /// and the hive `day=` partition: a `Value` or `DAY` label breaks its reads

@@ -15,8 +15,9 @@ use super::{Context, QueryArgs, TableCsvJson};
 use mcpops::dsl::ast::Expr;
 use mcpops::engine::plan::Plan;
 use mcpops::engine::value::{Grid, Series, StepValue, Value, format_labels};
+use mcpops::model::prom_float;
 use mcpops::time::{format_duration_ms, format_ms};
-use mcpops::watch::api::json::{self as prom, ErrorType, ResultKind, number};
+use mcpops::watch::api::json::{self as prom, ErrorType, ResultKind};
 use std::io::{self, Write};
 
 /// When a query runs: an instant, or a range of steps.
@@ -198,7 +199,7 @@ fn write_value(
             w.write_record(&header).map_err(csv_io)?;
             if let Value::Scalar(x) = value {
                 let mut record = vec![String::new(); labels.len() + 1];
-                record.extend([format_ms(grid.end()), number(*x)]);
+                record.extend([format_ms(grid.end()), prom_float(*x)]);
                 w.write_record(&record).map_err(csv_io)?;
             }
             for (_, s) in &rows {
@@ -210,7 +211,7 @@ fn write_value(
                 );
                 for (t, x) in points(s) {
                     record.truncate(labels.len() + 1);
-                    record.extend([format_ms(t), number(x)]);
+                    record.extend([format_ms(t), prom_float(x)]);
                     w.write_record(&record).map_err(csv_io)?;
                 }
             }
@@ -218,7 +219,7 @@ fn write_value(
         }
         TableCsvJson::Table => {
             if let Value::Scalar(x) = value {
-                writeln!(out, "{}", number(*x))?;
+                writeln!(out, "{}", prom_float(*x))?;
                 return Ok(());
             }
             if rows.is_empty() {
@@ -230,14 +231,19 @@ fn write_value(
                 writeln!(out, "{:<width$}  value", "series")?;
                 for (name, s) in &rows {
                     if let Some(x) = s.at(0) {
-                        writeln!(out, "{name:<width$}  {}", number(x))?;
+                        writeln!(out, "{name:<width$}  {}", prom_float(x))?;
                     }
                 }
             } else {
                 writeln!(out, "{:<width$}  {:<20}  value", "series", "time")?;
                 for (name, s) in &rows {
                     for (t, x) in points(s) {
-                        writeln!(out, "{name:<width$}  {:<20}  {}", format_ms(t), number(x))?;
+                        writeln!(
+                            out,
+                            "{name:<width$}  {:<20}  {}",
+                            format_ms(t),
+                            prom_float(x)
+                        )?;
                     }
                 }
             }

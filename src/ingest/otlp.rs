@@ -35,7 +35,7 @@
 
 use super::{Fail, IngestError, Run, check_label_name, for_each_line};
 use crate::metadata::{MetricMeta, MetricType, Part, TypeSource};
-use crate::model::{SampleSink, SeriesKey, SinkError};
+use crate::model::{SampleSink, SeriesKey, SinkError, prom_float};
 use crate::names::{
     CALL_METRIC, ERROR_LABEL, METHOD_LABEL, SERVER_LABEL, SESSION_LABEL, TOOL_LABEL,
     TRANSPORT_LABEL,
@@ -340,7 +340,7 @@ fn value_text(value: &AnyValue, out: &mut String) {
         Some(Value::IntValue(i)) => {
             let _ = write!(out, "{i}");
         }
-        Some(Value::DoubleValue(d)) => out.push_str(&float_text(*d)),
+        Some(Value::DoubleValue(d)) => out.push_str(&prom_float(*d)),
         Some(Value::BytesValue(b)) => {
             for byte in b {
                 let _ = write!(out, "{byte:02x}");
@@ -386,24 +386,10 @@ fn json_value(value: &AnyValue, out: &mut String) {
             let _ = write!(out, "{}", serde_json::Value::from(hex));
         }
         Some(Value::DoubleValue(d)) if !d.is_finite() => {
-            let _ = write!(out, "\"{}\"", float_text(*d));
+            let _ = write!(out, "\"{}\"", prom_float(*d));
         }
         None => out.push_str("null"),
         _ => value_text(value, out),
-    }
-}
-
-/// A float as Prometheus writes `le` and `quantile` (Go's shortest `'f'`
-/// form): `0.005`, `10`, `+Inf`.
-pub fn float_text(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v == f64::INFINITY {
-        "+Inf".into()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".into()
-    } else {
-        format!("{v}")
     }
 }
 
@@ -860,45 +846,25 @@ impl Writer<'_, '_, '_> {
     ) -> Result<(), SinkError> {
         use metric::Data;
         let shown = super::show_str(&m.name);
-        let cumulative = |t: i32| t == AggregationTemporality::Cumulative as i32;
-        let (kind, n) = match &m.data {
+        // A sum or histogram is stored only when cumulative: its other
+        // temporalities are named here to refuse them alike.
+        let (kind, n, temporality) = match &m.data {
             None => return Ok(()),
-            Some(Data::Gauge(g)) => (Kind::Gauge, g.data_points.len()),
-            Some(Data::Sum(s)) => {
-                let n = s.data_points.len();
-                if !cumulative(s.aggregation_temporality) {
-                    self.outcome.points += n as u64;
-                    self.outcome.reject_points(n as u64, || {
-                        format!(
-                            "metric `{shown}`: {n} points of a sum with {} temporality (only cumulative is stored)",
-                            temporality(s.aggregation_temporality)
-                        )
-                    });
-                    return Ok(());
-                }
-                (
-                    if s.is_monotonic {
-                        Kind::Counter
-                    } else {
-                        Kind::Gauge
-                    },
-                    n,
-                )
-            }
-            Some(Data::Histogram(h)) => {
-                let n = h.data_points.len();
-                if !cumulative(h.aggregation_temporality) {
-                    self.outcome.points += n as u64;
-                    self.outcome.reject_points(n as u64, || {
-                        format!(
-                            "metric `{shown}`: {n} points of a histogram with {} temporality (only cumulative is stored)",
-                            temporality(h.aggregation_temporality)
-                        )
-                    });
-                    return Ok(());
-                }
-                (Kind::Histogram, n)
-            }
+            Some(Data::Gauge(g)) => (Kind::Gauge, g.data_points.len(), None),
+            Some(Data::Sum(s)) => (
+                if s.is_monotonic {
+                    Kind::Counter
+                } else {
+                    Kind::Gauge
+                },
+                s.data_points.len(),
+                Some(("a sum", s.aggregation_temporality)),
+            ),
+            Some(Data::Histogram(h)) => (
+                Kind::Histogram,
+                h.data_points.len(),
+                Some(("a histogram", h.aggregation_temporality)),
+            ),
             Some(Data::ExponentialHistogram(e)) => {
                 let n = e.data_points.len();
                 self.outcome.points += n as u64;
@@ -909,9 +875,20 @@ impl Writer<'_, '_, '_> {
                 });
                 return Ok(());
             }
-            Some(Data::Summary(s)) => (Kind::Summary, s.data_points.len()),
+            Some(Data::Summary(s)) => (Kind::Summary, s.data_points.len(), None),
         };
         self.outcome.points += n as u64;
+        if let Some((what, t)) = temporality
+            && t != AggregationTemporality::Cumulative as i32
+        {
+            self.outcome.reject_points(n as u64, || {
+                format!(
+                    "metric `{shown}`: {n} points of {what} with {} temporality (only cumulative is stored)",
+                    self::temporality(t)
+                )
+            });
+            return Ok(());
+        }
         let Some(name) = metric_name(&m.name, &m.unit, kind) else {
             self.outcome.reject_points(n as u64, || {
                 format!("metric `{shown}`: no Prometheus name is left of it")
@@ -924,13 +901,14 @@ impl Writer<'_, '_, '_> {
             labels: &origin.ids,
         };
         match &m.data {
-            Some(Data::Gauge(g)) => {
-                for p in &g.data_points {
-                    self.number(&fam, p, times)?;
-                }
-            }
-            Some(Data::Sum(s)) => {
-                for p in &s.data_points {
+            Some(Data::Gauge(opentelemetry_proto::tonic::metrics::v1::Gauge {
+                data_points,
+                ..
+            }))
+            | Some(Data::Sum(opentelemetry_proto::tonic::metrics::v1::Sum {
+                data_points, ..
+            })) => {
+                for p in data_points {
                     self.number(&fam, p, times)?;
                 }
             }
@@ -1002,51 +980,28 @@ impl Writer<'_, '_, '_> {
         }
     }
 
-    /// The labels of a point, or why it cannot be stored.
+    /// The labels and time of a point; a point that cannot be stored is
+    /// counted as rejected, with why.
     fn point_labels(
         &mut self,
         fam: &Family,
         attrs: &[KeyValue],
         time_ns: u64,
     ) -> Option<(Vec<(String, String)>, i64)> {
-        let shown = || super::show_str(&fam.name);
-        let ts = match stored_ms(time_ns, "a point") {
-            Ok(ts) => ts,
+        match point_labels(fam, attrs, time_ns) {
+            Ok(found) => Some(found),
             Err(m) => {
-                self.outcome
-                    .reject_points(1, || format!("metric `{}`: {m}", shown()));
-                return None;
-            }
-        };
-        let mut labels = match attribute_labels(attrs) {
-            Ok(l) => l,
-            Err(m) => {
-                self.outcome
-                    .reject_points(1, || format!("metric `{}`: {m}", shown()));
-                return None;
-            }
-        };
-        // The resource's job and instance win over the point's own.
-        labels.retain(|(n, _)| !fam.labels.iter().any(|(k, _)| k == n));
-        labels.extend(fam.labels.iter().cloned());
-        for (n, v) in &labels {
-            if let Err(m) = check_label_name(n) {
-                self.outcome
-                    .reject_points(1, || format!("metric `{}`: {m}", shown()));
-                return None;
-            }
-            if v.len() > MAX_LABEL_VALUE {
-                self.outcome.reject_points(1, || {
-                    format!(
-                        "metric `{}`: label `{n}` is {} bytes, over the {MAX_LABEL_VALUE} a label value may hold",
-                        shown(),
-                        v.len()
-                    )
-                });
-                return None;
+                self.reject_point(fam, || m);
+                None
             }
         }
-        Some((labels, ts))
+    }
+
+    /// Counts one point of `fam` as rejected, with why.
+    fn reject_point(&mut self, fam: &Family, why: impl FnOnce() -> String) {
+        self.outcome.reject_points(1, || {
+            format!("metric `{}`: {}", super::show_str(&fam.name), why())
+        });
     }
 
     fn sample(
@@ -1070,6 +1025,22 @@ impl Writer<'_, '_, '_> {
         Ok(())
     }
 
+    /// A histogram's or summary's `_sum` (when the point has one) and
+    /// `_count`.
+    fn sum_and_count(
+        &mut self,
+        fam: &Family,
+        labels: &[(String, String)],
+        ts: i64,
+        sum: Option<f64>,
+        count: f64,
+    ) -> Result<(), SinkError> {
+        if let Some(sum) = sum {
+            self.sample(&format!("{}_sum", fam.name), labels.to_vec(), ts, sum)?;
+        }
+        self.sample(&format!("{}_count", fam.name), labels.to_vec(), ts, count)
+    }
+
     fn number(
         &mut self,
         fam: &Family,
@@ -1084,12 +1055,7 @@ impl Writer<'_, '_, '_> {
             Some(number_data_point::Value::AsDouble(d)) => d,
             Some(number_data_point::Value::AsInt(i)) => i as f64,
             None => {
-                self.outcome.reject_points(1, || {
-                    format!(
-                        "metric `{}`: a point without a value",
-                        super::show_str(&fam.name)
-                    )
-                });
+                self.reject_point(fam, || "a point without a value".into());
                 return Ok(());
             }
         };
@@ -1107,10 +1073,9 @@ impl Writer<'_, '_, '_> {
             return Ok(());
         };
         if !p.bucket_counts.is_empty() && p.bucket_counts.len() != p.explicit_bounds.len() + 1 {
-            self.outcome.reject_points(1, || {
+            self.reject_point(fam, || {
                 format!(
-                    "metric `{}`: {} bucket counts for {} bounds (there must be one more count than bounds)",
-                    super::show_str(&fam.name),
+                    "{} bucket counts for {} bounds (there must be one more count than bounds)",
                     p.bucket_counts.len(),
                     p.explicit_bounds.len()
                 )
@@ -1118,23 +1083,14 @@ impl Writer<'_, '_, '_> {
             return Ok(());
         }
         times.push(ts);
-        let stale = no_recorded_value(p.flags);
-        let value = |v: f64| if stale { self::stale() } else { v };
-        if let Some(sum) = p.sum {
-            self.sample(&format!("{}_sum", fam.name), labels.clone(), ts, value(sum))?;
-        }
-        self.sample(
-            &format!("{}_count", fam.name),
-            labels.clone(),
-            ts,
-            value(p.count as f64),
-        )?;
+        let value = value_or_stale(p.flags);
+        self.sum_and_count(fam, &labels, ts, p.sum.map(&value), value(p.count as f64))?;
         let bucket = format!("{}_bucket", fam.name);
         let mut cumulative: u64 = 0;
         for (i, bound) in p.explicit_bounds.iter().enumerate() {
             cumulative = cumulative.saturating_add(p.bucket_counts.get(i).copied().unwrap_or(0));
             let mut l = labels.clone();
-            l.push(("le".to_string(), float_text(*bound)));
+            l.push(("le".to_string(), prom_float(*bound)));
             self.sample(&bucket, l, ts, value(cumulative as f64))?;
         }
         let mut l = labels;
@@ -1152,23 +1108,11 @@ impl Writer<'_, '_, '_> {
             return Ok(());
         };
         times.push(ts);
-        let stale = no_recorded_value(p.flags);
-        let value = |v: f64| if stale { self::stale() } else { v };
-        self.sample(
-            &format!("{}_sum", fam.name),
-            labels.clone(),
-            ts,
-            value(p.sum),
-        )?;
-        self.sample(
-            &format!("{}_count", fam.name),
-            labels.clone(),
-            ts,
-            value(p.count as f64),
-        )?;
+        let value = value_or_stale(p.flags);
+        self.sum_and_count(fam, &labels, ts, Some(value(p.sum)), value(p.count as f64))?;
         for q in &p.quantile_values {
             let mut l = labels.clone();
-            l.push(("quantile".to_string(), float_text(q.quantile)));
+            l.push(("quantile".to_string(), prom_float(q.quantile)));
             self.sample(&fam.name, l, ts, value(q.value))?;
         }
         Ok(())
@@ -1236,6 +1180,30 @@ impl Writer<'_, '_, '_> {
     }
 }
 
+/// The labels of a point (its attributes, then the resource's job and
+/// instance) and its stored time, else why it cannot be stored.
+fn point_labels(
+    fam: &Family,
+    attrs: &[KeyValue],
+    time_ns: u64,
+) -> Result<(Vec<(String, String)>, i64), String> {
+    let ts = stored_ms(time_ns, "a point")?;
+    let mut labels = attribute_labels(attrs)?;
+    // The resource's job and instance win over the point's own.
+    labels.retain(|(n, _)| !fam.labels.iter().any(|(k, _)| k == n));
+    labels.extend(fam.labels.iter().cloned());
+    for (n, v) in &labels {
+        check_label_name(n)?;
+        if v.len() > MAX_LABEL_VALUE {
+            return Err(format!(
+                "label `{n}` is {} bytes, over the {MAX_LABEL_VALUE} a label value may hold",
+                v.len()
+            ));
+        }
+    }
+    Ok((labels, ts))
+}
+
 fn temporality(t: i32) -> &'static str {
     match AggregationTemporality::try_from(t) {
         Ok(AggregationTemporality::Delta) => "delta",
@@ -1247,6 +1215,13 @@ fn temporality(t: i32) -> &'static str {
 /// Whether a point's flags say it has no value: the series ended.
 fn no_recorded_value(flags: u32) -> bool {
     flags & 1 == 1
+}
+
+/// What a point's values are stored as: themselves, or every one a
+/// staleness marker when the point's flags say the series ended.
+fn value_or_stale(flags: u32) -> impl Fn(f64) -> f64 {
+    let ended = no_recorded_value(flags);
+    move |v| if ended { stale() } else { v }
 }
 
 fn stale() -> f64 {
@@ -1587,5 +1562,73 @@ mod tests {
             attribute_labels(&[kv("a_b", "2"), kv("a.b", "1")]).unwrap(),
             vec![("a_b".to_string(), "1;2".to_string())]
         );
+    }
+
+    /// Whole metrics refused (a delta sum or histogram) and single points
+    /// refused (an over-long label value, no time, no value, a
+    /// bucket count short) are counted and
+    /// named; the good point beside them is stored.
+    #[test]
+    fn refused_metrics_and_points_are_counted_with_why() {
+        let t = 1_794_787_201_234_000_000u64;
+        let point = |name: &str, time: u64, extra: &str| {
+            format!(
+                r#"{{"name":"{name}","gauge":{{"dataPoints":[{{"timeUnixNano":"{time}","asInt":"1"{extra}}}]}}}}"#
+            )
+        };
+        let long = "x".repeat(MAX_LABEL_VALUE + 1);
+        let metrics = [
+            format!(
+                r#"{{"name":"d","sum":{{"aggregationTemporality":1,"isMonotonic":true,"dataPoints":[{{"timeUnixNano":"{t}","asInt":"1"}},{{"timeUnixNano":"{t}","asInt":"2"}}]}}}}"#
+            ),
+            format!(
+                r#"{{"name":"h","histogram":{{"aggregationTemporality":1,"dataPoints":[{{"timeUnixNano":"{t}","count":"1"}}]}}}}"#
+            ),
+            point("ok", t, ""),
+            format!(r#"{{"name":"nv","gauge":{{"dataPoints":[{{"timeUnixNano":"{t}"}}]}}}}"#),
+            format!(
+                r#"{{"name":"hb","histogram":{{"aggregationTemporality":2,"dataPoints":[{{"timeUnixNano":"{t}","count":"1","bucketCounts":["1"],"explicitBounds":[1.0]}}]}}}}"#
+            ),
+            point("t0", 0, ""),
+            point(
+                "too_long",
+                t,
+                &format!(r#","attributes":[{{"key":"k","value":{{"stringValue":"{long}"}}}}]"#),
+            ),
+        ];
+        // At most MAX_REASONS_KEPT reasons are kept: two requests.
+        let (first, second) = metrics.split_at(4);
+        let mut message = String::new();
+        let mut total = Outcome::default();
+        for part in [first, second] {
+            let body = format!(
+                r#"{{"resourceMetrics":[{{"scopeMetrics":[{{"metrics":[{}]}}]}}]}}"#,
+                part.join(",")
+            );
+            let request = decode_metrics(body.as_bytes(), Encoding::Json).expect("decodes");
+            let mut sink = crate::model::MemorySink::default();
+            let mut outcome = Outcome::default();
+            metrics_into(&request, &mut sink, "test", &mut outcome).expect("sink");
+            assert_eq!(outcome.samples as usize, sink.samples.len());
+            total.points += outcome.points;
+            total.rejected_points += outcome.rejected_points;
+            total.samples += outcome.samples;
+            message.push_str(&outcome.message());
+        }
+        assert_eq!((total.points, total.rejected_points), (8, 7));
+        assert_eq!(total.samples, 1, "{message}");
+        for want in [
+            "metric `d`: 2 points of a sum with delta temporality (only cumulative is stored)",
+            "metric `h`: 1 points of a histogram with delta temporality",
+            "metric `t0`: a point has no time (0)",
+            "metric `nv`: a point without a value",
+            "metric `hb`: 1 bucket counts for 1 bounds (there must be one more count than bounds)",
+            &format!(
+                "metric `too_long`: label `k` is {} bytes, over the",
+                MAX_LABEL_VALUE + 1
+            ),
+        ] {
+            assert!(message.contains(want), "{want:?} in {message}");
+        }
     }
 }

@@ -75,7 +75,7 @@ impl Health {
                 }
                 out.push('}');
             }
-            out.push_str(&format!(" {}\n", prom_number(*v)));
+            out.push_str(&format!(" {}\n", crate::model::prom_float(*v)));
         }
         out
     }
@@ -111,20 +111,6 @@ fn escape_label(v: &str) -> String {
 
 fn escape_help(v: &str) -> String {
     v.replace('\\', "\\\\").replace('\n', "\\n")
-}
-
-fn prom_number(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        }
-    } else {
-        format!("{v}")
-    }
 }
 
 #[cfg(test)]

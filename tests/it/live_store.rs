@@ -262,18 +262,24 @@ fn late_and_repeated_samples_are_counted_kept_and_the_newest_write_wins() {
     );
 }
 
+/// `n` samples of one series, each appended as its own batch (its own log
+/// record) to a live store in `dir` that is then closed unflushed; and the
+/// log file that holds them.
+fn logged_one_by_one(dir: &Path, n: i64) -> (Vec<(SeriesKey, i64, f64)>, PathBuf) {
+    let samples: Vec<(SeriesKey, i64, f64)> =
+        (0..n).map(|i| (key("up", "a"), T0 + i, i as f64)).collect();
+    let live = LiveStore::open(dir, manual()).unwrap();
+    for s in &samples {
+        live.append(&batch(std::slice::from_ref(s))).unwrap();
+    }
+    drop(live);
+    (samples, wal_files(dir).pop().unwrap())
+}
+
 #[test]
 fn a_torn_tail_is_truncated_and_everything_before_it_kept() {
     let dir = tempfile::tempdir().unwrap();
-    let samples: Vec<(SeriesKey, i64, f64)> =
-        (0..3).map(|i| (key("up", "a"), T0 + i, i as f64)).collect();
-    {
-        let live = LiveStore::open(dir.path(), manual()).unwrap();
-        for s in &samples {
-            live.append(&batch(std::slice::from_ref(s))).unwrap();
-        }
-    }
-    let file = wal_files(dir.path()).pop().unwrap();
+    let (samples, file) = logged_one_by_one(dir.path(), 3);
     let good = fs::metadata(&file).unwrap().len();
     // A record that a crash cut short: its length says 100 bytes, 10 follow.
     let mut f = fs::OpenOptions::new().append(true).open(&file).unwrap();
@@ -292,15 +298,7 @@ fn a_torn_tail_is_truncated_and_everything_before_it_kept() {
 #[test]
 fn a_damaged_record_in_the_middle_is_reported_and_the_rest_kept() {
     let dir = tempfile::tempdir().unwrap();
-    let samples: Vec<(SeriesKey, i64, f64)> =
-        (0..5).map(|i| (key("up", "a"), T0 + i, i as f64)).collect();
-    {
-        let live = LiveStore::open(dir.path(), manual()).unwrap();
-        for s in &samples {
-            live.append(&batch(std::slice::from_ref(s))).unwrap();
-        }
-    }
-    let file = wal_files(dir.path()).pop().unwrap();
+    let (samples, file) = logged_one_by_one(dir.path(), 5);
     let mut bytes = fs::read(&file).unwrap();
     // Each later batch is one 29-byte samples record (8 frame, 1 kind, 4
     // count, 20 sample... 33 bytes); flip a value byte of the third batch.

@@ -13,7 +13,7 @@ use mcpops::engine::{Grid, Value, query::query};
 use mcpops::store::{LiveOptions, LiveStore};
 use mcpops::watch::Shared;
 use mcpops::watch::health::Health;
-use mcpops::watch::probe::{CallConfig, Era, FailureKind, Phase, ProbeConfig, Prober};
+use mcpops::watch::probe::{CallConfig, Era, FailureKind, Phase, ProbeConfig, Prober, RoundReport};
 use mcpops::watch::targets::{TargetHealth, Targets};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -580,24 +580,32 @@ fn server_everything_is_legacy_over_stdio_and_http() {
         ProbeConfig::from_command(vec![everything().display().to_string(), "stdio".into()]);
     stdio.call = long_call();
     let mut prober = Prober::new(stdio).expect("valid");
+    // A legacy round that succeeded and timed the 2 s operation.
+    let legacy_with_long_call = |report: &RoundReport, transport: &str| {
+        assert!(
+            report.failure.is_none(),
+            "{transport}: {:?}",
+            report.failure
+        );
+        assert_eq!(
+            report.era,
+            Some(Era::Legacy),
+            "{transport}: {:?}",
+            report.protocol_version
+        );
+        eprintln!(
+            "server-everything {transport}: version {:?}, phases {:?}",
+            report.protocol_version, report.phases
+        );
+        assert!(report.seconds(Phase::Initialize).is_some(), "{transport}");
+        let call = report.seconds(Phase::Call).expect("call measured");
+        assert!(
+            (1.9..3.5).contains(&call),
+            "{transport}: a 2 s operation measured {call} s"
+        );
+    };
     let report = rt.block_on(prober.round());
-    assert!(report.failure.is_none(), "{:?}", report.failure);
-    assert_eq!(
-        report.era,
-        Some(Era::Legacy),
-        "{:?}",
-        report.protocol_version
-    );
-    eprintln!(
-        "server-everything stdio: version {:?}, phases {:?}",
-        report.protocol_version, report.phases
-    );
-    assert!(report.seconds(Phase::Initialize).is_some());
-    let call = report.seconds(Phase::Call).expect("call measured");
-    assert!(
-        (1.9..3.5).contains(&call),
-        "a 2 s operation measured {call} s"
-    );
+    legacy_with_long_call(&report, "stdio");
     // Remembered: the next round initializes directly.
     let again = rt.block_on(prober.round());
     assert!(again.failure.is_none(), "{:?}", again.failure);
@@ -608,22 +616,7 @@ fn server_everything_is_legacy_over_stdio_and_http() {
     let mut http = ProbeConfig::from_url(&format!("http://127.0.0.1:{port}/mcp"));
     http.call = long_call();
     let report = rt.block_on(Prober::new(http).expect("valid").round());
-    assert!(report.failure.is_none(), "{:?}", report.failure);
-    assert_eq!(
-        report.era,
-        Some(Era::Legacy),
-        "{:?}",
-        report.protocol_version
-    );
-    eprintln!(
-        "server-everything http: version {:?}, phases {:?}",
-        report.protocol_version, report.phases
-    );
-    let call = report.seconds(Phase::Call).expect("call measured");
-    assert!(
-        (1.9..3.5).contains(&call),
-        "a 2 s operation measured {call} s"
-    );
+    legacy_with_long_call(&report, "http");
     assert!(
         report
             .tools

@@ -125,6 +125,11 @@ fn instant(store: &LiveStore, expr: &str, t_ms: i64) -> BTreeMap<String, f64> {
         .collect()
 }
 
+/// The values of `expr` at `t_ms`, in the order of their series' labels.
+fn values(store: &LiveStore, expr: &str, t_ms: i64) -> Vec<f64> {
+    instant(store, expr, t_ms).into_values().collect()
+}
+
 fn render(labels: &[(String, String)]) -> String {
     labels
         .iter()
@@ -277,13 +282,7 @@ async fn prometheus_and_watch_agree_on_the_same_target() {
     let t1 = now_ms() - 200;
     let n = agree(&store, prom_port, t1, "steady").await;
     assert!(n >= 20, "only {n} series compared");
-    assert_eq!(
-        instant(&store, "up", t1)
-            .values()
-            .copied()
-            .collect::<Vec<_>>(),
-        vec![1.0]
-    );
+    assert_eq!(values(&store, "up", t1), vec![1.0]);
 
     // New values.
     assert!(control("advance").contains("ok"));
@@ -310,13 +309,7 @@ async fn prometheus_and_watch_agree_on_the_same_target() {
     tokio::time::sleep(settle).await;
     let t4 = now_ms() - 200;
     agree(&store, prom_port, t4, "after the target died").await;
-    assert_eq!(
-        instant(&store, "up", t4)
-            .values()
-            .copied()
-            .collect::<Vec<_>>(),
-        vec![0.0]
-    );
+    assert_eq!(values(&store, "up", t4), vec![0.0]);
     assert!(instant(&store, "fixture_requests_total", t4).is_empty());
     let theirs = prom_instant(prom_port, "fixture_requests_total", t4).await;
     assert!(theirs.is_empty(), "{theirs:?}");
@@ -665,39 +658,19 @@ fn stored_markers_end_series_for_the_engine() {
     assert!(instant(store, "b", t0 + 45_000).is_empty());
     // a ends at the failed round, comes back, and ends with the run.
     assert!(instant(store, "a_total", t0 + 60_000).is_empty());
-    assert_eq!(
-        instant(store, "a_total", t0 + 75_000)
-            .values()
-            .copied()
-            .collect::<Vec<_>>(),
-        vec![6.0]
-    );
+    assert_eq!(values(store, "a_total", t0 + 75_000), vec![6.0]);
     assert!(instant(store, "a_total", t0 + 90_000).is_empty());
     assert!(instant(store, "up", t0 + 90_000).is_empty());
-    assert_eq!(
-        instant(store, "up", t0 + 60_000)
-            .values()
-            .copied()
-            .collect::<Vec<_>>(),
-        vec![0.0]
-    );
+    assert_eq!(values(store, "up", t0 + 60_000), vec![0.0]);
     // Range functions see the samples only: a's four before the failure,
     // not its marker at 60s.
+    assert_eq!(values(store, "count(a_total[61s])", t0 + 60_000), vec![4.0]);
     assert_eq!(
-        instant(store, "count(a_total[61s])", t0 + 60_000)
-            .values()
-            .copied()
-            .collect::<Vec<_>>(),
-        vec![4.0]
-    );
-    let max = instant(store, "max(b[2m])", t0 + 60_000);
-    assert_eq!(
-        max.values().copied().collect::<Vec<_>>(),
+        values(store, "max(b[2m])", t0 + 60_000),
         vec![6.0],
         "NaN skipped"
     );
-    let count = instant(store, "count(b[2m])", t0 + 60_000);
-    assert_eq!(count.values().copied().collect::<Vec<_>>(), vec![2.0]);
+    assert_eq!(values(store, "count(b[2m])", t0 + 60_000), vec![2.0]);
 
     // Each marker once: b at 30s; a at 60s and 90s; the synthetic series at 90s.
     let all = store

@@ -595,44 +595,30 @@ fn bad_configs_and_taken_addresses_exit_2_naming_where() {
     let store = dir.path().join("store");
     let store = store.to_str().unwrap();
     let config = dir.path().join("watch.toml");
-    fs::write(
-        &config,
-        "interval = \"15s\"\n\n[limits]\nmax_samples = \"many\"\n",
-    )
-    .unwrap();
-    let o = run_bounded(
-        &[
-            "--store",
-            store,
-            "watch",
-            "--config",
-            config.to_str().unwrap(),
-        ],
-        30,
-    );
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    // `watch --config` with `toml` as the file: exits 2.
+    let with_config = |toml: &str| {
+        fs::write(&config, toml).unwrap();
+        let o = run_bounded(
+            &[
+                "--store",
+                store,
+                "watch",
+                "--config",
+                config.to_str().unwrap(),
+            ],
+            30,
+        );
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        o
+    };
+    let o = with_config("interval = \"15s\"\n\n[limits]\nmax_samples = \"many\"\n");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains(&format!("{}:4:15: ", config.display())),
         "{err}"
     );
 
-    fs::write(
-        &config,
-        "[[scrape]]\nurl = \"http://127.0.0.1:1/metrics\"\nintervall = \"5s\"\n",
-    )
-    .unwrap();
-    let o = run_bounded(
-        &[
-            "--store",
-            store,
-            "watch",
-            "--config",
-            config.to_str().unwrap(),
-        ],
-        30,
-    );
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = with_config("[[scrape]]\nurl = \"http://127.0.0.1:1/metrics\"\nintervall = \"5s\"\n");
     assert!(text(&o).contains("intervall"), "{}", text(&o));
 
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

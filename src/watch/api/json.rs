@@ -7,6 +7,7 @@
 //! `strconv.FormatFloat(v, 'f', -1, 64)` writes them (`NaN`, `+Inf`, `-Inf`).
 
 use crate::engine::value::{Grid, Labels, Series, StepValue, Value};
+use crate::model::prom_float;
 use serde_json::{Map, Value as Json, json};
 
 /// What a query asked for: one instant (a `vector` or `scalar` result), or a
@@ -81,20 +82,6 @@ pub fn api_time(ms: i64) -> Json {
     }
 }
 
-/// A sample value as Prometheus's API writes it (a string; Rust's `{}` of
-/// an `f64` never uses an exponent, as Go's `'f'` format).
-pub fn number(x: f64) -> String {
-    if x.is_nan() {
-        "NaN".into()
-    } else if x == f64::INFINITY {
-        "+Inf".into()
-    } else if x == f64::NEG_INFINITY {
-        "-Inf".into()
-    } else {
-        x.to_string()
-    }
-}
-
 /// A series' labels as a JSON object, with `__name__` when it keeps its
 /// metric name.
 pub fn metric_object(metric: Option<&str>, labels: &Labels) -> Json {
@@ -127,7 +114,7 @@ pub fn query_data(value: &Value, grid: Grid, kind: ResultKind) -> Json {
     };
     match value {
         Value::Scalar(x) => {
-            json!({"resultType": "scalar", "result": [api_time(grid.end()), number(*x)]})
+            json!({"resultType": "scalar", "result": [api_time(grid.end()), prom_float(*x)]})
         }
         Value::Vector(series) => {
             let result: Vec<Json> = series
@@ -138,13 +125,13 @@ pub fn query_data(value: &Value, grid: Grid, kind: ResultKind) -> Json {
                     match kind {
                         ResultKind::Instant => {
                             let (t, x) = points.last()?;
-                            Some(json!({"metric": metric, "value": [api_time(*t), number(*x)]}))
+                            Some(json!({"metric": metric, "value": [api_time(*t), prom_float(*x)]}))
                         }
                         ResultKind::Range if points.is_empty() => None,
                         ResultKind::Range => {
                             let values: Vec<Json> = points
                                 .iter()
-                                .map(|(t, x)| json!([api_time(*t), number(*x)]))
+                                .map(|(t, x)| json!([api_time(*t), prom_float(*x)]))
                                 .collect();
                             Some(json!({"metric": metric, "values": values}))
                         }
@@ -227,9 +214,9 @@ mod tests {
 
     #[test]
     fn numbers_never_use_exponents() {
-        assert_eq!(number(1e21), "1000000000000000000000");
-        assert_eq!(number(1.5e-7), "0.00000015");
-        assert_eq!(number(f64::INFINITY), "+Inf");
+        assert_eq!(prom_float(1e21), "1000000000000000000000");
+        assert_eq!(prom_float(1.5e-7), "0.00000015");
+        assert_eq!(prom_float(f64::INFINITY), "+Inf");
         assert_eq!(
             error(ErrorType::BadData, "x"),
             json!({"status": "error", "errorType": "bad_data", "error": "x"})

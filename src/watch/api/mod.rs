@@ -209,6 +209,22 @@ impl Api {
             })
     }
 
+    /// `/query` and `/query_range` once their times are read: the request's
+    /// timeout and `query`, evaluated over `start..=end` by `step` ms.
+    async fn query_on(
+        &self,
+        p: &Params,
+        (start, end, step): (i64, i64, i64),
+        kind: ResultKind,
+    ) -> Answer {
+        let timeout = self.timeout(p)?;
+        let expr = parse_expr(p)?;
+        let grid = Grid::checked_range(start, end, step)
+            .map_err(|e| ApiError::new(ErrorType::BadData, e.to_string()))?;
+        let value = self.evaluate(expr, grid, timeout).await?;
+        Ok((json::query_data(&value, grid, kind), vec![]))
+    }
+
     /// The catalog of the series that any of `sets` may select, read on
     /// the blocking pool.
     async fn catalog(&self, sets: &[Vec<Matcher>]) -> Result<Catalog, ApiError> {
@@ -323,12 +339,7 @@ fn parse_expr(p: &Params) -> Result<Expr, ApiError> {
 async fn query(State(api): State<Arc<Api>>, p: Params) -> Response {
     let answer = async {
         let t = p.time_or("time", crate::time::now_ms())?;
-        let timeout = api.timeout(&p)?;
-        let expr = parse_expr(&p)?;
-        let grid = Grid::checked_range(t, t, 1)
-            .map_err(|e| ApiError::new(ErrorType::BadData, e.to_string()))?;
-        let value = api.evaluate(expr, grid, timeout).await?;
-        Ok((json::query_data(&value, grid, ResultKind::Instant), vec![]))
+        api.query_on(&p, (t, t, 1), ResultKind::Instant).await
     }
     .await;
     api.finish("/api/v1/query", answer)
@@ -358,12 +369,7 @@ async fn query_range(State(api): State<Arc<Api>>, p: Params) -> Response {
                 "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
             ));
         }
-        let timeout = api.timeout(&p)?;
-        let expr = parse_expr(&p)?;
-        let grid = Grid::checked_range(start, end, step)
-            .map_err(|e| ApiError::new(ErrorType::BadData, e.to_string()))?;
-        let value = api.evaluate(expr, grid, timeout).await?;
-        Ok((json::query_data(&value, grid, ResultKind::Range), vec![]))
+        api.query_on(&p, (start, end, step), ResultKind::Range).await
     }
     .await;
     api.finish("/api/v1/query_range", answer)

@@ -344,6 +344,36 @@ impl Round {
             error_type: error,
         });
     }
+
+    /// One MCP request, under the round's timeout and timed. A failure (the
+    /// peer's error, as `classify` names it, or no answer in time) is
+    /// recorded as a failed phase and client call and returned for the
+    /// caller to end the round with; an answer comes back with when it was
+    /// asked and how long it took, for the caller to record.
+    async fn request<T, E>(
+        &mut self,
+        phase: Phase,
+        method: &'static str,
+        tool: Option<String>,
+        request: impl Future<Output = Result<T, E>>,
+        classify: impl FnOnce(&E) -> (FailureKind, String),
+    ) -> Result<(T, i64, f64), (Phase, FailureKind, String)> {
+        let at = crate::time::now_ms();
+        let t = Instant::now();
+        let answered = tokio::time::timeout(self.timeout, request).await;
+        let seconds = t.elapsed().as_secs_f64();
+        let (kind, detail) = match answered {
+            Ok(Ok(value)) => return Ok((value, at, seconds)),
+            Ok(Err(e)) => classify(&e),
+            Err(_) => (
+                FailureKind::Timeout,
+                format!("no answer within {:?}", self.timeout),
+            ),
+        };
+        self.phase_done(phase, false, seconds);
+        self.call(at, method, tool, seconds, Some(kind.error_type()));
+        Err((phase, kind, detail))
+    }
 }
 
 /// Runs one round. `era` is what the last successful round found.
@@ -674,43 +704,18 @@ where
             },
         ),
     };
-    let at = crate::time::now_ms();
-    let t = Instant::now();
-    let opened = tokio::time::timeout(
-        round.timeout,
-        info.serve_with_lifecycle(transport, lifecycle),
-    )
-    .await;
-    let seconds = t.elapsed().as_secs_f64();
-    let client: Client = match opened {
-        Ok(Ok(client)) => client,
-        Ok(Err(e)) => {
-            let kind = classify_init(&e);
-            round.phase_done(opener, false, seconds);
-            round.call(
-                at,
-                opener_method(opener),
-                None,
-                seconds,
-                Some(kind.error_type()),
-            );
-            return Some((opener, kind, chain(&e)));
-        }
-        Err(_) => {
-            round.phase_done(opener, false, seconds);
-            round.call(
-                at,
-                opener_method(opener),
-                None,
-                seconds,
-                Some("timeout".into()),
-            );
-            return Some((
-                opener,
-                FailureKind::Timeout,
-                format!("no answer within {:?}", round.timeout),
-            ));
-        }
+    let opened = round
+        .request(
+            opener,
+            opener_method(opener),
+            None,
+            info.serve_with_lifecycle(transport, lifecycle),
+            |e| (classify_init(e), chain(e)),
+        )
+        .await;
+    let (client, at, seconds): (Client, _, _) = match opened {
+        Ok(answered) => answered,
+        Err(failure) => return Some(failure),
     };
     let (found_era, version) = match client.peer_info() {
         Some(info) => {
@@ -744,27 +749,18 @@ where
     round.report.protocol_version = (!version.is_empty()).then_some(version);
 
     let failure = async {
-        let at = crate::time::now_ms();
-        let t = Instant::now();
-        let listed = tokio::time::timeout(round.timeout, list_tools(&client)).await;
-        let seconds = t.elapsed().as_secs_f64();
-        let tools = match listed {
-            Ok(Ok(tools)) => tools,
-            Ok(Err(e)) => {
-                let kind = classify_service(&e);
-                round.phase_done(Phase::ToolsList, false, seconds);
-                round.call(at, "tools/list", None, seconds, Some(kind.error_type()));
-                return Some((Phase::ToolsList, kind, e.to_string()));
-            }
-            Err(_) => {
-                round.phase_done(Phase::ToolsList, false, seconds);
-                round.call(at, "tools/list", None, seconds, Some("timeout".into()));
-                return Some((
-                    Phase::ToolsList,
-                    FailureKind::Timeout,
-                    format!("no answer within {:?}", round.timeout),
-                ));
-            }
+        let listed = round
+            .request(
+                Phase::ToolsList,
+                "tools/list",
+                None,
+                list_tools(&client),
+                service_failure,
+            )
+            .await;
+        let (tools, at, seconds) = match listed {
+            Ok(answered) => answered,
+            Err(failure) => return Some(failure),
         };
         round.phase_done(Phase::ToolsList, true, seconds);
         round.call(at, "tools/list", None, seconds, None);
@@ -778,6 +774,11 @@ where
     // wedged server could hang).
     let _ = tokio::time::timeout(Duration::from_secs(1), client.cancel()).await;
     failure
+}
+
+/// A failed `tools/list` or `tools/call`: its kind and the error's text.
+fn service_failure(e: &ServiceError) -> (FailureKind, String) {
+    (classify_service(e), e.to_string())
 }
 
 fn opener_method(phase: Phase) -> &'static str {
@@ -812,28 +813,19 @@ async fn call_tool(
     if let Some(args) = &call.arguments {
         params = params.with_arguments(args.clone());
     }
-    let at = crate::time::now_ms();
-    let t = Instant::now();
-    let called = tokio::time::timeout(round.timeout, client.call_tool(params)).await;
-    let seconds = t.elapsed().as_secs_f64();
     let tool = Some(call.tool.clone());
-    let result = match called {
-        Ok(Ok(result)) => result,
-        Ok(Err(e)) => {
-            let kind = classify_service(&e);
-            round.phase_done(Phase::Call, false, seconds);
-            round.call(at, "tools/call", tool, seconds, Some(kind.error_type()));
-            return Some((Phase::Call, kind, e.to_string()));
-        }
-        Err(_) => {
-            round.phase_done(Phase::Call, false, seconds);
-            round.call(at, "tools/call", tool, seconds, Some("timeout".into()));
-            return Some((
-                Phase::Call,
-                FailureKind::Timeout,
-                format!("no answer within {:?}", round.timeout),
-            ));
-        }
+    let called = round
+        .request(
+            Phase::Call,
+            "tools/call",
+            tool.clone(),
+            client.call_tool(params),
+            service_failure,
+        )
+        .await;
+    let (result, at, seconds) = match called {
+        Ok(answered) => answered,
+        Err(failure) => return Some(failure),
     };
     if result.is_error == Some(true) {
         round.phase_done(Phase::Call, false, seconds);
@@ -998,19 +990,9 @@ fn write_canonical(value: &serde_json::Value, out: &mut String) {
     }
 }
 
-/// An error and its sources on one line.
+/// An error and its sources on one line, cut to a snippet.
 fn chain(e: &(dyn StdError + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        cur = s.source();
-    }
-    snippet(&text)
+    snippet(&crate::watch::error_chain(e))
 }
 
 fn classify_init(e: &ClientInitializeError) -> FailureKind {

@@ -6,6 +6,7 @@
 
 use super::Target;
 use super::round::Failure;
+use crate::watch::error_chain;
 use std::time::Duration;
 
 /// The Accept header of Prometheus 2.x.
@@ -32,7 +33,7 @@ pub async fn fetch(client: &reqwest::Client, target: &Target) -> Result<Body, Fa
             )
             .send()
             .await
-            .map_err(|e| Failure::Http(chain(&e)))?;
+            .map_err(|e| Failure::Http(error_chain(&e)))?;
         let status = response.status();
         if status != reqwest::StatusCode::OK {
             return Err(Failure::Http(format!(
@@ -49,7 +50,7 @@ pub async fn fetch(client: &reqwest::Client, target: &Target) -> Result<Body, Fa
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| Failure::Http(format!("reading the body: {}", chain(&e))))?
+            .map_err(|e| Failure::Http(format!("reading the body: {}", error_chain(&e))))?
         {
             // Prometheus fails a body that reaches the limit.
             if bytes.len() as u64 + chunk.len() as u64 >= limit {
@@ -76,20 +77,4 @@ fn format_seconds(d: Duration) -> String {
     } else {
         format!("{s}")
     }
-}
-
-/// An error and its causes on one line: reqwest's own message alone says
-/// "error sending request", the cause says "connection refused".
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let more = s.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = s.source();
-    }
-    text
 }

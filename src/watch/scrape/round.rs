@@ -416,25 +416,26 @@ impl Scraper {
         let all = std::iter::once(("__name__", key.metric.as_str()))
             .chain(key.labels.iter().map(|(n, v)| (n.as_str(), v.as_str())));
         for (name, value) in all {
-            if t.label_name_length_limit > 0 && name.len() as u64 > t.label_name_length_limit {
-                return Err(format!(
-                    "label_name_length_limit exceeded (metric: {}, label name: {}, length: {}, \
-                     limit: {})",
-                    short(&key.metric),
-                    short(name),
+            for (setting, limit, length) in [
+                (
+                    "label_name_length_limit",
+                    t.label_name_length_limit,
                     name.len(),
-                    t.label_name_length_limit
-                ));
-            }
-            if t.label_value_length_limit > 0 && value.len() as u64 > t.label_value_length_limit {
-                return Err(format!(
-                    "label_value_length_limit exceeded (metric: {}, label name: {}, length: {}, \
-                     limit: {})",
-                    short(&key.metric),
-                    short(name),
+                ),
+                (
+                    "label_value_length_limit",
+                    t.label_value_length_limit,
                     value.len(),
-                    t.label_value_length_limit
-                ));
+                ),
+            ] {
+                if limit > 0 && length as u64 > limit {
+                    return Err(format!(
+                        "{setting} exceeded (metric: {}, label name: {}, length: {length}, \
+                         limit: {limit})",
+                        short(&key.metric),
+                        short(name),
+                    ));
+                }
             }
         }
         Ok(())
@@ -680,30 +681,32 @@ mod tests {
                 .is_ok()
         );
 
-        // job, instance, x and the name: 4 labels.
-        let s = scraper("label_limit = 3");
-        let e = s
-            .round(text("a{x=\"1\"} 1\n"), T0, Duration::ZERO)
-            .outcome
-            .unwrap_err();
-        assert!(
-            e.to_string()
-                .contains("label_limit exceeded (metric: a, number of labels: 4, limit: 3)"),
-            "{e}"
-        );
-        assert_eq!(e.reason(), "limit");
-        let s = scraper("label_value_length_limit = 3");
-        let e = s
-            .round(text("a{x=\"long\"} 1\n"), T0, Duration::ZERO)
-            .outcome
-            .unwrap_err();
-        assert!(e.to_string().contains("label_value_length_limit"), "{e}");
-        let s = scraper("label_name_length_limit = 8");
-        let e = s
-            .round(text("a{long_name=\"v\"} 1\n"), T0, Duration::ZERO)
-            .outcome
-            .unwrap_err();
-        assert!(e.to_string().contains("label name: long_name"), "{e}");
+        for (setting, body, says) in [
+            // job, instance, x and the name: 4 labels.
+            (
+                "label_limit = 3",
+                "a{x=\"1\"} 1\n",
+                "label_limit exceeded (metric: a, number of labels: 4, limit: 3)",
+            ),
+            // The target's own instance label is the first too long.
+            (
+                "label_value_length_limit = 3",
+                "a{x=\"long\"} 1\n",
+                "label_value_length_limit exceeded (metric: a, label name: instance, length: 14, limit: 3)",
+            ),
+            (
+                "label_name_length_limit = 8",
+                "a{long_name=\"v\"} 1\n",
+                "label_name_length_limit exceeded (metric: a, label name: long_name, length: 9, limit: 8)",
+            ),
+        ] {
+            let e = scraper(setting)
+                .round(text(body), T0, Duration::ZERO)
+                .outcome
+                .unwrap_err();
+            assert!(e.to_string().contains(says), "{setting}: {e}");
+            assert_eq!(e.reason(), "limit", "{setting}");
+        }
     }
 
     #[test]
