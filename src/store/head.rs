@@ -10,7 +10,10 @@ use super::scan::ScanRequest;
 use crate::metadata::MetricMeta;
 use crate::model::{SampleSink, SeriesKey, SinkError};
 use crate::time::{DAY_MS, day_of};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+// Every scrape round and OTLP request looks its series up here: SipHash
+// over label strings was a fifth of watch's CPU under scrape load.
+use foldhash::{HashMap, HashMapExt, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 

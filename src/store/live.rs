@@ -28,7 +28,8 @@ use super::{CommitSummary, SEGMENTS_DIR, Snapshot, Store, StoreError, check_stor
 use crate::metadata::MetricMeta;
 use crate::model::{MemorySink, RESERVED_COLUMNS, SeriesKey, is_reserved_column};
 use crate::time::check_stored_range;
-use std::collections::HashMap;
+// Looked up once per series per append: foldhash, as the head does.
+use foldhash::{HashMap, HashMapExt};
 use std::fs::{self, File};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
