@@ -303,7 +303,7 @@ pub struct SinkError(pub String);
 #[derive(Default, Debug, Clone)]
 pub struct MemorySink {
     pub series: Vec<SeriesKey>,
-    index: std::collections::HashMap<SeriesKey, u32>,
+    index: foldhash::HashMap<SeriesKey, u32>,
     /// (series id, timestamp ms, value) in arrival order.
     pub samples: Vec<(u32, i64, f64)>,
     /// What the input declared of each metric name, the last declaration winning.

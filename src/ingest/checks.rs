@@ -24,7 +24,8 @@
 use super::IngestWarning;
 use crate::metadata::{MetricType, Part, part_in_family};
 use crate::model::SeriesKey;
-use std::collections::HashMap;
+// Looked up once per sample of a scrape or a file: foldhash, not SipHash.
+use foldhash::{HashMap, HashMapExt};
 
 /// The metric whose changes mark a process restart.
 pub const START_TIME_METRIC: &str = "process_start_time_seconds";
@@ -561,7 +562,7 @@ fn le_text(le: f64) -> String {
 /// else the family it is a sample of.
 pub(crate) fn declared_family<'a>(
     name: &str,
-    types: &'a HashMap<String, MetricType>,
+    types: &'a std::collections::HashMap<String, MetricType>,
 ) -> Option<(MetricType, Option<Part>, &'a str)> {
     if let Some((family, &kind)) = types.get_key_value(name) {
         let part = part_in_family(name, family, kind).flatten();

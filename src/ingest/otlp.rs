@@ -40,6 +40,7 @@ use crate::names::{
     CALL_METRIC, ERROR_LABEL, METHOD_LABEL, SERVER_LABEL, SESSION_LABEL, TOOL_LABEL,
     TRANSPORT_LABEL,
 };
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
@@ -49,7 +50,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::BufRead;
 
