@@ -5,13 +5,16 @@ that each has its own `instance`), the watch.toml that scrapes them all,
 and optionally a timed run of `mcpops watch` with its CPU share.
 
     scripts/scrape-load.py --out DIR [--targets 1000] [--series 1000]
-        [--interval 15s] [--run path/to/mcpops] [--seconds 180] [--warmup 30]
+        [--interval 15s] [--run path/to/mcpops] [--prometheus /usr/bin/prometheus]
+        [--seconds 180] [--warmup 30]
 
 Writes DIR/watch.toml (`store = DIR/store` and one [[scrape]] table per
 target: url, job, interval) and serves the targets until interrupted. With
 --run, it also starts `mcpops watch --config DIR/watch.toml`, lets it warm
 up, then reads the process's CPU time (/proc/PID/stat) over --seconds and
 prints the share of the machine's cores it used and the scrapes served.
+With --prometheus, Prometheus then scrapes the same targets (DIR/prometheus.yml,
+the same interval) and is measured the same way: the peer, in the same run.
 
 Bodies are OpenMetrics: counters with `_created`, gauges and a histogram,
 values moving with each scrape of a target. Python serves them from one
@@ -103,6 +106,8 @@ async def main():
     ap.add_argument("--interval", default="15s")
     ap.add_argument("--job", default="load")
     ap.add_argument("--run", help="an mcpops binary to run `watch --config` with")
+    ap.add_argument("--prometheus", help="also run this Prometheus binary over the same "
+                    "targets (prometheus.yml beside watch.toml), measured the same way after watch")
     ap.add_argument("--seconds", type=float, default=180.0, help="measured time with --run")
     ap.add_argument("--warmup", type=float, default=30.0, help="unmeasured time with --run")
     args = ap.parse_args()
@@ -134,7 +139,15 @@ async def main():
             )
     print(f"{args.targets} targets x {args.series} series on 127.0.0.1; config: {config}", flush=True)
 
-    if not args.run:
+    prom_config = os.path.join(args.out, "prometheus.yml")
+    with open(prom_config, "w") as f:
+        f.write(f"global:\n  scrape_interval: {args.interval}\n  scrape_timeout: 10s\n"
+                f"scrape_configs:\n  - job_name: {args.job}\n    static_configs:\n"
+                "      - targets:\n")
+        for port in ports:
+            f.write(f"          - 127.0.0.1:{port}\n")
+
+    if not args.run and not args.prometheus:
         print(f"run: mcpops watch --config {config}", flush=True)
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGINT, stop.set)
@@ -142,16 +155,33 @@ async def main():
         await stop.wait()
         return 0
 
-    child = subprocess.Popen([args.run, "watch", "--config", config])
+    runs = []
+    if args.run:
+        runs.append(("mcpops watch", [args.run, "watch", "--config", config]))
+    if args.prometheus:
+        runs.append(("prometheus", [
+            args.prometheus, f"--config.file={prom_config}",
+            f"--storage.tsdb.path={os.path.abspath(os.path.join(args.out, 'prometheus-data'))}",
+            "--web.listen-address=127.0.0.1:0", "--log.level=warn",
+        ]))
+    cores = os.cpu_count() or 1
+    for name, argv in runs:
+        await measure(name, argv, args, counts, cores)
+    return 0
+
+
+async def measure(name, argv, args, counts, cores):
+    """Runs `argv`, lets it warm up, and prints its CPU share over --seconds."""
+    child = subprocess.Popen(argv)
     try:
         await asyncio.sleep(args.warmup)
         if child.poll() is not None:
-            sys.exit(f"mcpops watch exited with {child.returncode} during the warm-up")
+            sys.exit(f"{name} exited with {child.returncode} during the warm-up")
         c0, s0, t0 = cpu_seconds(child.pid), sum(counts), time.monotonic()
         py0 = time.process_time()
         await asyncio.sleep(args.seconds)
         if child.poll() is not None:
-            sys.exit(f"mcpops watch exited with {child.returncode} during the run")
+            sys.exit(f"{name} exited with {child.returncode} during the run")
         c1, s1, t1 = cpu_seconds(child.pid), sum(counts), time.monotonic()
         py1 = time.process_time()
     finally:
@@ -162,15 +192,13 @@ async def main():
             child.kill()
             child.wait()
     wall = t1 - t0
-    cores = os.cpu_count() or 1
     cpu = c1 - c0
-    print(f"wall {wall:.1f} s, {cores} cores", flush=True)
+    print(f"== {name}: wall {wall:.1f} s, {cores} cores", flush=True)
     print(f"scrapes served: {s1 - s0} ({(s1 - s0) / wall:.1f}/s; "
           f"{(s1 - s0) * args.series / wall:.0f} samples/s)")
-    print(f"mcpops watch CPU: {cpu:.1f} s = {100 * cpu / wall:.1f}% of one core, "
+    print(f"{name} CPU: {cpu:.1f} s = {100 * cpu / wall:.1f}% of one core, "
           f"{100 * cpu / (wall * cores):.1f}% of the machine")
-    print(f"this script's CPU: {100 * (py1 - py0) / wall:.1f}% of one core")
-    return 0
+    print(f"this script's CPU: {100 * (py1 - py0) / wall:.1f}% of one core", flush=True)
 
 
 if __name__ == "__main__":
