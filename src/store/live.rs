@@ -59,7 +59,12 @@ pub struct LiveOptions {
 impl Default for LiveOptions {
     fn default() -> Self {
         LiveOptions {
-            flush_samples: 2_000_000,
+            // About 320 MB of head (20 bytes a sample). A flush writes each
+            // series it holds, so it costs per series as well as per sample:
+            // at 1,000 targets x 1,000 series every 15 s, flushing every 2M
+            // samples (each series twice) took 35% of watch's CPU; at 16M the
+            // whole of watch took about 40% less.
+            flush_samples: 16_000_000,
             flush_interval: Duration::from_secs(600),
         }
     }
