@@ -166,7 +166,7 @@ struct Inner {
     wal_dir: PathBuf,
     options: LiveOptions,
     /// Held while the store is open: one live writer per store.
-    _lock: WalLock,
+    _lock: super::writer::FileLock,
     state: Mutex<State>,
     sync: Mutex<SyncState>,
     synced: Condvar,
@@ -228,14 +228,6 @@ struct SyncState {
     failed_upto: u64,
 }
 
-struct WalLock(File);
-
-impl Drop for WalLock {
-    fn drop(&mut self) {
-        let _ = self.0.unlock();
-    }
-}
-
 impl LiveStore {
     /// Opens (or creates) the store at `root` for live writing: takes the
     /// log's lock (a second live writer gets [`StoreError::Locked`]),
@@ -247,7 +239,7 @@ impl LiveStore {
         create_dir_durably(&root.join(SEGMENTS_DIR))?;
         let wal_dir = root.join(WAL_DIR);
         create_dir_durably(&wal_dir)?;
-        let lock = lock_wal(&wal_dir)?;
+        let lock = super::writer::lock_file(&wal_dir.join(WAL_LOCK_FILE))?;
         write_first_manifest(root)?;
         let head = Head::new();
         let mut replay = ReplayReport::default();
@@ -466,24 +458,6 @@ fn write_first_manifest(root: &Path) -> Result<(), StoreError> {
     match manifest.store(root) {
         Ok(()) => Ok(()),
         Err(AtomicWriteError::NotWritten(e) | AtomicWriteError::NotDurable(e)) => Err(e),
-    }
-}
-
-/// Takes the log's lock, or says which process-wide lock is held.
-fn lock_wal(dir: &Path) -> Result<WalLock, StoreError> {
-    let path = dir.join(WAL_LOCK_FILE);
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| StoreError::io(&path, e))?;
-    match file.try_lock() {
-        Ok(()) => Ok(WalLock(file)),
-        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
-            path: path.display().to_string(),
-        }),
-        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::io(&path, e)),
     }
 }
 

@@ -33,7 +33,7 @@ struct Pending {
 /// Exclusive writer of a store: one at a time, by an OS file lock.
 pub struct StoreWriter {
     root: PathBuf,
-    _lock: StoreLock,
+    _lock: FileLock,
     manifest: Manifest,
     series: Vec<SeriesKey>,
     index: HashMap<SeriesKey, u32>,
@@ -335,10 +335,11 @@ impl StoreWriter {
     }
 }
 
-/// The store's write lock, held until dropped.
-pub(super) struct StoreLock(File);
+/// An exclusive lock on a lock file (the store's `store.lock`, the live
+/// store's `wal/lock`), held until dropped.
+pub(super) struct FileLock(File);
 
-impl Drop for StoreLock {
+impl Drop for FileLock {
     fn drop(&mut self) {
         // Released here, not when the last copy of the descriptor closes: a
         // child process forked meanwhile holds one until it execs, and the
@@ -348,22 +349,26 @@ impl Drop for StoreLock {
 }
 
 /// Creates the store's directories if needed and takes its write lock.
-pub(super) fn lock_store(root: &Path) -> Result<StoreLock, StoreError> {
+pub(super) fn lock_store(root: &Path) -> Result<FileLock, StoreError> {
     super::check_store_dir(root)?;
     create_dir_durably(&root.join(SEGMENTS_DIR))?;
-    let lock_path = root.join(LOCK_FILE);
+    lock_file(&root.join(LOCK_FILE))
+}
+
+/// Takes the lock on `path` (created if missing), or says it is held.
+pub(super) fn lock_file(path: &Path) -> Result<FileLock, StoreError> {
     let lock = File::options()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(&lock_path)
-        .map_err(|e| StoreError::io(&lock_path, e))?;
+        .open(path)
+        .map_err(|e| StoreError::io(path, e))?;
     match lock.try_lock() {
-        Ok(()) => Ok(StoreLock(lock)),
+        Ok(()) => Ok(FileLock(lock)),
         Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
-            path: lock_path.display().to_string(),
+            path: path.display().to_string(),
         }),
-        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::io(&lock_path, e)),
+        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::io(path, e)),
     }
 }
 

@@ -223,3 +223,59 @@ pub fn python_has(modules: &str, test: &str) -> bool {
     }
     ok
 }
+
+/// The prometheus_client target `tests/fixtures/prom_target.py` and the
+/// port it listens on; `None` (said loudly, naming `test`) when python3 or
+/// prometheus_client is missing.
+pub fn start_prom_target(test: &str) -> Option<(KillOnDrop, u16)> {
+    use std::io::BufRead;
+    if !python_has("prometheus_client", test) {
+        return None;
+    }
+    let mut child = Command::new("python3")
+        .arg(fixtures().join("prom_target.py"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("start the prometheus_client target");
+    let stdout = child.stdout.take().expect("its stdout");
+    let guard = KillOnDrop(child);
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("its first line");
+    let port = line
+        .strip_prefix("PORT ")
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("the target said {line:?}"));
+    Some((guard, port))
+}
+
+/// Waits (at most `limit`, polling every 100 ms) until `done` holds.
+pub fn wait_for(what: &str, limit: std::time::Duration, mut done: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < limit,
+            "gave up after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Waits (at most 30 s) until the `mcpops watch` in `child` answers 200 on
+/// `/-/ready` at `port`; panics with `log()` (what it printed) if it exits
+/// first or never gets ready.
+pub fn wait_watch_ready(child: &mut std::process::Child, port: u16, log: impl Fn() -> String) {
+    wait_for(
+        "watch to be ready",
+        std::time::Duration::from_secs(30),
+        || {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("watch exited ({status}) before it was ready:\n{}", log());
+            }
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+                && http(port, "GET", "/-/ready", None).0 == 200
+        },
+    );
+}

@@ -3,7 +3,7 @@
 //! SDK's fixture server; hostile bodies; and `mcpops ingest` of the
 //! Collector's file-exporter files.
 
-use crate::common::{KillOnDrop, fixtures, python_has};
+use crate::common::{KillOnDrop, fixtures, python_has, wait_for};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use mcpops::ingest::otlp::STALE_NAN_BITS;
@@ -156,18 +156,6 @@ fn run_python(script: &Path, args: &[&str], limit: Duration) -> serde_json::Valu
             "{script:?} still running after {limit:?}"
         );
         std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Waits (bounded) until `done` holds.
-fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(
-            started.elapsed() < limit,
-            "gave up after {limit:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

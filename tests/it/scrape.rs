@@ -7,7 +7,7 @@
 //! Every server is on 127.0.0.1 with a port the test chose; every process
 //! is killed by its PID when its guard drops.
 
-use crate::common::{KillOnDrop, free_port};
+use crate::common::{KillOnDrop, free_port, start_prom_target};
 use mcpops::engine::query::query;
 use mcpops::engine::value::{Grid, Value, is_stale};
 use mcpops::model::MemorySink;
@@ -20,7 +20,7 @@ use mcpops::watch::scrape::{
 use mcpops::watch::targets::{TargetHealth, Targets};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -31,39 +31,6 @@ fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
-}
-
-fn fixture_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/prom_target.py")
-}
-
-/// The prometheus_client fixture and its port; `None` (said loudly) when
-/// python3 or prometheus_client is missing.
-fn start_fixture() -> Option<(KillOnDrop, u16)> {
-    let ok = Command::new("python3")
-        .args(["-c", "import prometheus_client"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("SKIP: python3 with prometheus_client is not installed (.ci/run installs it)");
-        return None;
-    }
-    let mut child = Command::new("python3")
-        .arg(fixture_script())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the fixture");
-    let stdout = child.stdout.take().unwrap();
-    let guard = KillOnDrop(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let port = line
-        .strip_prefix("PORT ")
-        .and_then(|p| p.trim().parse().ok())
-        .unwrap_or_else(|| panic!("the fixture said {line:?}"));
-    Some((guard, port))
 }
 
 fn get(url: &str) -> String {
@@ -214,7 +181,7 @@ async fn prometheus_and_watch_agree_on_the_same_target() {
         );
         return;
     }
-    let Some((fixture, port)) = start_fixture() else {
+    let Some((fixture, port)) = start_prom_target("scrape") else {
         return;
     };
     let mut fixture = Some(fixture);

@@ -8,7 +8,7 @@
 //! flushed and valid; bad configs and taken ports exit 2. Every process is
 //! killed by its PID when a test ends, passing or not.
 
-use super::common::{free_port, http, mcpops, text};
+use super::common::{free_port, http, mcpops, text, wait_watch_ready};
 use serde_json::{Value, json};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -124,28 +124,10 @@ impl Watch {
         fs::read_to_string(self.dir.path().join("stderr")).unwrap_or_default()
     }
 
-    /// Waits (at most 30 s) for `/-/ready`.
     fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "watch exited ({status}) before it was ready:\n{}",
-                    self.stderr()
-                );
-            }
-            let ready = std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
-                && http(self.port, "GET", "/-/ready", None).0 == 200;
-            if ready {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "watch not ready after 30 s:\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let stderr_file = self.dir.path().join("stderr");
+        let log = || fs::read_to_string(&stderr_file).unwrap_or_default();
+        wait_watch_ready(&mut self.child, self.port, log);
     }
 
     /// A request; the status and the JSON body (checked to be JSON).

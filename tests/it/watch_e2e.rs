@@ -3,12 +3,14 @@
 //! all three answered through its own HTTP API; and `kill -9` between and
 //! during OTLP requests loses no span that was answered 200.
 
-use crate::common::{KillOnDrop, fixtures, free_port, http, http_body, python_has};
+use crate::common::{
+    KillOnDrop, fixtures, free_port, http, http_body, python_has, start_prom_target, wait_for,
+    wait_watch_ready,
+};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// `mcpops --store STORE watch --listen 127.0.0.1:PORT ARGS`, ready (at most 30 s).
 fn start_watch(store: &Path, port: u16, args: &[&str]) -> KillOnDrop {
@@ -23,22 +25,9 @@ fn start_watch(store: &Path, port: u16, args: &[&str]) -> KillOnDrop {
         .spawn()
         .expect("start mcpops watch");
     let mut watch = KillOnDrop(child);
-    wait_for("watch to be ready", Duration::from_secs(30), || {
-        if let Ok(Some(status)) = watch.0.try_wait() {
-            panic!("watch exited ({status}) before it was ready");
-        }
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-            && http(port, "GET", "/-/ready", None).0 == 200
-    });
+    // Its stderr is the test's own: nothing more to show.
+    wait_watch_ready(&mut watch.0, port, String::new);
     watch
-}
-
-fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 fn encode(text: &str) -> String {
@@ -118,22 +107,12 @@ fn post_spans(port: u16, body: &str) -> u16 {
 #[test]
 fn one_process_scrapes_probes_and_receives_otlp() {
     let test = "watch_e2e::one_process_scrapes_probes_and_receives_otlp";
-    if !python_has("prometheus_client, mcp", test) {
+    if !python_has("mcp", test) {
         return;
     }
-    let mut target = Command::new("python3")
-        .arg(fixtures().join("prom_target.py"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the prometheus_client target");
-    let stdout = target.stdout.take().unwrap();
-    let _target = KillOnDrop(target);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let target_port: u16 = line
-        .strip_prefix("PORT ")
-        .and_then(|p| p.trim().parse().ok())
-        .unwrap_or_else(|| panic!("the target said {line:?}"));
+    let Some((_target, target_port)) = start_prom_target(test) else {
+        return;
+    };
 
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
