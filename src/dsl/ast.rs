@@ -564,6 +564,9 @@ pub struct Alert {
     pub labels: Vec<LabelPair>,
     pub summary: Option<Template>,
     pub runbook: Option<Template>,
+    /// `resolve when EXPR` (hysteresis): once firing, the alert stays firing
+    /// until this holds for its series, even when `when` no longer does.
+    pub resolve_when: Option<Expr>,
     pub layout: Layout,
     pub span: Span,
 }
@@ -700,7 +703,65 @@ pub struct Remediate {
     /// `verify within D`: the alert must resolve within D of the action.
     pub verify: Option<Dur>,
     pub escalate: Option<Action>,
+    /// `concurrency N` (the whole block) and `concurrency N per LABEL` (per
+    /// value of the label): how many of its actions may run at once.
+    pub concurrency: Vec<Concurrency>,
+    /// `breaker N per D`: fleet-wide circuit breaker; after N actions of the
+    /// block within D it stops acting and pages (the escalation).
+    pub breaker: Option<MaxRate>,
+    /// `guard EXPR`: checked when an action is due; it runs only if the
+    /// expression has a result then.
+    pub guard: Option<Expr>,
+    /// `approve within D by "who"`: the action waits for `mcpops approve`.
+    pub approve: Option<Approve>,
+    /// `mode dry-run | auto`; `None` is auto (watch's `--mode` overrides).
+    pub mode: Option<(Mode, Span)>,
     pub layout: Layout,
+    pub span: Span,
+}
+
+/// `concurrency N` or `concurrency N per LABEL`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Concurrency {
+    pub limit: i64,
+    /// `None`: the limit holds for the whole block.
+    pub per: Option<Ident>,
+    pub span: Span,
+}
+
+/// `approve within 15m by "oncall"`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Approve {
+    pub within: Dur,
+    pub by: StrLit,
+    pub span: Span,
+}
+
+/// Whether a block's actions run for real in `watch`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    DryRun,
+    Auto,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::DryRun => "dry-run",
+            Mode::Auto => "auto",
+        }
+    }
+}
+
+/// `suppress ALERT while OTHER [on (label, ...)]`: inhibition. While OTHER
+/// fires, ALERT's instances that share its labels (the listed ones, else
+/// every label name both carry except `alertname` and `severity`) are
+/// suppressed: not remediated, not sent to Alertmanager.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Suppress {
+    pub target: Ident,
+    pub while_: Ident,
+    pub on: Option<Vec<Ident>>,
     pub span: Span,
 }
 
@@ -722,6 +783,8 @@ pub struct Maintenance {
     pub timeout: Option<Dur>,
     pub cooldown: Option<Dur>,
     pub max: Option<MaxRate>,
+    pub guard: Option<Expr>,
+    pub mode: Option<(Mode, Span)>,
     pub layout: Layout,
     pub span: Span,
 }
@@ -748,14 +811,57 @@ pub enum ExpectTarget {
 pub enum AlertState {
     Firing,
     Pending,
+    /// Fired before and no longer firing.
+    Resolved,
+}
+
+impl AlertState {
+    /// The word a test writes: `firing`, `pending`, `resolved`.
+    pub fn word(self) -> &'static str {
+        match self {
+            AlertState::Firing => "firing",
+            AlertState::Pending => "pending",
+            AlertState::Resolved => "resolved",
+        }
+    }
+}
+
+impl ActionState {
+    /// The word a test writes: `run`, `escalated`, `suppressed`,
+    /// `awaiting_approval`.
+    pub fn word(self) -> &'static str {
+        match self {
+            ActionState::Run => "run",
+            ActionState::Escalated => "escalated",
+            ActionState::Suppressed => "suppressed",
+            ActionState::AwaitingApproval => "awaiting_approval",
+        }
+    }
+}
+
+/// `expect REMEDIATE at T == run`: what a remediation or maintenance block
+/// did at a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActionState {
+    /// Its action ran (or would have, in a dry run).
+    Run,
+    /// Its escalation ran.
+    Escalated,
+    /// It was due and held back (cooldown, max, concurrency, breaker, guard,
+    /// inhibition).
+    Suppressed,
+    /// It waits for `mcpops approve`.
+    AwaitingApproval,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum ExpectResult {
     /// `== none`: no result, or the alert is not active.
     None,
-    /// `== firing`, `== pending`
+    /// `== firing`, `== pending`, `== resolved`
     State(AlertState),
+    /// `== run`, `== escalated`, `== suppressed`, `== awaiting_approval`
+    Action(ActionState),
     /// `== 1.5`
     Value(Number),
 }
@@ -791,6 +897,7 @@ pub enum Item {
     Record(Record),
     Remediate(Remediate),
     Maintenance(Maintenance),
+    Suppress(Suppress),
     Test(TestBlock),
 }
 
@@ -803,6 +910,7 @@ impl Item {
             Item::Record(x) => x.span,
             Item::Remediate(x) => x.span,
             Item::Maintenance(x) => x.span,
+            Item::Suppress(x) => x.span,
             Item::Test(x) => x.span,
         }
     }
@@ -816,6 +924,7 @@ impl Item {
             Item::Record(_) => "record",
             Item::Remediate(_) => "remediate",
             Item::Maintenance(_) => "maintenance",
+            Item::Suppress(_) => "suppress",
             Item::Test(_) => "test",
         }
     }
@@ -895,6 +1004,17 @@ impl Item {
                 }
                 o.push(')');
             }
+            Item::Suppress(x) => {
+                let _ = write!(o, "(suppress {} {}", x.target.name, x.while_.name);
+                if let Some(on) = &x.on {
+                    o.push_str(" (on");
+                    for l in on {
+                        let _ = write!(o, " {}", l.name);
+                    }
+                    o.push(')');
+                }
+                o.push(')');
+            }
             Item::Test(t) => {
                 let _ = write!(o, "(test {:?}", t.name.value);
                 write_opt_dur(&mut o, "interval", &t.interval);
@@ -917,8 +1037,8 @@ impl Item {
                     let _ = write!(o, " {} ", dur_text(e.at.ms));
                     match &e.result {
                         ExpectResult::None => o.push_str("none"),
-                        ExpectResult::State(AlertState::Firing) => o.push_str("firing"),
-                        ExpectResult::State(AlertState::Pending) => o.push_str("pending"),
+                        ExpectResult::State(st) => o.push_str(st.word()),
+                        ExpectResult::Action(st) => o.push_str(st.word()),
                         ExpectResult::Value(n) => write_num(&mut o, n.value),
                     }
                     for (k, v) in &e.labels {
@@ -994,6 +1114,13 @@ impl RuleFile {
     pub fn maintenances(&self) -> impl Iterator<Item = &Maintenance> {
         self.items.iter().filter_map(|i| match i {
             Item::Maintenance(m) => Some(m),
+            _ => None,
+        })
+    }
+
+    pub fn suppressions(&self) -> impl Iterator<Item = &Suppress> {
+        self.items.iter().filter_map(|i| match i {
+            Item::Suppress(x) => Some(x),
             _ => None,
         })
     }

@@ -247,7 +247,7 @@ pub(crate) fn check_parsed(files: &[(Parsed, &str)]) -> Vec<Vec<Diagnostic>> {
                 Item::Remediate(r) => c.check_remediate(r, &world),
                 Item::Maintenance(m) => c.check_maintenance(m),
                 Item::Test(t) => c.check_test(t, &world),
-                Item::Alert(_) | Item::Evaluate(_) => {}
+                Item::Alert(_) | Item::Evaluate(_) | Item::Suppress(_) => {}
             }
         }
         out[fi].append(&mut c.diags);

@@ -220,6 +220,14 @@ fn item_anchors(src: &str, item: &Item, out: &mut Vec<Anchor>) {
                 vec![format!("evaluate every {}", e.every.text)],
             ));
         }
+        Item::Suppress(x) => {
+            let mut text = format!("suppress {} while {}", x.target.name, x.while_.name);
+            if let Some(on) = &x.on {
+                let names: Vec<&str> = on.iter().map(|l| l.name.as_str()).collect();
+                text.push_str(&format!(" on ({})", names.join(", ")));
+            }
+            out.push(line(span.start, span.end, 0, vec![text]));
+        }
         Item::Record(r) => {
             let head = format!("record {} = ", r.name.name);
             let flat = render(&r.expr);
@@ -455,8 +463,8 @@ fn render_expect(e: &Expect) -> Vec<String> {
     };
     let result = match &e.result {
         ExpectResult::None => "none".to_string(),
-        ExpectResult::State(AlertState::Firing) => "firing".to_string(),
-        ExpectResult::State(AlertState::Pending) => "pending".to_string(),
+        ExpectResult::State(st) => st.word().to_string(),
+        ExpectResult::Action(st) => st.word().to_string(),
         ExpectResult::Value(n) => n.text.clone(),
     };
     let mut s = format!("expect {target} at {} == {result}", e.at.text);

@@ -1259,6 +1259,7 @@ impl<'s> Builder<'s> {
             labels: Vec::new(),
             summary: None,
             runbook: None,
+            resolve_when: None,
             layout: Vec::new(),
             span,
         };
@@ -1362,6 +1363,11 @@ impl<'s> Builder<'s> {
             max: r.2,
             verify: r.3,
             escalate: r.4,
+            concurrency: Vec::new(),
+            breaker: None,
+            guard: None,
+            approve: None,
+            mode: None,
             layout,
             span,
         })
@@ -1469,6 +1475,8 @@ impl<'s> Builder<'s> {
             timeout: r.0,
             cooldown: r.1,
             max: r.2,
+            guard: None,
+            mode: None,
             layout,
             span,
         })
@@ -1687,7 +1695,7 @@ fn resolve_constants(file: &mut RuleFile) {
                     }
                 }
             }
-            Item::Evaluate(_) | Item::Remediate(_) => {}
+            Item::Evaluate(_) | Item::Remediate(_) | Item::Suppress(_) => {}
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod budget;
 pub mod eval;
 pub mod histogram;
 pub mod instant;
+pub mod live;
 pub mod plan;
 pub mod query;
 pub mod range;

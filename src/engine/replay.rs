@@ -15,56 +15,10 @@ use crate::model::{Matcher, SeriesKey};
 use crate::remediate::{Decision, Limits, Policy};
 use crate::store::SeriesData;
 use rayon::prelude::*;
-use serde::Serialize;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet};
 
-/// What happened to an action at a time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    /// The action would have run.
-    Run,
-    /// A maintenance condition held; the action waits for the window's next slot.
-    Scheduled,
-    /// Suppressed: the same series ran it within the cooldown.
-    Cooldown,
-    /// Suppressed: `max N per D` was spent.
-    MaxReached,
-    /// The alert was still firing when `verify within` ran out.
-    VerifyFailed,
-    /// The escalation action would have run.
-    Escalated,
-}
-
-impl EventKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            EventKind::Run => "run",
-            EventKind::Scheduled => "scheduled",
-            EventKind::Cooldown => "suppressed (cooldown)",
-            EventKind::MaxReached => "suppressed (max)",
-            EventKind::VerifyFailed => "verify failed",
-            EventKind::Escalated => "escalated",
-        }
-    }
-}
-
-/// One step of a remediation or maintenance dry run.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ActionEvent {
-    pub time: i64,
-    /// The `remediate` or `maintenance` block.
-    pub policy: String,
-    pub kind: EventKind,
-    /// The alert that triggered it, or the maintenance block's name.
-    pub trigger: String,
-    pub labels: Labels,
-    /// The action as it would have run (`exec "systemctl restart mcp@mcp-06"`).
-    pub action: String,
-    /// The alert episode (index into [`Replay::episodes`]) for remediations.
-    pub episode: Option<usize>,
-}
+pub use crate::remediate::decide::{ActionEvent, EventKind};
 
 /// Everything a replay produced.
 #[derive(Clone, Debug, Default)]

@@ -7,6 +7,11 @@
 //! [`action`] fills an action's template for a series: argv, URL or text.
 
 pub mod action;
+pub mod alertmanager;
+pub mod decide;
+pub mod exec;
+pub mod journal;
 pub mod policy;
+pub mod webhook;
 
 pub use policy::{Decision, Limits, Policy};
