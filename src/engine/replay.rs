@@ -249,6 +249,7 @@ fn remediate(r: &Remediate, episodes: &[Episode], grid: Grid) -> Vec<ActionEvent
             labels: e.labels.clone(),
             action: render_action(action, &e.labels, &e.alert, e.last_value),
             episode: Some(i),
+            value: e.last_value,
         };
         match policy.decide(&key, t) {
             Decision::Run => {
@@ -302,6 +303,7 @@ fn maintain(m: &Maintenance, condition: &[Series], grid: Grid) -> Vec<ActionEven
             labels: s.labels.clone(),
             action: render_action(&m.action, &s.labels, &m.name.name, value),
             episode: None,
+            value,
         };
         let mut scheduled: Option<(i64, f64)> = None;
         let mut blocked_until = i64::MIN;

@@ -55,6 +55,8 @@ pub struct ActionEvent {
     pub action: String,
     /// The alert episode (index into [`Replay::episodes`]) for remediations.
     pub episode: Option<usize>,
+    /// The condition's value that the action's template sees as `{{value}}`.
+    pub value: f64,
 }
 
 /// An approval given with `mcpops approve ID`, read back from the journal.

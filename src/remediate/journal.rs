@@ -53,3 +53,62 @@ pub struct Intent {
     /// Wall-clock time of the intent (the event's time is its step).
     pub wall_ms: i64,
 }
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    /// A record that does not read back (not a torn last line, which is dropped).
+    #[error("{path}:{line}: {message}")]
+    Corrupt {
+        path: String,
+        line: usize,
+        message: String,
+    },
+    /// Another `watch` holds the journal.
+    #[error("{0}")]
+    Locked(String),
+}
+
+/// The journal of one store, open for writing by one `watch`.
+pub struct Journal {
+    _private: (),
+}
+
+impl Journal {
+    /// Opens (or creates) `STORE/journal/`, takes its lock, and records
+    /// `unknown` for every intent that has no result.
+    pub fn open(_store_root: &std::path::Path) -> Result<Journal, JournalError> {
+        todo!("act helper")
+    }
+
+    /// Records a decision that runs nothing (a suppression, a failed
+    /// verification, a wait for approval).
+    pub fn record(&self, _event: &ActionEvent) -> Result<(), JournalError> {
+        todo!("act helper")
+    }
+
+    /// Records, and syncs to disk, that an action is about to run.
+    pub fn intent(&self, _intent: &Intent) -> Result<(), JournalError> {
+        todo!("act helper")
+    }
+
+    /// Records, and syncs, how the action with intent `id` ended.
+    pub fn result(&self, _id: &str, _result: &ActionResult) -> Result<(), JournalError> {
+        todo!("act helper")
+    }
+
+    /// Every decision recorded so far, in order (intents' events included).
+    pub fn past(&self) -> Vec<ActionEvent> {
+        todo!("act helper")
+    }
+
+    /// The approvals given so far (re-read: `mcpops approve` appends them
+    /// from another process).
+    pub fn approvals(&self) -> Result<super::decide::Approvals, JournalError> {
+        todo!("act helper")
+    }
+}
