@@ -566,6 +566,7 @@ pub struct Alert {
     pub runbook: Option<Template>,
     /// `resolve when EXPR` (hysteresis): once firing, the alert stays firing
     /// until this holds for its series, even when `when` no longer does.
+    /// Its layout key is `resolve`.
     pub resolve_when: Option<Expr>,
     pub layout: Layout,
     pub span: Span,
@@ -704,7 +705,9 @@ pub struct Remediate {
     pub verify: Option<Dur>,
     pub escalate: Option<Action>,
     /// `concurrency N` (the whole block) and `concurrency N per LABEL` (per
-    /// value of the label): how many of its actions may run at once.
+    /// value of the label): how many of its actions may run at once. At
+    /// most one of each kind; their layout keys are `concurrency` and
+    /// `concurrency per`.
     pub concurrency: Vec<Concurrency>,
     /// `breaker N per D`: fleet-wide circuit breaker; after N actions of the
     /// block within D it stops acting and pages (the escalation).
