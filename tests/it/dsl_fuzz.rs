@@ -36,6 +36,14 @@ const TABLE: &[&str] = &[
     "maintenance M { when x > 1 window \"Sun 25:00\" do exec \"x\" }",
     "# comment only\n# another",
     "alert A { # c\n when x # d\n > 1 # e\n} # f",
+    "alert H {\n  when cpu > 90%\n  resolve when cpu < 80%\n  for 5m\n}",
+    "alert H { when cpu > 0.9 resolve when cpu < bool 0.8 }",
+    "remediate S {\n  on A\n  do exec \"restart {{server}}\"\n  concurrency 2\n  concurrency 1 per server\n  breaker 5 per 1h\n  guard count(up == 1) / count(up) >= 0.8\n  approve within 15m by \"oncall\"\n  mode dry-run\n  escalate notify \"oncall\"\n}",
+    "remediate S { on A do notify \"x\" concurrency 0 concurrency 1 breaker 0 per 0s approve within 0s by \"\" }",
+    "maintenance M { when x > 1 window \"daily 01:00-02:00\" do exec \"x\" guard up == 1 mode auto }",
+    "suppress A while B on (server, region)",
+    "suppress A while A\nsuppress B while C\nsuppress C while B",
+    "test \"t\" {\n  expect A at 5m == resolved { a=\"b\" }\n  expect R at 1m == run\n  expect R at 2m == escalated\n  expect R at 3m == suppressed\n  expect R at 4m == awaiting_approval\n}",
 ];
 
 fn shipped() -> Vec<String> {
@@ -59,6 +67,7 @@ fn items(src: &str) -> Vec<String> {
             "record ",
             "remediate ",
             "maintenance ",
+            "suppress ",
             "test ",
         ]
         .iter()
@@ -129,6 +138,15 @@ const ALPHABET: &[&str] = &[
     "remediate",
     "maintenance",
     "evaluate every",
+    "resolve when",
+    "concurrency",
+    "breaker",
+    "guard",
+    "approve within",
+    "mode dry-run",
+    "suppress",
+    "while",
+    "per",
     "{{",
     "}}",
     "{{server}}",
