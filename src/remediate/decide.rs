@@ -227,11 +227,10 @@ pub struct AlertAt {
     pub episode: usize,
 }
 
-/// What is known at one step: everything [`Decider::step`] decides from.
+/// What is known at one step: everything [`Decider::step`] decides from
+/// besides the step's time.
 #[derive(Clone, Debug, Default)]
 pub struct StepView<'a> {
-    /// The step (ms).
-    pub t: i64,
     /// The active alert instances at `t` (pending or firing), any order.
     pub alerts: Vec<AlertAt>,
     /// Each guarded block's guard at `t`, by block name: whether the guard
@@ -464,10 +463,10 @@ impl Decider {
         }
     }
 
-    /// The decisions at step `view.t` (steps in increasing order), in the
-    /// order they are made: remediation blocks first, in file order, then
-    /// maintenance blocks.
-    pub fn step(&mut self, view: &StepView) -> Vec<ActionEvent> {
+    /// The decisions at step `t` (ms; steps in increasing order), from what
+    /// `view` says is known then, in the order they are made: remediation
+    /// blocks first, in file order, then maintenance blocks.
+    pub fn step(&mut self, t: i64, view: &StepView) -> Vec<ActionEvent> {
         let mut out = Vec::new();
         let empty = Approvals::new();
         let approvals = view.approvals.unwrap_or(&empty);
@@ -486,7 +485,7 @@ impl Decider {
                     .get(&r.block.name.name)
                     .copied()
                     .unwrap_or(false);
-            r.step(view.t, &firing, guard, approvals, &self.past, &mut out);
+            r.step(t, &firing, guard, approvals, &self.past, &mut out);
         }
         for m in &mut self.maintenances {
             let guard = m.block.guard.is_none()
@@ -499,7 +498,7 @@ impl Decider {
                 .conditions
                 .get(&m.block.name.name)
                 .map_or(&[][..], Vec::as_slice);
-            m.step(view.t, cond, guard, &self.past, &mut out);
+            m.step(t, cond, guard, &self.past, &mut out);
         }
         out
     }
@@ -989,7 +988,6 @@ pub fn decide_over(
         }
         active.retain(|&i| episodes[i].ended_at.is_none_or(|e| t < e));
         let view = StepView {
-            t,
             alerts: active
                 .iter()
                 .map(|&i| {
@@ -1020,7 +1018,7 @@ pub fn decide_over(
                 .collect(),
             approvals: Some(approvals),
         };
-        out.extend(decider.step(&view));
+        out.extend(decider.step(t, &view));
     }
     out
 }
@@ -1112,9 +1110,7 @@ mod tests {
     ) -> Vec<(i64, EventKind, String)> {
         let mut out = Vec::new();
         for m in from..=to {
-            let mut view = at(m);
-            view.t = m * MIN;
-            for e in d.step(&view) {
+            for e in d.step(m * MIN, &at(m)) {
                 out.push((e.time / MIN, e.kind, label(&e.labels, "server").to_string()));
             }
         }
@@ -1268,10 +1264,12 @@ mod tests {
         ));
         let mut all = Vec::new();
         for m in 0..3 {
-            all.extend(d.step(&StepView {
-                t: m * MIN,
-                ..alerts(vec![down("a", 0, 0)])
-            }));
+            all.extend(d.step(
+                m * MIN,
+                &StepView {
+                    ..alerts(vec![down("a", 0, 0)])
+                },
+            ));
         }
         // The deadline (1m30s) falls between steps: decided at the next one.
         assert_eq!(all[1].time, 2 * MIN);
@@ -1293,10 +1291,10 @@ mod tests {
         let mut got = Vec::new();
         for k in 0..6 {
             let t = k * 30_000;
-            for e in d.step(&StepView {
+            for e in d.step(
                 t,
-                ..alerts(vec![down("a", 0, 0), down("b", 0, 1), down("c", 0, 2)])
-            }) {
+                &alerts(vec![down("a", 0, 0), down("b", 0, 1), down("c", 0, 2)]),
+            ) {
                 got.push((t / 1000, e.kind, label(&e.labels, "server").to_string()));
             }
         }
@@ -1319,6 +1317,7 @@ mod tests {
     #[test]
     fn never_more_slots_than_the_limits_five_series_at_once() {
         let mut d = Decider::new(&rules("  timeout 2m\n", |r| {
+            r.on.push(ident("Down2"));
             r.concurrency = vec![
                 Concurrency {
                     limit: 1,
@@ -1332,27 +1331,20 @@ mod tests {
                 },
             ];
         }));
-        // Five servers, two instances each (two alerts), fire at once.
-        let view = |m: i64| {
-            let mut v = Vec::new();
-            for (i, s) in ["s1", "s2", "s3", "s4", "s5"].iter().enumerate() {
-                v.push(down(s, 0, i));
-                let mut other = down(s, 0, 10 + i);
-                other.alert = "Down2".into();
-                v.push(other);
-            }
-            StepView {
-                t: m * MIN,
-                ..alerts(v)
-            }
-        };
-        for r in d.remediations.iter_mut() {
-            r.triggers.insert("Down2".into());
+        // Five servers, two instances each (the block is on two alerts),
+        // fire at once.
+        let mut v = Vec::new();
+        for (i, s) in ["s1", "s2", "s3", "s4", "s5"].iter().enumerate() {
+            v.push(down(s, 0, i));
+            let mut other = down(s, 0, 10 + i);
+            other.alert = "Down2".into();
+            v.push(other);
         }
+        let view = alerts(v);
         let slot = 2 * MIN + 5_000;
         let mut runs: Vec<(i64, String)> = Vec::new();
         for m in 0..40 {
-            for e in d.step(&view(m)) {
+            for e in d.step(m * MIN, &view) {
                 if e.kind == Run {
                     runs.push((e.time, label(&e.labels, "server").to_string()));
                 }
@@ -1450,10 +1442,12 @@ mod tests {
     fn an_approved_action_runs_with_who_approved_it() {
         let files = rules("", approve);
         let mut d = Decider::new(&files);
-        let asked = d.step(&StepView {
-            t: 0,
-            ..alerts(vec![down("a", 0, 0)])
-        });
+        let asked = d.step(
+            0,
+            &StepView {
+                ..alerts(vec![down("a", 0, 0)])
+            },
+        );
         assert_eq!(asked.len(), 1);
         assert_eq!(asked[0].kind, AwaitingApproval);
         let id = asked[0].id();
@@ -1468,11 +1462,13 @@ mod tests {
         let approvals: &'static Approvals = Box::leak(Box::new(approvals));
         let mut got = Vec::new();
         for m in 1..8 {
-            got.extend(d.step(&StepView {
-                t: m * MIN,
-                approvals: Some(approvals),
-                ..alerts(vec![down("a", 0, 0)])
-            }));
+            got.extend(d.step(
+                m * MIN,
+                &StepView {
+                    approvals: Some(approvals),
+                    ..alerts(vec![down("a", 0, 0)])
+                },
+            ));
         }
         // Approved at 3m + 1ms: known at the 4m step.
         assert_eq!(got.len(), 1, "{got:?}");
@@ -1518,10 +1514,13 @@ mod tests {
     fn events_carry_the_blocks_mode() {
         let files = rules("", |r| r.mode = Some((Mode::DryRun, Span::default())));
         let mut d = Decider::new(&files);
-        let e = d.step(&alerts(vec![down("a", 0, 0)]));
+        let e = d.step(0, &alerts(vec![down("a", 0, 0)]));
         assert_eq!(e[0].mode, Mode::DryRun);
         let mut d = Decider::new(&rules("", |_| {}));
-        assert_eq!(d.step(&alerts(vec![down("a", 0, 0)]))[0].mode, Mode::Auto);
+        assert_eq!(
+            d.step(0, &alerts(vec![down("a", 0, 0)]))[0].mode,
+            Mode::Auto
+        );
     }
 
     #[test]
@@ -1534,10 +1533,12 @@ mod tests {
         let mut whole = Decider::new(&files);
         let mut all = Vec::new();
         for m in 0..=30 {
-            all.extend(whole.step(&StepView {
-                t: m * MIN,
-                ..alerts(vec![down("a", 0, 0)])
-            }));
+            all.extend(whole.step(
+                m * MIN,
+                &StepView {
+                    ..alerts(vec![down("a", 0, 0)])
+                },
+            ));
         }
         // Stopped after 12m, restarted: seeded with what was decided, it
         // replays from the start and makes only the decisions after 12m,
@@ -1547,10 +1548,12 @@ mod tests {
         again.seed(&before);
         let mut after = Vec::new();
         for m in 0..=30 {
-            after.extend(again.step(&StepView {
-                t: m * MIN,
-                ..alerts(vec![down("a", 0, 0)])
-            }));
+            after.extend(again.step(
+                m * MIN,
+                &StepView {
+                    ..alerts(vec![down("a", 0, 0)])
+                },
+            ));
         }
         let expected: Vec<ActionEvent> =
             all.iter().filter(|e| e.time > 12 * MIN).cloned().collect();
@@ -1578,7 +1581,7 @@ mod tests {
     fn a_pending_approval_survives_a_restart() {
         let files = rules("", approve);
         let mut d = Decider::new(&files);
-        let asked = d.step(&alerts(vec![down("a", 0, 0)]));
+        let asked = d.step(0, &alerts(vec![down("a", 0, 0)]));
         let approvals: &'static Approvals = Box::leak(Box::new(
             [(
                 asked[0].id(),
@@ -1593,11 +1596,13 @@ mod tests {
         cold.seed(&asked);
         let got: Vec<ActionEvent> = (3..8)
             .flat_map(|m| {
-                cold.step(&StepView {
-                    t: m * MIN,
-                    approvals: Some(approvals),
-                    ..alerts(vec![down("a", 0, 0)])
-                })
+                cold.step(
+                    m * MIN,
+                    &StepView {
+                        approvals: Some(approvals),
+                        ..alerts(vec![down("a", 0, 0)])
+                    },
+                )
             })
             .collect();
         assert_eq!(got.len(), 1, "asked once, before the restart: {got:?}");
@@ -1622,7 +1627,7 @@ mod tests {
         for k in 0..12 {
             let t = 60 * MIN + k * 10 * MIN;
             got.extend(
-                d.step(&StepView { t, ..cond("a") })
+                d.step(t, &cond("a"))
                     .into_iter()
                     .map(|e| (e.time / MIN, e.kind)),
             );
@@ -1643,11 +1648,13 @@ mod tests {
             // The guard holds from 02:30 on the second day.
             let guard = t >= (24 + 2) * 60 * MIN + 30 * MIN;
             got.extend(
-                d.step(&StepView {
+                d.step(
                     t,
-                    guards: [("M".to_string(), guard)].into(),
-                    ..cond("a")
-                })
+                    &StepView {
+                        guards: [("M".to_string(), guard)].into(),
+                        ..cond("a")
+                    },
+                )
                 .into_iter()
                 .map(|e| (e.time / MIN, e.kind)),
             );
@@ -1680,7 +1687,7 @@ mod tests {
         let mut d = Decider::new(&rules("", |r| {
             r.mode = Some((Mode::DryRun, Span::default()))
         }));
-        let e = d.step(&alerts(vec![down("a", 0, 0)])).remove(0);
+        let e = d.step(0, &alerts(vec![down("a", 0, 0)])).remove(0);
         let json = serde_json::to_string(&e).unwrap();
         assert!(json.contains("\"mode\":\"dry-run\""), "{json}");
         let back: ActionEvent = serde_json::from_str(&json).unwrap();
