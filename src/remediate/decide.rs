@@ -349,6 +349,7 @@ struct RemedState {
     /// The last `suppressed (max)` per instance: the escalation goes out
     /// once per episode.
     max_hit: HashMap<Instance, i64>,
+    seeds: Seeds,
     /// The breaker is open and has paged for this opening.
     breaker_paged: bool,
 }
@@ -382,6 +383,7 @@ struct MaintState {
     mode: Mode,
     policy: Policy,
     series: BTreeMap<String, MaintSeries>,
+    seeds: Seeds,
 }
 
 /// The decisions of every `remediate` and `maintenance` block of a rule set,
@@ -390,8 +392,6 @@ struct MaintState {
 pub struct Decider {
     remediations: Vec<RemedState>,
     maintenances: Vec<MaintState>,
-    /// Decisions made before (the journal's): not made again.
-    past: HashSet<String>,
 }
 
 impl Decider {
@@ -414,6 +414,7 @@ impl Decider {
                 verifies: Vec::new(),
                 approvals: HashMap::new(),
                 max_hit: HashMap::new(),
+                seeds: Seeds::default(),
                 breaker_paged: false,
                 block: r.clone(),
             })
@@ -425,13 +426,13 @@ impl Decider {
                 mode: m.mode.map_or(Mode::Auto, |(m, _)| m),
                 policy: Policy::new(limits(m.cooldown.as_ref(), m.max.as_ref(), None)),
                 series: BTreeMap::new(),
+                seeds: Seeds::default(),
                 block: m.clone(),
             })
             .collect();
         Decider {
             remediations,
             maintenances,
-            past: HashSet::new(),
         }
     }
 
@@ -441,25 +442,26 @@ impl Decider {
     /// stay pending; and a decision with the same [`ActionEvent::id`] is
     /// not made again.
     pub fn seed(&mut self, past: &[ActionEvent]) {
-        let mut past: Vec<&ActionEvent> = past.iter().collect();
-        past.sort_by_key(|e| e.time);
         for ev in past {
-            if !self.past.insert(ev.id()) {
-                continue;
-            }
             if let Some(r) = self
                 .remediations
                 .iter_mut()
                 .find(|r| r.block.name.name == ev.policy)
             {
-                r.apply(ev);
+                r.seeds.push(ev.clone());
             } else if let Some(m) = self
                 .maintenances
                 .iter_mut()
                 .find(|m| m.block.name.name == ev.policy)
             {
-                m.apply(ev, true);
+                m.seeds.push(ev.clone());
             }
+        }
+        for r in &mut self.remediations {
+            r.seeds.ready();
+        }
+        for m in &mut self.maintenances {
+            m.seeds.ready();
         }
     }
 
@@ -485,7 +487,9 @@ impl Decider {
                     .get(&r.block.name.name)
                     .copied()
                     .unwrap_or(false);
-            r.step(t, &firing, guard, approvals, &self.past, &mut out);
+            r.catch_up(t, false);
+            r.step(t, &firing, guard, approvals, &mut out);
+            r.catch_up(t, true);
         }
         for m in &mut self.maintenances {
             let guard = m.block.guard.is_none()
@@ -498,7 +502,9 @@ impl Decider {
                 .conditions
                 .get(&m.block.name.name)
                 .map_or(&[][..], Vec::as_slice);
-            m.step(t, cond, guard, &self.past, &mut out);
+            m.catch_up(t, false);
+            m.step(t, cond, guard, &mut out);
+            m.catch_up(t, true);
         }
         out
     }
@@ -513,22 +519,87 @@ impl Decider {
     }
 }
 
-/// Records `ev` and applies it, unless it is a decision made before (whose
-/// effects [`Decider::seed`] applied already).
-fn commit(
-    past: &HashSet<String>,
-    out: &mut Vec<ActionEvent>,
-    ev: ActionEvent,
-    apply: impl FnOnce(&ActionEvent),
-) {
-    if past.contains(&ev.id()) {
-        return;
+/// Decisions made before (the journal's), each taking effect at its step:
+/// consumed when the same decision is made again (it is not recorded
+/// twice), else applied once its step has passed. Applying them at their
+/// step, not at once, lets a Decider replay history from before them.
+#[derive(Clone, Debug, Default)]
+struct Seeds {
+    /// In time order.
+    events: Vec<ActionEvent>,
+    ids: HashMap<String, usize>,
+    consumed: Vec<bool>,
+    /// Events before this index are consumed or applied.
+    next: usize,
+}
+
+impl Seeds {
+    fn push(&mut self, ev: ActionEvent) {
+        self.events.push(ev);
     }
-    apply(&ev);
-    out.push(ev);
+
+    /// Orders what [`Seeds::push`] took.
+    fn ready(&mut self) {
+        self.events.sort_by_key(|e| e.time);
+        self.ids = self
+            .events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.id(), i))
+            .collect();
+        self.consumed = vec![false; self.events.len()];
+        self.next = 0;
+    }
+
+    /// Whether `id` is a decision made before, not yet taken (and takes it).
+    fn take(&mut self, id: &str) -> bool {
+        match self.ids.get(id) {
+            Some(&i) if !self.consumed[i] => {
+                self.consumed[i] = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The decisions before `t` (or at it, with `inclusive`) that were not
+    /// made again: they happened, so they count.
+    fn passed(&mut self, t: i64, inclusive: bool) -> Vec<ActionEvent> {
+        let mut out = Vec::new();
+        while let Some(e) = self.events.get(self.next) {
+            if e.time > t || (e.time == t && !inclusive) {
+                break;
+            }
+            if !self.consumed[self.next] {
+                self.consumed[self.next] = true;
+                out.push(e.clone());
+            }
+            self.next += 1;
+        }
+        out
+    }
 }
 
 impl RemedState {
+    /// Records a decision (unless it was made before) and, with
+    /// `effects`, applies it to the limits.
+    fn commit(&mut self, out: &mut Vec<ActionEvent>, ev: ActionEvent, effects: bool) {
+        let made_before = self.seeds.take(&ev.id());
+        if effects {
+            self.apply(&ev);
+        }
+        if !made_before {
+            out.push(ev);
+        }
+    }
+
+    /// Applies the decisions made before that this step passed.
+    fn catch_up(&mut self, t: i64, inclusive: bool) {
+        for ev in self.seeds.passed(t, inclusive) {
+            self.apply(&ev);
+        }
+    }
+
     fn event(&self, t: i64, kind: EventKind, a: &AlertAt, action: &Action) -> ActionEvent {
         ActionEvent {
             time: t,
@@ -601,7 +672,6 @@ impl RemedState {
         firing: &[&AlertAt],
         guard: bool,
         approvals: &Approvals,
-        past: &HashSet<String>,
         out: &mut Vec<ActionEvent>,
     ) {
         let mine: Vec<(&AlertAt, Instance)> = firing
@@ -656,10 +726,10 @@ impl RemedState {
                 continue;
             }
             let ev = self.event(t, EventKind::VerifyFailed, a, &self.block.action);
-            commit(past, out, ev, |_| {});
+            self.commit(out, ev, false);
             if let Some(esc) = &self.block.escalate {
                 let ev = self.event(t, EventKind::Escalated, a, esc);
-                commit(past, out, ev, |_| {});
+                self.commit(out, ev, false);
             }
             if let Some(e) = self.episodes.get_mut(&v.inst) {
                 e.due = Some(v.deadline.max(v.run + cooldown));
@@ -690,10 +760,10 @@ impl RemedState {
                 if !approved && t >= ap.asked_at + within.within.ms {
                     self.approvals.remove(&inst);
                     let ev = self.event(t, EventKind::ApprovalExpired, a, &self.block.action);
-                    commit(past, out, ev, |_| {});
+                    self.commit(out, ev, false);
                     if let Some(esc) = &self.block.escalate {
                         let ev = self.event(t, EventKind::Escalated, a, esc);
-                        commit(past, out, ev, |_| {});
+                        self.commit(out, ev, false);
                     }
                     self.set(&inst, None, None);
                     continue;
@@ -702,7 +772,7 @@ impl RemedState {
             let held = |kind: EventKind| (hold != Some(kind)).then_some(kind);
             if a.suppressed {
                 if let Some(k) = held(EventKind::Inhibited) {
-                    self.hold(t, k, a, &inst, past, out);
+                    self.hold(t, k, a, &inst, out);
                 }
                 continue;
             }
@@ -710,18 +780,17 @@ impl RemedState {
                 Decision::Run => {}
                 Decision::Cooldown { until } => {
                     let ev = self.event(t, EventKind::Cooldown, a, &self.block.action);
-                    commit(past, out, ev, |_| {});
+                    self.commit(out, ev, false);
                     self.set(&inst, Some(until), None);
                     continue;
                 }
                 Decision::MaxReached { .. } => {
                     let paged = self.max_hit.get(&inst).is_some_and(|&m| m >= fired_at);
                     let ev = self.event(t, EventKind::MaxReached, a, &self.block.action);
-                    let me = &mut *self;
-                    commit(past, out, ev, |ev| me.apply(ev));
+                    self.commit(out, ev, true);
                     if !paged && let Some(esc) = &self.block.escalate {
                         let ev = self.event(t, EventKind::Escalated, a, esc);
-                        commit(past, out, ev, |_| {});
+                        self.commit(out, ev, false);
                     }
                     self.set(&inst, None, None);
                     continue;
@@ -729,12 +798,12 @@ impl RemedState {
             }
             if breaker_open {
                 if let Some(k) = held(EventKind::Breaker) {
-                    self.hold(t, k, a, &inst, past, out);
+                    self.hold(t, k, a, &inst, out);
                     if !self.breaker_paged {
                         self.breaker_paged = true;
                         if let Some(esc) = &self.block.escalate {
                             let ev = self.event(t, EventKind::Escalated, a, esc);
-                            commit(past, out, ev, |_| {});
+                            self.commit(out, ev, false);
                         }
                     }
                 }
@@ -742,7 +811,7 @@ impl RemedState {
             }
             if !guard {
                 if let Some(k) = held(EventKind::Guard) {
-                    self.hold(t, k, a, &inst, past, out);
+                    self.hold(t, k, a, &inst, out);
                 }
                 continue;
             }
@@ -759,7 +828,7 @@ impl RemedState {
             });
             if full {
                 if let Some(k) = held(EventKind::Concurrency) {
-                    self.hold(t, k, a, &inst, past, out);
+                    self.hold(t, k, a, &inst, out);
                 }
                 continue;
             }
@@ -768,8 +837,7 @@ impl RemedState {
                 match self.approvals.get(&inst) {
                     None => {
                         let ev = self.event(t, EventKind::AwaitingApproval, a, &self.block.action);
-                        let me = &mut *self;
-                        commit(past, out, ev, |ev| me.apply(ev));
+                        self.commit(out, ev, true);
                         if let Some(e) = self.episodes.get_mut(&inst) {
                             e.hold = None;
                         }
@@ -783,8 +851,7 @@ impl RemedState {
             }
             let mut ev = self.event(t, EventKind::Run, a, &self.block.action);
             ev.approved_by = approved_by;
-            let me = &mut *self;
-            commit(past, out, ev, |ev| me.apply(ev));
+            self.commit(out, ev, true);
             self.approvals.remove(&inst);
             self.set(&inst, None, None);
         }
@@ -805,11 +872,10 @@ impl RemedState {
         kind: EventKind,
         a: &AlertAt,
         inst: &Instance,
-        past: &HashSet<String>,
         out: &mut Vec<ActionEvent>,
     ) {
         let ev = self.event(t, kind, a, &self.block.action);
-        commit(past, out, ev, |_| {});
+        self.commit(out, ev, false);
         if let Some(e) = self.episodes.get_mut(inst) {
             e.hold = Some(kind);
         }
@@ -817,6 +883,23 @@ impl RemedState {
 }
 
 impl MaintState {
+    /// As [`RemedState::commit`].
+    fn commit(&mut self, out: &mut Vec<ActionEvent>, ev: ActionEvent, effects: bool) {
+        let made_before = self.seeds.take(&ev.id());
+        if effects {
+            self.apply(&ev, false);
+        }
+        if !made_before {
+            out.push(ev);
+        }
+    }
+
+    fn catch_up(&mut self, t: i64, inclusive: bool) {
+        for ev in self.seeds.passed(t, inclusive) {
+            self.apply(&ev, true);
+        }
+    }
+
     fn event(&self, t: i64, kind: EventKind, labels: &Labels, value: f64) -> ActionEvent {
         let name = &self.block.name.name;
         ActionEvent {
@@ -874,14 +957,7 @@ impl MaintState {
         None
     }
 
-    fn step(
-        &mut self,
-        t: i64,
-        cond: &[(Labels, f64)],
-        guard: bool,
-        past: &HashSet<String>,
-        out: &mut Vec<ActionEvent>,
-    ) {
+    fn step(&mut self, t: i64, cond: &[(Labels, f64)], guard: bool, out: &mut Vec<ActionEvent>) {
         let Some(window) = self.block.window.window.clone() else {
             return;
         };
@@ -909,7 +985,7 @@ impl MaintState {
                     s.scheduled = Some((at, v));
                     s.labels = labels.clone();
                     let ev = self.event(t, EventKind::Scheduled, labels, v);
-                    commit(past, out, ev, |_| {});
+                    self.commit(out, ev, false);
                 }
                 Decision::Cooldown { until } | Decision::MaxReached { until } => {
                     s.blocked_until = until;
@@ -930,7 +1006,7 @@ impl MaintState {
             if !guard {
                 if s.hold != Some(EventKind::Guard) {
                     let ev = self.event(t, EventKind::Guard, &labels, value);
-                    commit(past, out, ev, |_| {});
+                    self.commit(out, ev, false);
                 }
                 let s = self.series.get_mut(key).expect("listed");
                 s.hold = Some(EventKind::Guard);
@@ -947,8 +1023,7 @@ impl MaintState {
                 Decision::MaxReached { .. } => EventKind::MaxReached,
             };
             let ev = self.event(t, kind, &labels, value);
-            let me = &mut *self;
-            commit(past, out, ev, |ev| me.apply(ev, false));
+            self.commit(out, ev, true);
             let s = self.series.get_mut(key).expect("listed");
             s.scheduled = None;
             s.hold = None;
@@ -1608,6 +1683,89 @@ mod tests {
         assert_eq!(got.len(), 1, "asked once, before the restart: {got:?}");
         assert_eq!((got[0].kind, got[0].time), (Run, 5 * MIN));
         assert_eq!(got[0].approved_by.as_deref(), Some("bob"));
+    }
+
+    #[test]
+    fn a_restart_that_replays_from_before_the_seeded_decisions_decides_the_same() {
+        let files = rules(
+            "  cooldown 10m\n  max 2 per 1h\n  verify within 5m\n  escalate notify \"oncall\"\n",
+            approve,
+        );
+        // The alert fires from 3m on; approvals come 2m after each request.
+        let view = |m: i64| {
+            alerts(if m >= 3 {
+                vec![down("a", 3 * MIN, 0)]
+            } else {
+                vec![]
+            })
+        };
+        let mut approvals = Approvals::new();
+        let mut whole = Decider::new(&files);
+        let mut all = Vec::new();
+        for m in 0..=40 {
+            let a: &'static Approvals = Box::leak(Box::new(approvals.clone()));
+            let got = whole.step(
+                m * MIN,
+                &StepView {
+                    approvals: Some(a),
+                    ..view(m)
+                },
+            );
+            for e in &got {
+                if e.kind == AwaitingApproval {
+                    approvals.insert(
+                        e.id(),
+                        Approval {
+                            by: "o".into(),
+                            at_ms: e.time + 2 * MIN,
+                        },
+                    );
+                }
+            }
+            all.extend(got);
+        }
+        let kinds: Vec<(i64, EventKind)> = all.iter().map(|e| (e.time / MIN, e.kind)).collect();
+        assert_eq!(
+            kinds,
+            [
+                (3, AwaitingApproval),
+                (5, Run),
+                (10, VerifyFailed),
+                (10, Escalated),
+                (15, AwaitingApproval),
+                (17, Run),
+                (22, VerifyFailed),
+                (22, Escalated),
+                (27, MaxReached),
+                (27, Escalated),
+            ]
+        );
+        let approvals: &'static Approvals = Box::leak(Box::new(approvals));
+        // Restarted at 16m, seeded with what was decided (an approval
+        // pending), replaying from 0: the same decisions after 16m, the
+        // request not repeated, the runs not counted twice.
+        for cut in [4, 12, 16, 20] {
+            let before: Vec<ActionEvent> = all
+                .iter()
+                .filter(|e| e.time <= cut * MIN)
+                .cloned()
+                .collect();
+            let mut again = Decider::new(&files);
+            again.seed(&before);
+            let mut after = Vec::new();
+            for m in 0..=40 {
+                after.extend(again.step(
+                    m * MIN,
+                    &StepView {
+                        approvals: Some(approvals),
+                        ..view(m)
+                    },
+                ));
+            }
+            let expected: Vec<ActionEvent> =
+                all.iter().filter(|e| e.time > cut * MIN).cloned().collect();
+            assert_eq!(after, expected, "restarted after {cut}m");
+        }
     }
 
     fn cond(server: &str) -> StepView<'static> {
