@@ -227,10 +227,11 @@ pub struct AlertAt {
     pub episode: usize,
 }
 
-/// What is known at one step: everything [`Decider::step`] decides from
-/// besides the step's time.
+/// What is known at one step: everything [`Decider::step`] decides from.
 #[derive(Clone, Debug, Default)]
 pub struct StepView<'a> {
+    /// The step (ms).
+    pub t: i64,
     /// The active alert instances at `t` (pending or firing), any order.
     pub alerts: Vec<AlertAt>,
     /// Each guarded block's guard at `t`, by block name: whether the guard
@@ -465,10 +466,11 @@ impl Decider {
         }
     }
 
-    /// The decisions at step `t` (ms; steps in increasing order), from what
-    /// `view` says is known then, in the order they are made: remediation
-    /// blocks first, in file order, then maintenance blocks.
-    pub fn step(&mut self, t: i64, view: &StepView) -> Vec<ActionEvent> {
+    /// The decisions at step `view.t` (ms; steps in increasing order), from
+    /// what `view` says is known then, in the order they are made:
+    /// remediation blocks first, in file order, then maintenance blocks.
+    pub fn step(&mut self, view: &StepView) -> Vec<ActionEvent> {
+        let t = view.t;
         let mut out = Vec::new();
         let empty = Approvals::new();
         let approvals = view.approvals.unwrap_or(&empty);
@@ -1063,6 +1065,7 @@ pub fn decide_over(
         }
         active.retain(|&i| episodes[i].ended_at.is_none_or(|e| t < e));
         let view = StepView {
+            t,
             alerts: active
                 .iter()
                 .map(|&i| {
@@ -1093,7 +1096,7 @@ pub fn decide_over(
                 .collect(),
             approvals: Some(approvals),
         };
-        out.extend(decider.step(t, &view));
+        out.extend(decider.step(&view));
     }
     out
 }
@@ -1115,6 +1118,17 @@ mod tests {
     use crate::dsl::ast::{Approve, Concurrency, Ident, Item, Span, StrLit};
 
     const MIN: i64 = 60_000;
+
+    /// [`Decider::step`] at `t` with `view`'s contents.
+    trait At {
+        fn at(&mut self, t: i64, view: &StepView) -> Vec<ActionEvent>;
+    }
+
+    impl At for Decider {
+        fn at(&mut self, t: i64, view: &StepView) -> Vec<ActionEvent> {
+            self.step(&StepView { t, ..view.clone() })
+        }
+    }
 
     fn dur(ms: i64) -> Dur {
         Dur {
@@ -1185,7 +1199,7 @@ mod tests {
     ) -> Vec<(i64, EventKind, String)> {
         let mut out = Vec::new();
         for m in from..=to {
-            for e in d.step(m * MIN, &at(m)) {
+            for e in d.at(m * MIN, &at(m)) {
                 out.push((e.time / MIN, e.kind, label(&e.labels, "server").to_string()));
             }
         }
@@ -1339,7 +1353,7 @@ mod tests {
         ));
         let mut all = Vec::new();
         for m in 0..3 {
-            all.extend(d.step(
+            all.extend(d.at(
                 m * MIN,
                 &StepView {
                     ..alerts(vec![down("a", 0, 0)])
@@ -1366,7 +1380,7 @@ mod tests {
         let mut got = Vec::new();
         for k in 0..6 {
             let t = k * 30_000;
-            for e in d.step(
+            for e in d.at(
                 t,
                 &alerts(vec![down("a", 0, 0), down("b", 0, 1), down("c", 0, 2)]),
             ) {
@@ -1419,7 +1433,7 @@ mod tests {
         let slot = 2 * MIN + 5_000;
         let mut runs: Vec<(i64, String)> = Vec::new();
         for m in 0..40 {
-            for e in d.step(m * MIN, &view) {
+            for e in d.at(m * MIN, &view) {
                 if e.kind == Run {
                     runs.push((e.time, label(&e.labels, "server").to_string()));
                 }
@@ -1517,7 +1531,7 @@ mod tests {
     fn an_approved_action_runs_with_who_approved_it() {
         let files = rules("", approve);
         let mut d = Decider::new(&files);
-        let asked = d.step(
+        let asked = d.at(
             0,
             &StepView {
                 ..alerts(vec![down("a", 0, 0)])
@@ -1537,7 +1551,7 @@ mod tests {
         let approvals: &'static Approvals = Box::leak(Box::new(approvals));
         let mut got = Vec::new();
         for m in 1..8 {
-            got.extend(d.step(
+            got.extend(d.at(
                 m * MIN,
                 &StepView {
                     approvals: Some(approvals),
@@ -1589,13 +1603,10 @@ mod tests {
     fn events_carry_the_blocks_mode() {
         let files = rules("", |r| r.mode = Some((Mode::DryRun, Span::default())));
         let mut d = Decider::new(&files);
-        let e = d.step(0, &alerts(vec![down("a", 0, 0)]));
+        let e = d.at(0, &alerts(vec![down("a", 0, 0)]));
         assert_eq!(e[0].mode, Mode::DryRun);
         let mut d = Decider::new(&rules("", |_| {}));
-        assert_eq!(
-            d.step(0, &alerts(vec![down("a", 0, 0)]))[0].mode,
-            Mode::Auto
-        );
+        assert_eq!(d.at(0, &alerts(vec![down("a", 0, 0)]))[0].mode, Mode::Auto);
     }
 
     #[test]
@@ -1608,7 +1619,7 @@ mod tests {
         let mut whole = Decider::new(&files);
         let mut all = Vec::new();
         for m in 0..=30 {
-            all.extend(whole.step(
+            all.extend(whole.at(
                 m * MIN,
                 &StepView {
                     ..alerts(vec![down("a", 0, 0)])
@@ -1623,7 +1634,7 @@ mod tests {
         again.seed(&before);
         let mut after = Vec::new();
         for m in 0..=30 {
-            after.extend(again.step(
+            after.extend(again.at(
                 m * MIN,
                 &StepView {
                     ..alerts(vec![down("a", 0, 0)])
@@ -1656,7 +1667,7 @@ mod tests {
     fn a_pending_approval_survives_a_restart() {
         let files = rules("", approve);
         let mut d = Decider::new(&files);
-        let asked = d.step(0, &alerts(vec![down("a", 0, 0)]));
+        let asked = d.at(0, &alerts(vec![down("a", 0, 0)]));
         let approvals: &'static Approvals = Box::leak(Box::new(
             [(
                 asked[0].id(),
@@ -1671,7 +1682,7 @@ mod tests {
         cold.seed(&asked);
         let got: Vec<ActionEvent> = (3..8)
             .flat_map(|m| {
-                cold.step(
+                cold.at(
                     m * MIN,
                     &StepView {
                         approvals: Some(approvals),
@@ -1704,7 +1715,7 @@ mod tests {
         let mut all = Vec::new();
         for m in 0..=40 {
             let a: &'static Approvals = Box::leak(Box::new(approvals.clone()));
-            let got = whole.step(
+            let got = whole.at(
                 m * MIN,
                 &StepView {
                     approvals: Some(a),
@@ -1754,7 +1765,7 @@ mod tests {
             again.seed(&before);
             let mut after = Vec::new();
             for m in 0..=40 {
-                after.extend(again.step(
+                after.extend(again.at(
                     m * MIN,
                     &StepView {
                         approvals: Some(approvals),
@@ -1785,7 +1796,7 @@ mod tests {
         for k in 0..12 {
             let t = 60 * MIN + k * 10 * MIN;
             got.extend(
-                d.step(t, &cond("a"))
+                d.at(t, &cond("a"))
                     .into_iter()
                     .map(|e| (e.time / MIN, e.kind)),
             );
@@ -1806,7 +1817,7 @@ mod tests {
             // The guard holds from 02:30 on the second day.
             let guard = t >= (24 + 2) * 60 * MIN + 30 * MIN;
             got.extend(
-                d.step(
+                d.at(
                     t,
                     &StepView {
                         guards: [("M".to_string(), guard)].into(),
@@ -1845,7 +1856,7 @@ mod tests {
         let mut d = Decider::new(&rules("", |r| {
             r.mode = Some((Mode::DryRun, Span::default()))
         }));
-        let e = d.step(0, &alerts(vec![down("a", 0, 0)])).remove(0);
+        let e = d.at(0, &alerts(vec![down("a", 0, 0)])).remove(0);
         let json = serde_json::to_string(&e).unwrap();
         assert!(json.contains("\"mode\":\"dry-run\""), "{json}");
         let back: ActionEvent = serde_json::from_str(&json).unwrap();
