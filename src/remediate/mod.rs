@@ -1,13 +1,16 @@
-//! Remediation policies: the limits a `remediate` or `maintenance` block puts
-//! on its action (cooldown per series, at most N runs per period, verification
-//! that the alert resolved, escalation when it did not).
+//! Remediation: the decisions of `remediate` and `maintenance` blocks and
+//! what carries them out.
 //!
-//! [`policy`] decides; the backtest replays decisions as a dry run over
-//! history, and watch mode will use the same decisions to run actions for real.
-//! [`action`] fills an action's template for a series: argv, URL or text.
+//! [`decide`] makes the decisions step by step (cooldown and `max` per
+//! series through [`policy`], verification and escalation, concurrency
+//! slots, the circuit breaker, guards, inhibition, approvals); a backtest
+//! steps it over history as a dry run and `watch` steps it live, so both
+//! decide alike. [`action`] fills an action's template for a series: argv,
+//! URL or text. [`audit`] is the actions table both write.
 
 pub mod action;
 pub mod alertmanager;
+pub mod audit;
 pub mod decide;
 pub mod exec;
 pub mod journal;
