@@ -13,6 +13,7 @@ use crate::dsl::ast::{
 };
 use crate::dsl::constants::Constants;
 use crate::dsl::series::{Point, Run, expand};
+use crate::remediate::decide::Approvals;
 use crate::model::SeriesKey;
 use crate::store::SeriesData;
 use crate::time::format_duration_ms;
@@ -116,7 +117,14 @@ fn run_block(
     let step = file.step_ms();
     let last = t.expects.iter().map(|e| e.at.ms).max().unwrap_or(0);
     let grid = Grid::checked_range(0, last, step)?;
-    let rp = replay(files, &source, grid, super::budget::DEFAULT_MAX_SAMPLES)?;
+    // A test has no journal: nothing was approved.
+    let rp = replay(
+        files,
+        &source,
+        grid,
+        super::budget::DEFAULT_MAX_SAMPLES,
+        &Approvals::new(),
+    )?;
     let records = rp.record_source();
     let overlay = Overlay {
         base: &source,
