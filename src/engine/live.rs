@@ -254,7 +254,7 @@ impl LiveRules {
             .alerts()
             .iter()
             .flat_map(|run| {
-                let resolved = run.ended().iter().filter(|e| {
+                let resolved = run.ended().filter(|e| {
                     e.fired_at.is_some() && e.ended_at.is_some_and(|end| end > t - RESOLVED_KEPT_MS)
                 });
                 run.current()
