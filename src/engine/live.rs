@@ -273,6 +273,12 @@ impl LiveRules {
         out
     }
 
+    /// The episodes held: every active one, and those that ended within
+    /// the last 15 minutes (before the first step: all of the warm-up's).
+    pub fn episodes(&self) -> Vec<Episode> {
+        self.state.episodes()
+    }
+
     /// Every rule with its last evaluation, in file order.
     pub fn rules(&self) -> Vec<RuleView> {
         let mut out = Vec::new();
