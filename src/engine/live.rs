@@ -12,6 +12,7 @@
 use super::EngineError;
 use super::alerts::{Episode, FLAP_WINDOW_MS};
 use super::eval::LOOKBACK_MS;
+use super::plan::Plan;
 use super::source::Source;
 use super::state::{Evaluated, RecordHistory, RuleResult, RuleState, as_samples, evaluate};
 use super::value::{Grid, Labels};
@@ -93,7 +94,11 @@ pub struct RuleView {
 
 impl RuleView {
     pub fn health(&self) -> &'static str {
-        if self.last_error.is_some() { "err" } else { "ok" }
+        if self.last_error.is_some() {
+            "err"
+        } else {
+            "ok"
+        }
     }
 }
 
@@ -110,10 +115,7 @@ impl Health {
         self.t = Some(t);
         self.rules.clear();
         let mut put = |name: &str, r: &RuleResult| {
-            let e = self
-                .rules
-                .entry(name.to_string())
-                .or_insert((None, 0.0));
+            let e = self.rules.entry(name.to_string()).or_insert((None, 0.0));
             if let Err(msg) = &r.series {
                 e.0.get_or_insert_with(|| msg.clone());
             }
@@ -142,6 +144,7 @@ pub struct LiveRules {
     state: RuleState,
     history: RecordHistory,
     health: Health,
+    plan: Plan,
 }
 
 impl LiveRules {
@@ -168,14 +171,14 @@ impl LiveRules {
         let mut history = RecordHistory::default();
         let mut health = Health::default();
         if steps > 0 {
-            let grid = Grid::checked_range(first_step - steps * step_ms, first_step - step_ms, step_ms)?;
+            let grid =
+                Grid::checked_range(first_step - steps * step_ms, first_step - step_ms, step_ms)?;
             let ev = evaluate(&files, source, grid, max_samples, Some(&mut history));
             state.advance(&ev, approvals);
             health.note(grid.end(), &ev, &files);
         }
         history.forget_before(first_step - warmup);
         Ok(LiveRules {
-            files,
             step_ms,
             next_step: first_step,
             max_samples,
@@ -183,6 +186,8 @@ impl LiveRules {
             state,
             history,
             health,
+            plan: Plan::new(&super::replay::rule_expressions(&files)),
+            files,
         })
     }
 
@@ -197,6 +202,13 @@ impl LiveRules {
 
     pub fn files(&self) -> &[RuleFile] {
         &self.files
+    }
+
+    /// What the rules read (metrics, labels, and how far back before a
+    /// step): a step's source needs `[t - plan().lookback_ms(), t]`, and
+    /// [`LiveRules::start`]'s `[first_step - warmup_ms - lookback, first_step)`.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
     }
 
     /// Evaluates the next step from `source` and advances. A rule whose
@@ -283,13 +295,7 @@ impl LiveRules {
     pub fn rules(&self) -> Vec<RuleView> {
         let mut out = Vec::new();
         let alerts = self.alerts();
-        let health = |name: &str| {
-            self.health
-                .rules
-                .get(name)
-                .cloned()
-                .unwrap_or((None, 0.0))
-        };
+        let health = |name: &str| self.health.rules.get(name).cloned().unwrap_or((None, 0.0));
         for f in &self.files {
             for item in &f.items {
                 let view = match item {
@@ -319,7 +325,9 @@ impl LiveRules {
                             evaluation_s: took,
                             alerts: alerts
                                 .iter()
-                                .filter(|v| v.episode.alert == a.name.name && v.episode.ended_at.is_none())
+                                .filter(|v| {
+                                    v.episode.alert == a.name.name && v.episode.ended_at.is_none()
+                                })
                                 .cloned()
                                 .collect(),
                         }
@@ -378,9 +386,7 @@ pub fn warmup_ms(files: &[RuleFile]) -> i64 {
     let hold = files
         .iter()
         .flat_map(|f| f.alerts())
-        .map(|a| {
-            a.for_.as_ref().map_or(0, |d| d.ms) + a.keep_firing.as_ref().map_or(0, |d| d.ms)
-        })
+        .map(|a| a.for_.as_ref().map_or(0, |d| d.ms) + a.keep_firing.as_ref().map_or(0, |d| d.ms))
         .max()
         .unwrap_or(0);
     let exprs = super::replay::rule_expressions(files);

@@ -149,7 +149,9 @@ fn alerts_of(files: &[RuleFile]) -> Vec<(&Alert, Expr, Option<Expr>)> {
 
 fn timed(f: impl FnOnce() -> Result<Value, EngineError>, rule: &str) -> RuleResult {
     let start = Instant::now();
-    let series = f().and_then(|v| vector_of(v, rule)).map_err(|e| e.to_string());
+    let series = f()
+        .and_then(|v| vector_of(v, rule))
+        .map_err(|e| e.to_string());
     RuleResult {
         series,
         took: start.elapsed(),
@@ -326,6 +328,11 @@ fn inhibits(a: &Labels, b: &Labels, on: Option<&[String]>) -> bool {
 /// step at a time.
 pub struct RuleState {
     alerts: Vec<AlertRun>,
+    /// Per alert: whether a `remediate` block acts on it (the decisions
+    /// see only those).
+    acted_on: Vec<bool>,
+    /// Whether any block decides anything (else no view is built).
+    decides: bool,
     inhibitions: Vec<Inhibition>,
     decider: Decider,
     /// The last step advanced to.
@@ -354,8 +361,22 @@ impl RuleState {
                 })
             })
             .collect();
+        let triggers: std::collections::HashSet<&str> = files
+            .iter()
+            .flat_map(|f| f.remediations())
+            .flat_map(|r| r.on.iter().map(|a| a.name.as_str()))
+            .collect();
+        let acted_on = alerts
+            .iter()
+            .map(|a| triggers.contains(a.alert.name.name.as_str()))
+            .collect();
+        let decides = files
+            .iter()
+            .any(|f| f.remediations().next().is_some() || f.maintenances().next().is_some());
         RuleState {
             alerts,
+            acted_on,
+            decides,
             inhibitions,
             decider: Decider::new(files),
             last_t: None,
@@ -398,8 +419,10 @@ impl RuleState {
                 input.step(run, t, k, &mut holds);
             }
             self.inhibit(t);
-            let view = self.view(t, k, ev, approvals);
-            out.extend(self.decider.step(&view));
+            if self.decides {
+                let view = self.view(t, k, ev, approvals);
+                out.extend(self.decider.step(&view));
+            }
         }
         out
     }
@@ -440,6 +463,7 @@ impl RuleState {
             .alerts
             .iter()
             .enumerate()
+            .filter(|(a, _)| self.acted_on[*a])
             .flat_map(|(a, run)| {
                 run.current().map(move |(i, e)| AlertAt {
                     alert: e.alert.clone(),
@@ -550,9 +574,15 @@ mod tests {
         let a = l(&[("server", "a"), ("tool", "x"), ("severity", "warning")]);
         let b = l(&[("server", "a"), ("severity", "critical")]);
         let c = l(&[("server", "b")]);
-        assert!(inhibits(&a, &b, None), "severity differs but does not count");
+        assert!(
+            inhibits(&a, &b, None),
+            "severity differs but does not count"
+        );
         assert!(!inhibits(&a, &c, None));
-        assert!(inhibits(&a, &c, Some(&["zone".to_string()])), "missing on both");
+        assert!(
+            inhibits(&a, &c, Some(&["zone".to_string()])),
+            "missing on both"
+        );
         assert!(!inhibits(&a, &c, Some(&["server".to_string()])));
     }
 }

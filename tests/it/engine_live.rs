@@ -8,11 +8,15 @@ use mcpops::dsl::parse_str;
 use mcpops::engine::alerts::Episode;
 use mcpops::engine::budget::DEFAULT_MAX_SAMPLES;
 use mcpops::engine::live::{LiveRules, warmup_ms};
+use mcpops::engine::plan::Plan;
+use mcpops::engine::replay::rule_expressions;
 use mcpops::engine::replay::{ActionEvent, EventKind, replay};
-use mcpops::engine::{Grid, MemorySource};
-use mcpops::model::SeriesKey;
+use mcpops::engine::source::Selected;
+use mcpops::engine::{EngineError, Grid, MemorySource, Source, StoreSource};
+use mcpops::model::{Matcher, SampleSink, SeriesKey};
 use mcpops::remediate::decide::{Approval, Approvals};
 use mcpops::store::SeriesData;
+use mcpops::store::Store;
 use std::collections::BTreeMap;
 
 const MIN: i64 = 60_000;
@@ -133,20 +137,77 @@ fn key(e: &Episode) -> EpisodeKey {
     (e.alert.clone(), e.labels.clone(), e.active_at)
 }
 
+/// A source that lends another.
+struct Lent<'a>(&'a dyn Source);
+
+impl Source for Lent<'_> {
+    fn select(
+        &self,
+        metric: &str,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Selected, EngineError> {
+        self.0.select(metric, matchers, start_ms, end_ms)
+    }
+}
+
 #[test]
-fn live_steps_equal_the_replay_and_a_restart_repeats_nothing() {
+fn live_steps_over_memory_equal_the_replay_and_a_restart_repeats_nothing() {
+    let source = MemorySource::new(fleet(MINUTES));
+    compare(&source, &|_, _| Box::new(Lent(&source)));
+}
+
+#[test]
+fn live_steps_over_a_store_equal_the_replay_as_watch_reads_it() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let store = Store::open(tmp.path().join("store"));
+    let mut w = store.writer().expect("writer");
+    for s in fleet(MINUTES) {
+        let id = w.intern(s.key.clone());
+        for (&t, &v) in s.timestamps.iter().zip(&s.values) {
+            w.push(id, t, v).expect("push");
+        }
+    }
+    w.commit().expect("commit");
+    let files = vec![parse_str(RULES, "live.rules").expect("parses")];
+    let plan = Plan::new(&rule_expressions(&files));
+    // As backtest reads: the whole period, once.
+    let whole = StoreSource::new(
+        store.snapshot().expect("snapshot"),
+        -plan.lookback_ms(),
+        MINUTES * MIN,
+    )
+    .with_plan(&plan);
+    // As watch reads: a fresh snapshot for each step, over what the step needs.
+    compare(&whole, &|from, to| {
+        Box::new(
+            StoreSource::new(
+                store.snapshot().expect("snapshot"),
+                from - plan.lookback_ms(),
+                to,
+            )
+            .with_plan(&plan),
+        )
+    });
+}
+
+const MINUTES: i64 = 6 * 60;
+
+/// Replays the rules over `source`, runs them live from `step_source`
+/// (asked for the range of the warm-up, then for each step), and compares.
+fn compare<'s>(source: &dyn Source, step_source: &dyn Fn(i64, i64) -> Box<dyn Source + 's>) {
     let files = vec![parse_str(RULES, "live.rules").expect("parses")];
     let step = MIN;
-    let minutes = 6 * 60;
-    let source = MemorySource::new(fleet(minutes));
+    let minutes = MINUTES;
     let warm_steps = (warmup_ms(&files) + step - 1) / step;
     let first_live = warm_steps * step;
     let end = (minutes - 1) * MIN;
     let grid = Grid::range(0, end, step);
 
     // One `mcpops approve`: the first request for approval, approved 4m later.
-    let unapproved = replay(&files, &source, grid, DEFAULT_MAX_SAMPLES, &Approvals::new())
-        .expect("replay");
+    let unapproved =
+        replay(&files, source, grid, DEFAULT_MAX_SAMPLES, &Approvals::new()).expect("replay");
     let ask = unapproved
         .actions
         .iter()
@@ -161,10 +222,10 @@ fn live_steps_equal_the_replay_and_a_restart_repeats_nothing() {
         },
     );
 
-    let rp = replay(&files, &source, grid, DEFAULT_MAX_SAMPLES, &approvals).expect("replay");
+    let rp = replay(&files, source, grid, DEFAULT_MAX_SAMPLES, &approvals).expect("replay");
     let mut live = LiveRules::start(
         files.clone(),
-        &source,
+        step_source(0, first_live - step).as_ref(),
         first_live,
         step,
         &[],
@@ -194,10 +255,16 @@ fn live_steps_equal_the_replay_and_a_restart_repeats_nothing() {
                     .collect::<Vec<_>>(),
             );
         }
-        let out = live.step(&source, &approvals).expect("step");
+        let out = live
+            .step(step_source(t, t).as_ref(), &approvals)
+            .expect("step");
         assert_eq!(out.t, t);
         for s in out.records {
-            assert_eq!(s.timestamps, [t], "one sample per record series, at the step");
+            assert_eq!(
+                s.timestamps,
+                [t],
+                "one sample per record series, at the step"
+            );
             records.push((t, s.key.metric, s.key.labels, s.values[0]));
         }
         decisions.extend(out.decisions.into_iter().map(|d| (t, d)));
@@ -287,7 +354,7 @@ fn live_steps_equal_the_replay_and_a_restart_repeats_nothing() {
         .collect();
     let mut again = LiveRules::start(
         files.clone(),
-        &source,
+        step_source(restart_at - warmup_ms(&files), restart_at - step).as_ref(),
         restart_at,
         step,
         &past,
@@ -296,17 +363,29 @@ fn live_steps_equal_the_replay_and_a_restart_repeats_nothing() {
     )
     .expect("restart");
     let firing_before = firing_before_restart.expect("the run passed the restart step");
-    assert!(!firing_before.is_empty(), "pick a restart step with an alert firing");
+    assert!(
+        !firing_before.is_empty(),
+        "pick a restart step with an alert firing"
+    );
     let firing_after: Vec<_> = again
         .alerts()
         .into_iter()
         .filter(|a| a.state() == "firing")
         .map(|a| (a.episode.alert, a.episode.labels, a.episode.fired_at))
         .collect();
-    assert_eq!(firing_after, firing_before, "firing comes back firing, not pending");
+    assert_eq!(
+        firing_after, firing_before,
+        "firing comes back firing, not pending"
+    );
     let mut after = Vec::new();
     while again.next_step() <= end {
-        after.extend(again.step(&source, &approvals).expect("step").decisions);
+        let t = again.next_step();
+        after.extend(
+            again
+                .step(step_source(t, t).as_ref(), &approvals)
+                .expect("step")
+                .decisions,
+        );
     }
     let after = sorted(after.into_iter().map(comparable).collect());
     let expected: Vec<ActionEvent> = live_decisions
@@ -314,5 +393,8 @@ fn live_steps_equal_the_replay_and_a_restart_repeats_nothing() {
         .filter(|d| d.time >= restart_at)
         .cloned()
         .collect();
-    assert_eq!(after, expected, "after a restart, the same decisions, none twice");
+    assert_eq!(
+        after, expected,
+        "after a restart, the same decisions, none twice"
+    );
 }
