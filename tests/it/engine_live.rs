@@ -133,6 +133,9 @@ fn sorted(mut v: Vec<ActionEvent>) -> Vec<ActionEvent> {
 
 type EpisodeKey = (String, Vec<(String, String)>, i64);
 
+/// A record's sample: step, metric, labels, value.
+type RecordSample = (i64, String, Vec<(String, String)>, f64);
+
 fn key(e: &Episode) -> EpisodeKey {
     (e.alert.clone(), e.labels.clone(), e.active_at)
 }
@@ -241,7 +244,7 @@ fn compare<'s>(source: &dyn Source, step_source: &dyn Fn(i64, i64) -> Box<dyn So
     };
     note(&live, &mut seen);
     let mut decisions: Vec<(i64, ActionEvent)> = Vec::new();
-    let mut records: Vec<(i64, String, Vec<(String, String)>, f64)> = Vec::new();
+    let mut records: Vec<RecordSample> = Vec::new();
     let mut firing_before_restart = None;
     let restart_at = first_live + 150 * MIN;
     while live.next_step() <= end {
