@@ -33,7 +33,9 @@ pub struct StepOutput {
     /// The `record` rules' samples at `t`, for the live store.
     pub records: Vec<SeriesData>,
     /// The decisions made at `t`, in order: the journal records them all;
-    /// `Run` and `Escalated` ones are carried out.
+    /// `Run` and `Escalated` ones are carried out. A remediation's
+    /// `episode` names its alert episode for as long as these rules run
+    /// (until the next [`LiveRules::start`]), not an index.
     pub decisions: Vec<ActionEvent>,
 }
 
