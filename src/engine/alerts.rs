@@ -447,6 +447,58 @@ mod tests {
     }
 
     #[test]
+    fn resolve_when_holds_a_firing_alert_until_it_gives_one_or_nothing() {
+        let a = alert("alert A {\n  when x > 1\n  resolve when x < 0.5\n}\n");
+        let mut run = AlertRun::new(&a);
+        let s = run.intern(&vec![("server".into(), "a".into())]);
+        let other = run.intern(&vec![("server".into(), "b".into())]);
+        assert_ne!(s, other);
+        assert_eq!(run.intern(&vec![("server".into(), "a".into())]), s);
+        // Pending ignores resolve: with `for` 0 it fires at once, so step
+        // through the states of a firing alert.
+        run.step(0, &[(s, 2.0)], &|_| None);
+        // Condition gone, resolve gives 0: still firing.
+        run.step(MIN, &[], &|_| Some(0.0));
+        run.step(2 * MIN, &[], &|_| Some(0.0));
+        assert_eq!(run.current().count(), 1);
+        // Resolve gives 1: resolved.
+        run.step(3 * MIN, &[], &|_| Some(1.0));
+        assert_eq!(run.current().count(), 0);
+        // Again, and this time the data is gone (no resolve result).
+        run.step(4 * MIN, &[(s, 2.0)], &|_| Some(0.0));
+        run.step(5 * MIN, &[], &|_| None);
+        let eps = run.keyed_episodes();
+        assert_eq!(
+            eps.iter()
+                .map(|(k, e)| (*k, e.fired_at, e.ended_at))
+                .collect::<Vec<_>>(),
+            [
+                (0, Some(0), Some(3 * MIN)),
+                (1, Some(4 * MIN), Some(5 * MIN))
+            ]
+        );
+        assert_eq!(eps[1].1.flaps, 1, "ended less than an hour before");
+    }
+
+    #[test]
+    fn suppressed_stretches_open_close_and_end_with_the_episode() {
+        let a = alert("alert A {\n  when x > 1\n}\n");
+        let mut run = AlertRun::new(&a);
+        let s = run.intern(&vec![("server".into(), "a".into())]);
+        for m in 0..6 {
+            run.step(m * MIN, &[(s, 2.0)], &|_| None);
+            run.set_suppressed(s, m * MIN, (1..3).contains(&m) || m >= 4);
+        }
+        run.step(6 * MIN, &[], &|_| None);
+        let e = &run.episodes()[0];
+        assert_eq!(
+            e.suppressed,
+            [(MIN, Some(3 * MIN)), (4 * MIN, Some(6 * MIN))]
+        );
+        assert!(!e.suppressed_at(0) && e.suppressed_at(2 * MIN) && !e.suppressed_at(3 * MIN));
+    }
+
+    #[test]
     fn pending_that_clears_never_fires_and_keep_firing_holds() {
         let a = alert("alert A {\n  when x > 1\n  for 3m\n  keep_firing 2m\n}\n");
         let grid = Grid::range(0, 20 * MIN, MIN);
