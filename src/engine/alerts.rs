@@ -331,6 +331,39 @@ impl AlertRun {
         self.keyed_episodes().into_iter().map(|(_, e)| e).collect()
     }
 
+    /// Forgets the series that can no longer change anything: no episode
+    /// now, and none that ended within the flap window before `t` (a new
+    /// episode of theirs starts exactly as it would have). A live run's
+    /// series come and go (sessions, restarts); this keeps its state to the
+    /// series that matter.
+    pub fn forget_idle(&mut self, t: i64) {
+        let idle = |tr: &Tracker| {
+            tr.current.is_none() && tr.last_end.is_none_or(|e| t - e >= FLAP_WINDOW_MS)
+        };
+        if !self.trackers.iter().any(idle) {
+            return;
+        }
+        let mut remap = vec![usize::MAX; self.trackers.len()];
+        let mut kept = Vec::new();
+        let mut seen_at = Vec::new();
+        for (i, tr) in std::mem::take(&mut self.trackers).into_iter().enumerate() {
+            if !idle(&tr) {
+                remap[i] = kept.len();
+                seen_at.push(self.seen_at[i]);
+                kept.push(tr);
+            }
+        }
+        self.trackers = kept;
+        self.seen_at = seen_at;
+        self.index.retain(|_, i| {
+            *i = remap[*i];
+            *i != usize::MAX
+        });
+        for i in &mut self.active {
+            *i = remap[*i];
+        }
+    }
+
     /// Forgets ended episodes that ended before `t` (a live run keeps what
     /// its alerts list needs, not all of history).
     pub fn forget_ended_before(&mut self, t: i64) {
@@ -478,6 +511,15 @@ mod tests {
             ]
         );
         assert_eq!(eps[1].1.flaps, 1, "ended less than an hour before");
+        // Series b never did anything; a ended at 5m: kept for flaps until 65m.
+        run.forget_idle(6 * MIN);
+        assert_eq!(run.trackers.len(), 1);
+        run.forget_idle(65 * MIN);
+        assert!(run.trackers.is_empty() && run.index.is_empty());
+        let s = run.intern(&vec![("server".into(), "a".into())]);
+        run.step(66 * MIN, &[(s, 2.0)], &|_| None);
+        let (serial, e) = run.keyed_episodes().pop().expect("episode");
+        assert_eq!((serial, e.flaps), (2, 0));
     }
 
     #[test]

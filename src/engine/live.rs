@@ -247,6 +247,7 @@ impl LiveRules {
         self.history.forget_before(t - self.warmup_ms);
         for a in self.state.alerts_mut() {
             a.forget_ended_before(t - RESOLVED_KEPT_MS);
+            a.forget_idle(t);
         }
         self.next_step = t + self.step_ms;
         Ok(StepOutput {
