@@ -1,22 +1,20 @@
-//! Replaying a rule set over a grid of steps: records first (each one visible
-//! to the rules after it), then alerts through their state machine, then the
-//! remediation and maintenance blocks as a dry run of what their actions
-//! would have done, within their policies' limits. Rule tests and backtests
-//! both run on this.
+//! Replaying a rule set over a grid of steps: every rule evaluated over the
+//! whole grid at once (records first, each one visible to the rules after
+//! it), then the rules' state ([`super::state::RuleState`]: alerts through
+//! their state machine, inhibitions, and the remediation and maintenance
+//! decisions as a dry run) advanced step by step, as `watch` advances it
+//! live ([`super::live`]). Rule tests and backtests both run on this.
 
 use super::EngineError;
-use super::alerts::{Episode, run_alert};
-use super::eval::Evaluator;
-use super::source::{MemorySource, Overlay, Source};
-use super::value::{Grid, Series, Value};
-use crate::dsl::ast::{Expr, Maintenance, RuleFile};
+use super::alerts::Episode;
+use super::source::{MemorySource, Source};
+use super::state::{RuleState, evaluate};
+use super::value::{Grid, Series};
+use crate::dsl::ast::{Expr, RuleFile};
 use crate::dsl::constants::Constants;
-use crate::model::SeriesKey;
-use crate::remediate::decide::{Approvals, decide_over, guard_steps};
-use crate::store::SeriesData;
-use rayon::prelude::*;
-use std::collections::HashMap;
+use crate::remediate::decide::Approvals;
 
+pub use super::state::as_samples;
 pub use crate::remediate::decide::{ActionEvent, EventKind, render_action};
 
 /// Everything a replay produced.
@@ -56,26 +54,6 @@ impl Replay {
     }
 }
 
-/// A step-aligned result as stored samples, one per step with a value.
-pub fn as_samples(metric: &str, series: &[Series], grid: Grid) -> Vec<SeriesData> {
-    series
-        .iter()
-        .map(|s| {
-            let (timestamps, values) = s
-                .values
-                .iter()
-                .enumerate()
-                .filter_map(|(i, v)| v.get().map(|v| (grid.time(s.start + i), v)))
-                .unzip();
-            SeriesData {
-                key: SeriesKey::new(metric, s.labels.clone()),
-                timestamps,
-                values,
-            }
-        })
-        .collect()
-}
-
 /// Every expression a replay evaluates, constants inlined.
 pub fn rule_expressions(files: &[RuleFile]) -> Vec<Expr> {
     files
@@ -83,115 +61,53 @@ pub fn rule_expressions(files: &[RuleFile]) -> Vec<Expr> {
         .flat_map(|f| {
             let consts = Constants::resolve(f);
             f.alerts()
-                .map(|a| &a.when)
+                .flat_map(|a| std::iter::once(&a.when).chain(&a.resolve_when))
                 .chain(f.records().map(|r| &r.expr))
                 .chain(f.maintenances().map(|m| &m.when))
+                .chain(f.remediations().filter_map(|r| r.guard.as_ref()))
+                .chain(f.maintenances().filter_map(|m| m.guard.as_ref()))
                 .map(move |e| e.with_constants(&consts))
         })
         .collect()
 }
 
-/// Replays every rule of `files` over `grid`.
-/// Each rule's evaluation may hold at most `max_samples` samples (see
-/// [`super::budget`]).
+/// Replays every rule of `files` over `grid`: every expression evaluated
+/// over the whole grid at once, then the rules' state ([`RuleState`])
+/// advanced step by step, as `watch` advances it live. `approvals` are those
+/// given with `mcpops approve` (the store's journal), which count from the
+/// time they were given. Each rule's evaluation may hold at most
+/// `max_samples` samples (see [`super::budget`]).
 pub fn replay(
     files: &[RuleFile],
     source: &dyn Source,
     grid: Grid,
     max_samples: u64,
+    approvals: &Approvals,
 ) -> Result<Replay, EngineError> {
-    let mut overlay = Overlay {
-        base: source,
-        extra: MemorySource::default(),
-    };
-    let consts: Vec<Constants> = files.iter().map(Constants::resolve).collect();
-    let mut records = Vec::new();
-    for (f, consts) in files.iter().zip(&consts) {
-        for r in f.records() {
-            let expr = r.expr.with_constants(consts);
-            let ev = Evaluator::new(&overlay, grid).with_max_samples(max_samples);
-            let series = vector_of(ev.eval(&expr)?, &r.name.name)?;
-            overlay.extra.add(as_samples(&r.name.name, &series, grid));
-            records.push((r.name.name.clone(), series));
-        }
+    let ev = evaluate(files, source, grid, max_samples, None);
+    if let Some(e) = ev.first_error() {
+        return Err(e);
     }
-    let alerts: Vec<(&crate::dsl::ast::Alert, Expr)> = files
-        .iter()
-        .zip(&consts)
-        .flat_map(|(f, c)| f.alerts().map(move |a| (a, a.when.with_constants(c))))
-        .collect();
-    let maintenances: Vec<(&Maintenance, Expr)> = files
-        .iter()
-        .zip(&consts)
-        .flat_map(|(f, c)| f.maintenances().map(move |m| (m, m.when.with_constants(c))))
-        .collect();
-    let ev = Evaluator::new(&overlay, grid)
-        .with_max_samples(max_samples)
-        .sharing(
-            alerts
-                .iter()
-                .map(|(_, e)| e)
-                .chain(maintenances.iter().map(|(_, e)| e)),
-        );
-    let per_alert: Vec<Vec<Episode>> = alerts
-        .par_iter()
-        .map(|(a, when)| {
-            let cond = vector_of(ev.eval(when)?, &a.name.name)?;
-            Ok(run_alert(a, grid, &cond))
-        })
-        .collect::<Result<_, EngineError>>()?;
-    let mut episodes: Vec<Episode> = per_alert.into_iter().flatten().collect();
-    episodes.sort_by(|a, b| {
-        a.active_at
-            .cmp(&b.active_at)
-            .then_with(|| a.alert.cmp(&b.alert))
-            .then_with(|| a.labels.cmp(&b.labels))
-    });
-    let mut conditions = Vec::new();
-    for (m, when) in &maintenances {
-        conditions.push((
-            m.name.name.clone(),
-            vector_of(ev.eval(when)?, &m.name.name)?,
-        ));
+    let mut state = RuleState::new(files);
+    let mut actions = state.advance(&ev, approvals);
+    // Decisions name their episode by the state's key; a replay's readers
+    // index its sorted episodes.
+    let (keys, episodes): (Vec<usize>, Vec<Episode>) = state.keyed_episodes().into_iter().unzip();
+    let index: std::collections::HashMap<usize, usize> =
+        keys.into_iter().enumerate().map(|(i, k)| (k, i)).collect();
+    for a in &mut actions {
+        a.episode = a.episode.and_then(|k| index.get(&k).copied());
     }
-    let mut guards = HashMap::new();
-    for (f, c) in files.iter().zip(&consts) {
-        let guarded = f
-            .remediations()
-            .filter_map(|r| Some((&r.name.name, r.guard.as_ref()?)))
-            .chain(
-                f.maintenances()
-                    .filter_map(|m| Some((&m.name.name, m.guard.as_ref()?))),
-            );
-        for (name, guard) in guarded {
-            let value = ev.eval(&guard.with_constants(c))?;
-            guards.insert(name.clone(), guard_steps(&value, grid));
-        }
-    }
-    // TODO(engine helper): the journal's past decisions and approvals.
-    let mut actions = decide_over(
-        files,
-        grid,
-        &episodes,
-        &guards,
-        &conditions,
-        &[],
-        &Approvals::new(),
-    );
     actions.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.policy.cmp(&b.policy)));
+    let records = ev
+        .records
+        .into_iter()
+        .map(|(name, r)| (name, r.series.unwrap_or_default()))
+        .collect();
     Ok(Replay {
         grid: Some(grid),
         records,
         episodes,
         actions,
     })
-}
-
-fn vector_of(v: Value, rule: &str) -> Result<Vec<Series>, EngineError> {
-    match v {
-        Value::Vector(v) => Ok(v),
-        Value::Scalar(_) => Err(EngineError::Eval(format!(
-            "`{rule}` gives a plain number: a rule needs series (compare a selector or function with it)"
-        ))),
-    }
 }

@@ -17,8 +17,7 @@ use super::policy::{Decision, Limits, Policy};
 use crate::dsl::ast::{
     Action, ActionState, Dur, Maintenance, MaxRate, Mode, Remediate, RuleFile, Where,
 };
-use crate::engine::alerts::Episode;
-use crate::engine::value::{Grid, Labels, Series, signature};
+use crate::engine::value::{Labels, signature};
 use crate::model::Matcher;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -1036,82 +1035,6 @@ impl MaintState {
     }
 }
 
-/// The decisions over `grid` from what a replay evaluated in batch: the
-/// alert episodes, each guarded block's guard per step (by block name), each
-/// maintenance block's condition series (by block name), stepped through a
-/// [`Decider`] seeded with `past`. Each step's view holds only what is known
-/// at that step.
-pub fn decide_over(
-    files: &[RuleFile],
-    grid: Grid,
-    episodes: &[Episode],
-    guards: &HashMap<String, Vec<bool>>,
-    conditions: &[(String, Vec<Series>)],
-    past: &[ActionEvent],
-    approvals: &Approvals,
-) -> Vec<ActionEvent> {
-    let mut decider = Decider::new(files);
-    decider.seed(past);
-    let mut order: Vec<usize> = (0..episodes.len()).collect();
-    order.sort_by_key(|&i| episodes[i].active_at);
-    let mut next = 0;
-    let mut active: Vec<usize> = Vec::new();
-    let mut out = Vec::new();
-    for k in 0..grid.n {
-        let t = grid.time(k);
-        while next < order.len() && episodes[order[next]].active_at <= t {
-            active.push(order[next]);
-            next += 1;
-        }
-        active.retain(|&i| episodes[i].ended_at.is_none_or(|e| t < e));
-        let view = StepView {
-            t,
-            alerts: active
-                .iter()
-                .map(|&i| {
-                    let e = &episodes[i];
-                    AlertAt {
-                        alert: e.alert.clone(),
-                        labels: e.labels.clone(),
-                        fired_at: e.fired_at.filter(|&f| f <= t),
-                        value: e.last_value,
-                        suppressed: false,
-                        episode: i,
-                    }
-                })
-                .collect(),
-            guards: guards
-                .iter()
-                .map(|(name, g)| (name.clone(), g.get(k).copied().unwrap_or(false)))
-                .collect(),
-            conditions: conditions
-                .iter()
-                .map(|(name, series)| {
-                    let holding = series
-                        .iter()
-                        .filter_map(|s| s.at(k).map(|v| (s.labels.clone(), v)))
-                        .collect();
-                    (name.clone(), holding)
-                })
-                .collect(),
-            approvals: Some(approvals),
-        };
-        out.extend(decider.step(&view));
-    }
-    out
-}
-
-/// A guard's result per step of `grid`: whether the expression has a result.
-pub fn guard_steps(value: &crate::engine::value::Value, grid: Grid) -> Vec<bool> {
-    use crate::engine::value::Value;
-    match value {
-        Value::Scalar(_) => vec![true; grid.n],
-        Value::Vector(series) => (0..grid.n)
-            .map(|k| series.iter().any(|s| s.at(k).is_some()))
-            .collect(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1918,8 +1841,8 @@ remediate Restart {
             series("healthy", "x", &[0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]),
             series("healthy", "y", &[1.0; 8]),
         ]);
-        let grid = Grid::range(0, 7 * MIN, MIN);
-        let r = replay(&[file], &source, grid, u64::MAX).expect("replays");
+        let grid = crate::engine::Grid::range(0, 7 * MIN, MIN);
+        let r = replay(&[file], &source, grid, u64::MAX, &Approvals::new()).expect("replays");
         let got: Vec<(i64, &str, &str)> = r
             .actions
             .iter()
