@@ -468,3 +468,219 @@ fn a_hanging_webhook_times_out_after_the_retries() {
     assert_eq!(r.outcome, Outcome::Failed, "{r:?}");
     assert!(r.detail.starts_with("no answer after 3 attempts"), "{}", r.detail);
 }
+
+/// Whether `ours` has the same keys as `theirs`, recursively (objects'
+/// keys, arrays' elements pairwise, scalars' JSON types); the first
+/// difference, with its path.
+fn same_keys(ours: &Value, theirs: &Value, at: &str) -> Result<(), String> {
+    match (ours, theirs) {
+        (Value::Object(a), Value::Object(b)) => {
+            let ka: Vec<&String> = a.keys().collect();
+            let kb: Vec<&String> = b.keys().collect();
+            let (mut sa, mut sb) = (ka.clone(), kb.clone());
+            sa.sort();
+            sb.sort();
+            if sa != sb {
+                return Err(format!("{at}: keys {sa:?}, Alertmanager's {sb:?}"));
+            }
+            for k in ka {
+                same_keys(&a[k], &b[k], &format!("{at}.{k}"))?;
+            }
+            Ok(())
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            if a.len() != b.len() {
+                return Err(format!("{at}: {} elements, Alertmanager's {}", a.len(), b.len()));
+            }
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                same_keys(x, y, &format!("{at}[{i}]"))?;
+            }
+            Ok(())
+        }
+        (Value::String(_), Value::String(_))
+        | (Value::Number(_), Value::Number(_))
+        | (Value::Bool(_), Value::Bool(_))
+        | (Value::Null, Value::Null) => Ok(()),
+        (a, b) => Err(format!("{at}: {a} where Alertmanager has {b}")),
+    }
+}
+
+/// The alert both the golden test and the fixture test describe.
+fn golden_alert(starts_ms: i64, ends_ms: i64) -> PostableAlert {
+    PostableAlert::new(
+        "McpServerDown",
+        &vec![
+            ("server".to_string(), "mcp-01".to_string()),
+            ("severity".to_string(), "page".to_string()),
+            ("job".to_string(), "mcp".to_string()),
+        ],
+        vec![
+            ("summary".into(), "mcp-01 is down".into()),
+            ("runbook".into(), "https://runbooks.example/mcp-down".into()),
+        ],
+        starts_ms,
+        ends_ms,
+        "http://127.0.0.1:9464/graph".into(),
+    )
+}
+
+/// mcpops's payload for [`golden_alert`], as the receiver `sink` of a route
+/// grouped by `alertname` gets it.
+fn our_payload(alert: &PostableAlert, now_ms: i64) -> Value {
+    let m = WebhookMessage::new(
+        "sink",
+        &["alertname"],
+        vec![WebhookAlert::from_postable(alert, now_ms)],
+        "http://alertmanager.example:9093",
+    );
+    serde_json::to_value(&m).unwrap()
+}
+
+/// Times and the external URL made constant, so the saved payload does not
+/// change from run to run.
+fn normalise(mut v: Value) -> Value {
+    v["externalURL"] = "http://alertmanager.example:9093".into();
+    for a in v["alerts"].as_array_mut().into_iter().flatten() {
+        a["startsAt"] = "2026-11-20T14:00:00.000Z".into();
+    }
+    v
+}
+
+const GOLDEN: &str = "alertmanager/webhook_v4.json";
+
+#[test]
+fn our_webhook_payload_has_the_keys_of_alertmanagers_saved_one() {
+    let saved: Value =
+        serde_json::from_str(&fs::read_to_string(fixtures().join(GOLDEN)).unwrap()).unwrap();
+    let alert = golden_alert(1_700_000_000_000, 1_700_000_600_000);
+    let ours = our_payload(&alert, 1_700_000_100_000);
+    same_keys(&ours, &saved, "$").unwrap();
+    // The values that do not depend on the run agree too.
+    for key in ["version", "status", "receiver", "groupKey", "groupLabels", "commonLabels", "commonAnnotations", "truncatedAlerts"] {
+        assert_eq!(ours[key], saved[key], "{key}");
+    }
+    for key in ["status", "labels", "annotations", "endsAt", "generatorURL", "fingerprint"] {
+        assert_eq!(ours["alerts"][0][key], saved["alerts"][0][key], "alerts[0].{key}");
+    }
+}
+
+/// Debian's Alertmanager, on a port of its own, routing everything to the
+/// webhook at `hook_url`; `None` (said loudly) when it is not installed.
+fn start_alertmanager(dir: &Path, hook_url: &str) -> Option<(KillOnDrop, u16)> {
+    let bin = Path::new("/usr/bin/prometheus-alertmanager");
+    if !bin.exists() {
+        eprintln!("SKIP alertmanager: /usr/bin/prometheus-alertmanager is not installed (apt-get install prometheus-alertmanager)");
+        return None;
+    }
+    let config = dir.join("alertmanager.yml");
+    fs::write(
+        &config,
+        format!(
+            "route:\n  receiver: sink\n  group_by: ['alertname']\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: sink\n    webhook_configs:\n      - url: '{hook_url}'\n        send_resolved: true\n"
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let log = fs::File::create(dir.join("alertmanager.log")).unwrap();
+    let child = std::process::Command::new(bin)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.path={}", dir.join("data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--cluster.listen-address=")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("start alertmanager");
+    let mut guard = KillOnDrop(child);
+    wait_for("alertmanager to be ready", Duration::from_secs(30), || {
+        if let Ok(Some(status)) = guard.0.try_wait() {
+            panic!(
+                "alertmanager exited ({status}):\n{}",
+                fs::read_to_string(dir.join("alertmanager.log")).unwrap_or_default()
+            );
+        }
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && http(port, "GET", "/-/ready", None).0 == 200
+    });
+    Some((guard, port))
+}
+
+#[test]
+fn alertmanager_takes_our_alerts_and_its_webhook_payload_is_ours_key_for_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let sink = start_sink(&rt, vec![(200, Duration::ZERO)]);
+    let hook = format!("http://127.0.0.1:{}/hook", sink.port);
+    let Some((_am, am_port)) = start_alertmanager(dir.path(), &hook) else {
+        return;
+    };
+    let now = mcpops::time::now_ms();
+    let alert = golden_alert(now - 60_000, now + 600_000);
+    let client = reqwest::Client::new();
+    rt.block_on(post_alerts(&client, &format!("http://127.0.0.1:{am_port}"), &[alert.clone()]))
+        .expect("alertmanager takes the alert");
+
+    // Its alerts API shows the alert with our labels and our fingerprint.
+    let (status, _, body) = http(am_port, "GET", "/api/v2/alerts", None);
+    assert_eq!(status, 200, "{body}");
+    let alerts: Value = serde_json::from_str(&body).unwrap();
+    let shown = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["labels"]["alertname"] == "McpServerDown")
+        .unwrap_or_else(|| panic!("our alert in {body}"));
+    for (k, v) in &alert.labels {
+        assert_eq!(shown["labels"][k], *v, "label {k}");
+    }
+    assert_eq!(shown["labels"].as_object().unwrap().len(), alert.labels.len());
+    assert_eq!(shown["annotations"]["summary"], "mcp-01 is down");
+    assert_eq!(shown["fingerprint"], fingerprint(&alert.labels));
+    assert_eq!(shown["status"]["state"], "active");
+
+    // Its webhook for the alert: the golden payload.
+    wait_for("alertmanager's webhook", Duration::from_secs(30), || {
+        !sink.seen.lock().unwrap().is_empty()
+    });
+    let theirs = sink.seen.lock().unwrap()[0].1.clone();
+    let ours = our_payload(&alert, now);
+    same_keys(&ours, &theirs, "$").unwrap();
+    assert_eq!(ours["alerts"][0]["fingerprint"], theirs["alerts"][0]["fingerprint"]);
+    assert_eq!(ours["groupKey"], theirs["groupKey"]);
+    assert_eq!(ours["alerts"][0]["status"], theirs["alerts"][0]["status"]);
+    assert_eq!(ours["alerts"][0]["endsAt"], theirs["alerts"][0]["endsAt"]);
+    assert_eq!(ours["commonLabels"], theirs["commonLabels"]);
+    assert_eq!(ours["groupLabels"], theirs["groupLabels"]);
+    assert_eq!(ours["alerts"][0]["labels"], theirs["alerts"][0]["labels"]);
+    let theirs = normalise(theirs);
+    if std::env::var_os("MCPOPS_BLESS").is_some() {
+        let path = fixtures().join(GOLDEN);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, serde_json::to_string_pretty(&theirs).unwrap() + "\n").unwrap();
+    }
+    let saved: Value =
+        serde_json::from_str(&fs::read_to_string(fixtures().join(GOLDEN)).unwrap()).unwrap();
+    assert_eq!(theirs, saved, "Alertmanager's payload changed: MCPOPS_BLESS=1 saves it anew");
+
+    // Resolved (endsAt now): Alertmanager sends it resolved, and so do we.
+    let resolved = golden_alert(now - 60_000, mcpops::time::now_ms());
+    rt.block_on(post_alerts(&client, &format!("http://127.0.0.1:{am_port}"), &[resolved.clone()]))
+        .unwrap();
+    wait_for("the resolved webhook", Duration::from_secs(30), || {
+        sink.seen.lock().unwrap().iter().any(|(_, b)| b["status"] == "resolved")
+    });
+    let theirs = sink
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(_, b)| b["status"] == "resolved")
+        .unwrap()
+        .1
+        .clone();
+    let ours = our_payload(&resolved, mcpops::time::now_ms());
+    same_keys(&ours, &theirs, "$").unwrap();
+    assert_eq!(ours["status"], "resolved");
+    assert_eq!(ours["alerts"][0]["status"], theirs["alerts"][0]["status"]);
+    let _ = Status::Resolved;
+}
