@@ -16,7 +16,7 @@
 //! the last is an error that names it, since the journal decides what may
 //! run and guessing past damage could run an action twice.
 
-use super::decide::{ActionEvent, Approval, Approvals};
+use super::decide::{ActionEvent, Approval, Approvals, EventKind};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -379,9 +379,7 @@ pub fn approve(store_root: &Path, id: &str, by: &str) -> Result<Approval, Journa
             id: id.to_string(),
         });
     };
-    // By the serialized name, which the decision's kind keeps in the file.
-    let kind = serde_json::to_value(entry.event.kind).unwrap_or(Value::Null);
-    if kind != Value::from("awaiting_approval") {
+    if entry.event.kind != EventKind::AwaitingApproval {
         return Err(JournalError::NotAwaiting {
             id: id.to_string(),
             kind: entry.event.kind.name().to_string(),
@@ -608,9 +606,8 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::remediate::decide::EventKind;
 
-    pub(crate) fn event(t: i64, kind: EventKind, server: &str) -> ActionEvent {
+    fn event(t: i64, kind: EventKind, server: &str) -> ActionEvent {
         ActionEvent {
             time: t,
             policy: "restart".into(),
@@ -620,6 +617,8 @@ mod tests {
             action: format!("exec \"restart {server}\""),
             episode: Some(0),
             value: 1.5,
+            mode: crate::dsl::ast::Mode::Auto,
+            approved_by: None,
         }
     }
 

@@ -61,6 +61,8 @@ fn event(server: &str) -> ActionEvent {
         action: "exec \"restart\"".into(),
         episode: Some(0),
         value: 0.25,
+        mode: mcpops::dsl::ast::Mode::Auto,
+        approved_by: None,
     }
 }
 
@@ -683,4 +685,191 @@ fn alertmanager_takes_our_alerts_and_its_webhook_payload_is_ours_key_for_key() {
     assert_eq!(ours["status"], "resolved");
     assert_eq!(ours["alerts"][0]["status"], theirs["alerts"][0]["status"]);
     let _ = Status::Resolved;
+}
+
+fn decision(t: i64, kind: EventKind, server: &str) -> ActionEvent {
+    ActionEvent {
+        time: t,
+        kind,
+        ..event(server)
+    }
+}
+
+fn ok_result() -> ActionResult {
+    ActionResult {
+        outcome: Outcome::Ok,
+        exit_code: Some(0),
+        status: None,
+        duration_ms: 120,
+        stdout: "restarted\n".into(),
+        stderr: String::new(),
+        detail: "exit code 0".into(),
+    }
+}
+
+fn journal_lines(store: &Path) -> Vec<Value> {
+    fs::read_to_string(journal::path(store))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn the_journal_reads_back_and_an_intent_without_result_becomes_unknown_once() {
+    let store = tempfile::tempdir().unwrap();
+    let suppressed = decision(60_000, EventKind::Cooldown, "a");
+    let ran = decision(120_000, EventKind::Run, "a");
+    let crashed = decision(180_000, EventKind::Run, "b");
+    {
+        let j = Journal::open(store.path()).unwrap();
+        j.record(&suppressed).unwrap();
+        // watch records a run's decision, then its intent, then its result.
+        j.record(&ran).unwrap();
+        j.intent(&Intent { id: ran.id(), event: ran.clone(), wall_ms: 1 }).unwrap();
+        j.result(&ran.id(), &ok_result()).unwrap();
+        j.intent(&Intent { id: crashed.id(), event: crashed.clone(), wall_ms: 2 }).unwrap();
+        assert_eq!(j.past(), [suppressed.clone(), ran.clone(), crashed.clone()]);
+        // A reader meanwhile: the running action has no result yet.
+        let log = journal::read(store.path()).unwrap();
+        assert_eq!(log.entries.len(), 3);
+        assert_eq!(log.get(&crashed.id()).unwrap().result, None);
+        assert!(log.get(&crashed.id()).unwrap().intent);
+        assert!(!log.get(&suppressed.id()).unwrap().intent);
+    } // watch stops here without a result for `crashed`
+
+    let j = Journal::open(store.path()).unwrap();
+    assert_eq!(j.past(), [suppressed.clone(), ran.clone(), crashed.clone()]);
+    drop(j);
+    let log = journal::read(store.path()).unwrap();
+    assert_eq!(log.get(&ran.id()).unwrap().result, Some(ok_result()));
+    let unknown = log.get(&crashed.id()).unwrap().result.clone().unwrap();
+    assert_eq!(unknown.outcome, Outcome::Unknown);
+    // A second restart adds nothing.
+    let before = journal_lines(store.path()).len();
+    drop(Journal::open(store.path()).unwrap());
+    assert_eq!(journal_lines(store.path()).len(), before);
+    let kinds: Vec<String> = journal_lines(store.path())
+        .iter()
+        .map(|r| r["record"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(kinds, ["decision", "decision", "intent", "result", "intent", "result"]);
+}
+
+#[test]
+fn a_torn_last_line_is_dropped_and_a_damaged_one_before_it_named() {
+    let store = tempfile::tempdir().unwrap();
+    let first = decision(60_000, EventKind::Cooldown, "a");
+    let second = decision(120_000, EventKind::Cooldown, "b");
+    drop(Journal::open(store.path()).unwrap());
+    {
+        let j = Journal::open(store.path()).unwrap();
+        j.record(&first).unwrap();
+    }
+    let path = journal::path(store.path());
+    let whole = fs::read(&path).unwrap();
+    // A crash mid-write: half a record, no newline.
+    let mut torn = whole.clone();
+    torn.extend_from_slice(br#"{"record":"intent","id":"00"#);
+    fs::write(&path, &torn).unwrap();
+    let log = journal::read(store.path()).unwrap();
+    assert!(log.torn_tail);
+    assert_eq!(log.entries.len(), 1);
+    {
+        let j = Journal::open(store.path()).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), whole, "opening cuts the torn line off");
+        j.record(&second).unwrap();
+    }
+    let log = journal::read(store.path()).unwrap();
+    assert!(!log.torn_tail);
+    assert_eq!(log.entries.len(), 2);
+
+    // A damaged line with a whole line after it is not a crash's tear.
+    let mut damaged = whole.clone();
+    damaged.extend_from_slice(b"{\"record\":\"decision\",\"id\":\0garbage\n");
+    damaged.extend_from_slice(&fs::read(&path).unwrap()[whole.len()..]);
+    fs::write(&path, &damaged).unwrap();
+    for e in [
+        Journal::open(store.path()).err().unwrap(),
+        journal::read(store.path()).unwrap_err(),
+    ] {
+        match &e {
+            JournalError::Corrupt { line, path: p, .. } => {
+                assert_eq!(*line, 2);
+                assert!(p.ends_with("journal/journal.jsonl"), "{p}");
+            }
+            other => panic!("{other}"),
+        }
+        assert!(e.to_string().contains("journal.jsonl:2: "), "{e}");
+    }
+}
+
+#[test]
+fn one_watch_writes_the_journal_and_an_unwritable_one_is_an_error() {
+    let store = tempfile::tempdir().unwrap();
+    let j = Journal::open(store.path()).unwrap();
+    match Journal::open(store.path()) {
+        Err(JournalError::Locked(m)) => assert!(m.contains("another `mcpops watch`"), "{m}"),
+        Err(other) => panic!("{other}"),
+        Ok(_) => panic!("a second writer opened the journal"),
+    }
+    drop(j);
+    drop(Journal::open(store.path()).unwrap());
+
+    // A journal that cannot be a file, and a journal directory that is a file.
+    let store = tempfile::tempdir().unwrap();
+    fs::create_dir_all(journal::path(store.path())).unwrap();
+    assert!(matches!(Journal::open(store.path()), Err(JournalError::Io { .. })));
+    let store = tempfile::tempdir().unwrap();
+    fs::write(store.path().join(journal::JOURNAL_DIR), "").unwrap();
+    assert!(Journal::open(store.path()).is_err());
+}
+
+#[test]
+fn approvals_come_from_another_process_once_and_only_for_decisions_awaiting_one() {
+    let store = tempfile::tempdir().unwrap();
+    let waiting = decision(60_000, EventKind::AwaitingApproval, "a");
+    let ran = decision(60_000, EventKind::Run, "b");
+    let j = Journal::open(store.path()).unwrap();
+    j.record(&waiting).unwrap();
+    j.record(&ran).unwrap();
+    assert!(j.approvals().unwrap().is_empty());
+
+    let given = journal::approve(store.path(), &waiting.id(), "alice").unwrap();
+    assert_eq!(given.by, "alice");
+    let seen = j.approvals().unwrap();
+    assert_eq!(seen.get(&waiting.id()), Some(&given));
+    // Records after the approval, and a re-read, change nothing.
+    j.record(&decision(120_000, EventKind::Cooldown, "c")).unwrap();
+    assert_eq!(j.approvals().unwrap(), seen);
+
+    match journal::approve(store.path(), &waiting.id(), "bob") {
+        Err(e @ JournalError::AlreadyApproved { .. }) => {
+            assert!(e.to_string().contains("already approved by alice"), "{e}");
+            assert!(e.is_user_error());
+        }
+        other => panic!("{other:?}"),
+    }
+    match journal::approve(store.path(), &ran.id(), "bob") {
+        Err(e @ JournalError::NotAwaiting { .. }) => {
+            assert!(e.to_string().contains("is `run`"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    match journal::approve(store.path(), "0000000000000000", "bob") {
+        Err(e @ JournalError::UnknownId { .. }) => {
+            assert!(e.to_string().contains("no decision 0000000000000000"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    drop(j);
+    // After a restart the approval is still there.
+    let j = Journal::open(store.path()).unwrap();
+    assert_eq!(j.approvals().unwrap().get(&waiting.id()), Some(&given));
+    // A store with no journal has nothing to approve.
+    let empty = tempfile::tempdir().unwrap();
+    assert!(matches!(
+        journal::approve(empty.path(), &waiting.id(), "bob"),
+        Err(JournalError::UnknownId { .. })
+    ));
 }
