@@ -16,6 +16,7 @@
 //! the last is an error that names it, since the journal decides what may
 //! run and guessing past damage could run an action twice.
 
+use super::audit::AuditRow;
 use super::decide::{ActionEvent, Approval, Approvals, EventKind};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -67,12 +68,10 @@ impl Outcome {
         }
     }
 
-    /// Whether the action failed, so that escalation follows.
+    /// Whether the action ran and failed, so that escalation follows
+    /// (a refused template ran nothing: the rule file is what to fix).
     pub fn is_failure(self) -> bool {
-        matches!(
-            self,
-            Outcome::Failed | Outcome::Spawn | Outcome::Timeout | Outcome::Refused
-        )
+        matches!(self, Outcome::Failed | Outcome::Spawn | Outcome::Timeout)
     }
 }
 
@@ -324,6 +323,43 @@ impl Log {
     /// The entry of decision `id`.
     pub fn get(&self, id: &str) -> Option<&Entry> {
         self.index.get(id).map(|&i| &self.entries[i])
+    }
+
+    /// The journal as the rows of the actions table (`backtest --out`'s
+    /// `actions.parquet`): a decision awaiting approval shows who approved
+    /// it; an action carried out, its outcome (`running` while it has no
+    /// result), exit code, duration, and its detail with the output kept.
+    pub fn audit_rows(&self) -> Vec<AuditRow> {
+        self.entries
+            .iter()
+            .map(|e| {
+                let mut event = e.event.clone();
+                if event.approved_by.is_none()
+                    && let Some(a) = self.approvals.get(&e.id)
+                {
+                    event.approved_by = Some(a.by.clone());
+                }
+                let mut row = AuditRow {
+                    id: e.id.clone(),
+                    ..AuditRow::dry_run(&event)
+                };
+                if let Some(r) = &e.result {
+                    row.outcome = Some(r.outcome.name().to_string());
+                    row.exit_code = r.exit_code;
+                    row.duration_s = Some(r.duration_ms as f64 / 1000.0);
+                    let mut detail = r.detail.clone();
+                    for (name, text) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
+                        if !text.is_empty() {
+                            detail.push_str(&format!("\n{name}:\n{text}"));
+                        }
+                    }
+                    row.detail = Some(detail);
+                } else if e.intent {
+                    row.outcome = Some("running".to_string());
+                }
+                row
+            })
+            .collect()
     }
 }
 

@@ -873,3 +873,134 @@ fn approvals_come_from_another_process_once_and_only_for_decisions_awaiting_one(
         Err(JournalError::UnknownId { .. })
     ));
 }
+
+/// A store whose journal holds a decision awaiting approval, an action that
+/// failed, and a suppression; their ids.
+fn store_with_journal() -> (tempfile::TempDir, [String; 3]) {
+    let store = tempfile::tempdir().unwrap();
+    let waiting = decision(60_000, EventKind::AwaitingApproval, "a");
+    let failed = decision(60_000, EventKind::Run, "b");
+    let held = decision(120_000, EventKind::Cooldown, "b");
+    let j = Journal::open(store.path()).unwrap();
+    j.record(&waiting).unwrap();
+    j.record(&failed).unwrap();
+    j.intent(&Intent { id: failed.id(), event: failed.clone(), wall_ms: 1 }).unwrap();
+    j.result(
+        &failed.id(),
+        &ActionResult {
+            outcome: Outcome::Failed,
+            exit_code: Some(3),
+            status: None,
+            duration_ms: 1500,
+            stdout: String::new(),
+            stderr: "no such unit\n".into(),
+            detail: "exit code 3".into(),
+        },
+    )
+    .unwrap();
+    j.record(&held).unwrap();
+    (store, [waiting.id(), failed.id(), held.id()])
+}
+
+#[test]
+fn mcpops_approve_appends_an_approval_once_and_refuses_other_ids() {
+    use crate::common::{mcpops, text};
+    let (store, [waiting, failed, _]) = store_with_journal();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_mcpops"))
+        .args(["approve", &waiting, "--store"])
+        .arg(store.path())
+        .env("USER", "carol")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).starts_with(&format!("approved {waiting} by carol at ")),
+        "{}",
+        text(&o)
+    );
+    let log = journal::read(store.path()).unwrap();
+    assert_eq!(log.approvals[&waiting].by, "carol");
+
+    for (id, says) in [
+        (waiting.as_str(), "already approved by carol"),
+        (failed.as_str(), "is `run`, not `awaiting approval`"),
+        ("0123456789abcdef", "no decision 0123456789abcdef"),
+    ] {
+        let o = mcpops(store.path(), &["approve", id, "--by", "dave"]);
+        assert_eq!(o.status.code(), Some(2), "{id}: {}", text(&o));
+        assert!(text(&o).contains(says), "{id}: {}", text(&o));
+    }
+    // A store that is not there; a journal that cannot be read.
+    let o = mcpops(&store.path().join("nope"), &["approve", &waiting, "--by", "dave"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let broken = tempfile::tempdir().unwrap();
+    fs::create_dir_all(journal::path(broken.path())).unwrap();
+    let o = mcpops(broken.path(), &["approve", &waiting, "--by", "dave"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+}
+
+#[test]
+fn mcpops_audit_prints_the_journal_as_the_actions_table() {
+    use crate::common::{mcpops, text};
+    let (store, [waiting, failed, held]) = store_with_journal();
+    journal::approve(store.path(), &waiting, "alice").unwrap();
+
+    let o = mcpops(store.path(), &["audit", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let rows: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    let ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [&waiting, &failed, &held]);
+    assert_eq!(rows[0]["event"], "awaiting approval");
+    assert_eq!(rows[0]["approved_by"], "alice");
+    assert_eq!(rows[0]["outcome"], Value::Null);
+    assert_eq!(rows[1]["outcome"], "failed");
+    assert_eq!(rows[1]["exit_code"], 3);
+    assert_eq!(rows[1]["duration_s"], 1.5);
+    assert_eq!(rows[1]["detail"], "exit code 3\nstderr:\nno such unit\n");
+    assert_eq!(rows[1]["labels"]["server"], "b");
+    assert_eq!(rows[2]["event"], "suppressed (cooldown)");
+
+    let o = mcpops(store.path(), &["audit", "--format", "csv"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let csv = String::from_utf8(o.stdout).unwrap();
+    let header = csv.lines().next().unwrap();
+    assert_eq!(
+        header,
+        "time,policy,event,trigger,mcp.method-name,server,severity,action,id,mode,approved_by,outcome,exit_code,duration_s,detail"
+    );
+
+    let o = mcpops(store.path(), &["audit"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let table = String::from_utf8(o.stdout).unwrap();
+    assert!(table.contains(&waiting) && table.contains("approved by alice"), "{table}");
+
+    // --out: actions.parquet in the backtest's schema, read back by its reader.
+    let out = tempfile::tempdir().unwrap();
+    let o = mcpops(
+        store.path(),
+        &["audit", "--format", "csv", "--out", out.path().to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let back = mcpops::remediate::audit::read(&out.path().join("actions.parquet")).unwrap();
+    let want = journal::read(store.path()).unwrap().audit_rows();
+    assert_eq!(back.len(), 3);
+    for (got, want) in back.iter().zip(&want) {
+        assert_eq!(
+            (&got.id, &got.outcome, got.exit_code, got.duration_s, &got.detail, &got.event.approved_by),
+            (&want.id, &want.outcome, want.exit_code, want.duration_s, &want.detail, &want.event.approved_by)
+        );
+    }
+    assert_eq!(
+        mcpops::remediate::audit::schema(),
+        mcpops::remediate::audit::batch(&back).unwrap().schema()
+    );
+
+    // A store where watch never acted: an empty table; no store: exit 2.
+    let empty = tempfile::tempdir().unwrap();
+    let o = mcpops(empty.path(), &["audit", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(serde_json::from_slice::<Value>(&o.stdout).unwrap(), Value::Array(vec![]));
+    let o = mcpops(&empty.path().join("nope"), &["audit"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
