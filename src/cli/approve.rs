@@ -19,10 +19,10 @@ pub(super) fn run(ctx: &Context, args: ApproveArgs, out: &mut dyn Write) -> Resu
     }
     let by = match args.by {
         Some(by) => by,
-        None => std::env::var("USER")
-            .ok()
-            .filter(|u| !u.is_empty())
-            .ok_or_else(|| CliError::usage("--by is needed: $USER is not set"))?,
+        None => ["USER", "LOGNAME"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
+            .ok_or_else(|| CliError::usage("--by WHO is needed: $USER is not set"))?,
     };
     if by.trim().is_empty() {
         return Err(CliError::usage("--by: an empty name approves nothing"));

@@ -137,10 +137,12 @@ fn write_rows(rows: &[AuditRow], format: TableCsvJson, out: &mut dyn Write) -> i
             )?;
             for r in rows {
                 let e = &r.event;
-                let mut outcome = r.outcome.clone().unwrap_or_default();
-                if let Some(by) = &e.approved_by {
-                    outcome.push_str(&format!(" (approved by {by})"));
-                }
+                let outcome = match (&r.outcome, &e.approved_by) {
+                    (Some(o), Some(by)) => format!("{o}, approved by {by}"),
+                    (None, Some(by)) => format!("approved by {by}"),
+                    (Some(o), None) => o.clone(),
+                    (None, None) => String::new(),
+                };
                 writeln!(
                     out,
                     "{:<20} {:<16} {:<20} {:<24} {:<14} {:<8} {:<32}  {}",

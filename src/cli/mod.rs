@@ -164,7 +164,7 @@ enum Command {
         mcpops watch --probe-cmd 'npx -y @modelcontextprotocol/server-everything' --interval 30s"
     )]
     Watch(WatchArgs),
-    /// Approve an action that waits for `mcpops approve` (a block's `approve within D by "who"`)
+    /// Approve an action that waits for an approval (a block's `approve within D by "who"`)
     #[command(after_help = "ID is the decision's id, as `mcpops audit` lists it; the running \
         `mcpops watch` reads the approval at its next step. Exits 2 when no decision of the \
         journal with that id waits for an approval, or it was approved already.\n\n\
@@ -218,7 +218,7 @@ struct WatchArgs {
 struct ApproveArgs {
     /// The id of the decision awaiting approval (`mcpops audit` lists it)
     id: String,
-    /// Who approves [default: $USER]
+    /// Who approves [default: $USER, else $LOGNAME]
     #[arg(long, value_name = "WHO")]
     by: Option<String>,
 }
