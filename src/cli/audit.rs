@@ -28,9 +28,8 @@ pub(super) fn run(ctx: &Context, args: AuditArgs, out: &mut dyn Write) -> Result
     let rows = log.audit_rows();
     write_rows(&rows, args.format, out).map_err(io_failure)?;
     if let Some(dir) = &args.out {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            CliError::failure(format!("{}: {e}", dir.display()))
-        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CliError::failure(format!("{}: {e}", dir.display())))?;
         audit::write(&rows, &dir.join("actions.parquet")).map_err(CliError::failure)?;
     }
     Ok(())

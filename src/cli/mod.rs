@@ -165,16 +165,20 @@ enum Command {
     )]
     Watch(WatchArgs),
     /// Approve an action that waits for an approval (a block's `approve within D by "who"`)
-    #[command(after_help = "ID is the decision's id, as `mcpops audit` lists it; the running \
+    #[command(
+        after_help = "ID is the decision's id, as `mcpops audit` lists it; the running \
         `mcpops watch` reads the approval at its next step. Exits 2 when no decision of the \
         journal with that id waits for an approval, or it was approved already.\n\n\
-        Example:\n  mcpops approve 3f9a0c1d2e4b5a69 --by alice --store /var/lib/mcpops")]
+        Example:\n  mcpops approve 3f9a0c1d2e4b5a69 --by alice --store /var/lib/mcpops"
+    )]
     Approve(ApproveArgs),
     /// What `mcpops watch` decided and did: the journal as the actions table
-    #[command(after_help = "The table `backtest --out` writes as actions.parquet, with each \
+    #[command(
+        after_help = "The table `backtest --out` writes as actions.parquet, with each \
         action's outcome, exit code, duration and who approved it.\n\n\
         Examples:\n  mcpops audit --store /var/lib/mcpops\n  \
-        mcpops audit --format csv > actions.csv\n  mcpops audit --out audit/")]
+        mcpops audit --format csv > actions.csv\n  mcpops audit --out audit/"
+    )]
     Audit(AuditArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(after_help = "Examples:\n  \

@@ -11,9 +11,7 @@ use mcpops::remediate::alertmanager::{
 };
 use mcpops::remediate::decide::{ActionEvent, EventKind};
 use mcpops::remediate::exec::{self, ExecOptions};
-use mcpops::remediate::journal::{
-    self, ActionResult, Intent, Journal, JournalError, Outcome,
-};
+use mcpops::remediate::journal::{self, ActionResult, Intent, Journal, JournalError, Outcome};
 use mcpops::remediate::webhook::{self, RetryOptions};
 use serde_json::Value;
 use std::fs;
@@ -138,7 +136,10 @@ fn hostile_label_values_reach_the_script_as_one_argument_each_and_nothing_else_h
         );
     }
     assert!(victim.is_dir(), "the rm in a label value ran");
-    assert!(!pwned.exists(), "the command substitution in a label value ran");
+    assert!(
+        !pwned.exists(),
+        "the command substitution in a label value ran"
+    );
 }
 
 #[test]
@@ -205,7 +206,11 @@ fn exit_codes_and_spawn_failures() {
         &opts(10_000, 500),
     ));
     assert_eq!(r.outcome, Outcome::Spawn, "{r:?}");
-    assert!(r.detail.contains("No such file or directory"), "{}", r.detail);
+    assert!(
+        r.detail.contains("No such file or directory"),
+        "{}",
+        r.detail
+    );
 
     let not_executable = dir.path().join("plain.txt");
     fs::write(&not_executable, "echo hi\n").unwrap();
@@ -263,20 +268,27 @@ fn a_script_that_stops_on_sigterm_ends_within_the_grace() {
     let s = script(
         dir.path(),
         "slow.sh",
-        &format!(
-            "sleep 300 &\necho $! > '{}'\nwait",
-            pid_file.display()
-        ),
+        &format!("sleep 300 &\necho $! > '{}'\nwait", pid_file.display()),
     );
     let started = Instant::now();
     let r = rt().block_on(exec::run(&[s], &opts(500, 5_000)));
     assert_eq!(r.outcome, Outcome::Timeout, "{r:?}");
     assert!(r.detail.contains("SIGTERM"), "{}", r.detail);
-    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
-    let pid: i32 = fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
-    wait_for("the background sleep to die", Duration::from_secs(5), || {
-        dead(pid)
-    });
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    let pid: i32 = fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    wait_for(
+        "the background sleep to die",
+        Duration::from_secs(5),
+        || dead(pid),
+    );
 }
 
 #[test]
@@ -306,20 +318,25 @@ fn output_is_bounded_and_a_leftover_process_does_not_hold_the_action() {
     let s = script(
         dir.path(),
         "leaves.sh",
-        &format!(
-            "sleep 30 &\necho $! > '{}'\necho done",
-            pid_file.display()
-        ),
+        &format!("sleep 30 &\necho $! > '{}'\necho done", pid_file.display()),
     );
     let started = Instant::now();
     let r = rt().block_on(exec::run(&[s], &opts(20_000, 500)));
-    let pid: i32 = fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let pid: i32 = fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     // SAFETY: kill(2) of the sleep this test started (by its pid).
     unsafe {
         libc::kill(pid, libc::SIGKILL);
     }
     assert_eq!(r.outcome, Outcome::Ok, "{r:?}");
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(r.stdout.starts_with("done\n"), "{:?}", r.stdout);
 }
 
@@ -405,7 +422,11 @@ fn a_webhook_is_retried_after_a_5xx_with_the_same_key() {
     let rt = rt();
     let sink = start_sink(
         &rt,
-        vec![(500, Duration::ZERO), (429, Duration::ZERO), (200, Duration::ZERO)],
+        vec![
+            (500, Duration::ZERO),
+            (429, Duration::ZERO),
+            (200, Duration::ZERO),
+        ],
     );
     let (m, key) = message();
     let client = reqwest::Client::new();
@@ -456,7 +477,11 @@ fn a_hanging_webhook_times_out_after_the_retries() {
     assert_eq!(r.outcome, Outcome::Timeout, "{r:?}");
     assert!(r.detail.contains("3 attempts"), "{}", r.detail);
     assert_eq!(sink.seen.lock().unwrap().len(), 3);
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 
     // Nothing listening: no answer, retried, failed.
     let port = free_port();
@@ -468,7 +493,11 @@ fn a_hanging_webhook_times_out_after_the_retries() {
         &quick_retries(),
     ));
     assert_eq!(r.outcome, Outcome::Failed, "{r:?}");
-    assert!(r.detail.starts_with("no answer after 3 attempts"), "{}", r.detail);
+    assert!(
+        r.detail.starts_with("no answer after 3 attempts"),
+        "{}",
+        r.detail
+    );
 }
 
 /// Whether `ours` has the same keys as `theirs`, recursively (objects'
@@ -492,7 +521,11 @@ fn same_keys(ours: &Value, theirs: &Value, at: &str) -> Result<(), String> {
         }
         (Value::Array(a), Value::Array(b)) => {
             if a.len() != b.len() {
-                return Err(format!("{at}: {} elements, Alertmanager's {}", a.len(), b.len()));
+                return Err(format!(
+                    "{at}: {} elements, Alertmanager's {}",
+                    a.len(),
+                    b.len()
+                ));
             }
             for (i, (x, y)) in a.iter().zip(b).enumerate() {
                 same_keys(x, y, &format!("{at}[{i}]"))?;
@@ -558,11 +591,30 @@ fn our_webhook_payload_has_the_keys_of_alertmanagers_saved_one() {
     let ours = our_payload(&alert, 1_700_000_100_000);
     same_keys(&ours, &saved, "$").unwrap();
     // The values that do not depend on the run agree too.
-    for key in ["version", "status", "receiver", "groupKey", "groupLabels", "commonLabels", "commonAnnotations", "truncatedAlerts"] {
+    for key in [
+        "version",
+        "status",
+        "receiver",
+        "groupKey",
+        "groupLabels",
+        "commonLabels",
+        "commonAnnotations",
+        "truncatedAlerts",
+    ] {
         assert_eq!(ours[key], saved[key], "{key}");
     }
-    for key in ["status", "labels", "annotations", "endsAt", "generatorURL", "fingerprint"] {
-        assert_eq!(ours["alerts"][0][key], saved["alerts"][0][key], "alerts[0].{key}");
+    for key in [
+        "status",
+        "labels",
+        "annotations",
+        "endsAt",
+        "generatorURL",
+        "fingerprint",
+    ] {
+        assert_eq!(
+            ours["alerts"][0][key], saved["alerts"][0][key],
+            "alerts[0].{key}"
+        );
     }
 }
 
@@ -571,7 +623,9 @@ fn our_webhook_payload_has_the_keys_of_alertmanagers_saved_one() {
 fn start_alertmanager(dir: &Path, hook_url: &str) -> Option<(KillOnDrop, u16)> {
     let bin = Path::new("/usr/bin/prometheus-alertmanager");
     if !bin.exists() {
-        eprintln!("SKIP alertmanager: /usr/bin/prometheus-alertmanager is not installed (apt-get install prometheus-alertmanager)");
+        eprintln!(
+            "SKIP alertmanager: /usr/bin/prometheus-alertmanager is not installed (apt-get install prometheus-alertmanager)"
+        );
         return None;
     }
     let config = dir.join("alertmanager.yml");
@@ -619,8 +673,12 @@ fn alertmanager_takes_our_alerts_and_its_webhook_payload_is_ours_key_for_key() {
     let now = mcpops::time::now_ms();
     let alert = golden_alert(now - 60_000, now + 600_000);
     let client = reqwest::Client::new();
-    rt.block_on(post_alerts(&client, &format!("http://127.0.0.1:{am_port}"), &[alert.clone()]))
-        .expect("alertmanager takes the alert");
+    rt.block_on(post_alerts(
+        &client,
+        &format!("http://127.0.0.1:{am_port}"),
+        std::slice::from_ref(&alert),
+    ))
+    .expect("alertmanager takes the alert");
 
     // Its alerts API shows the alert with our labels and our fingerprint.
     let (status, _, body) = http(am_port, "GET", "/api/v2/alerts", None);
@@ -635,7 +693,10 @@ fn alertmanager_takes_our_alerts_and_its_webhook_payload_is_ours_key_for_key() {
     for (k, v) in &alert.labels {
         assert_eq!(shown["labels"][k], *v, "label {k}");
     }
-    assert_eq!(shown["labels"].as_object().unwrap().len(), alert.labels.len());
+    assert_eq!(
+        shown["labels"].as_object().unwrap().len(),
+        alert.labels.len()
+    );
     assert_eq!(shown["annotations"]["summary"], "mcp-01 is down");
     assert_eq!(shown["fingerprint"], fingerprint(&alert.labels));
     assert_eq!(shown["status"]["state"], "active");
@@ -647,7 +708,10 @@ fn alertmanager_takes_our_alerts_and_its_webhook_payload_is_ours_key_for_key() {
     let theirs = sink.seen.lock().unwrap()[0].1.clone();
     let ours = our_payload(&alert, now);
     same_keys(&ours, &theirs, "$").unwrap();
-    assert_eq!(ours["alerts"][0]["fingerprint"], theirs["alerts"][0]["fingerprint"]);
+    assert_eq!(
+        ours["alerts"][0]["fingerprint"],
+        theirs["alerts"][0]["fingerprint"]
+    );
     assert_eq!(ours["groupKey"], theirs["groupKey"]);
     assert_eq!(ours["alerts"][0]["status"], theirs["alerts"][0]["status"]);
     assert_eq!(ours["alerts"][0]["endsAt"], theirs["alerts"][0]["endsAt"]);
@@ -662,14 +726,25 @@ fn alertmanager_takes_our_alerts_and_its_webhook_payload_is_ours_key_for_key() {
     }
     let saved: Value =
         serde_json::from_str(&fs::read_to_string(fixtures().join(GOLDEN)).unwrap()).unwrap();
-    assert_eq!(theirs, saved, "Alertmanager's payload changed: MCPOPS_BLESS=1 saves it anew");
+    assert_eq!(
+        theirs, saved,
+        "Alertmanager's payload changed: MCPOPS_BLESS=1 saves it anew"
+    );
 
     // Resolved (endsAt now): Alertmanager sends it resolved, and so do we.
     let resolved = golden_alert(now - 60_000, mcpops::time::now_ms());
-    rt.block_on(post_alerts(&client, &format!("http://127.0.0.1:{am_port}"), &[resolved.clone()]))
-        .unwrap();
+    rt.block_on(post_alerts(
+        &client,
+        &format!("http://127.0.0.1:{am_port}"),
+        std::slice::from_ref(&resolved),
+    ))
+    .unwrap();
     wait_for("the resolved webhook", Duration::from_secs(30), || {
-        sink.seen.lock().unwrap().iter().any(|(_, b)| b["status"] == "resolved")
+        sink.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, b)| b["status"] == "resolved")
     });
     let theirs = sink
         .seen
@@ -684,7 +759,10 @@ fn alertmanager_takes_our_alerts_and_its_webhook_payload_is_ours_key_for_key() {
     same_keys(&ours, &theirs, "$").unwrap();
     assert_eq!(ours["status"], "resolved");
     assert_eq!(ours["alerts"][0]["status"], theirs["alerts"][0]["status"]);
-    let _ = Status::Resolved;
+    assert_eq!(
+        WebhookAlert::from_postable(&resolved, mcpops::time::now_ms()).status,
+        Status::Resolved
+    );
 }
 
 fn decision(t: i64, kind: EventKind, server: &str) -> ActionEvent {
@@ -726,9 +804,19 @@ fn the_journal_reads_back_and_an_intent_without_result_becomes_unknown_once() {
         j.record(&suppressed).unwrap();
         // watch records a run's decision, then its intent, then its result.
         j.record(&ran).unwrap();
-        j.intent(&Intent { id: ran.id(), event: ran.clone(), wall_ms: 1 }).unwrap();
+        j.intent(&Intent {
+            id: ran.id(),
+            event: ran.clone(),
+            wall_ms: 1,
+        })
+        .unwrap();
         j.result(&ran.id(), &ok_result()).unwrap();
-        j.intent(&Intent { id: crashed.id(), event: crashed.clone(), wall_ms: 2 }).unwrap();
+        j.intent(&Intent {
+            id: crashed.id(),
+            event: crashed.clone(),
+            wall_ms: 2,
+        })
+        .unwrap();
         assert_eq!(j.past(), [suppressed.clone(), ran.clone(), crashed.clone()]);
         // A reader meanwhile: the running action has no result yet.
         let log = journal::read(store.path()).unwrap();
@@ -753,7 +841,12 @@ fn the_journal_reads_back_and_an_intent_without_result_becomes_unknown_once() {
         .iter()
         .map(|r| r["record"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(kinds, ["decision", "decision", "intent", "result", "intent", "result"]);
+    assert_eq!(
+        kinds,
+        [
+            "decision", "decision", "intent", "result", "intent", "result"
+        ]
+    );
 }
 
 #[test]
@@ -777,7 +870,11 @@ fn a_torn_last_line_is_dropped_and_a_damaged_one_before_it_named() {
     assert_eq!(log.entries.len(), 1);
     {
         let j = Journal::open(store.path()).unwrap();
-        assert_eq!(fs::read(&path).unwrap(), whole, "opening cuts the torn line off");
+        assert_eq!(
+            fs::read(&path).unwrap(),
+            whole,
+            "opening cuts the torn line off"
+        );
         j.record(&second).unwrap();
     }
     let log = journal::read(store.path()).unwrap();
@@ -819,7 +916,10 @@ fn one_watch_writes_the_journal_and_an_unwritable_one_is_an_error() {
     // A journal that cannot be a file, and a journal directory that is a file.
     let store = tempfile::tempdir().unwrap();
     fs::create_dir_all(journal::path(store.path())).unwrap();
-    assert!(matches!(Journal::open(store.path()), Err(JournalError::Io { .. })));
+    assert!(matches!(
+        Journal::open(store.path()),
+        Err(JournalError::Io { .. })
+    ));
     let store = tempfile::tempdir().unwrap();
     fs::write(store.path().join(journal::JOURNAL_DIR), "").unwrap();
     assert!(Journal::open(store.path()).is_err());
@@ -840,7 +940,8 @@ fn approvals_come_from_another_process_once_and_only_for_decisions_awaiting_one(
     let seen = j.approvals().unwrap();
     assert_eq!(seen.get(&waiting.id()), Some(&given));
     // Records after the approval, and a re-read, change nothing.
-    j.record(&decision(120_000, EventKind::Cooldown, "c")).unwrap();
+    j.record(&decision(120_000, EventKind::Cooldown, "c"))
+        .unwrap();
     assert_eq!(j.approvals().unwrap(), seen);
 
     match journal::approve(store.path(), &waiting.id(), "bob") {
@@ -858,7 +959,10 @@ fn approvals_come_from_another_process_once_and_only_for_decisions_awaiting_one(
     }
     match journal::approve(store.path(), "0000000000000000", "bob") {
         Err(e @ JournalError::UnknownId { .. }) => {
-            assert!(e.to_string().contains("no decision 0000000000000000"), "{e}");
+            assert!(
+                e.to_string().contains("no decision 0000000000000000"),
+                "{e}"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -884,7 +988,12 @@ fn store_with_journal() -> (tempfile::TempDir, [String; 3]) {
     let j = Journal::open(store.path()).unwrap();
     j.record(&waiting).unwrap();
     j.record(&failed).unwrap();
-    j.intent(&Intent { id: failed.id(), event: failed.clone(), wall_ms: 1 }).unwrap();
+    j.intent(&Intent {
+        id: failed.id(),
+        event: failed.clone(),
+        wall_ms: 1,
+    })
+    .unwrap();
     j.result(
         &failed.id(),
         &ActionResult {
@@ -931,7 +1040,10 @@ fn mcpops_approve_appends_an_approval_once_and_refuses_other_ids() {
         assert!(text(&o).contains(says), "{id}: {}", text(&o));
     }
     // A store that is not there; a journal that cannot be read.
-    let o = mcpops(&store.path().join("nope"), &["approve", &waiting, "--by", "dave"]);
+    let o = mcpops(
+        &store.path().join("nope"),
+        &["approve", &waiting, "--by", "dave"],
+    );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let broken = tempfile::tempdir().unwrap();
     fs::create_dir_all(journal::path(broken.path())).unwrap();
@@ -973,13 +1085,22 @@ fn mcpops_audit_prints_the_journal_as_the_actions_table() {
     let o = mcpops(store.path(), &["audit"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let table = String::from_utf8(o.stdout).unwrap();
-    assert!(table.contains(&waiting) && table.contains("approved by alice"), "{table}");
+    assert!(
+        table.contains(&waiting) && table.contains("approved by alice"),
+        "{table}"
+    );
 
     // --out: actions.parquet in the backtest's schema, read back by its reader.
     let out = tempfile::tempdir().unwrap();
     let o = mcpops(
         store.path(),
-        &["audit", "--format", "csv", "--out", out.path().to_str().unwrap()],
+        &[
+            "audit",
+            "--format",
+            "csv",
+            "--out",
+            out.path().to_str().unwrap(),
+        ],
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let back = mcpops::remediate::audit::read(&out.path().join("actions.parquet")).unwrap();
@@ -987,8 +1108,22 @@ fn mcpops_audit_prints_the_journal_as_the_actions_table() {
     assert_eq!(back.len(), 3);
     for (got, want) in back.iter().zip(&want) {
         assert_eq!(
-            (&got.id, &got.outcome, got.exit_code, got.duration_s, &got.detail, &got.event.approved_by),
-            (&want.id, &want.outcome, want.exit_code, want.duration_s, &want.detail, &want.event.approved_by)
+            (
+                &got.id,
+                &got.outcome,
+                got.exit_code,
+                got.duration_s,
+                &got.detail,
+                &got.event.approved_by
+            ),
+            (
+                &want.id,
+                &want.outcome,
+                want.exit_code,
+                want.duration_s,
+                &want.detail,
+                &want.event.approved_by
+            )
         );
     }
     assert_eq!(
@@ -1000,7 +1135,10 @@ fn mcpops_audit_prints_the_journal_as_the_actions_table() {
     let empty = tempfile::tempdir().unwrap();
     let o = mcpops(empty.path(), &["audit", "--format", "json"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert_eq!(serde_json::from_slice::<Value>(&o.stdout).unwrap(), Value::Array(vec![]));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&o.stdout).unwrap(),
+        Value::Array(vec![])
+    );
     let o = mcpops(&empty.path().join("nope"), &["audit"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
