@@ -193,9 +193,9 @@ pub fn backtest(
 
 /// The approvals given with `mcpops approve` in the store's journal, so
 /// that a backtest decides approved actions as `watch` did.
-fn store_approvals(_store: &Store) -> Result<Approvals, EngineError> {
-    // TODO(journal): read `STORE/journal/` once `remediate::journal` lands.
-    Ok(Approvals::new())
+fn store_approvals(store: &Store) -> Result<Approvals, EngineError> {
+    crate::remediate::journal::approvals(store.root())
+        .map_err(|e| EngineError::Journal(e.to_string()))
 }
 
 /// The alerts of `files` that fired nothing, each with its first selector

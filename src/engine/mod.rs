@@ -57,6 +57,10 @@ pub enum EngineError {
     Io(#[from] std::io::Error),
     #[error("writing {path}: {message}")]
     Output { path: String, message: String },
+    /// The store's action journal does not read (its approvals decide a
+    /// backtest as they decided `watch`).
+    #[error("the action journal: {0}")]
+    Journal(String),
     /// The engine failed, not the input: a lock poisoned by a thread that
     /// panicked, an Arrow batch that does not fit its own schema.
     #[error(transparent)]
