@@ -7,11 +7,11 @@
 //! backtest over a window that `watch` ran in shows what `watch` did.
 
 use crate::engine::value::Labels;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// What happened to an action at a time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// The action would have run.
@@ -42,7 +42,7 @@ impl EventKind {
 }
 
 /// One step of a remediation or maintenance dry run.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ActionEvent {
     pub time: i64,
     /// The `remediate` or `maintenance` block.

@@ -21,6 +21,7 @@ mod scan;
 mod segment;
 mod wal;
 mod writer;
+pub(crate) use writer::{FileLock, lock_file};
 
 pub use catalog::{Catalog, SeriesStats};
 pub use frame::ExportFormat;

@@ -337,7 +337,7 @@ impl StoreWriter {
 
 /// An exclusive lock on a lock file (the store's `store.lock`, the live
 /// store's `wal/lock`), held until dropped.
-pub(super) struct FileLock(File);
+pub(crate) struct FileLock(File);
 
 impl Drop for FileLock {
     fn drop(&mut self) {
@@ -356,7 +356,7 @@ pub(super) fn lock_store(root: &Path) -> Result<FileLock, StoreError> {
 }
 
 /// Takes the lock on `path` (created if missing), or says it is held.
-pub(super) fn lock_file(path: &Path) -> Result<FileLock, StoreError> {
+pub(crate) fn lock_file(path: &Path) -> Result<FileLock, StoreError> {
     let lock = File::options()
         .create(true)
         .truncate(false)

@@ -2,6 +2,7 @@
 //! link once into one binary instead of once per file. `cargo test --test it
 //! store::` runs one module.
 
+mod act;
 mod analyze;
 mod cli;
 mod cli_snapshots;
