@@ -299,7 +299,10 @@ mod tests {
         // (TestLabelsToSignature / TestFingerprint).
         assert_eq!(fingerprint(&labels(&[])), "cbf29ce484222325");
         assert_eq!(
-            fingerprint(&labels(&[("name", "garland, briggs"), ("fear", "love is not enough")])),
+            fingerprint(&labels(&[
+                ("name", "garland, briggs"),
+                ("fear", "love is not enough")
+            ])),
             format!("{:016x}", 5799056148416392346u64)
         );
         // Order does not matter; empty values are left out.

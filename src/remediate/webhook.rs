@@ -81,7 +81,14 @@ pub async fn send(
     };
     let body = match serde_json::to_vec(message) {
         Ok(b) => b,
-        Err(e) => return result(Outcome::Failed, None, format!("payload: {e}"), String::new()),
+        Err(e) => {
+            return result(
+                Outcome::Failed,
+                None,
+                format!("payload: {e}"),
+                String::new(),
+            );
+        }
     };
     let attempts = opts.attempts.max(1);
     let mut rng = Jitter::new(idempotency_key);

@@ -11,8 +11,7 @@
 
 use super::Shared;
 use super::rules::{AlertState, LiveAlert, Log, RulesState};
-use crate::engine::Labels;
-use crate::remediate::alertmanager::PostableAlert;
+use crate::remediate::alertmanager::{PostableAlert, post_alerts};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,28 +25,9 @@ pub struct AlertingOptions {
     pub external_url: String,
 }
 
-/// A time as Alertmanager reads it: RFC 3339, UTC, milliseconds.
-pub fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-/// One alert as `POST /api/v2/alerts` takes it.
-pub fn postable(
-    labels: &Labels,
-    annotations: &Labels,
-    starts_ms: i64,
-    ends_ms: i64,
-    external_url: &str,
-) -> PostableAlert {
-    PostableAlert {
-        labels: labels.clone(),
-        annotations: annotations.clone(),
-        starts_at: rfc3339(starts_ms),
-        ends_at: rfc3339(ends_ms),
-        generator_url: format!("{external_url}/api/v1/alerts"),
-    }
+/// The URL an alert links back to: watch's alerts.
+pub fn generator_url(external_url: &str) -> String {
+    format!("{external_url}/api/v1/alerts")
 }
 
 /// The alerts to send now: firing and not suppressed (until `now + hold`),
@@ -69,38 +49,16 @@ pub fn to_send(
                 AlertState::Resolved if a.fired_at.is_some() => a.resolved_at?,
                 _ => return None,
             };
-            Some(postable(
+            Some(PostableAlert::new(
+                &a.name,
                 &a.labels,
-                &a.annotations,
+                a.annotations.clone(),
                 starts,
                 ends,
-                external_url,
+                generator_url(external_url),
             ))
         })
         .collect()
-}
-
-/// POSTs `alerts` to one Alertmanager's `/api/v2/alerts`.
-pub async fn post(
-    client: &reqwest::Client,
-    base_url: &str,
-    alerts: &[PostableAlert],
-) -> Result<(), String> {
-    let url = format!("{}/api/v2/alerts", base_url.trim_end_matches('/'));
-    let body = serde_json::to_vec(alerts).map_err(|e| format!("{url}: {e}"))?;
-    let answer = client
-        .post(&url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| format!("{url}: {}", super::error_chain(&e)))?;
-    let status = answer.status();
-    if status.is_success() {
-        return Ok(());
-    }
-    let text = answer.text().await.unwrap_or_default();
-    Err(format!("{url}: {status}: {}", text.trim()))
 }
 
 /// Sends until watch stops.
@@ -142,7 +100,7 @@ pub async fn run(shared: Shared, state: Arc<RulesState>, options: AlertingOption
         }
         for (i, url) in options.urls.iter().enumerate() {
             let labels = [("alertmanager", url.as_str())];
-            match post(&client, url, &alerts).await {
+            match post_alerts(&client, url, &alerts).await {
                 Ok(()) => {
                     shared
                         .health
@@ -205,11 +163,12 @@ mod tests {
         );
         assert_eq!(sent.len(), 2);
         assert_eq!(sent[0].starts_at, "1970-01-01T00:01:01.000Z");
-        assert_eq!(sent[0].ends_at, rfc3339(200_000 + 240_000));
+        assert_eq!(sent[0].ends_at, "1970-01-01T00:07:20.000Z");
         assert_eq!(sent[1].ends_at, "1970-01-01T00:02:01.000Z");
         assert_eq!(sent[0].labels[0], ("alertname".into(), "Down".into()));
         let json = serde_json::to_value(&sent[0]).unwrap();
         assert_eq!(json["generatorURL"], "http://127.0.0.1:9464/api/v1/alerts");
-        assert!(json["startsAt"].is_string() && json["endsAt"].is_string());
+        assert_eq!(json["labels"]["alertname"], "Down");
+        assert_eq!(json["annotations"]["summary"], "a is down");
     }
 }

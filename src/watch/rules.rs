@@ -25,9 +25,10 @@ use crate::engine::live::{AlertView, LiveRules};
 use crate::engine::plan::Plan;
 use crate::engine::source::StoreSource;
 use crate::remediate::action::{self, Prepared};
+use crate::remediate::alertmanager::{self, PostableAlert, WebhookAlert, WebhookMessage};
 use crate::remediate::decide::{ActionEvent, Approvals, EventKind};
-use crate::remediate::exec;
 use crate::remediate::journal::{ActionResult, Intent, Journal, Outcome};
+use crate::remediate::{exec, webhook};
 use crate::store::SeriesData;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -944,7 +945,7 @@ async fn perform(ctx: &Ctx, run: &Run) -> ActionResult {
                 timeout: run.timeout,
                 grace: exec::DEFAULT_GRACE,
                 output_limit: OUTPUT_LIMIT,
-                env: action_env(event, &run.intent.id),
+                env: exec::alert_env(event, &fingerprint(event)),
             };
             exec::run(argv, &options).await
         }
@@ -953,40 +954,66 @@ async fn perform(ctx: &Ctx, run: &Run) -> ActionResult {
     }
 }
 
-/// The environment of an `exec` action.
-fn action_env(event: &ActionEvent, id: &str) -> Vec<(String, String)> {
-    let mut env = vec![
-        ("MCPOPS_ALERT_NAME".to_string(), event.trigger.clone()),
-        ("MCPOPS_ACTION_ID".to_string(), id.to_string()),
-        ("MCPOPS_POLICY".to_string(), event.policy.clone()),
-        ("MCPOPS_ALERT_VALUE".to_string(), event.value.to_string()),
-    ];
-    for (k, v) in &event.labels {
-        let name: String = k
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_uppercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        env.push((format!("MCPOPS_ALERT_LABEL_{name}"), v.clone()));
-    }
-    env
+/// The labels of the alert instance a decision is about: `alertname`
+/// first, as Alertmanager sees it.
+fn alert_labels(event: &ActionEvent) -> Labels {
+    let mut labels = vec![("alertname".to_string(), event.trigger.clone())];
+    labels.extend(
+        event
+            .labels
+            .iter()
+            .filter(|(k, _)| k != "alertname")
+            .cloned(),
+    );
+    labels
 }
 
-async fn webhook(_ctx: &Ctx, _run: &Run, url: &str) -> ActionResult {
-    ActionResult {
-        outcome: Outcome::Refused,
-        exit_code: None,
-        status: None,
-        duration_ms: 0,
-        stdout: String::new(),
-        stderr: String::new(),
-        detail: format!("webhook {url}: not available in this build"),
-    }
+fn fingerprint(event: &ActionEvent) -> String {
+    alertmanager::fingerprint(&alert_labels(event))
+}
+
+/// The published alert instance a decision is about, if it is still shown.
+fn instance_of(ctx: &Ctx, event: &ActionEvent) -> Option<LiveAlert> {
+    ctx.state.published().alerts.into_iter().find(|a| {
+        a.name == event.trigger && a.instance_labels().cloned().collect::<Vec<_>>() == event.labels
+    })
+}
+
+/// `webhook`: the alert as Alertmanager's v4 webhook payload, with the
+/// idempotency key of its episode.
+async fn webhook(ctx: &Ctx, run: &Run, url: &str) -> ActionResult {
+    let event = &run.intent.event;
+    let instance = instance_of(ctx, event);
+    let episode_start = instance.as_ref().map_or(event.time, |a| a.active_at);
+    let now = crate::time::now_ms();
+    let alert = PostableAlert::new(
+        &event.trigger,
+        &event.labels,
+        instance.map(|a| a.annotations).unwrap_or_default(),
+        episode_start,
+        now + 4 * ctx.options.resend.as_millis() as i64,
+        super::alerting::generator_url(&ctx.options.external_url),
+    );
+    let message = WebhookMessage::new(
+        "mcpops",
+        &["alertname"],
+        vec![WebhookAlert::from_postable(&alert, now)],
+        &ctx.options.external_url,
+    );
+    let key = webhook::idempotency_key(&fingerprint(event), episode_start);
+    webhook::send(
+        &ctx.client,
+        url,
+        &message,
+        &key,
+        &webhook::RetryOptions {
+            attempt_timeout: run
+                .timeout
+                .min(webhook::RetryOptions::default().attempt_timeout),
+            ..webhook::RetryOptions::default()
+        },
+    )
+    .await
 }
 
 /// `notify`: to Alertmanager as an alert `MCPOpsNotify` with the action's
@@ -1004,26 +1031,11 @@ async fn notify(ctx: &Ctx, event: &ActionEvent, text: &str) -> ActionResult {
         detail: String::new(),
     };
     if !ctx.options.alertmanagers.is_empty() {
-        let now = crate::time::now_ms();
-        let mut labels = vec![("alertname".to_string(), "MCPOpsNotify".to_string())];
-        labels.extend(
-            event
-                .labels
-                .iter()
-                .filter(|(k, _)| k != "alertname")
-                .cloned(),
-        );
-        let alert = super::alerting::postable(
-            &labels,
-            &vec![("summary".to_string(), text.to_string())],
-            now,
-            now + 4 * ctx.options.resend.as_millis() as i64,
-            &ctx.options.external_url,
-        );
+        let alert = notify_alert(ctx, event, text);
         let mut errors = Vec::new();
         for url in &ctx.options.alertmanagers {
             if let Err(e) =
-                super::alerting::post(&ctx.client, url, std::slice::from_ref(&alert)).await
+                alertmanager::post_alerts(&ctx.client, url, std::slice::from_ref(&alert)).await
             {
                 errors.push(e);
             }
@@ -1037,9 +1049,23 @@ async fn notify(ctx: &Ctx, event: &ActionEvent, text: &str) -> ActionResult {
             result.outcome = Outcome::Failed;
             result.detail = errors.join("; ");
         }
-    } else if let Some(_url) = &ctx.options.notify_webhook {
-        result.outcome = Outcome::Refused;
-        result.detail = "notify webhook: not available in this build".into();
+    } else if let Some(url) = &ctx.options.notify_webhook {
+        let alert = notify_alert(ctx, event, text);
+        let message = WebhookMessage::new(
+            "mcpops",
+            &["alertname"],
+            vec![WebhookAlert::from_postable(&alert, crate::time::now_ms())],
+            &ctx.options.external_url,
+        );
+        let key = format!("notify-{}", event.id());
+        return webhook::send(
+            &ctx.client,
+            url,
+            &message,
+            &key,
+            &webhook::RetryOptions::default(),
+        )
+        .await;
     } else {
         ctx.log.error(&format!(
             "notify ({} for {}{}): {text}",
@@ -1052,6 +1078,23 @@ async fn notify(ctx: &Ctx, event: &ActionEvent, text: &str) -> ActionResult {
     result.duration_ms = started.elapsed().as_millis() as i64;
     result
 }
+
+/// A `notify`'s text as an alert `MCPOpsNotify` with the action's labels
+/// and the text as its summary, lasting as a sent alert lasts.
+fn notify_alert(ctx: &Ctx, event: &ActionEvent, text: &str) -> PostableAlert {
+    let now = crate::time::now_ms();
+    PostableAlert::new(
+        NOTIFY_ALERT,
+        &event.labels,
+        vec![("summary".to_string(), text.to_string())],
+        now,
+        now + 4 * ctx.options.resend.as_millis() as i64,
+        super::alerting::generator_url(&ctx.options.external_url),
+    )
+}
+
+/// The alert a `notify` action becomes in Alertmanager.
+pub const NOTIFY_ALERT: &str = "MCPOpsNotify";
 
 /// Re-reads the rule files when they changed (or on SIGHUP): a set that
 /// checks replaces the rules from the next step; one with errors is refused

@@ -11,9 +11,7 @@ use mcpops::remediate::alertmanager::{
 };
 use mcpops::remediate::decide::{ActionEvent, EventKind};
 use mcpops::remediate::exec::{self, ExecOptions};
-use mcpops::remediate::journal::{
-    self, ActionResult, Intent, Journal, JournalError, Outcome,
-};
+use mcpops::remediate::journal::{self, ActionResult, Intent, Journal, JournalError, Outcome};
 use mcpops::remediate::webhook::{self, RetryOptions};
 use serde_json::Value;
 use std::fs;
@@ -136,7 +134,10 @@ fn hostile_label_values_reach_the_script_as_one_argument_each_and_nothing_else_h
         );
     }
     assert!(victim.is_dir(), "the rm in a label value ran");
-    assert!(!pwned.exists(), "the command substitution in a label value ran");
+    assert!(
+        !pwned.exists(),
+        "the command substitution in a label value ran"
+    );
 }
 
 #[test]
@@ -203,7 +204,11 @@ fn exit_codes_and_spawn_failures() {
         &opts(10_000, 500),
     ));
     assert_eq!(r.outcome, Outcome::Spawn, "{r:?}");
-    assert!(r.detail.contains("No such file or directory"), "{}", r.detail);
+    assert!(
+        r.detail.contains("No such file or directory"),
+        "{}",
+        r.detail
+    );
 
     let not_executable = dir.path().join("plain.txt");
     fs::write(&not_executable, "echo hi\n").unwrap();
@@ -261,20 +266,27 @@ fn a_script_that_stops_on_sigterm_ends_within_the_grace() {
     let s = script(
         dir.path(),
         "slow.sh",
-        &format!(
-            "sleep 300 &\necho $! > '{}'\nwait",
-            pid_file.display()
-        ),
+        &format!("sleep 300 &\necho $! > '{}'\nwait", pid_file.display()),
     );
     let started = Instant::now();
     let r = rt().block_on(exec::run(&[s], &opts(500, 5_000)));
     assert_eq!(r.outcome, Outcome::Timeout, "{r:?}");
     assert!(r.detail.contains("SIGTERM"), "{}", r.detail);
-    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
-    let pid: i32 = fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
-    wait_for("the background sleep to die", Duration::from_secs(5), || {
-        dead(pid)
-    });
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    let pid: i32 = fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    wait_for(
+        "the background sleep to die",
+        Duration::from_secs(5),
+        || dead(pid),
+    );
 }
 
 #[test]
@@ -304,20 +316,25 @@ fn output_is_bounded_and_a_leftover_process_does_not_hold_the_action() {
     let s = script(
         dir.path(),
         "leaves.sh",
-        &format!(
-            "sleep 30 &\necho $! > '{}'\necho done",
-            pid_file.display()
-        ),
+        &format!("sleep 30 &\necho $! > '{}'\necho done", pid_file.display()),
     );
     let started = Instant::now();
     let r = rt().block_on(exec::run(&[s], &opts(20_000, 500)));
-    let pid: i32 = fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let pid: i32 = fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     // SAFETY: kill(2) of the sleep this test started (by its pid).
     unsafe {
         libc::kill(pid, libc::SIGKILL);
     }
     assert_eq!(r.outcome, Outcome::Ok, "{r:?}");
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(r.stdout.starts_with("done\n"), "{:?}", r.stdout);
 }
 
@@ -403,7 +420,11 @@ fn a_webhook_is_retried_after_a_5xx_with_the_same_key() {
     let rt = rt();
     let sink = start_sink(
         &rt,
-        vec![(500, Duration::ZERO), (429, Duration::ZERO), (200, Duration::ZERO)],
+        vec![
+            (500, Duration::ZERO),
+            (429, Duration::ZERO),
+            (200, Duration::ZERO),
+        ],
     );
     let (m, key) = message();
     let client = reqwest::Client::new();
@@ -454,7 +475,11 @@ fn a_hanging_webhook_times_out_after_the_retries() {
     assert_eq!(r.outcome, Outcome::Timeout, "{r:?}");
     assert!(r.detail.contains("3 attempts"), "{}", r.detail);
     assert_eq!(sink.seen.lock().unwrap().len(), 3);
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 
     // Nothing listening: no answer, retried, failed.
     let port = free_port();
@@ -466,5 +491,9 @@ fn a_hanging_webhook_times_out_after_the_retries() {
         &quick_retries(),
     ));
     assert_eq!(r.outcome, Outcome::Failed, "{r:?}");
-    assert!(r.detail.starts_with("no answer after 3 attempts"), "{}", r.detail);
+    assert!(
+        r.detail.starts_with("no answer after 3 attempts"),
+        "{}",
+        r.detail
+    );
 }

@@ -7,7 +7,7 @@
 
 use super::params::{BadParam, invalid};
 use crate::engine::Labels;
-use crate::watch::alerting::rfc3339;
+use crate::remediate::alertmanager::rfc3339;
 use crate::watch::rules::{AlertState, LiveAlert, Published, RuleKind};
 use serde_json::{Map, Value as Json, json};
 
