@@ -943,6 +943,9 @@ impl Item {
             }
             Item::Alert(a) => {
                 let _ = write!(o, "(alert {} (when {})", a.name.name, a.when.sexpr());
+                if let Some(x) = &a.resolve_when {
+                    let _ = write!(o, " (resolve_when {})", x.sexpr());
+                }
                 if let Some(d) = &a.for_ {
                     let _ = write!(o, " (for {})", dur_text(d.ms));
                 }
@@ -986,6 +989,21 @@ impl Item {
                 if let Some(a) = &r.escalate {
                     let _ = write!(o, " (escalate {})", action_sexpr(a));
                 }
+                for c in &r.concurrency {
+                    let _ = write!(o, " (concurrency {}", c.limit);
+                    if let Some(l) = &c.per {
+                        let _ = write!(o, " (per {})", l.name);
+                    }
+                    o.push(')');
+                }
+                if let Some(b) = &r.breaker {
+                    let _ = write!(o, " (breaker {} {})", b.count, dur_text(b.per.ms));
+                }
+                write_opt_guard(&mut o, &r.guard);
+                if let Some(a) = &r.approve {
+                    let _ = write!(o, " (approve {} {:?})", dur_text(a.within.ms), a.by.value);
+                }
+                write_opt_mode(&mut o, &r.mode);
                 o.push(')');
             }
             Item::Maintenance(m) => {
@@ -1002,6 +1020,8 @@ impl Item {
                 if let Some(x) = &m.max {
                     let _ = write!(o, " (max {} {})", x.count, dur_text(x.per.ms));
                 }
+                write_opt_guard(&mut o, &m.guard);
+                write_opt_mode(&mut o, &m.mode);
                 o.push(')');
             }
             Item::Suppress(x) => {
@@ -1056,6 +1076,18 @@ impl Item {
 fn write_opt_dur(o: &mut String, key: &str, d: &Option<Dur>) {
     if let Some(d) = d {
         let _ = write!(o, " ({key} {})", dur_text(d.ms));
+    }
+}
+
+fn write_opt_guard(o: &mut String, g: &Option<Expr>) {
+    if let Some(g) = g {
+        let _ = write!(o, " (guard {})", g.sexpr());
+    }
+}
+
+fn write_opt_mode(o: &mut String, m: &Option<(Mode, Span)>) {
+    if let Some((m, _)) = m {
+        let _ = write!(o, " (mode {})", m.name());
     }
 }
 

@@ -203,6 +203,7 @@ fn item_anchors(src: &str, item: &Item, out: &mut Vec<Anchor>) {
         close: false,
     };
     let first = out.len();
+    // `suppress` is a one-line item, as `let` and `record` are.
     let is_block = matches!(
         item,
         Item::Alert(_) | Item::Remediate(_) | Item::Maintenance(_) | Item::Test(_)
@@ -254,6 +255,10 @@ fn item_anchors(src: &str, item: &Item, out: &mut Vec<Anchor>) {
             for (key, s) in &a.layout {
                 let lines = match *key {
                     "when" => setting_expr(key, &a.when),
+                    "resolve" => match &a.resolve_when {
+                        Some(x) => setting_expr("resolve when", x),
+                        None => continue,
+                    },
                     "for" => setting(key, opt_text(&a.for_)),
                     "keep_firing" => setting(key, opt_text(&a.keep_firing)),
                     "severity" => setting(key, a.severity().name().to_string()),
@@ -290,6 +295,24 @@ fn item_anchors(src: &str, item: &Item, out: &mut Vec<Anchor>) {
                 )
             });
             for (key, s) in &r.layout {
+                let lines = match *key {
+                    "guard" => match &r.guard {
+                        Some(x) => setting_expr(key, x),
+                        None => continue,
+                    },
+                    "concurrency" | "concurrency per" => {
+                        let per = *key == "concurrency per";
+                        match r.concurrency.iter().find(|c| c.per.is_some() == per) {
+                            Some(c) => setting("concurrency", render_concurrency(c)),
+                            None => continue,
+                        }
+                    }
+                    _ => Vec::new(),
+                };
+                if !lines.is_empty() {
+                    out.push(line(s.start, s.end, 2, lines));
+                    continue;
+                }
                 let value = match *key {
                     "on" => {
                         r.on.iter()
@@ -304,6 +327,9 @@ fn item_anchors(src: &str, item: &Item, out: &mut Vec<Anchor>) {
                     "max" => r.max.as_ref().map(render_max).unwrap_or_default(),
                     "verify" => format!("within {}", opt_text(&r.verify)),
                     "escalate" => r.escalate.as_ref().map(render_action).unwrap_or_default(),
+                    "breaker" => r.breaker.as_ref().map(render_max).unwrap_or_default(),
+                    "approve" => r.approve.as_ref().map(render_approve).unwrap_or_default(),
+                    "mode" => r.mode.map(|m| m.0.name().to_string()).unwrap_or_default(),
                     _ => continue,
                 };
                 out.push(line(s.start, s.end, 2, setting(key, value)));
@@ -329,6 +355,14 @@ fn item_anchors(src: &str, item: &Item, out: &mut Vec<Anchor>) {
                     "timeout" => setting(key, opt_text(&m.timeout)),
                     "cooldown" => setting(key, opt_text(&m.cooldown)),
                     "max" => setting(key, m.max.as_ref().map(render_max).unwrap_or_default()),
+                    "guard" => match &m.guard {
+                        Some(x) => setting_expr(key, x),
+                        None => continue,
+                    },
+                    "mode" => setting(
+                        key,
+                        m.mode.map(|m| m.0.name().to_string()).unwrap_or_default(),
+                    ),
                     _ => continue,
                 };
                 out.push(line(s.start, s.end, 2, lines));
@@ -443,6 +477,17 @@ fn render_action(a: &Action) -> String {
 
 fn render_max(m: &MaxRate) -> String {
     format!("{} per {}", m.count, m.per.text)
+}
+
+fn render_concurrency(c: &Concurrency) -> String {
+    match &c.per {
+        Some(l) => format!("{} per {}", c.limit, l.name),
+        None => c.limit.to_string(),
+    }
+}
+
+fn render_approve(a: &Approve) -> String {
+    format!("within {} by {}", a.within.text, quote(&a.by.value))
 }
 
 fn render_where(w: &Where) -> String {

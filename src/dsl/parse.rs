@@ -27,13 +27,14 @@ pub const MAX_NESTING: usize = 64;
 pub const MAX_DEPTH: u32 = 256;
 
 /// Keywords that start a top-level item.
-pub(crate) const TOP_KEYWORDS: [&str; 7] = [
+pub(crate) const TOP_KEYWORDS: [&str; 8] = [
     "let",
     "evaluate",
     "alert",
     "record",
     "remediate",
     "maintenance",
+    "suppress",
     "test",
 ];
 
@@ -247,7 +248,7 @@ fn describe(rule: Rule) -> (&'static str, bool) {
     use Rule as R;
     match rule {
         R::item => (
-            "a block: `alert`, `record`, `remediate`, `maintenance`, `test`, `let` or `evaluate every`",
+            "a block: `alert`, `record`, `remediate`, `maintenance`, `suppress`, `test`, `let` or `evaluate every`",
             true,
         ),
         R::duration => ("a duration such as `5m`", true),
@@ -273,15 +274,15 @@ fn describe(rule: Rule) -> (&'static str, bool) {
         R::label_list => ("labels in parentheses such as `(server)`", true),
         R::label_map => ("labels in braces such as `{ team = \"platform\" }`", true),
         R::alert_setting => (
-            "an alert setting (`when`, `for`, `keep_firing`, `severity`, `labels`, `summary` or `runbook`)",
+            "an alert setting (`when`, `resolve when`, `for`, `keep_firing`, `severity`, `labels`, `summary` or `runbook`)",
             true,
         ),
         R::remediate_setting => (
-            "a remediation setting (`on`, `where`, `do`, `timeout`, `cooldown`, `max`, `verify` or `escalate`)",
+            "a remediation setting (`on`, `where`, `do`, `timeout`, `cooldown`, `max`, `verify`, `escalate`, `concurrency`, `breaker`, `guard`, `approve` or `mode`)",
             true,
         ),
         R::maintenance_setting => (
-            "a maintenance setting (`when`, `window`, `do`, `timeout`, `cooldown` or `max`)",
+            "a maintenance setting (`when`, `window`, `do`, `timeout`, `cooldown`, `max`, `guard` or `mode`)",
             true,
         ),
         R::test_line => ("a test line (`interval`, `series` or `expect`)", true),
@@ -296,9 +297,11 @@ fn describe(rule: Rule) -> (&'static str, bool) {
             ("a condition such as `severity == \"critical\"`", true)
         }
         R::where_op => ("`==`, `!=`, `=~` or `!~`", true),
-        R::expect_result | R::state_word | R::signed => {
-            ("`none`, `firing`, `pending` or a number", true)
-        }
+        R::expect_result | R::state_word | R::action_word | R::signed => (
+            "`none`, `firing`, `pending`, `resolved`, `run`, `escalated`, `suppressed`, `awaiting_approval` or a number",
+            true,
+        ),
+        R::mode_value => ("a mode: `dry-run` or `auto`", true),
         R::args => ("an argument", true),
         R::let_item | R::kw_let => ("`let`", true),
         R::evaluate_item | R::kw_evaluate => ("`evaluate`", true),
@@ -307,6 +310,14 @@ fn describe(rule: Rule) -> (&'static str, bool) {
         R::remediate_block | R::kw_remediate => ("`remediate`", true),
         R::maintenance_block | R::kw_maintenance => ("`maintenance`", true),
         R::test_block | R::kw_test => ("`test`", true),
+        R::suppress_item | R::kw_suppress => ("`suppress`", true),
+        R::kw_while => ("`while`", true),
+        R::kw_resolve => ("`resolve`", true),
+        R::kw_concurrency => ("`concurrency`", true),
+        R::kw_breaker => ("`breaker`", true),
+        R::kw_guard => ("`guard`", true),
+        R::kw_approve => ("`approve`", true),
+        R::kw_mode => ("`mode`", true),
         R::kw_every => ("`every`", true),
         R::kw_per => ("`per`", true),
         R::kw_within => ("`within`", true),
@@ -548,6 +559,14 @@ fn is_noise(r: Rule) -> bool {
             | R::kw_offset
             | R::kw_and
             | R::kw_or
+            | R::kw_resolve
+            | R::kw_concurrency
+            | R::kw_breaker
+            | R::kw_guard
+            | R::kw_approve
+            | R::kw_mode
+            | R::kw_suppress
+            | R::kw_while
     )
 }
 
@@ -1150,6 +1169,21 @@ impl<'s> Builder<'s> {
             Rule::remediate_block => self.remediate(inner, span).map(Item::Remediate),
             Rule::maintenance_block => self.maintenance(inner, span).map(Item::Maintenance),
             Rule::test_block => self.test(inner, span).map(Item::Test),
+            Rule::suppress_item => {
+                let k = kids(inner);
+                let target = self.ident(k.first()?);
+                let while_ = self.ident(k.get(1)?);
+                let on = k
+                    .iter()
+                    .find(|c| c.as_rule() == Rule::label_list)
+                    .map(|l| self.label_list(l.clone()));
+                Some(Item::Suppress(Suppress {
+                    target,
+                    while_,
+                    on,
+                    span,
+                }))
+            }
             _ => None,
         }
     }
@@ -1168,14 +1202,22 @@ impl<'s> Builder<'s> {
             let Some(s) = wrapper.into_inner().next() else {
                 continue;
             };
-            let key = setting_key(s.as_rule());
+            let key = setting_key(&s);
             let span = self.span(&s);
             if out.iter().any(|(k, _)| *k == key) {
-                self.err(
-                    Code::SetTwice,
-                    span.start,
-                    format!("`{key}` is set twice in {block} {name}"),
-                );
+                let msg = match key {
+                    "concurrency" | "concurrency per" => format!(
+                        "`{}` is set twice in {block} {name}: a block has at most one `concurrency N` and one `concurrency N per LABEL`",
+                        if key == "concurrency" {
+                            "concurrency N"
+                        } else {
+                            "concurrency N per LABEL"
+                        }
+                    ),
+                    "resolve" => format!("`resolve when` is set twice in {block} {name}"),
+                    _ => format!("`{key}` is set twice in {block} {name}"),
+                };
+                self.err(Code::SetTwice, span.start, msg);
                 continue;
             }
             layout.push((key, span));
@@ -1225,6 +1267,37 @@ impl<'s> Builder<'s> {
         Some(MaxRate { count, per, span })
     }
 
+    /// `concurrency N [per LABEL]`: the count as written (the checker
+    /// requires at least 1) and the label.
+    fn concurrency(&mut self, k: &[Pair<'_, Rule>], span: Span) -> Option<Concurrency> {
+        let n = k.first()?;
+        let Ok(limit) = n.as_str().parse::<i64>() else {
+            self.err(
+                Code::TooLarge,
+                self.span(n).start,
+                format!("`{}` is too large a count", n.as_str()),
+            );
+            return None;
+        };
+        let per = k
+            .iter()
+            .find(|c| c.as_rule() == Rule::label_name)
+            .map(|l| self.ident(l));
+        Some(Concurrency { limit, per, span })
+    }
+
+    /// `approve within D by "who"`.
+    fn approve(&mut self, k: &[Pair<'_, Rule>], span: Span) -> Option<Approve> {
+        let d = k.iter().find(|c| c.as_rule() == Rule::duration)?;
+        let who = k.iter().find(|c| c.as_rule() == Rule::string)?;
+        let within = self.dur(d)?;
+        Some(Approve {
+            within,
+            by: self.string(who),
+            span,
+        })
+    }
+
     fn missing(&mut self, block: &str, name: &Ident, key: &str, example: &str) {
         let d = self
             .idx
@@ -1269,6 +1342,10 @@ impl<'s> Builder<'s> {
             let Some(first) = v.first() else { continue };
             match key {
                 "when" => when = self.top_expr(first.clone()),
+                "resolve" => {
+                    a.resolve_when = self.top_expr(first.clone());
+                    ok &= a.resolve_when.is_some();
+                }
                 "for" => a.for_ = self.dur(first),
                 "keep_firing" => a.keep_firing = self.dur(first),
                 "severity" => {
@@ -1331,11 +1408,34 @@ impl<'s> Builder<'s> {
         let mut filter = None;
         let mut action = None;
         let mut r = (None, None, None, None, None);
+        let mut concurrency = Vec::new();
+        let mut breaker = None;
+        let mut guard = None;
+        let mut approve = None;
+        let mut mode = None;
+        let mut ok = true;
         for (key, s) in settings {
             let sspan = self.span(&s);
             let v = kids(s);
             let Some(first) = v.first() else { continue };
             match key {
+                "concurrency" | "concurrency per" => match self.concurrency(&v, sspan) {
+                    Some(c) => concurrency.push(c),
+                    None => ok = false,
+                },
+                "breaker" => {
+                    breaker = self.max_rate(&v, sspan);
+                    ok &= breaker.is_some();
+                }
+                "guard" => {
+                    guard = self.top_expr(first.clone());
+                    ok &= guard.is_some();
+                }
+                "approve" => {
+                    approve = self.approve(&v, sspan);
+                    ok &= approve.is_some();
+                }
+                "mode" => mode = Some(mode_of(first, self.span(first))),
                 "on" => on = v.iter().map(|x| self.ident(x)).collect(),
                 "where" => filter = self.where_or(first.clone(), &mut 0),
                 "do" => action = self.action(first.clone()),
@@ -1363,14 +1463,15 @@ impl<'s> Builder<'s> {
             max: r.2,
             verify: r.3,
             escalate: r.4,
-            concurrency: Vec::new(),
-            breaker: None,
-            guard: None,
-            approve: None,
-            mode: None,
+            concurrency,
+            breaker,
+            guard,
+            approve,
+            mode,
             layout,
             span,
         })
+        .filter(|_| ok)
     }
 
     fn where_or(&mut self, p: Pair<'_, Rule>, depth: &mut u32) -> Option<Where> {
@@ -1440,11 +1541,19 @@ impl<'s> Builder<'s> {
         let mut win = None;
         let mut action = None;
         let mut r = (None, None, None);
+        let mut guard = None;
+        let mut mode = None;
+        let mut ok = true;
         for (key, s) in settings {
             let sspan = self.span(&s);
             let v = kids(s);
             let Some(first) = v.first() else { continue };
             match key {
+                "guard" => {
+                    guard = self.top_expr(first.clone());
+                    ok &= guard.is_some();
+                }
+                "mode" => mode = Some(mode_of(first, self.span(first))),
                 "when" => when = self.top_expr(first.clone()),
                 "window" => {
                     let text = self.string(first);
@@ -1475,11 +1584,12 @@ impl<'s> Builder<'s> {
             timeout: r.0,
             cooldown: r.1,
             max: r.2,
-            guard: None,
-            mode: None,
+            guard,
+            mode,
             layout,
             span,
         })
+        .filter(|_| ok)
     }
 
     fn test(&mut self, p: Pair<'_, Rule>, span: Span) -> Option<TestBlock> {
@@ -1564,8 +1674,15 @@ impl<'s> Builder<'s> {
             Rule::state_word => match res_pair.as_str() {
                 "firing" => ExpectResult::State(AlertState::Firing),
                 "pending" => ExpectResult::State(AlertState::Pending),
+                "resolved" => ExpectResult::State(AlertState::Resolved),
                 _ => ExpectResult::None,
             },
+            Rule::action_word => ExpectResult::Action(match res_pair.as_str() {
+                "escalated" => ActionState::Escalated,
+                "suppressed" => ActionState::Suppressed,
+                "awaiting_approval" => ActionState::AwaitingApproval,
+                _ => ActionState::Run,
+            }),
             _ => {
                 let rspan = self.span(&res_pair);
                 let mut negative = false;
@@ -1605,9 +1722,19 @@ impl<'s> Builder<'s> {
     }
 }
 
-fn setting_key(r: Rule) -> &'static str {
+/// `dry-run` or `auto` (the grammar allows nothing else).
+fn mode_of(p: &Pair<'_, Rule>, span: Span) -> (Mode, Span) {
+    let mode = if p.as_str() == "dry-run" {
+        Mode::DryRun
+    } else {
+        Mode::Auto
+    };
+    (mode, span)
+}
+
+fn setting_key(p: &Pair<'_, Rule>) -> &'static str {
     use Rule as R;
-    match r {
+    match p.as_rule() {
         R::when_setting => "when",
         R::for_setting => "for",
         R::keep_firing_setting => "keep_firing",
@@ -1624,6 +1751,16 @@ fn setting_key(r: Rule) -> &'static str {
         R::verify_setting => "verify",
         R::escalate_setting => "escalate",
         R::window_setting => "window",
+        R::resolve_setting => "resolve",
+        // A block may have one `concurrency N` and one `concurrency N per LABEL`.
+        R::concurrency_setting if p.clone().into_inner().any(|c| c.as_rule() == R::kw_per) => {
+            "concurrency per"
+        }
+        R::concurrency_setting => "concurrency",
+        R::breaker_setting => "breaker",
+        R::guard_setting => "guard",
+        R::approve_setting => "approve",
+        R::mode_setting => "mode",
         _ => "?",
     }
 }
@@ -1685,9 +1822,24 @@ fn resolve_constants(file: &mut RuleFile) {
     for item in &mut file.items {
         match item {
             Item::Let(l) => resolve_in(&mut l.value, &names),
-            Item::Alert(a) => resolve_in(&mut a.when, &names),
+            Item::Alert(a) => {
+                resolve_in(&mut a.when, &names);
+                if let Some(x) = &mut a.resolve_when {
+                    resolve_in(x, &names);
+                }
+            }
             Item::Record(r) => resolve_in(&mut r.expr, &names),
-            Item::Maintenance(m) => resolve_in(&mut m.when, &names),
+            Item::Remediate(r) => {
+                if let Some(x) = &mut r.guard {
+                    resolve_in(x, &names);
+                }
+            }
+            Item::Maintenance(m) => {
+                resolve_in(&mut m.when, &names);
+                if let Some(x) = &mut m.guard {
+                    resolve_in(x, &names);
+                }
+            }
             Item::Test(t) => {
                 for e in &mut t.expects {
                     if let ExpectTarget::Value(x) = &mut e.target {
@@ -1695,7 +1847,7 @@ fn resolve_constants(file: &mut RuleFile) {
                     }
                 }
             }
-            Item::Evaluate(_) | Item::Remediate(_) | Item::Suppress(_) => {}
+            Item::Evaluate(_) | Item::Suppress(_) => {}
         }
     }
 }

@@ -2,8 +2,15 @@
 //! condition holds becomes pending, fires once it has held for `for`, stays
 //! firing for `keep_firing` after the condition clears, then resolves.
 //! A pending alert whose condition clears goes back to inactive.
+//! With `resolve when`, a firing alert whose condition cleared stays firing
+//! while the resolve expression gives 0 for its series (hysteresis).
+//!
+//! The state is stepped ([`AlertRun::step`]): a backtest feeds it the steps
+//! of conditions evaluated over a whole grid ([`BatchInput`]), `watch` one
+//! step at a time, so both walk the same states.
 
-use super::value::{Grid, Labels, Series};
+use super::value::{Grid, Labels, Series, signature};
+use std::collections::HashMap;
 use crate::dsl::ast::Alert;
 use crate::dsl::template;
 use serde::Serialize;
@@ -34,6 +41,9 @@ pub struct Episode {
     pub flaps: u32,
     /// The rendered summary, from the values when it fired.
     pub summary: String,
+    /// The stretches during which a `suppress ... while ...` held it back:
+    /// from (inclusive) to (exclusive; `None` while it still does).
+    pub suppressed: Vec<(i64, Option<i64>)>,
 }
 
 impl Episode {
@@ -47,6 +57,13 @@ impl Episode {
     /// Firing at time `t`.
     pub fn firing_at(&self, t: i64) -> bool {
         self.fired_at.is_some_and(|f| f <= t) && self.ended_at.is_none_or(|e| t < e)
+    }
+
+    /// Held back by a `suppress ... while ...` at time `t`.
+    pub fn suppressed_at(&self, t: i64) -> bool {
+        self.suppressed
+            .iter()
+            .any(|&(from, to)| from <= t && to.is_none_or(|to| t < to))
     }
 
     /// Pending (active, not yet firing) at time `t`.
@@ -93,84 +110,273 @@ fn lookup_for<'a>(
     }
 }
 
-/// Runs the state machine of one alert over the steps of `grid`, given the
-/// series its condition produced, and returns every episode in order of start.
-pub fn run_alert(alert: &Alert, grid: Grid, condition: &[Series]) -> Vec<Episode> {
-    let hold_ms = alert.for_.as_ref().map_or(0, |d| d.ms);
-    let keep_ms = alert.keep_firing.as_ref().map_or(0, |d| d.ms);
-    let severity = alert.severity().name();
-    let mut episodes: Vec<Episode> = Vec::new();
-    for s in condition {
-        let mut current: Option<Episode> = None;
-        // While firing after the condition cleared: since when it is clear.
-        let mut clear_since: Option<i64> = None;
-        let mut last_end: Option<i64> = None;
-        let mut flaps = 0u32;
-        // Past the series' last value, step on until an episode still firing
-        // has been clear for `keep_firing` and resolves.
-        let last_needed = grid.first_at_or_after(grid.time(s.end()) + keep_ms);
-        for k in s.start..(last_needed + 1).min(grid.n) {
-            let t = grid.time(k);
-            match s.at(k) {
-                Some(v) => {
-                    clear_since = None;
-                    let ep = current.get_or_insert_with(|| {
-                        let labels = instance_labels(alert, &s.labels, v);
-                        if last_end.is_some_and(|e| t - e < FLAP_WINDOW_MS) {
-                            flaps += 1;
-                        } else {
-                            flaps = 0;
-                        }
-                        Episode {
-                            alert: alert.name.name.clone(),
-                            severity,
-                            labels,
-                            active_at: t,
-                            fired_at: None,
-                            ended_at: None,
-                            peak: v,
-                            last_value: v,
-                            flaps: 0,
-                            summary: String::new(),
-                        }
-                    });
-                    if v > ep.peak || ep.peak.is_nan() {
-                        ep.peak = v;
-                    }
-                    ep.last_value = v;
-                    if ep.fired_at.is_none() && t - ep.active_at >= hold_ms {
-                        ep.fired_at = Some(t);
-                        ep.flaps = flaps;
-                        if let Some(tpl) = &alert.summary {
-                            ep.summary = template::render(tpl, &lookup_for(alert, &s.labels, v));
-                        }
-                    }
+/// One series' alert state, advanced one step at a time: pending while the
+/// condition holds, firing once it has held for `for`, then (once the
+/// condition is clear, and `resolve when` does not hold it) firing on for
+/// `keep_firing` before it resolves. Batch and live evaluation both step it.
+#[derive(Clone, Debug)]
+struct Tracker {
+    /// The condition series' labels.
+    labels: Labels,
+    current: Option<Episode>,
+    /// While firing after the condition cleared: since when it is clear.
+    clear_since: Option<i64>,
+    /// When the last episode that fired ended.
+    last_end: Option<i64>,
+    flaps: u32,
+}
+
+/// The state of one alert rule over all its series, stepped: the trackers
+/// of its series (by their labels), and the episodes that ended so far.
+#[derive(Clone, Debug)]
+pub struct AlertRun {
+    pub alert: Alert,
+    hold_ms: i64,
+    keep_ms: i64,
+    /// Tracker by the signature of its series' labels.
+    index: HashMap<String, usize>,
+    trackers: Vec<Tracker>,
+    /// Trackers with a current episode, in the order they became active.
+    active: Vec<usize>,
+    /// The step each tracker last had a value (to step the others as clear).
+    seen_at: Vec<i64>,
+    /// Episodes that ended, in order of ending.
+    done: Vec<Episode>,
+}
+
+impl AlertRun {
+    pub fn new(alert: &Alert) -> AlertRun {
+        AlertRun {
+            alert: alert.clone(),
+            hold_ms: alert.for_.as_ref().map_or(0, |d| d.ms),
+            keep_ms: alert.keep_firing.as_ref().map_or(0, |d| d.ms),
+            index: HashMap::new(),
+            trackers: Vec::new(),
+            active: Vec::new(),
+            seen_at: Vec::new(),
+            done: Vec::new(),
+        }
+    }
+
+    /// The tracker of the series with `labels` (the condition's, or those of
+    /// the `resolve when` result that matches it), made on first sight.
+    pub fn intern(&mut self, labels: &Labels) -> usize {
+        let key = signature(labels, None);
+        if let Some(&i) = self.index.get(&key) {
+            return i;
+        }
+        let i = self.trackers.len();
+        self.index.insert(key, i);
+        self.trackers.push(Tracker {
+            labels: labels.clone(),
+            current: None,
+            clear_since: None,
+            last_end: None,
+            flaps: 0,
+        });
+        self.seen_at.push(i64::MIN);
+        i
+    }
+
+    /// Advances every series to step `t`. `holds` are the trackers whose
+    /// condition has a value at `t` (each once); `resolve` gives, for a
+    /// tracker, the `resolve when` result at `t`: `Some(0)` keeps a firing
+    /// alert firing, `Some(1)` or `None` lets it resolve (ignored for an
+    /// alert without `resolve when`).
+    pub fn step(&mut self, t: i64, holds: &[(usize, f64)], resolve: &dyn Fn(usize) -> Option<f64>) {
+        let severity = self.alert.severity().name();
+        for &(i, v) in holds {
+            self.seen_at[i] = t;
+            let tr = &mut self.trackers[i];
+            tr.clear_since = None;
+            if tr.current.is_none() {
+                if tr.last_end.is_some_and(|e| t - e < FLAP_WINDOW_MS) {
+                    tr.flaps += 1;
+                } else {
+                    tr.flaps = 0;
                 }
-                None => {
-                    let Some(ep) = current.as_mut() else { continue };
-                    if ep.fired_at.is_some() {
-                        let since = *clear_since.get_or_insert(t);
-                        if t - since < keep_ms {
-                            continue;
-                        }
-                    }
-                    ep.ended_at = Some(t);
-                    if ep.fired_at.is_some() {
-                        last_end = Some(t);
-                    }
-                    episodes.extend(current.take());
-                    clear_since = None;
+                tr.current = Some(Episode {
+                    alert: self.alert.name.name.clone(),
+                    severity,
+                    labels: instance_labels(&self.alert, &tr.labels, v),
+                    active_at: t,
+                    fired_at: None,
+                    ended_at: None,
+                    peak: v,
+                    last_value: v,
+                    flaps: 0,
+                    summary: String::new(),
+                    suppressed: Vec::new(),
+                });
+                self.active.push(i);
+            }
+            let Some(ep) = tr.current.as_mut() else {
+                continue;
+            };
+            if v > ep.peak || ep.peak.is_nan() {
+                ep.peak = v;
+            }
+            ep.last_value = v;
+            if ep.fired_at.is_none() && t - ep.active_at >= self.hold_ms {
+                ep.fired_at = Some(t);
+                ep.flaps = tr.flaps;
+                if let Some(tpl) = &self.alert.summary {
+                    ep.summary = template::render(tpl, &lookup_for(&self.alert, &tr.labels, v));
                 }
             }
         }
-        episodes.extend(current);
+        let has_resolve = self.alert.resolve_when.is_some();
+        let mut still = Vec::with_capacity(self.active.len());
+        for &i in &self.active {
+            if self.seen_at[i] == t {
+                still.push(i);
+                continue;
+            }
+            let tr = &mut self.trackers[i];
+            let Some(ep) = tr.current.as_mut() else {
+                continue;
+            };
+            if ep.fired_at.is_some() {
+                // `resolve when` gives 0: not resolved yet, as if the
+                // condition still held (keep_firing counts from the step
+                // both let go).
+                if has_resolve && resolve(i) == Some(0.0) {
+                    tr.clear_since = None;
+                    still.push(i);
+                    continue;
+                }
+                let since = *tr.clear_since.get_or_insert(t);
+                if t - since < self.keep_ms {
+                    still.push(i);
+                    continue;
+                }
+            }
+            ep.ended_at = Some(t);
+            if let Some(last) = ep.suppressed.last_mut()
+                && last.1.is_none()
+            {
+                last.1 = Some(t);
+            }
+            if ep.fired_at.is_some() {
+                tr.last_end = Some(t);
+            }
+            tr.clear_since = None;
+            self.done.extend(tr.current.take());
+        }
+        self.active = still;
     }
-    episodes.sort_by(|a, b| {
-        a.active_at
-            .cmp(&b.active_at)
-            .then_with(|| a.labels.cmp(&b.labels))
-    });
-    episodes
+
+    /// The episodes active (pending or firing) after the last step, with the
+    /// tracker each belongs to.
+    pub fn current(&self) -> impl Iterator<Item = (usize, &Episode)> {
+        self.active
+            .iter()
+            .filter_map(|&i| self.trackers[i].current.as_ref().map(|e| (i, e)))
+    }
+
+    /// Marks the current episode of tracker `i` as suppressed (or not) from `t`.
+    pub fn set_suppressed(&mut self, i: usize, t: i64, suppressed: bool) {
+        let Some(ep) = self.trackers[i].current.as_mut() else {
+            return;
+        };
+        let open = ep.suppressed.last().is_some_and(|s| s.1.is_none());
+        match (suppressed, open) {
+            (true, false) => ep.suppressed.push((t, None)),
+            (false, true) => {
+                if let Some(last) = ep.suppressed.last_mut() {
+                    last.1 = Some(t);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The episodes that ended so far, in order of ending.
+    pub fn ended(&self) -> &[Episode] {
+        &self.done
+    }
+
+    /// Every episode, ended or not, in order of start (then labels).
+    pub fn episodes(&self) -> Vec<Episode> {
+        let mut out: Vec<Episode> = self.done.clone();
+        out.extend(self.current().map(|(_, e)| e.clone()));
+        out.sort_by(|a, b| {
+            a.active_at
+                .cmp(&b.active_at)
+                .then_with(|| a.labels.cmp(&b.labels))
+        });
+        out
+    }
+
+    /// Forgets ended episodes that ended before `t` (a live run keeps what
+    /// its alerts list needs, not all of history).
+    pub fn forget_ended_before(&mut self, t: i64) {
+        self.done.retain(|e| e.ended_at.is_none_or(|end| end >= t));
+    }
+}
+
+/// Runs the state machine of one alert over the steps of `grid`, given the
+/// series its condition produced (and those of its `resolve when`, as 0/1
+/// per series, if it has one), and returns every episode in order of start.
+pub fn run_alert(alert: &Alert, grid: Grid, condition: &[Series]) -> Vec<Episode> {
+    run_alert_resolving(alert, grid, condition, &[])
+}
+
+/// [`run_alert`] with the `resolve when` results.
+pub fn run_alert_resolving(
+    alert: &Alert,
+    grid: Grid,
+    condition: &[Series],
+    resolve: &[Series],
+) -> Vec<Episode> {
+    let mut run = AlertRun::new(alert);
+    let batch = BatchInput::new(&mut run, condition, resolve);
+    let mut holds = Vec::new();
+    for k in 0..grid.n {
+        batch.step(&mut run, grid.time(k), k, &mut holds);
+    }
+    run.episodes()
+}
+
+/// An alert's condition and `resolve when` series over a grid, as the input
+/// of [`AlertRun::step`] one step at a time.
+pub struct BatchInput<'a> {
+    condition: &'a [Series],
+    /// The tracker of each condition series.
+    cond_tracker: Vec<usize>,
+    /// The `resolve when` series of each tracker, if any.
+    resolve_of: Vec<Option<&'a Series>>,
+}
+
+impl<'a> BatchInput<'a> {
+    pub fn new(run: &mut AlertRun, condition: &'a [Series], resolve: &'a [Series]) -> Self {
+        let cond_tracker: Vec<usize> = condition.iter().map(|s| run.intern(&s.labels)).collect();
+        let mut resolve_of: Vec<Option<&Series>> = Vec::new();
+        for s in resolve {
+            let i = run.intern(&s.labels);
+            if resolve_of.len() <= i {
+                resolve_of.resize(i + 1, None);
+            }
+            resolve_of[i] = Some(s);
+        }
+        BatchInput {
+            condition,
+            cond_tracker,
+            resolve_of,
+        }
+    }
+
+    /// Steps `run` to step `k` (time `t`) of the grid.
+    pub fn step(&self, run: &mut AlertRun, t: i64, k: usize, holds: &mut Vec<(usize, f64)>) {
+        holds.clear();
+        for (s, &i) in self.condition.iter().zip(&self.cond_tracker) {
+            if let Some(v) = s.at(k) {
+                holds.push((i, v));
+            }
+        }
+        let resolve = |i: usize| self.resolve_of.get(i).copied().flatten().and_then(|s| s.at(k));
+        run.step(t, holds, &resolve);
+    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use super::source::StoreSource;
 use super::value::{Grid, Labels, format_labels};
 use crate::dsl::ast::RuleFile;
 use crate::model::SampleSink;
+use crate::remediate::decide::Approvals;
 use crate::store::{Store, StoreError};
 use crate::time::format_ms;
 use arrow::array::{
@@ -158,7 +159,8 @@ pub fn backtest(
     )
     .with_plan(&plan);
     source.prefetch()?;
-    let replay = replay(files, &source, grid, opts.max_samples)?;
+    let approvals = store_approvals(store)?;
+    let replay = replay(files, &source, grid, opts.max_samples, &approvals)?;
     let unmatched = unmatched(files, &replay, &source)?;
     let samples_read = source
         .samples_read
@@ -186,6 +188,13 @@ pub fn backtest(
         samples_recorded,
         unmatched,
     })
+}
+
+/// The approvals given with `mcpops approve` in the store's journal, so
+/// that a backtest decides approved actions as `watch` did.
+fn store_approvals(_store: &Store) -> Result<Approvals, EngineError> {
+    // TODO(journal): read `STORE/journal/` once `remediate::journal` lands.
+    Ok(Approvals::new())
 }
 
 /// The alerts of `files` that fired nothing, each with its first selector

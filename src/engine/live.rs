@@ -10,11 +10,19 @@
 //! What data cannot give back (what ran, approvals) comes from the journal.
 
 use super::EngineError;
-use super::alerts::Episode;
+use super::alerts::{Episode, FLAP_WINDOW_MS};
+use super::eval::LOOKBACK_MS;
 use super::source::Source;
-use crate::dsl::ast::RuleFile;
+use super::state::{Evaluated, RecordHistory, RuleResult, RuleState, as_samples, evaluate};
+use super::value::{Grid, Labels};
+use crate::dsl::ast::{Alert, RuleFile};
+use crate::dsl::template;
 use crate::remediate::decide::{ActionEvent, Approvals};
 use crate::store::SeriesData;
+use serde::Serialize;
+
+/// How long a resolved alert is still listed (and resent to Alertmanager).
+pub const RESOLVED_KEPT_MS: i64 = 15 * 60_000;
 
 /// What one step produced.
 #[derive(Clone, Debug, Default)]
@@ -29,13 +37,99 @@ pub struct StepOutput {
 }
 
 /// One alert instance as `watch` serves and sends it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct AlertView {
     pub episode: Episode,
     /// `summary`, `runbook` (templated), as Prometheus's annotations.
-    pub annotations: crate::engine::value::Labels,
+    pub annotations: Labels,
     /// Held back by a `suppress ... while ...`.
     pub suppressed: bool,
+}
+
+impl AlertView {
+    /// `pending`, `firing` or `resolved`, at the last step.
+    pub fn state(&self) -> &'static str {
+        match (self.episode.ended_at, self.episode.fired_at) {
+            (Some(_), _) => "resolved",
+            (None, Some(_)) => "firing",
+            (None, None) => "pending",
+        }
+    }
+}
+
+/// Whether a rule is an alert or a record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleKind {
+    Alert,
+    Record,
+}
+
+/// One rule as `/api/v1/rules` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct RuleView {
+    /// The rule file's name.
+    pub file: String,
+    pub name: String,
+    pub kind: RuleKind,
+    /// The expression as written (formatted).
+    pub query: String,
+    /// `for` (alerts; 0 otherwise).
+    pub for_ms: i64,
+    pub keep_firing_ms: i64,
+    /// The alert's own labels (templates as written) and `severity`.
+    pub labels: Labels,
+    /// `summary` and `runbook` as written.
+    pub annotations: Labels,
+    /// Why its last evaluation failed; `None` when it did not (health ok).
+    pub last_error: Option<String>,
+    /// The step last evaluated (ms); `None` before the first.
+    pub last_evaluation: Option<i64>,
+    /// How long its last evaluation took (seconds).
+    pub evaluation_s: f64,
+    /// The alert's active instances (pending or firing).
+    pub alerts: Vec<AlertView>,
+}
+
+impl RuleView {
+    pub fn health(&self) -> &'static str {
+        if self.last_error.is_some() { "err" } else { "ok" }
+    }
+}
+
+/// The last evaluation of each rule, by rule name.
+#[derive(Clone, Debug, Default)]
+struct Health {
+    t: Option<i64>,
+    /// Per rule name: the last error, and the time taken.
+    rules: std::collections::HashMap<String, (Option<String>, f64)>,
+}
+
+impl Health {
+    fn note(&mut self, t: i64, ev: &Evaluated, files: &[RuleFile]) {
+        self.t = Some(t);
+        self.rules.clear();
+        let mut put = |name: &str, r: &RuleResult| {
+            let e = self
+                .rules
+                .entry(name.to_string())
+                .or_insert((None, 0.0));
+            if let Err(msg) = &r.series {
+                e.0.get_or_insert_with(|| msg.clone());
+            }
+            e.1 += r.took.as_secs_f64();
+        };
+        for (name, r) in &ev.records {
+            put(name, r);
+        }
+        let alerts = files.iter().flat_map(|f| f.alerts());
+        for ((a, c), r) in alerts.zip(&ev.conditions).zip(&ev.resolves) {
+            put(&a.name.name, c);
+            if let Some(r) = r {
+                put(&a.name.name, r);
+            }
+        }
+    }
 }
 
 /// The rules' live state.
@@ -43,26 +137,52 @@ pub struct LiveRules {
     files: Vec<RuleFile>,
     step_ms: i64,
     next_step: i64,
+    max_samples: u64,
+    warmup_ms: i64,
+    state: RuleState,
+    history: RecordHistory,
+    health: Health,
 }
 
 impl LiveRules {
     /// Replays `files` over `[first_step - warmup_ms(files), first_step)`
     /// from `source` and readies the state for `first_step`. `past` are the
     /// decisions the journal holds (runs, `unknown` ones included, count
-    /// against limits; a decision already there is not made again).
+    /// against limits; a decision already there is not made again). The
+    /// decisions of the warm-up are history: they change the state (a
+    /// cooldown that started then still runs) and are not returned.
     pub fn start(
         files: Vec<RuleFile>,
-        _source: &dyn Source,
+        source: &dyn Source,
         first_step: i64,
         step_ms: i64,
-        _past: &[ActionEvent],
-        _approvals: &Approvals,
-        _max_samples: u64,
+        past: &[ActionEvent],
+        approvals: &Approvals,
+        max_samples: u64,
     ) -> Result<LiveRules, EngineError> {
+        let step_ms = step_ms.max(1);
+        let warmup = warmup_ms(&files);
+        let steps = (warmup + step_ms - 1) / step_ms;
+        let mut state = RuleState::new(&files);
+        state.seed(past);
+        let mut history = RecordHistory::default();
+        let mut health = Health::default();
+        if steps > 0 {
+            let grid = Grid::checked_range(first_step - steps * step_ms, first_step - step_ms, step_ms)?;
+            let ev = evaluate(&files, source, grid, max_samples, Some(&mut history));
+            state.advance(&ev, approvals);
+            health.note(grid.end(), &ev, &files);
+        }
+        history.forget_before(first_step - warmup);
         Ok(LiveRules {
             files,
             step_ms,
             next_step: first_step,
+            max_samples,
+            warmup_ms: warmup,
+            state,
+            history,
+            health,
         })
     }
 
@@ -79,26 +199,185 @@ impl LiveRules {
         &self.files
     }
 
-    /// Evaluates the next step from `source` and advances.
+    /// Evaluates the next step from `source` and advances. A rule whose
+    /// evaluation fails gives nothing at this step (its error is in
+    /// [`LiveRules::rules`]); the others go on.
     pub fn step(
         &mut self,
-        _source: &dyn Source,
-        _approvals: &Approvals,
+        source: &dyn Source,
+        approvals: &Approvals,
     ) -> Result<StepOutput, EngineError> {
-        todo!("engine helper")
+        let t = self.next_step;
+        // One step of the same grid a backtest walks (the step matters to
+        // nothing an instant reads, but keep it the same).
+        let grid = Grid {
+            start: t,
+            step: self.step_ms,
+            n: 1,
+        };
+        let ev = evaluate(
+            &self.files,
+            source,
+            grid,
+            self.max_samples,
+            Some(&mut self.history),
+        );
+        let records = ev
+            .records
+            .iter()
+            .flat_map(|(name, r)| as_samples(name, r.series.as_deref().unwrap_or(&[]), grid))
+            .filter(|s| !s.timestamps.is_empty())
+            .collect();
+        let decisions = self.state.advance(&ev, approvals);
+        self.health.note(t, &ev, &self.files);
+        self.history.forget_before(t - self.warmup_ms);
+        for a in self.state.alerts_mut() {
+            a.forget_ended_before(t - RESOLVED_KEPT_MS);
+        }
+        self.next_step = t + self.step_ms;
+        Ok(StepOutput {
+            t,
+            records,
+            decisions,
+        })
     }
 
     /// The active (pending or firing) alert instances, and those resolved
     /// within the last 15 minutes (Alertmanager gets resolved alerts resent
-    /// for that long, as Prometheus does).
+    /// for that long, as Prometheus does), in order of start, alert, labels.
     pub fn alerts(&self) -> Vec<AlertView> {
-        todo!("engine helper")
+        let Some(t) = self.state.last_step() else {
+            return Vec::new();
+        };
+        let mut out: Vec<AlertView> = self
+            .state
+            .alerts()
+            .iter()
+            .flat_map(|run| {
+                let resolved = run.ended().iter().filter(|e| {
+                    e.fired_at.is_some() && e.ended_at.is_some_and(|end| end > t - RESOLVED_KEPT_MS)
+                });
+                run.current()
+                    .map(|(_, e)| e)
+                    .chain(resolved)
+                    .map(|e| view(&run.alert, e, t))
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            (a.episode.active_at, &a.episode.alert, &a.episode.labels).cmp(&(
+                b.episode.active_at,
+                &b.episode.alert,
+                &b.episode.labels,
+            ))
+        });
+        out
+    }
+
+    /// Every rule with its last evaluation, in file order.
+    pub fn rules(&self) -> Vec<RuleView> {
+        let mut out = Vec::new();
+        let alerts = self.alerts();
+        let health = |name: &str| {
+            self.health
+                .rules
+                .get(name)
+                .cloned()
+                .unwrap_or((None, 0.0))
+        };
+        for f in &self.files {
+            for item in &f.items {
+                let view = match item {
+                    crate::dsl::ast::Item::Alert(a) => {
+                        let (last_error, took) = health(&a.name.name);
+                        let mut labels: Labels = a
+                            .labels
+                            .iter()
+                            .map(|p| (p.name.name.clone(), p.value.raw.clone()))
+                            .collect();
+                        labels.push(("severity".into(), a.severity().name().into()));
+                        labels.sort();
+                        RuleView {
+                            file: f.name.clone(),
+                            name: a.name.name.clone(),
+                            kind: RuleKind::Alert,
+                            query: crate::dsl::format::render(&a.when),
+                            for_ms: a.for_.as_ref().map_or(0, |d| d.ms),
+                            keep_firing_ms: a.keep_firing.as_ref().map_or(0, |d| d.ms),
+                            labels,
+                            annotations: [("runbook", &a.runbook), ("summary", &a.summary)]
+                                .into_iter()
+                                .filter_map(|(k, v)| Some((k.to_string(), v.as_ref()?.raw.clone())))
+                                .collect(),
+                            last_error,
+                            last_evaluation: self.health.t,
+                            evaluation_s: took,
+                            alerts: alerts
+                                .iter()
+                                .filter(|v| v.episode.alert == a.name.name && v.episode.ended_at.is_none())
+                                .cloned()
+                                .collect(),
+                        }
+                    }
+                    crate::dsl::ast::Item::Record(r) => {
+                        let (last_error, took) = health(&r.name.name);
+                        RuleView {
+                            file: f.name.clone(),
+                            name: r.name.name.clone(),
+                            kind: RuleKind::Record,
+                            query: crate::dsl::format::render(&r.expr),
+                            for_ms: 0,
+                            keep_firing_ms: 0,
+                            labels: Labels::new(),
+                            annotations: Labels::new(),
+                            last_error,
+                            last_evaluation: self.health.t,
+                            evaluation_s: took,
+                            alerts: Vec::new(),
+                        }
+                    }
+                    _ => continue,
+                };
+                out.push(view);
+            }
+        }
+        out
+    }
+}
+
+/// An episode as served: annotations templated with its labels and value.
+fn view(alert: &Alert, e: &Episode, t: i64) -> AlertView {
+    let lookup = |name: &str| match name {
+        "value" => Some(e.last_value.to_string()),
+        "alert" => Some(alert.name.name.clone()),
+        _ => e.label(name).map(str::to_string),
+    };
+    let mut annotations = Labels::new();
+    if let Some(r) = &alert.runbook {
+        annotations.push(("runbook".into(), template::render(r, &lookup)));
+    }
+    if let Some(s) = &alert.summary {
+        annotations.push(("summary".into(), template::render(s, &lookup)));
+    }
+    AlertView {
+        episode: e.clone(),
+        annotations,
+        suppressed: e.ended_at.is_none() && e.suppressed_at(t),
     }
 }
 
 /// How much history [`LiveRules::start`] replays for `files`: the longest
 /// `for` plus `keep_firing`, plus the longest range and offset any rule
-/// reads, plus the flap window.
-pub fn warmup_ms(_files: &[RuleFile]) -> i64 {
-    todo!("engine helper")
+/// reads, plus the lookback (5m), plus the flap window (1h).
+pub fn warmup_ms(files: &[RuleFile]) -> i64 {
+    let hold = files
+        .iter()
+        .flat_map(|f| f.alerts())
+        .map(|a| {
+            a.for_.as_ref().map_or(0, |d| d.ms) + a.keep_firing.as_ref().map_or(0, |d| d.ms)
+        })
+        .max()
+        .unwrap_or(0);
+    let exprs = super::replay::rule_expressions(files);
+    let reads = super::plan::Plan::new(&exprs).lookback_ms();
+    hold + reads + LOOKBACK_MS + FLAP_WINDOW_MS
 }

@@ -23,6 +23,7 @@ pub mod query;
 pub mod range;
 pub mod replay;
 pub mod source;
+pub mod state;
 pub mod testrun;
 pub mod value;
 

@@ -5,19 +5,19 @@
 //! both run on this.
 
 use super::EngineError;
-use super::alerts::{Episode, run_alert};
-use super::eval::Evaluator;
-use super::source::{MemorySource, Overlay, Source};
-use super::value::{Grid, Labels, Series, Value, signature};
+use super::alerts::Episode;
+use super::source::{MemorySource, Source};
+use super::state::{RuleState, evaluate};
+use super::value::{Grid, Labels, Series, signature};
 use crate::dsl::ast::{Action, Expr, Maintenance, MaxRate, Remediate, RuleFile, Where};
 use crate::dsl::constants::Constants;
-use crate::model::{Matcher, SeriesKey};
+use crate::model::Matcher;
+use crate::remediate::decide::Approvals;
 use crate::remediate::{Decision, Limits, Policy};
-use crate::store::SeriesData;
-use rayon::prelude::*;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet};
 
+pub use super::state::as_samples;
 pub use crate::remediate::decide::{ActionEvent, EventKind};
 
 /// Everything a replay produced.
@@ -57,26 +57,6 @@ impl Replay {
     }
 }
 
-/// A step-aligned result as stored samples, one per step with a value.
-pub fn as_samples(metric: &str, series: &[Series], grid: Grid) -> Vec<SeriesData> {
-    series
-        .iter()
-        .map(|s| {
-            let (timestamps, values) = s
-                .values
-                .iter()
-                .enumerate()
-                .filter_map(|(i, v)| v.get().map(|v| (grid.time(s.start + i), v)))
-                .unzip();
-            SeriesData {
-                key: SeriesKey::new(metric, s.labels.clone()),
-                timestamps,
-                values,
-            }
-        })
-        .collect()
-}
-
 /// Every expression a replay evaluates, constants inlined.
 pub fn rule_expressions(files: &[RuleFile]) -> Vec<Expr> {
     files
@@ -84,96 +64,62 @@ pub fn rule_expressions(files: &[RuleFile]) -> Vec<Expr> {
         .flat_map(|f| {
             let consts = Constants::resolve(f);
             f.alerts()
-                .map(|a| &a.when)
+                .flat_map(|a| std::iter::once(&a.when).chain(&a.resolve_when))
                 .chain(f.records().map(|r| &r.expr))
                 .chain(f.maintenances().map(|m| &m.when))
+                .chain(f.remediations().filter_map(|r| r.guard.as_ref()))
+                .chain(f.maintenances().filter_map(|m| m.guard.as_ref()))
                 .map(move |e| e.with_constants(&consts))
         })
         .collect()
 }
 
-/// Replays every rule of `files` over `grid`.
-/// Each rule's evaluation may hold at most `max_samples` samples (see
-/// [`super::budget`]).
+/// Replays every rule of `files` over `grid`: every expression evaluated
+/// over the whole grid at once, then the rules' state ([`RuleState`])
+/// advanced step by step, as `watch` advances it live. `approvals` are those
+/// given with `mcpops approve` (the store's journal), which count from the
+/// time they were given. Each rule's evaluation may hold at most
+/// `max_samples` samples (see [`super::budget`]).
 pub fn replay(
     files: &[RuleFile],
     source: &dyn Source,
     grid: Grid,
     max_samples: u64,
+    approvals: &Approvals,
 ) -> Result<Replay, EngineError> {
-    let mut overlay = Overlay {
-        base: source,
-        extra: MemorySource::default(),
-    };
-    let consts: Vec<Constants> = files.iter().map(Constants::resolve).collect();
-    let mut records = Vec::new();
-    for (f, consts) in files.iter().zip(&consts) {
-        for r in f.records() {
-            let expr = r.expr.with_constants(consts);
-            let ev = Evaluator::new(&overlay, grid).with_max_samples(max_samples);
-            let series = vector_of(ev.eval(&expr)?, &r.name.name)?;
-            overlay.extra.add(as_samples(&r.name.name, &series, grid));
-            records.push((r.name.name.clone(), series));
-        }
+    let ev = evaluate(files, source, grid, max_samples, None);
+    if let Some(e) = ev.first_error() {
+        return Err(e);
     }
-    let alerts: Vec<(&crate::dsl::ast::Alert, Expr)> = files
-        .iter()
-        .zip(&consts)
-        .flat_map(|(f, c)| f.alerts().map(move |a| (a, a.when.with_constants(c))))
-        .collect();
-    let maintenances: Vec<(&Maintenance, Expr)> = files
-        .iter()
-        .zip(&consts)
-        .flat_map(|(f, c)| f.maintenances().map(move |m| (m, m.when.with_constants(c))))
-        .collect();
-    let ev = Evaluator::new(&overlay, grid)
-        .with_max_samples(max_samples)
-        .sharing(
-            alerts
-                .iter()
-                .map(|(_, e)| e)
-                .chain(maintenances.iter().map(|(_, e)| e)),
-        );
-    let per_alert: Vec<Vec<Episode>> = alerts
-        .par_iter()
-        .map(|(a, when)| {
-            let cond = vector_of(ev.eval(when)?, &a.name.name)?;
-            Ok(run_alert(a, grid, &cond))
-        })
-        .collect::<Result<_, EngineError>>()?;
-    let mut episodes: Vec<Episode> = per_alert.into_iter().flatten().collect();
-    episodes.sort_by(|a, b| {
-        a.active_at
-            .cmp(&b.active_at)
-            .then_with(|| a.alert.cmp(&b.alert))
-            .then_with(|| a.labels.cmp(&b.labels))
-    });
-    let mut actions = Vec::new();
+    let mut state = RuleState::new(files);
+    let mut actions = state.advance(&ev, approvals);
+    let episodes = state.episodes();
     for f in files {
         for r in f.remediations() {
             actions.extend(remediate(r, &episodes, grid));
         }
     }
-    for (m, when) in &maintenances {
-        let cond = vector_of(ev.eval(when)?, &m.name.name)?;
-        actions.extend(maintain(m, &cond, grid));
+    for (name, cond) in &ev.maintenance {
+        if let Some(m) = files
+            .iter()
+            .flat_map(|f| f.maintenances())
+            .find(|m| &m.name.name == name)
+        {
+            actions.extend(maintain(m, cond.series.as_deref().unwrap_or(&[]), grid));
+        }
     }
     actions.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.policy.cmp(&b.policy)));
+    let records = ev
+        .records
+        .into_iter()
+        .map(|(name, r)| (name, r.series.unwrap_or_default()))
+        .collect();
     Ok(Replay {
         grid: Some(grid),
         records,
         episodes,
         actions,
     })
-}
-
-fn vector_of(v: Value, rule: &str) -> Result<Vec<Series>, EngineError> {
-    match v {
-        Value::Vector(v) => Ok(v),
-        Value::Scalar(_) => Err(EngineError::Eval(format!(
-            "`{rule}` gives a plain number: a rule needs series (compare a selector or function with it)"
-        ))),
-    }
 }
 
 fn limits(cooldown: Option<i64>, max: &Option<MaxRate>, verify: Option<i64>) -> Limits {

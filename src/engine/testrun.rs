@@ -5,14 +5,15 @@
 
 use super::EngineError;
 use super::eval::Evaluator;
-use super::replay::{Replay, replay};
+use super::replay::{EventKind, Replay, replay};
 use super::source::{MemorySource, Overlay};
 use super::value::{Grid, Labels, Value, format_labels, stale_nan};
 use crate::dsl::ast::{
-    AlertState, Expect, ExpectResult, ExpectTarget, RuleFile, Selector, TestBlock,
+    ActionState, AlertState, Expect, ExpectResult, ExpectTarget, RuleFile, Selector, TestBlock,
 };
 use crate::dsl::constants::Constants;
 use crate::dsl::series::{Point, Run, expand};
+use crate::remediate::decide::Approvals;
 use crate::model::SeriesKey;
 use crate::store::SeriesData;
 use crate::time::format_duration_ms;
@@ -116,7 +117,14 @@ fn run_block(
     let step = file.step_ms();
     let last = t.expects.iter().map(|e| e.at.ms).max().unwrap_or(0);
     let grid = Grid::checked_range(0, last, step)?;
-    let rp = replay(files, &source, grid, super::budget::DEFAULT_MAX_SAMPLES)?;
+    // A test has no journal: nothing was approved.
+    let rp = replay(
+        files,
+        &source,
+        grid,
+        super::budget::DEFAULT_MAX_SAMPLES,
+        &Approvals::new(),
+    )?;
     let records = rp.record_source();
     let overlay = Overlay {
         base: &source,
@@ -130,6 +138,16 @@ fn run_block(
         }
     }
     Ok(failures)
+}
+
+/// The word a test writes for what a block did, if it names one.
+fn action_state(kind: EventKind) -> Option<ActionState> {
+    match kind {
+        EventKind::Run => Some(ActionState::Run),
+        EventKind::Escalated => Some(ActionState::Escalated),
+        EventKind::Cooldown | EventKind::MaxReached => Some(ActionState::Suppressed),
+        EventKind::Scheduled | EventKind::VerifyFailed => None,
+    }
 }
 
 fn has_labels(labels: &Labels, want: &[(String, String)]) -> bool {
@@ -198,6 +216,35 @@ fn check(
                 ok,
             )
         }
+        ExpectTarget::Alert(name) if matches!(e.result, ExpectResult::Action(_)) => {
+            let ExpectResult::Action(state) = e.result else {
+                unreachable!("matched above")
+            };
+            let name = name.name.as_str();
+            let events: Vec<_> = rp
+                .actions
+                .iter()
+                .filter(|a| a.policy == name && a.time == at)
+                .collect();
+            let actual = if events.is_empty() {
+                "none".to_string()
+            } else {
+                events
+                    .iter()
+                    .map(|a| format!("{} {}", a.kind.name(), format_labels(&a.labels)))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            };
+            let ok = events
+                .iter()
+                .any(|a| action_state(a.kind) == Some(state) && has_labels(&a.labels, &want));
+            (
+                name.to_string(),
+                format!("{}{want_text}", state.word()),
+                actual,
+                ok,
+            )
+        }
         ExpectTarget::Alert(name) => {
             let name = name.name.as_str();
             let episodes: Vec<_> = rp.episodes.iter().filter(|x| x.alert == name).collect();
@@ -209,6 +256,14 @@ fn check(
             let pending: Vec<&Labels> = episodes
                 .iter()
                 .filter(|x| x.pending_at(at))
+                .map(|x| &x.labels)
+                .collect();
+            // Fired before `at` and ended by then.
+            let resolved: Vec<&Labels> = episodes
+                .iter()
+                .filter(|x| {
+                    x.fired_at.is_some_and(|f| f < at) && x.ended_at.is_some_and(|end| end <= at)
+                })
                 .map(|x| &x.labels)
                 .collect();
             let acting: Vec<&Labels> = rp
@@ -224,6 +279,9 @@ fn check(
             let mut states = describe("firing", &firing);
             states.extend(describe("pending", &pending));
             states.extend(describe("acting", &acting));
+            if matches!(e.result, ExpectResult::State(AlertState::Resolved)) {
+                states.extend(describe("resolved", &resolved));
+            }
             let actual = if states.is_empty() {
                 "none".to_string()
             } else {
@@ -239,10 +297,11 @@ fn check(
                     format!("pending{want_text}"),
                     pending.iter().any(|l| has_labels(l, &want)),
                 ),
-                // TODO(engine helper): resolved and action states.
-                ExpectResult::State(AlertState::Resolved) | ExpectResult::Action(_) => {
-                    ("not yet supported".to_string(), false)
-                }
+                ExpectResult::State(AlertState::Resolved) => (
+                    format!("resolved{want_text}"),
+                    !firing_match && resolved.iter().any(|l| has_labels(l, &want)),
+                ),
+                ExpectResult::Action(_) => unreachable!("matched by the arm above"),
                 ExpectResult::Value(_) => ("a state".to_string(), false),
             };
             (name.to_string(), expected, actual, ok)
@@ -255,4 +314,63 @@ fn check(
         expected,
         actual,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failures(src: &str) -> Vec<String> {
+        let f = crate::dsl::parse_str(src, "t.rules").expect("parses");
+        let out = run_tests(std::slice::from_ref(&f));
+        assert!(out.iter().all(|o| o.error.is_none()), "{out:?}");
+        out.iter()
+            .flat_map(|o| &o.failures)
+            .map(|f| format!("{} == {} (got {})", f.expect, f.expected, f.actual))
+            .collect()
+    }
+
+    const RULES: &str = r#"
+alert CpuHigh {
+  when         cpu > 0.9
+  resolve when cpu < 0.8
+}
+remediate Cool {
+  on       CpuHigh
+  do       exec "throttle {{server}}"
+  cooldown 10m
+}
+"#;
+
+    #[test]
+    fn resolved_needs_a_firing_before_and_none_at() {
+        let src = format!(
+            "{RULES}test \"t\" {{\n  series cpu{{server=\"a\"}} = \"0.5 0.95 0.85 0.7\"\n  \
+             expect CpuHigh at 2m == resolved\n  expect CpuHigh at 3m == resolved {{ server=\"b\" }}\n  \
+             expect CpuHigh at 0m == resolved\n  expect CpuHigh at 3m == resolved {{ server=\"a\" }}\n}}\n"
+        );
+        let got = failures(&src);
+        assert_eq!(got.len(), 3, "{got:#?}");
+        assert!(got[0].starts_with("expect CpuHigh at 2m == resolved (got firing"));
+        assert!(got[1].contains("resolved {server=\"b\"}"), "{got:#?}");
+        assert!(got[2].ends_with("== resolved (got none)"), "{got:#?}");
+    }
+
+    #[test]
+    fn action_states_are_events_of_the_block_at_the_step() {
+        let src = format!(
+            "{RULES}test \"t\" {{\n  series cpu{{server=\"a\"}} = \"0.5 0.95 0.7 0.95\"\n  \
+             expect Cool at 1m == run {{ server=\"a\" }}\n  expect Cool at 2m == run\n  \
+             expect Cool at 1m == escalated\n  expect Cool at 3m == suppressed {{ server=\"a\" }}\n  \
+             expect Cool at 3m == run\n}}\n"
+        );
+        let got = failures(&src);
+        assert_eq!(got.len(), 3, "{got:#?}");
+        assert_eq!(got[0], "expect Cool at 2m == run (got none)");
+        assert_eq!(
+            got[1],
+            "expect Cool at 1m == escalated (got run {server=\"a\", severity=\"warning\"})"
+        );
+        assert!(got[2].starts_with("expect Cool at 3m == run (got suppressed"), "{got:#?}");
+    }
 }

@@ -265,3 +265,65 @@ fn fmt_writes_through_a_symlink_to_its_target() {
         assert!(names.is_empty(), "{names:?}");
     }
 }
+
+#[test]
+fn live_rule_settings_print_canonically() {
+    let messy = r#"alert HighCpu{when cpu > 90%
+resolve   when cpu<80%   # hysteresis
+for 5m}
+remediate R{on HighCpu do exec "restart {{server}}" concurrency 1 per server
+concurrency   2 breaker 5 per 1h guard count(up==1)/count(up)>=0.8
+approve within 15m by "on\"call" mode dry-run escalate notify "oncall"}
+maintenance M{when x<1 window "Sat 02:00-04:00 UTC" do exec "v" guard up==1 mode auto}
+suppress   HighCpu   while ServerDown on(server,region,)
+suppress A while B
+test "t"{expect HighCpu at 10m==resolved{server="a"}
+expect R at 5m==run
+expect R at 6m==escalated
+expect R at 7m==suppressed
+expect R at 8m==awaiting_approval}
+"#;
+    let want = r#"alert HighCpu {
+  when     cpu > 90%
+  resolve when cpu < 80%  # hysteresis
+  for      5m
+}
+
+remediate R {
+  on       HighCpu
+  do       exec "restart {{server}}"
+  concurrency 1 per server
+  concurrency 2
+  breaker  5 per 1h
+  guard    count(up == 1) / count(up) >= 0.8
+  approve  within 15m by "on\"call"
+  mode     dry-run
+  escalate notify "oncall"
+}
+
+maintenance M {
+  when     x < 1
+  window   "Sat 02:00-04:00 UTC"
+  do       exec "v"
+  guard    up == 1
+  mode     auto
+}
+
+suppress HighCpu while ServerDown on (server, region)
+suppress A while B
+
+test "t" {
+  expect HighCpu at 10m == resolved { server="a" }
+  expect R at 5m == run
+  expect R at 6m == escalated
+  expect R at 7m == suppressed
+  expect R at 8m == awaiting_approval
+}
+"#;
+    assert_eq!(roundtrip(messy), want);
+    // A long guard breaks as a long `when` does.
+    let long = "remediate R {\n  on A\n  do notify \"x\"\n  guard count(mcp.server.operation.duration{error.type!=\"\"}[1h]) by (server) / count(mcp.server.operation.duration[1h]) by (server) < 0.5 and count(up == 1) / count(up) >= 0.8\n}\n";
+    for line in roundtrip(long).lines() {
+        assert!(line.chars().count() <= dsl::format::WIDTH, "{line}");
+    }
+}

@@ -496,3 +496,145 @@ fn constants_inline_for_the_engine() {
     let consts = mcpops::dsl::constants::Constants::resolve(&f);
     assert_eq!(r.expr.with_constants(&consts).sexpr(), "(> (sel x) 6)");
 }
+
+#[test]
+fn alert_resolve_when() {
+    let src = r#"
+let low = 80%
+alert HighCpu {
+  when         cpu.utilization > 90%
+  resolve when cpu.utilization < low   # hysteresis
+  for          5m
+}
+"#;
+    let f = file(src);
+    assert_eq!(
+        f.items[1].sexpr(),
+        "(alert HighCpu (when (> (sel cpu.utilization) 0.9)) (resolve_when (< (sel cpu.utilization) (const low))) (for 5m))"
+    );
+    let Item::Alert(a) = &f.items[1] else {
+        unreachable!()
+    };
+    assert_eq!(
+        a.layout.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+        ["when", "resolve", "for"]
+    );
+}
+
+#[test]
+fn remediation_safety_settings() {
+    let src = r#"
+let healthy = 0.8
+remediate RestartServer {
+  on          ToolErrors
+  do          exec "restart {{server}}"
+  concurrency 2
+  concurrency 1 per server
+  breaker     5 per 1h
+  guard       count(up == 1) / count(up) >= healthy
+  approve     within 15m by "oncall"
+  mode        dry-run
+  escalate    notify "oncall"
+}
+maintenance Vacuum {
+  when   disk.free_bytes < 1GiB
+  window "Sat 02:00-04:00 UTC"
+  do     exec "vacuum {{server}}"
+  guard  up == 1
+  mode   auto
+}
+"#;
+    let f = file(src);
+    assert_eq!(
+        f.items[1].sexpr(),
+        "(remediate RestartServer (on ToolErrors) (do exec \"restart {{server}}\") (escalate notify \"oncall\") \
+         (concurrency 2) (concurrency 1 (per server)) (breaker 5 1h) \
+         (guard (>= (/ (agg count (== (sel up) 1)) (agg count (sel up))) (const healthy))) \
+         (approve 15m \"oncall\") (mode dry-run))"
+    );
+    assert_eq!(
+        f.items[2].sexpr(),
+        "(maintenance Vacuum (when (< (sel disk.free_bytes) 1073741824)) (window \"Sat 02:00-04:00 UTC\") \
+         (do exec \"vacuum {{server}}\") (guard (== (sel up) 1)) (mode auto))"
+    );
+    let Item::Remediate(r) = &f.items[1] else {
+        unreachable!()
+    };
+    assert_eq!(
+        r.layout.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+        [
+            "on",
+            "do",
+            "concurrency",
+            "concurrency per",
+            "breaker",
+            "guard",
+            "approve",
+            "mode",
+            "escalate"
+        ]
+    );
+    assert_eq!(r.mode.map(|m| m.0), Some(dsl::Mode::DryRun));
+    assert_eq!(r.approve.as_ref().unwrap().within.ms, 15 * 60_000);
+    assert_eq!(r.approve.as_ref().unwrap().by.value, "oncall");
+}
+
+#[test]
+fn suppress_items() {
+    let f = file(
+        "suppress ToolErrors while ServerDown\nsuppress HighLatency while ServerDown on (server, region,)\n",
+    );
+    assert_eq!(
+        f.sexpr(),
+        "(suppress ToolErrors ServerDown)\n(suppress HighLatency ServerDown (on server region))\n"
+    );
+    assert_eq!(f.suppressions().count(), 2);
+}
+
+#[test]
+fn resolved_and_action_expectations() {
+    let src = r#"
+test "t" {
+  expect HighCpu at 10m == resolved { server="a" }
+  expect RestartServer at 5m == run
+  expect RestartServer at 6m == escalated
+  expect RestartServer at 7m == suppressed
+  expect RestartServer at 8m == awaiting_approval
+}
+"#;
+    assert_eq!(
+        file(src).items[0].sexpr(),
+        "(test \"t\" (expect HighCpu 10m resolved (server \"a\")) (expect RestartServer 5m run) \
+         (expect RestartServer 6m escalated) (expect RestartServer 7m suppressed) \
+         (expect RestartServer 8m awaiting_approval))"
+    );
+}
+
+#[test]
+fn new_keywords_are_label_names_but_not_metric_names() {
+    // As with `window` and `interval`: a label may be called `mode`.
+    assert_eq!(
+        expr(r#"node_cpu_seconds_total{mode="idle", guard="x"}"#),
+        r#"(sel node_cpu_seconds_total (= mode "idle") (= guard "x"))"#
+    );
+    assert_eq!(expr("sum by (mode) (x)"), "(agg sum (by mode) (sel x))");
+    assert_eq!(
+        expr("mode_total + resolve.count"),
+        "(+ (sel mode_total) (sel resolve.count))"
+    );
+    for word in [
+        "resolve",
+        "concurrency",
+        "breaker",
+        "guard",
+        "approve",
+        "mode",
+        "suppress",
+        "while",
+    ] {
+        assert!(
+            dsl::parse_str(&format!("record r = {word}\n"), "t.rules").is_err(),
+            "`{word}` is reserved"
+        );
+    }
+}

@@ -125,6 +125,7 @@ fn fast_burn_page_fires_after_five_minutes_and_clears_five_after() {
         &source,
         Grid::range(0, 240 * MIN, MIN),
         mcpops::engine::budget::DEFAULT_MAX_SAMPLES,
+        &Default::default(),
     )
     .expect("replay");
     let pages: Vec<_> = rp
