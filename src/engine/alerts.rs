@@ -10,10 +10,10 @@
 //! step at a time, so both walk the same states.
 
 use super::value::{Grid, Labels, Series, signature};
-use std::collections::HashMap;
 use crate::dsl::ast::Alert;
 use crate::dsl::template;
 use serde::Serialize;
+use std::collections::HashMap;
 
 /// Two firing episodes of the same alert and labels less than this apart count as a flap.
 pub const FLAP_WINDOW_MS: i64 = 60 * 60_000;
@@ -374,7 +374,13 @@ impl<'a> BatchInput<'a> {
                 holds.push((i, v));
             }
         }
-        let resolve = |i: usize| self.resolve_of.get(i).copied().flatten().and_then(|s| s.at(k));
+        let resolve = |i: usize| {
+            self.resolve_of
+                .get(i)
+                .copied()
+                .flatten()
+                .and_then(|s| s.at(k))
+        };
         run.step(t, holds, &resolve);
     }
 }

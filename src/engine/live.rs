@@ -93,7 +93,11 @@ pub struct RuleView {
 
 impl RuleView {
     pub fn health(&self) -> &'static str {
-        if self.last_error.is_some() { "err" } else { "ok" }
+        if self.last_error.is_some() {
+            "err"
+        } else {
+            "ok"
+        }
     }
 }
 
@@ -110,10 +114,7 @@ impl Health {
         self.t = Some(t);
         self.rules.clear();
         let mut put = |name: &str, r: &RuleResult| {
-            let e = self
-                .rules
-                .entry(name.to_string())
-                .or_insert((None, 0.0));
+            let e = self.rules.entry(name.to_string()).or_insert((None, 0.0));
             if let Err(msg) = &r.series {
                 e.0.get_or_insert_with(|| msg.clone());
             }
@@ -168,7 +169,8 @@ impl LiveRules {
         let mut history = RecordHistory::default();
         let mut health = Health::default();
         if steps > 0 {
-            let grid = Grid::checked_range(first_step - steps * step_ms, first_step - step_ms, step_ms)?;
+            let grid =
+                Grid::checked_range(first_step - steps * step_ms, first_step - step_ms, step_ms)?;
             let ev = evaluate(&files, source, grid, max_samples, Some(&mut history));
             state.advance(&ev, approvals);
             health.note(grid.end(), &ev, &files);
@@ -277,13 +279,7 @@ impl LiveRules {
     pub fn rules(&self) -> Vec<RuleView> {
         let mut out = Vec::new();
         let alerts = self.alerts();
-        let health = |name: &str| {
-            self.health
-                .rules
-                .get(name)
-                .cloned()
-                .unwrap_or((None, 0.0))
-        };
+        let health = |name: &str| self.health.rules.get(name).cloned().unwrap_or((None, 0.0));
         for f in &self.files {
             for item in &f.items {
                 let view = match item {
@@ -313,7 +309,9 @@ impl LiveRules {
                             evaluation_s: took,
                             alerts: alerts
                                 .iter()
-                                .filter(|v| v.episode.alert == a.name.name && v.episode.ended_at.is_none())
+                                .filter(|v| {
+                                    v.episode.alert == a.name.name && v.episode.ended_at.is_none()
+                                })
                                 .cloned()
                                 .collect(),
                         }
@@ -372,9 +370,7 @@ pub fn warmup_ms(files: &[RuleFile]) -> i64 {
     let hold = files
         .iter()
         .flat_map(|f| f.alerts())
-        .map(|a| {
-            a.for_.as_ref().map_or(0, |d| d.ms) + a.keep_firing.as_ref().map_or(0, |d| d.ms)
-        })
+        .map(|a| a.for_.as_ref().map_or(0, |d| d.ms) + a.keep_firing.as_ref().map_or(0, |d| d.ms))
         .max()
         .unwrap_or(0);
     let exprs = super::replay::rule_expressions(files);

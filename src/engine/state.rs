@@ -149,7 +149,9 @@ fn alerts_of(files: &[RuleFile]) -> Vec<(&Alert, Expr, Option<Expr>)> {
 
 fn timed(f: impl FnOnce() -> Result<Value, EngineError>, rule: &str) -> RuleResult {
     let start = Instant::now();
-    let series = f().and_then(|v| vector_of(v, rule)).map_err(|e| e.to_string());
+    let series = f()
+        .and_then(|v| vector_of(v, rule))
+        .map_err(|e| e.to_string());
     RuleResult {
         series,
         took: start.elapsed(),
@@ -504,9 +506,15 @@ mod tests {
         let a = l(&[("server", "a"), ("tool", "x"), ("severity", "warning")]);
         let b = l(&[("server", "a"), ("severity", "critical")]);
         let c = l(&[("server", "b")]);
-        assert!(inhibits(&a, &b, None), "severity differs but does not count");
+        assert!(
+            inhibits(&a, &b, None),
+            "severity differs but does not count"
+        );
         assert!(!inhibits(&a, &c, None));
-        assert!(inhibits(&a, &c, Some(&["zone".to_string()])), "missing on both");
+        assert!(
+            inhibits(&a, &c, Some(&["zone".to_string()])),
+            "missing on both"
+        );
         assert!(!inhibits(&a, &c, Some(&["server".to_string()])));
     }
 }

@@ -13,8 +13,8 @@ use crate::dsl::ast::{
 };
 use crate::dsl::constants::Constants;
 use crate::dsl::series::{Point, Run, expand};
-use crate::remediate::decide::Approvals;
 use crate::model::SeriesKey;
+use crate::remediate::decide::Approvals;
 use crate::store::SeriesData;
 use crate::time::format_duration_ms;
 use serde::Serialize;
@@ -371,6 +371,9 @@ remediate Cool {
             got[1],
             "expect Cool at 1m == escalated (got run {server=\"a\", severity=\"warning\"})"
         );
-        assert!(got[2].starts_with("expect Cool at 3m == run (got suppressed"), "{got:#?}");
+        assert!(
+            got[2].starts_with("expect Cool at 3m == run (got suppressed"),
+            "{got:#?}"
+        );
     }
 }

@@ -109,6 +109,10 @@ pub struct RuleInfo {
     pub labels: Labels,
     /// `summary` and `runbook`, as written (templates unfilled).
     pub annotations: Labels,
+    /// Why its last evaluation failed (health `err`).
+    pub last_error: Option<String>,
+    /// How long its last evaluation took.
+    pub evaluation_s: f64,
 }
 
 /// One rule file: Prometheus's rule group.
@@ -120,57 +124,41 @@ pub struct GroupInfo {
     pub rules: Vec<RuleInfo>,
 }
 
-fn groups(loaded: &Loaded) -> Vec<GroupInfo> {
-    let step = loaded.step_ms();
+/// The rule groups (one per file, in the order loaded) with each rule's
+/// last evaluation, from the running rules.
+fn groups(loaded: &Loaded, live: Option<&LiveRules>) -> Vec<GroupInfo> {
+    let views = live.map(LiveRules::rules).unwrap_or_default();
     loaded
-        .files
+        .sources
         .iter()
-        .zip(&loaded.sources)
-        .map(|(file, (path, _))| GroupInfo {
-            name: path
-                .file_stem()
-                .map(|s| s.to_string_lossy().to_string())
-                .unwrap_or_default(),
-            file: path.display().to_string(),
-            interval_ms: step,
-            rules: file
-                .items
-                .iter()
-                .filter_map(|item| match item {
-                    Item::Alert(a) => {
-                        let mut labels: Labels = a
-                            .labels
-                            .iter()
-                            .map(|l| (l.name.name.clone(), l.value.raw.clone()))
-                            .collect();
-                        labels.push(("severity".into(), a.severity().name().to_string()));
-                        labels.sort();
-                        let annotations = [("runbook", &a.runbook), ("summary", &a.summary)]
-                            .into_iter()
-                            .filter_map(|(k, t)| t.as_ref().map(|t| (k.to_string(), t.raw.clone())))
-                            .collect();
-                        Some(RuleInfo {
-                            name: a.name.name.clone(),
-                            kind: RuleKind::Alerting,
-                            query: crate::dsl::format::render(&a.when),
-                            for_ms: a.for_.as_ref().map_or(0, |d| d.ms),
-                            keep_firing_ms: a.keep_firing.as_ref().map_or(0, |d| d.ms),
-                            labels,
-                            annotations,
-                        })
-                    }
-                    Item::Record(r) => Some(RuleInfo {
-                        name: r.name.name.clone(),
-                        kind: RuleKind::Recording,
-                        query: crate::dsl::format::render(&r.expr),
-                        for_ms: 0,
-                        keep_firing_ms: 0,
-                        labels: Vec::new(),
-                        annotations: Vec::new(),
-                    }),
-                    _ => None,
-                })
-                .collect(),
+        .map(|(path, _)| {
+            let file = path.display().to_string();
+            GroupInfo {
+                name: path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().to_string())
+                    .unwrap_or_default(),
+                interval_ms: loaded.step_ms(),
+                rules: views
+                    .iter()
+                    .filter(|v| v.file == file)
+                    .map(|v| RuleInfo {
+                        name: v.name.clone(),
+                        kind: match v.kind {
+                            crate::engine::live::RuleKind::Alert => RuleKind::Alerting,
+                            crate::engine::live::RuleKind::Record => RuleKind::Recording,
+                        },
+                        query: v.query.clone(),
+                        for_ms: v.for_ms,
+                        keep_firing_ms: v.keep_firing_ms,
+                        labels: v.labels.clone(),
+                        annotations: v.annotations.clone(),
+                        last_error: v.last_error.clone(),
+                        evaluation_s: v.evaluation_s,
+                    })
+                    .collect(),
+                file,
+            }
         })
         .collect()
 }
@@ -1212,7 +1200,7 @@ fn publish(ctx: &Ctx, core: &mut Core, error: Option<String>, took: Duration) ->
             .set("mcpops_watch_alerts", &[("state", state.name())], n as f64);
     }
     ctx.state.publish(Published {
-        groups: groups(&core.loaded),
+        groups: groups(&core.loaded, core.live.as_ref()),
         alerts,
         last_evaluation_ms: Some(crate::time::now_ms()),
         evaluation_time: took,

@@ -76,7 +76,6 @@ pub fn rules(p: &Published, kind: Option<&str>, names: &[&str]) -> Result<Json, 
     };
     let last = p.last_evaluation_ms.map(rfc3339);
     let seconds = p.evaluation_time.as_secs_f64();
-    let health = if p.last_error.is_some() { "err" } else { "ok" };
     let mut groups = Vec::new();
     for g in &p.groups {
         let rules: Vec<Json> = g
@@ -114,11 +113,13 @@ pub fn rules(p: &Published, kind: Option<&str>, names: &[&str]) -> Result<Json, 
                         "type": "recording",
                     }),
                 };
-                rule["health"] = health.into();
-                if let Some(e) = &p.last_error {
+                // A step that failed as a whole fails every rule.
+                let error = r.last_error.as_ref().or(p.last_error.as_ref());
+                rule["health"] = if error.is_some() { "err" } else { "ok" }.into();
+                if let Some(e) = error {
                     rule["lastError"] = e.clone().into();
                 }
-                rule["evaluationTime"] = seconds.into();
+                rule["evaluationTime"] = r.evaluation_s.into();
                 rule["lastEvaluation"] = last.clone().into();
                 rule
             })
@@ -179,6 +180,8 @@ mod tests {
             keep_firing_ms: 0,
             labels: vec![("severity".into(), "critical".into())],
             annotations: vec![],
+            last_error: (name == "Slow").then(|| "no such series".to_string()),
+            evaluation_s: 0.001,
         };
         Published {
             groups: vec![GroupInfo {
@@ -216,6 +219,10 @@ mod tests {
         assert_eq!(g["rules"][0]["duration"], 60.0);
         assert_eq!(g["rules"][0]["alerts"].as_array().unwrap().len(), 1);
         assert_eq!(g["rules"][1]["state"], "inactive");
+        assert_eq!(g["rules"][1]["health"], "err");
+        assert_eq!(g["rules"][1]["lastError"], "no such series");
+        assert_eq!(g["rules"][0]["health"], "ok");
+        assert!(g["rules"][0].get("lastError").is_none());
         assert_eq!(g["rules"][2]["type"], "recording");
         assert!(g["rules"][2].get("labels").is_none());
         let r = rules(&p, Some("record"), &[]).unwrap();
