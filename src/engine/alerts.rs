@@ -119,6 +119,8 @@ struct Tracker {
     /// The condition series' labels.
     labels: Labels,
     current: Option<Episode>,
+    /// The serial number of the current episode (see [`AlertRun::keyed_episodes`]).
+    serial: usize,
     /// While firing after the condition cleared: since when it is clear.
     clear_since: Option<i64>,
     /// When the last episode that fired ended.
@@ -140,8 +142,10 @@ pub struct AlertRun {
     active: Vec<usize>,
     /// The step each tracker last had a value (to step the others as clear).
     seen_at: Vec<i64>,
-    /// Episodes that ended, in order of ending.
-    done: Vec<Episode>,
+    /// Episodes that ended, in order of ending, with their serial numbers.
+    done: Vec<(usize, Episode)>,
+    /// Episodes started so far.
+    started: usize,
 }
 
 impl AlertRun {
@@ -155,6 +159,7 @@ impl AlertRun {
             active: Vec::new(),
             seen_at: Vec::new(),
             done: Vec::new(),
+            started: 0,
         }
     }
 
@@ -170,6 +175,7 @@ impl AlertRun {
         self.trackers.push(Tracker {
             labels: labels.clone(),
             current: None,
+            serial: 0,
             clear_since: None,
             last_end: None,
             flaps: 0,
@@ -208,6 +214,8 @@ impl AlertRun {
                     summary: String::new(),
                     suppressed: Vec::new(),
                 });
+                tr.serial = self.started;
+                self.started += 1;
                 self.active.push(i);
             }
             let Some(ep) = tr.current.as_mut() else {
@@ -261,7 +269,7 @@ impl AlertRun {
                 tr.last_end = Some(t);
             }
             tr.clear_since = None;
-            self.done.extend(tr.current.take());
+            self.done.extend(tr.current.take().map(|e| (tr.serial, e)));
         }
         self.active = still;
     }
@@ -272,6 +280,12 @@ impl AlertRun {
         self.active
             .iter()
             .filter_map(|&i| self.trackers[i].current.as_ref().map(|e| (i, e)))
+    }
+
+    /// The serial number of tracker `i`'s current episode: episodes are
+    /// numbered as they start, so a number names one episode of this alert.
+    pub fn serial(&self, i: usize) -> usize {
+        self.trackers[i].serial
     }
 
     /// Marks the current episode of tracker `i` as suppressed (or not) from `t`.
@@ -291,16 +305,20 @@ impl AlertRun {
         }
     }
 
-    /// The episodes that ended so far, in order of ending.
-    pub fn ended(&self) -> &[Episode] {
-        &self.done
+    /// The episodes that ended (and are still kept), in order of ending.
+    pub fn ended(&self) -> impl Iterator<Item = &Episode> {
+        self.done.iter().map(|(_, e)| e)
     }
 
-    /// Every episode, ended or not, in order of start (then labels).
-    pub fn episodes(&self) -> Vec<Episode> {
-        let mut out: Vec<Episode> = self.done.clone();
-        out.extend(self.current().map(|(_, e)| e.clone()));
-        out.sort_by(|a, b| {
+    /// Every episode kept, ended or not, with its serial number, in order
+    /// of start (then labels).
+    pub fn keyed_episodes(&self) -> Vec<(usize, Episode)> {
+        let mut out: Vec<(usize, Episode)> = self.done.clone();
+        out.extend(
+            self.current()
+                .map(|(i, e)| (self.trackers[i].serial, e.clone())),
+        );
+        out.sort_by(|(_, a), (_, b)| {
             a.active_at
                 .cmp(&b.active_at)
                 .then_with(|| a.labels.cmp(&b.labels))
@@ -308,10 +326,16 @@ impl AlertRun {
         out
     }
 
+    /// Every episode kept, ended or not, in order of start (then labels).
+    pub fn episodes(&self) -> Vec<Episode> {
+        self.keyed_episodes().into_iter().map(|(_, e)| e).collect()
+    }
+
     /// Forgets ended episodes that ended before `t` (a live run keeps what
     /// its alerts list needs, not all of history).
     pub fn forget_ended_before(&mut self, t: i64) {
-        self.done.retain(|e| e.ended_at.is_none_or(|end| end >= t));
+        self.done
+            .retain(|(_, e)| e.ended_at.is_none_or(|end| end >= t));
     }
 }
 

@@ -12,6 +12,7 @@
 use super::EngineError;
 use super::alerts::{Episode, FLAP_WINDOW_MS};
 use super::eval::LOOKBACK_MS;
+use super::plan::Plan;
 use super::source::Source;
 use super::state::{Evaluated, RecordHistory, RuleResult, RuleState, as_samples, evaluate};
 use super::value::{Grid, Labels};
@@ -143,6 +144,7 @@ pub struct LiveRules {
     state: RuleState,
     history: RecordHistory,
     health: Health,
+    plan: Plan,
 }
 
 impl LiveRules {
@@ -177,7 +179,6 @@ impl LiveRules {
         }
         history.forget_before(first_step - warmup);
         Ok(LiveRules {
-            files,
             step_ms,
             next_step: first_step,
             max_samples,
@@ -185,6 +186,8 @@ impl LiveRules {
             state,
             history,
             health,
+            plan: Plan::new(&super::replay::rule_expressions(&files)),
+            files,
         })
     }
 
@@ -199,6 +202,13 @@ impl LiveRules {
 
     pub fn files(&self) -> &[RuleFile] {
         &self.files
+    }
+
+    /// What the rules read (metrics, labels, and how far back before a
+    /// step): a step's source needs `[t - plan().lookback_ms(), t]`, and
+    /// [`LiveRules::start`]'s `[first_step - warmup_ms - lookback, first_step)`.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
     }
 
     /// Evaluates the next step from `source` and advances. A rule whose
@@ -256,7 +266,7 @@ impl LiveRules {
             .alerts()
             .iter()
             .flat_map(|run| {
-                let resolved = run.ended().iter().filter(|e| {
+                let resolved = run.ended().filter(|e| {
                     e.fired_at.is_some() && e.ended_at.is_some_and(|end| end > t - RESOLVED_KEPT_MS)
                 });
                 run.current()
@@ -273,6 +283,12 @@ impl LiveRules {
             ))
         });
         out
+    }
+
+    /// The episodes held: every active one, and those that ended within
+    /// the last 15 minutes (before the first step: all of the warm-up's).
+    pub fn episodes(&self) -> Vec<Episode> {
+        self.state.episodes()
     }
 
     /// Every rule with its last evaluation, in file order.

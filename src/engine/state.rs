@@ -15,7 +15,7 @@ use super::value::{Grid, Labels, Series, Value};
 use crate::dsl::ast::{Alert, Expr, RuleFile};
 use crate::dsl::constants::Constants;
 use crate::model::SeriesKey;
-use crate::remediate::decide::{ActionEvent, Approvals};
+use crate::remediate::decide::{ActionEvent, AlertAt, Approvals, Decider, StepView};
 use crate::store::SeriesData;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
@@ -328,8 +328,13 @@ fn inhibits(a: &Labels, b: &Labels, on: Option<&[String]>) -> bool {
 /// step at a time.
 pub struct RuleState {
     alerts: Vec<AlertRun>,
+    /// Per alert: whether a `remediate` block acts on it (the decisions
+    /// see only those).
+    acted_on: Vec<bool>,
+    /// Whether any block decides anything (else no view is built).
+    decides: bool,
     inhibitions: Vec<Inhibition>,
-    decider: Decisions,
+    decider: Decider,
     /// The last step advanced to.
     last_t: Option<i64>,
 }
@@ -356,10 +361,24 @@ impl RuleState {
                 })
             })
             .collect();
+        let triggers: std::collections::HashSet<&str> = files
+            .iter()
+            .flat_map(|f| f.remediations())
+            .flat_map(|r| r.on.iter().map(|a| a.name.as_str()))
+            .collect();
+        let acted_on = alerts
+            .iter()
+            .map(|a| triggers.contains(a.alert.name.name.as_str()))
+            .collect();
+        let decides = files
+            .iter()
+            .any(|f| f.remediations().next().is_some() || f.maintenances().next().is_some());
         RuleState {
             alerts,
+            acted_on,
+            decides,
             inhibitions,
-            decider: Decisions::new(files),
+            decider: Decider::new(files),
             last_t: None,
         }
     }
@@ -400,7 +419,10 @@ impl RuleState {
                 input.step(run, t, k, &mut holds);
             }
             self.inhibit(t);
-            out.extend(self.decider.step(t, k, &self.alerts, ev, approvals));
+            if self.decides {
+                let view = self.view(t, k, ev, approvals);
+                out.extend(self.decider.step(&view));
+            }
         }
         out
     }
@@ -434,6 +456,66 @@ impl RuleState {
         }
     }
 
+    /// What the decisions see at step `k` (time `t`) of `ev`'s grid, once
+    /// the alerts have advanced to it.
+    fn view<'a>(&self, t: i64, k: usize, ev: &Evaluated, approvals: &'a Approvals) -> StepView<'a> {
+        let alerts = self
+            .alerts
+            .iter()
+            .enumerate()
+            .filter(|(a, _)| self.acted_on[*a])
+            .flat_map(|(a, run)| {
+                run.current().map(move |(i, e)| AlertAt {
+                    alert: e.alert.clone(),
+                    labels: e.labels.clone(),
+                    fired_at: e.fired_at,
+                    value: e.last_value,
+                    suppressed: e.suppressed_at(t),
+                    episode: episode_key(a, run.serial(i)),
+                })
+            })
+            .collect();
+        StepView {
+            t,
+            alerts,
+            guards: ev
+                .guards
+                .iter()
+                .map(|(name, g)| (name.clone(), g.get(k).copied().unwrap_or(false)))
+                .collect(),
+            conditions: ev
+                .maintenance
+                .iter()
+                .map(|(name, r)| {
+                    let holding = r
+                        .series()
+                        .iter()
+                        .filter_map(|s| s.at(k).map(|v| (s.labels.clone(), v)))
+                        .collect();
+                    (name.clone(), holding)
+                })
+                .collect(),
+            approvals: Some(approvals),
+        }
+    }
+
+    /// Every episode so far with the key decisions name it by
+    /// ([`ActionEvent::episode`]), ordered by start, alert and labels.
+    pub fn keyed_episodes(&self) -> Vec<(usize, Episode)> {
+        let mut episodes: Vec<(usize, Episode)> = self
+            .alerts
+            .iter()
+            .enumerate()
+            .flat_map(|(a, run)| {
+                run.keyed_episodes()
+                    .into_iter()
+                    .map(move |(serial, e)| (episode_key(a, serial), e))
+            })
+            .collect();
+        episodes.sort_by(|(_, a), (_, b)| episode_order(a, b));
+        episodes
+    }
+
     /// The last step advanced to.
     pub fn last_step(&self) -> Option<i64> {
         self.last_t
@@ -458,34 +540,20 @@ impl RuleState {
 
 /// The order of a replay's episodes: by start, alert, labels.
 pub fn sort_episodes(episodes: &mut [Episode]) {
-    episodes.sort_by(|a, b| {
-        a.active_at
-            .cmp(&b.active_at)
-            .then_with(|| a.alert.cmp(&b.alert))
-            .then_with(|| a.labels.cmp(&b.labels))
-    });
+    episodes.sort_by(episode_order);
 }
 
-/// The remediation decisions, stepped.
-struct Decisions {}
+fn episode_order(a: &Episode, b: &Episode) -> std::cmp::Ordering {
+    a.active_at
+        .cmp(&b.active_at)
+        .then_with(|| a.alert.cmp(&b.alert))
+        .then_with(|| a.labels.cmp(&b.labels))
+}
 
-impl Decisions {
-    fn new(_files: &[RuleFile]) -> Decisions {
-        Decisions {}
-    }
-
-    fn seed(&mut self, _past: &[ActionEvent]) {}
-
-    fn step(
-        &mut self,
-        _t: i64,
-        _k: usize,
-        _alerts: &[AlertRun],
-        _ev: &Evaluated,
-        _approvals: &Approvals,
-    ) -> Vec<ActionEvent> {
-        Vec::new()
-    }
+/// The name of an episode in the decisions: its alert's index and its
+/// serial number within the alert.
+fn episode_key(alert: usize, serial: usize) -> usize {
+    (alert << 32) | (serial & 0xffff_ffff)
 }
 
 #[cfg(test)]

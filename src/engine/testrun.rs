@@ -5,11 +5,11 @@
 
 use super::EngineError;
 use super::eval::Evaluator;
-use super::replay::{EventKind, Replay, replay};
+use super::replay::{Replay, replay};
 use super::source::{MemorySource, Overlay};
 use super::value::{Grid, Labels, Value, format_labels, stale_nan};
 use crate::dsl::ast::{
-    ActionState, AlertState, Expect, ExpectResult, ExpectTarget, RuleFile, Selector, TestBlock,
+    AlertState, Expect, ExpectResult, ExpectTarget, RuleFile, Selector, TestBlock,
 };
 use crate::dsl::constants::Constants;
 use crate::dsl::series::{Point, Run, expand};
@@ -140,16 +140,6 @@ fn run_block(
     Ok(failures)
 }
 
-/// The word a test writes for what a block did, if it names one.
-fn action_state(kind: EventKind) -> Option<ActionState> {
-    match kind {
-        EventKind::Run => Some(ActionState::Run),
-        EventKind::Escalated => Some(ActionState::Escalated),
-        EventKind::Cooldown | EventKind::MaxReached => Some(ActionState::Suppressed),
-        EventKind::Scheduled | EventKind::VerifyFailed => None,
-    }
-}
-
 fn has_labels(labels: &Labels, want: &[(String, String)]) -> bool {
     want.iter()
         .all(|(k, v)| labels.iter().any(|(lk, lv)| lk == k && lv == v))
@@ -237,7 +227,7 @@ fn check(
             };
             let ok = events
                 .iter()
-                .any(|a| action_state(a.kind) == Some(state) && has_labels(&a.labels, &want));
+                .any(|a| a.kind.action_state() == Some(state) && has_labels(&a.labels, &want));
             (
                 name.to_string(),
                 format!("{}{want_text}", state.word()),

@@ -5,16 +5,29 @@
 //! and escalation. `backtest` replays these decisions over history as a dry
 //! run and `watch` makes the same decisions live and carries them out, so a
 //! backtest over a window that `watch` ran in shows what `watch` did.
+//!
+//! The [`Decider`] is advanced one grid step at a time with what is known at
+//! that step (a [`StepView`]); it never looks ahead, so a backtest (which
+//! evaluates the conditions over the whole grid first) and `watch` (which
+//! evaluates each step as it comes) feed it the same views and get the same
+//! decisions.
 
-use crate::engine::value::Labels;
+use super::exec::{DEFAULT_GRACE, DEFAULT_TIMEOUT};
+use super::policy::{Decision, Limits, Policy};
+use crate::dsl::ast::{
+    Action, ActionState, Dur, Maintenance, MaxRate, Mode, Remediate, RuleFile, Where,
+};
+use crate::engine::alerts::Episode;
+use crate::engine::value::{Grid, Labels, Series, signature};
+use crate::model::Matcher;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// What happened to an action at a time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
-    /// The action would have run.
+    /// The action ran (or would have, in a dry run).
     Run,
     /// A maintenance condition held; the action waits for the window's next slot.
     Scheduled,
@@ -22,28 +35,93 @@ pub enum EventKind {
     Cooldown,
     /// Suppressed: `max N per D` was spent.
     MaxReached,
+    /// Suppressed: `concurrency N [per LABEL]` had no free slot.
+    Concurrency,
+    /// Suppressed: the block's circuit breaker (`breaker N per D`) is open.
+    Breaker,
+    /// Suppressed: the block's `guard` had no result.
+    Guard,
+    /// Suppressed: the alert is inhibited by a `suppress ... while ...`.
+    Inhibited,
+    /// The action waits for `mcpops approve ID` (ID is this event's [`ActionEvent::id`]).
+    AwaitingApproval,
+    /// `approve within D` ran out without an approval.
+    ApprovalExpired,
     /// The alert was still firing when `verify within` ran out.
     VerifyFailed,
-    /// The escalation action would have run.
+    /// The escalation action ran (or would have).
     Escalated,
 }
 
 impl EventKind {
+    /// The name tables and the audit show.
     pub fn name(self) -> &'static str {
         match self {
             EventKind::Run => "run",
             EventKind::Scheduled => "scheduled",
             EventKind::Cooldown => "suppressed (cooldown)",
             EventKind::MaxReached => "suppressed (max)",
+            EventKind::Concurrency => "suppressed (concurrency)",
+            EventKind::Breaker => "suppressed (breaker)",
+            EventKind::Guard => "suppressed (guard)",
+            EventKind::Inhibited => "suppressed (inhibited)",
+            EventKind::AwaitingApproval => "awaiting approval",
+            EventKind::ApprovalExpired => "approval expired",
             EventKind::VerifyFailed => "verify failed",
             EventKind::Escalated => "escalated",
         }
     }
+
+    /// Every kind, in the order of the enum.
+    pub const ALL: [EventKind; 12] = [
+        EventKind::Run,
+        EventKind::Scheduled,
+        EventKind::Cooldown,
+        EventKind::MaxReached,
+        EventKind::Concurrency,
+        EventKind::Breaker,
+        EventKind::Guard,
+        EventKind::Inhibited,
+        EventKind::AwaitingApproval,
+        EventKind::ApprovalExpired,
+        EventKind::VerifyFailed,
+        EventKind::Escalated,
+    ];
+
+    /// The kind whose [`EventKind::name`] is `name`.
+    pub fn from_name(name: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Whether the action was due and held back.
+    pub fn is_suppression(self) -> bool {
+        matches!(
+            self,
+            EventKind::Cooldown
+                | EventKind::MaxReached
+                | EventKind::Concurrency
+                | EventKind::Breaker
+                | EventKind::Guard
+                | EventKind::Inhibited
+        )
+    }
+
+    /// What a test's `expect BLOCK at T == STATE` calls this kind, if anything.
+    pub fn action_state(self) -> Option<ActionState> {
+        match self {
+            EventKind::Run => Some(ActionState::Run),
+            EventKind::Escalated => Some(ActionState::Escalated),
+            EventKind::AwaitingApproval => Some(ActionState::AwaitingApproval),
+            k if k.is_suppression() => Some(ActionState::Suppressed),
+            _ => None,
+        }
+    }
 }
 
-/// One step of a remediation or maintenance dry run.
+/// One decision of a remediation or maintenance block.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ActionEvent {
+    /// The step it was made at (ms).
     pub time: i64,
     /// The `remediate` or `maintenance` block.
     pub policy: String,
@@ -51,16 +129,50 @@ pub struct ActionEvent {
     /// The alert that triggered it, or the maintenance block's name.
     pub trigger: String,
     pub labels: Labels,
-    /// The action as it would have run (`exec "systemctl restart mcp@mcp-06"`).
+    /// The action as it would run (`exec "systemctl restart mcp@mcp-06"`);
+    /// for `escalated`, the escalation action.
     pub action: String,
-    /// The alert episode (index into [`Replay::episodes`]) for remediations.
+    /// The alert episode for remediations: the [`AlertAt::episode`] the
+    /// caller gave (in a replay, an index into its episodes).
     pub episode: Option<usize>,
     /// The condition's value that the action's template sees as `{{value}}`.
     pub value: f64,
+    /// The block's `mode` (`auto` when it sets none); `watch`'s global
+    /// switch applies on top.
+    #[serde(default = "auto", with = "mode_name")]
+    pub mode: Mode,
+    /// Who approved it, for a `run` that waited for `mcpops approve`.
+    #[serde(default)]
+    pub approved_by: Option<String>,
+}
+
+fn auto() -> Mode {
+    Mode::Auto
+}
+
+/// [`Mode`] as its name (`dry-run`, `auto`).
+mod mode_name {
+    use crate::dsl::ast::Mode;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(m: &Mode, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(m.name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Mode, D::Error> {
+        let s = String::deserialize(d)?;
+        match s.as_str() {
+            "dry-run" => Ok(Mode::DryRun),
+            "auto" => Ok(Mode::Auto),
+            other => Err(serde::de::Error::custom(format!(
+                "unknown mode {other:?} (dry-run or auto)"
+            ))),
+        }
+    }
 }
 
 /// An approval given with `mcpops approve ID`, read back from the journal.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Approval {
     /// Who approved (`--by`, else the user running `mcpops approve`).
     pub by: String,
@@ -95,5 +207,831 @@ impl ActionEvent {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect()
+    }
+}
+
+/// One alert instance as the decisions see it at a step: pending or firing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlertAt {
+    pub alert: String,
+    /// The instance's labels (the series', the alert's own, `severity`).
+    pub labels: Labels,
+    /// When this episode started firing; `None` while pending.
+    pub fired_at: Option<i64>,
+    /// The condition's value at the step (or when it last held, while
+    /// `keep_firing` holds the alert): the template's `{{value}}`.
+    pub value: f64,
+    /// Inhibited at the step by a `suppress ... while ...`.
+    pub suppressed: bool,
+    /// The caller's name for the episode, copied into [`ActionEvent::episode`].
+    pub episode: usize,
+}
+
+/// What is known at one step: everything [`Decider::step`] decides from.
+#[derive(Clone, Debug, Default)]
+pub struct StepView<'a> {
+    /// The step (ms).
+    pub t: i64,
+    /// The active alert instances at `t` (pending or firing), any order.
+    pub alerts: Vec<AlertAt>,
+    /// Each guarded block's guard at `t`, by block name: whether the guard
+    /// expression has a result. A guarded block missing here counts as false.
+    pub guards: HashMap<String, bool>,
+    /// Each maintenance block's condition at `t`, by block name: the series
+    /// for which it holds, with their values.
+    pub conditions: HashMap<String, Vec<(Labels, f64)>>,
+    /// Approvals given so far (one given after `t` does not count yet).
+    pub approvals: Option<&'a Approvals>,
+}
+
+/// How long a run holds a concurrency slot: the block's `timeout` plus the
+/// kill grace, whether it ends sooner or not, so that a backtest (which
+/// cannot know how long a run took) and `watch` decide alike.
+fn slot_ms(timeout: Option<&Dur>) -> i64 {
+    let timeout = timeout.map_or(DEFAULT_TIMEOUT.as_millis() as i64, |d| d.ms);
+    timeout + DEFAULT_GRACE.as_millis() as i64
+}
+
+fn limits(cooldown: Option<&Dur>, max: Option<&MaxRate>, verify: Option<&Dur>) -> Limits {
+    Limits {
+        cooldown_ms: cooldown.map(|d| d.ms),
+        max: max.map(|m| (m.count, m.per.ms)),
+        verify_ms: verify.map(|d| d.ms),
+    }
+}
+
+/// Renders an action for a label set as the dry run shows it:
+/// `exec "mcp-admin restart …"` (see [`crate::remediate::action`]).
+pub fn render_action(action: &Action, labels: &Labels, trigger: &str, value: f64) -> String {
+    let lookup = |name: &str| match name {
+        "value" => Some(value.to_string()),
+        "alert" => Some(trigger.to_string()),
+        _ => labels
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone()),
+    };
+    super::action::describe(action, &lookup)
+}
+
+/// Whether a `where` clause holds for an alert instance's labels.
+pub fn where_holds(w: &Where, labels: &Labels) -> bool {
+    match w {
+        Where::Cond { label, op, value } => {
+            let have = labels
+                .iter()
+                .find(|(k, _)| *k == label.name)
+                .map(|(_, v)| v.as_str());
+            Matcher::new(label.name.clone(), op.match_op(), value.value.clone())
+                .map(|m| m.matches(have))
+                .unwrap_or(false)
+        }
+        Where::And(a, b) => where_holds(a, labels) && where_holds(b, labels),
+        Where::Or(a, b) => where_holds(a, labels) || where_holds(b, labels),
+        Where::Paren(a) => where_holds(a, labels),
+    }
+}
+
+fn label<'a>(labels: &'a Labels, name: &str) -> &'a str {
+    labels
+        .iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+/// An alert instance of a block: the triggering alert and its series key.
+type Instance = (String, String);
+
+/// A run of a remediation, as the limits remember it.
+#[derive(Clone, Debug)]
+struct RunRec {
+    t: i64,
+    trigger: String,
+    key: String,
+    labels: Labels,
+}
+
+/// What a firing episode waits for.
+#[derive(Clone, Debug)]
+struct EpisodeState {
+    fired_at: i64,
+    /// When the next attempt is due; `None`: no more attempts this episode
+    /// (it ran and verification, if any, has not failed; or `max` is spent).
+    due: Option<i64>,
+    /// The reason it was last held back, so a wait is reported once.
+    hold: Option<EventKind>,
+}
+
+#[derive(Clone, Debug)]
+struct PendingVerify {
+    run: i64,
+    deadline: i64,
+    inst: Instance,
+}
+
+#[derive(Clone, Debug)]
+struct PendingApproval {
+    id: String,
+    asked_at: i64,
+}
+
+/// One `remediate` block's state.
+#[derive(Clone, Debug)]
+struct RemedState {
+    block: Remediate,
+    mode: Mode,
+    triggers: HashSet<String>,
+    policy: Policy,
+    slot_ms: i64,
+    runs: Vec<RunRec>,
+    episodes: HashMap<Instance, EpisodeState>,
+    verifies: Vec<PendingVerify>,
+    approvals: HashMap<Instance, PendingApproval>,
+    /// The last `suppressed (max)` per instance: the escalation goes out
+    /// once per episode.
+    max_hit: HashMap<Instance, i64>,
+    /// The breaker is open and has paged for this opening.
+    breaker_paged: bool,
+}
+
+/// One maintenance series' state.
+#[derive(Clone, Debug)]
+struct MaintSeries {
+    labels: Labels,
+    /// The slot time it is scheduled for, and the condition's value then.
+    scheduled: Option<(i64, f64)>,
+    /// The limits allow no run before this.
+    blocked_until: i64,
+    hold: Option<EventKind>,
+}
+
+impl MaintSeries {
+    fn new(labels: &Labels) -> MaintSeries {
+        MaintSeries {
+            labels: labels.clone(),
+            scheduled: None,
+            blocked_until: i64::MIN,
+            hold: None,
+        }
+    }
+}
+
+/// One `maintenance` block's state.
+#[derive(Clone, Debug)]
+struct MaintState {
+    block: Maintenance,
+    mode: Mode,
+    policy: Policy,
+    series: BTreeMap<String, MaintSeries>,
+}
+
+/// The decisions of every `remediate` and `maintenance` block of a rule set,
+/// advanced one step at a time.
+#[derive(Clone, Debug)]
+pub struct Decider {
+    remediations: Vec<RemedState>,
+    maintenances: Vec<MaintState>,
+    /// Decisions made before (the journal's): not made again.
+    past: HashSet<String>,
+}
+
+impl Decider {
+    /// The decisions of every `remediate` and `maintenance` block of `files`.
+    pub fn new(files: &[RuleFile]) -> Decider {
+        let remediations = files
+            .iter()
+            .flat_map(|f| f.remediations())
+            .map(|r| RemedState {
+                mode: r.mode.map_or(Mode::Auto, |(m, _)| m),
+                triggers: r.on.iter().map(|a| a.name.clone()).collect(),
+                policy: Policy::new(limits(
+                    r.cooldown.as_ref(),
+                    r.max.as_ref(),
+                    r.verify.as_ref(),
+                )),
+                slot_ms: slot_ms(r.timeout.as_ref()),
+                runs: Vec::new(),
+                episodes: HashMap::new(),
+                verifies: Vec::new(),
+                approvals: HashMap::new(),
+                max_hit: HashMap::new(),
+                breaker_paged: false,
+                block: r.clone(),
+            })
+            .collect();
+        let maintenances = files
+            .iter()
+            .flat_map(|f| f.maintenances())
+            .map(|m| MaintState {
+                mode: m.mode.map_or(Mode::Auto, |(m, _)| m),
+                policy: Policy::new(limits(m.cooldown.as_ref(), m.max.as_ref(), None)),
+                series: BTreeMap::new(),
+                block: m.clone(),
+            })
+            .collect();
+        Decider {
+            remediations,
+            maintenances,
+            past: HashSet::new(),
+        }
+    }
+
+    /// Takes in decisions made before (the journal's, after a restart), in
+    /// any order: their runs count against cooldown, `max`, the breaker and
+    /// the concurrency slots; their verifications and approval requests
+    /// stay pending; and a decision with the same [`ActionEvent::id`] is
+    /// not made again.
+    pub fn seed(&mut self, past: &[ActionEvent]) {
+        let mut past: Vec<&ActionEvent> = past.iter().collect();
+        past.sort_by_key(|e| e.time);
+        for ev in past {
+            if !self.past.insert(ev.id()) {
+                continue;
+            }
+            if let Some(r) = self
+                .remediations
+                .iter_mut()
+                .find(|r| r.block.name.name == ev.policy)
+            {
+                r.apply(ev);
+            } else if let Some(m) = self
+                .maintenances
+                .iter_mut()
+                .find(|m| m.block.name.name == ev.policy)
+            {
+                m.apply(ev, true);
+            }
+        }
+    }
+
+    /// The decisions at step `view.t` (steps in increasing order), in the
+    /// order they are made: remediation blocks first, in file order, then
+    /// maintenance blocks.
+    pub fn step(&mut self, view: &StepView) -> Vec<ActionEvent> {
+        let mut out = Vec::new();
+        let empty = Approvals::new();
+        let approvals = view.approvals.unwrap_or(&empty);
+        // Only firing instances are acted on, in one order whatever order
+        // the view lists them in, so that backtest and watch agree.
+        let mut firing: Vec<&AlertAt> = view
+            .alerts
+            .iter()
+            .filter(|a| a.fired_at.is_some())
+            .collect();
+        firing.sort_by(|a, b| a.alert.cmp(&b.alert).then_with(|| a.labels.cmp(&b.labels)));
+        for r in &mut self.remediations {
+            let guard = r.block.guard.is_none()
+                || view
+                    .guards
+                    .get(&r.block.name.name)
+                    .copied()
+                    .unwrap_or(false);
+            r.step(view.t, &firing, guard, approvals, &self.past, &mut out);
+        }
+        for m in &mut self.maintenances {
+            let guard = m.block.guard.is_none()
+                || view
+                    .guards
+                    .get(&m.block.name.name)
+                    .copied()
+                    .unwrap_or(false);
+            let cond = view
+                .conditions
+                .get(&m.block.name.name)
+                .map_or(&[][..], Vec::as_slice);
+            m.step(view.t, cond, guard, &self.past, &mut out);
+        }
+        out
+    }
+
+    /// How many runs of remediation `block` hold a concurrency slot at `t`.
+    pub fn slots_held(&self, block: &str, t: i64) -> usize {
+        self.remediations
+            .iter()
+            .filter(|r| r.block.name.name == block)
+            .map(|r| r.held(t).count())
+            .sum()
+    }
+}
+
+/// Records `ev` and applies it, unless it is a decision made before (whose
+/// effects [`Decider::seed`] applied already).
+fn commit(
+    past: &HashSet<String>,
+    out: &mut Vec<ActionEvent>,
+    ev: ActionEvent,
+    apply: impl FnOnce(&ActionEvent),
+) {
+    if past.contains(&ev.id()) {
+        return;
+    }
+    apply(&ev);
+    out.push(ev);
+}
+
+impl RemedState {
+    fn event(&self, t: i64, kind: EventKind, a: &AlertAt, action: &Action) -> ActionEvent {
+        ActionEvent {
+            time: t,
+            policy: self.block.name.name.clone(),
+            kind,
+            trigger: a.alert.clone(),
+            labels: a.labels.clone(),
+            action: render_action(action, &a.labels, &a.alert, a.value),
+            episode: Some(a.episode),
+            value: a.value,
+            mode: self.mode,
+            approved_by: None,
+        }
+    }
+
+    /// The runs holding a concurrency slot at `t`.
+    fn held(&self, t: i64) -> impl Iterator<Item = &RunRec> {
+        self.runs
+            .iter()
+            .filter(move |r| r.t <= t && t < r.t + self.slot_ms)
+    }
+
+    /// The effects of a decision on the block's limits.
+    fn apply(&mut self, ev: &ActionEvent) {
+        let inst = (ev.trigger.clone(), signature(&ev.labels, None));
+        match ev.kind {
+            EventKind::Run => {
+                self.policy.record(&inst.1, ev.time);
+                self.runs.push(RunRec {
+                    t: ev.time,
+                    trigger: inst.0.clone(),
+                    key: inst.1.clone(),
+                    labels: ev.labels.clone(),
+                });
+                if let Some(v) = &self.block.verify {
+                    self.verifies.push(PendingVerify {
+                        run: ev.time,
+                        deadline: ev.time + v.ms,
+                        inst: inst.clone(),
+                    });
+                }
+                self.approvals.remove(&inst);
+            }
+            EventKind::AwaitingApproval => {
+                self.approvals.insert(
+                    inst,
+                    PendingApproval {
+                        id: ev.id(),
+                        asked_at: ev.time,
+                    },
+                );
+            }
+            EventKind::ApprovalExpired => {
+                self.approvals.remove(&inst);
+            }
+            EventKind::VerifyFailed => {
+                self.verifies
+                    .retain(|v| !(v.inst == inst && v.run <= ev.time));
+            }
+            EventKind::MaxReached => {
+                self.max_hit.insert(inst, ev.time);
+            }
+            _ => {}
+        }
+    }
+
+    fn step(
+        &mut self,
+        t: i64,
+        firing: &[&AlertAt],
+        guard: bool,
+        approvals: &Approvals,
+        past: &HashSet<String>,
+        out: &mut Vec<ActionEvent>,
+    ) {
+        let mine: Vec<(&AlertAt, Instance)> = firing
+            .iter()
+            .filter(|a| self.triggers.contains(&a.alert))
+            .filter(|a| {
+                self.block
+                    .filter
+                    .as_ref()
+                    .is_none_or(|w| where_holds(w, &a.labels))
+            })
+            .map(|a| (*a, (a.alert.clone(), signature(&a.labels, None))))
+            .collect();
+        let now: HashMap<&Instance, &AlertAt> = mine.iter().map(|(a, i)| (i, *a)).collect();
+
+        // Episodes: new ones get an attempt at their first firing step;
+        // ended ones are forgotten, with their pending approvals.
+        self.episodes
+            .retain(|i, e| now.get(i).is_some_and(|a| a.fired_at == Some(e.fired_at)));
+        self.approvals.retain(|i, _| now.contains_key(i));
+        for (a, inst) in &mine {
+            let fired_at = a.fired_at.unwrap_or(t);
+            if !self.episodes.contains_key(inst) {
+                // After a restart the journal may hold this episode's run.
+                let ran = self
+                    .runs
+                    .iter()
+                    .any(|r| r.trigger == inst.0 && r.key == inst.1 && r.t >= fired_at);
+                self.episodes.insert(
+                    inst.clone(),
+                    EpisodeState {
+                        fired_at,
+                        due: (!ran).then_some(fired_at),
+                        hold: None,
+                    },
+                );
+            }
+        }
+
+        // Verifications that ran out: still firing in the same episode is a
+        // failure, an escalation and a retry.
+        let (due_now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.verifies)
+            .into_iter()
+            .partition(|v| v.deadline <= t);
+        self.verifies = later;
+        let cooldown = self.block.cooldown.as_ref().map_or(0, |d| d.ms);
+        for v in due_now {
+            let Some(a) = now.get(&v.inst).copied() else {
+                continue;
+            };
+            if a.fired_at.is_none_or(|f| f > v.run) {
+                continue;
+            }
+            let ev = self.event(t, EventKind::VerifyFailed, a, &self.block.action);
+            commit(past, out, ev, |_| {});
+            if let Some(esc) = &self.block.escalate {
+                let ev = self.event(t, EventKind::Escalated, a, esc);
+                commit(past, out, ev, |_| {});
+            }
+            if let Some(e) = self.episodes.get_mut(&v.inst) {
+                e.due = Some(v.deadline.max(v.run + cooldown));
+                e.hold = None;
+            }
+        }
+
+        // The breaker: fleet-wide, over the block's runs.
+        let breaker_open = self.block.breaker.as_ref().is_some_and(|b| {
+            let n = self.runs.iter().filter(|r| r.t > t - b.per.ms).count();
+            n as i64 >= b.count.max(0)
+        });
+        if !breaker_open {
+            self.breaker_paged = false;
+        }
+
+        for (a, inst) in mine {
+            let Some(e) = self.episodes.get(&inst) else {
+                continue;
+            };
+            let (fired_at, hold) = (e.fired_at, e.hold);
+            if e.due.is_none_or(|d| d > t) {
+                continue;
+            }
+            // A request for approval that ran out.
+            if let (Some(ap), Some(within)) = (self.approvals.get(&inst), &self.block.approve) {
+                let approved = approvals.get(&ap.id).is_some_and(|x| x.at_ms <= t);
+                if !approved && t >= ap.asked_at + within.within.ms {
+                    self.approvals.remove(&inst);
+                    let ev = self.event(t, EventKind::ApprovalExpired, a, &self.block.action);
+                    commit(past, out, ev, |_| {});
+                    if let Some(esc) = &self.block.escalate {
+                        let ev = self.event(t, EventKind::Escalated, a, esc);
+                        commit(past, out, ev, |_| {});
+                    }
+                    self.set(&inst, None, None);
+                    continue;
+                }
+            }
+            let held = |kind: EventKind| (hold != Some(kind)).then_some(kind);
+            if a.suppressed {
+                if let Some(k) = held(EventKind::Inhibited) {
+                    self.hold(t, k, a, &inst, past, out);
+                }
+                continue;
+            }
+            match self.policy.decide(&inst.1, t) {
+                Decision::Run => {}
+                Decision::Cooldown { until } => {
+                    let ev = self.event(t, EventKind::Cooldown, a, &self.block.action);
+                    commit(past, out, ev, |_| {});
+                    self.set(&inst, Some(until), None);
+                    continue;
+                }
+                Decision::MaxReached { .. } => {
+                    let paged = self.max_hit.get(&inst).is_some_and(|&m| m >= fired_at);
+                    let ev = self.event(t, EventKind::MaxReached, a, &self.block.action);
+                    let me = &mut *self;
+                    commit(past, out, ev, |ev| me.apply(ev));
+                    if !paged && let Some(esc) = &self.block.escalate {
+                        let ev = self.event(t, EventKind::Escalated, a, esc);
+                        commit(past, out, ev, |_| {});
+                    }
+                    self.set(&inst, None, None);
+                    continue;
+                }
+            }
+            if breaker_open {
+                if let Some(k) = held(EventKind::Breaker) {
+                    self.hold(t, k, a, &inst, past, out);
+                    if !self.breaker_paged {
+                        self.breaker_paged = true;
+                        if let Some(esc) = &self.block.escalate {
+                            let ev = self.event(t, EventKind::Escalated, a, esc);
+                            commit(past, out, ev, |_| {});
+                        }
+                    }
+                }
+                continue;
+            }
+            if !guard {
+                if let Some(k) = held(EventKind::Guard) {
+                    self.hold(t, k, a, &inst, past, out);
+                }
+                continue;
+            }
+            let full = self.block.concurrency.iter().any(|c| {
+                let n = self
+                    .held(t)
+                    .filter(|r| {
+                        c.per
+                            .as_ref()
+                            .is_none_or(|l| label(&r.labels, &l.name) == label(&a.labels, &l.name))
+                    })
+                    .count();
+                n as i64 >= c.limit.max(0)
+            });
+            if full {
+                if let Some(k) = held(EventKind::Concurrency) {
+                    self.hold(t, k, a, &inst, past, out);
+                }
+                continue;
+            }
+            let mut approved_by = None;
+            if self.block.approve.is_some() {
+                match self.approvals.get(&inst) {
+                    None => {
+                        let ev = self.event(t, EventKind::AwaitingApproval, a, &self.block.action);
+                        let me = &mut *self;
+                        commit(past, out, ev, |ev| me.apply(ev));
+                        if let Some(e) = self.episodes.get_mut(&inst) {
+                            e.hold = None;
+                        }
+                        continue;
+                    }
+                    Some(ap) => match approvals.get(&ap.id) {
+                        Some(x) if x.at_ms <= t => approved_by = Some(x.by.clone()),
+                        _ => continue,
+                    },
+                }
+            }
+            let mut ev = self.event(t, EventKind::Run, a, &self.block.action);
+            ev.approved_by = approved_by;
+            let me = &mut *self;
+            commit(past, out, ev, |ev| me.apply(ev));
+            self.approvals.remove(&inst);
+            self.set(&inst, None, None);
+        }
+    }
+
+    fn set(&mut self, inst: &Instance, due: Option<i64>, hold: Option<EventKind>) {
+        if let Some(e) = self.episodes.get_mut(inst) {
+            e.due = due;
+            e.hold = hold;
+        }
+    }
+
+    /// Holds an attempt back for `kind`: reported once per wait, retried
+    /// at the next step.
+    fn hold(
+        &mut self,
+        t: i64,
+        kind: EventKind,
+        a: &AlertAt,
+        inst: &Instance,
+        past: &HashSet<String>,
+        out: &mut Vec<ActionEvent>,
+    ) {
+        let ev = self.event(t, kind, a, &self.block.action);
+        commit(past, out, ev, |_| {});
+        if let Some(e) = self.episodes.get_mut(inst) {
+            e.hold = Some(kind);
+        }
+    }
+}
+
+impl MaintState {
+    fn event(&self, t: i64, kind: EventKind, labels: &Labels, value: f64) -> ActionEvent {
+        let name = &self.block.name.name;
+        ActionEvent {
+            time: t,
+            policy: name.clone(),
+            kind,
+            trigger: name.clone(),
+            labels: labels.clone(),
+            action: render_action(&self.block.action, labels, name, value),
+            episode: None,
+            value,
+            mode: self.mode,
+            approved_by: None,
+        }
+    }
+
+    /// The effects of a decision on the block's limits; when `seeding`,
+    /// also the schedule a `scheduled` decision made.
+    fn apply(&mut self, ev: &ActionEvent, seeding: bool) {
+        let key = signature(&ev.labels, None);
+        match ev.kind {
+            EventKind::Run => {
+                self.policy.record(&key, ev.time);
+                if seeding && let Some(s) = self.series.get_mut(&key) {
+                    s.scheduled = None;
+                }
+            }
+            EventKind::Scheduled if seeding => {
+                let at = self.next_allowed(&key, ev.time);
+                let s = self
+                    .series
+                    .entry(key)
+                    .or_insert_with(|| MaintSeries::new(&ev.labels));
+                s.scheduled = at.map(|at| (at, ev.value));
+            }
+            _ => {}
+        }
+    }
+
+    /// The first time at or after `t` inside a slot of the window at which
+    /// the limits allow a run.
+    fn next_allowed(&self, key: &str, t: i64) -> Option<i64> {
+        let window = self.block.window.window.as_ref()?;
+        let mut earliest = t;
+        // Each round moves past a limit's end; a few suffice.
+        for _ in 0..16 {
+            let at = window.slot_at_or_after(earliest).0.max(earliest);
+            match self.policy.decide(key, at) {
+                Decision::Run => return Some(at),
+                Decision::Cooldown { until } | Decision::MaxReached { until } => {
+                    earliest = until.max(earliest + 1)
+                }
+            }
+        }
+        None
+    }
+
+    fn step(
+        &mut self,
+        t: i64,
+        cond: &[(Labels, f64)],
+        guard: bool,
+        past: &HashSet<String>,
+        out: &mut Vec<ActionEvent>,
+    ) {
+        let Some(window) = self.block.window.window.clone() else {
+            return;
+        };
+        // Conditions that hold: schedule into the window's next slot (this
+        // step, when a slot is open now).
+        let mut cond: Vec<(String, &Labels, f64)> = cond
+            .iter()
+            .map(|(l, v)| (signature(l, None), l, *v))
+            .collect();
+        cond.sort_by(|a, b| a.0.cmp(&b.0));
+        for (key, labels, v) in cond {
+            let s = self
+                .series
+                .entry(key.clone())
+                .or_insert_with(|| MaintSeries::new(labels));
+            if s.scheduled.is_some() {
+                continue;
+            }
+            let earliest = t.max(s.blocked_until);
+            let at = window.slot_at_or_after(earliest).0.max(earliest);
+            // After a run the condition usually still holds until the next
+            // sample shows the effect; wait out the cooldown.
+            match self.policy.decide(&key, at) {
+                Decision::Run => {
+                    s.scheduled = Some((at, v));
+                    s.labels = labels.clone();
+                    let ev = self.event(t, EventKind::Scheduled, labels, v);
+                    commit(past, out, ev, |_| {});
+                }
+                Decision::Cooldown { until } | Decision::MaxReached { until } => {
+                    s.blocked_until = until;
+                }
+            }
+        }
+        // Scheduled runs that are due.
+        let keys: Vec<String> = self.series.keys().cloned().collect();
+        for key in &keys {
+            let s = &self.series[key];
+            let Some((at, value)) = s.scheduled else {
+                continue;
+            };
+            if at > t {
+                continue;
+            }
+            let labels = s.labels.clone();
+            if !guard {
+                if s.hold != Some(EventKind::Guard) {
+                    let ev = self.event(t, EventKind::Guard, &labels, value);
+                    commit(past, out, ev, |_| {});
+                }
+                let s = self.series.get_mut(key).expect("listed");
+                s.hold = Some(EventKind::Guard);
+                // Held past the slot: wait for the next one.
+                if !window.contains(t) {
+                    s.scheduled = Some((window.slot_at_or_after(t).0, value));
+                }
+                continue;
+            }
+            let decision = self.policy.decide(key, t);
+            let kind = match decision {
+                Decision::Run => EventKind::Run,
+                Decision::Cooldown { .. } => EventKind::Cooldown,
+                Decision::MaxReached { .. } => EventKind::MaxReached,
+            };
+            let ev = self.event(t, kind, &labels, value);
+            let me = &mut *self;
+            commit(past, out, ev, |ev| me.apply(ev, false));
+            let s = self.series.get_mut(key).expect("listed");
+            s.scheduled = None;
+            s.hold = None;
+            if let Decision::Cooldown { until } | Decision::MaxReached { until } = decision {
+                s.blocked_until = until;
+            }
+        }
+    }
+}
+
+/// The decisions over `grid` from what a replay evaluated in batch: the
+/// alert episodes, each guarded block's guard per step (by block name), each
+/// maintenance block's condition series (by block name), stepped through a
+/// [`Decider`] seeded with `past`. Each step's view holds only what is known
+/// at that step.
+pub fn decide_over(
+    files: &[RuleFile],
+    grid: Grid,
+    episodes: &[Episode],
+    guards: &HashMap<String, Vec<bool>>,
+    conditions: &[(String, Vec<Series>)],
+    past: &[ActionEvent],
+    approvals: &Approvals,
+) -> Vec<ActionEvent> {
+    let mut decider = Decider::new(files);
+    decider.seed(past);
+    let mut order: Vec<usize> = (0..episodes.len()).collect();
+    order.sort_by_key(|&i| episodes[i].active_at);
+    let mut next = 0;
+    let mut active: Vec<usize> = Vec::new();
+    let mut out = Vec::new();
+    for k in 0..grid.n {
+        let t = grid.time(k);
+        while next < order.len() && episodes[order[next]].active_at <= t {
+            active.push(order[next]);
+            next += 1;
+        }
+        active.retain(|&i| episodes[i].ended_at.is_none_or(|e| t < e));
+        let view = StepView {
+            t,
+            alerts: active
+                .iter()
+                .map(|&i| {
+                    let e = &episodes[i];
+                    AlertAt {
+                        alert: e.alert.clone(),
+                        labels: e.labels.clone(),
+                        fired_at: e.fired_at.filter(|&f| f <= t),
+                        value: e.last_value,
+                        suppressed: false,
+                        episode: i,
+                    }
+                })
+                .collect(),
+            guards: guards
+                .iter()
+                .map(|(name, g)| (name.clone(), g.get(k).copied().unwrap_or(false)))
+                .collect(),
+            conditions: conditions
+                .iter()
+                .map(|(name, series)| {
+                    let holding = series
+                        .iter()
+                        .filter_map(|s| s.at(k).map(|v| (s.labels.clone(), v)))
+                        .collect();
+                    (name.clone(), holding)
+                })
+                .collect(),
+            approvals: Some(approvals),
+        };
+        out.extend(decider.step(&view));
+    }
+    out
+}
+
+/// A guard's result per step of `grid`: whether the expression has a result.
+pub fn guard_steps(value: &crate::engine::value::Value, grid: Grid) -> Vec<bool> {
+    use crate::engine::value::Value;
+    match value {
+        Value::Scalar(_) => vec![true; grid.n],
+        Value::Vector(series) => (0..grid.n)
+            .map(|k| series.iter().any(|s| s.at(k).is_some()))
+            .collect(),
     }
 }

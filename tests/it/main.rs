@@ -16,6 +16,7 @@ mod dsl_parse;
 mod dsl_shipped;
 mod engine;
 mod engine_fuzz;
+mod engine_live;
 mod generate_fleet;
 mod generate_prom;
 mod ingest_formats;
