@@ -85,6 +85,12 @@ struct ActionRow<'a> {
     #[serde(rename = "labels", serialize_with = "labels_map")]
     label_pairs: &'a Labels,
     action: &'a str,
+    /// The decision's id: `mcpops approve ID` takes an `awaiting approval` one.
+    id: String,
+    /// The block's `mode`.
+    mode: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    approved_by: Option<&'a str>,
 }
 
 fn labels_map<S: serde::Serializer>(labels: &&Labels, s: S) -> Result<S::Ok, S::Error> {
@@ -100,6 +106,9 @@ fn action_row(a: &ActionEvent) -> ActionRow<'_> {
         labels: format_labels(&a.labels),
         label_pairs: &a.labels,
         action: &a.action,
+        id: a.id(),
+        mode: a.mode.name(),
+        approved_by: a.approved_by.as_deref(),
     }
 }
 
@@ -246,13 +255,19 @@ fn write_backtest(bt: &Backtest, format: TableCsvJson, out: &mut dyn Write) -> i
             writeln!(out, "\nACTIONS (dry run)")?;
             writeln!(
                 out,
-                "{:<20} {:<24} {:<22} {:<40}  action",
+                "{:<20} {:<24} {:<24} {:<40}  action",
                 "time", "policy", "event", "labels"
             )?;
             for a in &actions {
+                // What `mcpops approve` takes, where an approval is awaited.
+                let note = match (a.event, a.approved_by) {
+                    ("awaiting approval", _) => format!("  (id {})", a.id),
+                    (_, Some(by)) => format!("  (approved by {by})"),
+                    _ => String::new(),
+                };
                 writeln!(
                     out,
-                    "{:<20} {:<24} {:<22} {:<40}  {}",
+                    "{:<20} {:<24} {:<24} {:<40}  {}{note}",
                     a.time, a.policy, a.event, a.labels, a.action
                 )?;
             }

@@ -3,6 +3,8 @@
 //! which returns data, and renders it (tables, CSV, JSON) on stdout.
 
 mod analyze;
+mod approve;
+mod audit;
 mod backtest;
 mod check;
 mod compact;
@@ -162,6 +164,22 @@ enum Command {
         mcpops watch --probe-cmd 'npx -y @modelcontextprotocol/server-everything' --interval 30s"
     )]
     Watch(WatchArgs),
+    /// Approve an action that waits for an approval (a block's `approve within D by "who"`)
+    #[command(
+        after_help = "ID is the decision's id, as `mcpops audit` lists it; the running \
+        `mcpops watch` reads the approval at its next step. Exits 2 when no decision of the \
+        journal with that id waits for an approval, or it was approved already.\n\n\
+        Example:\n  mcpops approve 3f9a0c1d2e4b5a69 --by alice --store /var/lib/mcpops"
+    )]
+    Approve(ApproveArgs),
+    /// What `mcpops watch` decided and did: the journal as the actions table
+    #[command(
+        after_help = "The table `backtest --out` writes as actions.parquet, with each \
+        action's outcome, exit code, duration and who approved it.\n\n\
+        Examples:\n  mcpops audit --store /var/lib/mcpops\n  \
+        mcpops audit --format csv > actions.csv\n  mcpops audit --out audit/"
+    )]
+    Audit(AuditArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(after_help = "Examples:\n  \
         mcpops completions bash > ~/.local/share/bash-completion/completions/mcpops\n  \
@@ -221,6 +239,25 @@ enum WatchMode {
     Auto,
     /// Every action is journaled and none runs
     DryRun,
+}
+
+#[derive(Args)]
+struct ApproveArgs {
+    /// The id of the decision awaiting approval (`mcpops audit` lists it)
+    id: String,
+    /// Who approves [default: $USER, else $LOGNAME]
+    #[arg(long, value_name = "WHO")]
+    by: Option<String>,
+}
+
+#[derive(Args)]
+struct AuditArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = TableCsvJson::Table)]
+    format: TableCsvJson,
+    /// Also write actions.parquet into this directory
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -641,7 +678,7 @@ const GROUPS: &[(&str, &[&str])] = &[
     ("Rules", &["check", "fmt", "test", "backtest", "query"]),
     ("Analysis", &["analyze", "detect", "evaluate"]),
     ("Reports", &["report"]),
-    ("Live", &["watch"]),
+    ("Live", &["watch", "approve", "audit"]),
     ("Setup", &["generate", "completions", "man", "help"]),
 ];
 
@@ -749,6 +786,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Test(args) => test::run(args, out),
         Command::Backtest(args) => backtest::run(&ctx, args, out),
         Command::Watch(args) => watch::run(&ctx, args),
+        Command::Approve(args) => approve::run(&ctx, args, out),
+        Command::Audit(args) => audit::run(&ctx, args, out),
         Command::Completions(args) => completions::completions(args, out),
         Command::Man(args) => completions::man(args, out),
     }

@@ -889,6 +889,10 @@ pub struct TestBlock {
 }
 
 /// One top-level item of a file.
+// Items are built once per file and a file holds tens of them, so the size
+// of the largest (a remediation with its safety settings) costs nothing
+// that matters; boxing it would change every match on items in every room.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Item {
     Let(Let),

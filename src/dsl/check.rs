@@ -155,6 +155,8 @@ struct World<'a> {
     /// Names of blocks that failed to parse, by keyword.
     failed: HashSet<(String, String)>,
     names: Vec<&'a str>,
+    /// `suppress A while B` of every file, as (A, B), for cycles.
+    suppress: Vec<(&'a str, &'a str)>,
 }
 
 /// Checks parsed files together (references resolve across them); returns
@@ -167,9 +169,15 @@ pub(crate) fn check_parsed(files: &[(Parsed, &str)]) -> Vec<Vec<Diagnostic>> {
         alerts: HashMap::new(),
         failed: HashSet::new(),
         names: files.iter().map(|(p, _)| p.file.name.as_str()).collect(),
+        suppress: Vec::new(),
     };
     for (p, _) in files {
         world.failed.extend(p.failed.iter().cloned());
+        world.suppress.extend(
+            p.file
+                .suppressions()
+                .map(|x| (x.target.name.as_str(), x.while_.name.as_str())),
+        );
     }
 
     // Names first (duplicates across files), then the alerts' label sets, which
@@ -247,7 +255,8 @@ pub(crate) fn check_parsed(files: &[(Parsed, &str)]) -> Vec<Vec<Diagnostic>> {
                 Item::Remediate(r) => c.check_remediate(r, &world),
                 Item::Maintenance(m) => c.check_maintenance(m),
                 Item::Test(t) => c.check_test(t, &world),
-                Item::Alert(_) | Item::Evaluate(_) | Item::Suppress(_) => {}
+                Item::Suppress(x) => c.check_suppress(x, &world),
+                Item::Alert(_) | Item::Evaluate(_) => {}
             }
         }
         out[fi].append(&mut c.diags);
@@ -1010,7 +1019,61 @@ impl<'a> Checker<'a> {
         for t in a.summary.iter().chain(a.runbook.iter()) {
             self.check_template(t, &full, &owner);
         }
+        if let Some(r) = &a.resolve_when {
+            self.check_resolve_when(a, r, &labels);
+        }
         full
+    }
+
+    /// `resolve when`: read as `when` is, a comparison that filters series
+    /// (its result is the series for which the alert may resolve), with
+    /// series that can be the alert's.
+    fn check_resolve_when(&mut self, a: &Alert, r: &Expr, when_labels: &Labels) {
+        let what = format!("the `resolve when` of alert {}", a.name.name);
+        let errors_before = self.diags.iter().filter(|d| d.is_error()).count();
+        let labels = self.series_expr(r, &what);
+        match r.unparen() {
+            Expr::Binary(b) if b.op.is_comparison() && b.return_bool => self.error_help(
+                Code::NotComparison,
+                r.span(),
+                format!(
+                    "{what} compares with `bool`, which gives 0 or 1 for every series rather than the series for which it holds"
+                ),
+                "leave out `bool`, as in `resolve when x < 0.8`".into(),
+            ),
+            Expr::Binary(b) if b.op.is_comparison() => {}
+            _ => self.error_help(
+                Code::NotComparison,
+                r.span(),
+                format!("{what} must be a comparison such as `x < 0.8`"),
+                "the alert resolves for the series for which the comparison holds".into(),
+            ),
+        }
+        if self.diags.iter().filter(|d| d.is_error()).count() > errors_before {
+            return;
+        }
+        // The alert's series resolve through `resolve when` only when the
+        // two expressions can give series with the same labels.
+        let clash = match (when_labels, &labels) {
+            (Labels::Only(w), Labels::Only(r)) => w != r,
+            (Labels::Only(s), Labels::AnyBut(x)) | (Labels::AnyBut(x), Labels::Only(s)) => {
+                s.iter().any(|l| x.contains(l))
+            }
+            (Labels::AnyBut(_), Labels::AnyBut(_)) => false,
+        };
+        if clash {
+            self.error_note(
+                Code::ResolveCannotMatch,
+                r.span(),
+                format!(
+                    "`resolve when` cannot give the series of alert {}: `when` {}, `resolve when` {}",
+                    a.name.name,
+                    labels_phrase(when_labels),
+                    labels_phrase(&labels)
+                ),
+                "an alert resolves through `resolve when` for the series with the same labels; these would resolve only when their data stops".into(),
+            );
+        }
     }
 
     fn check_let(&mut self, l: &Let) {
@@ -1157,6 +1220,7 @@ impl<'a> Checker<'a> {
             self.check_action(a, &labels, &alert_owner);
         }
         self.check_max(&r.max);
+        self.check_safety(r, world);
         if r.cooldown.is_none() {
             self.error_help(
                 Code::NoCooldown,
@@ -1185,6 +1249,177 @@ impl<'a> Checker<'a> {
         }
         self.check_action(&m.action, &labels, &owner);
         self.check_max(&m.max);
+        if let Some(g) = &m.guard {
+            self.series_expr(g, &format!("the guard of {owner}"));
+        }
+    }
+
+    /// `concurrency`, `breaker`, `guard` and `approve` of a remediation.
+    fn check_safety(&mut self, r: &Remediate, world: &World) {
+        let owner = format!("remediation {}", r.name.name);
+        for c in &r.concurrency {
+            if c.limit < 1 {
+                self.error(
+                    Code::OutOfBounds,
+                    c.span,
+                    format!(
+                        "`concurrency {}` allows no action: the count must be at least 1",
+                        c.limit
+                    ),
+                );
+            }
+            let Some(label) = &c.per else { continue };
+            // Warned only when every alert of `on` is known and none can
+            // carry the label: then every action shares one slot.
+            let sets: Option<Vec<&Labels>> =
+                r.on.iter()
+                    .map(|a| world.alerts.get(a.name.as_str()).map(|x| &x.1))
+                    .collect();
+            if let Some(sets) = sets
+                && !sets.is_empty()
+                && !ALWAYS.contains(&label.name.as_str())
+                && sets.iter().all(|l| !l.may_have(&label.name))
+            {
+                self.error_note(
+                    Code::LabelNotCarried,
+                    label.span,
+                    format!(
+                        "`concurrency {} per {}`: the alerts in `on` do not carry `{}`",
+                        c.limit, label.name, label.name
+                    ),
+                    "their actions all have the same (empty) value of it, so this limits the whole block".into(),
+                );
+            }
+        }
+        if let Some(b) = &r.breaker {
+            if b.count < 1 {
+                self.error(
+                    Code::OutOfBounds,
+                    b.span,
+                    format!(
+                        "`breaker {} per {}` allows no action: the count must be at least 1",
+                        b.count, b.per.text
+                    ),
+                );
+            }
+            if b.per.ms <= 0 {
+                self.error(
+                    Code::NotPositive,
+                    b.per.span,
+                    "the period of `breaker` must be longer than 0".into(),
+                );
+            }
+            if r.escalate.is_none() {
+                self.error_help(
+                    Code::BreakerWithoutEscalate,
+                    b.span,
+                    format!(
+                        "{owner} has a `breaker` but no `escalate`: when it opens, nobody is paged"
+                    ),
+                    "add a line such as `escalate notify \"oncall\"`".into(),
+                );
+            }
+        }
+        if let Some(g) = &r.guard {
+            self.series_expr(g, &format!("the guard of {owner}"));
+        }
+        if let Some(a) = &r.approve {
+            if a.within.ms <= 0 {
+                self.error(
+                    Code::NotPositive,
+                    a.within.span,
+                    "the time to approve within must be longer than 0".into(),
+                );
+            }
+            if a.by.value.trim().is_empty() {
+                self.error_help(
+                    Code::NoApprover,
+                    a.by.span,
+                    format!("`approve` of {owner} names no one to approve"),
+                    "name who approves, as in `approve within 15m by \"oncall\"`".into(),
+                );
+            }
+        }
+    }
+
+    /// `suppress A while B [on (...)]`: two distinct alerts, labels that
+    /// one of them carries, no cycle.
+    fn check_suppress(&mut self, x: &Suppress, world: &World) {
+        let mut sets: Vec<Option<&Labels>> = Vec::new();
+        for a in [&x.target, &x.while_] {
+            if let Some((_, l)) = world.alerts.get(a.name.as_str()) {
+                sets.push(Some(l));
+                continue;
+            }
+            sets.push(None);
+            if world
+                .failed
+                .contains(&("alert".to_string(), a.name.clone()))
+            {
+                continue;
+            }
+            match world.rules.get(a.name.as_str()) {
+                Some(def) => self.error(
+                    Code::UnknownAlert,
+                    a.span,
+                    format!(
+                        "`{}` is a {}, not an alert: `suppress` names alerts",
+                        a.name, def.kind
+                    ),
+                ),
+                None => {
+                    let msg = format!("unknown alert `{}` in `suppress`", a.name);
+                    match closest(&a.name, world.alerts.keys().copied()) {
+                        Some(s) => self.error_help(
+                            Code::UnknownAlert,
+                            a.span,
+                            msg,
+                            format!("did you mean `{s}`?"),
+                        ),
+                        None => self.error(Code::UnknownAlert, a.span, msg),
+                    }
+                }
+            }
+        }
+        if x.target.name == x.while_.name {
+            self.error(
+                Code::SuppressCycle,
+                x.span,
+                format!(
+                    "`suppress {0} while {0}` suppresses an alert by itself: it would never be delivered",
+                    x.target.name
+                ),
+            );
+        } else if let Some(path) = suppress_path(&world.suppress, &x.while_.name, &x.target.name) {
+            let mut chain = vec![x.target.name.as_str()];
+            chain.extend(path);
+            self.error_note(
+                Code::SuppressCycle,
+                x.span,
+                format!(
+                    "`suppress {} while {}` is part of a cycle: {}",
+                    x.target.name,
+                    x.while_.name,
+                    chain.join(" while ")
+                ),
+                "while they fire together each suppresses the other, and none is delivered".into(),
+            );
+        }
+        if let (Some(on), [Some(a), Some(b)]) = (&x.on, sets.as_slice()) {
+            for l in on {
+                if !a.may_have(&l.name) && !b.may_have(&l.name) {
+                    self.error_note(
+                        Code::LabelNotCarried,
+                        l.span,
+                        format!(
+                            "neither {} nor {} carries `{}`",
+                            x.target.name, x.while_.name, l.name
+                        ),
+                        "instances are matched on the labels in `on`; one that neither carries matches every instance".into(),
+                    );
+                }
+            }
+        }
     }
 
     fn check_test(&mut self, t: &TestBlock, world: &World) {
@@ -1241,13 +1476,18 @@ impl<'a> Checker<'a> {
                 ExpectTarget::Value(x) => {
                     let ty = self.expr(x);
                     self.need_instant(&ty, x, "`value(...)`");
-                    if let ExpectResult::State(_) = e.result {
-                        self.error(
+                    match e.result {
+                        ExpectResult::State(st) => self.error(
                             Code::BadExpectation,
                             e.span,
-                            "`value(...)` is expected to be a number or `none`, not an alert state"
-                                .into(),
-                        );
+                            format!("`value(...)` is expected to be a number or `none`, not the alert state `{}`", st.word()),
+                        ),
+                        ExpectResult::Action(st) => self.error(
+                            Code::BadExpectation,
+                            e.span,
+                            format!("`value(...)` is expected to be a number or `none`, not the action state `{}`", st.word()),
+                        ),
+                        _ => {}
                     }
                 }
                 ExpectTarget::Alert(name) => {
@@ -1267,15 +1507,116 @@ impl<'a> Checker<'a> {
                             None => self.error(Code::UnknownAlert, name.span, msg),
                         }
                     }
-                    if let ExpectResult::Value(n) = &e.result {
-                        self.error(Code::BadExpectation,
-                            n.span,
-                            format!("`{}` is expected to be `firing`, `pending` or `none`, not a number", name.name),
-                        );
-                    }
+                    self.check_expect_word(e, name, world);
                 }
             }
         }
+    }
+}
+
+/// How a label set reads in a message: "keeps `a`, `b`" or "keeps no labels".
+fn labels_phrase(l: &Labels) -> String {
+    match l {
+        Labels::Only(s) if s.is_empty() => "keeps no labels".to_string(),
+        Labels::Only(s) => format!(
+            "keeps only {}",
+            s.iter()
+                .map(|l| format!("`{l}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Labels::AnyBut(x) => format!(
+            "removes {}",
+            x.iter()
+                .map(|l| format!("`{l}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The alerts from `from` to `to` following `suppress A while B` edges
+/// (A to B), `from` and `to` included, when there is such a path.
+fn suppress_path<'w>(
+    edges: &[(&'w str, &'w str)],
+    from: &'w str,
+    to: &str,
+) -> Option<Vec<&'w str>> {
+    // Breadth first, remembering each alert's predecessor: the shortest
+    // cycle is the one to show.
+    let mut prev: HashMap<&str, &str> = HashMap::new();
+    let mut queue = std::collections::VecDeque::from([from]);
+    let mut seen: HashSet<&str> = HashSet::from([from]);
+    while let Some(at) = queue.pop_front() {
+        if at == to {
+            let mut path = vec![at];
+            let mut cur = at;
+            while let Some(p) = prev.get(cur) {
+                path.push(p);
+                cur = p;
+            }
+            path.reverse();
+            return Some(path);
+        }
+        for (a, b) in edges {
+            if *a == at && seen.insert(b) {
+                prev.insert(b, at);
+                queue.push_back(b);
+            }
+        }
+    }
+    None
+}
+
+impl Checker<'_> {
+    /// The result of `expect NAME at T == ...` suits the kind of NAME:
+    /// alert states for alerts, action states for remediation and
+    /// maintenance blocks (which also take `firing`: acting for a firing
+    /// episode), `none` for both, numbers for neither.
+    fn check_expect_word(&mut self, e: &Expect, name: &Ident, world: &World) {
+        let kind = world.rules.get(name.name.as_str()).map(|d| d.kind);
+        const ALERT_WORDS: &str = "`firing`, `pending`, `resolved` or `none`";
+        const ACTION_WORDS: &str =
+            "`run`, `escalated`, `suppressed`, `awaiting_approval`, `firing` or `none`";
+        let allowed = match kind {
+            Some("alert") => ALERT_WORDS,
+            Some(_) => ACTION_WORDS,
+            None => "`firing`, `pending`, `resolved`, an action state or `none`",
+        };
+        let (word, fits) = match &e.result {
+            ExpectResult::None => return,
+            ExpectResult::Value(_) => ("a number".to_string(), false),
+            ExpectResult::State(st) => (
+                format!("`{}`", st.word()),
+                kind.is_none_or(|k| k == "alert" || *st == AlertState::Firing),
+            ),
+            ExpectResult::Action(st) => (format!("`{}`", st.word()), kind != Some("alert")),
+        };
+        if fits {
+            return;
+        }
+        let what = match kind {
+            Some("alert") => "an alert".to_string(),
+            Some(k) => format!("a {k} block"),
+            None => "a name".to_string(),
+        };
+        let span = match &e.result {
+            ExpectResult::Value(n) => n.span,
+            _ => e.span,
+        };
+        let why = match &e.result {
+            ExpectResult::State(_) => " (an alert state)",
+            ExpectResult::Action(_) => " (what a remediation or maintenance block did)",
+            _ => "",
+        };
+        self.error(
+            Code::BadExpectation,
+            span,
+            format!(
+                "`{}` is {what}: it is expected to be {allowed}, not {word}{why}",
+                name.name
+            ),
+        );
     }
 }
 

@@ -62,6 +62,8 @@ codes! {
     UnknownLabel = "E104", "a label that the alert's series do not carry";
     /// `labels` sets a label the alert sets itself.
     ReservedLabel = "E105", "a label the alert sets itself";
+    /// `suppress A while A`, or suppressions that go round (A while B, B while A).
+    SuppressCycle = "E106", "an alert suppressed by itself, directly or in a cycle";
     /// A range where an instant value is needed.
     RangeNotInstant = "E201", "a range where an instant value is needed";
     /// An instant value, number or string where a range is needed.
@@ -78,6 +80,8 @@ codes! {
     CannotPool = "E207", "a function that cannot pool series with `by`";
     /// A string where it cannot be used.
     StringMisuse = "E208", "a string where it cannot be used";
+    /// `resolve when` that is not a comparison (or a comparison with `bool`).
+    NotComparison = "E209", "a `resolve when` that is not a comparison";
     /// A range, period or interval of zero or less.
     NotPositive = "E301", "a range, period or interval that is not longer than 0";
     /// A regular expression that does not compile.
@@ -92,6 +96,8 @@ codes! {
     BadWindow = "E306", "a maintenance window that does not parse";
     /// A template or action that is not well formed or not safe.
     BadAction = "E307", "a template or an action that is not well formed or not safe";
+    /// `approve within D by ""`: nobody to approve.
+    NoApprover = "E308", "an `approve` that names no one";
     /// A test series that is not written as a test series is.
     BadTestSeries = "E401", "a test series that is not well formed";
     /// An expectation that cannot hold: a state for a value or the reverse.
@@ -109,6 +115,13 @@ codes! {
     UnknownStoreLabel = "W005", "a label that no series in the store carries";
     /// A function that does not suit the metric's type in the store.
     TypeMismatch = "W006", "a function that does not suit the metric's type";
+    /// `resolve when` whose series cannot have the labels of the alert's.
+    ResolveCannotMatch = "W007", "a `resolve when` whose series cannot match the alert's";
+    /// `breaker` in a block without `escalate`, through which it pages.
+    BreakerWithoutEscalate = "W008", "a `breaker` with no `escalate` to page through";
+    /// `concurrency N per LABEL` or `suppress ... on (LABEL)` with a label
+    /// that the alerts named do not carry.
+    LabelNotCarried = "W009", "a `per` or `on` label that the alerts named do not carry";
 }
 
 impl Code {

@@ -168,13 +168,18 @@ pub fn lint_query(text: &str, names: &StoreNames) -> Vec<Diagnostic> {
     diags
 }
 
-/// The expressions of a file that read the store: alerts, records and
-/// maintenance conditions (test blocks read their own series).
+/// The expressions of a file that read the store: alerts (with their
+/// `resolve when`), records, maintenance conditions and the guards of
+/// remediation and maintenance blocks (test blocks read their own series).
 fn expressions(file: &RuleFile) -> Vec<&Expr> {
     file.alerts()
-        .map(|a| &a.when)
+        .flat_map(|a| std::iter::once(&a.when).chain(a.resolve_when.as_ref()))
         .chain(file.records().map(|r| &r.expr))
-        .chain(file.maintenances().map(|m| &m.when))
+        .chain(
+            file.maintenances()
+                .flat_map(|m| std::iter::once(&m.when).chain(m.guard.as_ref())),
+        )
+        .chain(file.remediations().filter_map(|r| r.guard.as_ref()))
         .collect()
 }
 

@@ -317,6 +317,7 @@ fn describe(rule: Rule) -> (&'static str, bool) {
         R::kw_breaker => ("`breaker`", true),
         R::kw_guard => ("`guard`", true),
         R::kw_approve => ("`approve`", true),
+        R::approve_by => ("`by \"who\"`", true),
         R::kw_mode => ("`mode`", true),
         R::kw_every => ("`every`", true),
         R::kw_per => ("`per`", true),
@@ -567,6 +568,7 @@ fn is_noise(r: Rule) -> bool {
             | R::kw_mode
             | R::kw_suppress
             | R::kw_while
+            | R::approve_by
     )
 }
 

@@ -8,11 +8,12 @@
 
 use super::EngineError;
 use super::plan::Plan;
-use super::replay::{ActionEvent, Replay, as_samples, replay};
+use super::replay::{Replay, as_samples, replay};
 use super::source::StoreSource;
 use super::value::{Grid, Labels, format_labels};
 use crate::dsl::ast::RuleFile;
 use crate::model::SampleSink;
+use crate::remediate::audit::{AuditError, AuditRow};
 use crate::remediate::decide::Approvals;
 use crate::store::{Store, StoreError};
 use crate::time::format_ms;
@@ -344,28 +345,11 @@ pub fn write_parquet(bt: &Backtest, dir: &Path) -> Result<(), EngineError> {
         RecordBatch::try_new(schema, columns).map_err(|e| EngineError::Internal(e.into()))?;
     write_batch(&dir.join("alerts.parquet"), batch)?;
 
-    let acts = &bt.replay.actions;
-    let strs = |f: &dyn Fn(&ActionEvent) -> String| -> ArrayRef {
-        Arc::new(StringArray::from(acts.iter().map(f).collect::<Vec<_>>()))
-    };
-    let labels = labels_map(acts.iter().map(|a| &a.labels))?;
-    let schema = Arc::new(Schema::new(vec![
-        ts_field("time", false),
-        Field::new("policy", DataType::Utf8, false),
-        Field::new("event", DataType::Utf8, false),
-        Field::new("trigger", DataType::Utf8, false),
-        labels_field(&labels),
-        Field::new("action", DataType::Utf8, false),
-    ]));
-    let columns: Vec<ArrayRef> = vec![
-        ts_array(acts.iter().map(|a| Some(a.time)).collect()),
-        strs(&|a| a.policy.clone()),
-        strs(&|a| a.kind.name().to_string()),
-        strs(&|a| a.trigger.clone()),
-        labels,
-        strs(&|a| a.action.clone()),
-    ];
-    let batch =
-        RecordBatch::try_new(schema, columns).map_err(|e| EngineError::Internal(e.into()))?;
-    write_batch(&dir.join("actions.parquet"), batch)
+    // The dry run's actions in the table the live journal's audit uses too.
+    let rows: Vec<AuditRow> = bt.replay.actions.iter().map(AuditRow::dry_run).collect();
+    crate::remediate::audit::write(&rows, &dir.join("actions.parquet")).map_err(|e| match e {
+        AuditError::Write { path, message }
+        | AuditError::Read { path, message }
+        | AuditError::Schema { path, message } => EngineError::Output { path, message },
+    })
 }

@@ -1035,3 +1035,664 @@ pub fn guard_steps(value: &crate::engine::value::Value, grid: Grid) -> Vec<bool>
             .collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dsl::ast::{Approve, Concurrency, Ident, Item, Span, StrLit};
+
+    const MIN: i64 = 60_000;
+
+    fn dur(ms: i64) -> Dur {
+        Dur {
+            ms,
+            text: String::new(),
+            span: Span::default(),
+        }
+    }
+
+    fn rate(count: i64, per_ms: i64) -> MaxRate {
+        MaxRate {
+            count,
+            per: dur(per_ms),
+            span: Span::default(),
+        }
+    }
+
+    fn ident(name: &str) -> Ident {
+        Ident {
+            name: name.into(),
+            span: Span::default(),
+        }
+    }
+
+    /// A rule file with alert `Down`, the remediation `R` written in
+    /// `body`, and a maintenance `M` every day 02:00-03:00; `edit` sets what
+    /// the text does not say.
+    fn rules(body: &str, edit: impl Fn(&mut Remediate)) -> Vec<RuleFile> {
+        let src = format!(
+            "alert Down {{\n  when up == 0\n  severity critical\n}}\n\
+             remediate R {{\n  on Down\n  do exec \"restart {{{{server}}}}\"\n{body}}}\n\
+             maintenance M {{\n  when disk < 10\n  window \"daily 02:00-03:00 UTC\"\n  do notify \"ops {{{{server}}}}\"\n  cooldown 1h\n}}\n"
+        );
+        let mut file = crate::dsl::parse_str(&src, "t").expect("parses");
+        for item in &mut file.items {
+            if let Item::Remediate(r) = item {
+                edit(r);
+            }
+        }
+        vec![file]
+    }
+
+    fn labels(server: &str) -> Labels {
+        vec![
+            ("server".to_string(), server.to_string()),
+            ("severity".to_string(), "critical".to_string()),
+        ]
+    }
+
+    fn down(server: &str, fired_at: i64, episode: usize) -> AlertAt {
+        AlertAt {
+            alert: "Down".into(),
+            labels: labels(server),
+            fired_at: Some(fired_at),
+            value: 0.0,
+            suppressed: false,
+            episode,
+        }
+    }
+
+    /// Steps `d` every minute over `[from, to]`, with the alerts `at` gives
+    /// at each step, and returns the decisions as (minute, kind, server).
+    fn run(
+        d: &mut Decider,
+        from: i64,
+        to: i64,
+        at: impl Fn(i64) -> StepView<'static>,
+    ) -> Vec<(i64, EventKind, String)> {
+        let mut out = Vec::new();
+        for m in from..=to {
+            let mut view = at(m);
+            view.t = m * MIN;
+            for e in d.step(&view) {
+                out.push((e.time / MIN, e.kind, label(&e.labels, "server").to_string()));
+            }
+        }
+        out
+    }
+
+    fn alerts(alerts: Vec<AlertAt>) -> StepView<'static> {
+        StepView {
+            alerts,
+            ..StepView::default()
+        }
+    }
+
+    fn ev(m: i64, kind: EventKind, server: &str) -> (i64, EventKind, String) {
+        (m, kind, server.to_string())
+    }
+
+    use EventKind::*;
+
+    #[test]
+    fn a_firing_episode_is_attempted_at_its_first_firing_step_not_while_pending() {
+        let mut d = Decider::new(&rules("", |_| {}));
+        let got = run(&mut d, 0, 5, |m| {
+            let mut a = down("a", 2, 0);
+            a.fired_at = (m >= 2).then_some(2 * MIN);
+            alerts(vec![a])
+        });
+        // Without verification an episode gets one run.
+        assert_eq!(got, [ev(2, Run, "a")]);
+    }
+
+    #[test]
+    fn where_picks_the_instances_a_block_acts_on() {
+        let mut files = rules("  where server == \"b\"\n", |_| {});
+        let mut d = Decider::new(&files);
+        let got = run(&mut d, 0, 1, |_| {
+            alerts(vec![down("a", 0, 0), down("b", 0, 1)])
+        });
+        assert_eq!(got, [ev(0, Run, "b")]);
+        // An alert the block is not `on` is never acted on.
+        if let Item::Remediate(r) = &mut files[0].items[1] {
+            r.filter = None;
+        }
+        let mut d = Decider::new(&files);
+        let got = run(&mut d, 0, 1, |_| {
+            let mut a = down("a", 0, 0);
+            a.alert = "Other".into();
+            alerts(vec![a])
+        });
+        assert!(got.is_empty(), "{got:?}");
+    }
+
+    #[test]
+    fn cooldown_then_max_with_one_escalation_per_episode() {
+        let mut d = Decider::new(&rules(
+            "  cooldown 10m\n  max 2 per 1h\n  escalate notify \"oncall\"\n",
+            |_| {},
+        ));
+        // Episodes: 0..3 (fired 0), 5..9 (fired 5), 20..40 (fired 20),
+        // 45..50 (fired 45).
+        let episode = |m: i64| match m {
+            0..=2 => Some(0),
+            5..=8 => Some(5),
+            20..=39 => Some(20),
+            45..=50 => Some(45),
+            _ => None,
+        };
+        let got = run(&mut d, 0, 50, |m| {
+            alerts(
+                episode(m)
+                    .map(|f| down("a", f * MIN, f as usize))
+                    .into_iter()
+                    .collect(),
+            )
+        });
+        assert_eq!(
+            got,
+            [
+                ev(0, Run, "a"),
+                // Inside the cooldown: reported, retried when it ends;
+                // the episode has ended by then.
+                ev(5, Cooldown, "a"),
+                ev(20, Run, "a"),
+                // Two runs within the hour: suppressed and paged once.
+                ev(45, MaxReached, "a"),
+                ev(45, Escalated, "a"),
+            ]
+        );
+    }
+
+    #[test]
+    fn max_pages_once_per_episode_and_again_in_the_next() {
+        let mut d = Decider::new(&rules(
+            "  cooldown 1m\n  max 1 per 1h\n  verify within 2m\n  escalate notify \"oncall\"\n",
+            |_| {},
+        ));
+        let got = run(&mut d, 0, 20, |m| {
+            let f = if m < 10 { 0 } else { 12 };
+            alerts(if m == 10 || m == 11 {
+                vec![]
+            } else {
+                vec![down("a", f * MIN, 0)]
+            })
+        });
+        assert_eq!(
+            got,
+            [
+                ev(0, Run, "a"),
+                ev(2, VerifyFailed, "a"),
+                ev(2, Escalated, "a"),
+                ev(2, MaxReached, "a"),
+                ev(2, Escalated, "a"),
+                ev(12, MaxReached, "a"),
+                ev(12, Escalated, "a"),
+            ]
+        );
+    }
+
+    #[test]
+    fn verify_fails_escalates_and_retries_after_the_cooldown() {
+        let mut d = Decider::new(&rules(
+            "  cooldown 10m\n  verify within 5m\n  escalate notify \"oncall\"\n",
+            |_| {},
+        ));
+        let got = run(&mut d, 0, 30, |_| alerts(vec![down("a", 0, 0)]));
+        assert_eq!(
+            got,
+            [
+                ev(0, Run, "a"),
+                ev(5, VerifyFailed, "a"),
+                ev(5, Escalated, "a"),
+                ev(10, Run, "a"),
+                ev(15, VerifyFailed, "a"),
+                ev(15, Escalated, "a"),
+                ev(20, Run, "a"),
+                ev(25, VerifyFailed, "a"),
+                ev(25, Escalated, "a"),
+                ev(30, Run, "a"),
+            ]
+        );
+        // Resolved before the deadline: nothing more.
+        let mut d = Decider::new(&rules("  verify within 5m\n", |_| {}));
+        let got = run(&mut d, 0, 10, |m| {
+            alerts(if m < 3 { vec![down("a", 0, 0)] } else { vec![] })
+        });
+        assert_eq!(got, [ev(0, Run, "a")]);
+        // The escalation carries the escalation action, the failure the action.
+        let mut d = Decider::new(&rules(
+            "  verify within 90s\n  escalate notify \"oncall {{server}}\"\n",
+            |_| {},
+        ));
+        let mut all = Vec::new();
+        for m in 0..3 {
+            all.extend(d.step(&StepView {
+                t: m * MIN,
+                ..alerts(vec![down("a", 0, 0)])
+            }));
+        }
+        // The deadline (1m30s) falls between steps: decided at the next one.
+        assert_eq!(all[1].time, 2 * MIN);
+        assert_eq!(all[1].action, r#"exec "restart a""#);
+        assert_eq!(all[2].action, r#"notify "oncall a""#);
+    }
+
+    #[test]
+    fn concurrency_holds_slots_for_timeout_and_grace_and_reports_once_per_wait() {
+        // timeout 30s + grace 5s: a slot is held for 35s, so every step of a
+        // 30s grid sees the run before it.
+        let mut d = Decider::new(&rules("  timeout 30s\n", |r| {
+            r.concurrency = vec![Concurrency {
+                limit: 1,
+                per: None,
+                span: Span::default(),
+            }];
+        }));
+        let mut got = Vec::new();
+        for k in 0..6 {
+            let t = k * 30_000;
+            for e in d.step(&StepView {
+                t,
+                ..alerts(vec![down("a", 0, 0), down("b", 0, 1), down("c", 0, 2)])
+            }) {
+                got.push((t / 1000, e.kind, label(&e.labels, "server").to_string()));
+            }
+        }
+        let s = |t: i64, k: EventKind, srv: &str| (t, k, srv.to_string());
+        assert_eq!(
+            got,
+            [
+                s(0, Run, "a"),
+                s(0, Concurrency, "b"),
+                s(0, Concurrency, "c"),
+                // a's slot (0..35s) is still held at 30s.
+                s(60, Run, "b"),
+                s(120, Run, "c"),
+            ]
+        );
+        assert_eq!(d.slots_held("R", 120_000), 1);
+        assert_eq!(d.slots_held("R", 155_000), 0);
+    }
+
+    #[test]
+    fn never_more_slots_than_the_limits_five_series_at_once() {
+        let mut d = Decider::new(&rules("  timeout 2m\n", |r| {
+            r.concurrency = vec![
+                Concurrency {
+                    limit: 1,
+                    per: Some(ident("server")),
+                    span: Span::default(),
+                },
+                Concurrency {
+                    limit: 2,
+                    per: None,
+                    span: Span::default(),
+                },
+            ];
+        }));
+        // Five servers, two instances each (two alerts), fire at once.
+        let view = |m: i64| {
+            let mut v = Vec::new();
+            for (i, s) in ["s1", "s2", "s3", "s4", "s5"].iter().enumerate() {
+                v.push(down(s, 0, i));
+                let mut other = down(s, 0, 10 + i);
+                other.alert = "Down2".into();
+                v.push(other);
+            }
+            StepView {
+                t: m * MIN,
+                ..alerts(v)
+            }
+        };
+        for r in d.remediations.iter_mut() {
+            r.triggers.insert("Down2".into());
+        }
+        let slot = 2 * MIN + 5_000;
+        let mut runs: Vec<(i64, String)> = Vec::new();
+        for m in 0..40 {
+            for e in d.step(&view(m)) {
+                if e.kind == Run {
+                    runs.push((e.time, label(&e.labels, "server").to_string()));
+                }
+            }
+            let t = m * MIN;
+            let held: Vec<&(i64, String)> = runs
+                .iter()
+                .filter(|(r, _)| *r <= t && t < r + slot)
+                .collect();
+            assert!(held.len() <= 2, "at {m}m: {held:?}");
+            assert_eq!(held.len(), d.slots_held("R", t));
+            for (_, s) in &held {
+                assert_eq!(
+                    held.iter().filter(|(_, x)| x == s).count(),
+                    1,
+                    "at {m}m: {held:?}"
+                );
+            }
+        }
+        // Everyone ran, two at a time.
+        assert_eq!(runs.len(), 10, "{runs:?}");
+        assert_eq!(runs.iter().filter(|(t, _)| *t == 0).count(), 2);
+    }
+
+    #[test]
+    fn the_breaker_stops_the_block_and_pages_once_per_opening() {
+        let mut d = Decider::new(&rules("  escalate notify \"oncall\"\n", |r| {
+            r.breaker = Some(rate(2, 10 * MIN));
+        }));
+        let got = run(&mut d, 0, 12, |m| {
+            let mut v = vec![down("a", 0, 0), down("b", 0, 1)];
+            if m >= 1 {
+                v.push(down("c", MIN, 2));
+                v.push(down("d", MIN, 3));
+            }
+            alerts(v)
+        });
+        assert_eq!(
+            got,
+            [
+                ev(0, Run, "a"),
+                ev(0, Run, "b"),
+                ev(1, Breaker, "c"),
+                ev(1, Escalated, "c"),
+                ev(1, Breaker, "d"),
+                // The runs at 0 leave the window at 10m.
+                ev(10, Run, "c"),
+                ev(10, Run, "d"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_false_guard_holds_the_action_and_it_is_retried_each_step() {
+        let files = rules("", |r| {
+            r.guard = Some(crate::dsl::parse_query("vector(1)").unwrap())
+        });
+        let mut d = Decider::new(&files);
+        let got = run(&mut d, 0, 6, |m| StepView {
+            guards: [("R".to_string(), m >= 4)].into(),
+            ..alerts(vec![down("a", 0, 0)])
+        });
+        assert_eq!(got, [ev(0, Guard, "a"), ev(4, Run, "a")]);
+        // A guarded block without a result for its guard counts as false.
+        let mut d = Decider::new(&files);
+        assert_eq!(
+            run(&mut d, 0, 2, |_| alerts(vec![down("a", 0, 0)])),
+            [ev(0, Guard, "a")]
+        );
+    }
+
+    #[test]
+    fn an_inhibited_alert_waits_until_it_is_not() {
+        let mut d = Decider::new(&rules("", |_| {}));
+        let got = run(&mut d, 0, 5, |m| {
+            let mut a = down("a", 0, 0);
+            a.suppressed = m < 3;
+            alerts(vec![a])
+        });
+        assert_eq!(got, [ev(0, Inhibited, "a"), ev(3, Run, "a")]);
+    }
+
+    fn approve(r: &mut Remediate) {
+        r.approve = Some(Approve {
+            within: dur(15 * MIN),
+            by: StrLit {
+                value: "oncall".into(),
+                span: Span::default(),
+            },
+            span: Span::default(),
+        });
+    }
+
+    #[test]
+    fn an_approved_action_runs_with_who_approved_it() {
+        let files = rules("", approve);
+        let mut d = Decider::new(&files);
+        let asked = d.step(&StepView {
+            t: 0,
+            ..alerts(vec![down("a", 0, 0)])
+        });
+        assert_eq!(asked.len(), 1);
+        assert_eq!(asked[0].kind, AwaitingApproval);
+        let id = asked[0].id();
+        let approvals: Approvals = [(
+            id,
+            Approval {
+                by: "alice".into(),
+                at_ms: 3 * MIN + 1,
+            },
+        )]
+        .into();
+        let approvals: &'static Approvals = Box::leak(Box::new(approvals));
+        let mut got = Vec::new();
+        for m in 1..8 {
+            got.extend(d.step(&StepView {
+                t: m * MIN,
+                approvals: Some(approvals),
+                ..alerts(vec![down("a", 0, 0)])
+            }));
+        }
+        // Approved at 3m + 1ms: known at the 4m step.
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!((got[0].kind, got[0].time), (Run, 4 * MIN));
+        assert_eq!(got[0].approved_by.as_deref(), Some("alice"));
+    }
+
+    #[test]
+    fn an_approval_that_does_not_come_expires_and_escalates() {
+        let mut d = Decider::new(&rules("  escalate notify \"oncall\"\n", approve));
+        let got = run(&mut d, 0, 30, |_| alerts(vec![down("a", 0, 0)]));
+        assert_eq!(
+            got,
+            [
+                ev(0, AwaitingApproval, "a"),
+                ev(15, ApprovalExpired, "a"),
+                ev(15, Escalated, "a"),
+            ]
+        );
+        // Someone else's approval (another id) does not count.
+        let mut d = Decider::new(&rules("", approve));
+        let other: &'static Approvals = Box::leak(Box::new(
+            [(
+                "0000000000000000".to_string(),
+                Approval {
+                    by: "x".into(),
+                    at_ms: 0,
+                },
+            )]
+            .into(),
+        ));
+        let got = run(&mut d, 0, 20, |_| StepView {
+            approvals: Some(other),
+            ..alerts(vec![down("a", 0, 0)])
+        });
+        assert_eq!(
+            got,
+            [ev(0, AwaitingApproval, "a"), ev(15, ApprovalExpired, "a")]
+        );
+    }
+
+    #[test]
+    fn events_carry_the_blocks_mode() {
+        let files = rules("", |r| r.mode = Some((Mode::DryRun, Span::default())));
+        let mut d = Decider::new(&files);
+        let e = d.step(&alerts(vec![down("a", 0, 0)]));
+        assert_eq!(e[0].mode, Mode::DryRun);
+        let mut d = Decider::new(&rules("", |_| {}));
+        assert_eq!(d.step(&alerts(vec![down("a", 0, 0)]))[0].mode, Mode::Auto);
+    }
+
+    #[test]
+    fn seeded_decisions_count_and_are_not_made_again() {
+        let files = rules(
+            "  cooldown 10m\n  max 2 per 1h\n  verify within 5m\n  escalate notify \"oncall\"\n",
+            |_| {},
+        );
+        // The whole run, in one process.
+        let mut whole = Decider::new(&files);
+        let mut all = Vec::new();
+        for m in 0..=30 {
+            all.extend(whole.step(&StepView {
+                t: m * MIN,
+                ..alerts(vec![down("a", 0, 0)])
+            }));
+        }
+        // Stopped after 12m, restarted: seeded with what was decided, it
+        // replays from the start and makes only the decisions after 12m,
+        // the same as the whole run.
+        let before: Vec<ActionEvent> = all.iter().filter(|e| e.time <= 12 * MIN).cloned().collect();
+        let mut again = Decider::new(&files);
+        again.seed(&before);
+        let mut after = Vec::new();
+        for m in 0..=30 {
+            after.extend(again.step(&StepView {
+                t: m * MIN,
+                ..alerts(vec![down("a", 0, 0)])
+            }));
+        }
+        let expected: Vec<ActionEvent> =
+            all.iter().filter(|e| e.time > 12 * MIN).cloned().collect();
+        assert_eq!(after, expected);
+        assert!(!expected.is_empty());
+
+        // Restarted without the history to replay (it starts at 12m): the
+        // runs still count (the cooldown from 10m, then max 2 per 1h), and
+        // the verification pending from the 10m run still fails at 15m.
+        let mut cold = Decider::new(&files);
+        cold.seed(&before);
+        let got = run(&mut cold, 12, 30, |_| alerts(vec![down("a", 0, 0)]));
+        assert_eq!(
+            got,
+            [
+                ev(15, VerifyFailed, "a"),
+                ev(15, Escalated, "a"),
+                ev(20, MaxReached, "a"),
+                ev(20, Escalated, "a"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_pending_approval_survives_a_restart() {
+        let files = rules("", approve);
+        let mut d = Decider::new(&files);
+        let asked = d.step(&alerts(vec![down("a", 0, 0)]));
+        let approvals: &'static Approvals = Box::leak(Box::new(
+            [(
+                asked[0].id(),
+                Approval {
+                    by: "bob".into(),
+                    at_ms: 5 * MIN,
+                },
+            )]
+            .into(),
+        ));
+        let mut cold = Decider::new(&files);
+        cold.seed(&asked);
+        let got: Vec<ActionEvent> = (3..8)
+            .flat_map(|m| {
+                cold.step(&StepView {
+                    t: m * MIN,
+                    approvals: Some(approvals),
+                    ..alerts(vec![down("a", 0, 0)])
+                })
+            })
+            .collect();
+        assert_eq!(got.len(), 1, "asked once, before the restart: {got:?}");
+        assert_eq!((got[0].kind, got[0].time), (Run, 5 * MIN));
+        assert_eq!(got[0].approved_by.as_deref(), Some("bob"));
+    }
+
+    fn cond(server: &str) -> StepView<'static> {
+        StepView {
+            conditions: [("M".to_string(), vec![(labels(server), 5.0)])].into(),
+            ..StepView::default()
+        }
+    }
+
+    #[test]
+    fn maintenance_runs_in_the_windows_next_slot_and_a_guard_holds_it() {
+        let mut d = Decider::new(&rules("", |_| {}));
+        // 10m steps from 01:00: scheduled at 01:00, runs at 02:00; the
+        // cooldown (1h) keeps it from running again in the slot, so with the
+        // condition still holding it is scheduled into the next day's.
+        let mut got = Vec::new();
+        for k in 0..12 {
+            let t = 60 * MIN + k * 10 * MIN;
+            got.extend(
+                d.step(&StepView { t, ..cond("a") })
+                    .into_iter()
+                    .map(|e| (e.time / MIN, e.kind)),
+            );
+        }
+        assert_eq!(got, [(60, Scheduled), (120, Run), (140, Scheduled)]);
+
+        let files = {
+            let mut f = rules("", |_| {});
+            if let Item::Maintenance(m) = &mut f[0].items[2] {
+                m.guard = Some(crate::dsl::parse_query("vector(1)").unwrap());
+            }
+            f
+        };
+        let mut d = Decider::new(&files);
+        let mut got = Vec::new();
+        for k in 0..30 * 6 {
+            let t = 60 * MIN + k * 10 * MIN;
+            // The guard holds from 02:30 on the second day.
+            let guard = t >= (24 + 2) * 60 * MIN + 30 * MIN;
+            got.extend(
+                d.step(&StepView {
+                    t,
+                    guards: [("M".to_string(), guard)].into(),
+                    ..cond("a")
+                })
+                .into_iter()
+                .map(|e| (e.time / MIN, e.kind)),
+            );
+        }
+        assert_eq!(
+            got,
+            [
+                (60, Scheduled),
+                (120, Guard),
+                (26 * 60 + 30, Run),
+                (26 * 60 + 50, Scheduled)
+            ],
+            "held through the first slot, moved to the next, run when the guard holds"
+        );
+    }
+
+    #[test]
+    fn event_names_and_serde_names_read_back() {
+        for k in EventKind::ALL {
+            assert_eq!(EventKind::from_name(k.name()), Some(k));
+            let json = serde_json::to_string(&k).unwrap();
+            assert_eq!(serde_json::from_str::<EventKind>(&json).unwrap(), k);
+        }
+        assert_eq!(
+            serde_json::to_string(&EventKind::Concurrency).unwrap(),
+            "\"concurrency\""
+        );
+        assert_eq!(Concurrency.action_state(), Some(ActionState::Suppressed));
+        assert_eq!(Scheduled.action_state(), None);
+        let mut d = Decider::new(&rules("", |r| {
+            r.mode = Some((Mode::DryRun, Span::default()))
+        }));
+        let e = d.step(&alerts(vec![down("a", 0, 0)])).remove(0);
+        let json = serde_json::to_string(&e).unwrap();
+        assert!(json.contains("\"mode\":\"dry-run\""), "{json}");
+        let back: ActionEvent = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, e);
+        assert_eq!(back.id(), e.id());
+        // A record written before `mode` existed reads as auto.
+        let old = json
+            .replace(",\"mode\":\"dry-run\"", "")
+            .replace(",\"approved_by\":null", "");
+        assert_eq!(
+            serde_json::from_str::<ActionEvent>(&old).unwrap().mode,
+            Mode::Auto
+        );
+    }
+}

@@ -16,7 +16,8 @@
 //! the last is an error that names it, since the journal decides what may
 //! run and guessing past damage could run an action twice.
 
-use super::decide::{ActionEvent, Approval, Approvals};
+use super::audit::AuditRow;
+use super::decide::{ActionEvent, Approval, Approvals, EventKind};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -67,12 +68,10 @@ impl Outcome {
         }
     }
 
-    /// Whether the action failed, so that escalation follows.
+    /// Whether the action ran and failed, so that escalation follows
+    /// (a refused template ran nothing: the rule file is what to fix).
     pub fn is_failure(self) -> bool {
-        matches!(
-            self,
-            Outcome::Failed | Outcome::Spawn | Outcome::Timeout | Outcome::Refused
-        )
+        matches!(self, Outcome::Failed | Outcome::Spawn | Outcome::Timeout)
     }
 }
 
@@ -325,6 +324,43 @@ impl Log {
     pub fn get(&self, id: &str) -> Option<&Entry> {
         self.index.get(id).map(|&i| &self.entries[i])
     }
+
+    /// The journal as the rows of the actions table (`backtest --out`'s
+    /// `actions.parquet`): a decision awaiting approval shows who approved
+    /// it; an action carried out, its outcome (`running` while it has no
+    /// result), exit code, duration, and its detail with the output kept.
+    pub fn audit_rows(&self) -> Vec<AuditRow> {
+        self.entries
+            .iter()
+            .map(|e| {
+                let mut event = e.event.clone();
+                if event.approved_by.is_none()
+                    && let Some(a) = self.approvals.get(&e.id)
+                {
+                    event.approved_by = Some(a.by.clone());
+                }
+                let mut row = AuditRow {
+                    id: e.id.clone(),
+                    ..AuditRow::dry_run(&event)
+                };
+                if let Some(r) = &e.result {
+                    row.outcome = Some(r.outcome.name().to_string());
+                    row.exit_code = r.exit_code;
+                    row.duration_s = Some(r.duration_ms as f64 / 1000.0);
+                    let mut detail = r.detail.clone();
+                    for (name, text) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
+                        if !text.is_empty() {
+                            detail.push_str(&format!("\n{name}:\n{text}"));
+                        }
+                    }
+                    row.detail = Some(detail);
+                } else if e.intent {
+                    row.outcome = Some("running".to_string());
+                }
+                row
+            })
+            .collect()
+    }
 }
 
 /// Reads the journal at `path` (a missing file is an empty journal).
@@ -359,6 +395,12 @@ pub fn read(store_root: &Path) -> Result<Log, JournalError> {
     read_path(&path(store_root)).map(|(log, _)| log)
 }
 
+/// The approvals given in the journal of the store at `store_root` (none
+/// when it has no journal), for a backtest to decide as `watch` did.
+pub fn approvals(store_root: &Path) -> Result<Approvals, JournalError> {
+    read(store_root).map(|log| log.approvals)
+}
+
 /// Appends `line` to the file at `path` with one `write` and syncs it.
 fn append_synced(file: &mut File, path: &Path, line: &[u8]) -> Result<(), JournalError> {
     file.write_all(line)
@@ -379,9 +421,7 @@ pub fn approve(store_root: &Path, id: &str, by: &str) -> Result<Approval, Journa
             id: id.to_string(),
         });
     };
-    // By the serialized name, which the decision's kind keeps in the file.
-    let kind = serde_json::to_value(entry.event.kind).unwrap_or(Value::Null);
-    if kind != Value::from("awaiting_approval") {
+    if entry.event.kind != EventKind::AwaitingApproval {
         return Err(JournalError::NotAwaiting {
             id: id.to_string(),
             kind: entry.event.kind.name().to_string(),
@@ -608,9 +648,8 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::remediate::decide::EventKind;
 
-    pub(crate) fn event(t: i64, kind: EventKind, server: &str) -> ActionEvent {
+    fn event(t: i64, kind: EventKind, server: &str) -> ActionEvent {
         ActionEvent {
             time: t,
             policy: "restart".into(),
@@ -620,6 +659,8 @@ mod tests {
             action: format!("exec \"restart {server}\""),
             episode: Some(0),
             value: 1.5,
+            mode: crate::dsl::ast::Mode::Auto,
+            approved_by: None,
         }
     }
 

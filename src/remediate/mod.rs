@@ -8,6 +8,7 @@
 
 pub mod action;
 pub mod alertmanager;
+pub mod audit;
 pub mod decide;
 pub mod exec;
 pub mod journal;

@@ -59,6 +59,8 @@ fn event(server: &str) -> ActionEvent {
         action: "exec \"restart\"".into(),
         episode: Some(0),
         value: 0.25,
+        mode: mcpops::dsl::ast::Mode::Auto,
+        approved_by: None,
     }
 }
 
@@ -496,4 +498,647 @@ fn a_hanging_webhook_times_out_after_the_retries() {
         "{}",
         r.detail
     );
+}
+
+/// Whether `ours` has the same keys as `theirs`, recursively (objects'
+/// keys, arrays' elements pairwise, scalars' JSON types); the first
+/// difference, with its path.
+fn same_keys(ours: &Value, theirs: &Value, at: &str) -> Result<(), String> {
+    match (ours, theirs) {
+        (Value::Object(a), Value::Object(b)) => {
+            let ka: Vec<&String> = a.keys().collect();
+            let kb: Vec<&String> = b.keys().collect();
+            let (mut sa, mut sb) = (ka.clone(), kb.clone());
+            sa.sort();
+            sb.sort();
+            if sa != sb {
+                return Err(format!("{at}: keys {sa:?}, Alertmanager's {sb:?}"));
+            }
+            for k in ka {
+                same_keys(&a[k], &b[k], &format!("{at}.{k}"))?;
+            }
+            Ok(())
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            if a.len() != b.len() {
+                return Err(format!(
+                    "{at}: {} elements, Alertmanager's {}",
+                    a.len(),
+                    b.len()
+                ));
+            }
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                same_keys(x, y, &format!("{at}[{i}]"))?;
+            }
+            Ok(())
+        }
+        (Value::String(_), Value::String(_))
+        | (Value::Number(_), Value::Number(_))
+        | (Value::Bool(_), Value::Bool(_))
+        | (Value::Null, Value::Null) => Ok(()),
+        (a, b) => Err(format!("{at}: {a} where Alertmanager has {b}")),
+    }
+}
+
+/// The alert both the golden test and the fixture test describe.
+fn golden_alert(starts_ms: i64, ends_ms: i64) -> PostableAlert {
+    PostableAlert::new(
+        "McpServerDown",
+        &vec![
+            ("server".to_string(), "mcp-01".to_string()),
+            ("severity".to_string(), "page".to_string()),
+            ("job".to_string(), "mcp".to_string()),
+        ],
+        vec![
+            ("summary".into(), "mcp-01 is down".into()),
+            ("runbook".into(), "https://runbooks.example/mcp-down".into()),
+        ],
+        starts_ms,
+        ends_ms,
+        "http://127.0.0.1:9464/graph".into(),
+    )
+}
+
+/// mcpops's payload for [`golden_alert`], as the receiver `sink` of a route
+/// grouped by `alertname` gets it.
+fn our_payload(alert: &PostableAlert, now_ms: i64) -> Value {
+    let m = WebhookMessage::new(
+        "sink",
+        &["alertname"],
+        vec![WebhookAlert::from_postable(alert, now_ms)],
+        "http://alertmanager.example:9093",
+    );
+    serde_json::to_value(&m).unwrap()
+}
+
+/// Times and the external URL made constant, so the saved payload does not
+/// change from run to run.
+fn normalise(mut v: Value) -> Value {
+    v["externalURL"] = "http://alertmanager.example:9093".into();
+    for a in v["alerts"].as_array_mut().into_iter().flatten() {
+        a["startsAt"] = "2026-11-20T14:00:00.000Z".into();
+    }
+    v
+}
+
+const GOLDEN: &str = "alertmanager/webhook_v4.json";
+
+#[test]
+fn our_webhook_payload_has_the_keys_of_alertmanagers_saved_one() {
+    let saved: Value =
+        serde_json::from_str(&fs::read_to_string(fixtures().join(GOLDEN)).unwrap()).unwrap();
+    let alert = golden_alert(1_700_000_000_000, 1_700_000_600_000);
+    let ours = our_payload(&alert, 1_700_000_100_000);
+    same_keys(&ours, &saved, "$").unwrap();
+    // The values that do not depend on the run agree too.
+    for key in [
+        "version",
+        "status",
+        "receiver",
+        "groupKey",
+        "groupLabels",
+        "commonLabels",
+        "commonAnnotations",
+        "truncatedAlerts",
+    ] {
+        assert_eq!(ours[key], saved[key], "{key}");
+    }
+    for key in [
+        "status",
+        "labels",
+        "annotations",
+        "endsAt",
+        "generatorURL",
+        "fingerprint",
+    ] {
+        assert_eq!(
+            ours["alerts"][0][key], saved["alerts"][0][key],
+            "alerts[0].{key}"
+        );
+    }
+}
+
+/// Debian's Alertmanager, on a port of its own, routing everything to the
+/// webhook at `hook_url`; `None` (said loudly) when it is not installed.
+fn start_alertmanager(dir: &Path, hook_url: &str) -> Option<(KillOnDrop, u16)> {
+    let bin = Path::new("/usr/bin/prometheus-alertmanager");
+    if !bin.exists() {
+        eprintln!(
+            "SKIP alertmanager: /usr/bin/prometheus-alertmanager is not installed (apt-get install prometheus-alertmanager)"
+        );
+        return None;
+    }
+    let config = dir.join("alertmanager.yml");
+    fs::write(
+        &config,
+        format!(
+            "route:\n  receiver: sink\n  group_by: ['alertname']\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: sink\n    webhook_configs:\n      - url: '{hook_url}'\n        send_resolved: true\n"
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let log = fs::File::create(dir.join("alertmanager.log")).unwrap();
+    let child = std::process::Command::new(bin)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.path={}", dir.join("data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--cluster.listen-address=")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("start alertmanager");
+    let mut guard = KillOnDrop(child);
+    wait_for("alertmanager to be ready", Duration::from_secs(30), || {
+        if let Ok(Some(status)) = guard.0.try_wait() {
+            panic!(
+                "alertmanager exited ({status}):\n{}",
+                fs::read_to_string(dir.join("alertmanager.log")).unwrap_or_default()
+            );
+        }
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && http(port, "GET", "/-/ready", None).0 == 200
+    });
+    Some((guard, port))
+}
+
+#[test]
+fn alertmanager_takes_our_alerts_and_its_webhook_payload_is_ours_key_for_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let sink = start_sink(&rt, vec![(200, Duration::ZERO)]);
+    let hook = format!("http://127.0.0.1:{}/hook", sink.port);
+    let Some((_am, am_port)) = start_alertmanager(dir.path(), &hook) else {
+        return;
+    };
+    let now = mcpops::time::now_ms();
+    let alert = golden_alert(now - 60_000, now + 600_000);
+    let client = reqwest::Client::new();
+    rt.block_on(post_alerts(
+        &client,
+        &format!("http://127.0.0.1:{am_port}"),
+        std::slice::from_ref(&alert),
+    ))
+    .expect("alertmanager takes the alert");
+
+    // Its alerts API shows the alert with our labels and our fingerprint.
+    let (status, _, body) = http(am_port, "GET", "/api/v2/alerts", None);
+    assert_eq!(status, 200, "{body}");
+    let alerts: Value = serde_json::from_str(&body).unwrap();
+    let shown = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["labels"]["alertname"] == "McpServerDown")
+        .unwrap_or_else(|| panic!("our alert in {body}"));
+    for (k, v) in &alert.labels {
+        assert_eq!(shown["labels"][k], *v, "label {k}");
+    }
+    assert_eq!(
+        shown["labels"].as_object().unwrap().len(),
+        alert.labels.len()
+    );
+    assert_eq!(shown["annotations"]["summary"], "mcp-01 is down");
+    assert_eq!(shown["fingerprint"], fingerprint(&alert.labels));
+    assert_eq!(shown["status"]["state"], "active");
+
+    // Its webhook for the alert: the golden payload.
+    wait_for("alertmanager's webhook", Duration::from_secs(30), || {
+        !sink.seen.lock().unwrap().is_empty()
+    });
+    let theirs = sink.seen.lock().unwrap()[0].1.clone();
+    let ours = our_payload(&alert, now);
+    same_keys(&ours, &theirs, "$").unwrap();
+    assert_eq!(
+        ours["alerts"][0]["fingerprint"],
+        theirs["alerts"][0]["fingerprint"]
+    );
+    assert_eq!(ours["groupKey"], theirs["groupKey"]);
+    assert_eq!(ours["alerts"][0]["status"], theirs["alerts"][0]["status"]);
+    assert_eq!(ours["alerts"][0]["endsAt"], theirs["alerts"][0]["endsAt"]);
+    assert_eq!(ours["commonLabels"], theirs["commonLabels"]);
+    assert_eq!(ours["groupLabels"], theirs["groupLabels"]);
+    assert_eq!(ours["alerts"][0]["labels"], theirs["alerts"][0]["labels"]);
+    let theirs = normalise(theirs);
+    if std::env::var_os("MCPOPS_BLESS").is_some() {
+        let path = fixtures().join(GOLDEN);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, serde_json::to_string_pretty(&theirs).unwrap() + "\n").unwrap();
+    }
+    let saved: Value =
+        serde_json::from_str(&fs::read_to_string(fixtures().join(GOLDEN)).unwrap()).unwrap();
+    assert_eq!(
+        theirs, saved,
+        "Alertmanager's payload changed: MCPOPS_BLESS=1 saves it anew"
+    );
+
+    // Resolved (endsAt now): Alertmanager sends it resolved, and so do we.
+    let resolved = golden_alert(now - 60_000, mcpops::time::now_ms());
+    rt.block_on(post_alerts(
+        &client,
+        &format!("http://127.0.0.1:{am_port}"),
+        std::slice::from_ref(&resolved),
+    ))
+    .unwrap();
+    wait_for("the resolved webhook", Duration::from_secs(30), || {
+        sink.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, b)| b["status"] == "resolved")
+    });
+    let theirs = sink
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(_, b)| b["status"] == "resolved")
+        .unwrap()
+        .1
+        .clone();
+    let ours = our_payload(&resolved, mcpops::time::now_ms());
+    same_keys(&ours, &theirs, "$").unwrap();
+    assert_eq!(ours["status"], "resolved");
+    assert_eq!(ours["alerts"][0]["status"], theirs["alerts"][0]["status"]);
+    assert_eq!(
+        WebhookAlert::from_postable(&resolved, mcpops::time::now_ms()).status,
+        Status::Resolved
+    );
+}
+
+fn decision(t: i64, kind: EventKind, server: &str) -> ActionEvent {
+    ActionEvent {
+        time: t,
+        kind,
+        ..event(server)
+    }
+}
+
+fn ok_result() -> ActionResult {
+    ActionResult {
+        outcome: Outcome::Ok,
+        exit_code: Some(0),
+        status: None,
+        duration_ms: 120,
+        stdout: "restarted\n".into(),
+        stderr: String::new(),
+        detail: "exit code 0".into(),
+    }
+}
+
+fn journal_lines(store: &Path) -> Vec<Value> {
+    fs::read_to_string(journal::path(store))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn the_journal_reads_back_and_an_intent_without_result_becomes_unknown_once() {
+    let store = tempfile::tempdir().unwrap();
+    let suppressed = decision(60_000, EventKind::Cooldown, "a");
+    let ran = decision(120_000, EventKind::Run, "a");
+    let crashed = decision(180_000, EventKind::Run, "b");
+    {
+        let j = Journal::open(store.path()).unwrap();
+        j.record(&suppressed).unwrap();
+        // watch records a run's decision, then its intent, then its result.
+        j.record(&ran).unwrap();
+        j.intent(&Intent {
+            id: ran.id(),
+            event: ran.clone(),
+            wall_ms: 1,
+        })
+        .unwrap();
+        j.result(&ran.id(), &ok_result()).unwrap();
+        j.intent(&Intent {
+            id: crashed.id(),
+            event: crashed.clone(),
+            wall_ms: 2,
+        })
+        .unwrap();
+        assert_eq!(j.past(), [suppressed.clone(), ran.clone(), crashed.clone()]);
+        // A reader meanwhile: the running action has no result yet.
+        let log = journal::read(store.path()).unwrap();
+        assert_eq!(log.entries.len(), 3);
+        assert_eq!(log.get(&crashed.id()).unwrap().result, None);
+        assert!(log.get(&crashed.id()).unwrap().intent);
+        assert!(!log.get(&suppressed.id()).unwrap().intent);
+    } // watch stops here without a result for `crashed`
+
+    let j = Journal::open(store.path()).unwrap();
+    assert_eq!(j.past(), [suppressed.clone(), ran.clone(), crashed.clone()]);
+    drop(j);
+    let log = journal::read(store.path()).unwrap();
+    assert_eq!(log.get(&ran.id()).unwrap().result, Some(ok_result()));
+    let unknown = log.get(&crashed.id()).unwrap().result.clone().unwrap();
+    assert_eq!(unknown.outcome, Outcome::Unknown);
+    // A second restart adds nothing.
+    let before = journal_lines(store.path()).len();
+    drop(Journal::open(store.path()).unwrap());
+    assert_eq!(journal_lines(store.path()).len(), before);
+    let kinds: Vec<String> = journal_lines(store.path())
+        .iter()
+        .map(|r| r["record"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "decision", "decision", "intent", "result", "intent", "result"
+        ]
+    );
+}
+
+#[test]
+fn a_torn_last_line_is_dropped_and_a_damaged_one_before_it_named() {
+    let store = tempfile::tempdir().unwrap();
+    let first = decision(60_000, EventKind::Cooldown, "a");
+    let second = decision(120_000, EventKind::Cooldown, "b");
+    drop(Journal::open(store.path()).unwrap());
+    {
+        let j = Journal::open(store.path()).unwrap();
+        j.record(&first).unwrap();
+    }
+    let path = journal::path(store.path());
+    let whole = fs::read(&path).unwrap();
+    // A crash mid-write: half a record, no newline.
+    let mut torn = whole.clone();
+    torn.extend_from_slice(br#"{"record":"intent","id":"00"#);
+    fs::write(&path, &torn).unwrap();
+    let log = journal::read(store.path()).unwrap();
+    assert!(log.torn_tail);
+    assert_eq!(log.entries.len(), 1);
+    {
+        let j = Journal::open(store.path()).unwrap();
+        assert_eq!(
+            fs::read(&path).unwrap(),
+            whole,
+            "opening cuts the torn line off"
+        );
+        j.record(&second).unwrap();
+    }
+    let log = journal::read(store.path()).unwrap();
+    assert!(!log.torn_tail);
+    assert_eq!(log.entries.len(), 2);
+
+    // A damaged line with a whole line after it is not a crash's tear.
+    let mut damaged = whole.clone();
+    damaged.extend_from_slice(b"{\"record\":\"decision\",\"id\":\0garbage\n");
+    damaged.extend_from_slice(&fs::read(&path).unwrap()[whole.len()..]);
+    fs::write(&path, &damaged).unwrap();
+    for e in [
+        Journal::open(store.path()).err().unwrap(),
+        journal::read(store.path()).unwrap_err(),
+    ] {
+        match &e {
+            JournalError::Corrupt { line, path: p, .. } => {
+                assert_eq!(*line, 2);
+                assert!(p.ends_with("journal/journal.jsonl"), "{p}");
+            }
+            other => panic!("{other}"),
+        }
+        assert!(e.to_string().contains("journal.jsonl:2: "), "{e}");
+    }
+}
+
+#[test]
+fn one_watch_writes_the_journal_and_an_unwritable_one_is_an_error() {
+    let store = tempfile::tempdir().unwrap();
+    let j = Journal::open(store.path()).unwrap();
+    match Journal::open(store.path()) {
+        Err(JournalError::Locked(m)) => assert!(m.contains("another `mcpops watch`"), "{m}"),
+        Err(other) => panic!("{other}"),
+        Ok(_) => panic!("a second writer opened the journal"),
+    }
+    drop(j);
+    drop(Journal::open(store.path()).unwrap());
+
+    // A journal that cannot be a file, and a journal directory that is a file.
+    let store = tempfile::tempdir().unwrap();
+    fs::create_dir_all(journal::path(store.path())).unwrap();
+    assert!(matches!(
+        Journal::open(store.path()),
+        Err(JournalError::Io { .. })
+    ));
+    let store = tempfile::tempdir().unwrap();
+    fs::write(store.path().join(journal::JOURNAL_DIR), "").unwrap();
+    assert!(Journal::open(store.path()).is_err());
+}
+
+#[test]
+fn approvals_come_from_another_process_once_and_only_for_decisions_awaiting_one() {
+    let store = tempfile::tempdir().unwrap();
+    let waiting = decision(60_000, EventKind::AwaitingApproval, "a");
+    let ran = decision(60_000, EventKind::Run, "b");
+    let j = Journal::open(store.path()).unwrap();
+    j.record(&waiting).unwrap();
+    j.record(&ran).unwrap();
+    assert!(j.approvals().unwrap().is_empty());
+
+    let given = journal::approve(store.path(), &waiting.id(), "alice").unwrap();
+    assert_eq!(given.by, "alice");
+    let seen = j.approvals().unwrap();
+    assert_eq!(seen.get(&waiting.id()), Some(&given));
+    // Records after the approval, and a re-read, change nothing.
+    j.record(&decision(120_000, EventKind::Cooldown, "c"))
+        .unwrap();
+    assert_eq!(j.approvals().unwrap(), seen);
+
+    match journal::approve(store.path(), &waiting.id(), "bob") {
+        Err(e @ JournalError::AlreadyApproved { .. }) => {
+            assert!(e.to_string().contains("already approved by alice"), "{e}");
+            assert!(e.is_user_error());
+        }
+        other => panic!("{other:?}"),
+    }
+    match journal::approve(store.path(), &ran.id(), "bob") {
+        Err(e @ JournalError::NotAwaiting { .. }) => {
+            assert!(e.to_string().contains("is `run`"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    match journal::approve(store.path(), "0000000000000000", "bob") {
+        Err(e @ JournalError::UnknownId { .. }) => {
+            assert!(
+                e.to_string().contains("no decision 0000000000000000"),
+                "{e}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    drop(j);
+    // After a restart the approval is still there.
+    let j = Journal::open(store.path()).unwrap();
+    assert_eq!(j.approvals().unwrap().get(&waiting.id()), Some(&given));
+    // A store with no journal has nothing to approve.
+    let empty = tempfile::tempdir().unwrap();
+    assert!(matches!(
+        journal::approve(empty.path(), &waiting.id(), "bob"),
+        Err(JournalError::UnknownId { .. })
+    ));
+}
+
+/// A store whose journal holds a decision awaiting approval, an action that
+/// failed, and a suppression; their ids.
+fn store_with_journal() -> (tempfile::TempDir, [String; 3]) {
+    let store = tempfile::tempdir().unwrap();
+    let waiting = decision(60_000, EventKind::AwaitingApproval, "a");
+    let failed = decision(60_000, EventKind::Run, "b");
+    let held = decision(120_000, EventKind::Cooldown, "b");
+    let j = Journal::open(store.path()).unwrap();
+    j.record(&waiting).unwrap();
+    j.record(&failed).unwrap();
+    j.intent(&Intent {
+        id: failed.id(),
+        event: failed.clone(),
+        wall_ms: 1,
+    })
+    .unwrap();
+    j.result(
+        &failed.id(),
+        &ActionResult {
+            outcome: Outcome::Failed,
+            exit_code: Some(3),
+            status: None,
+            duration_ms: 1500,
+            stdout: String::new(),
+            stderr: "no such unit\n".into(),
+            detail: "exit code 3".into(),
+        },
+    )
+    .unwrap();
+    j.record(&held).unwrap();
+    (store, [waiting.id(), failed.id(), held.id()])
+}
+
+#[test]
+fn mcpops_approve_appends_an_approval_once_and_refuses_other_ids() {
+    use crate::common::{mcpops, text};
+    let (store, [waiting, failed, _]) = store_with_journal();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_mcpops"))
+        .args(["approve", &waiting, "--store"])
+        .arg(store.path())
+        .env("USER", "carol")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).starts_with(&format!("approved {waiting} by carol at ")),
+        "{}",
+        text(&o)
+    );
+    let log = journal::read(store.path()).unwrap();
+    assert_eq!(log.approvals[&waiting].by, "carol");
+
+    for (id, says) in [
+        (waiting.as_str(), "already approved by carol"),
+        (failed.as_str(), "is `run`, not `awaiting approval`"),
+        ("0123456789abcdef", "no decision 0123456789abcdef"),
+    ] {
+        let o = mcpops(store.path(), &["approve", id, "--by", "dave"]);
+        assert_eq!(o.status.code(), Some(2), "{id}: {}", text(&o));
+        assert!(text(&o).contains(says), "{id}: {}", text(&o));
+    }
+    // A store that is not there; a journal that cannot be read.
+    let o = mcpops(
+        &store.path().join("nope"),
+        &["approve", &waiting, "--by", "dave"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let broken = tempfile::tempdir().unwrap();
+    fs::create_dir_all(journal::path(broken.path())).unwrap();
+    let o = mcpops(broken.path(), &["approve", &waiting, "--by", "dave"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+}
+
+#[test]
+fn mcpops_audit_prints_the_journal_as_the_actions_table() {
+    use crate::common::{mcpops, text};
+    let (store, [waiting, failed, held]) = store_with_journal();
+    journal::approve(store.path(), &waiting, "alice").unwrap();
+
+    let o = mcpops(store.path(), &["audit", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let rows: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    let ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [&waiting, &failed, &held]);
+    assert_eq!(rows[0]["event"], "awaiting approval");
+    assert_eq!(rows[0]["approved_by"], "alice");
+    assert_eq!(rows[0]["outcome"], Value::Null);
+    assert_eq!(rows[1]["outcome"], "failed");
+    assert_eq!(rows[1]["exit_code"], 3);
+    assert_eq!(rows[1]["duration_s"], 1.5);
+    assert_eq!(rows[1]["detail"], "exit code 3\nstderr:\nno such unit\n");
+    assert_eq!(rows[1]["labels"]["server"], "b");
+    assert_eq!(rows[2]["event"], "suppressed (cooldown)");
+
+    let o = mcpops(store.path(), &["audit", "--format", "csv"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let csv = String::from_utf8(o.stdout).unwrap();
+    let header = csv.lines().next().unwrap();
+    assert_eq!(
+        header,
+        "time,policy,event,trigger,mcp.method-name,server,severity,action,id,mode,approved_by,outcome,exit_code,duration_s,detail"
+    );
+
+    let o = mcpops(store.path(), &["audit"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let table = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        table.contains(&waiting) && table.contains("approved by alice"),
+        "{table}"
+    );
+
+    // --out: actions.parquet in the backtest's schema, read back by its reader.
+    let out = tempfile::tempdir().unwrap();
+    let o = mcpops(
+        store.path(),
+        &[
+            "audit",
+            "--format",
+            "csv",
+            "--out",
+            out.path().to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let back = mcpops::remediate::audit::read(&out.path().join("actions.parquet")).unwrap();
+    let want = journal::read(store.path()).unwrap().audit_rows();
+    assert_eq!(back.len(), 3);
+    for (got, want) in back.iter().zip(&want) {
+        assert_eq!(
+            (
+                &got.id,
+                &got.outcome,
+                got.exit_code,
+                got.duration_s,
+                &got.detail,
+                &got.event.approved_by
+            ),
+            (
+                &want.id,
+                &want.outcome,
+                want.exit_code,
+                want.duration_s,
+                &want.detail,
+                &want.event.approved_by
+            )
+        );
+    }
+    assert_eq!(
+        mcpops::remediate::audit::schema(),
+        mcpops::remediate::audit::batch(&back).unwrap().schema()
+    );
+
+    // A store where watch never acted: an empty table; no store: exit 2.
+    let empty = tempfile::tempdir().unwrap();
+    let o = mcpops(empty.path(), &["audit", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&o.stdout).unwrap(),
+        Value::Array(vec![])
+    );
+    let o = mcpops(&empty.path().join("nope"), &["audit"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
