@@ -560,7 +560,6 @@ fn tick(ctx: &Ctx, core: &mut Core, forced: bool) -> TickOut {
             Approvals::new()
         }
     };
-    let plan = Plan::new(&crate::engine::replay::rule_expressions(&core.loaded.files));
     let started = Instant::now();
     let mut error = None;
     while let Some(live) = core.live.as_mut()
@@ -573,7 +572,8 @@ fn tick(ctx: &Ctx, core: &mut Core, forced: bool) -> TickOut {
             .snapshot()
             .map_err(|e| e.to_string())
             .and_then(|snapshot| {
-                let source = StoreSource::new(snapshot, t - plan.lookback_ms(), t).with_plan(&plan);
+                let source = StoreSource::new(snapshot, t - live.plan().lookback_ms(), t)
+                    .with_plan(live.plan());
                 live.step(&source, &approvals).map_err(|e| e.to_string())
             });
         ctx.shared
@@ -625,21 +625,13 @@ fn append_records(ctx: &Ctx, records: &[SeriesData]) {
     }
 }
 
-/// The mode a block's actions run in: the global switch over its own.
-fn block_mode(ctx: &Ctx, loaded: &Loaded, policy: &str) -> Mode {
-    if ctx.options.mode == RulesMode::DryRun {
-        return Mode::DryRun;
+/// The mode an action runs in: watch's switch over the block's own (which
+/// the decision carries).
+fn mode_of(ctx: &Ctx, event: &ActionEvent) -> Mode {
+    match ctx.options.mode {
+        RulesMode::DryRun => Mode::DryRun,
+        RulesMode::Auto => event.mode,
     }
-    loaded
-        .files
-        .iter()
-        .flat_map(|f| &f.items)
-        .find_map(|i| match i {
-            Item::Remediate(r) if r.name.name == policy => r.mode.map(|m| m.0),
-            Item::Maintenance(m) if m.name.name == policy => m.mode.map(|m| m.0),
-            _ => None,
-        })
-        .unwrap_or(Mode::Auto)
 }
 
 /// The action a decision carries out, its timeout and the escalation to
@@ -730,7 +722,7 @@ fn decide(ctx: &Ctx, loaded: &Loaded, event: ActionEvent) -> Option<Run> {
             return None;
         }
     };
-    if block_mode(ctx, loaded, &intent.event.policy) == Mode::DryRun {
+    if mode_of(ctx, &intent.event) == Mode::DryRun {
         finish(ctx, &intent, &result(Outcome::DryRun, "dry run".into()));
         return None;
     }
