@@ -1259,3 +1259,37 @@ fn describe_health(h: &Health) {
         h.describe(name, help);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_align_on_multiples_of_the_step_since_the_epoch() {
+        assert_eq!(next_aligned(60_000, 60_000), 60_000);
+        assert_eq!(next_aligned(60_001, 60_000), 120_000);
+        assert_eq!(next_aligned(-1, 15_000), 0);
+        assert_eq!(next_aligned(-15_001, 15_000), -15_000);
+    }
+
+    #[test]
+    fn loading_refuses_errors_and_keeps_warnings() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.rules");
+        std::fs::write(&good, "evaluate every 10s\nrecord two = vector(2)\n").unwrap();
+        let loaded = load(std::slice::from_ref(&good)).unwrap();
+        assert_eq!(loaded.step_ms(), 10_000);
+        assert_eq!(loaded.sources[0].0, good);
+        let bad = dir.path().join("bad.rules");
+        std::fs::write(&bad, "alert A {\n  when nosuchfn(up) > 1\n}\n").unwrap();
+        match load(&[good, bad]) {
+            Err(WatchError::Rules(d)) => {
+                let text = WatchError::Rules(d).to_string();
+                assert!(text.contains("bad.rules:2:"), "{text}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = load(&[dir.path().join("missing.rules")]).unwrap_err();
+        assert!(e.to_string().contains("missing.rules"), "{e}");
+    }
+}

@@ -522,3 +522,47 @@ fn alertmanager_receives_the_firing_alerts() {
     );
     assert!(watch.stop().success());
 }
+
+/// A script that fails: the block's escalation runs, once for the episode,
+/// and the journal says both.
+#[test]
+fn a_failed_action_escalates_once() {
+    use std::os::unix::fs::PermissionsExt;
+    let test = "watch_rules::a_failed_action_escalates_once";
+    let Some((_target, target_port)) = start_prom_target(test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let failing = dir.path().join("fail.sh");
+    fs::write(&failing, "#!/bin/sh\necho 'cannot restart' >&2\nexit 3\n").unwrap();
+    fs::set_permissions(&failing, fs::Permissions::from_mode(0o755)).unwrap();
+    let out = dir.path().join("paged.txt");
+    let page = recording_script(dir.path(), &out);
+    let rules = format!(
+        "{WARM_RULES}\nremediate CoolDown {{\n  on       Warm\n  where    room == \"x\"\n  do       exec \"{}\"\n  cooldown 1h\n  escalate exec \"{} paged {{{{room}}}}\"\n}}\n",
+        failing.display(),
+        page.display()
+    );
+    let (watch, _) = watch_with_rules(dir.path(), target_port, &rules, &[]);
+    wait_for("the escalation to run", Duration::from_secs(40), || {
+        fs::read_to_string(&out).is_ok_and(|t| t.contains("alert="))
+    });
+    let store = dir.path().join("store");
+    wait_for(
+        "both results in the journal",
+        Duration::from_secs(20),
+        || journal_lines(&store, "\"result\"").len() >= 2,
+    );
+    let failed = journal_lines(&store, "\"failed\"");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0].contains("cannot restart"),
+        "the stderr is kept: {failed:?}"
+    );
+    assert!(!journal_lines(&store, "escalated").is_empty());
+    std::thread::sleep(Duration::from_secs(3));
+    let paged = fs::read_to_string(&out).unwrap();
+    assert_eq!(paged.matches("alert=").count(), 1, "{paged:?}");
+    assert!(paged.starts_with("paged\nx\n"), "{paged:?}");
+    assert!(watch.stop().success());
+}
