@@ -975,7 +975,7 @@ async fn webhook(ctx: &Ctx, run: &Run, url: &str) -> ActionResult {
         super::alerting::generator_url(&ctx.options.external_url),
     );
     let message = WebhookMessage::new(
-        "mcpops",
+        &event.policy,
         &["alertname"],
         vec![WebhookAlert::from_postable(&alert, now)],
         &ctx.options.external_url,
@@ -1032,7 +1032,7 @@ async fn notify(ctx: &Ctx, event: &ActionEvent, text: &str) -> ActionResult {
     } else if let Some(url) = &ctx.options.notify_webhook {
         let alert = notify_alert(ctx, event, text);
         let message = WebhookMessage::new(
-            "mcpops",
+            &event.policy,
             &["alertname"],
             vec![WebhookAlert::from_postable(&alert, crate::time::now_ms())],
             &ctx.options.external_url,
