@@ -394,9 +394,15 @@ impl RuleLoop {
     pub async fn run(self) {
         let mut stop = self.ctx.shared.shutdown.clone();
         let mut hangup = Hangup::new();
+        // The actions running: on stop they get watch's grace period to
+        // finish (and journal their results); past it they are dropped with
+        // this loop, and their intents read back as `unknown`.
+        let mut actions = tokio::task::JoinSet::new();
         loop {
+            // Reap the actions that finished.
+            while actions.try_join_next().is_some() {}
             let wait = {
-                let core = self.core.lock().expect("the rule core");
+                let core = lock(&self.core);
                 let step = core.loaded.step_ms();
                 let due = core.live.as_ref().map_or(0, LiveRules::next_step)
                     + self.ctx.options.offset.as_millis() as i64;
@@ -405,22 +411,27 @@ impl RuleLoop {
                 (due - crate::time::now_ms()).clamp(0, step) as u64
             };
             let mut forced = false;
+            let mut stopping = false;
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
                 _ = hangup.recv() => forced = true,
-                _ = stop.wait_for(|s| *s) => return,
+                _ = stop.wait_for(|s| *s) => stopping = true,
+            }
+            if stopping {
+                while actions.join_next().await.is_some() {}
+                return;
             }
             let ctx = self.ctx.clone();
             let core = self.core.clone();
             let ticked = tokio::task::spawn_blocking(move || {
-                let mut core = core.lock().expect("the rule core");
+                let mut core = lock(&core);
                 tick(&ctx, &mut core, forced)
             })
             .await;
             match ticked {
                 Ok(out) => {
                     for run in out.runs {
-                        tokio::spawn(carry_out(self.ctx.clone(), run));
+                        actions.spawn(carry_out(self.ctx.clone(), run));
                     }
                     if out.changed {
                         self.ctx.state.changed.notify_one();
@@ -433,6 +444,12 @@ impl RuleLoop {
             }
         }
     }
+}
+
+/// The core, even after a step panicked while holding it (the panic is
+/// logged; the next step goes on from the state it left).
+fn lock(core: &Mutex<Core>) -> std::sync::MutexGuard<'_, Core> {
+    core.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// SIGHUP, where there is one.
@@ -1291,5 +1308,91 @@ mod tests {
         }
         let e = load(&[dir.path().join("missing.rules")]).unwrap_err();
         assert!(e.to_string().contains("missing.rules"), "{e}");
+    }
+
+    /// A journal write that fails stops every action from then on and
+    /// raises the audit alert; evaluation goes on.
+    #[test]
+    fn a_failed_journal_write_fails_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        let rules = dir.path().join("r.rules");
+        std::fs::write(
+            &rules,
+            "evaluate every 1s\nalert Down {\n  when vector(1) > 0\n}\nremediate Restart {\n  on Down\n  do exec \"true\"\n}\n",
+        )
+        .unwrap();
+        let (_stop, stopped) = tokio::sync::watch::channel(false);
+        let shared = Shared {
+            store: Arc::new(
+                crate::store::LiveStore::open(&store, crate::store::LiveOptions::default())
+                    .unwrap(),
+            ),
+            health: Arc::new(Health::new()),
+            targets: Arc::new(super::super::targets::Targets::new()),
+            shutdown: stopped,
+        };
+        let loaded = load(std::slice::from_ref(&rules)).unwrap();
+        let options = RulesOptions {
+            offset: Duration::ZERO,
+            mode: RulesMode::Auto,
+            max_samples: 1_000_000,
+            store_root: store.clone(),
+            alertmanagers: Vec::new(),
+            notify_webhook: None,
+            resend: Duration::from_secs(60),
+            external_url: "http://127.0.0.1:9464".into(),
+        };
+        let state = Arc::new(RulesState::default());
+        let log = Log {
+            quiet: true,
+            terminal: false,
+        };
+        let rule_loop = RuleLoop::start(
+            shared.clone(),
+            WatchConfig::default(),
+            loaded.clone(),
+            options,
+            state.clone(),
+            log,
+        )
+        .unwrap();
+        let ctx = &rule_loop.ctx;
+        let event = ActionEvent {
+            time: 60_000,
+            policy: "Restart".into(),
+            kind: EventKind::Run,
+            trigger: "Down".into(),
+            labels: vec![("severity".into(), "warning".into())],
+            action: "exec \"true\"".into(),
+            episode: Some(0),
+            value: 1.0,
+            mode: Mode::Auto,
+            approved_by: None,
+        };
+        // Writable: the intent is journaled and the action is to run.
+        assert!(decide(ctx, &loaded, event.clone()).is_some());
+        audit_failed(ctx, "No space left on device");
+        let mut later = event.clone();
+        later.time = 120_000;
+        assert!(decide(ctx, &loaded, later).is_none(), "nothing runs");
+        let journal = crate::remediate::journal::read(&store).unwrap();
+        assert_eq!(journal.entries.len(), 1, "no intent after the failure");
+        assert_eq!(
+            shared.health.get("mcpops_watch_audit_writable", &[]),
+            Some(0.0)
+        );
+        let mut core = lock(&rule_loop.core);
+        assert!(
+            publish(ctx, &mut core, None, Duration::ZERO),
+            "the alert is news"
+        );
+        let alerts = state.published().alerts;
+        let audit = alerts.iter().find(|a| a.name == AUDIT_ALERT).unwrap();
+        assert_eq!(audit.state, AlertState::Firing);
+        assert!(
+            audit.annotations[0].1.contains("No space left on device"),
+            "{audit:?}"
+        );
     }
 }
