@@ -393,3 +393,173 @@ pub fn warmup_ms(files: &[RuleFile]) -> i64 {
     let reads = super::plan::Plan::new(&exprs).lookback_ms();
     hold + reads + LOOKBACK_MS + FLAP_WINDOW_MS
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::source::MemorySource;
+    use crate::model::SeriesKey;
+
+    const MIN: i64 = 60_000;
+
+    fn series(metric: &str, server: &str, values: impl Fn(i64) -> f64) -> SeriesData {
+        SeriesData {
+            key: SeriesKey::new(metric, vec![("server".into(), server.into())]),
+            timestamps: (0..200).map(|m| m * MIN).collect(),
+            values: (0..200).map(values).collect(),
+        }
+    }
+
+    const RULES: &str = r#"
+record server:cpu = max(cpu) by (server)
+
+alert Hot {
+  when     server:cpu > 0.9
+  for      2m
+  severity warning
+  labels   { team = "{{server}}-team" }
+  summary  "{{server}} at {{value}}"
+  runbook  "https://runbooks.example/hot?server={{server}}"
+}
+
+alert Down {
+  when     up == 0
+  severity critical
+}
+
+alert Broken {
+  when     1
+}
+
+suppress Hot while Down
+"#;
+
+    #[test]
+    fn alerts_and_rules_as_watch_serves_them() {
+        let files = vec![crate::dsl::parse_str(RULES, "hot.rules").expect("parses")];
+        // Hot from 100m to 129m; server a is down from 110m to 114m.
+        let source = MemorySource::new(vec![
+            series(
+                "cpu",
+                "a",
+                |m| if (100..130).contains(&m) { 0.95 } else { 0.2 },
+            ),
+            series(
+                "up",
+                "a",
+                |m| if (110..115).contains(&m) { 0.0 } else { 1.0 },
+            ),
+        ]);
+        let mut live = LiveRules::start(
+            files,
+            &source,
+            101 * MIN,
+            MIN,
+            &[],
+            &Approvals::new(),
+            crate::engine::budget::DEFAULT_MAX_SAMPLES,
+        )
+        .expect("start");
+        assert!(warmup_ms(live.files()) >= FLAP_WINDOW_MS + 2 * MIN + LOOKBACK_MS);
+        // The warm-up saw the condition at 100m: pending, not yet firing.
+        let views = live.alerts();
+        assert_eq!(views.len(), 1);
+        assert_eq!(views[0].state(), "pending");
+        assert_eq!(views[0].episode.active_at, 100 * MIN);
+
+        let step_to = |live: &mut LiveRules, t: i64| {
+            while live.next_step() <= t {
+                let out = live.step(&source, &Approvals::new()).expect("step");
+                assert_eq!(out.records.len(), 1, "one record series");
+                assert_eq!(out.records[0].timestamps, [out.t]);
+            }
+        };
+        step_to(&mut live, 105 * MIN);
+        let hot = live.alerts();
+        assert_eq!(hot.len(), 1);
+        assert_eq!(hot[0].state(), "firing");
+        assert_eq!(hot[0].episode.fired_at, Some(102 * MIN));
+        assert!(!hot[0].suppressed);
+        assert_eq!(
+            hot[0].annotations,
+            vec![
+                (
+                    "runbook".to_string(),
+                    "https://runbooks.example/hot?server=a".to_string()
+                ),
+                ("summary".to_string(), "a at 0.95".to_string()),
+            ]
+        );
+        assert_eq!(hot[0].episode.label("team"), Some("a-team"));
+
+        // Down from 110m: Hot is held back while it fires.
+        step_to(&mut live, 112 * MIN);
+        let views = live.alerts();
+        let hot = views
+            .iter()
+            .find(|v| v.episode.alert == "Hot")
+            .expect("hot");
+        assert!(hot.suppressed && hot.state() == "firing");
+        step_to(&mut live, 116 * MIN);
+        let views = live.alerts();
+        let hot = views
+            .iter()
+            .find(|v| v.episode.alert == "Hot")
+            .expect("hot");
+        assert!(!hot.suppressed, "Down resolved at 115m");
+        let down = views
+            .iter()
+            .find(|v| v.episode.alert == "Down")
+            .expect("down");
+        assert_eq!(down.state(), "resolved");
+        assert_eq!(down.episode.ended_at, Some(115 * MIN));
+
+        // Resolved alerts stay listed for 15 minutes.
+        step_to(&mut live, 129 * MIN + 15 * MIN);
+        let views = live.alerts();
+        assert!(views.iter().all(|v| v.episode.alert != "Down"), "{views:?}");
+        let hot = views
+            .iter()
+            .find(|v| v.episode.alert == "Hot")
+            .expect("hot");
+        assert_eq!(hot.state(), "resolved");
+        assert_eq!(hot.episode.ended_at, Some(130 * MIN));
+        step_to(&mut live, 130 * MIN + 15 * MIN);
+        assert!(live.alerts().is_empty());
+
+        // The rules: kinds, queries, health; the broken one says why.
+        step_to(&mut live, 150 * MIN);
+        let rules = live.rules();
+        let names: Vec<(&str, RuleKind, &str)> = rules
+            .iter()
+            .map(|r| (r.name.as_str(), r.kind, r.health()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("server:cpu", RuleKind::Record, "ok"),
+                ("Hot", RuleKind::Alert, "ok"),
+                ("Down", RuleKind::Alert, "ok"),
+                ("Broken", RuleKind::Alert, "err"),
+            ]
+        );
+        let hot = &rules[1];
+        assert_eq!(hot.query, "server:cpu > 0.9");
+        assert_eq!(hot.for_ms, 2 * MIN);
+        assert_eq!(hot.file, "hot.rules");
+        assert!(
+            hot.labels
+                .contains(&("team".into(), "{{server}}-team".into()))
+        );
+        assert!(hot.labels.contains(&("severity".into(), "warning".into())));
+        assert_eq!(hot.last_evaluation, Some(150 * MIN));
+        assert!(
+            rules[3]
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("plain number")),
+            "{:?}",
+            rules[3].last_error
+        );
+    }
+}

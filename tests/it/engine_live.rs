@@ -133,6 +133,9 @@ fn sorted(mut v: Vec<ActionEvent>) -> Vec<ActionEvent> {
 
 type EpisodeKey = (String, Vec<(String, String)>, i64);
 
+/// A record's sample: step, metric, labels, value.
+type RecordSample = (i64, String, Vec<(String, String)>, f64);
+
 fn key(e: &Episode) -> EpisodeKey {
     (e.alert.clone(), e.labels.clone(), e.active_at)
 }
@@ -241,7 +244,7 @@ fn compare<'s>(source: &dyn Source, step_source: &dyn Fn(i64, i64) -> Box<dyn So
     };
     note(&live, &mut seen);
     let mut decisions: Vec<(i64, ActionEvent)> = Vec::new();
-    let mut records: Vec<(i64, String, Vec<(String, String)>, f64)> = Vec::new();
+    let mut records: Vec<RecordSample> = Vec::new();
     let mut firing_before_restart = None;
     let restart_at = first_live + 150 * MIN;
     while live.next_step() <= end {
@@ -397,4 +400,99 @@ fn compare<'s>(source: &dyn Source, step_source: &dyn Fn(i64, i64) -> Box<dyn So
         after, expected,
         "after a restart, the same decisions, none twice"
     );
+}
+
+/// `watch` evaluates each step alone (a grid of one step); a backtest
+/// evaluates a whole period. Every `expect value(...)` expression of the
+/// rule-language corpus, over its test block's series, gives at each step
+/// of a range what it gives evaluated at that step alone.
+#[test]
+fn one_step_evaluation_equals_the_range_at_that_step() {
+    use mcpops::dsl::ast::ExpectTarget;
+    use mcpops::dsl::constants::Constants;
+    use mcpops::engine::testrun::series_from_notation;
+    use mcpops::engine::{Evaluator, Value};
+
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lang");
+    let mut compared = 0usize;
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/lang")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rules"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        let text = std::fs::read_to_string(&path).expect("read");
+        let file = parse_str(&text, &path.display().to_string()).expect("parses");
+        let consts = Constants::resolve(&file);
+        let step = file.step_ms();
+        for t in file.tests() {
+            let interval = t.interval.as_ref().map_or(MIN, |d| d.ms);
+            let source = MemorySource::new(
+                t.series
+                    .iter()
+                    .map(|s| {
+                        series_from_notation(
+                            &s.selector,
+                            s.points.as_deref().unwrap_or(&[]),
+                            interval,
+                        )
+                    })
+                    .collect(),
+            );
+            let last = t.expects.iter().map(|e| e.at.ms).max().unwrap_or(0);
+            let grid = Grid::range(0, last, step);
+            for e in &t.expects {
+                let ExpectTarget::Value(expr) = &e.target else {
+                    continue;
+                };
+                let expr = expr.with_constants(&consts);
+                let Ok(range) = Evaluator::new(&source, grid).eval(&expr) else {
+                    continue;
+                };
+                // Every step of the range (a few per expression, to keep it quick).
+                for k in (0..grid.n).step_by((grid.n / 8).max(1)) {
+                    let t = grid.time(k);
+                    let one = Grid {
+                        start: t,
+                        step,
+                        n: 1,
+                    };
+                    let at = Evaluator::new(&source, one)
+                        .eval(&expr)
+                        .unwrap_or_else(|err| {
+                            panic!("{}:{}: at {t}: {err}", path.display(), e.span.line)
+                        });
+                    let values = |v: &Value, k: usize| -> Vec<(Vec<(String, String)>, u64)> {
+                        let mut out: Vec<_> = match v {
+                            Value::Scalar(x) => vec![(Vec::new(), x.to_bits())],
+                            Value::Vector(s) => s
+                                .iter()
+                                .filter_map(|s| s.at(k).map(|x| (s.labels.clone(), x.to_bits())))
+                                .collect(),
+                        };
+                        out.sort();
+                        out
+                    };
+                    let (want, got) = (values(&range, k), values(&at, 0));
+                    let same = want.len() == got.len()
+                        && want.iter().zip(&got).all(|(a, b)| {
+                            let (x, y) = (f64::from_bits(a.1), f64::from_bits(b.1));
+                            a.0 == b.0
+                                && (x.to_bits() == y.to_bits()
+                                    || (x - y).abs() <= 1e-9 * x.abs().max(y.abs()))
+                        });
+                    assert!(
+                        same,
+                        "{}:{}: `{}` at {t}: the range gives {want:?}, the step alone {got:?}",
+                        path.display(),
+                        e.span.line,
+                        mcpops::dsl::format::render(&expr)
+                    );
+                    compared += 1;
+                }
+            }
+        }
+    }
+    assert!(compared > 1000, "{compared} comparisons");
 }
