@@ -848,7 +848,7 @@ async fn carry_out(ctx: Arc<Ctx>, run: Run) {
     let Some(escalate) = run.escalate else {
         return;
     };
-    let Some(escalation) = escalation_for(&ctx, &run.intent.event, escalate) else {
+    let Some(escalation) = escalation_for(&ctx, &run.intent.event, escalate, run.timeout) else {
         return;
     };
     // The escalation of a failure is a decision like any other: an intent
@@ -890,6 +890,7 @@ fn escalation_for(
     ctx: &Ctx,
     failed: &ActionEvent,
     escalate: Action,
+    timeout: Duration,
 ) -> Option<(ActionEvent, Prepared, Duration)> {
     let published = ctx.state.published();
     // The episode: the alert instance with the decision's labels.
@@ -930,7 +931,8 @@ fn escalation_for(
             return None;
         }
     };
-    Some((event, prepared, exec::DEFAULT_TIMEOUT))
+    // The block's timeout holds for its escalation too.
+    Some((event, prepared, timeout))
 }
 
 /// Runs an action and says how it ended.
@@ -1100,7 +1102,12 @@ fn reload(ctx: &Ctx, core: &mut Core, forced: bool) {
     let paths = match ctx.config.rule_paths() {
         Ok(p) => p,
         Err(e) => {
-            refuse(ctx, core, Vec::new(), &e.to_string());
+            // The error stands for the texts: logged once until it changes.
+            let why = e.to_string();
+            let texts = vec![(PathBuf::new(), why.clone())];
+            if forced || core.refused.as_ref() != Some(&texts) {
+                refuse(ctx, core, texts, &why);
+            }
             return;
         }
     };
