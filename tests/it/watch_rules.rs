@@ -566,3 +566,53 @@ fn a_failed_action_escalates_once() {
     assert!(paged.starts_with("paged\nx\n"), "{paged:?}");
     assert!(watch.stop().success());
 }
+
+/// A restart on the same store: the alert is firing again from the first
+/// answer (replayed from history, not pending for its `for`), and the action
+/// that ran before is not run again.
+#[test]
+fn a_restart_brings_the_alert_back_firing_and_runs_nothing_twice() {
+    let test = "watch_rules::a_restart_brings_the_alert_back_firing_and_runs_nothing_twice";
+    let Some((_target, target_port)) = start_prom_target(test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ran.txt");
+    let script = recording_script(dir.path(), &out);
+    let rules = remediation_rules(&script).replace(
+        "  severity critical\n",
+        "  for      3s\n  severity critical\n",
+    );
+    let (watch, _) = watch_with_rules(dir.path(), target_port, &rules, &[]);
+    wait_for("the script to run", Duration::from_secs(40), || {
+        fs::read_to_string(&out).is_ok_and(|t| t.contains("alert="))
+    });
+    assert!(watch.stop().success());
+
+    let (watch, _) = watch_with_rules(dir.path(), target_port, &rules, &[]);
+    // Ready means started: the warm-up replay is done, and no step has been
+    // evaluated for long enough for `for 3s` to pass again.
+    let firing = watch.firing("Warm");
+    assert!(
+        firing.iter().any(|a| a["labels"]["room"] == "x"),
+        "firing at once after the restart: {:?}\n{}",
+        watch.alerts(),
+        watch.log()
+    );
+    let before = watch
+        .metric("mcpops_watch_rule_evaluations_total")
+        .unwrap_or(0.0);
+    wait_for("a few steps", Duration::from_secs(20), || {
+        watch
+            .metric("mcpops_watch_rule_evaluations_total")
+            .unwrap_or(0.0)
+            >= before + 3.0
+    });
+    let ran = fs::read_to_string(&out).unwrap();
+    assert_eq!(
+        ran.matches("alert=").count(),
+        1,
+        "run again after the restart: {ran:?}"
+    );
+    assert!(watch.stop().success());
+}
