@@ -577,11 +577,13 @@ fn tick(ctx: &Ctx, core: &mut Core, forced: bool) -> TickOut {
             Approvals::new()
         }
     };
-    let started = Instant::now();
+    // The last step's evaluation time, as Prometheus shows a group's.
+    let mut took = Duration::ZERO;
     let mut error = None;
     while let Some(live) = core.live.as_mut()
         && live.next_step() <= latest
     {
+        let started = Instant::now();
         let t = live.next_step();
         let stepped = ctx
             .shared
@@ -610,6 +612,7 @@ fn tick(ctx: &Ctx, core: &mut Core, forced: bool) -> TickOut {
                 break;
             }
         };
+        took = started.elapsed();
         append_records(ctx, &output.records);
         for event in output.decisions {
             if let Some(run) = decide(ctx, &core.loaded, event) {
@@ -617,7 +620,7 @@ fn tick(ctx: &Ctx, core: &mut Core, forced: bool) -> TickOut {
             }
         }
     }
-    out.changed = publish(ctx, core, error, started.elapsed());
+    out.changed = publish(ctx, core, error, took);
     out
 }
 
