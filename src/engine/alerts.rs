@@ -331,6 +331,39 @@ impl AlertRun {
         self.keyed_episodes().into_iter().map(|(_, e)| e).collect()
     }
 
+    /// Forgets the series that can no longer change anything: no episode
+    /// now, and none that ended within the flap window before `t` (a new
+    /// episode of theirs starts exactly as it would have). A live run's
+    /// series come and go (sessions, restarts); this keeps its state to the
+    /// series that matter.
+    pub fn forget_idle(&mut self, t: i64) {
+        let idle = |tr: &Tracker| {
+            tr.current.is_none() && tr.last_end.is_none_or(|e| t - e >= FLAP_WINDOW_MS)
+        };
+        if !self.trackers.iter().any(idle) {
+            return;
+        }
+        let mut remap = vec![usize::MAX; self.trackers.len()];
+        let mut kept = Vec::new();
+        let mut seen_at = Vec::new();
+        for (i, tr) in std::mem::take(&mut self.trackers).into_iter().enumerate() {
+            if !idle(&tr) {
+                remap[i] = kept.len();
+                seen_at.push(self.seen_at[i]);
+                kept.push(tr);
+            }
+        }
+        self.trackers = kept;
+        self.seen_at = seen_at;
+        self.index.retain(|_, i| {
+            *i = remap[*i];
+            *i != usize::MAX
+        });
+        for i in &mut self.active {
+            *i = remap[*i];
+        }
+    }
+
     /// Forgets ended episodes that ended before `t` (a live run keeps what
     /// its alerts list needs, not all of history).
     pub fn forget_ended_before(&mut self, t: i64) {
@@ -444,6 +477,67 @@ mod tests {
         assert!(e.pending_at(2 * MIN) && !e.firing_at(2 * MIN));
         assert!(e.firing_at(4 * MIN) && !e.firing_at(5 * MIN));
         assert_eq!(e.label("severity"), Some("critical"));
+    }
+
+    #[test]
+    fn resolve_when_holds_a_firing_alert_until_it_gives_one_or_nothing() {
+        let a = alert("alert A {\n  when x > 1\n  resolve when x < 0.5\n}\n");
+        let mut run = AlertRun::new(&a);
+        let s = run.intern(&vec![("server".into(), "a".into())]);
+        let other = run.intern(&vec![("server".into(), "b".into())]);
+        assert_ne!(s, other);
+        assert_eq!(run.intern(&vec![("server".into(), "a".into())]), s);
+        // Pending ignores resolve: with `for` 0 it fires at once, so step
+        // through the states of a firing alert.
+        run.step(0, &[(s, 2.0)], &|_| None);
+        // Condition gone, resolve gives 0: still firing.
+        run.step(MIN, &[], &|_| Some(0.0));
+        run.step(2 * MIN, &[], &|_| Some(0.0));
+        assert_eq!(run.current().count(), 1);
+        // Resolve gives 1: resolved.
+        run.step(3 * MIN, &[], &|_| Some(1.0));
+        assert_eq!(run.current().count(), 0);
+        // Again, and this time the data is gone (no resolve result).
+        run.step(4 * MIN, &[(s, 2.0)], &|_| Some(0.0));
+        run.step(5 * MIN, &[], &|_| None);
+        let eps = run.keyed_episodes();
+        assert_eq!(
+            eps.iter()
+                .map(|(k, e)| (*k, e.fired_at, e.ended_at))
+                .collect::<Vec<_>>(),
+            [
+                (0, Some(0), Some(3 * MIN)),
+                (1, Some(4 * MIN), Some(5 * MIN))
+            ]
+        );
+        assert_eq!(eps[1].1.flaps, 1, "ended less than an hour before");
+        // Series b never did anything; a ended at 5m: kept for flaps until 65m.
+        run.forget_idle(6 * MIN);
+        assert_eq!(run.trackers.len(), 1);
+        run.forget_idle(65 * MIN);
+        assert!(run.trackers.is_empty() && run.index.is_empty());
+        let s = run.intern(&vec![("server".into(), "a".into())]);
+        run.step(66 * MIN, &[(s, 2.0)], &|_| None);
+        let (serial, e) = run.keyed_episodes().pop().expect("episode");
+        assert_eq!((serial, e.flaps), (2, 0));
+    }
+
+    #[test]
+    fn suppressed_stretches_open_close_and_end_with_the_episode() {
+        let a = alert("alert A {\n  when x > 1\n}\n");
+        let mut run = AlertRun::new(&a);
+        let s = run.intern(&vec![("server".into(), "a".into())]);
+        for m in 0..6 {
+            run.step(m * MIN, &[(s, 2.0)], &|_| None);
+            run.set_suppressed(s, m * MIN, (1..3).contains(&m) || m >= 4);
+        }
+        run.step(6 * MIN, &[], &|_| None);
+        let e = &run.episodes()[0];
+        assert_eq!(
+            e.suppressed,
+            [(MIN, Some(3 * MIN)), (4 * MIN, Some(6 * MIN))]
+        );
+        assert!(!e.suppressed_at(0) && e.suppressed_at(2 * MIN) && !e.suppressed_at(3 * MIN));
     }
 
     #[test]

@@ -22,6 +22,10 @@ use crate::remediate::decide::{ActionEvent, Approvals};
 use crate::store::SeriesData;
 use serde::Serialize;
 
+/// The longest warm-up [`LiveRules::start`] replays to find where an alert
+/// that was already active began.
+pub const MAX_WARMUP_MS: i64 = 7 * 24 * 60 * 60_000;
+
 /// How long a resolved alert is still listed (and resent to Alertmanager).
 pub const RESOLVED_KEPT_MS: i64 = 15 * 60_000;
 
@@ -33,7 +37,9 @@ pub struct StepOutput {
     /// The `record` rules' samples at `t`, for the live store.
     pub records: Vec<SeriesData>,
     /// The decisions made at `t`, in order: the journal records them all;
-    /// `Run` and `Escalated` ones are carried out.
+    /// `Run` and `Escalated` ones are carried out. A remediation's
+    /// `episode` names its alert episode for as long as these rules run
+    /// (until the next [`LiveRules::start`]), not an index.
     pub decisions: Vec<ActionEvent>,
 }
 
@@ -153,7 +159,10 @@ impl LiveRules {
     /// decisions the journal holds (runs, `unknown` ones included, count
     /// against limits; a decision already there is not made again). The
     /// decisions of the warm-up are history: they change the state (a
-    /// cooldown that started then still runs) and are not returned.
+    /// cooldown that started then still runs) and are not returned. An
+    /// alert active since before the warm-up comes back with the warm-up's
+    /// start as its own unless `source` reaches further back (see
+    /// [`LiveRules::start_reaching_back`]).
     pub fn start(
         files: Vec<RuleFile>,
         source: &dyn Source,
@@ -163,20 +172,68 @@ impl LiveRules {
         approvals: &Approvals,
         max_samples: u64,
     ) -> Result<LiveRules, EngineError> {
+        Self::start_reaching_back(
+            files,
+            &|_, _| Ok(Box::new(Lent(source))),
+            first_step,
+            step_ms,
+            past,
+            approvals,
+            max_samples,
+        )
+    }
+
+    /// [`LiveRules::start`], with a source for each warm-up it replays:
+    /// `source_for(from, to)` must serve the steps `from..=to` (plus the
+    /// rules' lookback, [`LiveRules::plan`]). When an alert is active from
+    /// the first step of the warm-up it may have started before: the
+    /// warm-up is replayed from four times as far back, and so on up to
+    /// [`MAX_WARMUP_MS`], so that the alert comes back with its own start
+    /// and the decisions made for it are not taken for new ones.
+    pub fn start_reaching_back<'s>(
+        files: Vec<RuleFile>,
+        source_for: &dyn Fn(i64, i64) -> Result<Box<dyn Source + 's>, EngineError>,
+        first_step: i64,
+        step_ms: i64,
+        past: &[ActionEvent],
+        approvals: &Approvals,
+        max_samples: u64,
+    ) -> Result<LiveRules, EngineError> {
         let step_ms = step_ms.max(1);
         let warmup = warmup_ms(&files);
-        let steps = (warmup + step_ms - 1) / step_ms;
-        let mut state = RuleState::new(&files);
-        state.seed(past);
-        let mut history = RecordHistory::default();
-        let mut health = Health::default();
-        if steps > 0 {
-            let grid =
-                Grid::checked_range(first_step - steps * step_ms, first_step - step_ms, step_ms)?;
-            let ev = evaluate(&files, source, grid, max_samples, Some(&mut history));
-            state.advance(&ev, approvals);
-            health.note(grid.end(), &ev, &files);
-        }
+        let mut steps = (warmup + step_ms - 1) / step_ms;
+        // An alert active since the first step of the warm-up may have
+        // started before it: replay further back (up to a week) until no
+        // episode is cut off, so that it comes back with its own start and
+        // its decisions are not taken for new ones.
+        let (state, mut history, health) = loop {
+            let mut state = RuleState::new(&files);
+            state.seed(past);
+            let mut history = RecordHistory::default();
+            let mut health = Health::default();
+            let from = first_step - steps * step_ms;
+            if steps > 0 {
+                let grid = Grid::checked_range(from, first_step - step_ms, step_ms)?;
+                let source = source_for(from, grid.end())?;
+                let ev = evaluate(
+                    &files,
+                    source.as_ref(),
+                    grid,
+                    max_samples,
+                    Some(&mut history),
+                );
+                state.advance(&ev, approvals);
+                health.note(grid.end(), &ev, &files);
+            }
+            let cut_off = state
+                .alerts()
+                .iter()
+                .any(|a| a.current().any(|(_, e)| e.active_at == from));
+            if !cut_off || steps == 0 || steps * step_ms >= MAX_WARMUP_MS {
+                break (state, history, health);
+            }
+            steps = (steps * 4).min((MAX_WARMUP_MS + step_ms - 1) / step_ms);
+        };
         history.forget_before(first_step - warmup);
         Ok(LiveRules {
             step_ms,
@@ -245,6 +302,7 @@ impl LiveRules {
         self.history.forget_before(t - self.warmup_ms);
         for a in self.state.alerts_mut() {
             a.forget_ended_before(t - RESOLVED_KEPT_MS);
+            a.forget_idle(t);
         }
         self.next_step = t + self.step_ms;
         Ok(StepOutput {
@@ -355,6 +413,21 @@ impl LiveRules {
             }
         }
         out
+    }
+}
+
+/// A source lent to [`LiveRules::start_reaching_back`].
+struct Lent<'a>(&'a dyn Source);
+
+impl Source for Lent<'_> {
+    fn select(
+        &self,
+        metric: &str,
+        matchers: &[crate::model::Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<super::source::Selected, EngineError> {
+        self.0.select(metric, matchers, start_ms, end_ms)
     }
 }
 
@@ -526,6 +599,35 @@ suppress Hot while Down
         assert_eq!(hot.episode.ended_at, Some(130 * MIN));
         step_to(&mut live, 130 * MIN + 15 * MIN);
         assert!(live.alerts().is_empty());
+
+        // A restart long after an alert began firing (more than a warm-up
+        // ago) brings it back with its own start.
+        let long = MemorySource::new(vec![
+            series("cpu", "a", |m| if m >= 10 { 0.95 } else { 0.2 }),
+            series("up", "a", |_| 1.0),
+        ]);
+        let files = live.files().to_vec();
+        assert!(warmup_ms(&files) < 180 * MIN);
+        let again = LiveRules::start(
+            files,
+            &long,
+            190 * MIN,
+            MIN,
+            &[],
+            &Approvals::new(),
+            crate::engine::budget::DEFAULT_MAX_SAMPLES,
+        )
+        .expect("restart");
+        let views = again.alerts();
+        assert_eq!(views.len(), 1);
+        assert_eq!(
+            (
+                views[0].state(),
+                views[0].episode.active_at,
+                views[0].episode.fired_at
+            ),
+            ("firing", 10 * MIN, Some(12 * MIN))
+        );
 
         // The rules: kinds, queries, health; the broken one says why.
         step_to(&mut live, 150 * MIN);

@@ -6,9 +6,11 @@
 //! [`source::Source`], functions over time slide their windows along the
 //! steps ([`range`]), per series or per pooled group in parallel (rayon);
 //! [`histogram`] combines classic histogram buckets across their `le`.
-//! [`replay`] runs a rule set through its alert state machine and plays its
-//! remediation and maintenance blocks as a dry run; [`testrun`] checks `test`
-//! blocks against a replay and [`backtest`] reports one over stored history.
+//! [`state`] is the one step-driven state of a rule set (alert states,
+//! inhibitions, remediation decisions) that a [`replay`] advances over a
+//! period, as a dry run, and [`live`] one step at a time for `watch`;
+//! [`testrun`] checks `test` blocks against a replay and [`backtest`] reports
+//! one over stored history.
 
 pub mod alerts;
 pub mod backtest;

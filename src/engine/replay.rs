@@ -1,8 +1,9 @@
-//! Replaying a rule set over a grid of steps: records first (each one visible
-//! to the rules after it), then alerts through their state machine, then the
-//! remediation and maintenance blocks as a dry run of what their actions
-//! would have done, within their policies' limits. Rule tests and backtests
-//! both run on this.
+//! Replaying a rule set over a grid of steps: every rule evaluated over the
+//! whole grid at once (records first, each one visible to the rules after
+//! it), then the rules' state ([`super::state::RuleState`]: alerts through
+//! their state machine, inhibitions, and the remediation and maintenance
+//! decisions as a dry run) advanced step by step, as `watch` advances it
+//! live ([`super::live`]). Rule tests and backtests both run on this.
 
 use super::EngineError;
 use super::alerts::Episode;

@@ -226,9 +226,9 @@ fn compare<'s>(source: &dyn Source, step_source: &dyn Fn(i64, i64) -> Box<dyn So
     );
 
     let rp = replay(&files, source, grid, DEFAULT_MAX_SAMPLES, &approvals).expect("replay");
-    let mut live = LiveRules::start(
+    let mut live = LiveRules::start_reaching_back(
         files.clone(),
-        step_source(0, first_live - step).as_ref(),
+        &|from, to| Ok(step_source(from, to)),
         first_live,
         step,
         &[],
@@ -355,9 +355,9 @@ fn compare<'s>(source: &dyn Source, step_source: &dyn Fn(i64, i64) -> Box<dyn So
         .filter(|d| d.time < restart_at)
         .cloned()
         .collect();
-    let mut again = LiveRules::start(
+    let mut again = LiveRules::start_reaching_back(
         files.clone(),
-        step_source(restart_at - warmup_ms(&files), restart_at - step).as_ref(),
+        &|from, to| Ok(step_source(from, to)),
         restart_at,
         step,
         &past,
