@@ -256,6 +256,9 @@ fn label_set_string(labels: &Labels) -> String {
     out
 }
 
+/// How long [`post_alerts`] waits for Alertmanager's answer.
+pub const POST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Posts `alerts` to the Alertmanager at `base_url` (`POST
 /// /api/v2/alerts`). The error says the status and the start of the answer,
 /// or why no answer came.
@@ -270,6 +273,8 @@ pub async fn post_alerts(
         .post(&url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .body(body)
+        // An Alertmanager that hangs must not hold the next resend.
+        .timeout(POST_TIMEOUT)
         .send()
         .await
         .map_err(|e| format!("POST {url}: {}", super::webhook::error_chain(&e)))?;
