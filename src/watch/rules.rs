@@ -20,10 +20,11 @@ use super::health::Health;
 use super::{Shared, WatchError};
 use crate::dsl::Diagnostic;
 use crate::dsl::ast::{Action, Item, Mode, RuleFile};
+use crate::engine::EngineError;
 use crate::engine::Labels;
 use crate::engine::live::{AlertView, LiveRules};
 use crate::engine::plan::Plan;
-use crate::engine::source::StoreSource;
+use crate::engine::source::{Source, StoreSource};
 use crate::remediate::action::{self, Prepared};
 use crate::remediate::alertmanager::{self, PostableAlert, WebhookAlert, WebhookMessage};
 use crate::remediate::decide::{ActionEvent, Approvals, EventKind};
@@ -494,20 +495,23 @@ fn next_aligned(t: i64, step: i64) -> i64 {
 /// The rules started at `first`, warmed up over the history they need.
 fn start_live(ctx: &Ctx, loaded: &Loaded, first: i64) -> Result<LiveRules, WatchError> {
     let plan = Plan::new(&crate::engine::replay::rule_expressions(&loaded.files));
-    let warmup = crate::engine::live::warmup_ms(&loaded.files);
+    // One snapshot for every warm-up the start replays (it reaches further
+    // back while an alert is active from the warm-up's first step).
     let snapshot = ctx.shared.store.snapshot()?;
-    let source = StoreSource::new(
-        snapshot,
-        first
-            .saturating_sub(warmup)
-            .saturating_sub(plan.lookback_ms()),
-        first,
-    )
-    .with_plan(&plan);
+    let source_for = |from: i64, to: i64| -> Result<Box<dyn Source>, EngineError> {
+        Ok(Box::new(
+            StoreSource::new(
+                snapshot.clone(),
+                from.saturating_sub(plan.lookback_ms()),
+                to,
+            )
+            .with_plan(&plan),
+        ))
+    };
     let approvals = ctx.journal.approvals().unwrap_or_default();
-    LiveRules::start(
+    LiveRules::start_reaching_back(
         loaded.files.clone(),
-        &source,
+        &source_for,
         first,
         loaded.step_ms(),
         &ctx.journal.past(),
