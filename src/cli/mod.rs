@@ -216,6 +216,29 @@ struct WatchArgs {
     /// Probe an MCP server over Streamable HTTP (repeatable)
     #[arg(long, value_name = "URL")]
     probe_url: Vec<String>,
+    /// Evaluate this rule file live: alerts, records, remediations (repeatable)
+    #[arg(long, value_name = "FILE")]
+    rules: Vec<PathBuf>,
+    /// Run actions (auto: as each block's own mode says) or journal them only (dry-run)
+    /// [default: auto]
+    #[arg(long, value_enum)]
+    mode: Option<WatchMode>,
+    /// Send firing alerts to this Alertmanager, e.g. http://127.0.0.1:9093 (repeatable)
+    #[arg(long, value_name = "URL")]
+    alertmanager: Vec<String>,
+    /// Evaluate steps this far behind the clock, for late samples
+    /// [default: the longest interval plus 5s]
+    #[arg(long, value_name = "DURATION")]
+    offset: Option<String>,
+}
+
+/// `mcpops watch --mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum WatchMode {
+    /// Actions run, unless their block says `mode dry-run`
+    Auto,
+    /// Every action is journaled and none runs
+    DryRun,
 }
 
 #[derive(Args)]

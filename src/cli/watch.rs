@@ -5,9 +5,9 @@
 
 use super::error::CliError;
 use super::shared::duration_arg;
-use super::{Context, WatchArgs};
+use super::{Context, WatchArgs, WatchMode};
 use mcpops::store::Store;
-use mcpops::watch::config::{Flags, WatchConfig, split_command};
+use mcpops::watch::config::{Flags, RulesMode, WatchConfig, split_command};
 use mcpops::watch::{RunOptions, WatchError};
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -28,6 +28,12 @@ pub(super) fn run(ctx: &Context, args: WatchArgs) -> Result<(), CliError> {
         .iter()
         .map(|line| split_command(line).map_err(|e| CliError::usage(format!("--probe-cmd: {e}"))))
         .collect::<Result<Vec<_>, _>>()?;
+    let offset = args
+        .offset
+        .as_deref()
+        .map(|t| duration_arg("--offset", t))
+        .transpose()?
+        .map(|ms| Duration::from_millis(ms as u64));
     let config = file
         .apply_flags(Flags {
             store: ctx.store_flag.clone(),
@@ -37,6 +43,13 @@ pub(super) fn run(ctx: &Context, args: WatchArgs) -> Result<(), CliError> {
             otlp: args.otlp,
             probe_cmd,
             probe_url: args.probe_url,
+            rules: args.rules,
+            mode: args.mode.map(|m| match m {
+                WatchMode::Auto => RulesMode::Auto,
+                WatchMode::DryRun => RulesMode::DryRun,
+            }),
+            alertmanager: args.alertmanager,
+            offset,
         })
         .map_err(watch_error)?;
     // The store: --store, else the file's, else $MCPOPS_STORE or the default.

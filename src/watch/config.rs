@@ -40,7 +40,81 @@ pub struct WatchConfig {
     pub scrape: Vec<ScrapeConfig>,
     #[serde(default)]
     pub probe: Vec<ProbeConfig>,
+    #[serde(default)]
+    pub rules: RulesConfig,
+    #[serde(default)]
+    pub alertmanager: AlertmanagerConfig,
+    #[serde(default)]
+    pub notify: NotifyConfig,
+    /// The directory `[rules] files` are relative to: the file's own, so
+    /// that a `watch.toml` names its rules wherever watch is started from.
+    #[serde(skip)]
+    pub base_dir: Option<PathBuf>,
 }
+
+/// `[rules]`: the rule files watch evaluates, and how.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesConfig {
+    /// Paths, or patterns with `*` and `?` in their last component
+    /// (`rules/*.rules`), relative to the `watch.toml`.
+    #[serde(default)]
+    pub files: Vec<String>,
+    /// Steps are evaluated at `now - offset`, so that late samples are in
+    /// [default: the longest scrape or probe interval plus 5s].
+    #[serde(default, with = "duration_opt")]
+    pub offset: Option<Duration>,
+    /// `dry-run` journals every action and runs none [default: auto].
+    pub mode: Option<RulesMode>,
+}
+
+/// Whether actions run for real (`auto`, each block's own `mode` still
+/// applies) or none does (`dry-run`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RulesMode {
+    #[default]
+    Auto,
+    DryRun,
+}
+
+impl RulesMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            RulesMode::Auto => "auto",
+            RulesMode::DryRun => "dry-run",
+        }
+    }
+}
+
+/// `[alertmanager]`: where firing alerts go.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerConfig {
+    /// Each Alertmanager's base URL (`http://127.0.0.1:9093`); alerts go to
+    /// its `/api/v2/alerts`.
+    #[serde(default)]
+    pub urls: Vec<String>,
+    /// How often firing alerts are sent again [default: 1m, as Prometheus's
+    /// `--rules.alert.resend-delay`].
+    #[serde(default, with = "duration_opt")]
+    pub resend: Option<Duration>,
+}
+
+/// `[notify]`: where `notify` actions go when no Alertmanager is configured.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// A URL that gets Alertmanager's webhook payload.
+    pub webhook: Option<String>,
+}
+
+/// How often firing alerts are sent again when `[alertmanager] resend` is not set.
+pub const DEFAULT_RESEND: Duration = Duration::from_secs(60);
+
+/// What the default offset adds to the longest interval: time for a
+/// scrape's samples to be appended.
+pub const OFFSET_MARGIN: Duration = Duration::from_secs(5);
 
 /// `[flush]`: when the live store's head goes into Parquet segments.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -83,6 +157,12 @@ pub struct Flags {
     /// Each `--probe-cmd`, already split into argv.
     pub probe_cmd: Vec<Vec<String>>,
     pub probe_url: Vec<String>,
+    /// `--rules FILE`, added to the file's `[rules] files`.
+    pub rules: Vec<PathBuf>,
+    pub mode: Option<RulesMode>,
+    /// `--alertmanager URL`, added to the file's `[alertmanager] urls`.
+    pub alertmanager: Vec<String>,
+    pub offset: Option<Duration>,
 }
 
 impl WatchConfig {
@@ -92,7 +172,9 @@ impl WatchConfig {
             what: path.display().to_string(),
             source,
         })?;
-        WatchConfig::parse(&text, &path.display().to_string())
+        let mut config = WatchConfig::parse(&text, &path.display().to_string())?;
+        config.base_dir = path.parent().map(Path::to_path_buf);
+        Ok(config)
     }
 
     /// Parses the text of a `watch.toml`; `origin` names it in errors.
@@ -133,6 +215,19 @@ impl WatchConfig {
         if self.flush.samples == Some(0) {
             return bad("flush.samples: must be at least 1".into());
         }
+        for url in self.alertmanager.urls.iter().chain(&self.notify.webhook) {
+            if let Err(e) = check_http_url(url) {
+                return bad(e);
+            }
+        }
+        if self.alertmanager.resend.is_some_and(|d| d.is_zero()) {
+            return bad("alertmanager.resend: must be more than 0s".into());
+        }
+        for pattern in &self.rules.files {
+            if pattern.trim().is_empty() {
+                return bad("rules.files: an empty path".into());
+            }
+        }
         for (i, p) in self.probe.iter().enumerate() {
             if p.command.is_empty() == p.url.is_none() {
                 return bad(format!(
@@ -165,6 +260,27 @@ impl WatchConfig {
                 parse_addr(&v).map_err(|e| WatchError::Config(format!("{flag}: {e}")))?;
                 *slot = Some(v);
             }
+        }
+        for url in &flags.alertmanager {
+            check_http_url(url).map_err(|e| WatchError::Config(format!("--alertmanager: {e}")))?;
+        }
+        self.alertmanager.urls.extend(flags.alertmanager);
+        // Flags' paths are the command line's, relative to the working
+        // directory (the file's are relative to the file): made absolute.
+        let cwd = std::env::current_dir().ok();
+        self.rules.files.extend(flags.rules.iter().map(|p| {
+            match &cwd {
+                Some(cwd) if p.is_relative() => cwd.join(p),
+                _ => p.clone(),
+            }
+            .display()
+            .to_string()
+        }));
+        if flags.mode.is_some() {
+            self.rules.mode = flags.mode;
+        }
+        if flags.offset.is_some() {
+            self.rules.offset = flags.offset;
         }
         self.scrape
             .extend(flags.scrape.iter().map(|u| ScrapeConfig::from_url(u)));
@@ -216,6 +332,129 @@ impl WatchConfig {
     pub fn query_timeout(&self) -> Duration {
         self.limits.query_timeout.unwrap_or(DEFAULT_QUERY_TIMEOUT)
     }
+
+    /// How far behind the clock steps are evaluated: `[rules] offset`, else
+    /// the longest scrape or probe interval plus [`OFFSET_MARGIN`], so that
+    /// a step sees every target's round for it.
+    pub fn rules_offset(&self) -> Duration {
+        if let Some(o) = self.rules.offset {
+            return o;
+        }
+        let default = self.default_interval();
+        let longest = self
+            .scrape
+            .iter()
+            .map(|s| s.interval.unwrap_or(default))
+            .chain(self.probe.iter().map(|p| p.interval.unwrap_or(default)))
+            .max()
+            .unwrap_or(default);
+        longest + OFFSET_MARGIN
+    }
+
+    pub fn rules_mode(&self) -> RulesMode {
+        self.rules.mode.unwrap_or_default()
+    }
+
+    pub fn resend(&self) -> Duration {
+        self.alertmanager.resend.unwrap_or(DEFAULT_RESEND)
+    }
+
+    /// The rule files now: each path as it is, each pattern expanded
+    /// (sorted), relative ones from the `watch.toml`'s directory. A pattern
+    /// that matches nothing, or a path that does not exist, is an error.
+    pub fn rule_paths(&self) -> Result<Vec<PathBuf>, WatchError> {
+        let mut paths = Vec::new();
+        for pattern in &self.rules.files {
+            let path = match &self.base_dir {
+                Some(base) if Path::new(pattern).is_relative() => base.join(pattern),
+                _ => PathBuf::from(pattern),
+            };
+            let found =
+                expand(&path).map_err(|e| WatchError::Config(format!("rules.files: {e}")))?;
+            for p in found {
+                if !paths.contains(&p) {
+                    paths.push(p);
+                }
+            }
+        }
+        Ok(paths)
+    }
+}
+
+/// A URL watch posts to: `http://` (watch sends without TLS).
+fn check_http_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("`{url}`: give an http:// URL (watch posts without TLS)"))?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(format!("`{url}`: the URL has no host"));
+    }
+    Ok(())
+}
+
+/// A path, or the files that match the `*` and `?` of its last component.
+fn expand(path: &Path) -> Result<Vec<PathBuf>, String> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    if !name.contains(['*', '?']) {
+        if !path.is_file() {
+            return Err(format!("{}: no such file", path.display()));
+        }
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if dir.to_string_lossy().contains(['*', '?']) {
+        return Err(format!(
+            "{}: only the file name may hold `*` or `?`",
+            path.display()
+        ));
+    }
+    let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_file())
+        .filter(|e| wildcard(&name, &e.file_name().to_string_lossy()))
+        .map(|e| e.path())
+        .collect();
+    found.sort();
+    if found.is_empty() {
+        return Err(format!("{}: no file matches", path.display()));
+    }
+    Ok(found)
+}
+
+/// Whether `text` matches `pattern`, where `*` is any run of characters
+/// and `?` any one; a leading `.` is matched only by a `.`, as in a shell.
+fn wildcard(pattern: &str, text: &str) -> bool {
+    if text.starts_with('.') && !pattern.starts_with('.') {
+        return false;
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    // Iterative matching with one backtrack point for the last `*`.
+    let (mut i, mut j) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while j < t.len() {
+        if i < p.len() && (p[i] == '?' || p[i] == t[j]) {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == '*' {
+            star = Some((i, j));
+            i += 1;
+        } else if let Some((si, sj)) = star {
+            i = si + 1;
+            j = sj + 1;
+            star = Some((si, sj + 1));
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|&c| c == '*')
 }
 
 /// An address as `HOST:PORT` with a literal IP (`127.0.0.1:9464`,
@@ -441,5 +680,85 @@ url = "http://127.0.0.1:3001/mcp"
         assert!(split_command("\"open").unwrap_err().contains("not closed"));
         assert!(split_command("a \\").unwrap_err().contains("backslash"));
         assert!(split_command("   ").is_err());
+    }
+
+    #[test]
+    fn rules_alertmanager_and_notify_sections() {
+        let dir = std::env::temp_dir().join(format!("mcpops-cfg-rules-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("rules")).unwrap();
+        for f in ["b.rules", "a.rules", ".hidden.rules", "c.txt"] {
+            std::fs::write(dir.join("rules").join(f), "").unwrap();
+        }
+        let toml = dir.join("watch.toml");
+        std::fs::write(
+            &toml,
+            r#"
+interval = "10s"
+[rules]
+files = ["rules/*.rules"]
+mode = "dry-run"
+[alertmanager]
+urls = ["http://127.0.0.1:9093"]
+resend = "30s"
+[notify]
+webhook = "http://127.0.0.1:9999/hook"
+[[scrape]]
+url = "http://127.0.0.1:9100/metrics"
+interval = "20s"
+"#,
+        )
+        .unwrap();
+        let c = WatchConfig::load(&toml).unwrap();
+        assert_eq!(c.rules_mode(), RulesMode::DryRun);
+        assert_eq!(c.resend(), Duration::from_secs(30));
+        // The longest interval (the scrape's 20s) plus the margin.
+        assert_eq!(c.rules_offset(), Duration::from_secs(25));
+        assert_eq!(
+            c.rule_paths().unwrap(),
+            [dir.join("rules/a.rules"), dir.join("rules/b.rules")]
+        );
+        let c = c
+            .apply_flags(Flags {
+                mode: Some(RulesMode::Auto),
+                offset: Some(Duration::from_secs(2)),
+                alertmanager: vec!["http://127.0.0.1:9094".into()],
+                rules: vec![dir.join("rules/c.txt")],
+                ..Flags::default()
+            })
+            .unwrap();
+        assert_eq!(c.rules_mode(), RulesMode::Auto);
+        assert_eq!(c.rules_offset(), Duration::from_secs(2));
+        assert_eq!(c.alertmanager.urls.len(), 2);
+        assert_eq!(c.rule_paths().unwrap().len(), 3);
+
+        let e = WatchConfig::parse("[rules]\nmode = \"sometimes\"\n", "w.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("w.toml:2:8: "), "{e}");
+        let e = WatchConfig::parse("[rules]\nfile = []\n", "w.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("w.toml:2:1: ") && e.contains("file"), "{e}");
+        let e = WatchConfig::parse("[alertmanager]\nurls = [\"https://am\"]\n", "w.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("http:// URL"), "{e}");
+        let e = WatchConfig::parse("[rules]\nfiles = [\"nowhere/*.rules\"]\n", "w.toml")
+            .unwrap()
+            .rule_paths()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nowhere"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn wildcards_match_like_a_shell() {
+        assert!(wildcard("*.rules", "a.rules"));
+        assert!(wildcard("a?c*", "abcdef"));
+        assert!(wildcard("*a*b", "xxaxxb"));
+        assert!(!wildcard("*.rules", "a.rules.bak"));
+        assert!(!wildcard("*.rules", ".a.rules"));
+        assert!(wildcard(".*", ".a"));
     }
 }

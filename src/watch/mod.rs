@@ -8,11 +8,13 @@
 //! [`LiveStore`](crate::store::LiveStore) and reports to [`health::Health`]
 //! (watch's own metrics) and [`targets::Targets`] (each target's last state).
 
+pub mod alerting;
 pub mod api;
 pub mod config;
 pub mod health;
 pub mod otlp;
 pub mod probe;
+pub mod rules;
 pub mod run;
 pub mod scrape;
 pub mod targets;
@@ -55,11 +57,25 @@ pub enum WatchError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+    /// The rule files have errors: every diagnostic, as `mcpops check`
+    /// prints them.
+    #[error("{}", rules_message(.0))]
+    Rules(Vec<crate::dsl::Diagnostic>),
     #[error("{what}: {source}")]
     Io {
         what: String,
         source: std::io::Error,
     },
+}
+
+fn rules_message(diagnostics: &[crate::dsl::Diagnostic]) -> String {
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    let mut text = format!("the rule files have {errors} error(s):");
+    for d in diagnostics {
+        text.push('\n');
+        text.push_str(&d.to_string());
+    }
+    text
 }
 
 /// An error and its causes on one line, `error: cause: cause`, a cause
@@ -85,7 +101,10 @@ impl WatchError {
     /// failure of the machine.
     pub fn is_usage(&self) -> bool {
         match self {
-            WatchError::Config(_) | WatchError::ConfigFile { .. } | WatchError::Bind { .. } => true,
+            WatchError::Config(_)
+            | WatchError::ConfigFile { .. }
+            | WatchError::Bind { .. }
+            | WatchError::Rules(_) => true,
             WatchError::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
             WatchError::Store(_) => false,
         }

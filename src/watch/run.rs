@@ -11,7 +11,7 @@
 use super::config::WatchConfig;
 use super::health::Health;
 use super::targets::{TargetHealth, Targets};
-use super::{Shared, WatchError, api, otlp, probe, scrape};
+use super::{Shared, WatchError, alerting, api, otlp, probe, rules, scrape};
 use crate::store::LiveStore;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -77,6 +77,17 @@ pub async fn run(
     options: RunOptions,
 ) -> Result<(), WatchError> {
     let mut stop_signal = StopSignal::new()?;
+    // Rule files first: one with errors refuses to start before anything
+    // is bound or written.
+    let rule_files = if config.rules.files.is_empty() {
+        None
+    } else {
+        let loaded = rules::load(&config.rule_paths()?)?;
+        for w in &loaded.warnings {
+            options.error(&w.to_string());
+        }
+        Some(loaded)
+    };
     let listen = config.listen_addr()?;
     let otlp_addr = config.otlp_addr()?;
     let listener = bind(listen, options).await?;
@@ -113,6 +124,57 @@ pub async fn run(
     for target in config.probe.iter().cloned() {
         loops.spawn(probe::run(target, interval, shared.clone()));
     }
+    let rules_state = Arc::new(rules::RulesState::default());
+    let external_url = format!("http://{listen}");
+    let log = rules::Log {
+        quiet: options.quiet,
+        terminal: options.terminal,
+    };
+    if let Some(loaded) = rule_files {
+        let rules_options = rules::RulesOptions {
+            offset: config.rules_offset(),
+            mode: config.rules_mode(),
+            max_samples: config.max_samples(),
+            store_root: store_root.clone(),
+            alertmanagers: config.alertmanager.urls.clone(),
+            notify_webhook: config.notify.webhook.clone(),
+            resend: config.resend(),
+            external_url: external_url.clone(),
+        };
+        let (s, c, st) = (shared.clone(), config.clone(), rules_state.clone());
+        let started = tokio::task::spawn_blocking(move || {
+            rules::RuleLoop::start(s, c, loaded, rules_options, st, log)
+        })
+        .await
+        .map_err(|e| WatchError::Config(format!("starting the rules: {e}")))?;
+        let rule_loop = match started {
+            Ok(l) => l,
+            Err(e) => {
+                // The store is open: flush what the journal's refusal left.
+                let _ = shared.store.flush();
+                return Err(e);
+            }
+        };
+        options.info(&format!(
+            "evaluating {} rule file(s) {} behind the clock, actions {}",
+            config.rules.files.len(),
+            crate::time::format_duration_ms(config.rules_offset().as_millis() as i64),
+            config.rules_mode().name()
+        ));
+        loops.spawn(rule_loop.run());
+        if !config.alertmanager.urls.is_empty() {
+            loops.spawn(alerting::run(
+                shared.clone(),
+                rules_state.clone(),
+                alerting::AlertingOptions {
+                    urls: config.alertmanager.urls.clone(),
+                    resend: config.resend(),
+                    external_url: external_url.clone(),
+                },
+                log,
+            ));
+        }
+    }
     loops.spawn(health_loop(shared.clone(), interval, options));
     loops.spawn(log_targets(shared.clone(), options));
 
@@ -124,6 +186,7 @@ pub async fn run(
             .iter()
             .map(|s| (s.url.clone(), s.interval.unwrap_or(interval)))
             .collect::<BTreeMap<_, _>>(),
+        rules: Some(rules_state.clone()),
         ..api::ApiOptions::default()
     };
     let app = api::router_with(shared.clone(), api_options).merge(otlp::router(shared.clone()));
@@ -301,7 +364,7 @@ const HEALTH_HELP: &[(&str, &str)] = &[
 ];
 
 fn describe_health(h: &Health) {
-    for (name, help) in HEALTH_HELP {
+    for (name, help) in HEALTH_HELP.iter().chain(rules::HEALTH_HELP) {
         h.describe(name, help);
     }
 }
@@ -312,7 +375,7 @@ fn health_batch(h: &Health, now_ms: i64) -> crate::model::MemorySink {
     use crate::metadata::{MetricMeta, MetricType, Part, TypeSource};
     use crate::model::SampleSink;
     let mut batch = h.batch(now_ms);
-    for (name, help) in HEALTH_HELP {
+    for (name, help) in HEALTH_HELP.iter().chain(rules::HEALTH_HELP) {
         let (kind, family, part) = match name.strip_suffix("_total") {
             Some(family) => (MetricType::Counter, family, Some(Part::Total)),
             None => (MetricType::Gauge, *name, None),

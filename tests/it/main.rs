@@ -31,3 +31,4 @@ mod scrape;
 mod store;
 mod watch_api;
 mod watch_e2e;
+mod watch_rules;

@@ -16,6 +16,7 @@
 
 pub mod json;
 pub mod params;
+pub mod rules;
 pub mod selector;
 
 use super::Shared;
@@ -51,6 +52,9 @@ pub struct ApiOptions {
     pub max_concurrent_queries: usize,
     /// Each scrape target's interval by URL, for `/api/v1/targets`.
     pub target_intervals: BTreeMap<String, Duration>,
+    /// The rules' alerts and groups, for `/api/v1/alerts` and
+    /// `/api/v1/rules` (empty lists without rules).
+    pub rules: Option<Arc<super::rules::RulesState>>,
 }
 
 impl Default for ApiOptions {
@@ -61,6 +65,7 @@ impl Default for ApiOptions {
             // Prometheus's --query.max-concurrency.
             max_concurrent_queries: 20,
             target_intervals: BTreeMap::new(),
+            rules: None,
         }
     }
 }
@@ -91,6 +96,8 @@ pub fn router_with(shared: Shared, options: ApiOptions) -> Router {
         .route("/api/v1/label/{name}/values", get(label_values))
         .route("/api/v1/metadata", get(metadata))
         .route("/api/v1/targets", get(targets))
+        .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/rules", get(rules_handler))
         .route("/api/v1/status/buildinfo", get(buildinfo))
         .route("/api/v1/{*rest}", any(not_found))
         .route("/-/healthy", get(healthy).head(healthy))
@@ -510,6 +517,29 @@ async fn targets(State(api): State<Arc<Api>>, p: Params) -> Response {
     }
     .await;
     api.finish("/api/v1/targets", answer.map_err(ApiError::from))
+}
+
+impl Api {
+    fn published(&self) -> super::rules::Published {
+        self.options
+            .rules
+            .as_ref()
+            .map(|r| r.published())
+            .unwrap_or_default()
+    }
+}
+
+async fn alerts(State(api): State<Arc<Api>>) -> Response {
+    let data = rules::alerts(&api.published());
+    api.finish("/api/v1/alerts", Ok((data, vec![])))
+}
+
+async fn rules_handler(State(api): State<Arc<Api>>, p: Params) -> Response {
+    let names = p.all("rule_name[]");
+    let answer = rules::rules(&api.published(), p.get("type"), &names)
+        .map(|data| (data, vec![]))
+        .map_err(ApiError::from);
+    api.finish("/api/v1/rules", answer)
 }
 
 /// One target in Prometheus's `activeTargets` shape; a probe's pool is its
