@@ -5,7 +5,7 @@
 //! own webhook payload, the golden file `tests/fixtures/alertmanager/`), and
 //! the journal (crash records, torn and damaged lines, approvals, the lock).
 
-use crate::common::{KillOnDrop, fixtures, free_port, http, wait_for};
+use crate::common::{fixtures, free_port, http, start_alertmanager, wait_for};
 use mcpops::remediate::alertmanager::{
     PostableAlert, Status, WebhookAlert, WebhookMessage, fingerprint, post_alerts,
 };
@@ -616,49 +616,6 @@ fn our_webhook_payload_has_the_keys_of_alertmanagers_saved_one() {
             "alerts[0].{key}"
         );
     }
-}
-
-/// Debian's Alertmanager, on a port of its own, routing everything to the
-/// webhook at `hook_url`; `None` (said loudly) when it is not installed.
-fn start_alertmanager(dir: &Path, hook_url: &str) -> Option<(KillOnDrop, u16)> {
-    let bin = Path::new("/usr/bin/prometheus-alertmanager");
-    if !bin.exists() {
-        eprintln!(
-            "SKIP alertmanager: /usr/bin/prometheus-alertmanager is not installed (apt-get install prometheus-alertmanager)"
-        );
-        return None;
-    }
-    let config = dir.join("alertmanager.yml");
-    fs::write(
-        &config,
-        format!(
-            "route:\n  receiver: sink\n  group_by: ['alertname']\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: sink\n    webhook_configs:\n      - url: '{hook_url}'\n        send_resolved: true\n"
-        ),
-    )
-    .unwrap();
-    let port = free_port();
-    let log = fs::File::create(dir.join("alertmanager.log")).unwrap();
-    let child = std::process::Command::new(bin)
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.path={}", dir.join("data").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--cluster.listen-address=")
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("start alertmanager");
-    let mut guard = KillOnDrop(child);
-    wait_for("alertmanager to be ready", Duration::from_secs(30), || {
-        if let Ok(Some(status)) = guard.0.try_wait() {
-            panic!(
-                "alertmanager exited ({status}):\n{}",
-                fs::read_to_string(dir.join("alertmanager.log")).unwrap_or_default()
-            );
-        }
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-            && http(port, "GET", "/-/ready", None).0 == 200
-    });
-    Some((guard, port))
 }
 
 #[test]

@@ -279,3 +279,50 @@ pub fn wait_watch_ready(child: &mut std::process::Child, port: u16, log: impl Fn
         },
     );
 }
+
+/// Debian's Alertmanager, on a port of its own, routing everything to the
+/// webhook at `hook_url` (groups by alertname, waits 1s); `None` (said loudly) when it is not installed.
+pub fn start_alertmanager(dir: &Path, hook_url: &str) -> Option<(KillOnDrop, u16)> {
+    let bin = Path::new("/usr/bin/prometheus-alertmanager");
+    if !bin.exists() {
+        eprintln!(
+            "SKIP alertmanager: /usr/bin/prometheus-alertmanager is not installed (apt-get install prometheus-alertmanager)"
+        );
+        return None;
+    }
+    let config = dir.join("alertmanager.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "route:\n  receiver: sink\n  group_by: ['alertname']\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: sink\n    webhook_configs:\n      - url: '{hook_url}'\n        send_resolved: true\n"
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let log = std::fs::File::create(dir.join("alertmanager.log")).unwrap();
+    let child = std::process::Command::new(bin)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.path={}", dir.join("data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--cluster.listen-address=")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("start alertmanager");
+    let mut guard = KillOnDrop(child);
+    wait_for(
+        "alertmanager to be ready",
+        std::time::Duration::from_secs(30),
+        || {
+            if let Ok(Some(status)) = guard.0.try_wait() {
+                panic!(
+                    "alertmanager exited ({status}):\n{}",
+                    std::fs::read_to_string(dir.join("alertmanager.log")).unwrap_or_default()
+                );
+            }
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+                && http(port, "GET", "/-/ready", None).0 == 200
+        },
+    );
+    Some((guard, port))
+}
