@@ -26,6 +26,7 @@ mod nab;
 mod otlp;
 mod probe;
 mod registry;
+mod remediate_e2e;
 mod report;
 mod scrape;
 mod store;

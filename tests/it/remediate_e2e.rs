@@ -1,0 +1,698 @@
+//! Remediation for real, end to end, with real processes: `mcpops watch`
+//! probes the Python MCP fixture server, which breaks on purpose; the alert
+//! fires and reaches Alertmanager, a real restart script restarts the server,
+//! the probe recovers and `verify within` passes; five servers alerting at
+//! once stay under the concurrency caps and hostile label values reach the
+//! script as one argument each; a binary that does not exist fails to spawn
+//! and counts toward `max`; `kill -9` between an action's intent and its
+//! result never runs it again. After each live run, `backtest` over the same
+//! steps on the same store makes the same decisions.
+
+use crate::common::{
+    KillOnDrop, fixtures, free_port, http, mcpops, python_has, start_alertmanager, text, wait_for,
+    wait_watch_ready,
+};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// `mcpops watch --config FILE`, ready (at most 30 s); its stderr goes to `log`.
+fn start_watch(config: &Path, port: u16, log: &Path) -> KillOnDrop {
+    let err = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("watch log");
+    let child = Command::new(env!("CARGO_BIN_EXE_mcpops"))
+        .args(["watch", "--config"])
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(err)
+        .spawn()
+        .expect("start mcpops watch");
+    let mut watch = KillOnDrop(child);
+    let log = log.to_path_buf();
+    wait_watch_ready(&mut watch.0, port, move || {
+        std::fs::read_to_string(&log).unwrap_or_default()
+    });
+    watch
+}
+
+/// SIGTERM, then wait (at most 30 s) for a clean exit.
+fn stop_watch(mut watch: KillOnDrop) {
+    let pid = watch.0.id() as i32;
+    // SAFETY: a plain kill(2) of a child this test started.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = watch.0.try_wait().expect("wait") {
+            assert!(status.success(), "watch exited {status}");
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "watch did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A scrape target serving `file` (tests/fixtures/file_target.py).
+fn start_file_target(file: &Path) -> (KillOnDrop, u16) {
+    let mut child = Command::new("python3")
+        .arg(fixtures().join("file_target.py"))
+        .arg("--file")
+        .arg(file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the file target");
+    let stdout = child.stdout.take().expect("its stdout");
+    let guard = KillOnDrop(child);
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("its first line");
+    let port = line
+        .strip_prefix("PORT ")
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("the target said {line:?}"));
+    (guard, port)
+}
+
+/// Kills the process whose id `pid_file` holds, if any: the server the
+/// restart script started outlives the script.
+struct KillPidFile(PathBuf);
+
+impl Drop for KillPidFile {
+    fn drop(&mut self) {
+        if let Some(pid) = std::fs::read_to_string(&self.0)
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+        {
+            // SAFETY: kill(2) of the fixture server this test had started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+/// The journal as the actions table: `mcpops audit --format json`.
+fn audit(store: &Path) -> Vec<Value> {
+    let out = mcpops(store, &["audit", "--format", "json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let json: Value = serde_json::from_slice(&out.stdout).expect("audit json");
+    json.as_array().cloned().unwrap_or_default()
+}
+
+fn events<'a>(rows: &'a [Value], policy: &str, event: &str) -> Vec<&'a Value> {
+    rows.iter()
+        .filter(|r| r["policy"] == policy && r["event"] == event)
+        .collect()
+}
+
+/// The alert instances watch serves at `/api/v1/alerts`.
+fn live_alerts(port: u16) -> Vec<Value> {
+    let (status, _, body) = http(port, "GET", "/api/v1/alerts", None);
+    assert_eq!(status, 200, "{body}");
+    let json: Value = serde_json::from_str(&body).unwrap();
+    json["data"]["alerts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// The value of a one-series instant query through watch's API.
+fn query_value(port: u16, expr: &str) -> Option<f64> {
+    let form = format!(
+        "query={}",
+        expr.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    );
+    let (status, _, body) = http(port, "POST", "/api/v1/query", Some(&form));
+    if status != 200 {
+        return None;
+    }
+    let json: Value = serde_json::from_str(&body).ok()?;
+    json["data"]["result"][0]["value"][1]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+}
+
+/// What watch decided (its journal, read by `mcpops audit`) against what a
+/// backtest of the same rules over the same steps on the same store decides:
+/// the same decision ids (block, kind, step and labels), leaving out the
+/// escalations that followed a failed run (an outcome, which only the live
+/// run knows), and the same firing times.
+fn assert_backtest_agrees(store: &Path, rules: &Path, from_ms: i64, to_ms: i64) {
+    let rows = audit(store);
+    let failed_runs: BTreeSet<String> = rows
+        .iter()
+        .filter(|r| r["event"] == "run" && r["outcome"] != "ok" && r["outcome"] != "dry-run")
+        .map(|r| format!("{} {} {}", r["time"], r["policy"], r["labels"]))
+        .collect();
+    let live: BTreeSet<String> = rows
+        .iter()
+        .filter(|r| {
+            !(r["event"] == "escalated"
+                && failed_runs.contains(&format!("{} {} {}", r["time"], r["policy"], r["labels"])))
+        })
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    let out = mcpops(
+        store,
+        &[
+            "backtest",
+            "--rules",
+            rules.to_str().unwrap(),
+            "--from",
+            &from_ms.to_string(),
+            "--to",
+            &to_ms.to_string(),
+            "--format",
+            "json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let bt: Value = serde_json::from_slice(&out.stdout).expect("backtest json");
+    let replayed: BTreeSet<String> = bt["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        live, replayed,
+        "watch's decisions and the backtest's differ\nlive: {rows:#?}\nbacktest: {:#}",
+        bt["actions"]
+    );
+    assert!(!live.is_empty(), "nothing was decided: {rows:#?}");
+}
+
+/// The first whole second at or before `ms` (the rules below step by 1s).
+fn floor_s(ms: i64) -> i64 {
+    ms - ms.rem_euclid(1000)
+}
+
+#[test]
+fn a_broken_server_is_restarted_verified_and_the_backtest_agrees() {
+    let test = "remediate_e2e::a_broken_server_is_restarted_verified_and_the_backtest_agrees";
+    if !python_has("mcp", test) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (store, broken, pid_file, log) = (
+        d.join("store"),
+        d.join("broken"),
+        d.join("fixture.pid"),
+        d.join("fixture.log"),
+    );
+    let mcp_port = free_port();
+    let fixture = fixtures().join("mcp_fixture.py");
+    let _server = KillPidFile(pid_file.clone());
+    // Started the way the restart script starts it, so that the script can
+    // stop it by its pid file.
+    let restart = fixtures().join("remediate/restart_fixture.sh");
+    let python = python_executable();
+    let out = Command::new("sh")
+        .arg(&restart)
+        .arg(&pid_file)
+        .arg(mcp_port.to_string())
+        .arg(&broken)
+        .arg(&fixture)
+        .arg(&log)
+        .arg(&python)
+        .output()
+        .expect("start the fixture");
+    assert!(out.status.success(), "{out:?}");
+    let first_pid = std::fs::read_to_string(&pid_file).unwrap();
+
+    // Alertmanager, routed to a sink that is never up: the test reads its API.
+    let am = start_alertmanager(d, "http://127.0.0.1:9/hook");
+    let am_alerts = |am_port: u16| -> Vec<Value> {
+        let (status, _, body) = http(am_port, "GET", "/api/v2/alerts", None);
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<Value>(&body)
+            .ok()
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
+    };
+
+    let rules = d.join("rules.mcp");
+    std::fs::write(
+        &rules,
+        format!(
+            r#"evaluate every 1s
+
+alert FixtureCallFailing {{
+  when mcp_probe_success{{phase="call"}} == 0
+  for 2s
+  severity critical
+  labels {{ team = "mcp" }}
+  summary "{{{{instance}}}}: tools/call fails"
+}}
+
+remediate RestartFixture {{
+  on FixtureCallFailing
+  do exec "sh {restart} {pid} {port} {broken} {fixture} {log} {python}"
+  timeout 30s
+  verify within 20s
+  max 3 per 6h
+  escalate notify "{{{{instance}}}} did not recover"
+}}
+"#,
+            restart = restart.display(),
+            pid = pid_file.display(),
+            port = mcp_port,
+            broken = broken.display(),
+            fixture = fixture.display(),
+            log = log.display(),
+            python = python.display(),
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let config = d.join("watch.toml");
+    let alertmanager = match &am {
+        Some((_, am_port)) => {
+            format!("[alertmanager]\nurls = [\"http://127.0.0.1:{am_port}\"]\nresend = \"1s\"\n")
+        }
+        None => String::new(),
+    };
+    std::fs::write(
+        &config,
+        format!(
+            r#"store = "{store}"
+listen = "127.0.0.1:{port}"
+interval = "1s"
+
+[rules]
+files = ["{rules}"]
+
+{alertmanager}
+[[probe]]
+name = "fixture"
+url = "http://127.0.0.1:{mcp_port}/mcp"
+timeout = "5s"
+call = {{ tool = "echo", arguments = {{ text = "hi" }}, expect = "hi" }}
+"#,
+            store = store.display(),
+            rules = rules.display(),
+        ),
+    )
+    .unwrap();
+    let watch_log = d.join("watch.log");
+    let started_ms = now_ms();
+    let watch = start_watch(&config, port, &watch_log);
+    let watch_log_text = || std::fs::read_to_string(&watch_log).unwrap_or_default();
+    wait_for(
+        "the probe's call to succeed",
+        Duration::from_secs(30),
+        || query_value(port, r#"mcp_probe_success{phase="call"}"#) == Some(1.0),
+    );
+
+    // Break it: the alert fires, reaches Alertmanager, the script restarts
+    // the server, the probe recovers and the alert resolves.
+    std::fs::write(&broken, "").unwrap();
+    wait_for("the alert to fire", Duration::from_secs(40), || {
+        live_alerts(port).iter().any(|a| a["state"] == "firing")
+    });
+    if let Some((_, am_port)) = &am {
+        wait_for(
+            "Alertmanager to hold the alert",
+            Duration::from_secs(30),
+            || {
+                am_alerts(*am_port).iter().any(|a| {
+                    a["labels"]["alertname"] == "FixtureCallFailing"
+                        && a["labels"]["team"] == "mcp"
+                        && a["labels"]["instance"] == "fixture"
+                        && a["labels"]["severity"] == "critical"
+                })
+            },
+        );
+    }
+    wait_for(
+        "the restart, the recovery and the resolution",
+        Duration::from_secs(90),
+        || {
+            let rows = audit(&store);
+            events(&rows, "RestartFixture", "run")
+                .iter()
+                .any(|r| r["outcome"] == "ok")
+                && live_alerts(port).is_empty()
+                && query_value(port, r#"mcp_probe_success{phase="call"}"#) == Some(1.0)
+        },
+    );
+    let second_pid = std::fs::read_to_string(&pid_file).unwrap();
+    assert_ne!(first_pid, second_pid, "the script restarted the server");
+    assert!(!broken.exists(), "the script repaired it");
+    // A few quiet steps, then stop.
+    std::thread::sleep(Duration::from_secs(3));
+    let stopped_ms = now_ms();
+    stop_watch(watch);
+
+    let rows = audit(&store);
+    let runs = events(&rows, "RestartFixture", "run");
+    assert_eq!(runs.len(), 1, "{rows:#?}\n{}", watch_log_text());
+    let run = runs[0];
+    assert_eq!(run["outcome"], "ok", "{run:#}");
+    assert_eq!(run["exit_code"], 0, "{run:#}");
+    assert!(run["duration_s"].as_f64().unwrap() > 0.0, "{run:#}");
+    assert!(
+        run["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("restarted on port"),
+        "the script's output is in the audit: {run:#}"
+    );
+    assert!(
+        events(&rows, "RestartFixture", "verify failed").is_empty()
+            && events(&rows, "RestartFixture", "escalated").is_empty(),
+        "{rows:#?}"
+    );
+    // The whole live run, replayed: the steps start at a whole second
+    // before watch started (nothing was stored before it).
+    assert_backtest_agrees(&store, &rules, floor_s(started_ms), floor_s(stopped_ms));
+
+    // With watch gone, Alertmanager lets the alert lapse at its endsAt.
+    if let Some((_, am_port)) = &am {
+        wait_for(
+            "Alertmanager to resolve the alert",
+            Duration::from_secs(30),
+            || {
+                !am_alerts(*am_port)
+                    .iter()
+                    .any(|a| a["labels"]["alertname"] == "FixtureCallFailing")
+            },
+        );
+    }
+}
+
+/// The absolute path of the `python3` the tests run (the one with the MCP
+/// SDK): actions run with a minimal PATH.
+fn python_executable() -> PathBuf {
+    let out = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .expect("python3");
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// watch scraping `target` every second with `rules`; the config in `dir`.
+fn watch_scraping(dir: &Path, target: u16, rules: &Path) -> (KillOnDrop, u16, PathBuf) {
+    let port = free_port();
+    let config = dir.join("watch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"store = "{store}"
+listen = "127.0.0.1:{port}"
+interval = "1s"
+
+[rules]
+files = ["{rules}"]
+offset = "2s"
+
+[[scrape]]
+url = "http://127.0.0.1:{target}/metrics"
+"#,
+            store = dir.join("store").display(),
+            rules = rules.display(),
+        ),
+    )
+    .unwrap();
+    let log = dir.join("watch.log");
+    (start_watch(&config, port, &log), port, log)
+}
+
+/// The runs `record_action.sh` recorded in `dir`: (arguments, start ns, end ns).
+fn recorded_runs(dir: &Path) -> Vec<(Vec<String>, i128, Option<i128>)> {
+    let mut runs = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        let Some(run) = name.strip_suffix(".args") else {
+            continue;
+        };
+        let args = std::fs::read_to_string(&path).unwrap();
+        let read = |ext: &str| {
+            std::fs::read_to_string(dir.join(format!("{run}.{ext}")))
+                .ok()
+                .and_then(|s| s.trim().parse::<i128>().ok())
+        };
+        let Some(start) = read("start") else {
+            continue;
+        };
+        runs.push((
+            args.lines().map(str::to_string).collect(),
+            start,
+            read("end"),
+        ));
+    }
+    runs.sort_by_key(|r| r.1);
+    runs
+}
+
+#[test]
+fn five_servers_at_once_stay_under_the_caps_and_hostile_labels_stay_one_argument() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let runs_dir = d.join("runs");
+    std::fs::create_dir(&runs_dir).unwrap();
+    let canary = d.join("pwned");
+    let victim = d.join("x");
+    std::fs::write(&victim, "still here").unwrap();
+    let hostile = [
+        format!("a b;rm -rf {}", victim.display()),
+        format!("$(touch {})", canary.display()),
+    ];
+    let servers: Vec<String> = ["s1", "s2", "s3"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(hostile.iter().cloned())
+        .collect();
+    let metrics = d.join("metrics.prom");
+    let mut body = String::from("# TYPE svc_down gauge\n");
+    for s in &servers {
+        body.push_str(&format!("svc_down{{server=\"{s}\"}} 1\n"));
+    }
+    std::fs::write(&metrics, body).unwrap();
+    let (_target, target_port) = start_file_target(&metrics);
+    let rules = d.join("rules.mcp");
+    std::fs::write(
+        &rules,
+        format!(
+            r#"evaluate every 1s
+
+alert ServerDown {{
+  when svc_down == 1
+}}
+
+remediate Restart {{
+  on ServerDown
+  do exec "sh {script} {runs} 1 {{{{server}}}}"
+  timeout 2s
+  concurrency 1 per server
+  concurrency 2
+}}
+"#,
+            script = fixtures().join("remediate/record_action.sh").display(),
+            runs = runs_dir.display(),
+        ),
+    )
+    .unwrap();
+    let started_ms = now_ms();
+    let (watch, _port, log) = watch_scraping(d, target_port, &rules);
+    // Slots are held for the timeout plus the 5s kill grace: three rounds.
+    wait_for("five runs", Duration::from_secs(90), || {
+        recorded_runs(&runs_dir)
+            .iter()
+            .filter(|r| r.2.is_some())
+            .count()
+            == 5
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let stopped_ms = now_ms();
+    stop_watch(watch);
+
+    let runs = recorded_runs(&runs_dir);
+    assert_eq!(
+        runs.len(),
+        5,
+        "{runs:?}\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    // Each server's value arrived as exactly one argument.
+    let got: BTreeSet<String> = runs.iter().map(|r| r.0.join("\u{1}")).collect();
+    let want: BTreeSet<String> = servers.iter().cloned().collect();
+    assert_eq!(got, want);
+    assert!(!canary.exists(), "a label value ran as a command");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "still here");
+    // Never more than two at once (start/end times of the scripts).
+    for (_, start, _) in &runs {
+        let running = runs
+            .iter()
+            .filter(|(_, s, e)| s <= start && e.is_none_or(|e| e > *start))
+            .count();
+        assert!(running <= 2, "{running} actions at once: {runs:?}");
+    }
+    let rows = audit(&d.join("store"));
+    assert!(
+        !events(&rows, "Restart", "suppressed (concurrency)").is_empty(),
+        "the cap held some back: {rows:#?}"
+    );
+    assert_backtest_agrees(
+        &d.join("store"),
+        &rules,
+        floor_s(started_ms),
+        floor_s(stopped_ms),
+    );
+}
+
+#[test]
+fn a_missing_binary_fails_to_spawn_and_counts_toward_max() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let metrics = d.join("metrics.prom");
+    std::fs::write(&metrics, "svc_down{server=\"s1\"} 1\n").unwrap();
+    let (_target, target_port) = start_file_target(&metrics);
+    let rules = d.join("rules.mcp");
+    std::fs::write(
+        &rules,
+        format!(
+            r#"evaluate every 1s
+
+alert ServerDown {{
+  when svc_down == 1
+}}
+
+remediate Restart {{
+  on ServerDown
+  do exec "{missing} {{{{server}}}}"
+  verify within 1s
+  max 3 per 6h
+}}
+"#,
+            missing = d.join("no-such-restart").display(),
+        ),
+    )
+    .unwrap();
+    let started_ms = now_ms();
+    let (watch, _port, log) = watch_scraping(d, target_port, &rules);
+    let store = d.join("store");
+    wait_for("max to be reached", Duration::from_secs(60), || {
+        !events(&audit(&store), "Restart", "suppressed (max)").is_empty()
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let stopped_ms = now_ms();
+    stop_watch(watch);
+    let rows = audit(&store);
+    let runs = events(&rows, "Restart", "run");
+    assert_eq!(
+        runs.len(),
+        3,
+        "{rows:#?}\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    for r in &runs {
+        assert_eq!(r["outcome"], "failed(spawn)", "{r:#}");
+        assert!(
+            r["detail"]
+                .as_str()
+                .unwrap_or("")
+                .contains("No such file or directory"),
+            "{r:#}"
+        );
+    }
+    assert_eq!(
+        events(&rows, "Restart", "suppressed (max)").len(),
+        1,
+        "{rows:#?}"
+    );
+    assert_backtest_agrees(&store, &rules, floor_s(started_ms), floor_s(stopped_ms));
+}
+
+#[test]
+fn kill_9_between_intent_and_result_is_unknown_and_never_run_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let runs_dir = d.join("runs");
+    std::fs::create_dir(&runs_dir).unwrap();
+    let metrics = d.join("metrics.prom");
+    std::fs::write(&metrics, "svc_down{server=\"s1\"} 1\n").unwrap();
+    let (_target, target_port) = start_file_target(&metrics);
+    let rules = d.join("rules.mcp");
+    std::fs::write(
+        &rules,
+        format!(
+            r#"evaluate every 1s
+
+alert ServerDown {{
+  when svc_down == 1
+}}
+
+remediate Restart {{
+  on ServerDown
+  do exec "sh {script} {runs} 4 {{{{server}}}}"
+  timeout 30s
+}}
+"#,
+            script = fixtures().join("remediate/record_action.sh").display(),
+            runs = runs_dir.display(),
+        ),
+    )
+    .unwrap();
+    let (mut watch, _port, log) = watch_scraping(d, target_port, &rules);
+    let journal = d.join("store/journal/journal.jsonl");
+    wait_for("the action to start", Duration::from_secs(60), || {
+        std::fs::read_to_string(&journal)
+            .unwrap_or_default()
+            .contains("\"record\":\"intent\"")
+            && !recorded_runs(&runs_dir).is_empty()
+    });
+    // Between the intent and the result: the script sleeps 4s.
+    watch.0.kill().expect("kill -9 watch");
+    watch.0.wait().expect("reap watch");
+    let config = d.join("watch.toml");
+    let port = free_port();
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("listen") {
+                format!("listen = \"127.0.0.1:{port}\"")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&config, text).unwrap();
+    let watch = start_watch(&config, port, &log);
+    wait_for("the alert to be back", Duration::from_secs(30), || {
+        live_alerts(port).iter().any(|a| a["state"] == "firing")
+    });
+    // Several steps with the alert firing and no result for the first run.
+    std::thread::sleep(Duration::from_secs(6));
+    stop_watch(watch);
+    let rows = audit(&d.join("store"));
+    let runs = events(&rows, "Restart", "run");
+    assert_eq!(runs.len(), 1, "{rows:#?}");
+    assert_eq!(runs[0]["outcome"], "unknown", "{:#}", runs[0]);
+    assert_eq!(recorded_runs(&runs_dir).len(), 1, "the script ran once");
+}
