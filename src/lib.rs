@@ -28,3 +28,22 @@ pub mod stats;
 pub mod store;
 pub mod time;
 pub mod watch;
+
+/// An error and its causes on one line, `error: cause: cause`, a cause
+/// left out when the text before already holds it (many errors quote their
+/// source). Scrapes, probes, webhooks and Alertmanager deliveries report a
+/// peer's failure so: the outermost error alone says little ("error
+/// sending request").
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
+}

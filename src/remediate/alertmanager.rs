@@ -277,7 +277,7 @@ pub async fn post_alerts(
         .timeout(POST_TIMEOUT)
         .send()
         .await
-        .map_err(|e| format!("POST {url}: {}", super::webhook::error_chain(&e)))?;
+        .map_err(|e| format!("POST {url}: {}", crate::error_chain(&e)))?;
     let status = answer.status();
     if status.is_success() {
         return Ok(());

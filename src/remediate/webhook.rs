@@ -179,8 +179,8 @@ async fn post(
             crate::time::format_duration_ms(timeout.as_millis() as i64)
         )),
         Ok(Ok((status, text))) => Attempt::Answer(status, text.chars().take(1024).collect()),
-        Ok(Err(e)) if e.is_timeout() => Attempt::TimedOut(error_chain(&e)),
-        Ok(Err(e)) => Attempt::Unreachable(error_chain(&e)),
+        Ok(Err(e)) if e.is_timeout() => Attempt::TimedOut(crate::error_chain(&e)),
+        Ok(Err(e)) => Attempt::Unreachable(crate::error_chain(&e)),
     }
 }
 
@@ -210,22 +210,6 @@ impl Jitter {
         let nanos = cap.as_nanos().min(u64::MAX as u128) as u64;
         Duration::from_nanos(if nanos == 0 { 0 } else { r % (nanos + 1) })
     }
-}
-
-/// An error and its causes on one line (reqwest's outermost error says
-/// little: "error sending request").
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let more = s.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -78,24 +78,6 @@ fn rules_message(diagnostics: &[crate::dsl::Diagnostic]) -> String {
     text
 }
 
-/// An error and its causes on one line, `error: cause: cause`, a cause
-/// left out when the text before already holds it (many errors quote their
-/// source). Scrapes and probes both report a peer's failure so: the
-/// outermost error alone says little ("error sending request").
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let more = s.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = s.source();
-    }
-    text
-}
-
 impl WatchError {
     /// Whether the error is the user's to fix (a config or address), not a
     /// failure of the machine.

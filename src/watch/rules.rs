@@ -22,7 +22,7 @@ use crate::dsl::Diagnostic;
 use crate::dsl::ast::{Action, Item, Mode, RuleFile};
 use crate::engine::EngineError;
 use crate::engine::Labels;
-use crate::engine::live::{AlertView, LiveRules};
+use crate::engine::live::{AlertView, LiveRules, RuleView};
 use crate::engine::plan::Plan;
 use crate::engine::source::{Source, StoreSource};
 use crate::remediate::action::{self, Prepared};
@@ -90,39 +90,13 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, WatchError> {
     })
 }
 
-/// What a rule is, for `/api/v1/rules`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RuleKind {
-    Alerting,
-    Recording,
-}
-
-/// One rule as `/api/v1/rules` shows it.
-#[derive(Clone, Debug)]
-pub struct RuleInfo {
-    pub name: String,
-    pub kind: RuleKind,
-    /// The expression, as `mcpops fmt` writes it.
-    pub query: String,
-    pub for_ms: i64,
-    pub keep_firing_ms: i64,
-    /// The alert's own labels and `severity`, as written.
-    pub labels: Labels,
-    /// `summary` and `runbook`, as written (templates unfilled).
-    pub annotations: Labels,
-    /// Why its last evaluation failed (health `err`).
-    pub last_error: Option<String>,
-    /// How long its last evaluation took.
-    pub evaluation_s: f64,
-}
-
 /// One rule file: Prometheus's rule group.
 #[derive(Clone, Debug)]
 pub struct GroupInfo {
     pub name: String,
     pub file: String,
     pub interval_ms: i64,
-    pub rules: Vec<RuleInfo>,
+    pub rules: Vec<RuleView>,
 }
 
 /// The rule groups (one per file, in the order loaded) with each rule's
@@ -140,24 +114,7 @@ fn groups(loaded: &Loaded, live: Option<&LiveRules>) -> Vec<GroupInfo> {
                     .map(|s| s.to_string_lossy().to_string())
                     .unwrap_or_default(),
                 interval_ms: loaded.step_ms(),
-                rules: views
-                    .iter()
-                    .filter(|v| v.file == file)
-                    .map(|v| RuleInfo {
-                        name: v.name.clone(),
-                        kind: match v.kind {
-                            crate::engine::live::RuleKind::Alert => RuleKind::Alerting,
-                            crate::engine::live::RuleKind::Record => RuleKind::Recording,
-                        },
-                        query: v.query.clone(),
-                        for_ms: v.for_ms,
-                        keep_firing_ms: v.keep_firing_ms,
-                        labels: v.labels.clone(),
-                        annotations: v.annotations.clone(),
-                        last_error: v.last_error.clone(),
-                        evaluation_s: v.evaluation_s,
-                    })
-                    .collect(),
+                rules: views.iter().filter(|v| v.file == file).cloned().collect(),
                 file,
             }
         })
@@ -726,34 +683,33 @@ fn decide(ctx: &Ctx, loaded: &Loaded, event: ActionEvent) -> Option<Run> {
         remember_escalation(ctx, &intent.event);
     }
     let found = block_action(loaded, &intent.event);
-    let result = |outcome: Outcome, detail: String| ActionResult {
-        outcome,
-        exit_code: None,
-        status: None,
-        duration_ms: 0,
-        stdout: String::new(),
-        stderr: String::new(),
-        detail,
-    };
     let (action, timeout, escalate) = match found {
         Some(f) => f,
         None => {
             finish(
                 ctx,
                 &intent,
-                &result(Outcome::Refused, "the block has no such action".into()),
+                &ActionResult::without_run(Outcome::Refused, "the block has no such action"),
             );
             return None;
         }
     };
     if mode_of(ctx, &intent.event) == Mode::DryRun {
-        finish(ctx, &intent, &result(Outcome::DryRun, "dry run".into()));
+        finish(
+            ctx,
+            &intent,
+            &ActionResult::without_run(Outcome::DryRun, "dry run"),
+        );
         return None;
     }
     let prepared = match prepare(&action, &intent.event) {
         Ok(p) => p,
         Err(e) => {
-            finish(ctx, &intent, &result(Outcome::Refused, e));
+            finish(
+                ctx,
+                &intent,
+                &ActionResult::without_run(Outcome::Refused, e),
+            );
             return None;
         }
     };

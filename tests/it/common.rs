@@ -228,16 +228,23 @@ pub fn python_has(modules: &str, test: &str) -> bool {
 /// port it listens on; `None` (said loudly, naming `test`) when python3 or
 /// prometheus_client is missing.
 pub fn start_prom_target(test: &str) -> Option<(KillOnDrop, u16)> {
-    use std::io::BufRead;
     if !python_has("prometheus_client", test) {
         return None;
     }
-    let mut child = Command::new("python3")
-        .arg(fixtures().join("prom_target.py"))
+    let mut cmd = Command::new("python3");
+    cmd.arg(fixtures().join("prom_target.py"));
+    Some(start_printing_port(cmd))
+}
+
+/// Starts a fixture server that prints `PORT <n>` as its first line once it
+/// listens, and returns it with that port.
+pub fn start_printing_port(mut cmd: Command) -> (KillOnDrop, u16) {
+    use std::io::BufRead;
+    let mut child = cmd
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())
         .spawn()
-        .expect("start the prometheus_client target");
+        .unwrap_or_else(|e| panic!("start {cmd:?}: {e}"));
     let stdout = child.stdout.take().expect("its stdout");
     let guard = KillOnDrop(child);
     let mut line = String::new();
@@ -247,8 +254,8 @@ pub fn start_prom_target(test: &str) -> Option<(KillOnDrop, u16)> {
     let port = line
         .strip_prefix("PORT ")
         .and_then(|p| p.trim().parse().ok())
-        .unwrap_or_else(|| panic!("the target said {line:?}"));
-    Some((guard, port))
+        .unwrap_or_else(|| panic!("{cmd:?} said {line:?}"));
+    (guard, port)
 }
 
 /// Waits (at most `limit`, polling every 100 ms) until `done` holds.

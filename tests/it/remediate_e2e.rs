@@ -9,12 +9,11 @@
 //! steps on the same store makes the same decisions.
 
 use crate::common::{
-    KillOnDrop, fixtures, free_port, http, mcpops, python_has, start_alertmanager, text, wait_for,
-    wait_watch_ready,
+    KillOnDrop, fixtures, free_port, http, mcpops, python_has, start_alertmanager,
+    start_printing_port, text, wait_for, wait_watch_ready,
 };
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -63,25 +62,11 @@ fn stop_watch(mut watch: KillOnDrop) {
 
 /// A scrape target serving `file` (tests/fixtures/file_target.py).
 fn start_file_target(file: &Path) -> (KillOnDrop, u16) {
-    let mut child = Command::new("python3")
-        .arg(fixtures().join("file_target.py"))
+    let mut cmd = Command::new("python3");
+    cmd.arg(fixtures().join("file_target.py"))
         .arg("--file")
-        .arg(file)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the file target");
-    let stdout = child.stdout.take().expect("its stdout");
-    let guard = KillOnDrop(child);
-    let mut line = String::new();
-    std::io::BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("its first line");
-    let port = line
-        .strip_prefix("PORT ")
-        .and_then(|p| p.trim().parse().ok())
-        .unwrap_or_else(|| panic!("the target said {line:?}"));
-    (guard, port)
+        .arg(file);
+    start_printing_port(cmd)
 }
 
 /// Kills the process whose id `pid_file` holds, if any: the server the

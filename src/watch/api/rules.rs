@@ -7,8 +7,9 @@
 
 use super::params::{BadParam, invalid};
 use crate::engine::Labels;
+use crate::engine::live::RuleKind;
 use crate::remediate::alertmanager::rfc3339;
-use crate::watch::rules::{AlertState, LiveAlert, Published, RuleKind};
+use crate::watch::rules::{AlertState, LiveAlert, Published};
 use serde_json::{Map, Value as Json, json};
 
 fn object(labels: &Labels) -> Json {
@@ -68,8 +69,8 @@ pub fn alerts(p: &Published) -> Json {
 pub fn rules(p: &Published, kind: Option<&str>, names: &[&str]) -> Result<Json, BadParam> {
     let want = match kind.map(str::to_ascii_lowercase).as_deref() {
         None => None,
-        Some("alert") => Some(RuleKind::Alerting),
-        Some("record") => Some(RuleKind::Recording),
+        Some("alert") => Some(RuleKind::Alert),
+        Some("record") => Some(RuleKind::Record),
         Some(other) => {
             return Err(invalid("type", &format!("not supported value \"{other}\"")));
         }
@@ -85,7 +86,7 @@ pub fn rules(p: &Published, kind: Option<&str>, names: &[&str]) -> Result<Json, 
             .filter(|r| names.is_empty() || names.contains(&r.name.as_str()))
             .map(|r| {
                 let mut rule = match r.kind {
-                    RuleKind::Alerting => {
+                    RuleKind::Alert => {
                         let instances: Vec<&LiveAlert> =
                             active(p).filter(|a| a.name == r.name).collect();
                         let state = if instances.iter().any(|a| a.state == AlertState::Firing) {
@@ -107,7 +108,7 @@ pub fn rules(p: &Published, kind: Option<&str>, names: &[&str]) -> Result<Json, 
                             "type": "alerting",
                         })
                     }
-                    RuleKind::Recording => json!({
+                    RuleKind::Record => json!({
                         "name": r.name,
                         "query": r.query,
                         "type": "recording",
@@ -143,7 +144,8 @@ pub fn rules(p: &Published, kind: Option<&str>, names: &[&str]) -> Result<Json, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::watch::rules::{GroupInfo, RuleInfo};
+    use crate::engine::live::RuleView;
+    use crate::watch::rules::GroupInfo;
     use std::time::Duration;
 
     #[test]
@@ -172,7 +174,8 @@ mod tests {
             value: 1.0,
             suppressed: false,
         };
-        let rule = |name: &str, kind| RuleInfo {
+        let rule = |name: &str, kind| RuleView {
+            file: "rules/mcp.rules".into(),
             name: name.into(),
             kind,
             query: "up == 0".into(),
@@ -181,7 +184,9 @@ mod tests {
             labels: vec![("severity".into(), "critical".into())],
             annotations: vec![],
             last_error: (name == "Slow").then(|| "no such series".to_string()),
+            last_evaluation: None,
             evaluation_s: 0.001,
+            alerts: Vec::new(),
         };
         Published {
             groups: vec![GroupInfo {
@@ -189,9 +194,9 @@ mod tests {
                 file: "rules/mcp.rules".into(),
                 interval_ms: 15_000,
                 rules: vec![
-                    rule("Down", RuleKind::Alerting),
-                    rule("Slow", RuleKind::Alerting),
-                    rule("errors:rate5m", RuleKind::Recording),
+                    rule("Down", RuleKind::Alert),
+                    rule("Slow", RuleKind::Alert),
+                    rule("errors:rate5m", RuleKind::Record),
                 ],
             }],
             alerts: vec![

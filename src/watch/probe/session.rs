@@ -992,7 +992,7 @@ fn write_canonical(value: &serde_json::Value, out: &mut String) {
 
 /// An error and its sources on one line, cut to a snippet.
 fn chain(e: &(dyn StdError + 'static)) -> String {
-    snippet(&crate::watch::error_chain(e))
+    snippet(&crate::error_chain(e))
 }
 
 fn classify_init(e: &ClientInitializeError) -> FailureKind {

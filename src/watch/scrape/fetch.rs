@@ -6,7 +6,7 @@
 
 use super::Target;
 use super::round::Failure;
-use crate::watch::error_chain;
+use crate::error_chain;
 use std::time::Duration;
 
 /// The Accept header of Prometheus 2.x.
