@@ -668,6 +668,23 @@ fn remediation(h: &mut String, r: &Report) {
         }
         h.push_str("</table>");
     }
+    if !r.alerts.carried_out.is_empty() {
+        h.push_str("<h3>Carried out by watch</h3><table><tr><th>time</th><th>policy</th><th>event</th><th>trigger</th><th>action</th><th>outcome</th><th>approved by</th></tr>\n");
+        for x in &r.alerts.carried_out {
+            let _ = writeln!(
+                h,
+                "<tr class=\"action\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+                when_ms(x.event.time),
+                esc(&x.event.policy),
+                x.event.kind.name(),
+                esc(&x.event.trigger),
+                esc(&x.event.action),
+                esc(x.outcome.as_deref().unwrap_or("")),
+                esc(x.event.approved_by.as_deref().unwrap_or(""))
+            );
+        }
+        h.push_str("</table>");
+    }
     h.push_str("</section>\n");
 }
 

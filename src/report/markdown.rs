@@ -242,6 +242,26 @@ pub fn render(r: &Report) -> String {
         }
     }
 
+    if !r.alerts.carried_out.is_empty() {
+        let _ = writeln!(md, "\n## Actions carried out by watch\n");
+        let _ = writeln!(
+            md,
+            "| time | policy | event | action | outcome | approved by |\n|---|---|---|---|---|---|"
+        );
+        for x in &r.alerts.carried_out {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} |",
+                when_ms(x.event.time),
+                text(&x.event.policy),
+                x.event.kind.name(),
+                text(&x.event.action),
+                text(x.outcome.as_deref().unwrap_or("")),
+                text(x.event.approved_by.as_deref().unwrap_or(""))
+            );
+        }
+    }
+
     if !a.notes.is_empty() {
         let _ = writeln!(md, "\n## Notes\n");
         for n in &a.notes {

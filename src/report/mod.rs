@@ -60,6 +60,9 @@ pub enum ReportError {
         path: String,
         source: std::io::Error,
     },
+    /// The store's action journal (what `watch` did) does not read.
+    #[error("the action journal: {0}")]
+    Journal(String),
 }
 
 /// How bad things are, overall or for one signal of one server.
@@ -161,6 +164,43 @@ pub struct Alerts {
     pub firing_at_end: Vec<usize>,
     /// The remediation and maintenance dry run: the audit of what would run.
     pub actions: Vec<ActionEvent>,
+    /// What `mcpops watch` decided and carried out in the period, from the
+    /// store's action journal, with each action's outcome: the live audit
+    /// beside the dry run.
+    pub carried_out: Vec<LiveAction>,
+}
+
+/// One decision of `watch` from the journal, as the report shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct LiveAction {
+    #[serde(flatten)]
+    pub event: ActionEvent,
+    pub id: String,
+    /// `ok`, `failed`, `failed(spawn)`, `timeout`, `refused`, `dry-run`,
+    /// `unknown`; null for a decision that runs nothing.
+    pub outcome: Option<String>,
+    pub exit_code: Option<i32>,
+    pub duration_s: Option<f64>,
+    pub detail: Option<String>,
+}
+
+/// The journal's decisions with a step in `[from, to]`.
+fn carried_out(store: &Store, from: i64, to: i64) -> Result<Vec<LiveAction>, ReportError> {
+    let log = crate::remediate::journal::read(store.root())
+        .map_err(|e| ReportError::Journal(e.to_string()))?;
+    Ok(log
+        .audit_rows()
+        .into_iter()
+        .filter(|r| (from..=to).contains(&r.event.time))
+        .map(|r| LiveAction {
+            event: r.event,
+            id: r.id,
+            outcome: r.outcome,
+            exit_code: r.exit_code,
+            duration_s: r.duration_s,
+            detail: r.detail,
+        })
+        .collect())
 }
 
 /// The verdict in one word and one line, and why.
@@ -366,6 +406,7 @@ pub fn build(
         episodes,
         firing_at_end,
         actions,
+        carried_out: carried_out(store, from, to)?,
     };
     let slo = slo_rows(&fleet, &analysis);
     let health = health(&analysis, &alerts, &slo);

@@ -352,3 +352,93 @@ fn since_counts_from_now_and_a_stale_store_exits_7() {
         );
     }
 }
+
+/// What `watch` carried out (the store's action journal) shows in the
+/// report beside the dry run, with its outcome and who approved it.
+#[test]
+fn report_shows_the_actions_watch_carried_out() {
+    use mcpops::remediate::decide::{ActionEvent, EventKind};
+    use mcpops::remediate::journal::{ActionResult, Intent, Journal, Outcome};
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    generate_and_ingest(&store, &dir.path().join("fleet"), 5, 2, 9);
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/mcp.rules");
+    let rules = rules.to_str().unwrap();
+    let out = dir.path().join("report");
+    let run = |store: &Path| {
+        let o = mcpops(
+            store,
+            &["report", "--rules", rules, "--out", out.to_str().unwrap()],
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        let report: Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap())
+                .unwrap();
+        report
+    };
+    let before = run(&store);
+    assert_eq!(before["alerts"]["carried_out"], serde_json::json!([]));
+    let dry = &before["alerts"]["actions"][0];
+    let time = match &dry["time"] {
+        Value::String(t) => chrono::DateTime::parse_from_rfc3339(t)
+            .expect("an RFC 3339 time")
+            .timestamp_millis(),
+        t => t.as_i64().unwrap_or_else(|| panic!("a time: {dry:#}")),
+    };
+    let labels: Vec<(String, String)> = dry["labels"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let event = ActionEvent {
+        time,
+        policy: dry["policy"].as_str().unwrap().to_string(),
+        kind: EventKind::Run,
+        trigger: dry["trigger"].as_str().unwrap().to_string(),
+        labels,
+        action: "exec \"systemctl restart mcp@a\"".into(),
+        episode: None,
+        value: 1.0,
+        mode: mcpops::dsl::ast::Mode::Auto,
+        approved_by: Some("oncall".into()),
+    };
+    let journal = Journal::open(&store).unwrap();
+    let id = event.id();
+    journal
+        .intent(&Intent {
+            id: id.clone(),
+            event,
+            wall_ms: time,
+        })
+        .unwrap();
+    journal
+        .result(
+            &id,
+            &ActionResult {
+                outcome: Outcome::Failed,
+                exit_code: Some(3),
+                status: None,
+                duration_ms: 1500,
+                stdout: String::new(),
+                stderr: "permission denied".into(),
+                detail: "exit code 3".into(),
+            },
+        )
+        .unwrap();
+    drop(journal);
+    let after = run(&store);
+    let live = &after["alerts"]["carried_out"];
+    assert_eq!(live.as_array().map(Vec::len), Some(1), "{live:#}");
+    assert_eq!(live[0]["id"], id);
+    assert_eq!(live[0]["outcome"], "failed");
+    assert_eq!(live[0]["exit_code"], 3);
+    assert_eq!(live[0]["approved_by"], "oncall");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("## Actions carried out by watch"), "{md}");
+    assert!(md.contains("| failed | oncall |"), "{md}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("Carried out by watch"));
+}
