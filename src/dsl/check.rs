@@ -936,15 +936,9 @@ impl<'a> Checker<'a> {
                 continue;
             }
             let why = match labels {
-                Labels::Only(s) if s.is_empty() => "keeps no labels".to_string(),
-                Labels::Only(s) => format!(
-                    "keeps only {}",
-                    s.iter()
-                        .map(|l| format!("`{l}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                // Of what it removes, only the label the template names.
                 Labels::AnyBut(_) => format!("removes `{name}`"),
+                Labels::Only(_) => labels_phrase(labels),
             };
             self.error(
                 Code::UnknownLabel,
@@ -1121,25 +1115,31 @@ impl<'a> Checker<'a> {
         self.series_expr(&r.expr, &format!("record {}", r.name.name));
     }
 
+    /// `KEYWORD N per DURATION` (`max`, `breaker`): at least one in a
+    /// period longer than 0.
+    fn check_rate(&mut self, m: &MaxRate, keyword: &str) {
+        if m.count < 1 {
+            self.error(
+                Code::OutOfBounds,
+                m.span,
+                format!(
+                    "`{keyword} {} per {}` allows no action: the count must be at least 1",
+                    m.count, m.per.text
+                ),
+            );
+        }
+        if m.per.ms <= 0 {
+            self.error(
+                Code::NotPositive,
+                m.per.span,
+                format!("the period of `{keyword}` must be longer than 0"),
+            );
+        }
+    }
+
     fn check_max(&mut self, m: &Option<MaxRate>) {
         if let Some(m) = m {
-            if m.count < 1 {
-                self.error(
-                    Code::OutOfBounds,
-                    m.span,
-                    format!(
-                        "`max {} per {}` allows no action: the count must be at least 1",
-                        m.count, m.per.text
-                    ),
-                );
-            }
-            if m.per.ms <= 0 {
-                self.error(
-                    Code::NotPositive,
-                    m.per.span,
-                    "the period of `max` must be longer than 0".into(),
-                );
-            }
+            self.check_rate(m, "max");
         }
     }
 
@@ -1306,23 +1306,7 @@ impl<'a> Checker<'a> {
             }
         }
         if let Some(b) = &r.breaker {
-            if b.count < 1 {
-                self.error(
-                    Code::OutOfBounds,
-                    b.span,
-                    format!(
-                        "`breaker {} per {}` allows no action: the count must be at least 1",
-                        b.count, b.per.text
-                    ),
-                );
-            }
-            if b.per.ms <= 0 {
-                self.error(
-                    Code::NotPositive,
-                    b.per.span,
-                    "the period of `breaker` must be longer than 0".into(),
-                );
-            }
+            self.check_rate(b, "breaker");
             if r.escalate.is_none() {
                 self.error_help(
                     Code::BreakerWithoutEscalate,
