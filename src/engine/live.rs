@@ -468,6 +468,24 @@ mod tests {
         }
     }
 
+    /// [`LiveRules::start`] on a one-minute grid from `first_step`, with no
+    /// past decisions or approvals.
+    fn start(
+        files: Vec<RuleFile>,
+        source: &dyn Source,
+        first_step: i64,
+    ) -> Result<LiveRules, EngineError> {
+        LiveRules::start(
+            files,
+            source,
+            first_step,
+            MIN,
+            &[],
+            &Approvals::new(),
+            crate::engine::budget::DEFAULT_MAX_SAMPLES,
+        )
+    }
+
     /// The view of `alert` among `views`; panics (the test fails) if absent.
     fn shown<'v>(views: &'v [AlertView], alert: &str) -> &'v AlertView {
         views
@@ -516,16 +534,7 @@ suppress Hot while Down
                 |m| if (110..115).contains(&m) { 0.0 } else { 1.0 },
             ),
         ]);
-        let mut live = LiveRules::start(
-            files,
-            &source,
-            101 * MIN,
-            MIN,
-            &[],
-            &Approvals::new(),
-            crate::engine::budget::DEFAULT_MAX_SAMPLES,
-        )
-        .expect("start");
+        let mut live = start(files, &source, 101 * MIN).expect("start");
         assert!(warmup_ms(live.files()) >= FLAP_WINDOW_MS + 2 * MIN + LOOKBACK_MS);
         // The warm-up saw the condition at 100m: pending, not yet firing.
         let views = live.alerts();
@@ -589,16 +598,7 @@ suppress Hot while Down
         ]);
         let files = live.files().to_vec();
         assert!(warmup_ms(&files) < 180 * MIN);
-        let again = LiveRules::start(
-            files,
-            &long,
-            190 * MIN,
-            MIN,
-            &[],
-            &Approvals::new(),
-            crate::engine::budget::DEFAULT_MAX_SAMPLES,
-        )
-        .expect("restart");
+        let again = start(files, &long, 190 * MIN).expect("restart");
         let views = again.alerts();
         assert_eq!(views.len(), 1);
         assert_eq!(
