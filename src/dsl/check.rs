@@ -936,15 +936,9 @@ impl<'a> Checker<'a> {
                 continue;
             }
             let why = match labels {
-                Labels::Only(s) if s.is_empty() => "keeps no labels".to_string(),
-                Labels::Only(s) => format!(
-                    "keeps only {}",
-                    s.iter()
-                        .map(|l| format!("`{l}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                // Of what it removes, only the label the template names.
                 Labels::AnyBut(_) => format!("removes `{name}`"),
+                Labels::Only(_) => labels_phrase(labels),
             };
             self.error(
                 Code::UnknownLabel,
@@ -1121,25 +1115,78 @@ impl<'a> Checker<'a> {
         self.series_expr(&r.expr, &format!("record {}", r.name.name));
     }
 
+    /// `KEYWORD N per DURATION` (`max`, `breaker`): at least one in a
+    /// period longer than 0.
+    fn check_rate(&mut self, m: &MaxRate, keyword: &str) {
+        if m.count < 1 {
+            self.error(
+                Code::OutOfBounds,
+                m.span,
+                format!(
+                    "`{keyword} {} per {}` allows no action: the count must be at least 1",
+                    m.count, m.per.text
+                ),
+            );
+        }
+        if m.per.ms <= 0 {
+            self.error(
+                Code::NotPositive,
+                m.per.span,
+                format!("the period of `{keyword}` must be longer than 0"),
+            );
+        }
+    }
+
     fn check_max(&mut self, m: &Option<MaxRate>) {
         if let Some(m) = m {
-            if m.count < 1 {
-                self.error(
-                    Code::OutOfBounds,
-                    m.span,
-                    format!(
-                        "`max {} per {}` allows no action: the count must be at least 1",
-                        m.count, m.per.text
-                    ),
-                );
-            }
-            if m.per.ms <= 0 {
-                self.error(
-                    Code::NotPositive,
-                    m.per.span,
-                    "the period of `max` must be longer than 0".into(),
-                );
-            }
+            self.check_rate(m, "max");
+        }
+    }
+
+    /// The labels of the alert that `id` names in `keyword` (`on`,
+    /// `suppress`), or None after reporting that it names another kind of
+    /// block or nothing; silent where the alert's block failed to parse
+    /// (its parse error already speaks for it).
+    fn alert_ref<'w>(&mut self, id: &Ident, keyword: &str, world: &'w World) -> Option<&'w Labels> {
+        if let Some((_, l)) = world.alerts.get(id.name.as_str()) {
+            return Some(l);
+        }
+        if world
+            .failed
+            .contains(&("alert".to_string(), id.name.clone()))
+        {
+            return None;
+        }
+        match world.rules.get(id.name.as_str()) {
+            Some(def) => self.error(
+                Code::UnknownAlert,
+                id.span,
+                format!(
+                    "`{}` is a {}, not an alert: `{keyword}` names alerts",
+                    id.name, def.kind
+                ),
+            ),
+            None => self.unknown_alert(id, keyword, world.alerts.keys().copied()),
+        }
+        None
+    }
+
+    /// "unknown alert `x` in `keyword`", with the closest of `names` as help.
+    fn unknown_alert<'n>(
+        &mut self,
+        id: &Ident,
+        keyword: &str,
+        names: impl Iterator<Item = &'n str>,
+    ) {
+        let msg = format!("unknown alert `{}` in `{keyword}`", id.name);
+        match closest(&id.name, names) {
+            Some(s) => self.error_help(
+                Code::UnknownAlert,
+                id.span,
+                msg,
+                format!("did you mean `{s}`?"),
+            ),
+            None => self.error(Code::UnknownAlert, id.span, msg),
         }
     }
 
@@ -1147,46 +1194,13 @@ impl<'a> Checker<'a> {
         let owner = format!("remediation {}", r.name.name);
         let mut labels: Option<Labels> = None;
         for on in &r.on {
-            match world.alerts.get(on.name.as_str()) {
-                Some((_, l)) => {
-                    labels = Some(match labels {
-                        None => l.clone(),
-                        Some(prev) => prev.intersect(l),
-                    })
-                }
-                None => {
-                    if world
-                        .failed
-                        .contains(&("alert".to_string(), on.name.clone()))
-                    {
-                        labels = Some(Labels::any());
-                        continue;
-                    }
-                    match world.rules.get(on.name.as_str()) {
-                        Some(def) => self.error(
-                            Code::UnknownAlert,
-                            on.span,
-                            format!(
-                                "`{}` is a {}, not an alert: `on` names alerts",
-                                on.name, def.kind
-                            ),
-                        ),
-                        None => {
-                            let msg = format!("unknown alert `{}` in `on`", on.name);
-                            match closest(&on.name, world.alerts.keys().copied()) {
-                                Some(s) => self.error_help(
-                                    Code::UnknownAlert,
-                                    on.span,
-                                    msg,
-                                    format!("did you mean `{s}`?"),
-                                ),
-                                None => self.error(Code::UnknownAlert, on.span, msg),
-                            }
-                        }
-                    }
-                    labels = Some(Labels::any());
-                }
-            }
+            labels = Some(match (self.alert_ref(on, "on", world), labels) {
+                (Some(l), None) => l.clone(),
+                (Some(l), Some(prev)) => prev.intersect(l),
+                // Not an alert (reported, or its block failed to parse):
+                // nothing is known of its labels.
+                (None, _) => Labels::any(),
+            });
         }
         let labels = labels.unwrap_or_else(Labels::any);
         if let Some(w) = &r.filter {
@@ -1292,23 +1306,7 @@ impl<'a> Checker<'a> {
             }
         }
         if let Some(b) = &r.breaker {
-            if b.count < 1 {
-                self.error(
-                    Code::OutOfBounds,
-                    b.span,
-                    format!(
-                        "`breaker {} per {}` allows no action: the count must be at least 1",
-                        b.count, b.per.text
-                    ),
-                );
-            }
-            if b.per.ms <= 0 {
-                self.error(
-                    Code::NotPositive,
-                    b.per.span,
-                    "the period of `breaker` must be longer than 0".into(),
-                );
-            }
+            self.check_rate(b, "breaker");
             if r.escalate.is_none() {
                 self.error_help(
                     Code::BreakerWithoutEscalate,
@@ -1347,39 +1345,8 @@ impl<'a> Checker<'a> {
     fn check_suppress(&mut self, x: &Suppress, world: &World) {
         let mut sets: Vec<Option<&Labels>> = Vec::new();
         for a in [&x.target, &x.while_] {
-            if let Some((_, l)) = world.alerts.get(a.name.as_str()) {
-                sets.push(Some(l));
-                continue;
-            }
-            sets.push(None);
-            if world
-                .failed
-                .contains(&("alert".to_string(), a.name.clone()))
-            {
-                continue;
-            }
-            match world.rules.get(a.name.as_str()) {
-                Some(def) => self.error(
-                    Code::UnknownAlert,
-                    a.span,
-                    format!(
-                        "`{}` is a {}, not an alert: `suppress` names alerts",
-                        a.name, def.kind
-                    ),
-                ),
-                None => {
-                    let msg = format!("unknown alert `{}` in `suppress`", a.name);
-                    match closest(&a.name, world.alerts.keys().copied()) {
-                        Some(s) => self.error_help(
-                            Code::UnknownAlert,
-                            a.span,
-                            msg,
-                            format!("did you mean `{s}`?"),
-                        ),
-                        None => self.error(Code::UnknownAlert, a.span, msg),
-                    }
-                }
-            }
+            let l = self.alert_ref(a, "suppress", world);
+            sets.push(l);
         }
         if x.target.name == x.while_.name {
             self.error(
@@ -1496,16 +1463,7 @@ impl<'a> Checker<'a> {
                             .iter()
                             .any(|k| world.failed.contains(&(k.to_string(), name.name.clone())));
                     if !known {
-                        let msg = format!("unknown alert `{}` in `expect`", name.name);
-                        match closest(&name.name, world.rules.keys().copied()) {
-                            Some(s) => self.error_help(
-                                Code::UnknownAlert,
-                                name.span,
-                                msg,
-                                format!("did you mean `{s}`?"),
-                            ),
-                            None => self.error(Code::UnknownAlert, name.span, msg),
-                        }
+                        self.unknown_alert(name, "expect", world.rules.keys().copied());
                     }
                     self.check_expect_word(e, name, world);
                 }

@@ -13,7 +13,7 @@ use super::source::StoreSource;
 use super::value::{Grid, Labels, format_labels};
 use crate::dsl::ast::RuleFile;
 use crate::model::SampleSink;
-use crate::remediate::audit::{AuditError, AuditRow};
+use crate::remediate::audit::{AuditError, AuditRow, write_batch};
 use crate::remediate::decide::Approvals;
 use crate::store::{Store, StoreError};
 use crate::time::format_ms;
@@ -288,19 +288,13 @@ fn labels_field(column: &ArrayRef) -> Field {
     Field::new("labels", column.data_type().clone(), false)
 }
 
-fn write_batch(path: &Path, batch: RecordBatch) -> Result<(), EngineError> {
-    let err = |e: &dyn std::fmt::Display| EngineError::Output {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    };
-    // Atomically: a reader never sees half a file, and a symlink at `path`
-    // is replaced rather than written through.
-    let file = crate::fsutil::AtomicFile::create(path).map_err(|e| err(&e))?;
-    let mut w =
-        parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).map_err(|e| err(&e))?;
-    w.write(&batch).map_err(|e| err(&e))?;
-    let file = w.into_inner().map_err(|e| err(&e))?;
-    file.commit().map_err(|e| err(&e))
+/// A file of `--out` that could not be written.
+fn output_error(e: AuditError) -> EngineError {
+    match e {
+        AuditError::Write { path, message }
+        | AuditError::Read { path, message }
+        | AuditError::Schema { path, message } => EngineError::Output { path, message },
+    }
 }
 
 /// Writes `alerts.parquet` and `actions.parquet` into `dir`.
@@ -343,13 +337,9 @@ pub fn write_parquet(bt: &Backtest, dir: &Path) -> Result<(), EngineError> {
     ];
     let batch =
         RecordBatch::try_new(schema, columns).map_err(|e| EngineError::Internal(e.into()))?;
-    write_batch(&dir.join("alerts.parquet"), batch)?;
+    write_batch(&batch, &dir.join("alerts.parquet")).map_err(output_error)?;
 
     // The dry run's actions in the table the live journal's audit uses too.
     let rows: Vec<AuditRow> = bt.replay.actions.iter().map(AuditRow::dry_run).collect();
-    crate::remediate::audit::write(&rows, &dir.join("actions.parquet")).map_err(|e| match e {
-        AuditError::Write { path, message }
-        | AuditError::Read { path, message }
-        | AuditError::Schema { path, message } => EngineError::Output { path, message },
-    })
+    crate::remediate::audit::write(&rows, &dir.join("actions.parquet")).map_err(output_error)
 }

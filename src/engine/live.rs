@@ -174,7 +174,7 @@ impl LiveRules {
     ) -> Result<LiveRules, EngineError> {
         Self::start_reaching_back(
             files,
-            &|_, _| Ok(Box::new(Lent(source))),
+            &|_, _| Ok(Box::new(source)),
             first_step,
             step_ms,
             past,
@@ -416,21 +416,6 @@ impl LiveRules {
     }
 }
 
-/// A source lent to [`LiveRules::start_reaching_back`].
-struct Lent<'a>(&'a dyn Source);
-
-impl Source for Lent<'_> {
-    fn select(
-        &self,
-        metric: &str,
-        matchers: &[crate::model::Matcher],
-        start_ms: i64,
-        end_ms: i64,
-    ) -> Result<super::source::Selected, EngineError> {
-        self.0.select(metric, matchers, start_ms, end_ms)
-    }
-}
-
 /// An episode as served: annotations templated with its labels and value.
 fn view(alert: &Alert, e: &Episode, t: i64) -> AlertView {
     let lookup = |name: &str| match name {
@@ -483,6 +468,32 @@ mod tests {
         }
     }
 
+    /// [`LiveRules::start`] on a one-minute grid from `first_step`, with no
+    /// past decisions or approvals.
+    fn start(
+        files: Vec<RuleFile>,
+        source: &dyn Source,
+        first_step: i64,
+    ) -> Result<LiveRules, EngineError> {
+        LiveRules::start(
+            files,
+            source,
+            first_step,
+            MIN,
+            &[],
+            &Approvals::new(),
+            crate::engine::budget::DEFAULT_MAX_SAMPLES,
+        )
+    }
+
+    /// The view of `alert` among `views`; panics (the test fails) if absent.
+    fn shown<'v>(views: &'v [AlertView], alert: &str) -> &'v AlertView {
+        views
+            .iter()
+            .find(|v| v.episode.alert == alert)
+            .unwrap_or_else(|| panic!("{alert} not shown in {views:?}"))
+    }
+
     const RULES: &str = r#"
 record server:cpu = max(cpu) by (server)
 
@@ -523,16 +534,7 @@ suppress Hot while Down
                 |m| if (110..115).contains(&m) { 0.0 } else { 1.0 },
             ),
         ]);
-        let mut live = LiveRules::start(
-            files,
-            &source,
-            101 * MIN,
-            MIN,
-            &[],
-            &Approvals::new(),
-            crate::engine::budget::DEFAULT_MAX_SAMPLES,
-        )
-        .expect("start");
+        let mut live = start(files, &source, 101 * MIN).expect("start");
         assert!(warmup_ms(live.files()) >= FLAP_WINDOW_MS + 2 * MIN + LOOKBACK_MS);
         // The warm-up saw the condition at 100m: pending, not yet firing.
         let views = live.alerts();
@@ -568,22 +570,13 @@ suppress Hot while Down
         // Down from 110m: Hot is held back while it fires.
         step_to(&mut live, 112 * MIN);
         let views = live.alerts();
-        let hot = views
-            .iter()
-            .find(|v| v.episode.alert == "Hot")
-            .expect("hot");
+        let hot = shown(&views, "Hot");
         assert!(hot.suppressed && hot.state() == "firing");
         step_to(&mut live, 116 * MIN);
         let views = live.alerts();
-        let hot = views
-            .iter()
-            .find(|v| v.episode.alert == "Hot")
-            .expect("hot");
+        let hot = shown(&views, "Hot");
         assert!(!hot.suppressed, "Down resolved at 115m");
-        let down = views
-            .iter()
-            .find(|v| v.episode.alert == "Down")
-            .expect("down");
+        let down = shown(&views, "Down");
         assert_eq!(down.state(), "resolved");
         assert_eq!(down.episode.ended_at, Some(115 * MIN));
 
@@ -591,10 +584,7 @@ suppress Hot while Down
         step_to(&mut live, 129 * MIN + 15 * MIN);
         let views = live.alerts();
         assert!(views.iter().all(|v| v.episode.alert != "Down"), "{views:?}");
-        let hot = views
-            .iter()
-            .find(|v| v.episode.alert == "Hot")
-            .expect("hot");
+        let hot = shown(&views, "Hot");
         assert_eq!(hot.state(), "resolved");
         assert_eq!(hot.episode.ended_at, Some(130 * MIN));
         step_to(&mut live, 130 * MIN + 15 * MIN);
@@ -608,16 +598,7 @@ suppress Hot while Down
         ]);
         let files = live.files().to_vec();
         assert!(warmup_ms(&files) < 180 * MIN);
-        let again = LiveRules::start(
-            files,
-            &long,
-            190 * MIN,
-            MIN,
-            &[],
-            &Approvals::new(),
-            crate::engine::budget::DEFAULT_MAX_SAMPLES,
-        )
-        .expect("restart");
+        let again = start(files, &long, 190 * MIN).expect("restart");
         let views = again.alerts();
         assert_eq!(views.len(), 1);
         assert_eq!(

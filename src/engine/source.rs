@@ -23,6 +23,20 @@ pub trait Source: Sync {
     ) -> Result<Selected, EngineError>;
 }
 
+/// A borrowed source is a source: whoever holds `&dyn Source` can hand it
+/// where a `Box<dyn Source>` is wanted, with no wrapper of its own.
+impl<S: Source + ?Sized> Source for &S {
+    fn select(
+        &self,
+        metric: &str,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Selected, EngineError> {
+        (**self).select(metric, matchers, start_ms, end_ms)
+    }
+}
+
 /// Samples read from a store snapshot. Each metric is scanned once over the
 /// source's whole time range and kept; selectors filter it in memory, so the
 /// many rules that read `mcp.server.operation.duration` pay for one scan.

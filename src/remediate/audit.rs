@@ -127,15 +127,25 @@ pub fn batch(rows: &[AuditRow]) -> Result<RecordBatch, arrow::error::ArrowError>
 /// Writes the rows to `path` as Parquet, whole or not at all (a reader
 /// never sees half a file).
 pub fn write(rows: &[AuditRow], path: &Path) -> Result<(), AuditError> {
+    let batch = batch(rows).map_err(|e| AuditError::Write {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    write_batch(&batch, path)
+}
+
+/// Writes `batch` to `path` as Parquet, whole or not at all: a reader never
+/// sees half a file, and a symlink at `path` is replaced rather than
+/// written through. The backtest writes its `alerts.parquet` with it too.
+pub fn write_batch(batch: &RecordBatch, path: &Path) -> Result<(), AuditError> {
     let err = |e: &dyn std::fmt::Display| AuditError::Write {
         path: path.display().to_string(),
         message: e.to_string(),
     };
-    let batch = batch(rows).map_err(|e| err(&e))?;
     let file = crate::fsutil::AtomicFile::create(path).map_err(|e| err(&e))?;
     let mut w =
         parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).map_err(|e| err(&e))?;
-    w.write(&batch).map_err(|e| err(&e))?;
+    w.write(batch).map_err(|e| err(&e))?;
     let file = w.into_inner().map_err(|e| err(&e))?;
     file.commit().map_err(|e| err(&e))
 }

@@ -1112,21 +1112,52 @@ mod tests {
         }
     }
 
-    /// Steps `d` every minute over `[from, to]`, with the alerts `at` gives
-    /// at each step, and returns the decisions as (minute, kind, server).
+    /// Steps `d` every minute over `[from, to]`, with the view `at` gives
+    /// at each step, and returns the decisions.
+    fn events(
+        d: &mut Decider,
+        from: i64,
+        to: i64,
+        at: impl Fn(i64) -> StepView<'static>,
+    ) -> Vec<ActionEvent> {
+        (from..=to).flat_map(|m| d.at(m * MIN, &at(m))).collect()
+    }
+
+    /// [`events`] as (minute, kind, server).
     fn run(
         d: &mut Decider,
         from: i64,
         to: i64,
         at: impl Fn(i64) -> StepView<'static>,
     ) -> Vec<(i64, EventKind, String)> {
-        let mut out = Vec::new();
-        for m in from..=to {
-            for e in d.at(m * MIN, &at(m)) {
-                out.push((e.time / MIN, e.kind, label(&e.labels, "server").to_string()));
-            }
+        events(d, from, to, at)
+            .iter()
+            .map(|e| (e.time / MIN, e.kind, label(&e.labels, "server").to_string()))
+            .collect()
+    }
+
+    /// Approvals holding one: `id` approved by `by` at `at_ms` (leaked, as
+    /// a [`StepView`] of a test lives for the whole test).
+    fn approved(id: String, by: &str, at_ms: i64) -> &'static Approvals {
+        Box::leak(Box::new(
+            [(
+                id,
+                Approval {
+                    by: by.into(),
+                    at_ms,
+                },
+            )]
+            .into(),
+        ))
+    }
+
+    /// `concurrency LIMIT [per LABEL]`.
+    fn concurrency(limit: i64, per: Option<&str>) -> Concurrency {
+        Concurrency {
+            limit,
+            per: per.map(ident),
+            span: Span::default(),
         }
-        out
     }
 
     fn alerts(alerts: Vec<AlertAt>) -> StepView<'static> {
@@ -1274,15 +1305,7 @@ mod tests {
             "  verify within 90s\n  escalate notify \"oncall {{server}}\"\n",
             |_| {},
         ));
-        let mut all = Vec::new();
-        for m in 0..3 {
-            all.extend(d.at(
-                m * MIN,
-                &StepView {
-                    ..alerts(vec![down("a", 0, 0)])
-                },
-            ));
-        }
+        let all = events(&mut d, 0, 2, |_| alerts(vec![down("a", 0, 0)]));
         // The deadline (1m30s) falls between steps: decided at the next one.
         assert_eq!(all[1].time, 2 * MIN);
         assert_eq!(all[1].action, r#"exec "restart a""#);
@@ -1294,11 +1317,7 @@ mod tests {
         // timeout 30s + grace 5s: a slot is held for 35s, so every step of a
         // 30s grid sees the run before it.
         let mut d = Decider::new(&rules("  timeout 30s\n", |r| {
-            r.concurrency = vec![Concurrency {
-                limit: 1,
-                per: None,
-                span: Span::default(),
-            }];
+            r.concurrency = vec![concurrency(1, None)];
         }));
         let mut got = Vec::new();
         for k in 0..6 {
@@ -1330,18 +1349,7 @@ mod tests {
     fn never_more_slots_than_the_limits_five_series_at_once() {
         let mut d = Decider::new(&rules("  timeout 2m\n", |r| {
             r.on.push(ident("Down2"));
-            r.concurrency = vec![
-                Concurrency {
-                    limit: 1,
-                    per: Some(ident("server")),
-                    span: Span::default(),
-                },
-                Concurrency {
-                    limit: 2,
-                    per: None,
-                    span: Span::default(),
-                },
-            ];
+            r.concurrency = vec![concurrency(1, Some("server")), concurrency(2, None)];
         }));
         // Five servers, two instances each (the block is on two alerts),
         // fire at once.
@@ -1454,34 +1462,14 @@ mod tests {
     fn an_approved_action_runs_with_who_approved_it() {
         let files = rules("", approve);
         let mut d = Decider::new(&files);
-        let asked = d.at(
-            0,
-            &StepView {
-                ..alerts(vec![down("a", 0, 0)])
-            },
-        );
+        let asked = d.at(0, &alerts(vec![down("a", 0, 0)]));
         assert_eq!(asked.len(), 1);
         assert_eq!(asked[0].kind, AwaitingApproval);
-        let id = asked[0].id();
-        let approvals: Approvals = [(
-            id,
-            Approval {
-                by: "alice".into(),
-                at_ms: 3 * MIN + 1,
-            },
-        )]
-        .into();
-        let approvals: &'static Approvals = Box::leak(Box::new(approvals));
-        let mut got = Vec::new();
-        for m in 1..8 {
-            got.extend(d.at(
-                m * MIN,
-                &StepView {
-                    approvals: Some(approvals),
-                    ..alerts(vec![down("a", 0, 0)])
-                },
-            ));
-        }
+        let approvals = approved(asked[0].id(), "alice", 3 * MIN + 1);
+        let got = events(&mut d, 1, 7, |_| StepView {
+            approvals: Some(approvals),
+            ..alerts(vec![down("a", 0, 0)])
+        });
         // Approved at 3m + 1ms: known at the 4m step.
         assert_eq!(got.len(), 1, "{got:?}");
         assert_eq!((got[0].kind, got[0].time), (Run, 4 * MIN));
@@ -1502,16 +1490,7 @@ mod tests {
         );
         // Someone else's approval (another id) does not count.
         let mut d = Decider::new(&rules("", approve));
-        let other: &'static Approvals = Box::leak(Box::new(
-            [(
-                "0000000000000000".to_string(),
-                Approval {
-                    by: "x".into(),
-                    at_ms: 0,
-                },
-            )]
-            .into(),
-        ));
+        let other = approved("0000000000000000".to_string(), "x", 0);
         let got = run(&mut d, 0, 20, |_| StepView {
             approvals: Some(other),
             ..alerts(vec![down("a", 0, 0)])
@@ -1540,30 +1519,14 @@ mod tests {
         );
         // The whole run, in one process.
         let mut whole = Decider::new(&files);
-        let mut all = Vec::new();
-        for m in 0..=30 {
-            all.extend(whole.at(
-                m * MIN,
-                &StepView {
-                    ..alerts(vec![down("a", 0, 0)])
-                },
-            ));
-        }
+        let all = events(&mut whole, 0, 30, |_| alerts(vec![down("a", 0, 0)]));
         // Stopped after 12m, restarted: seeded with what was decided, it
         // replays from the start and makes only the decisions after 12m,
         // the same as the whole run.
         let before: Vec<ActionEvent> = all.iter().filter(|e| e.time <= 12 * MIN).cloned().collect();
         let mut again = Decider::new(&files);
         again.seed(&before);
-        let mut after = Vec::new();
-        for m in 0..=30 {
-            after.extend(again.at(
-                m * MIN,
-                &StepView {
-                    ..alerts(vec![down("a", 0, 0)])
-                },
-            ));
-        }
+        let after = events(&mut again, 0, 30, |_| alerts(vec![down("a", 0, 0)]));
         let expected: Vec<ActionEvent> =
             all.iter().filter(|e| e.time > 12 * MIN).cloned().collect();
         assert_eq!(after, expected);
@@ -1591,29 +1554,13 @@ mod tests {
         let files = rules("", approve);
         let mut d = Decider::new(&files);
         let asked = d.at(0, &alerts(vec![down("a", 0, 0)]));
-        let approvals: &'static Approvals = Box::leak(Box::new(
-            [(
-                asked[0].id(),
-                Approval {
-                    by: "bob".into(),
-                    at_ms: 5 * MIN,
-                },
-            )]
-            .into(),
-        ));
+        let approvals = approved(asked[0].id(), "bob", 5 * MIN);
         let mut cold = Decider::new(&files);
         cold.seed(&asked);
-        let got: Vec<ActionEvent> = (3..8)
-            .flat_map(|m| {
-                cold.at(
-                    m * MIN,
-                    &StepView {
-                        approvals: Some(approvals),
-                        ..alerts(vec![down("a", 0, 0)])
-                    },
-                )
-            })
-            .collect();
+        let got = events(&mut cold, 3, 7, |_| StepView {
+            approvals: Some(approvals),
+            ..alerts(vec![down("a", 0, 0)])
+        });
         assert_eq!(got.len(), 1, "asked once, before the restart: {got:?}");
         assert_eq!((got[0].kind, got[0].time), (Run, 5 * MIN));
         assert_eq!(got[0].approved_by.as_deref(), Some("bob"));
@@ -1686,16 +1633,10 @@ mod tests {
                 .collect();
             let mut again = Decider::new(&files);
             again.seed(&before);
-            let mut after = Vec::new();
-            for m in 0..=40 {
-                after.extend(again.at(
-                    m * MIN,
-                    &StepView {
-                        approvals: Some(approvals),
-                        ..view(m)
-                    },
-                ));
-            }
+            let after = events(&mut again, 0, 40, |m| StepView {
+                approvals: Some(approvals),
+                ..view(m)
+            });
             let expected: Vec<ActionEvent> =
                 all.iter().filter(|e| e.time > cut * MIN).cloned().collect();
             assert_eq!(after, expected, "restarted after {cut}m");

@@ -75,6 +75,15 @@ fn dead(pid: i32) -> bool {
     }
 }
 
+/// The process ids a script wrote to `file`.
+fn pids_in(file: &Path) -> Vec<i32> {
+    fs::read_to_string(file)
+        .unwrap()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect()
+}
+
 #[test]
 fn hostile_label_values_reach_the_script_as_one_argument_each_and_nothing_else_happens() {
     let dir = tempfile::tempdir().unwrap();
@@ -251,11 +260,7 @@ fn a_script_that_ignores_sigterm_is_killed_after_the_grace_and_its_group_with_it
         took >= Duration::from_millis(1_300) && took < Duration::from_secs(6),
         "took {took:?}"
     );
-    let pids: Vec<i32> = fs::read_to_string(&pids)
-        .unwrap()
-        .split_whitespace()
-        .map(|p| p.parse().unwrap())
-        .collect();
+    let pids = pids_in(&pids);
     wait_for("the group to die", Duration::from_secs(5), || {
         pids.iter().all(|&p| dead(p))
     });
@@ -279,11 +284,7 @@ fn a_script_that_stops_on_sigterm_ends_within_the_grace() {
         "{:?}",
         started.elapsed()
     );
-    let pid: i32 = fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid = pids_in(&pid_file)[0];
     wait_for(
         "the background sleep to die",
         Duration::from_secs(5),
@@ -322,11 +323,7 @@ fn output_is_bounded_and_a_leftover_process_does_not_hold_the_action() {
     );
     let started = Instant::now();
     let r = rt().block_on(exec::run(&[s], &opts(20_000, 500)));
-    let pid: i32 = fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid = pids_in(&pid_file)[0];
     // SAFETY: kill(2) of the sleep this test started (by its pid).
     unsafe {
         libc::kill(pid, libc::SIGKILL);
@@ -742,6 +739,24 @@ fn ok_result() -> ActionResult {
     }
 }
 
+/// Journals `e`'s intent to run, at wall time `wall_ms`.
+fn intend(j: &Journal, e: &ActionEvent, wall_ms: i64) {
+    j.intent(&Intent {
+        id: e.id(),
+        event: e.clone(),
+        wall_ms,
+    })
+    .unwrap();
+}
+
+/// Journals a run as watch does: its decision, then its intent, then its
+/// result.
+fn journal_run(j: &Journal, e: &ActionEvent, wall_ms: i64, result: &ActionResult) {
+    j.record(e).unwrap();
+    intend(j, e, wall_ms);
+    j.result(&e.id(), result).unwrap();
+}
+
 fn journal_lines(store: &Path) -> Vec<Value> {
     fs::read_to_string(journal::path(store))
         .unwrap()
@@ -759,21 +774,8 @@ fn the_journal_reads_back_and_an_intent_without_result_becomes_unknown_once() {
     {
         let j = Journal::open(store.path()).unwrap();
         j.record(&suppressed).unwrap();
-        // watch records a run's decision, then its intent, then its result.
-        j.record(&ran).unwrap();
-        j.intent(&Intent {
-            id: ran.id(),
-            event: ran.clone(),
-            wall_ms: 1,
-        })
-        .unwrap();
-        j.result(&ran.id(), &ok_result()).unwrap();
-        j.intent(&Intent {
-            id: crashed.id(),
-            event: crashed.clone(),
-            wall_ms: 2,
-        })
-        .unwrap();
+        journal_run(&j, &ran, 1, &ok_result());
+        intend(&j, &crashed, 2);
         assert_eq!(j.past(), [suppressed.clone(), ran.clone(), crashed.clone()]);
         // A reader meanwhile: the running action has no result yet.
         let log = journal::read(store.path()).unwrap();
@@ -944,15 +946,10 @@ fn store_with_journal() -> (tempfile::TempDir, [String; 3]) {
     let held = decision(120_000, EventKind::Cooldown, "b");
     let j = Journal::open(store.path()).unwrap();
     j.record(&waiting).unwrap();
-    j.record(&failed).unwrap();
-    j.intent(&Intent {
-        id: failed.id(),
-        event: failed.clone(),
-        wall_ms: 1,
-    })
-    .unwrap();
-    j.result(
-        &failed.id(),
+    journal_run(
+        &j,
+        &failed,
+        1,
         &ActionResult {
             outcome: Outcome::Failed,
             exit_code: Some(3),
@@ -962,8 +959,7 @@ fn store_with_journal() -> (tempfile::TempDir, [String; 3]) {
             stderr: "no such unit\n".into(),
             detail: "exit code 3".into(),
         },
-    )
-    .unwrap();
+    );
     j.record(&held).unwrap();
     (store, [waiting.id(), failed.id(), held.id()])
 }

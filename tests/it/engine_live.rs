@@ -11,9 +11,8 @@ use mcpops::engine::live::{LiveRules, warmup_ms};
 use mcpops::engine::plan::Plan;
 use mcpops::engine::replay::rule_expressions;
 use mcpops::engine::replay::{ActionEvent, EventKind, replay};
-use mcpops::engine::source::Selected;
-use mcpops::engine::{EngineError, Grid, MemorySource, Source, StoreSource};
-use mcpops::model::{Matcher, SampleSink, SeriesKey};
+use mcpops::engine::{Grid, MemorySource, Source, StoreSource};
+use mcpops::model::{SampleSink, SeriesKey};
 use mcpops::remediate::decide::{Approval, Approvals};
 use mcpops::store::SeriesData;
 use mcpops::store::Store;
@@ -140,25 +139,10 @@ fn key(e: &Episode) -> EpisodeKey {
     (e.alert.clone(), e.labels.clone(), e.active_at)
 }
 
-/// A source that lends another.
-struct Lent<'a>(&'a dyn Source);
-
-impl Source for Lent<'_> {
-    fn select(
-        &self,
-        metric: &str,
-        matchers: &[Matcher],
-        start_ms: i64,
-        end_ms: i64,
-    ) -> Result<Selected, EngineError> {
-        self.0.select(metric, matchers, start_ms, end_ms)
-    }
-}
-
 #[test]
 fn live_steps_over_memory_equal_the_replay_and_a_restart_repeats_nothing() {
     let source = MemorySource::new(fleet(MINUTES));
-    compare(&source, &|_, _| Box::new(Lent(&source)));
+    compare(&source, &|_, _| Box::new(&source));
 }
 
 #[test]

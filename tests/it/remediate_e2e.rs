@@ -453,6 +453,86 @@ fn recorded_runs(dir: &Path) -> Vec<(Vec<String>, i128, Option<i128>)> {
     runs
 }
 
+/// A file-target scenario: `metrics.prom` served by a scrape target, the
+/// alert `ServerDown` (`svc_down == 1`) and the remediation `Restart` on
+/// it, and watch scraping the target every second.
+struct Scenario {
+    /// Serves `metrics.prom` for as long as the scenario lives.
+    _target: KillOnDrop,
+    target_port: u16,
+    rules: PathBuf,
+    store: PathBuf,
+    log: PathBuf,
+    started_ms: i64,
+}
+
+impl Scenario {
+    /// Serves `metrics` (Prometheus text), writes the rules with `restart`
+    /// as the lines of `Restart` after `on ServerDown`, and starts watch:
+    /// the scenario and watch.
+    fn start(d: &Path, metrics: &str, restart: &str) -> (Scenario, KillOnDrop) {
+        let file = d.join("metrics.prom");
+        std::fs::write(&file, metrics).unwrap();
+        let (target, target_port) = start_file_target(&file);
+        let rules = d.join("rules.mcp");
+        std::fs::write(
+            &rules,
+            format!(
+                "evaluate every 1s\n\nalert ServerDown {{\n  when svc_down == 1\n}}\n\n\
+                 remediate Restart {{\n  on ServerDown\n{restart}}}\n"
+            ),
+        )
+        .unwrap();
+        let started_ms = now_ms();
+        let (watch, _port, log) = watch_scraping(d, target_port, &rules);
+        let scenario = Scenario {
+            _target: target,
+            target_port,
+            rules,
+            store: d.join("store"),
+            log,
+            started_ms,
+        };
+        (scenario, watch)
+    }
+
+    /// Two more steps, then watch stopped; when it stopped (ms).
+    fn stop(&self, watch: KillOnDrop) -> i64 {
+        std::thread::sleep(Duration::from_secs(2));
+        let stopped_ms = now_ms();
+        stop_watch(watch);
+        stopped_ms
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// [`assert_backtest_agrees`] over the steps from watch's start until
+    /// `stopped_ms`.
+    fn assert_backtest_agrees(&self, stopped_ms: i64) {
+        assert_backtest_agrees(
+            &self.store,
+            &self.rules,
+            floor_s(self.started_ms),
+            floor_s(stopped_ms),
+        );
+    }
+}
+
+/// One server, `s1`, down.
+const ONE_SERVER_DOWN: &str = "svc_down{server=\"s1\"} 1\n";
+
+/// `Restart`'s action: `record_action.sh` recording into `runs`, sleeping
+/// `sleep_s` seconds, with the alert's server as its argument.
+fn record_action(runs: &Path, sleep_s: u32) -> String {
+    format!(
+        "  do exec \"sh {script} {runs} {sleep_s} {{{{server}}}}\"\n",
+        script = fixtures().join("remediate/record_action.sh").display(),
+        runs = runs.display(),
+    )
+}
+
 #[test]
 fn five_servers_at_once_stay_under_the_caps_and_hostile_labels_stay_one_argument() {
     let dir = tempfile::tempdir().unwrap();
@@ -471,38 +551,13 @@ fn five_servers_at_once_stay_under_the_caps_and_hostile_labels_stay_one_argument
         .map(|s| s.to_string())
         .chain(hostile.iter().cloned())
         .collect();
-    let metrics = d.join("metrics.prom");
-    let mut body = String::from("# TYPE svc_down gauge\n");
+    let mut metrics = String::from("# TYPE svc_down gauge\n");
     for s in &servers {
-        body.push_str(&format!("svc_down{{server=\"{s}\"}} 1\n"));
+        metrics.push_str(&format!("svc_down{{server=\"{s}\"}} 1\n"));
     }
-    std::fs::write(&metrics, body).unwrap();
-    let (_target, target_port) = start_file_target(&metrics);
-    let rules = d.join("rules.mcp");
-    std::fs::write(
-        &rules,
-        format!(
-            r#"evaluate every 1s
-
-alert ServerDown {{
-  when svc_down == 1
-}}
-
-remediate Restart {{
-  on ServerDown
-  do exec "sh {script} {runs} 1 {{{{server}}}}"
-  timeout 2s
-  concurrency 1 per server
-  concurrency 2
-}}
-"#,
-            script = fixtures().join("remediate/record_action.sh").display(),
-            runs = runs_dir.display(),
-        ),
-    )
-    .unwrap();
-    let started_ms = now_ms();
-    let (watch, _port, log) = watch_scraping(d, target_port, &rules);
+    let restart =
+        record_action(&runs_dir, 1) + "  timeout 2s\n  concurrency 1 per server\n  concurrency 2\n";
+    let (sc, watch) = Scenario::start(d, &metrics, &restart);
     // Slots are held for the timeout plus the 5s kill grace: three rounds.
     wait_for("five runs", Duration::from_secs(90), || {
         recorded_runs(&runs_dir)
@@ -511,17 +566,10 @@ remediate Restart {{
             .count()
             == 5
     });
-    std::thread::sleep(Duration::from_secs(2));
-    let stopped_ms = now_ms();
-    stop_watch(watch);
+    let stopped_ms = sc.stop(watch);
 
     let runs = recorded_runs(&runs_dir);
-    assert_eq!(
-        runs.len(),
-        5,
-        "{runs:?}\n{}",
-        std::fs::read_to_string(&log).unwrap_or_default()
-    );
+    assert_eq!(runs.len(), 5, "{runs:?}\n{}", sc.log_text());
     // Each server's value arrived as exactly one argument.
     let got: BTreeSet<String> = runs.iter().map(|r| r.0.join("\u{1}")).collect();
     let want: BTreeSet<String> = servers.iter().cloned().collect();
@@ -536,64 +584,30 @@ remediate Restart {{
             .count();
         assert!(running <= 2, "{running} actions at once: {runs:?}");
     }
-    let rows = audit(&d.join("store"));
+    let rows = audit(&sc.store);
     assert!(
         !events(&rows, "Restart", "suppressed (concurrency)").is_empty(),
         "the cap held some back: {rows:#?}"
     );
-    assert_backtest_agrees(
-        &d.join("store"),
-        &rules,
-        floor_s(started_ms),
-        floor_s(stopped_ms),
-    );
+    sc.assert_backtest_agrees(stopped_ms);
 }
 
 #[test]
 fn a_missing_binary_fails_to_spawn_and_counts_toward_max() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let metrics = d.join("metrics.prom");
-    std::fs::write(&metrics, "svc_down{server=\"s1\"} 1\n").unwrap();
-    let (_target, target_port) = start_file_target(&metrics);
-    let rules = d.join("rules.mcp");
-    std::fs::write(
-        &rules,
-        format!(
-            r#"evaluate every 1s
-
-alert ServerDown {{
-  when svc_down == 1
-}}
-
-remediate Restart {{
-  on ServerDown
-  do exec "{missing} {{{{server}}}}"
-  verify within 1s
-  max 3 per 6h
-}}
-"#,
-            missing = d.join("no-such-restart").display(),
-        ),
-    )
-    .unwrap();
-    let started_ms = now_ms();
-    let (watch, _port, log) = watch_scraping(d, target_port, &rules);
-    let store = d.join("store");
-    wait_for("max to be reached", Duration::from_secs(60), || {
-        !events(&audit(&store), "Restart", "suppressed (max)").is_empty()
-    });
-    std::thread::sleep(Duration::from_secs(2));
-    let stopped_ms = now_ms();
-    stop_watch(watch);
-    let rows = audit(&store);
-    let runs = events(&rows, "Restart", "run");
-    assert_eq!(
-        runs.len(),
-        3,
-        "{rows:#?}\n{}",
-        std::fs::read_to_string(&log).unwrap_or_default()
+    let restart = format!(
+        "  do exec \"{missing} {{{{server}}}}\"\n  verify within 1s\n  max 3 per 6h\n",
+        missing = d.join("no-such-restart").display(),
     );
+    let (sc, watch) = Scenario::start(d, ONE_SERVER_DOWN, &restart);
+    wait_for("max to be reached", Duration::from_secs(60), || {
+        !events(&audit(&sc.store), "Restart", "suppressed (max)").is_empty()
+    });
+    let stopped_ms = sc.stop(watch);
+    let rows = audit(&sc.store);
+    let runs = events(&rows, "Restart", "run");
+    assert_eq!(runs.len(), 3, "{rows:#?}\n{}", sc.log_text());
     for r in &runs {
         assert_eq!(r["outcome"], "failed(spawn)", "{r:#}");
         assert!(
@@ -609,7 +623,7 @@ remediate Restart {{
         1,
         "{rows:#?}"
     );
-    assert_backtest_agrees(&store, &rules, floor_s(started_ms), floor_s(stopped_ms));
+    sc.assert_backtest_agrees(stopped_ms);
 }
 
 #[test]
@@ -618,32 +632,9 @@ fn kill_9_between_intent_and_result_is_unknown_and_never_run_again() {
     let d = dir.path();
     let runs_dir = d.join("runs");
     std::fs::create_dir(&runs_dir).unwrap();
-    let metrics = d.join("metrics.prom");
-    std::fs::write(&metrics, "svc_down{server=\"s1\"} 1\n").unwrap();
-    let (_target, target_port) = start_file_target(&metrics);
-    let rules = d.join("rules.mcp");
-    std::fs::write(
-        &rules,
-        format!(
-            r#"evaluate every 1s
-
-alert ServerDown {{
-  when svc_down == 1
-}}
-
-remediate Restart {{
-  on ServerDown
-  do exec "sh {script} {runs} 4 {{{{server}}}}"
-  timeout 30s
-}}
-"#,
-            script = fixtures().join("remediate/record_action.sh").display(),
-            runs = runs_dir.display(),
-        ),
-    )
-    .unwrap();
-    let (mut watch, _port, log) = watch_scraping(d, target_port, &rules);
-    let journal = d.join("store/journal/journal.jsonl");
+    let restart = record_action(&runs_dir, 4) + "  timeout 30s\n";
+    let (sc, mut watch) = Scenario::start(d, ONE_SERVER_DOWN, &restart);
+    let journal = sc.store.join("journal/journal.jsonl");
     wait_for("the action to start", Duration::from_secs(60), || {
         std::fs::read_to_string(&journal)
             .unwrap_or_default()
@@ -653,29 +644,15 @@ remediate Restart {{
     // Between the intent and the result: the script sleeps 4s.
     watch.0.kill().expect("kill -9 watch");
     watch.0.wait().expect("reap watch");
-    let config = d.join("watch.toml");
-    let port = free_port();
-    let text = std::fs::read_to_string(&config).unwrap();
-    let text = text
-        .lines()
-        .map(|l| {
-            if l.starts_with("listen") {
-                format!("listen = \"127.0.0.1:{port}\"")
-            } else {
-                l.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    std::fs::write(&config, text).unwrap();
-    let watch = start_watch(&config, port, &log);
+    // Again, on a port of its own, with the same store and rules.
+    let (watch, port, _) = watch_scraping(d, sc.target_port, &sc.rules);
     wait_for("the alert to be back", Duration::from_secs(30), || {
         live_alerts(port).iter().any(|a| a["state"] == "firing")
     });
     // Several steps with the alert firing and no result for the first run.
     std::thread::sleep(Duration::from_secs(6));
     stop_watch(watch);
-    let rows = audit(&d.join("store"));
+    let rows = audit(&sc.store);
     let runs = events(&rows, "Restart", "run");
     assert_eq!(runs.len(), 1, "{rows:#?}");
     assert_eq!(runs[0]["outcome"], "unknown", "{:#}", runs[0]);
