@@ -658,3 +658,45 @@ fn kill_9_between_intent_and_result_is_unknown_and_never_run_again() {
     assert_eq!(runs[0]["outcome"], "unknown", "{:#}", runs[0]);
     assert_eq!(recorded_runs(&runs_dir).len(), 1, "the script ran once");
 }
+
+#[test]
+fn an_action_waits_for_mcpops_approve_and_the_backtest_applies_the_approval() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let runs_dir = d.join("runs");
+    std::fs::create_dir(&runs_dir).unwrap();
+    let restart = record_action(&runs_dir, 0) + "  approve within 10m by \"oncall\"\n";
+    let (sc, watch) = Scenario::start(d, ONE_SERVER_DOWN, &restart);
+    let mut waiting = None;
+    wait_for(
+        "a decision awaiting approval",
+        Duration::from_secs(60),
+        || {
+            waiting = events(&audit(&sc.store), "Restart", "awaiting approval")
+                .first()
+                .map(|r| r["id"].as_str().unwrap().to_string());
+            waiting.is_some()
+        },
+    );
+    let id = waiting.unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        recorded_runs(&runs_dir).is_empty(),
+        "nothing runs before the approval"
+    );
+    let approve = mcpops(&sc.store, &["approve", &id, "--by", "alice"]);
+    assert!(approve.status.success(), "{}", text(&approve));
+    let again = mcpops(&sc.store, &["approve", &id, "--by", "bob"]);
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again));
+    wait_for("the approved run", Duration::from_secs(30), || {
+        recorded_runs(&runs_dir).iter().any(|r| r.2.is_some())
+    });
+    let stopped_ms = sc.stop(watch);
+    let rows = audit(&sc.store);
+    let runs = events(&rows, "Restart", "run");
+    assert_eq!(runs.len(), 1, "{rows:#?}\n{}", sc.log_text());
+    assert_eq!(runs[0]["approved_by"], "alice", "{:#}", runs[0]);
+    assert_eq!(runs[0]["outcome"], "ok", "{:#}", runs[0]);
+    assert_eq!(recorded_runs(&runs_dir)[0].0, ["s1"]);
+    sc.assert_backtest_agrees(stopped_ms);
+}
