@@ -856,6 +856,33 @@ impl RemedState {
             self.approvals.remove(&inst);
             self.set(&inst, None, None);
         }
+        self.forget(t);
+    }
+
+    /// Forgets what can no longer change a decision, so that a `watch` that
+    /// runs for months does not grow: runs older than every window that
+    /// counts them (cooldown, `max`, the breaker, a concurrency slot) and
+    /// older than the oldest episode still firing (whether an episode ran is
+    /// asked of the runs), and the `suppressed (max)` marks of instances no
+    /// longer firing.
+    fn forget(&mut self, t: i64) {
+        let b = &self.block;
+        let window = [
+            Some(self.slot_ms),
+            b.cooldown.as_ref().map(|d| d.ms),
+            b.max.as_ref().map(|m| m.per.ms),
+            b.breaker.as_ref().map(|m| m.per.ms),
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(0);
+        let oldest = self.episodes.values().map(|e| e.fired_at).min();
+        let keep_from = oldest.map_or(t - window, |o| o.min(t - window));
+        self.runs.retain(|r| r.t >= keep_from);
+        self.policy.forget_before(keep_from);
+        let episodes = &self.episodes;
+        self.max_hit.retain(|i, _| episodes.contains_key(i));
     }
 
     fn set(&mut self, inst: &Instance, due: Option<i64>, hold: Option<EventKind>) {
@@ -1169,6 +1196,34 @@ mod tests {
 
     fn ev(m: i64, kind: EventKind, server: &str) -> (i64, EventKind, String) {
         (m, kind, server.to_string())
+    }
+
+    #[test]
+    fn the_state_forgets_runs_no_limit_counts_any_more() {
+        // A flapping server over two days: a new 5-minute episode every 20
+        // minutes, each run once; a cooldown of 10m and max 3 per 1h.
+        let files = rules("  cooldown 10m\n  max 3 per 1h\n", |_| {});
+        let mut d = Decider::new(&files);
+        let mut ran = 0;
+        for m in 0..(2 * 24 * 60) {
+            let start = m - m % 20;
+            let view = if m % 20 < 5 {
+                alerts(vec![down("a", start * MIN, (start / 20) as usize)])
+            } else {
+                alerts(vec![])
+            };
+            ran += d
+                .at(m * MIN, &view)
+                .iter()
+                .filter(|e| e.kind == EventKind::Run)
+                .count();
+            let r = &d.remediations[0];
+            // What is kept: the runs of the last hour (the longest window), at most.
+            assert!(r.runs.len() <= 4, "minute {m}: {} runs kept", r.runs.len());
+            assert!(r.max_hit.len() <= 1);
+        }
+        // Limits still hold while forgetting: at most 3 runs in any hour.
+        assert_eq!(ran, 2 * 24 * 3, "three per hour for two days");
     }
 
     use EventKind::*;

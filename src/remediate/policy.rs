@@ -66,6 +66,16 @@ impl Policy {
         self.runs.entry(series.to_string()).or_default().push(t);
     }
 
+    /// Forgets the runs before `t` (a caller keeps every run a limit still
+    /// counts: `t` at most the decision time minus the cooldown and `max`'s
+    /// period).
+    pub fn forget_before(&mut self, t: i64) {
+        self.runs.retain(|_, runs| {
+            runs.retain(|&r| r >= t);
+            !runs.is_empty()
+        });
+    }
+
     /// How many times the action ran for `series`.
     pub fn runs(&self, series: &str) -> usize {
         self.runs.get(series).map_or(0, Vec::len)
