@@ -94,7 +94,9 @@ fn set_label(labels: &mut Labels, name: &str, value: String) {
     }
 }
 
-fn lookup_for<'a>(
+/// The values an alert's templates see: `{{value}}`, `{{alert}}`,
+/// `{{severity}}` and the labels.
+pub(crate) fn lookup_for<'a>(
     alert: &'a Alert,
     labels: &'a Labels,
     value: f64,

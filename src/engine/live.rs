@@ -94,8 +94,6 @@ pub struct RuleView {
     pub last_evaluation: Option<i64>,
     /// How long its last evaluation took (seconds).
     pub evaluation_s: f64,
-    /// The alert's active instances (pending or firing).
-    pub alerts: Vec<AlertView>,
 }
 
 impl RuleView {
@@ -352,7 +350,6 @@ impl LiveRules {
     /// Every rule with its last evaluation, in file order.
     pub fn rules(&self) -> Vec<RuleView> {
         let mut out = Vec::new();
-        let alerts = self.alerts();
         let health = |name: &str| self.health.rules.get(name).cloned().unwrap_or((None, 0.0));
         for f in &self.files {
             for item in &f.items {
@@ -381,13 +378,6 @@ impl LiveRules {
                             last_error,
                             last_evaluation: self.health.t,
                             evaluation_s: took,
-                            alerts: alerts
-                                .iter()
-                                .filter(|v| {
-                                    v.episode.alert == a.name.name && v.episode.ended_at.is_none()
-                                })
-                                .cloned()
-                                .collect(),
                         }
                     }
                     crate::dsl::ast::Item::Record(r) => {
@@ -404,7 +394,6 @@ impl LiveRules {
                             last_error,
                             last_evaluation: self.health.t,
                             evaluation_s: took,
-                            alerts: Vec::new(),
                         }
                     }
                     _ => continue,
@@ -418,11 +407,7 @@ impl LiveRules {
 
 /// An episode as served: annotations templated with its labels and value.
 fn view(alert: &Alert, e: &Episode, t: i64) -> AlertView {
-    let lookup = |name: &str| match name {
-        "value" => Some(e.last_value.to_string()),
-        "alert" => Some(alert.name.name.clone()),
-        _ => e.label(name).map(str::to_string),
-    };
+    let lookup = super::alerts::lookup_for(alert, &e.labels, e.last_value);
     let mut annotations = Labels::new();
     if let Some(r) = &alert.runbook {
         annotations.push(("runbook".into(), template::render(r, &lookup)));

@@ -22,6 +22,23 @@ pub enum Prepared {
     Notify(String),
 }
 
+/// The values an action's template sees for a decision: `{{value}}` (the
+/// condition's value), `{{alert}}` (the trigger) and the labels.
+pub fn lookup<'a>(
+    labels: &'a crate::engine::Labels,
+    trigger: &'a str,
+    value: f64,
+) -> impl Fn(&str) -> Option<String> + 'a {
+    move |name: &str| match name {
+        "value" => Some(value.to_string()),
+        "alert" => Some(trigger.to_string()),
+        _ => labels
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone()),
+    }
+}
+
 /// Fills `action`'s template with the values `lookup` gives (labels,
 /// `value`, `alert`, `severity`).
 pub fn prepare(

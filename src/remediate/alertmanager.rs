@@ -28,6 +28,14 @@ pub struct PostableAlert {
     pub generator_url: String,
 }
 
+/// An alert's labels as Alertmanager sees them: `alertname` first, then
+/// the instance's labels (any `alertname` of theirs replaced).
+pub fn with_alertname(alertname: &str, labels: &Labels) -> Labels {
+    let mut all = vec![("alertname".to_string(), alertname.to_string())];
+    all.extend(labels.iter().filter(|(k, _)| k != "alertname").cloned());
+    all
+}
+
 impl PostableAlert {
     /// An alert named `alertname` with `labels` (the alert's `alertname`
     /// goes first; labels with empty values are left out, as Prometheus
@@ -40,13 +48,8 @@ impl PostableAlert {
         ends_ms: i64,
         generator_url: String,
     ) -> PostableAlert {
-        let mut all = vec![("alertname".to_string(), alertname.to_string())];
-        all.extend(
-            labels
-                .iter()
-                .filter(|(k, v)| k != "alertname" && !v.is_empty())
-                .cloned(),
-        );
+        let mut all = with_alertname(alertname, labels);
+        all.retain(|(_, v)| !v.is_empty());
         PostableAlert {
             labels: all,
             annotations: annotations

@@ -262,15 +262,7 @@ fn limits(cooldown: Option<&Dur>, max: Option<&MaxRate>, verify: Option<&Dur>) -
 /// Renders an action for a label set as the dry run shows it:
 /// `exec "mcp-admin restart …"` (see [`crate::remediate::action`]).
 pub fn render_action(action: &Action, labels: &Labels, trigger: &str, value: f64) -> String {
-    let lookup = |name: &str| match name {
-        "value" => Some(value.to_string()),
-        "alert" => Some(trigger.to_string()),
-        _ => labels
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone()),
-    };
-    super::action::describe(action, &lookup)
+    super::action::describe(action, &super::action::lookup(labels, trigger, value))
 }
 
 /// Whether a `where` clause holds for an alert instance's labels.

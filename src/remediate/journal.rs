@@ -617,6 +617,29 @@ impl Journal {
         self.state().past.clone()
     }
 
+    /// Makes the journal write to `file` from now on and returns the file it
+    /// wrote to: tests give it `/dev/full` for a real write failure.
+    #[cfg(test)]
+    pub(crate) fn swap_file(&self, file: File) -> File {
+        std::mem::replace(&mut self.state().file, file)
+    }
+
+    /// Whether block `policy` escalated for the instance with `labels` at
+    /// or after `since` (escalation goes out once per episode).
+    pub fn escalated_since(
+        &self,
+        policy: &str,
+        labels: &crate::engine::Labels,
+        since: i64,
+    ) -> bool {
+        self.state().past.iter().any(|e| {
+            e.kind == EventKind::Escalated
+                && e.policy == policy
+                && e.labels == *labels
+                && e.time >= since
+        })
+    }
+
     /// The journal as recorded so far (with the approvals read so far).
     pub fn log(&self) -> Log {
         self.state().log.clone()

@@ -27,7 +27,7 @@ use crate::engine::plan::Plan;
 use crate::engine::source::{Source, StoreSource};
 use crate::remediate::action::{self, Prepared};
 use crate::remediate::alertmanager::{self, PostableAlert, WebhookAlert, WebhookMessage};
-use crate::remediate::decide::{ActionEvent, Approvals, EventKind};
+use crate::remediate::decide::{ActionEvent, Approvals, EventKind, render_action};
 use crate::remediate::journal::{ActionResult, Intent, Journal, Outcome};
 use crate::remediate::{exec, webhook};
 use crate::store::SeriesData;
@@ -164,11 +164,9 @@ impl LiveAlert {
             (Some(_), None) => AlertState::Firing,
             (None, None) => AlertState::Pending,
         };
-        let mut labels = vec![("alertname".to_string(), e.alert.clone())];
-        labels.extend(e.labels.iter().filter(|(k, _)| k != "alertname").cloned());
         LiveAlert {
             name: e.alert.clone(),
-            labels,
+            labels: alertmanager::with_alertname(&e.alert, &e.labels),
             annotations: v.annotations.clone(),
             state,
             active_at: e.active_at,
@@ -207,20 +205,22 @@ pub struct Published {
 /// an alert started firing or resolved.
 #[derive(Debug, Default)]
 pub struct RulesState {
-    published: RwLock<Published>,
+    published: RwLock<Arc<Published>>,
     /// Woken when an alert starts firing or resolves, so that Alertmanager
     /// hears at once rather than at the next resend.
     pub changed: tokio::sync::Notify,
 }
 
 impl RulesState {
-    pub fn published(&self) -> Published {
+    /// What was last published: shared, not copied (every API request,
+    /// every send and every webhook reads it).
+    pub fn published(&self) -> Arc<Published> {
         self.published.read().map(|p| p.clone()).unwrap_or_default()
     }
 
     fn publish(&self, p: Published) {
         if let Ok(mut slot) = self.published.write() {
-            *slot = p;
+            *slot = Arc::new(p);
         }
     }
 }
@@ -272,8 +272,6 @@ struct Ctx {
     audit_ok: AtomicBool,
     /// When the audit failed, and why: the synthetic alert.
     audit_failure: Mutex<Option<(i64, String)>>,
-    /// Escalations made (journal and live), to escalate once per episode.
-    escalations: Mutex<Vec<(String, Labels, i64)>>,
     client: reqwest::Client,
     log: Log,
 }
@@ -306,12 +304,6 @@ impl RuleLoop {
     ) -> Result<RuleLoop, WatchError> {
         let journal = Journal::open(&options.store_root)
             .map_err(|e| WatchError::Config(format!("the action journal: {e}")))?;
-        let escalations = journal
-            .past()
-            .iter()
-            .filter(|e| e.kind == EventKind::Escalated)
-            .map(|e| (e.policy.clone(), e.labels.clone(), e.time))
-            .collect();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -329,7 +321,6 @@ impl RuleLoop {
             journal,
             audit_ok: AtomicBool::new(true),
             audit_failure: Mutex::new(None),
-            escalations: Mutex::new(escalations),
             client,
             log,
         });
@@ -641,15 +632,7 @@ fn block_action(
 
 /// The values an action's template sees for a decision.
 fn prepare(action: &Action, event: &ActionEvent) -> Result<Prepared, String> {
-    let lookup = |name: &str| match name {
-        "value" => Some(event.value.to_string()),
-        "alert" => Some(event.trigger.clone()),
-        _ => event
-            .labels
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone()),
-    };
+    let lookup = action::lookup(&event.labels, &event.trigger, event.value);
     action::prepare(action, &lookup).map_err(|e| e.to_string())
 }
 
@@ -662,26 +645,7 @@ fn decide(ctx: &Ctx, loaded: &Loaded, event: ActionEvent) -> Option<Run> {
         }
         return None;
     }
-    let id = event.id();
-    if !ctx.audit_ok.load(Ordering::SeqCst) {
-        ctx.log.error(&format!(
-            "action {id} ({} {}) not run: the journal cannot be written",
-            event.policy, event.action
-        ));
-        return None;
-    }
-    let intent = Intent {
-        id: id.clone(),
-        event,
-        wall_ms: crate::time::now_ms(),
-    };
-    if let Err(e) = ctx.journal.intent(&intent) {
-        audit_failed(ctx, &e.to_string());
-        return None;
-    }
-    if intent.event.kind == EventKind::Escalated {
-        remember_escalation(ctx, &intent.event);
-    }
+    let intent = journal_intent(ctx, event)?;
     let found = block_action(loaded, &intent.event);
     let (action, timeout, escalate) = match found {
         Some(f) => f,
@@ -722,16 +686,33 @@ fn decide(ctx: &Ctx, loaded: &Loaded, event: ActionEvent) -> Option<Run> {
     })
 }
 
-fn remember_escalation(ctx: &Ctx, event: &ActionEvent) {
-    if let Ok(mut e) = ctx.escalations.lock() {
-        e.push((event.policy.clone(), event.labels.clone(), event.time));
+/// Journals (synced) the intent of the action `event` decides, unless the
+/// journal failed before: then nothing runs (fail closed).
+fn journal_intent(ctx: &Ctx, event: ActionEvent) -> Option<Intent> {
+    let id = event.id();
+    if !ctx.audit_ok.load(Ordering::SeqCst) {
+        ctx.log.error(&format!(
+            "action {id} ({} {}) not run: the journal cannot be written",
+            event.policy, event.action
+        ));
+        return None;
     }
+    let intent = Intent {
+        id,
+        event,
+        wall_ms: crate::time::now_ms(),
+    };
+    if let Err(e) = ctx.journal.intent(&intent) {
+        audit_failed(ctx, &e.to_string());
+        return None;
+    }
+    Some(intent)
 }
 
 /// Journals an action's result and logs it.
 fn finish(ctx: &Ctx, intent: &Intent, result: &ActionResult) {
     let e = &intent.event;
-    let outcome = outcome_name(&result.outcome);
+    let outcome = result.outcome.name();
     ctx.shared
         .health
         .add("mcpops_watch_actions_total", &[("outcome", outcome)], 1.0);
@@ -755,18 +736,6 @@ fn finish(ctx: &Ctx, intent: &Intent, result: &ActionResult) {
     }
     if let Err(err) = ctx.journal.result(&intent.id, result) {
         audit_failed(ctx, &err.to_string());
-    }
-}
-
-fn outcome_name(o: &Outcome) -> &'static str {
-    match o {
-        Outcome::Ok => "ok",
-        Outcome::Failed => "failed",
-        Outcome::Spawn => "failed (spawn)",
-        Outcome::Timeout => "timeout",
-        Outcome::Refused => "refused",
-        Outcome::DryRun => "dry run",
-        Outcome::Unknown => "unknown",
     }
 }
 
@@ -794,10 +763,7 @@ fn audit_failed(ctx: &Ctx, error: &str) {
 /// and escalates once per episode when it failed.
 async fn carry_out(ctx: Arc<Ctx>, run: Run) {
     let result = perform(&ctx, &run).await;
-    let failed = matches!(
-        result.outcome,
-        Outcome::Failed | Outcome::Spawn | Outcome::Timeout
-    );
+    let failed = result.outcome.is_failure();
     let c = ctx.clone();
     let intent = run.intent.clone();
     let journaled = tokio::task::spawn_blocking(move || finish(&c, &intent, &result)).await;
@@ -818,20 +784,7 @@ async fn carry_out(ctx: Arc<Ctx>, run: Run) {
     // first, then the run (it does not escalate in turn).
     let c = ctx.clone();
     let started = tokio::task::spawn_blocking(move || {
-        let id = escalation.0.id();
-        if !c.audit_ok.load(Ordering::SeqCst) {
-            return None;
-        }
-        let intent = Intent {
-            id,
-            event: escalation.0,
-            wall_ms: crate::time::now_ms(),
-        };
-        if let Err(e) = c.journal.intent(&intent) {
-            audit_failed(&c, &e.to_string());
-            return None;
-        }
-        remember_escalation(&c, &intent.event);
+        let intent = journal_intent(&c, escalation.0)?;
         Some(Run {
             intent,
             prepared: escalation.1,
@@ -855,34 +808,17 @@ fn escalation_for(
     escalate: Action,
     timeout: Duration,
 ) -> Option<(ActionEvent, Prepared, Duration)> {
-    let published = ctx.state.published();
     // The episode: the alert instance with the decision's labels.
-    let episode_start = published
-        .alerts
-        .iter()
-        .find(|a| {
-            a.name == failed.trigger
-                && a.instance_labels().cloned().collect::<Vec<_>>() == failed.labels
-        })
-        .map_or(failed.time, |a| a.active_at);
-    let already = ctx.escalations.lock().ok().is_some_and(|e| {
-        e.iter()
-            .any(|(p, l, t)| *p == failed.policy && *l == failed.labels && *t >= episode_start)
-    });
+    let episode_start = instance_of(ctx, failed).map_or(failed.time, |a| a.active_at);
+    let already = ctx
+        .journal
+        .escalated_since(&failed.policy, &failed.labels, episode_start);
     if already {
         return None;
     }
     let mut event = failed.clone();
     event.kind = EventKind::Escalated;
-    let described = action::describe(&escalate, &|name: &str| match name {
-        "value" => Some(failed.value.to_string()),
-        "alert" => Some(failed.trigger.clone()),
-        _ => failed
-            .labels
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone()),
-    });
+    let described = render_action(&escalate, &failed.labels, &failed.trigger, failed.value);
     event.action = described;
     let prepared = match prepare(&escalate, &event) {
         Ok(p) => p,
@@ -919,15 +855,7 @@ async fn perform(ctx: &Ctx, run: &Run) -> ActionResult {
 /// The labels of the alert instance a decision is about: `alertname`
 /// first, as Alertmanager sees it.
 fn alert_labels(event: &ActionEvent) -> Labels {
-    let mut labels = vec![("alertname".to_string(), event.trigger.clone())];
-    labels.extend(
-        event
-            .labels
-            .iter()
-            .filter(|(k, _)| k != "alertname")
-            .cloned(),
-    );
-    labels
+    alertmanager::with_alertname(&event.trigger, &event.labels)
 }
 
 fn fingerprint(event: &ActionEvent) -> String {
@@ -936,9 +864,12 @@ fn fingerprint(event: &ActionEvent) -> String {
 
 /// The published alert instance a decision is about, if it is still shown.
 fn instance_of(ctx: &Ctx, event: &ActionEvent) -> Option<LiveAlert> {
-    ctx.state.published().alerts.into_iter().find(|a| {
-        a.name == event.trigger && a.instance_labels().cloned().collect::<Vec<_>>() == event.labels
-    })
+    ctx.state
+        .published()
+        .alerts
+        .iter()
+        .find(|a| a.name == event.trigger && a.instance_labels().eq(event.labels.iter()))
+        .cloned()
 }
 
 /// `webhook`: the alert as Alertmanager's v4 webhook payload, with the
@@ -983,15 +914,7 @@ async fn webhook(ctx: &Ctx, run: &Run, url: &str) -> ActionResult {
 /// `[notify] webhook`, else the log.
 async fn notify(ctx: &Ctx, event: &ActionEvent, text: &str) -> ActionResult {
     let started = Instant::now();
-    let mut result = ActionResult {
-        outcome: Outcome::Ok,
-        exit_code: None,
-        status: None,
-        duration_ms: 0,
-        stdout: String::new(),
-        stderr: String::new(),
-        detail: String::new(),
-    };
+    let mut result = ActionResult::without_run(Outcome::Ok, "");
     if !ctx.options.alertmanagers.is_empty() {
         let alert = notify_alert(ctx, event, text);
         let mut errors = Vec::new();
@@ -1342,10 +1265,20 @@ mod tests {
         };
         // Writable: the intent is journaled and the action is to run.
         assert!(decide(ctx, &loaded, event.clone()).is_some());
-        audit_failed(ctx, "No space left on device");
+        // A real write failure: the journal's writes go to /dev/full (ENOSPC).
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let journal_file = ctx.journal.swap_file(full);
         let mut later = event.clone();
         later.time = 120_000;
         assert!(decide(ctx, &loaded, later).is_none(), "nothing runs");
+        // Fail closed: with the journal writable again, still nothing runs.
+        ctx.journal.swap_file(journal_file);
+        let mut after = event.clone();
+        after.time = 180_000;
+        assert!(decide(ctx, &loaded, after).is_none(), "nothing runs after");
         let journal = crate::remediate::journal::read(&store).unwrap();
         assert_eq!(journal.entries.len(), 1, "no intent after the failure");
         assert_eq!(
@@ -1357,7 +1290,7 @@ mod tests {
             publish(ctx, &mut core, None, Duration::ZERO),
             "the alert is news"
         );
-        let alerts = state.published().alerts;
+        let alerts = state.published().alerts.clone();
         let audit = alerts.iter().find(|a| a.name == AUDIT_ALERT).unwrap();
         assert_eq!(audit.state, AlertState::Firing);
         assert!(

@@ -520,7 +520,7 @@ async fn targets(State(api): State<Arc<Api>>, p: Params) -> Response {
 }
 
 impl Api {
-    fn published(&self) -> super::rules::Published {
+    fn published(&self) -> Arc<super::rules::Published> {
         self.options
             .rules
             .as_ref()

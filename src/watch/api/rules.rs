@@ -186,7 +186,6 @@ mod tests {
             last_error: (name == "Slow").then(|| "no such series".to_string()),
             last_evaluation: None,
             evaluation_s: 0.001,
-            alerts: Vec::new(),
         };
         Published {
             groups: vec![GroupInfo {
