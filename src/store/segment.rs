@@ -2,8 +2,11 @@
 //! series (metric, then label columns in name order, nulls first) and then
 //! time, except that labels naming short-lived series (MCP session ids) sort
 //! after time ([`SegmentOrder`]). Timestamps are DELTA_BINARY_PACKED; values
-//! BYTE_STREAM_SPLIT or dictionary, whichever a trial encoding of a sample of
-//! the column makes smaller; zstd throughout, except for label columns in
+//! stay DOUBLE (so every reader sees the numbers as stored, bit for bit) and
+//! are BYTE_STREAM_SPLIT or dictionary per row group, whichever trial
+//! encodings of each metric's values make smaller, with row groups cut at
+//! metric boundaries to let each metric have its own ([`plan_row_groups`]);
+//! zstd throughout, except for label columns in
 //! long runs (they encode to a few bytes per run, which zstd cannot shrink);
 //! page-level statistics so the page index is written.
 //! The file's key-value metadata names the label columns each metric's rows
@@ -21,6 +24,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, TimeUnit};
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::compute_leaves;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -28,6 +32,7 @@ use parquet::schema::types::ColumnPath;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::io::Write;
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -49,6 +54,7 @@ pub const PAGE_ROWS: usize = 20 * 1024;
 /// Values looked at when choosing the value column's encoding.
 const TRIAL_VALUES: usize = 32 * 1024;
 const ZSTD_LEVEL: i32 = 3;
+const VALUE_ZSTD_LEVEL: i32 = 9;
 
 /// Rows ready to become a segment: `series` in the segment's sort order,
 /// per row the index of its series in that list, and the rows sorted as
@@ -213,7 +219,8 @@ pub fn write_segment(path: &Path, rows: SortedRows) -> Result<WrittenSegment, St
     ));
     fields.push(Field::new(VALUE_COLUMN, DataType::Float64, false));
     let values = Float64Array::from(rows.values);
-    let value_encoding = choose_value_encoding(&values)?;
+    let metric_runs = metric_runs(&rows.series, &rows.row_series);
+    let groups = plan_row_groups(&values, &metric_runs)?;
     columns.push(Arc::new(values));
 
     let schema = Arc::new(Schema::new(fields));
@@ -252,20 +259,18 @@ pub fn write_segment(path: &Path, rows: SortedRows) -> Result<WrittenSegment, St
             nulls_first: true,
         })
         .collect();
-    let props = writer_properties(value_encoding, Some(sorting), &in_long_runs)?;
-
-    let file = File::create(path).map_err(|e| StoreError::io(path, e))?;
-    let mut writer = ArrowWriter::try_new(file, schema, Some(props))
-        .map_err(|e| StoreError::parquet(path, e))?;
     let metric_labels =
         serde_json::to_string(&metric_labels).map_err(|e| StoreError::parquet(path, e))?;
-    writer.append_key_value_metadata(KeyValue::new(METRIC_LABELS_KEY.into(), metric_labels));
-    writer
-        .write(&batch)
-        .map_err(|e| StoreError::parquet(path, e))?;
-    let mut file = writer
-        .into_inner()
-        .map_err(|e| StoreError::parquet(path, e))?;
+    let file = File::create(path).map_err(|e| StoreError::io(path, e))?;
+    let mut file = write_row_groups(
+        file,
+        &batch,
+        &groups,
+        Some(sorting),
+        &in_long_runs,
+        KeyValue::new(METRIC_LABELS_KEY.into(), metric_labels),
+    )
+    .map_err(|e| StoreError::parquet(path, e))?;
     file.flush().map_err(|e| StoreError::io(path, e))?;
     file.sync_all().map_err(|e| StoreError::io(path, e))?;
     let bytes = file.metadata().map_err(|e| StoreError::io(path, e))?.len();
@@ -294,8 +299,8 @@ fn writer_properties(
     value_encoding: Encoding,
     sorting: Option<Vec<SortingColumn>>,
     uncompressed: &[&str],
-) -> Result<WriterProperties, StoreError> {
-    let level = ZstdLevel::try_new(ZSTD_LEVEL).map_err(|e| StoreError::parquet("zstd", e))?;
+) -> Result<WriterProperties, parquet::errors::ParquetError> {
+    let level = ZstdLevel::try_new(ZSTD_LEVEL)?;
     let ts = ColumnPath::from(TIMESTAMP_COLUMN);
     let value = ColumnPath::from(VALUE_COLUMN);
     let mut builder = WriterProperties::builder()
@@ -307,6 +312,8 @@ fn writer_properties(
         // An encoding other than dictionary is only real with dictionaries off.
         .set_column_dictionary_enabled(ts.clone(), false)
         .set_column_encoding(ts, Encoding::DELTA_BINARY_PACKED);
+    let value_level = ZstdLevel::try_new(VALUE_ZSTD_LEVEL)?;
+    builder = builder.set_column_compression(value.clone(), Compression::ZSTD(value_level));
     if value_encoding != Encoding::RLE_DICTIONARY {
         builder = builder
             .set_column_dictionary_enabled(value.clone(), false)
@@ -319,48 +326,188 @@ fn writer_properties(
     Ok(builder.build())
 }
 
-/// Encodes a sample of the values both ways and keeps the smaller: dictionary
-/// wins on integer-like and few-decimal gauges, BYTE_STREAM_SPLIT on noisy floats.
-fn choose_value_encoding(values: &Float64Array) -> Result<Encoding, StoreError> {
+/// The value column's encodings a row group may take: dictionary wins on
+/// integer-like and few-decimal gauges, BYTE_STREAM_SPLIT on noisy floats
+/// and on slowly moving ones (counters, byte gauges).
+const VALUE_ENCODINGS: [Encoding; 2] = [Encoding::RLE_DICTIONARY, Encoding::BYTE_STREAM_SPLIT];
+
+/// What a row group costs beyond its rows' encoded bytes (its column chunks'
+/// metadata, statistics and page index entries in the footer), measured on
+/// segments of a few label columns: a metric too small to repay it shares
+/// its neighbours' encoding instead of starting a row group of its own.
+const ROW_GROUP_OVERHEAD: f64 = 600.0;
+
+/// Metrics with fewer rows than this are not tried: their encoding follows
+/// their neighbours'.
+const TRIAL_MIN_ROWS: usize = 256;
+
+/// The rows of each metric, in row order (rows sort by metric first).
+fn metric_runs(series: &[&SeriesKey], row_series: &[u32]) -> Vec<Range<usize>> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    for i in 1..=row_series.len() {
+        let ends = i == row_series.len()
+            || series[row_series[i] as usize].metric != series[row_series[start] as usize].metric;
+        if ends {
+            runs.push(start..i);
+            start = i;
+        }
+    }
+    runs
+}
+
+/// Row groups and their value encoding. Each metric's values are encoded
+/// every way on a trial sample (the whole metric when it is small), which
+/// estimates what each encoding would cost it; then the metrics, in row
+/// order, are cut into row groups of at most [`ROW_GROUP_ROWS`] rows that
+/// minimise the estimated bytes plus [`ROW_GROUP_OVERHEAD`] per group, each
+/// group taking the encoding cheapest for the metrics in it. A segment of
+/// counters and gauges thus stores each the way it compresses best, in one
+/// file whose value column stays DOUBLE for every reader.
+fn plan_row_groups(
+    values: &Float64Array,
+    metric_runs: &[Range<usize>],
+) -> Result<Vec<(Range<usize>, Encoding)>, StoreError> {
+    // A metric longer than a row group is several pieces, each its own choice.
+    let pieces: Vec<Range<usize>> = metric_runs
+        .iter()
+        .flat_map(|run| {
+            (run.start..run.end)
+                .step_by(ROW_GROUP_ROWS)
+                .map(move |s| s..(s + ROW_GROUP_ROWS).min(run.end))
+        })
+        .collect();
+    let costs = pieces
+        .iter()
+        .map(|piece| trial_costs(&values.values()[piece.clone()]))
+        .collect::<Result<Vec<_>, _>>()?;
+    // cheapest[j]: (total cost, start piece of the last group, its encoding)
+    // for the pieces before j.
+    let mut cheapest: Vec<(f64, usize, Encoding)> = vec![(0.0, 0, Encoding::PLAIN)];
+    for j in 1..=pieces.len() {
+        let mut best = (f64::INFINITY, 0, Encoding::PLAIN);
+        let mut sums = [0.0; VALUE_ENCODINGS.len()];
+        for i in (0..j).rev() {
+            if pieces[j - 1].end - pieces[i].start > ROW_GROUP_ROWS {
+                break;
+            }
+            for (sum, cost) in sums.iter_mut().zip(&costs[i]) {
+                *sum += cost;
+            }
+            for (k, sum) in sums.iter().enumerate() {
+                let total = cheapest[i].0 + sum + ROW_GROUP_OVERHEAD;
+                if total < best.0 {
+                    best = (total, i, VALUE_ENCODINGS[k]);
+                }
+            }
+        }
+        cheapest.push(best);
+    }
+    let mut groups = Vec::new();
+    let mut j = pieces.len();
+    while j > 0 {
+        let (_, i, encoding) = cheapest[j];
+        groups.push((pieces[i].start..pieces[j - 1].end, encoding));
+        j = i;
+    }
+    groups.reverse();
+    Ok(groups)
+}
+
+/// Estimated bytes of these values under each of [`VALUE_ENCODINGS`]: a
+/// sample of a few evenly spread stretches is written each way, and its size
+/// scaled to all the values. Too few values to tell cost the same each way.
+fn trial_costs(values: &[f64]) -> Result<[f64; VALUE_ENCODINGS.len()], StoreError> {
     let n = values.len();
-    if n == 0 {
-        return Ok(Encoding::BYTE_STREAM_SPLIT);
+    if n < TRIAL_MIN_ROWS {
+        return Ok([0.0; VALUE_ENCODINGS.len()]);
     }
-    // Take a few evenly spread runs rather than just the head, which is one metric.
-    let runs = 8.min(n);
-    let run = (TRIAL_VALUES / runs).max(1);
-    let mut sample = Vec::with_capacity(TRIAL_VALUES);
-    for r in 0..runs {
-        let start = r * n / runs;
-        let end = (start + run).min(n);
-        sample.extend_from_slice(&values.values()[start..end]);
-    }
-    let sample = Arc::new(Float64Array::from(sample)) as ArrayRef;
+    let sample: Vec<f64> = if n <= TRIAL_VALUES {
+        values.to_vec()
+    } else {
+        let stretches = 8;
+        let len = TRIAL_VALUES / stretches;
+        (0..stretches)
+            .flat_map(|r| {
+                let start = r * n / stretches;
+                values[start..(start + len).min(n)].iter().copied()
+            })
+            .collect()
+    };
+    let scale = n as f64 / sample.len() as f64;
     let schema = Arc::new(Schema::new(vec![Field::new(
         VALUE_COLUMN,
         DataType::Float64,
         false,
     )]));
-    let batch = RecordBatch::try_new(schema.clone(), vec![sample]).map_err(StoreError::arrow)?;
-    let size = |encoding| -> Result<usize, StoreError> {
-        let props = writer_properties(encoding, None, &[])?;
-        let mut writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props))
-            .map_err(|e| StoreError::parquet("trial encoding", e))?;
-        writer
-            .write(&batch)
-            .map_err(|e| StoreError::parquet("trial encoding", e))?;
-        Ok(writer
-            .into_inner()
-            .map_err(|e| StoreError::parquet("trial encoding", e))?
-            .len())
-    };
-    let split = size(Encoding::BYTE_STREAM_SPLIT)?;
-    let dict = size(Encoding::RLE_DICTIONARY)?;
-    Ok(if dict < split {
-        Encoding::RLE_DICTIONARY
-    } else {
-        Encoding::BYTE_STREAM_SPLIT
-    })
+    let sample = Arc::new(Float64Array::from(sample)) as ArrayRef;
+    let batch = RecordBatch::try_new(schema, vec![sample]).map_err(StoreError::arrow)?;
+    let mut costs = [0.0; VALUE_ENCODINGS.len()];
+    for (cost, encoding) in costs.iter_mut().zip(VALUE_ENCODINGS) {
+        let whole = vec![(0..batch.num_rows(), encoding)];
+        let bytes = write_row_groups(
+            Vec::new(),
+            &batch,
+            &whole,
+            None,
+            &[],
+            KeyValue::new(String::new(), None),
+        )
+        .map_err(|e| StoreError::parquet("trial encoding", e))?
+        .len();
+        *cost = bytes as f64 * scale;
+    }
+    Ok(costs)
+}
+
+/// Writes `batch` as Parquet to `out`, a row group per range in `groups`
+/// with the value column in that group's encoding, and returns `out`.
+/// Encodings may differ between row groups, not between column chunks of
+/// one writer: so each encoding has a column-writer factory of its own,
+/// built from a writer to nowhere, and its chunks are spliced into the file.
+fn write_row_groups<W: Write + Send>(
+    out: W,
+    batch: &RecordBatch,
+    groups: &[(Range<usize>, Encoding)],
+    sorting: Option<Vec<SortingColumn>>,
+    uncompressed: &[&str],
+    metadata: KeyValue,
+) -> Result<W, parquet::errors::ParquetError> {
+    let schema = batch.schema();
+    let props = |encoding| writer_properties(encoding, sorting.clone(), uncompressed);
+    let writer = ArrowWriter::try_new(out, schema.clone(), Some(props(Encoding::PLAIN)?))?;
+    let (mut file, _) = writer.into_serialized_writer()?;
+    if !metadata.key.is_empty() {
+        file.append_key_value_metadata(metadata);
+    }
+    let mut factories = Vec::with_capacity(VALUE_ENCODINGS.len());
+    for encoding in VALUE_ENCODINGS {
+        let nowhere =
+            ArrowWriter::try_new(std::io::sink(), schema.clone(), Some(props(encoding)?))?;
+        factories.push((encoding, nowhere.into_serialized_writer()?.1));
+    }
+    for (index, (rows, encoding)) in groups.iter().enumerate() {
+        let Some((_, factory)) = factories.iter().find(|(e, _)| e == encoding) else {
+            return Err(parquet::errors::ParquetError::General(format!(
+                "no writer for {encoding}"
+            )));
+        };
+        let mut writers = factory.create_column_writers(index)?;
+        let group = batch.slice(rows.start, rows.len());
+        for ((writer, field), column) in
+            writers.iter_mut().zip(schema.fields()).zip(group.columns())
+        {
+            for leaf in compute_leaves(field, column)? {
+                writer.write(&leaf)?;
+            }
+        }
+        let mut row_group = file.next_row_group()?;
+        for writer in writers {
+            writer.close()?.append_to_row_group(&mut row_group)?;
+        }
+        row_group.close()?;
+    }
+    file.into_inner()
 }
 
 /// A dictionary column whose value per row comes from the row's series.
@@ -403,4 +550,93 @@ pub fn metric_labels(
         .value
         .as_deref()?;
     serde_json::from_str(text).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A counter's values, a three-decimal gauge's and a handful of another metric's.
+    fn counter_gauge_and_a_few() -> (Vec<f64>, Vec<Range<usize>>) {
+        let mut seed = 42u64;
+        let mut next = move || {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            seed >> 33
+        };
+        let mut values = Vec::new();
+        let mut total = 1e9;
+        for _ in 0..20_000 {
+            total += (next() % 5000) as f64;
+            values.push(total);
+        }
+        values.extend((0..20_000).map(|_| (next() % 300) as f64 / 1000.0));
+        values.extend((0..10).map(|i| i as f64));
+        (values, vec![0..20_000, 20_000..40_000, 40_000..40_010])
+    }
+
+    #[test]
+    fn each_metric_gets_the_encoding_that_stores_it_smallest() {
+        let (values, runs) = counter_gauge_and_a_few();
+        let groups = plan_row_groups(&Float64Array::from(values), &runs).unwrap();
+        // The counter moves slowly (BYTE_STREAM_SPLIT); the gauge has few
+        // distinct values (dictionary); the ten rows join a neighbour
+        // rather than pay for a row group of their own.
+        assert_eq!(
+            groups,
+            vec![
+                (0..20_000, Encoding::BYTE_STREAM_SPLIT),
+                (20_000..40_010, Encoding::RLE_DICTIONARY)
+            ]
+        );
+    }
+
+    #[test]
+    fn row_groups_hold_at_most_their_row_limit() {
+        let values: Vec<f64> = (0..ROW_GROUP_ROWS * 2 + 5).map(|i| i as f64).collect();
+        let whole: Range<usize> = 0..values.len();
+        let groups = plan_row_groups(
+            &Float64Array::from(values.clone()),
+            std::slice::from_ref(&whole),
+        )
+        .unwrap();
+        assert!(groups.iter().all(|(r, _)| r.len() <= ROW_GROUP_ROWS));
+        let covered: Vec<usize> = groups.iter().flat_map(|(r, _)| r.clone()).collect();
+        assert_eq!(covered, (0..values.len()).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn mixed_encodings_read_back_bit_for_bit() {
+        let (mut values, runs) = counter_gauge_and_a_few();
+        values[5] = f64::from_bits(crate::model::STALE_NAN_BITS);
+        values[25_000] = -0.0;
+        let groups = plan_row_groups(&Float64Array::from(values.clone()), &runs).unwrap();
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            VALUE_COLUMN,
+            DataType::Float64,
+            false,
+        )]));
+        let column = Arc::new(Float64Array::from(values.clone())) as ArrayRef;
+        let batch = RecordBatch::try_new(schema, vec![column]).unwrap();
+        let kv = KeyValue::new("k".into(), "v".to_string());
+        let bytes = write_row_groups(Vec::new(), &batch, &groups, None, &[], kv).unwrap();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(
+            bytes::Bytes::from(bytes),
+            8192,
+        )
+        .unwrap();
+        let mut read = Vec::new();
+        for batch in reader {
+            let batch = batch.unwrap();
+            read.extend(
+                batch
+                    .column(0)
+                    .as_primitive::<arrow::datatypes::Float64Type>()
+                    .values()
+                    .iter()
+                    .map(|v| v.to_bits()),
+            );
+        }
+        let want: Vec<u64> = values.iter().map(|v| v.to_bits()).collect();
+        assert_eq!(read, want);
+    }
 }

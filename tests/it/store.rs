@@ -297,33 +297,131 @@ fn segments_use_the_specified_encodings_and_page_index() {
         let meta = reader.metadata();
         let schema = meta.file_metadata().schema_descr();
         let idx = |n: &str| schema.columns().iter().position(|c| c.name() == n).unwrap();
-        let rg = meta.row_group(0);
-        let ts = rg.column(idx("timestamp"));
+        for rg in meta.row_groups() {
+            let ts = rg.column(idx("timestamp"));
+            assert!(
+                ts.encodings().any(|e| e == Encoding::DELTA_BINARY_PACKED),
+                "{:?}",
+                ts.encodings().collect::<Vec<_>>()
+            );
+            let v = rg.column(idx("value"));
+            assert!(
+                v.encodings()
+                    .any(|e| e == Encoding::BYTE_STREAM_SPLIT || e == Encoding::RLE_DICTIONARY),
+                "{:?}",
+                v.encodings().collect::<Vec<_>>()
+            );
+            assert!(matches!(
+                ts.compression(),
+                parquet::basic::Compression::ZSTD(_)
+            ));
+            assert!(ts.column_index_offset().is_some(), "page index written");
+            assert!(ts.offset_index_offset().is_some());
+            assert!(ts.statistics().is_some(), "row-group statistics written");
+            // metric, every label column, then timestamp: all but the value.
+            assert_eq!(
+                rg.sorting_columns().map(|s| s.len()),
+                Some(schema.num_columns() - 1)
+            );
+        }
+    }
+}
+
+/// Counters, few-decimal gauges and every awkward double, over two days:
+/// enough rows per metric that the writer tries both value encodings.
+fn mixed_values() -> Vec<(SeriesKey, i64, f64)> {
+    let mut out = Vec::new();
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for server in ["a", "b"] {
+        let calls = key("mcp.calls_total", &[("server", server)]);
+        let cpu = key("process.cpu.utilization", &[("server", server)]);
+        let mut total = 0.0;
+        for i in 0..4000i64 {
+            let t = T0 + DAY - 30_000_000 + i * 15_000; // crosses midnight
+            total += (next() % 90) as f64;
+            out.push((calls.clone(), t, total));
+            out.push((cpu.clone(), t, (next() % 300) as f64 / 1000.0));
+        }
+    }
+    let odd = key("odd", &[("server", "a")]);
+    let awkward = [
+        0.1,
+        -0.0,
+        0.0,
+        f64::MAX,
+        f64::MIN,
+        5e-324,
+        f64::MIN_POSITIVE,
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::from_bits(mcpops::model::STALE_NAN_BITS),
+        0.1 + 0.2,
+        9_007_199_254_740_993_i64 as f64,
+        -1e-300,
+        123_456.789_012_345_68,
+    ];
+    for (i, v) in awkward.into_iter().enumerate() {
+        out.push((odd.clone(), T0 + DAY + i as i64 * 1000, v));
+    }
+    out
+}
+
+#[test]
+fn duckdb_polars_and_pyarrow_read_every_value_bit_for_bit() {
+    let test = "duckdb_polars_and_pyarrow_read_every_value_bit_for_bit";
+    if !common::python_has("duckdb, polars, pyarrow, numpy", test) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path());
+    write(&store, &mixed_values());
+    let export = dir.path().join("export.csv");
+    let o = common::mcpops(
+        dir.path(),
+        &[
+            "export",
+            "--format",
+            "csv",
+            "--out",
+            export.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", common::text(&o));
+    let o = std::process::Command::new("python3")
+        .arg(common::fixtures().join("read_segments.py"))
+        .arg(dir.path())
+        .arg(&export)
+        .output()
+        .unwrap();
+    let out = common::text(&o);
+    assert!(o.status.success(), "{out}");
+    let rows = 2 * 2 * 4000 + 15;
+    let stale = format!("{:016x}", mcpops::model::STALE_NAN_BITS);
+    for reader in ["duckdb", "polars", "pyarrow"] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(reader))
+            .unwrap_or_else(|| panic!("no line for {reader}: {out}"));
+        assert!(line.starts_with(&format!("{reader} ok {rows} ")), "{out}");
+        // NaN payloads too: the staleness marker and the ordinary NaN.
         assert!(
-            ts.encodings().any(|e| e == Encoding::DELTA_BINARY_PACKED),
-            "{:?}",
-            ts.encodings().collect::<Vec<_>>()
-        );
-        let v = rg.column(idx("value"));
-        assert!(
-            v.encodings()
-                .any(|e| e == Encoding::BYTE_STREAM_SPLIT || e == Encoding::RLE_DICTIONARY),
-            "{:?}",
-            v.encodings().collect::<Vec<_>>()
-        );
-        assert!(matches!(
-            ts.compression(),
-            parquet::basic::Compression::ZSTD(_)
-        ));
-        assert!(ts.column_index_offset().is_some(), "page index written");
-        assert!(ts.offset_index_offset().is_some());
-        assert!(ts.statistics().is_some(), "row-group statistics written");
-        // metric, every label column, then timestamp: all but the value.
-        assert_eq!(
-            rg.sorting_columns().map(|s| s.len()),
-            Some(schema.num_columns() - 1)
+            line.contains(&stale) && line.contains("7ff8000000000000"),
+            "{out}"
         );
     }
+    // Both value encodings were exercised, in different row groups.
+    assert!(
+        out.contains("encodings BYTE_STREAM_SPLIT,PLAIN,RLE_DICTIONARY")
+            || out.contains("encodings BYTE_STREAM_SPLIT,PLAIN_DICTIONARY,RLE_DICTIONARY"),
+        "{out}"
+    );
 }
 
 #[test]
