@@ -6,7 +6,9 @@
 # measured; `mcpops ingest` loads the same input into a fresh store, `mcpops
 # compact` settles it, and its segments are measured. Each side's bytes are
 # divided by the samples it stored (VictoriaMetrics' counted by exporting them
-# back), and samples it dropped are reported, not hidden.
+# back), and samples it dropped are reported, not hidden. A full scan is
+# timed on each side as every sample exported as JSON lines
+# (/api/v1/export; `mcpops export --format jsonl`).
 #
 # usage: scripts/density-vs-victoriametrics.sh [INPUT...]
 #   INPUT: an OpenMetrics/Prometheus text file, or a directory of them
@@ -140,9 +142,16 @@ run() {
     fi
     prev=$cur
   done
-  local vm_n ignored
-  vm_n=$(curl -sSf --max-time 600 -G "$url/api/v1/export" --data-urlencode 'match[]={__name__=~".+"}' --data-urlencode start=0 |
-    python3 -c 'import json, sys; print(sum(len(json.loads(l)["timestamps"]) for l in sys.stdin if l.strip()))')
+  local vm_n ignored vm_scan
+  # A full scan: every sample exported as JSON lines (timed on its own,
+  # then counted).
+  t0=$(date +%s%N)
+  curl -sSf --max-time 600 -G "$url/api/v1/export" --data-urlencode 'match[]={__name__=~".+"}' \
+    --data-urlencode start=0 -o "$work/vm-export.jsonl"
+  t1=$(date +%s%N)
+  vm_scan=$(secs "$t0" "$t1")
+  vm_n=$(python3 -c 'import json, sys; print(sum(len(json.loads(l)["timestamps"]) for l in open(sys.argv[1]) if l.strip()))' "$work/vm-export.jsonl")
+  rm -f "$work/vm-export.jsonl"
   ignored=$(grep -E '^vm_(rows_ignored_total|rows_invalid_total|too_long_lines_skipped_total|protoparser_read_errors_total)' "$work/vm-metrics" |
     awk '$NF != 0 { printf "%s%s=%s", sep, $1, $NF; sep = ", " }')
   stop_vm
@@ -158,14 +167,19 @@ run() {
   local ours_s
   ours_s=$(secs "$t0" "$t1")
   "$bin" --quiet --store "$store" compact >/dev/null
+  t0=$(date +%s%N)
+  "$bin" --quiet --store "$store" export --format jsonl >/dev/null
+  t1=$(date +%s%N)
+  local ours_scan
+  ours_scan=$(secs "$t0" "$t1")
   "$bin" --quiet --store "$store" info --format json >"$work/info.json"
   local ours_n ours_b ours_segs
   read -r ours_n ours_b ours_segs < <(python3 -c 'import json, sys; i = json.load(open(sys.argv[1])); print(i["samples"], i["bytes"], i["segments"])' "$work/info.json")
   local ours_du
   ours_du=$(find "$store/segments" -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}')
 
-  rows+=("$name|$lines|victoria-metrics $vm_version|$vm_n|$((vm_data + vm_index))|$vm_s|data $vm_data + indexdb $vm_index${ignored:+; dropped: $ignored}")
-  rows+=("$name|$lines|mcpops $build|$ours_n|$ours_b|$ours_s|$ours_segs segment(s), $ours_du bytes under segments/")
+  rows+=("$name|$lines|victoria-metrics $vm_version|$vm_n|$((vm_data + vm_index))|$vm_s|$vm_scan|data $vm_data + indexdb $vm_index${ignored:+; dropped: $ignored}")
+  rows+=("$name|$lines|mcpops $build|$ours_n|$ours_b|$ours_s|$ours_scan|$ours_segs segment(s), $ours_du bytes under segments/")
   if [ "$vm_n" != "$lines" ] || [ "$ours_n" != "$lines" ]; then
     echo "warning: $name: input has $lines samples, victoria-metrics stored $vm_n, mcpops $ours_n" >&2
   fi
@@ -190,11 +204,11 @@ fi
 
 echo "mcpops binary: $bin ($build)$stale; victoria-metrics $vm_version; $(nproc) CPU(s)"
 printf '%s\n' "${rows[@]}" | awk -F'|' '
-  BEGIN { printf "%-8s %-44s %9s %10s %9s %9s  %s\n", "input", "engine", "samples", "bytes", "B/sample", "ingest s", "detail" }
+  BEGIN { printf "%-8s %-44s %9s %10s %9s %9s %7s  %s\n", "input", "engine", "samples", "bytes", "B/sample", "ingest s", "scan s", "detail" }
   {
     bps = $4 > 0 ? $5 / $4 : 0
-    printf "%-8s %-44s %9.0f %10.0f %9.3f %9.2f  %s\n", $1, substr($3, 1, 44), $4, $5, bps, $6, $7
-    if (NR % 2 == 1) { vb = bps; vs = $6 } else {
-      printf "%-8s mcpops/VM: size %.2fx per sample, ingest time %.2fx (mcpops %.2fx as fast)\n", $1, bps / vb, $6 / vs, vs / $6
+    printf "%-8s %-44s %9.0f %10.0f %9.3f %9.2f %7.2f  %s\n", $1, substr($3, 1, 44), $4, $5, bps, $6, $7, $8
+    if (NR % 2 == 1) { vb = bps; vs = $6; vx = $7 } else {
+      printf "%-8s mcpops/VM: size %.2fx per sample, ingest time %.2fx (mcpops %.2fx as fast), full scan time %.2fx\n", $1, bps / vb, $6 / vs, vs / $6, $7 / vx
     }
   }'

@@ -29,6 +29,7 @@ use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
+use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::io::Write;
@@ -378,7 +379,7 @@ fn plan_row_groups(
         })
         .collect();
     let costs = pieces
-        .iter()
+        .par_iter()
         .map(|piece| trial_costs(&values.values()[piece.clone()]))
         .collect::<Result<Vec<_>, _>>()?;
     // cheapest[j]: (total cost, start piece of the last group, its encoding)
@@ -486,24 +487,35 @@ fn write_row_groups<W: Write + Send>(
             ArrowWriter::try_new(std::io::sink(), schema.clone(), Some(props(encoding)?))?;
         factories.push((encoding, nowhere.into_serialized_writer()?.1));
     }
-    for (index, (rows, encoding)) in groups.iter().enumerate() {
-        let Some((_, factory)) = factories.iter().find(|(e, _)| e == encoding) else {
-            return Err(parquet::errors::ParquetError::General(format!(
-                "no writer for {encoding}"
-            )));
-        };
-        let mut writers = factory.create_column_writers(index)?;
-        let group = batch.slice(rows.start, rows.len());
-        for ((writer, field), column) in
-            writers.iter_mut().zip(schema.fields()).zip(group.columns())
-        {
-            for leaf in compute_leaves(field, column)? {
-                writer.write(&leaf)?;
+    // Row groups are encoded in parallel, then spliced into the file in order.
+    let encoded = groups
+        .par_iter()
+        .enumerate()
+        .map(|(index, (rows, encoding))| {
+            let Some((_, factory)) = factories.iter().find(|(e, _)| e == encoding) else {
+                return Err(parquet::errors::ParquetError::General(format!(
+                    "no writer for {encoding}"
+                )));
+            };
+            let mut writers = factory.create_column_writers(index)?;
+            let group = batch.slice(rows.start, rows.len());
+            for ((writer, field), column) in
+                writers.iter_mut().zip(schema.fields()).zip(group.columns())
+            {
+                for leaf in compute_leaves(field, column)? {
+                    writer.write(&leaf)?;
+                }
             }
-        }
+            writers
+                .into_iter()
+                .map(|writer| writer.close())
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    for chunks in encoded {
         let mut row_group = file.next_row_group()?;
-        for writer in writers {
-            writer.close()?.append_to_row_group(&mut row_group)?;
+        for chunk in chunks {
+            chunk.append_to_row_group(&mut row_group)?;
         }
         row_group.close()?;
     }
