@@ -348,7 +348,9 @@ fn metric_runs(series: &[&SeriesKey], row_series: &[u32]) -> Vec<Range<usize>> {
     let mut start = 0;
     for i in 1..=row_series.len() {
         let ends = i == row_series.len()
-            || series[row_series[i] as usize].metric != series[row_series[start] as usize].metric;
+            || (row_series[i] != row_series[i - 1]
+                && series[row_series[i] as usize].metric
+                    != series[row_series[start] as usize].metric);
         if ends {
             runs.push(start..i);
             start = i;
