@@ -28,7 +28,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::fs::File;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufRead};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -530,6 +530,105 @@ pub(crate) fn stored_ts(ms: i64, raw: &[u8], col: usize, hint: &str) -> Result<i
 /// Read buffer per file.
 const READ_BUFFER: usize = 256 * 1024;
 
+/// Blocks a [`ReadAhead`] may hold read but not yet parsed.
+const READ_AHEAD_BLOCKS: usize = 4;
+
+/// A reader that reads its source on a thread of its own, [`READ_BUFFER`]
+/// bytes at a time, up to [`READ_AHEAD_BLOCKS`] ahead of the parser, so that
+/// the system calls (and gzip) run beside parsing. A read error reaches the
+/// parser where it happened in the stream, as it would have read it. The
+/// thread stops when the source ends, fails, or the reader is dropped.
+struct ReadAhead {
+    blocks: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    block: Vec<u8>,
+    at: usize,
+    /// An error the source gave, handed to the parser once the bytes
+    /// before it are consumed.
+    failed: Option<io::Error>,
+}
+
+impl ReadAhead {
+    fn spawn<'scope, R: io::Read + Send + 'scope>(
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        mut source: R,
+    ) -> ReadAhead {
+        let (send, blocks) = std::sync::mpsc::sync_channel(READ_AHEAD_BLOCKS);
+        scope.spawn(move || {
+            loop {
+                let mut block = vec![0; READ_BUFFER];
+                let mut filled = 0;
+                // Fill the block, so that a slow source does not hand the
+                // parser many tiny blocks.
+                let result = loop {
+                    match source.read(&mut block[filled..]) {
+                        Ok(0) => break Ok(()),
+                        Ok(n) => {
+                            filled += n;
+                            if filled == block.len() {
+                                break Ok(());
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => break Err(e),
+                    }
+                };
+                block.truncate(filled);
+                let end = filled < READ_BUFFER;
+                if filled > 0 && send.send(Ok(block)).is_err() {
+                    return;
+                }
+                if let Err(e) = result {
+                    let _ = send.send(Err(e));
+                    return;
+                }
+                if end {
+                    return;
+                }
+            }
+        });
+        ReadAhead {
+            blocks,
+            block: Vec::new(),
+            at: 0,
+            failed: None,
+        }
+    }
+}
+
+impl io::Read for ReadAhead {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for ReadAhead {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.at == self.block.len() {
+            if let Some(e) = self.failed.take() {
+                return Err(e);
+            }
+            match self.blocks.recv() {
+                Ok(Ok(block)) => {
+                    self.block = block;
+                    self.at = 0;
+                }
+                Ok(Err(e)) => self.failed = Some(e),
+                // The source ended.
+                Err(_) => return Ok(&[]),
+            }
+        }
+        Ok(&self.block[self.at..])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.at = (self.at + amount).min(self.block.len());
+    }
+}
+
 /// Longest line accepted (bounded memory on a file with no newlines).
 const MAX_LINE: u64 = 64 * 1024 * 1024;
 
@@ -629,10 +728,14 @@ impl<'a> Run<'a> {
         // within the file.
         let base = bar.position();
         let raw = bar.wrap_read(file);
+        // The file is read (and decompressed) on a thread of its own, ahead
+        // of the parser: reading is a third of a plain file's ingest.
         if split_gz(path).1 {
-            let mut reader =
-                BufReader::with_capacity(READ_BUFFER, flate2::read::MultiGzDecoder::new(raw));
-            match self.stream(&name, &mut reader, format) {
+            let streamed = std::thread::scope(|scope| {
+                let mut reader = ReadAhead::spawn(scope, flate2::read::MultiGzDecoder::new(raw));
+                self.stream(&name, &mut reader, format)
+            });
+            match streamed {
                 // The file was read fine but did not decompress: bad input,
                 // placed by how much of the file the decoder had taken.
                 Err(IngestError::Io { path, source }) if is_decode_error(&source) => {
@@ -646,8 +749,10 @@ impl<'a> Run<'a> {
                 other => other,
             }
         } else {
-            let mut reader = BufReader::with_capacity(READ_BUFFER, raw);
-            self.stream(&name, &mut reader, format)
+            std::thread::scope(|scope| {
+                let mut reader = ReadAhead::spawn(scope, raw);
+                self.stream(&name, &mut reader, format)
+            })
         }
     }
 
@@ -1353,6 +1458,64 @@ mod tests {
     use super::number::fast_rfc3339;
     use super::testutil::*;
     use super::*;
+
+    /// A source that gives `good`, a few bytes per read, then fails.
+    struct FailsAfter {
+        good: Vec<u8>,
+        at: usize,
+    }
+
+    impl io::Read for FailsAfter {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.at == self.good.len() {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "bad block"));
+            }
+            let n = 3.min(buf.len()).min(self.good.len() - self.at);
+            buf[..n].copy_from_slice(&self.good[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn read_ahead_gives_every_byte_then_the_error_where_it_happened() {
+        let good: Vec<u8> = (0..READ_BUFFER * 3 + 17)
+            .map(|i| b'a' + (i % 26) as u8)
+            .collect();
+        let got = std::thread::scope(|scope| {
+            let mut reader = ReadAhead::spawn(
+                scope,
+                FailsAfter {
+                    good: good.clone(),
+                    at: 0,
+                },
+            );
+            let mut got = Vec::new();
+            let err = io::Read::read_to_end(&mut reader, &mut got).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+            got
+        });
+        assert_eq!(got, good);
+        // A clean end: every byte, then end of input, no error.
+        let whole = std::thread::scope(|scope| {
+            let mut reader = ReadAhead::spawn(scope, &good[..]);
+            let mut whole = Vec::new();
+            io::Read::read_to_end(&mut reader, &mut whole).unwrap();
+            whole
+        });
+        assert_eq!(whole, good);
+    }
+
+    #[test]
+    fn a_parser_that_stops_early_does_not_wait_for_the_rest_of_the_file() {
+        let endless = io::repeat(b'x');
+        std::thread::scope(|scope| {
+            let mut reader = ReadAhead::spawn(scope, endless);
+            assert_eq!(reader.fill_buf().unwrap()[0], b'x');
+            // The reader drops here; the scope then joins the thread,
+            // which must notice and stop.
+        });
+    }
 
     /// A directory is one bar: every byte of every file (gzipped ones
     /// counted as stored) on it, and the files done as its prefix.
