@@ -267,6 +267,14 @@ pub struct DetectorConfig {
     pub history_rows: usize,
 }
 
+impl DetectorConfig {
+    /// The configurations tuning may choose from (`mcpops nab cv`), named;
+    /// the default first, so that it wins a tie.
+    pub fn search_space() -> Vec<(String, DetectorConfig)> {
+        vec![("default".to_string(), DetectorConfig::default())]
+    }
+}
+
 impl Default for DetectorConfig {
     fn default() -> Self {
         DetectorConfig {
