@@ -164,11 +164,8 @@ pub fn cross_validate(
         {
             let subset: Vec<ScoredSeries> =
                 held.iter().map(|&f| candidates[c].1[f].clone()).collect();
-            let report = score_corpus_at(
-                &subset,
-                std::slice::from_ref(profile),
-                Some(&[threshold]),
-            )?;
+            let report =
+                score_corpus_at(&subset, std::slice::from_ref(profile), Some(&[threshold]))?;
             let p = &report.profiles[0];
             if k == 0 {
                 windows = report.windows;
