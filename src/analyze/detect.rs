@@ -6,8 +6,15 @@
 //! [`Detector`] is the streaming kernel; [`detect_csv`] runs it over a
 //! `timestamp,value` CSV file and writes `timestamp,value,anomaly_score`;
 //! [`read_series`] loads such a file for other callers (the NAB scorer in
-//! [`super::nab`]). How the detector decides is told on [`Detector`]; how
-//! well it does is measured by `mcpops evaluate` on the NAB corpus.
+//! [`super::nab`]). How the detector decides is told on [`Detector`].
+//!
+//! It is built to carry over to series it was not tuned on: everything
+//! that can be read from the series is (the length of a day from the
+//! sampling step, each channel's scale from the range of its own recent
+//! history), one margin serves every channel, and what is left to choose
+//! ([`DetectorConfig::search_space`]: the margin and the quiet time after
+//! an alarm) is cross-validated a category at a time on the NAB corpus by
+//! `mcpops nab cv`; `mcpops nab score` gives the in-sample figure.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -220,73 +227,65 @@ pub fn detect_csv(path: &Path, out: &mut dyn Write) -> Result<usize, DetectError
     Ok(scored.len())
 }
 
-/// Detector settings. The defaults are the one configuration used for every
-/// series (tuned on the NAB subset shipped under `shared/data/nab`); row
-/// counts assume NAB's usual five-minute sampling (288 rows a day).
+/// Detector settings: few, and each with a meaning of its own. Everything
+/// else follows the series: the length of a day in rows from its sampling
+/// step, each channel's scale from that channel's own history. The default
+/// is the one configuration used for every series.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DetectorConfig {
     /// Rows at the start that only teach the detector and always score 0.
     pub learn_rows: usize,
-    /// Range channel: a value beyond every earlier value by this share of
-    /// their range raises an alarm.
-    pub range_margin: f64,
-    /// Shape channel: length of the stretch of recent rows compared with
-    /// every earlier stretch.
+    /// How far a channel's statistic must go past every value it took in
+    /// the remembered history to raise an alarm, as a share of that
+    /// history's range: the same share for every channel, so that no
+    /// channel has a sensitivity of its own to tune.
+    pub margin: f64,
+    /// Shape channel: rows in the stretch compared with every earlier one.
     pub shape_len: usize,
-    /// Shape channel: rows of history before its distances are recorded
-    /// (with less history every stretch looks new).
-    pub shape_start: usize,
-    /// Shape channel: distances recorded before it may raise an alarm.
-    pub shape_warm: usize,
-    /// Shape channel: an alarm needs a distance beyond the largest recorded
-    /// one by this share of the recorded range.
-    pub shape_margin: f64,
-    /// Day channel: rows averaged into one block.
-    pub day_block: usize,
-    /// Day channel: blocks in the compared stretch (block × blocks = a day).
-    pub day_blocks: usize,
-    /// Day channel: blocks of history before its distances are recorded.
-    pub day_start: usize,
-    /// Day channel: distances recorded before it may raise an alarm.
-    pub day_warm: usize,
-    /// Day channel: as `shape_margin`.
-    pub day_margin: f64,
-    /// Shift channel: rows in the recent mean.
-    pub shift_short: usize,
-    /// Shift channel: rows in the recent mean plus the baseline just before
-    /// them that it is compared with.
-    pub shift_long: usize,
-    /// Shift channel: statistics recorded before it may raise an alarm.
-    pub shift_warm: usize,
-    /// Shift channel: as `range_margin`, for the shift statistic.
-    pub shift_margin: f64,
-    /// Rows after an alarm during which no other alarm is raised.
-    pub quiet_rows: usize,
-    /// Rows the shape and day channels remember (2016: a week), which bounds
-    /// the work and memory per row, so a long series costs linear time.
-    pub history_rows: usize,
+    /// Rows after an alarm during which no other alarm is raised, as a
+    /// share of a day (at least one row).
+    pub quiet_days: f64,
+    /// Days each channel remembers: its extremes and range are those of
+    /// this much history, so a series that has moved on to a new normal
+    /// stops being measured against the old one. A week covers a weekly
+    /// cycle.
+    pub history_days: f64,
+}
+
+impl DetectorConfig {
+    /// The configurations tuning may choose from (`mcpops nab cv`), named;
+    /// the default first, so that it wins a tie. Only the margin and the
+    /// quiet time are searched: they trade missed anomalies against false
+    /// alarms, which is what a scoring profile weighs.
+    pub fn search_space() -> Vec<(String, DetectorConfig)> {
+        let mut space = vec![("default".to_string(), DetectorConfig::default())];
+        for margin in [0.05, 0.1, 0.2] {
+            for quiet_days in [1.0 / 24.0, 1.0 / 4.0] {
+                let config = DetectorConfig {
+                    margin,
+                    quiet_days,
+                    ..DetectorConfig::default()
+                };
+                if config != DetectorConfig::default() {
+                    space.push((
+                        format!("margin {margin}, quiet {:.0}h", quiet_days * 24.0),
+                        config,
+                    ));
+                }
+            }
+        }
+        space
+    }
 }
 
 impl Default for DetectorConfig {
     fn default() -> Self {
         DetectorConfig {
             learn_rows: 150,
-            range_margin: 0.035,
+            margin: 0.1,
             shape_len: 16,
-            shape_start: 200,
-            shape_warm: 100,
-            shape_margin: 0.175,
-            day_block: 24,
-            day_blocks: 12,
-            day_start: 24,
-            day_warm: 20,
-            day_margin: 0.35,
-            shift_short: 12,
-            shift_long: 288,
-            shift_warm: 50,
-            shift_margin: 0.117,
-            quiet_rows: 10,
-            history_rows: 2016,
+            quiet_days: 1.0 / 4.0,
+            history_days: 7.0,
         }
     }
 }
@@ -295,7 +294,7 @@ impl Default for DetectorConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
-    /// The value left the range of every earlier value.
+    /// The value left the range of the remembered values.
     Range,
     /// The last few rows form a shape unlike any earlier stretch.
     Shape,
@@ -305,53 +304,79 @@ pub enum Channel {
     Shift,
 }
 
-/// The extremes of a feature so far, and how far a new value goes past them
-/// as a share of their range: 0 inside the range. A record broken by a wide
-/// margin is the one signal all channels share, since it needs no model of
-/// the feature's distribution and adapts to each series' own scale.
+/// Values a statistic must have remembered before it may raise an alarm:
+/// fewer say little about its tail.
+const MIN_HISTORY: usize = 50;
+/// Steps read to find the sampling step (their median).
+const STEP_ROWS: usize = 32;
+/// Blocks of a day in the day channel (two-hour blocks).
+const DAY_BLOCKS: usize = 12;
+
+/// A statistic's remembered values, in arrival order and sorted, for its
+/// extremes over the history. A record broken by a wide margin is the
+/// signal every channel shares: it needs no model of the statistic's
+/// distribution, and measured as a share of the history's range it adapts
+/// to each series' scale.
 #[derive(Debug, Clone)]
-struct Record {
-    min: f64,
-    max: f64,
-    count: usize,
+struct Tail {
+    order: std::collections::VecDeque<f64>,
+    sorted: Vec<f64>,
+    cap: usize,
 }
 
-impl Record {
-    fn new() -> Self {
-        Record {
-            min: f64::INFINITY,
-            max: f64::NEG_INFINITY,
-            count: 0,
+impl Tail {
+    fn new(cap: usize) -> Self {
+        Tail {
+            order: std::collections::VecDeque::new(),
+            sorted: Vec::new(),
+            cap: cap.clamp(1, 1 << 24),
         }
     }
 
+    fn len(&self) -> usize {
+        self.sorted.len()
+    }
+
+    fn push(&mut self, v: f64) {
+        if !v.is_finite() {
+            return;
+        }
+        if self.order.len() >= self.cap
+            && let Some(old) = self.order.pop_front()
+        {
+            let at = self.sorted.partition_point(|x| x.total_cmp(&old).is_lt());
+            self.sorted.remove(at.min(self.sorted.len() - 1));
+        }
+        self.order.push_back(v);
+        let at = self.sorted.partition_point(|x| x.total_cmp(&v).is_lt());
+        self.sorted.insert(at, v);
+    }
+
+    /// The range of the remembered values, floored so that a flat history
+    /// still has a scale, relative to its values, and leaving it counts.
     fn range(&self) -> f64 {
-        // A flat history still has a scale, so that leaving it counts.
-        (self.max - self.min).max(1e-12 * self.max.abs().max(self.min.abs()).max(1.0))
+        let n = self.sorted.len();
+        let (min, max) = (self.sorted[0], self.sorted[n - 1]);
+        (max - min).max(1e-12 * min.abs().max(max.abs()).max(1.0))
     }
 
-    /// How far `f` goes above the maximum, as a share of the range.
-    fn above(&self, f: f64) -> f64 {
-        if self.count == 0 {
+    /// How far `v` goes above the largest remembered value, as a share of
+    /// their range: 0 within it. Capped at one whole range, which keeps a
+    /// single wild value from dwarfing everything after it.
+    fn above(&self, v: f64) -> f64 {
+        let n = self.sorted.len();
+        if n == 0 || v <= self.sorted[n - 1] {
             return 0.0;
         }
-        ((f - self.max) / self.range()).max(0.0)
+        ((v - self.sorted[n - 1]) / self.range()).min(1.0)
     }
 
-    /// How far `f` goes outside the range on either side.
-    fn outside(&self, f: f64) -> f64 {
-        if self.count == 0 {
+    /// As [`Tail::above`], below the smallest remembered value.
+    fn below(&self, v: f64) -> f64 {
+        if self.sorted.is_empty() || v >= self.sorted[0] {
             return 0.0;
         }
-        self.above(f).max((self.min - f) / self.range())
-    }
-
-    fn push(&mut self, f: f64) {
-        if f.is_finite() {
-            self.min = self.min.min(f);
-            self.max = self.max.max(f);
-            self.count += 1;
-        }
+        ((self.sorted[0] - v) / self.range()).min(1.0)
     }
 }
 
@@ -459,43 +484,99 @@ impl LeftProfile {
     }
 }
 
+/// The parts of the detector that need the length of a day in rows, built
+/// once the sampling step is known.
+#[derive(Debug, Clone)]
+struct Channels {
+    /// Rows in a day, from the median sampling step.
+    day_rows: usize,
+    quiet_rows: usize,
+    range: Tail,
+    shape: LeftProfile,
+    shape_tail: Tail,
+    block_rows: usize,
+    block_sum: f64,
+    block_filled: usize,
+    blocks: usize,
+    day: LeftProfile,
+    day_tail: Tail,
+    /// The last day of values, for the shift channel.
+    recent: std::collections::VecDeque<f64>,
+    shift_short: usize,
+    shift_tail: Tail,
+}
+
+/// The most rows a channel remembers whatever the sampling step, which
+/// bounds the work per row (a week of one-minute rows); a "day" is never
+/// longer either.
+const MAX_HISTORY_ROWS: usize = 10_080;
+
+impl Channels {
+    fn new(config: &DetectorConfig, day_rows: usize) -> Self {
+        let day_rows = day_rows.clamp(DAY_BLOCKS, MAX_HISTORY_ROWS);
+        let days = if config.history_days.is_finite() {
+            config.history_days.clamp(1.0, 1e6)
+        } else {
+            7.0
+        };
+        let history = ((days * day_rows as f64) as usize).clamp(day_rows, MAX_HISTORY_ROWS);
+        let block_rows = (day_rows / DAY_BLOCKS).max(1);
+        let quiet = if config.quiet_days.is_finite() {
+            config.quiet_days.clamp(0.0, 1e6)
+        } else {
+            0.0
+        };
+        Channels {
+            day_rows,
+            quiet_rows: ((quiet * day_rows as f64).round() as usize).max(1),
+            range: Tail::new(history),
+            shape: LeftProfile::new(config.shape_len, history),
+            shape_tail: Tail::new(history),
+            block_rows,
+            block_sum: 0.0,
+            block_filled: 0,
+            blocks: 0,
+            day: LeftProfile::new(DAY_BLOCKS, history / block_rows),
+            day_tail: Tail::new(history / block_rows),
+            recent: std::collections::VecDeque::new(),
+            shift_short: (day_rows / 24).max(2),
+            shift_tail: Tail::new(history),
+        }
+    }
+}
+
 /// The online anomaly detector: feed it rows in order with
 /// [`Detector::score`]; each row's score depends only on that row and the
 /// rows before it.
 ///
-/// Four channels each turn the stream into a feature and measure how far
-/// the newest value of the feature breaks that feature's record:
+/// It first reads the sampling step (the median of the first steps) to
+/// know how many rows make a day. Then four channels each turn the stream
+/// into a statistic and measure how far the newest value of the statistic
+/// goes past every value it took in the remembered history (a week), as a
+/// share of that history's range:
 ///
-/// - range: the value itself against every earlier value;
+/// - range: the value itself, on either side;
 /// - shape: the distance from the last `shape_len` rows to the nearest
 ///   earlier stretch (a left matrix profile), so a pattern never seen
 ///   before stands out even within the usual range;
-/// - day: the same over a day of block means, for a day unlike the others
-///   (a missing daily peak, a flattened day);
-/// - shift: how many standard deviations of the day before them the mean
-///   of the last `shift_short` rows moved.
+/// - day: the same over a day of two-hour block means, for a day unlike
+///   the others (a missing daily peak, a flattened day);
+/// - shift: how many standard deviations of the day before it the mean of
+///   the last hour moved, on either side.
 ///
-/// A channel's evidence is its record excess divided by its margin; the
-/// largest evidence `E` gives the score `E / (1 + E)`, so 0.5 is where the
-/// detector itself would raise an alarm. After an alarm the next
-/// `quiet_rows` rows score below 0.5: NAB (and an operator) pays for every
-/// repeated alarm but gains nothing from it.
+/// The largest share divided by `margin` is the evidence `E`; the score
+/// is `E / (1 + E)`, so 0.5 is where the detector itself would raise an
+/// alarm. After an alarm the next `quiet_days` of rows score below 0.5:
+/// NAB (and an operator) pays for every repeated alarm but gains nothing
+/// from it.
 #[derive(Debug, Clone)]
 pub struct Detector {
     config: DetectorConfig,
     /// Finite rows seen.
     seen: usize,
-    range: Record,
-    shape: LeftProfile,
-    shape_record: Record,
-    block_sum: f64,
-    block_rows: usize,
-    blocks: usize,
-    day: LeftProfile,
-    day_record: Record,
-    /// The last `shift_long` values.
-    recent: std::collections::VecDeque<f64>,
-    shift_record: Record,
+    /// The first rows, kept until the sampling step is known.
+    first: Vec<(i64, f64)>,
+    channels: Option<Box<Channels>>,
     /// Rows since the last alarm (`None` before the first).
     since_alarm: Option<usize>,
     last_channel: Option<Channel>,
@@ -505,19 +586,8 @@ impl Detector {
     pub fn new(config: DetectorConfig) -> Self {
         Detector {
             seen: 0,
-            range: Record::new(),
-            shape: LeftProfile::new(config.shape_len, config.history_rows),
-            shape_record: Record::new(),
-            block_sum: 0.0,
-            block_rows: 0,
-            blocks: 0,
-            day: LeftProfile::new(
-                config.day_blocks,
-                config.history_rows / config.day_block.max(1),
-            ),
-            day_record: Record::new(),
-            recent: std::collections::VecDeque::new(),
-            shift_record: Record::new(),
+            first: Vec::new(),
+            channels: None,
             since_alarm: None,
             last_channel: None,
             config,
@@ -529,6 +599,11 @@ impl Detector {
         &self.config
     }
 
+    /// The rows in a day, once the sampling step is known.
+    pub fn day_rows(&self) -> Option<usize> {
+        self.channels.as_ref().map(|c| c.day_rows)
+    }
+
     /// The channel behind the last score, `None` when it was 0. Lets a
     /// report say why a row was flagged.
     pub fn last_channel(&self) -> Option<Channel> {
@@ -536,96 +611,51 @@ impl Detector {
     }
 
     /// Scores the next row in [0, 1]; 0.5 and above is an alarm. A value
-    /// that is not finite (NaN, infinity) scores 0 and teaches nothing. The
-    /// timestamp is accepted for the API's sake but unused: like NAB, the
-    /// detector treats rows by position, so repeated or backward
-    /// timestamps change nothing.
-    pub fn score(&mut self, _timestamp_ms: i64, value: f64) -> f64 {
+    /// that is not finite (NaN, infinity) scores 0 and teaches nothing.
+    /// Timestamps set the length of a day (from the median of the first
+    /// steps: rows that repeat or step backwards do not count); otherwise,
+    /// like NAB, the detector treats rows by position.
+    pub fn score(&mut self, timestamp_ms: i64, value: f64) -> f64 {
         self.last_channel = None;
         if !value.is_finite() {
             return 0.0;
         }
-        let c = &self.config;
         let row = self.seen;
         self.seen += 1;
-        let scoring = row >= c.learn_rows;
-        let mut evidence = 0.0;
-        let mut channel = None;
-        let mut offer = |e: f64, margin: f64, ch: Channel| {
-            // Capping the excess at one whole range keeps a single wild
-            // value from dwarfing everything after it.
-            let e = e.min(1.0) / margin.max(f64::MIN_POSITIVE);
-            if e > evidence {
-                evidence = e;
-                channel = Some(ch);
+        if self.channels.is_none() {
+            self.first.push((timestamp_ms, value));
+            if self.first.len() <= STEP_ROWS {
+                return 0.0;
             }
+            let mut steps: Vec<i64> = self
+                .first
+                .windows(2)
+                .map(|w| w[1].0.saturating_sub(w[0].0))
+                .filter(|&s| s > 0)
+                .collect();
+            steps.sort_unstable();
+            // No usable step: NAB's usual five minutes.
+            let step = steps.get(steps.len() / 2).copied().unwrap_or(300_000);
+            let day_rows = (86_400_000 / step.max(1)).max(1) as usize;
+            let mut channels = Box::new(Channels::new(&self.config, day_rows));
+            let first = std::mem::take(&mut self.first);
+            for (i, &(_, v)) in first.iter().enumerate() {
+                Self::update(&self.config, &mut channels, i, v, false);
+            }
+            self.channels = Some(channels);
+            return 0.0;
+        }
+        let Some(channels) = self.channels.as_mut() else {
+            return 0.0;
         };
-
-        if scoring {
-            offer(self.range.outside(value), c.range_margin, Channel::Range);
-        }
-        self.range.push(value);
-
-        if let Some(d) = self.shape.push(value) {
-            if scoring && self.shape_record.count >= c.shape_warm {
-                offer(self.shape_record.above(d), c.shape_margin, Channel::Shape);
-            }
-            if row >= c.shape_start {
-                self.shape_record.push(d);
-            }
-        }
-
-        self.block_sum += value;
-        self.block_rows += 1;
-        if self.block_rows >= c.day_block.max(1) {
-            let mean = self.block_sum / self.block_rows as f64;
-            self.block_sum = 0.0;
-            self.block_rows = 0;
-            self.blocks += 1;
-            if let Some(d) = self.day.push(mean) {
-                if scoring && self.day_record.count >= c.day_warm {
-                    offer(self.day_record.above(d), c.day_margin, Channel::Day);
-                }
-                if self.blocks >= c.day_start {
-                    self.day_record.push(d);
-                }
-            }
-        }
-
-        let long = c.shift_long.clamp(2, 1 << 20);
-        self.recent.push_back(value);
-        if self.recent.len() > long {
-            self.recent.pop_front();
-        }
-        if self.recent.len() == long {
-            let short = c.shift_short.clamp(1, long - 1);
-            let recent_mean = self.recent.iter().rev().take(short).sum::<f64>() / short as f64;
-            // The baseline is the window before the recent rows, so that a
-            // shift does not drag its own baseline along.
-            let base = long - short;
-            let mean = self.recent.iter().take(base).sum::<f64>() / base as f64;
-            let var = self
-                .recent
-                .iter()
-                .take(base)
-                .map(|x| (x - mean) * (x - mean))
-                .sum::<f64>()
-                / base as f64;
-            // A flat baseline still has a scale relative to the data.
-            let floor = 1e-6 * self.range.max.abs().max(self.range.min.abs()) + 1e-12;
-            let z = (recent_mean - mean) / var.sqrt().max(floor);
-            if scoring && self.shift_record.count >= c.shift_warm {
-                offer(self.shift_record.outside(z), c.shift_margin, Channel::Shift);
-            }
-            self.shift_record.push(z);
-        }
-
+        let scoring = row >= self.config.learn_rows;
+        let (excess, channel) = Self::update(&self.config, channels, row, value, scoring);
+        let quiet_rows = channels.quiet_rows;
+        let mut evidence = excess / self.config.margin.max(1e-9);
         if !evidence.is_finite() {
             evidence = 0.0;
-            channel = None;
         }
-        let c = &self.config;
-        let quiet = self.since_alarm.is_some_and(|n| n < c.quiet_rows);
+        let quiet = self.since_alarm.is_some_and(|n| n < quiet_rows);
         if quiet {
             // Hold the score below the alarm line; the quiet time runs from
             // the alarm, not from the rows it holds back.
@@ -640,6 +670,87 @@ impl Detector {
         }
         self.last_channel = if evidence > 0.0 { channel } else { None };
         evidence / (1.0 + evidence)
+    }
+
+    /// Feeds one value to every channel; returns the largest excess over
+    /// the channels' records (0 when not `scoring`) and its channel.
+    fn update(
+        config: &DetectorConfig,
+        c: &mut Channels,
+        row: usize,
+        value: f64,
+        scoring: bool,
+    ) -> (f64, Option<Channel>) {
+        let mut best = 0.0;
+        let mut channel = None;
+        let mut offer = |tail: &Tail, e: f64, ch: Channel| {
+            if scoring && tail.len() >= MIN_HISTORY && e > best {
+                best = e;
+                channel = Some(ch);
+            }
+        };
+
+        offer(
+            &c.range,
+            c.range.above(value).max(c.range.below(value)),
+            Channel::Range,
+        );
+        c.range.push(value);
+
+        if let Some(d) = c.shape.push(value) {
+            offer(&c.shape_tail, c.shape_tail.above(d), Channel::Shape);
+            // Early distances are large only for want of history.
+            if row >= config.learn_rows {
+                c.shape_tail.push(d);
+            }
+        }
+
+        c.block_sum += value;
+        c.block_filled += 1;
+        if c.block_filled >= c.block_rows {
+            let mean = c.block_sum / c.block_filled as f64;
+            c.block_sum = 0.0;
+            c.block_filled = 0;
+            c.blocks += 1;
+            if let Some(d) = c.day.push(mean) {
+                offer(&c.day_tail, c.day_tail.above(d), Channel::Day);
+                // As for shape: a day is compared once two others exist.
+                if c.blocks >= 3 * DAY_BLOCKS {
+                    c.day_tail.push(d);
+                }
+            }
+        }
+
+        let long = c.day_rows.max(c.shift_short + 2);
+        c.recent.push_back(value);
+        if c.recent.len() > long {
+            c.recent.pop_front();
+        }
+        if c.recent.len() == long {
+            let short = c.shift_short;
+            let recent_mean = c.recent.iter().rev().take(short).sum::<f64>() / short as f64;
+            // The baseline is the window before the recent rows, so that a
+            // shift does not drag its own baseline along.
+            let base = long - short;
+            let mean = c.recent.iter().take(base).sum::<f64>() / base as f64;
+            let var = c
+                .recent
+                .iter()
+                .take(base)
+                .map(|x| (x - mean) * (x - mean))
+                .sum::<f64>()
+                / base as f64;
+            // A flat baseline still has a scale relative to the data.
+            let floor = 1e-6 * mean.abs() + 1e-12;
+            let z = (recent_mean - mean) / var.sqrt().max(floor);
+            offer(
+                &c.shift_tail,
+                c.shift_tail.above(z).max(c.shift_tail.below(z)),
+                Channel::Shift,
+            );
+            c.shift_tail.push(z);
+        }
+        (best, channel)
     }
 }
 
@@ -720,20 +831,27 @@ mod tests {
         let config = DetectorConfig {
             learn_rows: 0,
             shape_len: usize::MAX,
-            shape_start: 0,
-            shape_warm: 0,
-            day_block: 0,
-            day_blocks: 0,
-            shift_short: usize::MAX,
-            shift_long: usize::MAX,
-            history_rows: usize::MAX,
-            range_margin: 0.0,
-            shape_margin: f64::NAN,
+            margin: 0.0,
+            quiet_days: f64::NAN,
+            history_days: f64::INFINITY,
+        };
+        for step in [0, 1, 300_000, i64::MAX / 1000] {
+            let mut d = Detector::new(config.clone());
+            for i in 0..500i64 {
+                let s = d.score(i.wrapping_mul(step), (i % 17) as f64);
+                assert!((0.0..=1.0).contains(&s), "step {step} row {i}: {s}");
+            }
+        }
+        let config = DetectorConfig {
+            shape_len: 0,
+            margin: f64::NAN,
+            quiet_days: -1.0,
+            history_days: 0.0,
             ..DetectorConfig::default()
         };
         let mut d = Detector::new(config);
         for i in 0..500 {
-            let s = d.score(i, (i % 17) as f64);
+            let s = d.score(i * 300_000, (i % 17) as f64);
             assert!((0.0..=1.0).contains(&s), "row {i}: {s}");
         }
     }
@@ -742,9 +860,9 @@ mod tests {
     fn a_flat_series_is_quiet_until_it_moves() {
         let mut d = Detector::new(DetectorConfig::default());
         for i in 0..2000 {
-            assert_eq!(d.score(i, 5.0), 0.0, "row {i}");
+            assert_eq!(d.score(i * 300_000, 5.0), 0.0, "row {i}");
         }
-        assert!(d.score(2000, 5.5) > 0.5);
+        assert!(d.score(2000 * 300_000, 5.5) > 0.5);
         assert_eq!(d.last_channel(), Some(Channel::Range));
     }
 

@@ -6,7 +6,8 @@
 //! rule engine, so a rule and the analyzer agree on the same samples.
 //! [`detect`] is the online (streaming, no look-ahead) detector behind
 //! `mcpops detect`, and [`nab`] scores detectors the way the Numenta Anomaly
-//! Benchmark does (`mcpops evaluate`). [`analysis`] is `mcpops analyze`:
+//! Benchmark does (`mcpops nab score`); [`nab_cv`] cross-validates the
+//! detector's tuning one category at a time (`mcpops nab cv`). [`analysis`] is `mcpops analyze`:
 //! [`fleet`] loads calls and gauges, [`bottleneck`] and [`incidents`] find
 //! where the time goes and what happened, and [`forecast`] fits a model per
 //! series to tell when it runs out.
@@ -21,6 +22,7 @@ pub mod forecast;
 pub mod histogram;
 pub mod incidents;
 pub mod nab;
+pub mod nab_cv;
 pub mod period;
 pub mod shapes;
 #[cfg(test)]

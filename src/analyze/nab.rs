@@ -1,5 +1,6 @@
 //! Scoring of anomaly detectors the way the Numenta Anomaly Benchmark (NAB)
-//! does, behind `mcpops evaluate`.
+//! does, behind `mcpops nab score` (and, fold by fold, `mcpops nab cv`:
+//! [`super::nab_cv`]).
 //!
 //! A corpus is a set of `timestamp,value` CSV files plus a labels JSON that
 //! gives each file its anomaly windows as `[start, end]` timestamp pairs. The
@@ -79,6 +80,13 @@ pub enum NabError {
     Unlabelled { labels: PathBuf, path: PathBuf },
     #[error("series `{series}`: {problem}")]
     Corpus { series: String, problem: String },
+    #[error("{given} thresholds given for {profiles} scoring profiles")]
+    Thresholds { given: usize, profiles: usize },
+    #[error(
+        "cross-validation needs labelled files in at least two categories (the first path \
+         component of each labels key); found {found}"
+    )]
+    TooFewCategories { found: String },
     #[error(transparent)]
     Data(#[from] DetectError),
 }
@@ -439,6 +447,26 @@ impl NabReport {
 /// highest such threshold on a tie, as NAB's stable sort does) and
 /// normalises the total at it. A NaN score never counts as a detection.
 pub fn score_corpus(files: &[ScoredSeries], profiles: &[Profile]) -> Result<NabReport, NabError> {
+    score_corpus_at(files, profiles, None)
+}
+
+/// [`score_corpus`], but with each profile's threshold given
+/// (`thresholds[k]` for `profiles[k]`) instead of chosen on `files`: how a
+/// corpus is scored with thresholds tuned on another (see [`super::nab_cv`]).
+/// `None` chooses them, as [`score_corpus`] does.
+pub fn score_corpus_at(
+    files: &[ScoredSeries],
+    profiles: &[Profile],
+    thresholds: Option<&[f64]>,
+) -> Result<NabReport, NabError> {
+    if let Some(t) = thresholds
+        && t.len() != profiles.len()
+    {
+        return Err(NabError::Thresholds {
+            given: t.len(),
+            profiles: profiles.len(),
+        });
+    }
     for file in files {
         let bad = |problem: String| NabError::Corpus {
             series: file.name.clone(),
@@ -485,11 +513,13 @@ pub fn score_corpus(files: &[ScoredSeries], profiles: &[Profile]) -> Result<NabR
     };
 
     let n_windows = weights.windows.len();
-    let mut results = Vec::with_capacity(profiles.len());
-    for profile in profiles {
-        let threshold = best_threshold(&weights, &order, score_of, profile, above_all);
-        results.push(threshold);
-    }
+    let results: Vec<f64> = match thresholds {
+        Some(t) => t.to_vec(),
+        None => profiles
+            .iter()
+            .map(|profile| best_threshold(&weights, &order, score_of, profile, above_all))
+            .collect(),
+    };
 
     // Everything below is recomputed at the chosen thresholds, file by file,
     // so the per-file detail adds up to the corpus totals.

@@ -11,7 +11,6 @@ mod compact;
 mod completions;
 mod detect;
 pub mod error;
-mod evaluate;
 mod export;
 mod fmt;
 mod generate;
@@ -19,6 +18,7 @@ mod info;
 mod ingest;
 mod labels;
 mod metrics;
+mod nab;
 mod query;
 mod repair;
 mod report;
@@ -143,11 +143,14 @@ enum Command {
         after_help = "Example:\n  mcpops detect tests/data/nab/data/artificialNoAnomaly/art_daily_no_noise.csv"
     )]
     Detect(DetectArgs),
-    /// Run the detector over a labelled corpus and print NAB's profile scores
+    /// Score the detector on a labelled corpus as NAB does, or cross-validate its tuning
     #[command(
-        after_help = "Example:\n  mcpops evaluate --labels tests/data/nab/labels/combined_windows.json --data tests/data/nab/data"
+        subcommand,
+        after_help = "Examples:\n  \
+        mcpops nab score --labels tests/data/nab/labels/combined_windows.json --data tests/data/nab/data\n  \
+        mcpops nab cv --labels tests/data/nab/labels/combined_windows.json --data tests/data/nab/data"
     )]
-    Evaluate(EvaluateArgs),
+    Nab(NabCommand),
     /// Rewrite rule files in the canonical layout, keeping comments
     #[command(
         after_help = "Examples:\n  mcpops fmt rules/mcp.rules\n  mcpops fmt --check rules/*.rules"
@@ -551,8 +554,32 @@ struct DetectArgs {
     file: PathBuf,
 }
 
+#[derive(Subcommand)]
+enum NabCommand {
+    /// Run the default detector over a labelled corpus and print NAB's profile scores
+    #[command(
+        after_help = "Each profile's threshold is the one that maximises its total over the whole \
+        corpus; the score is normalised so that detecting nothing scores 0 and detecting each \
+        window's first row scores 100.\n\n\
+        Example:\n  mcpops nab score --labels tests/data/nab/labels/combined_windows.json --data tests/data/nab/data"
+    )]
+    Score(NabArgs),
+    /// Leave-one-category-out cross-validation: each category scored with what the others tuned
+    #[command(
+        after_help = "A category is the first path component of each labels key. For each \
+        category, the detector configuration (out of a small declared search space) and each \
+        profile's threshold are chosen on the other categories only; the held-out category is \
+        then scored with exactly those, every file online. A category without windows has no \
+        normalised score (NAB's normalisation is 0/0 there): its row shows its false-positive \
+        rows and raw score (0 at best), and the mean is over the categories with windows. \
+        In-sample tunes on every category at once.\n\n\
+        Example:\n  mcpops nab cv --labels tests/data/nab/labels/combined_windows.json --data tests/data/nab/data"
+    )]
+    Cv(NabArgs),
+}
+
 #[derive(Args)]
-struct EvaluateArgs {
+struct NabArgs {
     /// NAB's anomaly windows: a JSON object from each data file to its [start, end] windows
     #[arg(long, value_name = "WINDOWS.json")]
     labels: PathBuf,
@@ -574,7 +601,7 @@ struct FmtArgs {
     check: bool,
 }
 
-/// `--format` of info, verify, analyze and evaluate.
+/// `--format` of info, verify, analyze and nab.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum TableOrJson {
     Table,
@@ -676,7 +703,7 @@ const GROUPS: &[(&str, &[&str])] = &[
         ],
     ),
     ("Rules", &["check", "fmt", "test", "backtest", "query"]),
-    ("Analysis", &["analyze", "detect", "evaluate"]),
+    ("Analysis", &["analyze", "detect", "nab"]),
     ("Reports", &["report"]),
     ("Live", &["watch", "approve", "audit"]),
     ("Setup", &["generate", "completions", "man", "help"]),
@@ -781,7 +808,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Report(args) => report::run(&ctx, args, out),
         Command::Analyze(args) => analyze::run(&ctx, args, out),
         Command::Detect(args) => detect::run(args, out),
-        Command::Evaluate(args) => evaluate::run(args, out),
+        Command::Nab(command) => nab::run(command, out),
         Command::Query(args) => query::run(&ctx, args, out),
         Command::Test(args) => test::run(args, out),
         Command::Backtest(args) => backtest::run(&ctx, args, out),

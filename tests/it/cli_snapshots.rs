@@ -842,7 +842,7 @@ fn nab_corpus(s: &Sandbox) -> (String, String, String) {
 }
 
 #[test]
-fn detect_and_evaluate() {
+fn detect_and_nab() {
     let s = Sandbox::empty();
     let (file, labels, data) = nab_corpus(&s);
     s.snap("detect", &["detect", &file]);
@@ -853,31 +853,54 @@ fn detect_and_evaluate() {
     let not_csv = s.write("not.csv", "when,what\nyesterday,lots\n");
     s.snap("detect_bad_csv", &["detect", &not_csv]);
     s.snap(
-        "evaluate",
-        &["evaluate", "--labels", &labels, "--data", &data],
+        "nab_score",
+        &["nab", "score", "--labels", &labels, "--data", &data],
     );
     s.snap(
-        "evaluate_json",
+        "nab_score_json",
         &[
-            "evaluate", "--labels", &labels, "--data", &data, "--format", "json",
+            "nab", "score", "--labels", &labels, "--data", &data, "--format", "json",
         ],
     );
     s.snap(
-        "evaluate_format_xml",
+        "nab_score_format_xml",
         &[
-            "evaluate", "--labels", &labels, "--data", &data, "--format", "xml",
+            "nab", "score", "--labels", &labels, "--data", &data, "--format", "xml",
         ],
     );
     s.snap(
-        "evaluate_missing_labels",
+        "nab_score_missing_labels",
         &[
-            "evaluate",
+            "nab",
+            "score",
             "--labels",
             &s.path("nope.json").to_string_lossy(),
             "--data",
             &data,
         ],
     );
+    // One category cannot be cross-validated: nothing is left to tune on.
+    s.snap(
+        "nab_cv_one_category",
+        &["nab", "cv", "--labels", &labels, "--data", &data],
+    );
+    // A second category (a file with no windows): each fold tunes on the
+    // other one.
+    let mut quiet = String::from("timestamp,value\n");
+    for i in 0..48 {
+        let (h, m) = (i / 2, (i % 2) * 30);
+        quiet.push_str(&format!("2014-04-01 {h:02}:{m:02}:00,{}\n", 10 + i % 3));
+    }
+    s.write("nab/data/quiet/flat.csv", &quiet);
+    let labels = s.write(
+        "nab/labels/windows.json",
+        "{\"demo/spike.csv\": [[\"2014-04-01 19:00:00.000000\", \"2014-04-01 21:00:00.000000\"]],\n \"quiet/flat.csv\": []}\n",
+    );
+    s.snap(
+        "nab_cv",
+        &["nab", "cv", "--labels", &labels, "--data", &data],
+    );
+    s.snap("nab_without_subcommand", &["nab"]);
 }
 
 /// A sandbox whose store holds one server of a shipped sample fleet

@@ -283,7 +283,7 @@ fn scores_never_look_ahead() {
     for config in [
         DetectorConfig::default(),
         DetectorConfig {
-            history_rows: 300,
+            history_days: 1.0,
             ..DetectorConfig::default()
         },
     ] {
