@@ -243,7 +243,11 @@ pub struct DetectorConfig {
     /// Shape channel: rows in the stretch compared with every earlier one.
     pub shape_len: usize,
     /// Rows after an alarm during which no other alarm is raised, as a
-    /// share of a day (at least one row).
+    /// share of a day, and never fewer than twice `shape_len`: the rows
+    /// for which the alarm's own rows are still in the shape channel's
+    /// newest stretch or kept out of its neighbours, so that an alarm in
+    /// them repeats the same event (on hourly series a quarter day is only
+    /// six rows).
     pub quiet_days: f64,
     /// Days each channel remembers: its extremes and range are those of
     /// this much history, so a series that has moved on to a new normal
@@ -526,11 +530,16 @@ impl Channels {
         } else {
             0.0
         };
+        let shape = LeftProfile::new(config.shape_len, history);
         Channels {
             day_rows,
-            quiet_rows: ((quiet * day_rows as f64).round() as usize).max(1),
+            // An anomalous row sits in the shape channel's newest stretch
+            // for `m` rows, and the stretches overlapping it are kept out
+            // of the nearest-neighbour search for `m` more: 2m rows in
+            // which the channel still sees the same event.
+            quiet_rows: ((quiet * day_rows as f64).round() as usize).max(2 * shape.m),
             range: Tail::new(history),
-            shape: LeftProfile::new(config.shape_len, history),
+            shape,
             shape_tail: Tail::new(history),
             block_rows,
             block_sum: 0.0,
@@ -566,9 +575,9 @@ impl Channels {
 ///
 /// The largest share divided by `margin` is the evidence `E`; the score
 /// is `E / (1 + E)`, so 0.5 is where the detector itself would raise an
-/// alarm. After an alarm the next `quiet_days` of rows score below 0.5:
-/// NAB (and an operator) pays for every repeated alarm but gains nothing
-/// from it.
+/// alarm. After an alarm the next `quiet_days` of rows (at least twice
+/// `shape_len`) score below 0.5: NAB (and an operator) pays for every
+/// repeated alarm but gains nothing from it.
 #[derive(Debug, Clone)]
 pub struct Detector {
     config: DetectorConfig,
