@@ -316,51 +316,70 @@ const STEP_ROWS: usize = 32;
 /// Blocks of a day in the day channel (two-hour blocks).
 const DAY_BLOCKS: usize = 12;
 
-/// A statistic's remembered values, in arrival order and sorted, for its
-/// extremes over the history. A record broken by a wide margin is the
-/// signal every channel shares: it needs no model of the statistic's
-/// distribution, and measured as a share of the history's range it adapts
-/// to each series' scale.
+/// The extremes of a statistic's last `cap` values. A record broken by a
+/// wide margin is the signal every channel shares: it needs no model of the
+/// statistic's distribution, and measured as a share of the history's range
+/// it adapts to each series' scale. Only the smallest and largest values
+/// are ever asked for, so each is kept as a monotonic queue of (arrival,
+/// value): the front is the extreme, and a push costs O(1) amortised.
 #[derive(Debug, Clone)]
 struct Tail {
-    order: std::collections::VecDeque<f64>,
-    sorted: Vec<f64>,
+    /// Values that are the largest of everything after them, oldest first.
+    largest: std::collections::VecDeque<(u64, f64)>,
+    /// Values that are the smallest of everything after them, oldest first.
+    smallest: std::collections::VecDeque<(u64, f64)>,
+    /// Finite values pushed so far.
+    pushed: u64,
     cap: usize,
 }
 
 impl Tail {
     fn new(cap: usize) -> Self {
         Tail {
-            order: std::collections::VecDeque::new(),
-            sorted: Vec::new(),
+            largest: std::collections::VecDeque::new(),
+            smallest: std::collections::VecDeque::new(),
+            pushed: 0,
             cap: cap.clamp(1, 1 << 24),
         }
     }
 
+    /// How many values are remembered.
     fn len(&self) -> usize {
-        self.sorted.len()
+        self.pushed.min(self.cap as u64) as usize
     }
 
     fn push(&mut self, v: f64) {
         if !v.is_finite() {
             return;
         }
-        if self.order.len() >= self.cap
-            && let Some(old) = self.order.pop_front()
-        {
-            let at = self.sorted.partition_point(|x| x.total_cmp(&old).is_lt());
-            self.sorted.remove(at.min(self.sorted.len() - 1));
+        let at = self.pushed;
+        self.pushed += 1;
+        let forgotten = |&(i, _): &(u64, f64)| i + self.cap as u64 <= at;
+        while self.largest.front().is_some_and(forgotten) {
+            self.largest.pop_front();
         }
-        self.order.push_back(v);
-        let at = self.sorted.partition_point(|x| x.total_cmp(&v).is_lt());
-        self.sorted.insert(at, v);
+        while self.smallest.front().is_some_and(forgotten) {
+            self.smallest.pop_front();
+        }
+        while self.largest.back().is_some_and(|&(_, x)| x <= v) {
+            self.largest.pop_back();
+        }
+        self.largest.push_back((at, v));
+        while self.smallest.back().is_some_and(|&(_, x)| x >= v) {
+            self.smallest.pop_back();
+        }
+        self.smallest.push_back((at, v));
+    }
+
+    /// The smallest and largest remembered values.
+    fn extremes(&self) -> Option<(f64, f64)> {
+        Some((self.smallest.front()?.1, self.largest.front()?.1))
     }
 
     /// The range of the remembered values, floored so that a flat history
     /// still has a scale, relative to its values, and leaving it counts.
     fn range(&self) -> f64 {
-        let n = self.sorted.len();
-        let (min, max) = (self.sorted[0], self.sorted[n - 1]);
+        let (min, max) = self.extremes().unwrap_or((0.0, 0.0));
         (max - min).max(1e-12 * min.abs().max(max.abs()).max(1.0))
     }
 
@@ -368,19 +387,18 @@ impl Tail {
     /// their range: 0 within it. Capped at one whole range, which keeps a
     /// single wild value from dwarfing everything after it.
     fn above(&self, v: f64) -> f64 {
-        let n = self.sorted.len();
-        if n == 0 || v <= self.sorted[n - 1] {
-            return 0.0;
+        match self.extremes() {
+            Some((_, max)) if v > max => ((v - max) / self.range()).min(1.0),
+            _ => 0.0,
         }
-        ((v - self.sorted[n - 1]) / self.range()).min(1.0)
     }
 
     /// As [`Tail::above`], below the smallest remembered value.
     fn below(&self, v: f64) -> f64 {
-        if self.sorted.is_empty() || v >= self.sorted[0] {
-            return 0.0;
+        match self.extremes() {
+            Some((min, _)) if v < min => ((min - v) / self.range()).min(1.0),
+            _ => 0.0,
         }
-        ((self.sorted[0] - v) / self.range()).min(1.0)
     }
 }
 

@@ -19,9 +19,11 @@ use arrow::datatypes::{
 use std::path::Path;
 use std::sync::Arc;
 
-/// One row of the actions table.
-#[derive(Clone, Debug, PartialEq)]
+/// One row of the actions table (and, as JSON, of the report's
+/// `alerts.carried_out`: the event's fields, then these).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct AuditRow {
+    #[serde(flatten)]
     pub event: ActionEvent,
     /// [`ActionEvent::id`]: what `mcpops approve` takes and the journal keys by.
     pub id: String,

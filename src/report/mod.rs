@@ -26,6 +26,7 @@ use crate::engine::backtest::{BacktestOptions, backtest};
 use crate::engine::replay::ActionEvent;
 use crate::fsutil::write_atomically;
 use crate::metadata::MetricType;
+use crate::remediate::audit::AuditRow;
 use crate::store::{Snapshot, Store, StoreError};
 use crate::time::{DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS, format_ms};
 use serde::Serialize;
@@ -167,39 +168,17 @@ pub struct Alerts {
     /// What `mcpops watch` decided and carried out in the period, from the
     /// store's action journal, with each action's outcome: the live audit
     /// beside the dry run.
-    pub carried_out: Vec<LiveAction>,
-}
-
-/// One decision of `watch` from the journal, as the report shows it.
-#[derive(Clone, Debug, Serialize)]
-pub struct LiveAction {
-    #[serde(flatten)]
-    pub event: ActionEvent,
-    pub id: String,
-    /// `ok`, `failed`, `failed(spawn)`, `timeout`, `refused`, `dry-run`,
-    /// `unknown`; null for a decision that runs nothing.
-    pub outcome: Option<String>,
-    pub exit_code: Option<i32>,
-    pub duration_s: Option<f64>,
-    pub detail: Option<String>,
+    pub carried_out: Vec<AuditRow>,
 }
 
 /// The journal's decisions with a step in `[from, to]`.
-fn carried_out(store: &Store, from: i64, to: i64) -> Result<Vec<LiveAction>, ReportError> {
+fn carried_out(store: &Store, from: i64, to: i64) -> Result<Vec<AuditRow>, ReportError> {
     let log = crate::remediate::journal::read(store.root())
         .map_err(|e| ReportError::Journal(e.to_string()))?;
     Ok(log
         .audit_rows()
         .into_iter()
         .filter(|r| (from..=to).contains(&r.event.time))
-        .map(|r| LiveAction {
-            event: r.event,
-            id: r.id,
-            outcome: r.outcome,
-            exit_code: r.exit_code,
-            duration_s: r.duration_s,
-            detail: r.detail,
-        })
         .collect())
 }
 

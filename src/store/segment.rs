@@ -484,7 +484,11 @@ fn write_row_groups<W: Write + Send>(
         file.append_key_value_metadata(metadata);
     }
     let mut factories = Vec::with_capacity(VALUE_ENCODINGS.len());
-    for encoding in VALUE_ENCODINGS {
+    // Only the encodings some group takes (a trial takes one).
+    for encoding in VALUE_ENCODINGS
+        .into_iter()
+        .filter(|e| groups.iter().any(|(_, g)| g == e))
+    {
         let nowhere =
             ArrowWriter::try_new(std::io::sink(), schema.clone(), Some(props(encoding)?))?;
         factories.push((encoding, nowhere.into_serialized_writer()?.1));
