@@ -22,6 +22,7 @@ use arrow::array::{
     Array, ArrayRef, AsArray, DictionaryArray, Float64Array, Int32Array, RecordBatch, StringArray,
     TimestampMillisecondArray,
 };
+use arrow::buffer::NullBuffer;
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, TimeUnit};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::compute_leaves;
@@ -160,11 +161,33 @@ impl<'a> SegmentOrder<'a> {
             .iter()
             .map(|&g| self.rank_of_given[g as usize])
             .collect();
-        let mut order: Vec<u32> = (0..row_series.len() as u32).collect();
-        order.sort_by_key(|&r| {
-            let s = row_series[r as usize];
-            (self.group[s as usize], ts[r as usize], s)
-        });
+        // Rows are counted into their groups in arrival order, then each
+        // group is sorted by (time, series) only if it is not in that order
+        // already: files list a series' samples in time order, so this is
+        // linear where a sort of all rows was not.
+        let groups = self.group.last().map_or(0, |&g| g as usize + 1);
+        let mut start = vec![0usize; groups + 1];
+        for &s in &row_series {
+            start[self.group[s as usize] as usize + 1] += 1;
+        }
+        for g in 0..groups {
+            start[g + 1] += start[g];
+        }
+        let mut next = start.clone();
+        let mut order = vec![0u32; row_series.len()];
+        for (r, &s) in row_series.iter().enumerate() {
+            let slot = &mut next[self.group[s as usize] as usize];
+            order[*slot] = r as u32;
+            *slot += 1;
+        }
+        let key = |r: u32| (ts[r as usize], row_series[r as usize]);
+        for bounds in start.windows(2) {
+            let group = &mut order[bounds[0]..bounds[1]];
+            if !group.is_sorted_by_key(|&r| key(r)) {
+                // Stable: rows equal in time and series keep arrival order.
+                group.sort_by_key(|&r| key(r));
+            }
+        }
         SortedRows {
             row_series: order.iter().map(|&r| row_series[r as usize]).collect(),
             timestamps: order.iter().map(|&r| ts[r as usize]).collect(),
@@ -184,7 +207,7 @@ pub struct WrittenSegment {
 
 /// Writes rows as a Parquet segment at `path` and syncs it to disk.
 /// Takes the rows by value: their columns become the Arrow arrays as they are.
-pub fn write_segment(path: &Path, rows: SortedRows) -> Result<WrittenSegment, StoreError> {
+pub fn write_segment(path: &Path, mut rows: SortedRows) -> Result<WrittenSegment, StoreError> {
     // The label columns of each metric: the metrics and the columns follow.
     let mut metric_labels: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for s in &rows.series {
@@ -205,11 +228,24 @@ pub fn write_segment(path: &Path, rows: SortedRows) -> Result<WrittenSegment, St
 
     let dict_type = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
     let mut fields = vec![Field::new(METRIC_COLUMN, dict_type.clone(), false)];
-    let mut columns: Vec<ArrayRef> = vec![dictionary_column(&rows, |s| Some(s.metric.as_str()))?];
     for name in &label_names {
         fields.push(Field::new(name, dict_type.clone(), true));
-        columns.push(dictionary_column(&rows, |s| s.label(name))?);
     }
+    let values = Float64Array::from(std::mem::take(&mut rows.values));
+    // The label columns are built while the value encodings are tried.
+    let (groups, columns) = rayon::join(
+        || plan_row_groups(&values, &metric_runs(&rows.series, &rows.row_series)),
+        || {
+            let metric = dictionary_column(&rows, |s| Some(s.metric.as_str()));
+            let labels = label_names
+                .par_iter()
+                .map(|name| dictionary_column(&rows, |s| s.label(name)));
+            rayon::iter::once(metric)
+                .chain(labels)
+                .collect::<Result<Vec<ArrayRef>, _>>()
+        },
+    );
+    let (groups, mut columns) = (groups?, columns?);
     fields.push(Field::new(
         TIMESTAMP_COLUMN,
         DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
@@ -219,9 +255,6 @@ pub fn write_segment(path: &Path, rows: SortedRows) -> Result<WrittenSegment, St
         TimestampMillisecondArray::from(rows.timestamps).with_timezone("UTC"),
     ));
     fields.push(Field::new(VALUE_COLUMN, DataType::Float64, false));
-    let values = Float64Array::from(rows.values);
-    let metric_runs = metric_runs(&rows.series, &rows.row_series);
-    let groups = plan_row_groups(&values, &metric_runs)?;
     columns.push(Arc::new(values));
 
     let schema = Arc::new(Schema::new(fields));
@@ -545,11 +578,18 @@ fn dictionary_column<'a>(
         .iter()
         .map(|v| v.and_then(|v| distinct.binary_search(&v).ok().map(|i| i as i32)))
         .collect();
-    let keys: Int32Array = rows
+    let keys: Vec<i32> = rows
         .row_series
         .iter()
-        .map(|&s| key_of_series[s as usize])
+        .map(|&s| key_of_series[s as usize].unwrap_or(0))
         .collect();
+    let nulls = key_of_series.iter().any(Option::is_none).then(|| {
+        rows.row_series
+            .iter()
+            .map(|&s| key_of_series[s as usize].is_some())
+            .collect::<NullBuffer>()
+    });
+    let keys = Int32Array::new(keys.into(), nulls);
     let values = Arc::new(StringArray::from(distinct)) as ArrayRef;
     let array = DictionaryArray::<Int32Type>::try_new(keys, values).map_err(StoreError::arrow)?;
     Ok(Arc::new(array))
@@ -590,6 +630,57 @@ mod tests {
         values.extend((0..20_000).map(|_| (next() % 300) as f64 / 1000.0));
         values.extend((0..10).map(|i| i as f64));
         (values, vec![0..20_000, 20_000..40_000, 40_000..40_010])
+    }
+
+    #[test]
+    fn rows_sort_as_a_stable_sort_by_group_time_and_series_sorts_them() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        // Short-lived sessions (sorted after time), and long-lived series.
+        let mut keys: Vec<SeriesKey> = (0..200)
+            .map(|i| {
+                let labels = vec![
+                    ("server".to_string(), format!("s{}", i % 3)),
+                    ("session".to_string(), format!("id{i}")),
+                ];
+                SeriesKey::new("calls", labels)
+            })
+            .collect();
+        keys.extend(
+            (0..5).map(|i| SeriesKey::new("up", vec![("instance".to_string(), format!("h{i}"))])),
+        );
+        for in_time_order in [true, false] {
+            let (mut given, mut ts, mut vs) = (Vec::new(), Vec::new(), Vec::new());
+            for row in 0..5_000u32 {
+                let series = rng.random_range(0..keys.len() as u32);
+                let at = if in_time_order {
+                    i64::from(row / 4)
+                } else {
+                    rng.random_range(0..50)
+                };
+                given.push(series);
+                ts.push(at);
+                vs.push(f64::from(row));
+            }
+            let mut rows_of = vec![0usize; keys.len()];
+            for &g in &given {
+                rows_of[g as usize] += 1;
+            }
+            let order = || SegmentOrder::of(keys.iter().zip(rows_of.iter().copied()).collect());
+            let reference = order();
+            assert!(!reference.trailing.is_empty());
+            let ranks: Vec<u32> = given
+                .iter()
+                .map(|&g| reference.rank_of_given[g as usize])
+                .collect();
+            let mut want: Vec<usize> = (0..given.len()).collect();
+            want.sort_by_key(|&r| (reference.group[ranks[r] as usize], ts[r], ranks[r]));
+            let got = order().sorted_rows(&given, &ts, &vs);
+            let want_values: Vec<f64> = want.iter().map(|&r| vs[r]).collect();
+            assert_eq!(got.values, want_values, "in time order: {in_time_order}");
+            let want_series: Vec<u32> = want.iter().map(|&r| ranks[r]).collect();
+            assert_eq!(got.row_series, want_series);
+        }
     }
 
     #[test]

@@ -36,6 +36,9 @@ pub struct StoreWriter {
     _lock: FileLock,
     manifest: Manifest,
     series: Vec<SeriesKey>,
+    /// Per series, whether a label of it clashes with a column of the store
+    /// (found once, when it is interned; refused when a sample arrives).
+    clashes: Vec<bool>,
     index: HashMap<SeriesKey, u32>,
     rows_series: Vec<u32>,
     rows_ts: Vec<i64>,
@@ -69,6 +72,7 @@ impl StoreWriter {
             _lock: lock,
             manifest,
             series: Vec::new(),
+            clashes: Vec::new(),
             index: HashMap::new(),
             rows_series: Vec::new(),
             rows_ts: Vec::new(),
@@ -105,12 +109,15 @@ impl StoreWriter {
         if self.rows_ts.is_empty() {
             return Ok(());
         }
+        let day = |t: &i64| t.div_euclid(DAY_MS);
+        let first = day(&self.rows_ts[0]);
         let mut by_day: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
-        for (i, &t) in self.rows_ts.iter().enumerate() {
-            by_day
-                .entry(t.div_euclid(DAY_MS))
-                .or_default()
-                .push(i as u32);
+        if self.rows_ts.iter().all(|t| day(t) == first) {
+            by_day.insert(first, (0..self.rows_ts.len() as u32).collect());
+        } else {
+            for (i, t) in self.rows_ts.iter().enumerate() {
+                by_day.entry(day(t)).or_default().push(i as u32);
+            }
         }
         for (day_index, rows) in by_day {
             self.write_day(day_index * DAY_MS, &rows)?;
@@ -441,6 +448,8 @@ impl SampleSink for StoreWriter {
             return id;
         }
         let id = self.series.len() as u32;
+        self.clashes
+            .push(key.labels.iter().any(|(k, _)| is_reserved_column(k)));
         self.series.push(key.clone());
         self.index.insert(key, id);
         id
@@ -449,10 +458,17 @@ impl SampleSink for StoreWriter {
     fn push(&mut self, series: u32, timestamp_ms: i64, value: f64) -> Result<(), SinkError> {
         // The parsers refuse these with a position; this is the last line.
         check_stored_range(timestamp_ms).map_err(SinkError)?;
-        let Some(key) = self.series.get(series as usize) else {
+        let Some(&clashes) = self.clashes.get(series as usize) else {
             return Err(SinkError(format!("series id {series} was never interned")));
         };
-        if let Some((name, _)) = key.labels.iter().find(|(k, _)| is_reserved_column(k)) {
+        if clashes {
+            let key = &self.series[series as usize];
+            let name = key
+                .labels
+                .iter()
+                .map(|(k, _)| k.as_str())
+                .find(|k| is_reserved_column(k))
+                .unwrap_or_default();
             return Err(SinkError(format!(
                 "label `{name}` of {} clashes with a column of the store ({})",
                 key.metric,
