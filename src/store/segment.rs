@@ -189,13 +189,18 @@ impl<'a> SegmentOrder<'a> {
             }
         }
         SortedRows {
-            row_series: order.iter().map(|&r| row_series[r as usize]).collect(),
-            timestamps: order.iter().map(|&r| ts[r as usize]).collect(),
-            values: order.iter().map(|&r| vs[r as usize]).collect(),
+            row_series: gather(&row_series, &order),
+            timestamps: gather(ts, &order),
+            values: gather(vs, &order),
             series: self.series,
             trailing: self.trailing,
         }
     }
+}
+
+/// The elements of `column` at `rows`, in that order.
+pub(super) fn gather<T: Copy>(column: &[T], rows: &[u32]) -> Vec<T> {
+    rows.iter().map(|&r| column[r as usize]).collect()
 }
 
 /// What writing a segment found out, for the manifest.

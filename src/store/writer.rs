@@ -10,11 +10,12 @@ use super::manifest::{
     AtomicWriteError, MANIFEST_FILE, Manifest, SegmentMeta, day_dirs, parse_segment_file_name,
     segment_file_name, sync_dir,
 };
-use super::segment::{SegmentOrder, SortedRows, write_segment};
+use super::segment::{SegmentOrder, SortedRows, gather, write_segment};
 use super::{SEGMENTS_DIR, StoreError, time_extent};
 use crate::metadata::{MetricMeta, TypeSource, infer};
 use crate::model::{RESERVED_COLUMNS, SampleSink, SeriesKey, SinkError, is_reserved_column};
 use crate::time::{DAY_MS, check_stored_range, day_of};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -111,16 +112,17 @@ impl StoreWriter {
         }
         let day = |t: &i64| t.div_euclid(DAY_MS);
         let first = day(&self.rows_ts[0]);
-        let mut by_day: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
         if self.rows_ts.iter().all(|t| day(t) == first) {
-            by_day.insert(first, (0..self.rows_ts.len() as u32).collect());
+            // The usual case, one day: its rows are all the rows, not copied.
+            self.write_day(first * DAY_MS, None)?;
         } else {
+            let mut by_day: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
             for (i, t) in self.rows_ts.iter().enumerate() {
                 by_day.entry(day(t)).or_default().push(i as u32);
             }
-        }
-        for (day_index, rows) in by_day {
-            self.write_day(day_index * DAY_MS, &rows)?;
+            for (day_index, rows) in by_day {
+                self.write_day(day_index * DAY_MS, Some(&rows))?;
+            }
         }
         self.rows_series.clear();
         self.rows_ts.clear();
@@ -128,7 +130,8 @@ impl StoreWriter {
         Ok(())
     }
 
-    fn write_day(&mut self, day_start: i64, rows: &[u32]) -> Result<(), StoreError> {
+    /// Writes the day's buffered rows (`None`: all of them) as a segment.
+    fn write_day(&mut self, day_start: i64, rows: Option<&[u32]>) -> Result<(), StoreError> {
         // The sorted rows borrow the series table while the segment is added.
         let series = std::mem::take(&mut self.series);
         let result = self.write_day_with(&series, day_start, rows);
@@ -140,11 +143,24 @@ impl StoreWriter {
         &mut self,
         series: &[SeriesKey],
         day_start: i64,
-        rows: &[u32],
+        rows: Option<&[u32]>,
     ) -> Result<(), StoreError> {
+        // In arrival order: the sort keeps it for equal (series, time).
+        let (row_series, ts, vs): (Cow<[u32]>, Cow<[i64]>, Cow<[f64]>) = match rows {
+            None => (
+                Cow::Borrowed(&self.rows_series),
+                Cow::Borrowed(&self.rows_ts),
+                Cow::Borrowed(&self.rows_value),
+            ),
+            Some(rows) => (
+                Cow::Owned(gather(&self.rows_series, rows)),
+                Cow::Owned(gather(&self.rows_ts, rows)),
+                Cow::Owned(gather(&self.rows_value, rows)),
+            ),
+        };
         let mut rows_of = vec![0usize; series.len()];
-        for &r in rows {
-            rows_of[self.rows_series[r as usize] as usize] += 1;
+        for &s in row_series.iter() {
+            rows_of[s as usize] += 1;
         }
         // The day's series, and each one's place among them.
         let present: Vec<usize> = (0..series.len()).filter(|&s| rows_of[s] > 0).collect();
@@ -154,13 +170,7 @@ impl StoreWriter {
         }
         let segment_order =
             SegmentOrder::of(present.iter().map(|&s| (&series[s], rows_of[s])).collect());
-        // In arrival order: the sort keeps it for equal (series, time).
-        let row_given: Vec<u32> = rows
-            .iter()
-            .map(|&r| given[self.rows_series[r as usize] as usize])
-            .collect();
-        let ts: Vec<i64> = rows.iter().map(|&r| self.rows_ts[r as usize]).collect();
-        let vs: Vec<f64> = rows.iter().map(|&r| self.rows_value[r as usize]).collect();
+        let row_given: Vec<u32> = row_series.iter().map(|&s| given[s as usize]).collect();
         let sorted = segment_order.sorted_rows(&row_given, &ts, &vs);
         self.add_segment(day_start, sorted)
     }
