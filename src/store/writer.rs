@@ -146,11 +146,11 @@ impl StoreWriter {
         rows: Option<&[u32]>,
     ) -> Result<(), StoreError> {
         // In arrival order: the sort keeps it for equal (series, time).
-        let (row_series, ts, vs): (Cow<[u32]>, Cow<[i64]>, Cow<[f64]>) = match rows {
+        let (row_series, ts, vs) = match rows {
             None => (
-                Cow::Borrowed(&self.rows_series),
-                Cow::Borrowed(&self.rows_ts),
-                Cow::Borrowed(&self.rows_value),
+                Cow::Borrowed(&self.rows_series[..]),
+                Cow::Borrowed(&self.rows_ts[..]),
+                Cow::Borrowed(&self.rows_value[..]),
             ),
             Some(rows) => (
                 Cow::Owned(gather(&self.rows_series, rows)),
