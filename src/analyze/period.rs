@@ -170,6 +170,7 @@ mod tests {
             metrics: Vec::new(),
             labels: Vec::new(),
             checksums: None,
+            committed: 0,
         }
     }
 

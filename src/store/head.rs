@@ -265,6 +265,7 @@ impl HeadView {
                 metrics: d.metrics.iter().cloned().collect(),
                 labels: d.labels.iter().cloned().collect(),
                 checksums: None,
+                committed: 0,
             })
             .collect()
     }

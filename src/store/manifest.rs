@@ -57,6 +57,25 @@ pub struct SegmentMeta {
     /// Segments written before checksums were kept have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksums: Option<SegmentChecksums>,
+    /// The generation of the commit that added the segment; 0 in entries
+    /// written before it was kept, and in entries rebuilt by a repair.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub committed: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Where a segment's rows rank among the store's writes, for letting the
+/// newest write of a (series, timestamp) win: a later commit's rows are
+/// newer, and within a commit a higher id's. Ids alone would do under one
+/// writer at a time, which takes them in commit order; writers that commit
+/// optimistically (each from the snapshot it read) need not.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct WriteRank {
+    pub committed: u64,
+    pub id: u64,
 }
 
 /// CRC-32s (the polynomial of zlib and of Parquet's own page checksums) of
@@ -74,6 +93,13 @@ pub struct SegmentChecksums {
 }
 
 impl SegmentMeta {
+    pub fn write_rank(&self) -> WriteRank {
+        WriteRank {
+            committed: self.committed,
+            id: self.id,
+        }
+    }
+
     /// The one path an entry may name: `segments/day=DAY/seg-ID.parquet`,
     /// its own day and id. Anything else (`../x`, an absolute path) is a
     /// damaged or hostile manifest.

@@ -219,6 +219,7 @@ fn rebuild(root: &Path, report: &mut RepairReport) -> Result<Vec<SegmentMeta>, S
             metrics: Vec::new(),
             labels: Vec::new(),
             checksums: None,
+            committed: 0,
         };
         match describe(root, &mut meta) {
             Ok(()) => kept.push(meta),

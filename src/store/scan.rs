@@ -7,7 +7,7 @@
 
 use super::checksum::{open_segment, read_row_group_bytes};
 use super::head::HeadView;
-use super::manifest::SegmentMeta;
+use super::manifest::{SegmentMeta, WriteRank};
 use super::segment::{METRIC_COLUMN, PAGE_ROWS, TIMESTAMP_COLUMN, VALUE_COLUMN, metric_labels};
 use super::{StoreError, time_extent};
 use crate::model::{MatchOp, Matcher, SeriesKey, series_matches};
@@ -116,7 +116,7 @@ pub struct SeriesData {
 /// A run of one series' rows from one segment, tagged with the segment's
 /// commit order so that merging can let the newest write win.
 struct Chunk {
-    order: u64,
+    order: WriteRank,
     key: SeriesKey,
     samples: Samples,
 }
@@ -146,7 +146,7 @@ struct BatchColumns {
 }
 
 impl Chunk {
-    fn owned(order: u64, key: SeriesKey, timestamps: Vec<i64>, values: Vec<f64>) -> Chunk {
+    fn owned(order: WriteRank, key: SeriesKey, timestamps: Vec<i64>, values: Vec<f64>) -> Chunk {
         Chunk {
             order,
             key,
@@ -192,9 +192,9 @@ pub fn scan_segments(
     )
 }
 
-/// Chunks from the live head sort after every segment's (whose order is
-/// its id): the head holds the newest writes.
-const HEAD_ORDER: u64 = u64::MAX / 2;
+/// Chunks from the live head sort after every segment's: the head holds
+/// the newest writes (its views in order, the `id`).
+const HEAD_COMMITTED: u64 = u64::MAX;
 
 /// The matching series of each request, in one pass over the segments: a
 /// row group that several requests need (a day's gauges next to its MCP
@@ -283,7 +283,11 @@ pub fn scan_segments_many(
                     let labels = s.key.labels.into_iter().filter(|(l, _)| !req.drops(l));
                     SeriesKey::new(s.key.metric, labels.collect())
                 };
-                per_request[i].push(Chunk::owned(HEAD_ORDER + k, key, s.timestamps, s.values));
+                let order = WriteRank {
+                    committed: HEAD_COMMITTED,
+                    id: k,
+                };
+                per_request[i].push(Chunk::owned(order, key, s.timestamps, s.values));
             }
         }
     }
@@ -308,7 +312,7 @@ pub fn scan_segments_many(
 /// requests whose statistics it may match.
 struct RowGroupTask {
     path: std::path::PathBuf,
-    order: u64,
+    order: WriteRank,
     metadata: ArrowReaderMetadata,
     /// The label columns each metric of the segment uses, when recorded.
     metric_labels: Option<Arc<std::collections::HashMap<String, BTreeSet<String>>>>,
@@ -335,8 +339,9 @@ pub fn pool_without(series: Vec<SeriesData>, without: &[String]) -> Vec<SeriesDa
             .into_iter()
             .filter(|(k, _)| !without.contains(k))
             .collect();
+        // Pooling keeps every sample: the rank decides nothing here.
         Chunk::owned(
-            0,
+            WriteRank::default(),
             SeriesKey::new(s.key.metric, labels),
             s.timestamps,
             s.values,
@@ -583,7 +588,7 @@ fn plan_segment(
     wanted: &[Vec<usize>],
 ) -> Result<Vec<RowGroupTask>, StoreError> {
     let path = root.join(&segment.path);
-    let order = segment.id;
+    let order = segment.write_rank();
     let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
     let (_, metadata) = open_segment(&path, segment, options)?;
     let meta = metadata.metadata();
@@ -947,7 +952,7 @@ fn bytes_range_contains(rg: &RowGroupMetaData, col: usize, value: &str) -> bool 
 fn chunks_of_batch(
     path: &Path,
     batch: &RecordBatch,
-    order: u64,
+    order: WriteRank,
     reqs: &[ScanRequest],
     requests: &[usize],
     holds_row_group: &[bool],
@@ -1357,7 +1362,10 @@ mod tests {
 
     fn chunk_of(order: u64, samples: &[(i64, f64)]) -> Chunk {
         Chunk::owned(
-            order,
+            WriteRank {
+                committed: 0,
+                id: order,
+            },
             SeriesKey::new("m", Vec::new()),
             samples.iter().map(|p| p.0).collect(),
             samples.iter().map(|p| p.1).collect(),
@@ -1516,8 +1524,16 @@ mod tests {
             let mut out = Vec::new();
             let requests: Vec<usize> = (0..reqs.len()).collect();
             let holds = vec![false; reqs.len()];
-            chunks_of_batch(Path::new("t"), &batch, 0, reqs, &requests, &holds, &mut out)
-                .expect("chunks");
+            chunks_of_batch(
+                Path::new("t"),
+                &batch,
+                WriteRank::default(),
+                reqs,
+                &requests,
+                &holds,
+                &mut out,
+            )
+            .expect("chunks");
             out.into_iter()
                 .map(|(r, c)| {
                     let (mut ts, mut vs) = (Vec::new(), Vec::new());
@@ -1651,6 +1667,44 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Two commits write one sample differently; the later commit's value
+    /// is read, whatever the segment ids say (optimistic writers take ids
+    /// before they commit, so a later commit may hold the lower id).
+    #[test]
+    fn the_later_commit_wins_a_duplicate_sample_not_the_higher_id() {
+        use crate::model::SampleSink;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = super::super::Store::open(dir.path());
+        for value in [1.0, 2.0] {
+            let mut writer = store.writer().expect("writer");
+            let id = writer.intern(SeriesKey::new("m", Vec::new()));
+            writer.push(id, 1_795_305_600_000, value).expect("push");
+            writer.commit().expect("commit");
+        }
+        let mut segments = store
+            .snapshot()
+            .expect("snapshot")
+            .manifest()
+            .segments
+            .clone();
+        let read = |segments: &[SegmentMeta]| {
+            let series = scan_segments_many(dir.path(), segments, &[ScanRequest::all()], &[])
+                .expect("scan")
+                .remove(0);
+            assert_eq!(series.len(), 1);
+            series[0].values.clone()
+        };
+        assert_eq!((segments[0].committed, segments[1].committed), (1, 2));
+        assert_eq!(read(&segments), vec![2.0]);
+        // The first value's segment committed last, under the lower id.
+        segments[0].committed = 3;
+        assert_eq!(read(&segments), vec![1.0]);
+        // Entries from before commits were recorded rank by id.
+        segments[0].committed = 0;
+        segments[1].committed = 0;
+        assert_eq!(read(&segments), vec![2.0]);
     }
 
     #[test]

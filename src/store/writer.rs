@@ -219,6 +219,8 @@ impl StoreWriter {
                 metrics: written.metrics,
                 labels: written.labels,
                 checksums: Some(checksums),
+                // Set by the commit that lists it.
+                committed: 0,
             },
         });
         Ok(())
@@ -254,7 +256,14 @@ impl StoreWriter {
             .cloned()
             .collect();
         manifest.segments.retain(|s| !self.removed.contains(&s.id));
-        let added: Vec<SegmentMeta> = self.pending.iter().map(|p| p.meta.clone()).collect();
+        let added: Vec<SegmentMeta> = self
+            .pending
+            .iter()
+            .map(|p| SegmentMeta {
+                committed: manifest.generation + 1,
+                ..p.meta.clone()
+            })
+            .collect();
         let summary = CommitSummary {
             segments_added: added.len(),
             segments_removed: removed.len(),
