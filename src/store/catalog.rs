@@ -9,6 +9,7 @@ use super::checksum::{open_segment, read_row_group_bytes};
 use super::manifest::SegmentMeta;
 use super::scan::{row_codes, run_starts};
 use super::segment::{METRIC_COLUMN, TIMESTAMP_COLUMN, VALUE_COLUMN};
+use super::source::{LocalSegments, SegmentSource};
 use super::{Snapshot, StoreError};
 use crate::metadata::{MetricMeta, infer};
 use crate::model::SeriesKey;
@@ -18,7 +19,6 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::Path;
 
 /// One series as the catalog lists it.
 #[derive(Clone, Debug, PartialEq)]
@@ -53,6 +53,7 @@ pub struct Catalog {
 impl Snapshot {
     /// The catalog of the metrics for which `wanted` holds.
     pub fn catalog(&self, wanted: &(dyn Fn(&str) -> bool + Sync)) -> Result<Catalog, StoreError> {
+        let source = LocalSegments::new(&self.root);
         let segments: Vec<&SegmentMeta> = self
             .manifest
             .segments
@@ -61,14 +62,14 @@ impl Snapshot {
             .collect();
         let tasks: Vec<(&SegmentMeta, usize)> = segments
             .par_iter()
-            .map(|s| row_group_count(&self.root, s).map(|n| (0..n).map(move |rg| (*s, rg))))
+            .map(|s| row_group_count(&source, s).map(|n| (0..n).map(move |rg| (*s, rg))))
             .collect::<Result<Vec<_>, _>>()?
             .into_iter()
             .flatten()
             .collect();
         let parts: Vec<Vec<SeriesStats>> = tasks
             .par_iter()
-            .map(|(s, rg)| read_row_group(&self.root, s, *rg, wanted))
+            .map(|(s, rg)| read_row_group(&source, s, *rg, wanted))
             .collect::<Result<_, _>>()?;
         let mut all: HashMap<SeriesKey, SeriesStats> = HashMap::new();
         // The live head's series count as one more part.
@@ -127,25 +128,24 @@ impl Snapshot {
     }
 }
 
-fn row_group_count(root: &Path, segment: &SegmentMeta) -> Result<usize, StoreError> {
-    let path = root.join(&segment.path);
-    let (_, meta) = open_segment(&path, segment, ArrowReaderOptions::new())?;
+fn row_group_count(source: &dyn SegmentSource, segment: &SegmentMeta) -> Result<usize, StoreError> {
+    let meta = open_segment(source, segment, ArrowReaderOptions::new())?;
     Ok(meta.metadata().num_row_groups())
 }
 
 /// The series of one row group with their counts and time ranges.
 fn read_row_group(
-    root: &Path,
+    source: &dyn SegmentSource,
     segment: &SegmentMeta,
     rg: usize,
     wanted: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<Vec<SeriesStats>, StoreError> {
-    let path = root.join(&segment.path);
+    let path = source.name(segment);
     let corrupt = |what: String| StoreError::Corrupt {
-        path: path.display().to_string(),
+        path: path.clone(),
         message: what,
     };
-    let (file, metadata) = open_segment(&path, segment, ArrowReaderOptions::new())?;
+    let metadata = open_segment(source, segment, ArrowReaderOptions::new())?;
     let meta = metadata.metadata();
     let schema = meta.file_metadata().schema_descr();
     let leaves: Vec<usize> = (0..schema.num_columns())
@@ -155,7 +155,7 @@ fn read_row_group(
         .checksums
         .as_ref()
         .and_then(|c| c.row_groups.get(rg).copied());
-    let bytes = read_row_group_bytes(&file, &path, meta, rg, checksum)?;
+    let bytes = read_row_group_bytes(source, segment, meta, rg, checksum)?;
     let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(bytes, metadata.clone())
         .with_projection(ProjectionMask::leaves(schema, leaves))
         .with_row_groups(vec![rg])

@@ -7,6 +7,7 @@
 
 use super::StoreError;
 use super::manifest::{SegmentChecksums, SegmentMeta};
+use super::source::{SegmentSource, read_span};
 use bytes::{Buf, Bytes};
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::errors::ParquetError;
@@ -14,7 +15,6 @@ use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader, RowGroupMe
 use parquet::file::reader::{ChunkReader, Length};
 use std::fs::File;
 use std::ops::Range;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 /// Bytes hashed per read when checksumming a whole file.
@@ -23,7 +23,7 @@ const HASH_CHUNK: usize = 1 << 20;
 /// The checksums of a segment file as it is on disk.
 pub fn checksums_of(path: &Path) -> Result<SegmentChecksums, StoreError> {
     let file = File::open(path).map_err(|e| StoreError::io(path, e))?;
-    let len = file_len(&file, path)?;
+    let len = file.metadata().map_err(|e| StoreError::io(path, e))?.len();
     let metadata = ParquetMetaDataReader::new()
         .parse_and_finish(&file)
         .map_err(|e| StoreError::parquet(path, e))?;
@@ -40,48 +40,64 @@ pub fn checksums_of(path: &Path) -> Result<SegmentChecksums, StoreError> {
     })
 }
 
-/// Opens a segment for reading: its length must be the one recorded, its
-/// footer region must match its checksum (when it has checksums), and its
-/// row groups must be as many as were checksummed.
+/// Opens a segment for reading and returns its metadata: its length must be
+/// the one recorded, its footer region must match its checksum (when it has
+/// checksums: the metadata is then parsed from those checked bytes, read
+/// once), and its row groups must be as many as were checksummed.
 pub fn open_segment(
-    path: &Path,
+    source: &dyn SegmentSource,
     segment: &SegmentMeta,
     options: ArrowReaderOptions,
-) -> Result<(File, ArrowReaderMetadata), StoreError> {
-    let file = File::open(path).map_err(|e| StoreError::io(path, e))?;
-    let len = file_len(&file, path)?;
+) -> Result<ArrowReaderMetadata, StoreError> {
+    let name = source.name(segment);
+    let len = source.len(segment)?;
     if len != segment.bytes {
         return Err(corrupt(
-            path,
+            &name,
             format!(
                 "the file is {len} bytes, its manifest entry says {}: truncated or overwritten",
                 segment.bytes
             ),
         ));
     }
-    if let Some(sums) = &segment.checksums {
-        let start = len.checked_sub(sums.footer_bytes).ok_or_else(|| {
-            corrupt(
-                path,
-                "the footer region is larger than the file".to_string(),
-            )
-        })?;
-        let tail = read_span(&file, path, start..len)?;
-        if crc32fast::hash(&tail) != sums.footer {
-            return Err(mismatch(
-                path,
-                "footer (page index and file metadata)",
-                start..len,
-            ));
+    let metadata = match &segment.checksums {
+        Some(sums) => {
+            let start = len.checked_sub(sums.footer_bytes).ok_or_else(|| {
+                corrupt(
+                    &name,
+                    "the footer region is larger than the file".to_string(),
+                )
+            })?;
+            let tail = source.read(segment, start..len)?;
+            if crc32fast::hash(&tail) != sums.footer {
+                return Err(mismatch(
+                    &name,
+                    "footer (page index and file metadata)",
+                    start..len,
+                ));
+            }
+            let tail = RangeBytes {
+                start,
+                bytes: tail,
+                file_len: len,
+            };
+            ArrowReaderMetadata::load(&tail, options)
+        }
+        None => {
+            let reader = SourceReader {
+                source,
+                segment,
+                len,
+            };
+            ArrowReaderMetadata::load(&reader, options)
         }
     }
-    let metadata =
-        ArrowReaderMetadata::load(&file, options).map_err(|e| StoreError::parquet(path, e))?;
+    .map_err(|e| StoreError::parquet(&name, e))?;
     if let Some(sums) = &segment.checksums
         && sums.row_groups.len() != metadata.metadata().num_row_groups()
     {
         return Err(corrupt(
-            path,
+            &name,
             format!(
                 "{} row groups, {} checksummed",
                 metadata.metadata().num_row_groups(),
@@ -89,30 +105,35 @@ pub fn open_segment(
             ),
         ));
     }
-    Ok((file, metadata))
+    Ok(metadata)
 }
 
 /// One row group's column chunks, read in one piece and checked against
 /// `expected` (no check for a segment without checksums): what the Parquet
 /// reader then decodes from, instead of reading the file page by page.
 pub fn read_row_group_bytes(
-    file: &File,
-    path: &Path,
+    source: &dyn SegmentSource,
+    segment: &SegmentMeta,
     metadata: &ParquetMetaData,
     row_group: usize,
     expected: Option<u32>,
-) -> Result<RowGroupBytes, StoreError> {
+) -> Result<RangeBytes, StoreError> {
     let span = row_group_span(metadata.row_group(row_group));
-    let bytes = read_span(file, path, span.clone())?;
+    let bytes = source.read(segment, span.clone())?;
     if let Some(expected) = expected
         && crc32fast::hash(&bytes) != expected
     {
-        return Err(mismatch(path, &format!("row group {row_group}"), span));
+        return Err(mismatch(
+            &source.name(segment),
+            &format!("row group {row_group}"),
+            span,
+        ));
     }
-    Ok(RowGroupBytes {
+    Ok(RangeBytes {
         start: span.start,
-        bytes: Bytes::from(bytes),
-        file_len: file_len(file, path)?,
+        bytes,
+        // What `open_segment` found the file to be.
+        file_len: segment.bytes,
     })
 }
 
@@ -137,16 +158,17 @@ fn footer_start(spans: &[Range<u64>]) -> u64 {
     spans.iter().map(|s| s.end).max().unwrap_or(4)
 }
 
-/// A row group's bytes in memory, answering the Parquet reader's reads at
-/// their file offsets; a read outside them is an error (the reader asks for
-/// nothing else: the page index was read with the footer).
-pub struct RowGroupBytes {
+/// A region of a segment in memory (a row group's column chunks, or the
+/// footer region), answering the Parquet reader's reads at their file
+/// offsets; a read outside it is an error (the reader asks for nothing
+/// else: the page index lies in the footer region, read with the footer).
+pub struct RangeBytes {
     start: u64,
     bytes: Bytes,
     file_len: u64,
 }
 
-impl RowGroupBytes {
+impl RangeBytes {
     fn slice(&self, start: u64, len: Option<usize>) -> Result<Bytes, ParquetError> {
         let end_of = self.start + self.bytes.len() as u64;
         let within = start >= self.start
@@ -166,13 +188,13 @@ impl RowGroupBytes {
     }
 }
 
-impl Length for RowGroupBytes {
+impl Length for RangeBytes {
     fn len(&self) -> u64 {
         self.file_len
     }
 }
 
-impl ChunkReader for RowGroupBytes {
+impl ChunkReader for RangeBytes {
     type T = bytes::buf::Reader<Bytes>;
 
     fn get_read(&self, start: u64) -> Result<Self::T, ParquetError> {
@@ -184,22 +206,38 @@ impl ChunkReader for RowGroupBytes {
     }
 }
 
-fn file_len(file: &File, path: &Path) -> Result<u64, StoreError> {
-    Ok(file.metadata().map_err(|e| StoreError::io(path, e))?.len())
+/// A segment read on demand through its source, for one without checksums
+/// (whose footer region's length is not recorded).
+struct SourceReader<'a> {
+    source: &'a dyn SegmentSource,
+    segment: &'a SegmentMeta,
+    len: u64,
 }
 
-fn read_span(file: &File, path: &Path, span: Range<u64>) -> Result<Vec<u8>, StoreError> {
-    let len = usize::try_from(span.end.saturating_sub(span.start))
-        .map_err(|_| corrupt(path, format!("a region of {span:?} bytes")))?;
-    let mut buf = vec![0u8; len];
-    file.read_exact_at(&mut buf, span.start)
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => {
-                corrupt(path, format!("bytes {span:?} lie past the end of the file"))
-            }
-            _ => StoreError::io(path, e),
-        })?;
-    Ok(buf)
+impl Length for SourceReader<'_> {
+    fn len(&self) -> u64 {
+        self.len
+    }
+}
+
+impl ChunkReader for SourceReader<'_> {
+    type T = bytes::buf::Reader<Bytes>;
+
+    fn get_read(&self, start: u64) -> Result<Self::T, ParquetError> {
+        Ok(self.get_bytes_to(start, self.len)?.reader())
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> Result<Bytes, ParquetError> {
+        self.get_bytes_to(start, start.saturating_add(length as u64))
+    }
+}
+
+impl SourceReader<'_> {
+    fn get_bytes_to(&self, start: u64, end: u64) -> Result<Bytes, ParquetError> {
+        self.source
+            .read(self.segment, start..end)
+            .map_err(|e| ParquetError::External(Box::new(e)))
+    }
 }
 
 fn hash_span(file: &File, path: &Path, span: Range<u64>) -> Result<u32, StoreError> {
@@ -213,16 +251,16 @@ fn hash_span(file: &File, path: &Path, span: Range<u64>) -> Result<u32, StoreErr
     Ok(hasher.finalize())
 }
 
-fn corrupt(path: &Path, message: String) -> StoreError {
+fn corrupt(name: &str, message: String) -> StoreError {
     StoreError::Corrupt {
-        path: path.display().to_string(),
+        path: name.to_string(),
         message,
     }
 }
 
-fn mismatch(path: &Path, region: &str, span: Range<u64>) -> StoreError {
+fn mismatch(name: &str, region: &str, span: Range<u64>) -> StoreError {
     corrupt(
-        path,
+        name,
         format!(
             "checksum mismatch in the {region} (bytes {}..{}): the segment is damaged; \
              `mcpops verify` lists damaged segments and `mcpops repair` sets them aside",

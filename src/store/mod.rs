@@ -19,6 +19,7 @@ mod manifest;
 mod repair;
 mod scan;
 mod segment;
+mod source;
 mod wal;
 mod writer;
 pub(crate) use writer::{FileLock, lock_file};
@@ -30,6 +31,7 @@ pub use live::{AppendSummary, LiveOptions, LiveStats, LiveStore};
 pub use manifest::{MANIFEST_FILE, Manifest, SegmentChecksums, SegmentMeta};
 pub use repair::{DamagedSegment, QUARANTINE_DIR, RepairReport, VerifyReport};
 pub use scan::{ScanRequest, SeriesData, pool_without};
+pub use source::{LocalSegments, SegmentSource};
 pub use wal::{Damage, FileReplay, WAL_DIR, WAL_LOCK_FILE};
 pub use writer::{CommitSummary, LOCK_FILE, StoreWriter};
 
@@ -251,7 +253,11 @@ impl Store {
                 continue;
             }
             let rows_before: u64 = segs.iter().map(|s| s.rows).sum();
-            let series = scan::scan_segments(writer.root(), &segs, &ScanRequest::all())?;
+            let series = scan::scan_segments(
+                &LocalSegments::new(writer.root()),
+                &segs,
+                &ScanRequest::all(),
+            )?;
             let rows = rows_of(&series);
             let rows_after = rows.timestamps.len() as u64;
             let day_start = segs
@@ -394,7 +400,7 @@ impl Snapshot {
     /// group that more than one of them needs is decoded once.
     pub fn scan_many(&self, reqs: &[ScanRequest]) -> Result<Vec<Vec<SeriesData>>, StoreError> {
         self.read_segments(|segments| {
-            scan::scan_segments_many(&self.root, segments, reqs, &self.heads)
+            scan::scan_segments_many(&LocalSegments::new(&self.root), segments, reqs, &self.heads)
         })
     }
 

@@ -183,7 +183,8 @@ struct ReadInFull {
 }
 
 fn read_in_full(root: &Path, segment: &SegmentMeta) -> Result<ReadInFull, String> {
-    let series = scan_segments(root, std::slice::from_ref(segment), &ScanRequest::all())
+    let source = super::LocalSegments::new(root);
+    let series = scan_segments(&source, std::slice::from_ref(segment), &ScanRequest::all())
         .map_err(|e| e.to_string())?;
     let distinct = series.iter().map(|s| s.timestamps.len() as u64).sum();
     let first = series.iter().filter_map(|s| s.timestamps.first()).min();

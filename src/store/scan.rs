@@ -9,6 +9,7 @@ use super::checksum::{open_segment, read_row_group_bytes};
 use super::head::HeadView;
 use super::manifest::{SegmentMeta, WriteRank};
 use super::segment::{METRIC_COLUMN, PAGE_ROWS, TIMESTAMP_COLUMN, VALUE_COLUMN, metric_labels};
+use super::source::SegmentSource;
 use super::{StoreError, time_extent};
 use crate::model::{MatchOp, Matcher, SeriesKey, series_matches};
 use arrow::array::{Array, AsArray, DictionaryArray, RecordBatch, StringArray};
@@ -25,7 +26,6 @@ use parquet::schema::types::SchemaDescriptor;
 use rayon::prelude::*;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
 use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
@@ -180,12 +180,12 @@ impl Chunk {
 
 /// Reads the matching series of the given segments (all under `root`).
 pub fn scan_segments(
-    root: &Path,
+    source: &dyn SegmentSource,
     segments: &[SegmentMeta],
     req: &ScanRequest,
 ) -> Result<Vec<SeriesData>, StoreError> {
     Ok(
-        scan_segments_many(root, segments, std::slice::from_ref(req), &[])?
+        scan_segments_many(source, segments, std::slice::from_ref(req), &[])?
             .into_iter()
             .next()
             .unwrap_or_default(),
@@ -203,7 +203,7 @@ const HEAD_COMMITTED: u64 = u64::MAX;
 /// `heads` (a live store's, not yet in segments) merge in as the newest
 /// writes.
 pub fn scan_segments_many(
-    root: &Path,
+    source: &dyn SegmentSource,
     segments: &[SegmentMeta],
     reqs: &[ScanRequest],
     heads: &[HeadView],
@@ -222,7 +222,7 @@ pub fn scan_segments_many(
                 without: Vec::new(),
                 ..req.clone()
             };
-            let series = scan_segments_many(root, segments, std::slice::from_ref(&full), heads)?
+            let series = scan_segments_many(source, segments, std::slice::from_ref(&full), heads)?
                 .into_iter()
                 .next()
                 .unwrap_or_default();
@@ -258,12 +258,12 @@ pub fn scan_segments_many(
         .collect();
     let parts: Vec<Vec<RowGroupTask>> = selected
         .par_iter()
-        .map(|(seg, wanted)| plan_segment(root, seg, reqs, wanted))
+        .map(|(seg, wanted)| plan_segment(source, seg, reqs, wanted))
         .collect::<Result<_, _>>()?;
     let tasks: Vec<RowGroupTask> = parts.into_iter().flatten().collect();
     let chunks: Vec<Vec<(usize, Chunk)>> = tasks
         .par_iter()
-        .map(|task| read_row_group(task, reqs))
+        .map(|task| read_row_group(source, task, reqs))
         .collect::<Result<_, _>>()?;
     // In segment order, then row group order: merging keeps that order for
     // equal timestamps, so the newest write wins.
@@ -310,7 +310,9 @@ pub fn scan_segments_many(
 
 /// One row group of a segment to read, with the segment's footer and the
 /// requests whose statistics it may match.
-struct RowGroupTask {
+struct RowGroupTask<'a> {
+    segment: &'a SegmentMeta,
+    /// What errors call the segment.
     path: std::path::PathBuf,
     order: WriteRank,
     metadata: ArrowReaderMetadata,
@@ -581,16 +583,16 @@ impl<'a> KeyColumns<'a> {
 /// The row groups of a segment whose statistics allow a match, once for
 /// each pass of `wanted` (requests read together) with the requests of the
 /// pass that it may match.
-fn plan_segment(
-    root: &Path,
-    segment: &SegmentMeta,
+fn plan_segment<'a>(
+    source: &dyn SegmentSource,
+    segment: &'a SegmentMeta,
     reqs: &[ScanRequest],
     wanted: &[Vec<usize>],
-) -> Result<Vec<RowGroupTask>, StoreError> {
-    let path = root.join(&segment.path);
+) -> Result<Vec<RowGroupTask<'a>>, StoreError> {
+    let path = std::path::PathBuf::from(source.name(segment));
     let order = segment.write_rank();
     let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
-    let (_, metadata) = open_segment(&path, segment, options)?;
+    let metadata = open_segment(source, segment, options)?;
     let meta = metadata.metadata();
     let schema = meta.file_metadata().schema_descr();
     let labels_of = metric_labels(meta.file_metadata()).map(Arc::new);
@@ -608,6 +610,7 @@ fn plan_segment(
                 .collect();
             if !requests.is_empty() {
                 tasks.push(RowGroupTask {
+                    segment,
                     path: path.clone(),
                     order,
                     metadata: metadata.clone(),
@@ -686,6 +689,7 @@ fn reads_label(
 
 /// The chunks of one row group, each tagged with the request it answers.
 fn read_row_group(
+    source: &dyn SegmentSource,
     task: &RowGroupTask,
     reqs: &[ScanRequest],
 ) -> Result<Vec<(usize, Chunk)>, StoreError> {
@@ -742,8 +746,7 @@ fn read_row_group(
     // The whole row group is read and checked at once: the pages the
     // selection leaves out cost a read from the page cache and a CRC, far
     // less than decoding, and nothing is decoded from unchecked bytes.
-    let file = File::open(path).map_err(|e| StoreError::io(path, e))?;
-    let bytes = read_row_group_bytes(&file, path, meta, rg, task.checksum)?;
+    let bytes = read_row_group_bytes(source, task.segment, meta, rg, task.checksum)?;
     let mut builder =
         ParquetRecordBatchReaderBuilder::new_with_metadata(bytes, task.metadata.clone());
     if leaves.len() < schema.num_columns() {
@@ -1690,7 +1693,8 @@ mod tests {
             .segments
             .clone();
         let read = |segments: &[SegmentMeta]| {
-            let series = scan_segments_many(dir.path(), segments, &[ScanRequest::all()], &[])
+            let source = super::super::LocalSegments::new(dir.path());
+            let series = scan_segments_many(&source, segments, &[ScanRequest::all()], &[])
                 .expect("scan")
                 .remove(0);
             assert_eq!(series.len(), 1);
