@@ -27,16 +27,42 @@ pub fn checksums_of(path: &Path) -> Result<SegmentChecksums, StoreError> {
     let metadata = ParquetMetaDataReader::new()
         .parse_and_finish(&file)
         .map_err(|e| StoreError::parquet(path, e))?;
-    let spans = row_group_spans(&metadata);
-    let footer_start = footer_start(&spans);
+    checksums_over(&metadata, len, |span| hash_span(&file, path, span))
+}
+
+/// The checksums of a segment encoded in memory.
+pub fn checksums_of_bytes(bytes: &Bytes) -> Result<SegmentChecksums, ParquetError> {
+    let metadata = ParquetMetaDataReader::new().parse_and_finish(bytes)?;
+    let hash = |span: Range<u64>| {
+        let region = usize::try_from(span.start)
+            .ok()
+            .zip(usize::try_from(span.end).ok())
+            .and_then(|(start, end)| bytes.get(start..end))
+            .ok_or_else(|| {
+                ParquetError::General(format!("bytes {span:?} lie past the end of the segment"))
+            })?;
+        Ok(crc32fast::hash(region))
+    };
+    checksums_over(&metadata, bytes.len() as u64, hash)
+}
+
+/// The checksums of a segment of `len` bytes whose metadata is `metadata`,
+/// hashing each region with `hash`.
+fn checksums_over<E>(
+    metadata: &ParquetMetaData,
+    len: u64,
+    mut hash: impl FnMut(Range<u64>) -> Result<u32, E>,
+) -> Result<SegmentChecksums, E> {
+    let spans = row_group_spans(metadata);
+    let footer_start = footer_start(&spans).min(len);
     let mut row_groups = Vec::with_capacity(spans.len());
     for span in &spans {
-        row_groups.push(hash_span(&file, path, span.clone())?);
+        row_groups.push(hash(span.clone())?);
     }
     Ok(SegmentChecksums {
         row_groups,
-        footer_bytes: len - footer_start.min(len),
-        footer: hash_span(&file, path, footer_start.min(len)..len)?,
+        footer_bytes: len - footer_start,
+        footer: hash(footer_start..len)?,
     })
 }
 

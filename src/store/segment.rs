@@ -14,6 +14,8 @@
 //! others' label columns undecoded.
 
 use super::StoreError;
+use super::checksum::checksums_of_bytes;
+use super::manifest::SegmentChecksums;
 use crate::model::SeriesKey;
 use crate::names::{
     MCP_PROTOCOL_VERSION_LABEL, PROTOCOL_NAME_LABEL, PROTOCOL_VERSION_LABEL, TRANSPORT_LABEL,
@@ -32,10 +34,8 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fs::File;
 use std::io::Write;
 use std::ops::Range;
-use std::path::Path;
 use std::sync::Arc;
 
 pub const METRIC_COLUMN: &str = "metric";
@@ -203,16 +203,18 @@ pub(super) fn gather<T: Copy>(column: &[T], rows: &[u32]) -> Vec<T> {
     rows.iter().map(|&r| column[r as usize]).collect()
 }
 
-/// What writing a segment found out, for the manifest.
-pub struct WrittenSegment {
-    pub bytes: u64,
+/// A segment encoded in memory, with what the manifest records of it:
+/// ready to be stored as a file or uploaded as an object, as it is.
+pub struct EncodedSegment {
+    pub bytes: bytes::Bytes,
     pub metrics: Vec<String>,
     pub labels: Vec<String>,
+    pub checksums: SegmentChecksums,
 }
 
-/// Writes rows as a Parquet segment at `path` and syncs it to disk.
+/// Encodes rows as a Parquet segment (`name` is what errors call it).
 /// Takes the rows by value: their columns become the Arrow arrays as they are.
-pub fn write_segment(path: &Path, mut rows: SortedRows) -> Result<WrittenSegment, StoreError> {
+pub fn encode_segment(name: &str, mut rows: SortedRows) -> Result<EncodedSegment, StoreError> {
     // The label columns of each metric: the metrics and the columns follow.
     let mut metric_labels: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for s in &rows.series {
@@ -299,24 +301,23 @@ pub fn write_segment(path: &Path, mut rows: SortedRows) -> Result<WrittenSegment
         })
         .collect();
     let metric_labels =
-        serde_json::to_string(&metric_labels).map_err(|e| StoreError::parquet(path, e))?;
-    let file = File::create(path).map_err(|e| StoreError::io(path, e))?;
-    let mut file = write_row_groups(
-        file,
+        serde_json::to_string(&metric_labels).map_err(|e| StoreError::parquet(name, e))?;
+    let bytes = write_row_groups(
+        Vec::new(),
         &batch,
         &groups,
         Some(sorting),
         &in_long_runs,
         KeyValue::new(METRIC_LABELS_KEY.into(), metric_labels),
     )
-    .map_err(|e| StoreError::parquet(path, e))?;
-    file.flush().map_err(|e| StoreError::io(path, e))?;
-    file.sync_all().map_err(|e| StoreError::io(path, e))?;
-    let bytes = file.metadata().map_err(|e| StoreError::io(path, e))?.len();
-    Ok(WrittenSegment {
+    .map_err(|e| StoreError::parquet(name, e))?;
+    let bytes = bytes::Bytes::from(bytes);
+    let checksums = checksums_of_bytes(&bytes).map_err(|e| StoreError::parquet(name, e))?;
+    Ok(EncodedSegment {
         bytes,
         metrics,
         labels: label_names,
+        checksums,
     })
 }
 

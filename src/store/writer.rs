@@ -5,12 +5,11 @@
 //!
 //! [`commit`]: StoreWriter::commit
 
-use super::checksum::checksums_of;
 use super::manifest::{
     AtomicWriteError, MANIFEST_FILE, Manifest, SegmentMeta, day_dirs, parse_segment_file_name,
     segment_file_name, sync_dir,
 };
-use super::segment::{SegmentOrder, SortedRows, gather, write_segment};
+use super::segment::{SegmentOrder, SortedRows, encode_segment, gather};
 use super::{SEGMENTS_DIR, StoreError, time_extent};
 use crate::metadata::{MetricMeta, TypeSource, infer};
 use crate::model::{RESERVED_COLUMNS, SampleSink, SeriesKey, SinkError, is_reserved_column};
@@ -18,6 +17,7 @@ use crate::time::{DAY_MS, check_stored_range, day_of};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::{self, File};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub const LOCK_FILE: &str = "store.lock";
@@ -195,14 +195,11 @@ impl StoreWriter {
         create_dir_durably(&dir)?;
         let name = segment_file_name(id);
         let tmp = dir.join(format!(".{name}.tmp"));
-        let written = match write_segment(&tmp, rows).and_then(|w| Ok((w, checksums_of(&tmp)?))) {
-            Ok(w) => w,
-            Err(e) => {
-                let _ = fs::remove_file(&tmp);
-                return Err(e);
-            }
-        };
-        let (written, checksums) = written;
+        let encoded = encode_segment(&tmp.display().to_string(), rows)?;
+        if let Err(e) = write_durably(&tmp, &encoded.bytes) {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
         self.pending.push(Pending {
             tmp,
             target: dir.join(&name),
@@ -214,11 +211,11 @@ impl StoreWriter {
                 series,
                 min_ts,
                 max_ts,
-                bytes: written.bytes,
+                bytes: encoded.bytes.len() as u64,
                 duplicates,
-                metrics: written.metrics,
-                labels: written.labels,
-                checksums: Some(checksums),
+                metrics: encoded.metrics,
+                labels: encoded.labels,
+                checksums: Some(encoded.checksums),
                 // Set by the commit that lists it.
                 committed: 0,
             },
@@ -441,6 +438,13 @@ fn remove_listed_segment(root: &Path, segment: &SegmentMeta) {
     if is_real_dir {
         let _ = fs::remove_file(day_dir.join(segment_file_name(segment.id)));
     }
+}
+
+/// Writes `bytes` as the file at `path` and syncs it to disk.
+fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let mut file = File::create(path).map_err(|e| StoreError::io(path, e))?;
+    file.write_all(bytes).map_err(|e| StoreError::io(path, e))?;
+    file.sync_all().map_err(|e| StoreError::io(path, e))
 }
 
 /// Rows equal in series and timestamp to the row before them.
