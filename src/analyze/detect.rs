@@ -12,8 +12,8 @@
 //! that can be read from the series is (the length of a day from the
 //! sampling step, each channel's scale from the range of its own recent
 //! history), one margin serves every channel, and what is left to choose
-//! ([`DetectorConfig::search_space`]: the margin and the quiet time after
-//! an alarm) is cross-validated a category at a time on the NAB corpus by
+//! ([`DetectorConfig::search_space`]: the margin, the quiet time after an
+//! alarm and the length of a shape) is cross-validated a category at a time on the NAB corpus by
 //! `mcpops nab cv`; `mcpops nab score` gives the in-sample figure.
 
 use std::io::Write;
@@ -258,23 +258,31 @@ pub struct DetectorConfig {
 
 impl DetectorConfig {
     /// The configurations tuning may choose from (`mcpops nab cv`), named;
-    /// the default first, so that it wins a tie. Only the margin and the
-    /// quiet time are searched: they trade missed anomalies against false
-    /// alarms, which is what a scoring profile weighs.
+    /// the default first, so that it wins a tie. The margin and the quiet
+    /// time trade missed anomalies against false alarms, which is what a
+    /// scoring profile weighs; the shape length is how long a pattern must
+    /// be to count as one (under an hour to over two and a half hours of
+    /// five-minute rows).
     pub fn search_space() -> Vec<(String, DetectorConfig)> {
         let mut space = vec![("default".to_string(), DetectorConfig::default())];
-        for margin in [0.05, 0.1, 0.2] {
-            for quiet_days in [1.0 / 24.0, 1.0 / 4.0] {
-                let config = DetectorConfig {
-                    margin,
-                    quiet_days,
-                    ..DetectorConfig::default()
-                };
-                if config != DetectorConfig::default() {
-                    space.push((
-                        format!("margin {margin}, quiet {:.0}h", quiet_days * 24.0),
-                        config,
-                    ));
+        for shape_len in [8, 16, 32] {
+            for margin in [0.05, 0.1, 0.2] {
+                for quiet_days in [1.0 / 24.0, 1.0 / 4.0] {
+                    let config = DetectorConfig {
+                        margin,
+                        quiet_days,
+                        shape_len,
+                        ..DetectorConfig::default()
+                    };
+                    if config != DetectorConfig::default() {
+                        space.push((
+                            format!(
+                                "margin {margin}, quiet {:.0}h, shape {shape_len}",
+                                quiet_days * 24.0
+                            ),
+                            config,
+                        ));
+                    }
                 }
             }
         }
@@ -710,8 +718,20 @@ impl Detector {
     ) -> (f64, Option<Channel>) {
         let mut best = 0.0;
         let mut channel = None;
+        // Neighbouring shape distances share all but one of their rows, so
+        // MIN_HISTORY of them say little more than one would: the shape
+        // channel waits for MIN_HISTORY stretches that do not overlap, or
+        // for all the history it keeps when that is shorter.
+        let shape_history = MIN_HISTORY
+            .saturating_mul(c.shape.m)
+            .min(c.shape_tail.cap)
+            .max(MIN_HISTORY);
         let mut offer = |tail: &Tail, e: f64, ch: Channel| {
-            if scoring && tail.len() >= MIN_HISTORY && e > best {
+            let needed = match ch {
+                Channel::Shape => shape_history,
+                _ => MIN_HISTORY,
+            };
+            if scoring && tail.len() >= needed && e > best {
                 best = e;
                 channel = Some(ch);
             }
