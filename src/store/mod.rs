@@ -17,6 +17,7 @@ mod head;
 mod live;
 mod location;
 mod manifest;
+mod object;
 mod repair;
 mod scan;
 mod segment;
@@ -30,6 +31,7 @@ pub use head::HeadView;
 pub use live::{AppendSummary, LiveOptions, LiveStats, LiveStore};
 pub use location::StoreLocation;
 pub use manifest::{MANIFEST_FILE, Manifest, SegmentChecksums, SegmentMeta};
+pub use object::{Created, Listed, ObjectStorage, RemoteKind, RemotePolicy, S3Config};
 pub use repair::{DamagedSegment, QUARANTINE_DIR, RepairReport, VerifyReport};
 pub use scan::{ScanRequest, SeriesData, pool_without};
 pub use wal::{Damage, FileReplay, WAL_DIR, WAL_LOCK_FILE};
@@ -81,6 +83,16 @@ pub enum StoreError {
     NoStore { path: String },
     #[error("{0}")]
     Frame(String),
+    /// A request to object storage failed (or its client could not be set
+    /// up): `op` (get, put, list, delete, configure) on `location`, and the
+    /// server's own words in `message`. `kind` says whose problem it is.
+    #[error("{op} {location}: {message}")]
+    Remote {
+        op: &'static str,
+        location: String,
+        kind: RemoteKind,
+        message: String,
+    },
     #[error("{0}")]
     Invalid(String),
 }
