@@ -416,11 +416,16 @@ impl ObjectStorage {
     }
 
     fn remote(&self, op: &'static str, key: &str, e: &object_store::Error) -> StoreError {
+        // object_store's own front ("Object at location p/k not found: ",
+        // "Generic S3 error: ") names the key again and, for a missing
+        // bucket, says "object not found": the message starts at the cause,
+        // which holds the request, the status and the server's words.
+        let cause = std::error::Error::source(e).unwrap_or(e);
         StoreError::Remote {
             op,
             location: self.location(key),
             kind: classify(e),
-            message: readable(e),
+            message: readable(cause),
         }
     }
 

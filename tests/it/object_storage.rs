@@ -253,6 +253,10 @@ fn a_missing_bucket_is_named_and_never_reads_as_an_empty_store() {
     eprintln!("missing bucket: {said}");
     assert_eq!(kind, RemoteKind::NoBucket, "{said}");
     assert!(said.contains("NoSuchBucket"), "{said}");
+    assert!(
+        !said.contains("Object at location"),
+        "not a missing object: {said}"
+    );
     // A GET is a 404 too: it must not read as "no such object".
     let (kind, said) = remote(s.get("manifest").unwrap_err());
     assert_eq!(kind, RemoteKind::NoBucket, "{said}");
