@@ -174,7 +174,9 @@ pub struct S3Config {
     /// later `--s3-*` option).
     pub credentials: Option<(String, String)>,
     pub region: Option<String>,
-    pub policy: RemotePolicy,
+    /// Retries and timeouts; `None`: the defaults with the `MCPOPS_S3_*`
+    /// variables' overrides ([`RemotePolicy::from_env`]).
+    pub policy: Option<RemotePolicy>,
 }
 
 /// Synchronous access to the objects under one prefix (see the module doc).
@@ -208,7 +210,10 @@ impl ObjectStorage {
             kind: RemoteKind::Config,
             message,
         };
-        let policy = config.policy;
+        let policy = match config.policy {
+            Some(policy) => policy,
+            None => RemotePolicy::from_env()?,
+        };
         let mut options = ClientOptions::new()
             .with_connect_timeout(policy.connect_timeout)
             .with_timeout(policy.timeout);
