@@ -477,11 +477,21 @@ fn join_root(root: &str, key: &str) -> String {
     }
 }
 
-/// A 404 for the object itself, not for its bucket (a GET on a missing
-/// bucket is also a 404 and would otherwise read as "no such object").
+/// object_store's text for an error status the server answered with.
+const HTTP_STATUS: &str = "Server returned non-2xx status code";
+
+/// A 404 for the object itself. From an HTTP server only S3's own
+/// `NoSuchKey` says so: a missing bucket is a 404 too, and so is every
+/// answer of a web server that is not S3 at all (a wrong endpoint); read as
+/// "no such object", either would make a store look empty. In-process
+/// backends (`InMemory`, `LocalFileSystem`) have no body: their NotFound is
+/// the object's.
 fn is_missing_object(e: &object_store::Error) -> bool {
-    matches!(e, object_store::Error::NotFound { .. })
-        && s3_code(&chain_text(e)).is_none_or(|c| c != "NoSuchBucket")
+    if !matches!(e, object_store::Error::NotFound { .. }) {
+        return false;
+    }
+    let text = chain_text(e);
+    !text.contains(HTTP_STATUS) || s3_code(&text) == Some("NoSuchKey")
 }
 
 /// S3 error codes that mean the credentials or the access are wrong.
@@ -523,6 +533,10 @@ pub(crate) fn classify(e: &object_store::Error) -> RemoteKind {
         }
     }
     match e {
+        // A 404 with no S3 error code: not an S3 server (a wrong endpoint).
+        E::NotFound { .. } if text.contains(HTTP_STATUS) && s3_code(&text).is_none() => {
+            return RemoteKind::Config;
+        }
         E::PermissionDenied { .. } | E::Unauthenticated { .. } => return RemoteKind::Access,
         E::UnknownConfigurationKey { .. } => return RemoteKind::Config,
         _ => {}
@@ -772,6 +786,22 @@ mod tests {
             !is_missing_object(&e),
             "a missing bucket is not a missing object"
         );
+        let web = object_store::Error::NotFound {
+            path: "k".into(),
+            source: boxed("Server returned non-2xx status code: 404 Not Found: <html>nope</html>"),
+        };
+        assert!(
+            !is_missing_object(&web),
+            "a web server's 404 is no S3 answer"
+        );
+        assert_eq!(classify(&web), RemoteKind::Config);
+        let key = object_store::Error::NotFound {
+            path: "k".into(),
+            source: boxed(&format!(
+                "{HTTP_STATUS}: 404 Not Found: <Error><Code>NoSuchKey</Code></Error>"
+            )),
+        };
+        assert!(is_missing_object(&key));
         let long = object_store::Error::Generic {
             store: "S3",
             source: boxed(&"<html>".repeat(1000)),

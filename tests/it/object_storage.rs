@@ -264,3 +264,49 @@ fn a_missing_bucket_is_named_and_never_reads_as_an_empty_store() {
     let (kind, said) = remote(s.list("").unwrap_err());
     assert_eq!(kind, RemoteKind::NoBucket, "{said}");
 }
+
+#[test]
+fn an_endpoint_that_is_a_web_server_but_not_s3_never_reads_as_an_empty_store() {
+    // Python's http.server answers 404 (an HTML page) to every GET of a
+    // path it does not serve: read as "no such object", a wrong endpoint
+    // would make the store look empty.
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let spawned = Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            &port.to_string(),
+        ])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(child) = spawned else {
+        eprintln!("SKIP object_storage web server: python3 is not installed");
+        return;
+    };
+    let mut guard = KillOnDrop(child);
+    wait_for("http.server to listen", Duration::from_secs(30), || {
+        if let Ok(Some(status)) = guard.0.try_wait() {
+            panic!("http.server exited ({status})");
+        }
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let s = ObjectStorage::s3(&S3Config {
+        bucket: BUCKET.into(),
+        prefix: "p".into(),
+        endpoint: Some(format!("http://127.0.0.1:{port}")),
+        credentials: Some(("k".into(), "s".into())),
+        region: Some("us-east-1".into()),
+        policy: Some(RemotePolicy::default()),
+    })
+    .unwrap();
+    let (kind, said) = remote(s.get("_mcpops/manifest.json").unwrap_err());
+    eprintln!("web server: {said}");
+    assert_eq!(kind, RemoteKind::Config, "{said}");
+    assert!(said.contains("404"), "{said}");
+}
