@@ -158,6 +158,10 @@ impl From<StoreError> for CliError {
                 CliError::Usage(e.into())
             }
             StoreError::Io { ref source, .. } if output_closed(source) => CliError::OutputClosed,
+            // Bad credentials, refused access, no bucket, no answer: the
+            // user's set-up, to fix before retrying (exit 2); a server
+            // error is not (exit 1).
+            StoreError::Remote { kind, .. } if kind.is_setup() => CliError::Usage(e.into()),
             ref damage if damage.is_damage() => CliError::Damaged(e.into()),
             other => CliError::Failure(other.into()),
         }
@@ -267,6 +271,33 @@ mod tests {
         assert_eq!(
             CliError::from(StoreError::Invalid("x".into())).exit_code(),
             2
+        );
+    }
+
+    #[test]
+    fn remote_failures_of_the_users_set_up_exit_2_and_others_1() {
+        use mcpops::store::RemoteKind;
+        let remote = |kind| StoreError::Remote {
+            op: "put",
+            location: "s3://bucket/store/x".into(),
+            kind,
+            message: "403 Forbidden: InvalidAccessKeyId: The AWS Access Key Id you provided \
+                      does not exist in our records."
+                .into(),
+        };
+        for kind in [
+            RemoteKind::Access,
+            RemoteKind::NoBucket,
+            RemoteKind::Unreachable,
+            RemoteKind::Config,
+        ] {
+            assert_eq!(CliError::from(remote(kind)).exit_code(), 2, "{kind:?}");
+        }
+        assert_eq!(CliError::from(remote(RemoteKind::Other)).exit_code(), 1);
+        assert_eq!(
+            reported(&CliError::from(remote(RemoteKind::Access))),
+            "mcpops: put s3://bucket/store/x: 403 Forbidden: InvalidAccessKeyId: The AWS \
+             Access Key Id you provided does not exist in our records.\n"
         );
     }
 }

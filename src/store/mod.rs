@@ -15,7 +15,9 @@ mod checksum;
 mod frame;
 mod head;
 mod live;
+mod location;
 mod manifest;
+mod object;
 mod repair;
 mod scan;
 mod segment;
@@ -28,7 +30,9 @@ pub use catalog::{Catalog, SeriesStats};
 pub use frame::ExportFormat;
 pub use head::HeadView;
 pub use live::{AppendSummary, LiveOptions, LiveStats, LiveStore};
+pub use location::StoreLocation;
 pub use manifest::{MANIFEST_FILE, Manifest, SegmentChecksums, SegmentMeta};
+pub use object::{Created, Listed, ObjectStorage, RemoteKind, RemotePolicy, S3Config};
 pub use repair::{DamagedSegment, QUARANTINE_DIR, RepairReport, VerifyReport};
 pub use scan::{ScanRequest, SeriesData, pool_without};
 pub use source::{LocalSegments, SegmentSource};
@@ -81,6 +85,16 @@ pub enum StoreError {
     NoStore { path: String },
     #[error("{0}")]
     Frame(String),
+    /// A request to object storage failed (or its client could not be set
+    /// up): `op` (get, put, list, delete, configure) on `location`, and the
+    /// server's own words in `message`. `kind` says whose problem it is.
+    #[error("{op} {location}: {message}")]
+    Remote {
+        op: &'static str,
+        location: String,
+        kind: RemoteKind,
+        message: String,
+    },
     #[error("{0}")]
     Invalid(String),
 }

@@ -23,6 +23,7 @@ mod ingest_formats;
 mod lang;
 mod live_store;
 mod nab;
+mod object_storage;
 mod otlp;
 mod probe;
 mod registry;
