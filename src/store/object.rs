@@ -490,7 +490,7 @@ fn is_missing_object(e: &object_store::Error) -> bool {
     if !matches!(e, object_store::Error::NotFound { .. }) {
         return false;
     }
-    let text = chain_text(e);
+    let text = crate::error_chain(e);
     !text.contains(HTTP_STATUS) || s3_code(&text) == Some("NoSuchKey")
 }
 
@@ -520,7 +520,7 @@ const CONFIG_CODES: &[&str] = &[
 /// server's answer, and the transport error in its source chain.
 pub(crate) fn classify(e: &object_store::Error) -> RemoteKind {
     use object_store::Error as E;
-    let text = chain_text(e);
+    let text = crate::error_chain(e);
     if let Some(code) = s3_code(&text) {
         if code == "NoSuchBucket" {
             return RemoteKind::NoBucket;
@@ -563,21 +563,6 @@ pub(crate) fn classify(e: &object_store::Error) -> RemoteKind {
     RemoteKind::Other
 }
 
-/// `e`'s text and that of each cause it does not already quote.
-fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let more = s.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = s.source();
-    }
-    text
-}
-
 /// The `<Code>` of an S3 XML error body in `text`.
 fn s3_code(text: &str) -> Option<&str> {
     xml_element(text, "Code")
@@ -599,7 +584,7 @@ const MESSAGE_LIMIT: usize = 600;
 /// declaration, request ids and host ids), whitespace collapsed, and cut
 /// at [`MESSAGE_LIMIT`] characters.
 pub(crate) fn readable(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = chain_text(e);
+    let mut text = crate::error_chain(e);
     let body_start = text.find("<?xml").or_else(|| text.find("<Error>"));
     if let Some(start) = body_start
         && let Some(end) = text[start..]

@@ -100,6 +100,20 @@ impl Moto {
     }
 }
 
+/// The store at `s3://BUCKET/p` on whatever answers at 127.0.0.1:`port`,
+/// with the default retry policy whatever MCPOPS_S3_* the machine sets.
+fn storage_at_port(port: u16) -> ObjectStorage {
+    ObjectStorage::s3(&S3Config {
+        bucket: BUCKET.into(),
+        prefix: "p".into(),
+        endpoint: Some(format!("http://127.0.0.1:{port}")),
+        credentials: Some(("k".into(), "s".into())),
+        region: Some("us-east-1".into()),
+        policy: Some(RemotePolicy::default()),
+    })
+    .unwrap()
+}
+
 /// The remote error's kind and message; panics on anything else.
 fn remote(e: StoreError) -> (RemoteKind, String) {
     match e {
@@ -223,16 +237,7 @@ fn credentials_the_server_does_not_know_are_refused_in_its_words() {
 fn a_closed_port_fails_within_20_seconds_as_unreachable() {
     // Nothing listens: the port was free a moment ago and nobody took it.
     let port = free_port();
-    let s = ObjectStorage::s3(&S3Config {
-        bucket: BUCKET.into(),
-        prefix: "p".into(),
-        endpoint: Some(format!("http://127.0.0.1:{port}")),
-        credentials: Some(("k".into(), "s".into())),
-        region: Some("us-east-1".into()),
-        // The defaults, whatever MCPOPS_S3_* the machine running the test sets.
-        policy: Some(RemotePolicy::default()),
-    })
-    .unwrap();
+    let s = storage_at_port(port);
     let started = Instant::now();
     let (kind, said) = remote(s.get("manifest").unwrap_err());
     let took = started.elapsed();
@@ -296,15 +301,7 @@ fn an_endpoint_that_is_a_web_server_but_not_s3_never_reads_as_an_empty_store() {
         }
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
-    let s = ObjectStorage::s3(&S3Config {
-        bucket: BUCKET.into(),
-        prefix: "p".into(),
-        endpoint: Some(format!("http://127.0.0.1:{port}")),
-        credentials: Some(("k".into(), "s".into())),
-        region: Some("us-east-1".into()),
-        policy: Some(RemotePolicy::default()),
-    })
-    .unwrap();
+    let s = storage_at_port(port);
     let (kind, said) = remote(s.get("_mcpops/manifest.json").unwrap_err());
     eprintln!("web server: {said}");
     assert_eq!(kind, RemoteKind::Config, "{said}");
