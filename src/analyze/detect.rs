@@ -13,8 +13,9 @@
 //! sampling step, each channel's scale from the range of its own recent
 //! history), one margin serves every channel, and what is left to choose
 //! ([`DetectorConfig::search_space`]: the margin, the quiet time after an
-//! alarm and the length of a shape) is cross-validated a category at a time on the NAB corpus by
-//! `mcpops nab cv`; `mcpops nab score` gives the in-sample figure.
+//! alarm and the length of a shape) is cross-validated a category at a
+//! time on the NAB corpus by `mcpops nab cv`; `mcpops nab score` gives the
+//! in-sample figure.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

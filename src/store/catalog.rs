@@ -151,11 +151,7 @@ fn read_row_group(
     let leaves: Vec<usize> = (0..schema.num_columns())
         .filter(|&i| schema.column(i).name() != VALUE_COLUMN)
         .collect();
-    let checksum = segment
-        .checksums
-        .as_ref()
-        .and_then(|c| c.row_groups.get(rg).copied());
-    let bytes = read_row_group_bytes(source, segment, meta, rg, checksum)?;
+    let bytes = read_row_group_bytes(source, segment, meta, rg)?;
     let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(bytes, metadata.clone())
         .with_projection(ProjectionMask::leaves(schema, leaves))
         .with_row_groups(vec![rg])

@@ -135,17 +135,21 @@ pub fn open_segment(
 }
 
 /// One row group's column chunks, read in one piece and checked against
-/// `expected` (no check for a segment without checksums): what the Parquet
-/// reader then decodes from, instead of reading the file page by page.
+/// the segment's checksum of them (no check for a segment without
+/// checksums): what the Parquet reader then decodes from, instead of
+/// reading the file page by page.
 pub fn read_row_group_bytes(
     source: &dyn SegmentSource,
     segment: &SegmentMeta,
     metadata: &ParquetMetaData,
     row_group: usize,
-    expected: Option<u32>,
 ) -> Result<RangeBytes, StoreError> {
     let span = row_group_span(metadata.row_group(row_group));
     let bytes = source.read(segment, span.clone())?;
+    let expected = segment
+        .checksums
+        .as_ref()
+        .and_then(|c| c.row_groups.get(row_group).copied());
     if let Some(expected) = expected
         && crc32fast::hash(&bytes) != expected
     {

@@ -136,12 +136,7 @@ impl RemotePolicy {
             text.trim()
                 .parse::<u64>()
                 .map(Some)
-                .map_err(|_| StoreError::Remote {
-                    op: "configure",
-                    location: name.to_string(),
-                    kind: RemoteKind::Config,
-                    message: format!("{text:?} is not a whole number"),
-                })
+                .map_err(|_| config_error(name, format!("{text:?} is not a whole number")))
         };
         let mut policy = RemotePolicy::default();
         if let Some(n) = number("MCPOPS_S3_MAX_RETRIES")? {
@@ -204,12 +199,7 @@ impl ObjectStorage {
     /// environment and `config`. No request is sent yet.
     pub fn s3(config: &S3Config) -> Result<Self, StoreError> {
         let root = join_root(&format!("s3://{}", config.bucket), &config.prefix);
-        let setup = |message: String| StoreError::Remote {
-            op: "configure",
-            location: root.clone(),
-            kind: RemoteKind::Config,
-            message,
-        };
+        let setup = |message: String| config_error(&root, message);
         let policy = match config.policy {
             Some(policy) => policy,
             None => RemotePolicy::from_env()?,
@@ -264,12 +254,7 @@ impl ObjectStorage {
     ) -> Result<Self, StoreError> {
         let prefix = prefix.trim_matches('/').to_string();
         if !prefix.is_empty() {
-            ObjectPath::parse(&prefix).map_err(|e| StoreError::Remote {
-                op: "configure",
-                location: root.clone(),
-                kind: RemoteKind::Config,
-                message: e.to_string(),
-            })?;
+            ObjectPath::parse(&prefix).map_err(|e| config_error(&root, e.to_string()))?;
         }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -468,6 +453,16 @@ impl Drop for ObjectStorage {
     }
 }
 
+/// A set-up the client refuses before any request (exit 2).
+fn config_error(location: &str, message: String) -> StoreError {
+    StoreError::Remote {
+        op: "configure",
+        location: location.to_string(),
+        kind: RemoteKind::Config,
+        message,
+    }
+}
+
 fn join_root(root: &str, key: &str) -> String {
     let key = key.trim_matches('/');
     if key.is_empty() {
@@ -518,7 +513,7 @@ const CONFIG_CODES: &[&str] = &[
 
 /// What kind of failure `e` is, from its variant, the S3 error code in the
 /// server's answer, and the transport error in its source chain.
-pub(crate) fn classify(e: &object_store::Error) -> RemoteKind {
+fn classify(e: &object_store::Error) -> RemoteKind {
     use object_store::Error as E;
     let text = crate::error_chain(e);
     if let Some(code) = s3_code(&text) {
@@ -583,7 +578,7 @@ const MESSAGE_LIMIT: usize = 600;
 /// reduced to `Code: Message` (the server's own words, without the XML
 /// declaration, request ids and host ids), whitespace collapsed, and cut
 /// at [`MESSAGE_LIMIT`] characters.
-pub(crate) fn readable(e: &(dyn std::error::Error + 'static)) -> String {
+fn readable(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = crate::error_chain(e);
     let body_start = text.find("<?xml").or_else(|| text.find("<Error>"));
     if let Some(start) = body_start

@@ -314,13 +314,10 @@ struct RowGroupTask<'a> {
     segment: &'a SegmentMeta,
     /// What errors call the segment.
     path: std::path::PathBuf,
-    order: WriteRank,
     metadata: ArrowReaderMetadata,
     /// The label columns each metric of the segment uses, when recorded.
     metric_labels: Option<Arc<std::collections::HashMap<String, BTreeSet<String>>>>,
     row_group: usize,
-    /// The row group's checksum, when the segment has them.
-    checksum: Option<u32>,
     requests: Vec<usize>,
 }
 
@@ -590,7 +587,6 @@ fn plan_segment<'a>(
     wanted: &[Vec<usize>],
 ) -> Result<Vec<RowGroupTask<'a>>, StoreError> {
     let path = std::path::PathBuf::from(source.name(segment));
-    let order = segment.write_rank();
     let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
     let metadata = open_segment(source, segment, options)?;
     let meta = metadata.metadata();
@@ -612,14 +608,9 @@ fn plan_segment<'a>(
                 tasks.push(RowGroupTask {
                     segment,
                     path: path.clone(),
-                    order,
                     metadata: metadata.clone(),
                     metric_labels: labels_of.clone(),
                     row_group,
-                    checksum: segment
-                        .checksums
-                        .as_ref()
-                        .and_then(|c| c.row_groups.get(row_group).copied()),
                     requests,
                 });
             }
@@ -694,7 +685,7 @@ fn read_row_group(
     reqs: &[ScanRequest],
 ) -> Result<Vec<(usize, Chunk)>, StoreError> {
     let path = task.path.as_path();
-    let order = task.order;
+    let order = task.segment.write_rank();
     let meta = task.metadata.metadata();
     let schema = meta.file_metadata().schema_descr();
     let rg = task.row_group;
@@ -746,7 +737,7 @@ fn read_row_group(
     // The whole row group is read and checked at once: the pages the
     // selection leaves out cost a read from the page cache and a CRC, far
     // less than decoding, and nothing is decoded from unchecked bytes.
-    let bytes = read_row_group_bytes(source, task.segment, meta, rg, task.checksum)?;
+    let bytes = read_row_group_bytes(source, task.segment, meta, rg)?;
     let mut builder =
         ParquetRecordBatchReaderBuilder::new_with_metadata(bytes, task.metadata.clone());
     if leaves.len() < schema.num_columns() {
