@@ -12,7 +12,7 @@ pub(super) fn run(ctx: &Context, args: AnalyzeArgs, out: &mut dyn Write) -> Resu
     let from_ms = args.from.map(|t| time_arg("--from", &t)).transpose()?;
     let to_ms = args.to.map(|t| time_arg("--to", &t)).transpose()?;
     let json = args.format == TableOrJson::Json;
-    let store = &ctx.store;
+    let store = ctx.store()?;
     let rules = load_checked_rules(&args.rules)?;
     let p = period(
         store,

@@ -10,7 +10,7 @@ use mcpops::store::StoreError;
 use std::io::Write;
 
 pub(super) fn run(ctx: &Context, args: ApproveArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let root = ctx.store.root();
+    let root = ctx.store()?.require_local("approve")?;
     if !root.exists() {
         return Err(StoreError::NoStore {
             path: root.display().to_string(),

@@ -17,7 +17,7 @@ use mcpops::time::format_ms;
 use std::io::{self, Write};
 
 pub(super) fn run(ctx: &Context, args: AuditArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let root = ctx.store.root();
+    let root = ctx.store()?.require_local("audit")?;
     if !root.exists() {
         return Err(StoreError::NoStore {
             path: root.display().to_string(),

@@ -40,7 +40,7 @@ pub(super) fn run(ctx: &Context, args: BacktestArgs, out: &mut dyn Write) -> Res
         "`evaluate every`"
     };
     let p = period(
-        &ctx.store,
+        ctx.store()?,
         from_ms,
         to_ms,
         None,
@@ -62,7 +62,7 @@ pub(super) fn run(ctx: &Context, args: BacktestArgs, out: &mut dyn Write) -> Res
         max_samples: args.limit.max_samples,
     };
     let bt =
-        mcpops::engine::backtest::backtest(&ctx.store, &rules, &opts).map_err(|e| match e {
+        mcpops::engine::backtest::backtest(ctx.store()?, &rules, &opts).map_err(|e| match e {
             EngineError::Range(e) => range_error(e, step_from),
             other => other.into(),
         })?;

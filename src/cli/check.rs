@@ -25,11 +25,11 @@ pub(super) fn run(ctx: &Context, args: CheckArgs, out: &mut dyn Write) -> Result
     if !ctx.sample_fallback {
         let sources = read_sources(files)?;
         let wanted = lint_store::selected_metrics(&sources);
-        let names = store_names(&ctx.store, &wanted)?;
+        let names = store_names(ctx.store()?, &wanted)?;
         if names.is_empty() {
             eprintln!(
                 "mcpops: the store {} holds no series: the rules were not checked against its names",
-                ctx.store.root().display()
+                ctx.store()?.location()
             );
         } else {
             let order: Vec<String> = sources.iter().map(|(n, _)| n.clone()).collect();

@@ -7,10 +7,10 @@ use super::{CompactArgs, Context, TextOrJson};
 use std::io::Write;
 
 pub(super) fn run(ctx: &Context, args: CompactArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let s = ctx.store.compact()?;
+    let s = ctx.store()?.compact()?;
     if args.format == TextOrJson::Json {
         let json = serde_json::json!({
-            "store": ctx.store.root().display().to_string(),
+            "store": ctx.store()?.location(),
             "days": s.days,
             "segments_merged": s.segments_merged,
             "segments_written": s.commit.segments_added,

@@ -18,7 +18,7 @@ pub(super) fn run(ctx: &Context, args: ExportArgs, stdout: &mut dyn Write) -> Re
         args.to.as_deref(),
     )?;
     let format = args.format.into();
-    let snapshot = ctx.store.snapshot()?;
+    let snapshot = ctx.store()?.snapshot()?;
     if let Some(metric) = &req.metric {
         warn_unknown_metric(&snapshot, metric);
     }

@@ -6,7 +6,7 @@ use mcpops::time::format_ms;
 use std::io::Write;
 
 pub(super) fn run(ctx: &Context, args: InfoArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let info = ctx.store.existing_snapshot()?.info()?;
+    let info = ctx.store()?.existing_snapshot()?.info()?;
     if args.format == TableOrJson::Json {
         let text = serde_json::to_string_pretty(&info).map_err(CliError::failure)?;
         writeln!(out, "{text}").map_err(io_failure)?;

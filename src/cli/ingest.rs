@@ -25,7 +25,7 @@ pub(super) fn run(ctx: &Context, args: IngestArgs, out: &mut dyn Write) -> Resul
         skip_invalid: args.skip_invalid,
         quiet: ctx.quiet,
     };
-    ingest_as(&ctx.store, &args.paths, &opts, args.output, out)
+    ingest_as(ctx.store()?, &args.paths, &opts, args.output, out)
 }
 
 /// Parses `--label k=v`.
@@ -59,7 +59,8 @@ fn ingest_as(
     // Before the lock: a missing file, an unknown format or a FIFO fails
     // here, without waiting on (or holding) the store.
     let inputs = resolve_inputs(paths, opts)?;
-    let created = !store.root().exists();
+    // A local store this ingest creates is removed again if it fails.
+    let created = store.local_root().filter(|root| !root.exists());
     let stored = (|| {
         let mut writer = store.writer()?;
         let report = ingest_inputs(&inputs, opts, &mut writer)?;
@@ -69,8 +70,8 @@ fn ingest_as(
     let (report, commit) = match stored {
         Ok(done) => done,
         Err(e) => {
-            if created {
-                remove_new_store(store.root());
+            if let Some(root) = created {
+                remove_new_store(root);
             }
             return Err(e);
         }
@@ -88,7 +89,7 @@ fn ingest_as(
     let secs = started.elapsed().as_secs_f64();
     if format == TextOrJson::Json {
         let json = serde_json::json!({
-            "store": store.root().display().to_string(),
+            "store": store.location(),
             "files": report.files,
             "lines": report.lines,
             "samples": report.samples,
@@ -108,7 +109,7 @@ fn ingest_as(
         out,
         "ingested {samples} samples from {files} file(s), {lines} lines, in {secs:.2}s ({:.0} samples/s) into {} ({} new segment(s), generation {})",
         samples as f64 / secs.max(1e-9),
-        store.root().display(),
+        store.location(),
         commit.segments_added,
         commit.generation,
     )

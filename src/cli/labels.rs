@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
 
 pub(super) fn run(ctx: &Context, args: LabelsArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let snapshot = ctx.store.snapshot()?;
+    let snapshot = ctx.store()?.snapshot()?;
     let metric = args.metric.as_deref();
     let catalog = snapshot.catalog(&|name| metric.is_none_or(|m| m == name))?;
     if let Some(m) = metric

@@ -36,7 +36,7 @@ pub(super) fn run(ctx: &Context, args: MetricsArgs, out: &mut dyn Write) -> Resu
         .map(regex::Regex::new)
         .transpose()
         .map_err(|e| CliError::usage(format!("MATCH: not a regular expression: {e}")))?;
-    let snapshot = ctx.store.snapshot()?;
+    let snapshot = ctx.store()?.snapshot()?;
     let metadata = &snapshot.manifest().metadata;
     let is_match = |name: &str| {
         pattern.as_ref().is_none_or(|p| {

@@ -43,9 +43,12 @@ use std::path::PathBuf;
                   protocol, and answers questions about them."
 )]
 pub struct Cli {
-    /// Store directory [default: $MCPOPS_STORE, else ./mcpops-store]
-    #[arg(long, global = true, value_name = "DIR")]
-    store: Option<PathBuf>,
+    /// The store: a directory, file://DIR or s3://BUCKET/PREFIX [default: $MCPOPS_STORE, else ./mcpops-store]
+    #[arg(long, global = true, value_name = "DIR|URL")]
+    store: Option<String>,
+    /// An S3-compatible server for an s3:// store (MinIO, R2, ...), e.g. http://127.0.0.1:9000 [default: $AWS_ENDPOINT_URL, else AWS]
+    #[arg(long, global = true, value_name = "URL")]
+    s3_endpoint: Option<String>,
     /// No progress bars (they are also hidden when stderr is not a terminal)
     #[arg(long, short, global = true)]
     quiet: bool,
@@ -773,20 +776,35 @@ pub fn command() -> clap::Command {
 
 /// What every subcommand may need besides its own flags.
 struct Context {
-    store: Store,
     /// `--store` as given (`watch` ranks it above its config file's).
-    store_flag: Option<PathBuf>,
+    store_flag: Option<String>,
+    s3_endpoint: Option<String>,
+    /// The store, once a subcommand asks for it (those that need none do
+    /// not fail on a bad `$MCPOPS_STORE`).
+    store: std::cell::OnceCell<Store>,
     /// No `--store` (nor `$MCPOPS_STORE`): `report` may fill an empty
     /// default store with the sample fleet.
     sample_fallback: bool,
     quiet: bool,
 }
 
+impl Context {
+    /// The store `--store` (or `$MCPOPS_STORE`, or the default) names.
+    fn store(&self) -> Result<&Store, CliError> {
+        if let Some(store) = self.store.get() {
+            return Ok(store);
+        }
+        let store = Store::resolve(self.store_flag.as_deref(), self.s3_endpoint.as_deref())?;
+        Ok(self.store.get_or_init(|| store))
+    }
+}
+
 /// Runs the subcommand, its output on stdout.
 pub fn run(cli: Cli) -> Result<(), CliError> {
     let ctx = Context {
-        store: Store::resolve(cli.store.as_deref()),
         store_flag: cli.store.clone(),
+        s3_endpoint: cli.s3_endpoint.clone(),
+        store: std::cell::OnceCell::new(),
         sample_fallback: cli.store.is_none() && std::env::var_os("MCPOPS_STORE").is_none(),
         quiet: cli.quiet,
     };

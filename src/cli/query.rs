@@ -56,7 +56,7 @@ fn evaluate(ctx: &Context, args: QueryArgs, out: &mut dyn Write) -> Result<(), C
             to: time_arg("--to", &to)?,
             step: duration_arg("--step", &args.step)?,
         },
-        _ => QueryTime::At(store_extent(&ctx.store)?.1),
+        _ => QueryTime::At(store_extent(ctx.store()?)?.1),
     };
     warn_against_store(ctx, &args.expr, &expr)?;
     let (grid, kind) = match when {
@@ -70,8 +70,12 @@ fn evaluate(ctx: &Context, args: QueryArgs, out: &mut dyn Write) -> Result<(), C
             ResultKind::Range,
         ),
     };
-    let value =
-        mcpops::engine::query::query(ctx.store.snapshot()?, &expr, grid, args.limit.max_samples)?;
+    let value = mcpops::engine::query::query(
+        ctx.store()?.snapshot()?,
+        &expr,
+        grid,
+        args.limit.max_samples,
+    )?;
     write_value(&value, grid, kind, args.format, out).map_err(io_failure)
 }
 
@@ -96,7 +100,7 @@ fn warn_against_store(ctx: &Context, text: &str, expr: &Expr) -> Result<(), CliE
     if wanted.is_empty() {
         return Ok(());
     }
-    let names = super::check::store_names(&ctx.store, &wanted)?;
+    let names = super::check::store_names(ctx.store()?, &wanted)?;
     if names.is_empty() {
         return Ok(());
     }

@@ -6,7 +6,7 @@ use mcpops::store::QUARANTINE_DIR;
 use std::io::Write;
 
 pub(super) fn run(ctx: &Context, out: &mut dyn Write) -> Result<(), CliError> {
-    let report = ctx.store.repair()?;
+    let report = ctx.store()?.repair()?;
     if let Some(kept) = &report.damaged_manifest_kept_as {
         writeln!(out, "the unreadable manifest is kept as {kept}").map_err(io_failure)?;
     }

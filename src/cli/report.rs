@@ -55,7 +55,7 @@ pub(super) fn run(ctx: &Context, args: ReportArgs, out: &mut dyn Write) -> Resul
         server_label: args.server_label,
         now_ms: Some(now),
     };
-    let store = &ctx.store;
+    let store = ctx.store()?;
     let empty = store.snapshot()?.manifest().extent().is_none();
     let sample_fleet = empty && ctx.sample_fallback && Path::new(SAMPLE_FLEET).is_dir();
     if sample_fleet {
@@ -64,7 +64,7 @@ pub(super) fn run(ctx: &Context, args: ReportArgs, out: &mut dyn Write) -> Resul
             writeln!(
                 out,
                 "the store {} is empty: ingesting the sample fleet in {SAMPLE_FLEET}",
-                store.root().display()
+                store.location()
             )
             .map_err(io_failure)?;
         }

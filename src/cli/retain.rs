@@ -9,10 +9,10 @@ use std::io::Write;
 
 pub(super) fn run(ctx: &Context, args: RetainArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let before_ms = time_arg("--before", &args.before)?;
-    let s = ctx.store.retain(before_ms)?;
+    let s = ctx.store()?.retain(before_ms)?;
     if args.format == TextOrJson::Json {
         let json = serde_json::json!({
-            "store": ctx.store.root().display().to_string(),
+            "store": ctx.store()?.location(),
             "before": format_ms(before_ms),
             "segments_removed": s.segments_removed,
             "generation": s.generation,

@@ -161,7 +161,7 @@ pub fn period(
 pub fn empty_store(store: &Store) -> CliError {
     CliError::usage(format!(
         "the store {} is empty: ingest data first (mcpops ingest data/fleet)",
-        store.root().display()
+        store.location()
     ))
 }
 

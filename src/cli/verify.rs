@@ -6,7 +6,7 @@ use super::{Context, TableOrJson, VerifyArgs};
 use std::io::Write;
 
 pub(super) fn run(ctx: &Context, args: VerifyArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let report = ctx.store.verify()?;
+    let report = ctx.store()?.verify()?;
     if args.format == TableOrJson::Json {
         let text = serde_json::to_string_pretty(&report).map_err(CliError::failure)?;
         writeln!(out, "{text}").map_err(io_failure)?;

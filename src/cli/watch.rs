@@ -6,7 +6,7 @@
 use super::error::CliError;
 use super::shared::duration_arg;
 use super::{Context, WatchArgs, WatchMode};
-use mcpops::store::Store;
+use mcpops::store::{Store, StoreLocation};
 use mcpops::watch::config::{Flags, RulesMode, WatchConfig, split_command};
 use mcpops::watch::{RunOptions, WatchError};
 use std::io::IsTerminal;
@@ -34,9 +34,22 @@ pub(super) fn run(ctx: &Context, args: WatchArgs) -> Result<(), CliError> {
         .map(|t| duration_arg("--offset", t))
         .transpose()?
         .map(|ms| Duration::from_millis(ms as u64));
+    // `watch` keeps a write-ahead log and a journal beside its store: a
+    // directory, never object storage.
+    let store_flag = match &ctx.store_flag {
+        Some(text) => match StoreLocation::parse(text)? {
+            StoreLocation::Local(dir) => Some(dir),
+            remote => {
+                return Err(CliError::usage(format!(
+                    "--store {remote}: watch writes to a store in a local directory"
+                )));
+            }
+        },
+        None => None,
+    };
     let config = file
         .apply_flags(Flags {
-            store: ctx.store_flag.clone(),
+            store: store_flag,
             scrape: args.scrape,
             interval,
             listen: args.listen,
@@ -55,7 +68,9 @@ pub(super) fn run(ctx: &Context, args: WatchArgs) -> Result<(), CliError> {
     // The store: --store, else the file's, else $MCPOPS_STORE or the default.
     let store = match &config.store {
         Some(dir) => dir.clone(),
-        None => Store::resolve(None).root().to_path_buf(),
+        None => Store::resolve(None, None)?
+            .require_local("watch")?
+            .to_path_buf(),
     };
     let options = RunOptions {
         quiet: ctx.quiet,

@@ -192,10 +192,15 @@ pub fn backtest(
 }
 
 /// The approvals given with `mcpops approve` in the store's journal, so
-/// that a backtest decides approved actions as `watch` did.
+/// that a backtest decides approved actions as `watch` did. A store on
+/// object storage has no journal (`watch` keeps it beside a local store).
 fn store_approvals(store: &Store) -> Result<Approvals, EngineError> {
-    crate::remediate::journal::approvals(store.root())
-        .map_err(|e| EngineError::Journal(e.to_string()))
+    let log = match store.local_root() {
+        Some(root) => crate::remediate::journal::read(root)
+            .map_err(|e| EngineError::Journal(e.to_string()))?,
+        None => crate::remediate::journal::Log::default(),
+    };
+    Ok(log.approvals)
 }
 
 /// The alerts of `files` that fired nothing, each with its first selector

@@ -173,8 +173,13 @@ pub struct Alerts {
 
 /// The journal's decisions with a step in `[from, to]`.
 fn carried_out(store: &Store, from: i64, to: i64) -> Result<Vec<AuditRow>, ReportError> {
-    let log = crate::remediate::journal::read(store.root())
-        .map_err(|e| ReportError::Journal(e.to_string()))?;
+    // A store on object storage has no journal: `watch` keeps it beside
+    // a local store.
+    let log = match store.local_root() {
+        Some(root) => crate::remediate::journal::read(root)
+            .map_err(|e| ReportError::Journal(e.to_string()))?,
+        None => crate::remediate::journal::Log::default(),
+    };
     Ok(log
         .audit_rows()
         .into_iter()
@@ -394,7 +399,7 @@ pub fn build(
     Ok(Report {
         schema: SCHEMA,
         generated_at: format_ms(now / 1000 * 1000),
-        store: store.root().display().to_string(),
+        store: store.location(),
         from: format_ms(from),
         to: format_ms(to),
         from_ms: from,

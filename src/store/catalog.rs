@@ -9,7 +9,7 @@ use super::checksum::{open_segment, read_row_group_bytes};
 use super::manifest::SegmentMeta;
 use super::scan::{row_codes, run_starts};
 use super::segment::{METRIC_COLUMN, TIMESTAMP_COLUMN, VALUE_COLUMN};
-use super::source::{LocalSegments, SegmentSource};
+use super::source::SegmentSource;
 use super::{Snapshot, StoreError};
 use crate::metadata::{MetricMeta, infer};
 use crate::model::SeriesKey;
@@ -53,7 +53,8 @@ pub struct Catalog {
 impl Snapshot {
     /// The catalog of the metrics for which `wanted` holds.
     pub fn catalog(&self, wanted: &(dyn Fn(&str) -> bool + Sync)) -> Result<Catalog, StoreError> {
-        let source = LocalSegments::new(&self.root);
+        let source = self.store.source();
+        let source = &*source;
         let segments: Vec<&SegmentMeta> = self
             .manifest
             .segments
@@ -62,14 +63,14 @@ impl Snapshot {
             .collect();
         let tasks: Vec<(&SegmentMeta, usize)> = segments
             .par_iter()
-            .map(|s| row_group_count(&source, s).map(|n| (0..n).map(move |rg| (*s, rg))))
+            .map(|s| row_group_count(source, s).map(|n| (0..n).map(move |rg| (*s, rg))))
             .collect::<Result<Vec<_>, _>>()?
             .into_iter()
             .flatten()
             .collect();
         let parts: Vec<Vec<SeriesStats>> = tasks
             .par_iter()
-            .map(|(s, rg)| read_row_group(&source, s, *rg, wanted))
+            .map(|(s, rg)| read_row_group(source, s, *rg, wanted))
             .collect::<Result<_, _>>()?;
         let mut all: HashMap<SeriesKey, SeriesStats> = HashMap::new();
         // The live head's series count as one more part.

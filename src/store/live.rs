@@ -370,16 +370,12 @@ impl LiveStore {
         // in both (one kept by scans), never in neither.
         let mut views: Vec<HeadView> = frozen.iter().map(Head::view).collect();
         views.push(active.view());
-        let manifest = Manifest::load(self.inner.store.root())?;
+        let manifest = self.inner.store.load_manifest()?;
         let heads: Vec<HeadView> = views
             .into_iter()
             .filter(|v| !committed_by(v.head(), manifest.generation))
             .collect();
-        Ok(Snapshot::new(
-            self.inner.store.root().to_path_buf(),
-            manifest,
-            heads,
-        ))
+        Ok(Snapshot::new(self.inner.store.clone(), manifest, heads))
     }
 
     /// Writes the head into segments now; `None` when it was empty.

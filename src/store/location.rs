@@ -1,13 +1,12 @@
 //! Where a store lives, as the user writes it (`--store`): a local directory
 //! (a plain path or `file://PATH`) or a prefix in an S3 bucket
-//! (`s3://bucket/prefix`, issue 32).
+//! (`s3://bucket/prefix`).
 //!
 //! Parsing is strict on purpose: a `gs://` or `http://` store, an `s3://`
 //! with no bucket, or a bucket name S3 would refuse is reported here, by
 //! name, before any request is sent; otherwise the user would read the
 //! server's answer to a request they never meant to make (or, for a
 //! bucket name with a slash or capital letter, a signature error).
-//! Nothing is user-visible yet: the CLI's `--store` still takes a path.
 
 use super::StoreError;
 use std::fmt;

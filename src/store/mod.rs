@@ -18,6 +18,7 @@ mod live;
 mod location;
 mod manifest;
 mod object;
+mod remote;
 mod repair;
 mod scan;
 mod segment;
@@ -33,6 +34,7 @@ pub use live::{AppendSummary, LiveOptions, LiveStats, LiveStore};
 pub use location::StoreLocation;
 pub use manifest::{MANIFEST_FILE, Manifest, SegmentChecksums, SegmentMeta};
 pub use object::{Created, Listed, ObjectStorage, RemoteKind, RemotePolicy, S3Config};
+pub use remote::{DEFAULT_GRACE, MANIFESTS_DIR};
 pub use repair::{DamagedSegment, QUARANTINE_DIR, RepairReport, VerifyReport};
 pub use scan::{ScanRequest, SeriesData, pool_without};
 pub use source::{LocalSegments, SegmentSource};
@@ -45,6 +47,7 @@ use segment::{SegmentOrder, SortedRows};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub const SEGMENTS_DIR: &str = "segments";
 /// Where a store lives when neither `--store` nor `MCPOPS_STORE` says.
@@ -95,6 +98,10 @@ pub enum StoreError {
         kind: RemoteKind,
         message: String,
     },
+    /// Another writer's commit to the same store on object storage
+    /// conflicts with this one (see [`remote`]).
+    #[error("{location}: {message}")]
+    Conflict { location: String, message: String },
     #[error("{0}")]
     Invalid(String),
 }
@@ -189,42 +196,137 @@ pub(crate) fn check_store_dir(root: &Path) -> Result<(), StoreError> {
     })
 }
 
-/// A store directory. Opening does not create it; the first write does.
+/// Where a store's manifest and segments are kept.
+#[derive(Clone, Debug)]
+enum Backend {
+    /// A directory on this machine.
+    Local(PathBuf),
+    /// A prefix on object storage (see [`remote`]).
+    Object(Arc<ObjectStorage>),
+}
+
+/// A store: a directory, or a prefix on object storage. Opening does not
+/// create it; the first write does.
 #[derive(Clone, Debug)]
 pub struct Store {
-    root: PathBuf,
+    backend: Backend,
 }
 
 impl Store {
+    /// The store in the directory `root`.
     pub fn open(root: impl Into<PathBuf>) -> Store {
-        Store { root: root.into() }
+        Store {
+            backend: Backend::Local(root.into()),
+        }
     }
 
-    /// The store named by `--store`, else `MCPOPS_STORE`, else `./mcpops-store`.
-    pub fn resolve(flag: Option<&Path>) -> Store {
-        let root = flag
-            .map(Path::to_path_buf)
-            .or_else(|| std::env::var_os("MCPOPS_STORE").map(PathBuf::from))
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE_DIR));
-        Store::open(root)
+    /// The store under `storage`'s prefix.
+    pub fn on_object_storage(storage: ObjectStorage) -> Store {
+        Store {
+            backend: Backend::Object(Arc::new(storage)),
+        }
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// The store at `location`; `endpoint` is an S3-compatible server's URL
+    /// for an `s3://` location (else the `AWS_*` environment's, or AWS).
+    /// No request is sent yet.
+    pub fn at(location: &StoreLocation, endpoint: Option<&str>) -> Result<Store, StoreError> {
+        match location {
+            StoreLocation::Local(root) => Ok(Store::open(root.clone())),
+            StoreLocation::S3 { bucket, prefix } => {
+                let storage = ObjectStorage::s3(&S3Config {
+                    bucket: bucket.clone(),
+                    prefix: prefix.clone(),
+                    endpoint: endpoint.map(str::to_string),
+                    ..S3Config::default()
+                })?;
+                Ok(Store::on_object_storage(storage))
+            }
+        }
     }
 
-    /// Takes the write lock (a second writer gets [`StoreError::Locked`]).
+    /// The store named by `--store`, else `MCPOPS_STORE`, else
+    /// `./mcpops-store`: a path, `file://PATH` or `s3://BUCKET/PREFIX`.
+    pub fn resolve(flag: Option<&str>, endpoint: Option<&str>) -> Result<Store, StoreError> {
+        let text = match flag {
+            Some(text) => text.to_string(),
+            None => match std::env::var_os("MCPOPS_STORE") {
+                Some(v) => v.to_string_lossy().into_owned(),
+                None => DEFAULT_STORE_DIR.to_string(),
+            },
+        };
+        Store::at(&StoreLocation::parse(&text)?, endpoint)
+    }
+
+    /// The store's directory; `None` for a store on object storage.
+    pub fn local_root(&self) -> Option<&Path> {
+        match &self.backend {
+            Backend::Local(root) => Some(root),
+            Backend::Object(_) => None,
+        }
+    }
+
+    /// The store's directory, for what only a local store keeps (the
+    /// remediation journal, approvals, the live write-ahead log); `what`
+    /// names it in the error an object-storage store gets.
+    pub fn require_local(&self, what: &str) -> Result<&Path, StoreError> {
+        self.local_root().ok_or_else(|| {
+            StoreError::Invalid(format!(
+                "{what} needs a store in a local directory; {} is on object storage",
+                self.location()
+            ))
+        })
+    }
+
+    /// Where the store is, as the user would write it.
+    pub fn location(&self) -> String {
+        match &self.backend {
+            Backend::Local(root) => root.display().to_string(),
+            Backend::Object(storage) => storage.root().to_string(),
+        }
+    }
+
+    /// Whether the store is on object storage.
+    pub fn is_remote(&self) -> bool {
+        matches!(self.backend, Backend::Object(_))
+    }
+
+    /// Reads the segments the manifest lists.
+    fn source(&self) -> Box<dyn SegmentSource + '_> {
+        match &self.backend {
+            Backend::Local(root) => Box::new(LocalSegments::new(root)),
+            Backend::Object(storage) => Box::new(remote::ObjectSegments::new(storage)),
+        }
+    }
+
+    /// The committed manifest now.
+    fn load_manifest(&self) -> Result<Manifest, StoreError> {
+        match &self.backend {
+            Backend::Local(root) => Manifest::load(root),
+            Backend::Object(storage) => remote::load_manifest(storage),
+        }
+    }
+
+    /// A writer: of a local store, holding its lock (a second writer gets
+    /// [`StoreError::Locked`]); of a store on object storage, committing
+    /// optimistically (see [`remote`]).
     pub fn writer(&self) -> Result<StoreWriter, StoreError> {
-        StoreWriter::open(&self.root)
+        match &self.backend {
+            Backend::Local(root) => StoreWriter::open(root),
+            Backend::Object(storage) => StoreWriter::open_remote(storage.clone()),
+        }
     }
 
     /// [`Store::snapshot`] of a store that must exist: a missing directory
     /// is [`StoreError::NoStore`] rather than an empty store (`info` on a
-    /// mistyped path should not print a table of zeros).
+    /// mistyped path should not print a table of zeros). On object storage
+    /// a missing bucket is an error already.
     pub fn existing_snapshot(&self) -> Result<Snapshot, StoreError> {
-        if !self.root.exists() {
+        if let Backend::Local(root) = &self.backend
+            && !root.exists()
+        {
             return Err(StoreError::NoStore {
-                path: self.root.display().to_string(),
+                path: root.display().to_string(),
             });
         }
         self.snapshot()
@@ -237,10 +339,13 @@ impl Store {
     /// a flush in between shows its samples twice (scans keep one) rather
     /// than not at all.
     pub fn snapshot(&self) -> Result<Snapshot, StoreError> {
-        let overlay = live::read_overlay(&self.root)?;
-        let manifest = Manifest::load(&self.root)?;
+        let overlay = match &self.backend {
+            Backend::Local(root) => live::read_overlay(root)?,
+            Backend::Object(_) => None,
+        };
+        let manifest = self.load_manifest()?;
         Ok(Snapshot::new(
-            self.root.clone(),
+            self.clone(),
             manifest,
             overlay.into_iter().collect(),
         ))
@@ -267,11 +372,7 @@ impl Store {
                 continue;
             }
             let rows_before: u64 = segs.iter().map(|s| s.rows).sum();
-            let series = scan::scan_segments(
-                &LocalSegments::new(writer.root()),
-                &segs,
-                &ScanRequest::all(),
-            )?;
+            let series = scan::scan_segments(&*self.source(), &segs, &ScanRequest::all())?;
             let rows = rows_of(&series);
             let rows_after = rows.timestamps.len() as u64;
             let day_start = segs
@@ -354,7 +455,7 @@ pub struct CompactSummary {
 /// store's head when there is one.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
-    root: PathBuf,
+    store: Store,
     /// The manifest on disk: the segments to read.
     manifest: Manifest,
     /// The head's samples not in those segments, oldest generation first.
@@ -369,7 +470,7 @@ pub struct Snapshot {
 const HEAD_ENTRY_IDS: u64 = u64::MAX;
 
 impl Snapshot {
-    fn new(root: PathBuf, manifest: Manifest, heads: Vec<HeadView>) -> Snapshot {
+    fn new(store: Store, manifest: Manifest, heads: Vec<HeadView>) -> Snapshot {
         let view = (!heads.is_empty()).then(|| {
             let mut view = manifest.clone();
             let mut id = HEAD_ENTRY_IDS;
@@ -382,7 +483,7 @@ impl Snapshot {
             view
         });
         Snapshot {
-            root,
+            store,
             manifest,
             heads,
             view,
@@ -414,7 +515,7 @@ impl Snapshot {
     /// group that more than one of them needs is decoded once.
     pub fn scan_many(&self, reqs: &[ScanRequest]) -> Result<Vec<Vec<SeriesData>>, StoreError> {
         self.read_segments(|segments| {
-            scan::scan_segments_many(&LocalSegments::new(&self.root), segments, reqs, &self.heads)
+            scan::scan_segments_many(&*self.store.source(), segments, reqs, &self.heads)
         })
     }
 
@@ -426,7 +527,7 @@ impl Snapshot {
         read: impl Fn(&[SegmentMeta]) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         match read(&self.manifest.segments) {
-            Err(e) if e.is_missing_file() => match read(&Manifest::load(&self.root)?.segments) {
+            Err(e) if e.is_missing_file() => match read(&self.store.load_manifest()?.segments) {
                 Err(e) if e.is_missing_file() => Err(e.into_missing_segment()),
                 other => other,
             },
@@ -453,7 +554,7 @@ impl Snapshot {
             .collect();
         let days: BTreeSet<&str> = segs.iter().map(|s| s.day.as_str()).collect();
         Ok(StoreInfo {
-            store: self.root.display().to_string(),
+            store: self.store.location(),
             generation: self.manifest.generation,
             segments: segs.len(),
             days: days.len(),

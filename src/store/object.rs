@@ -1,4 +1,4 @@
-//! Object storage access for the store (issue 32): [`ObjectStorage`], a
+//! Object storage access for the store: [`ObjectStorage`], a
 //! synchronous face on the `object_store` crate that the rest of the store
 //! (synchronous, parallel through rayon) calls as it calls the file system.
 //! Keys are relative to the store's prefix; nothing else of the store's
@@ -18,7 +18,8 @@
 //! - **A short retry policy.** `object_store`'s default is 10 retries for
 //!   up to 3 minutes: a wrong endpoint or a stopped server would hang a CLI
 //!   command for minutes before it said anything. Here: 3 retries within
-//!   15 s, a 5 s connect timeout, a 30 s request timeout; the environment
+//!   15 s, a 5 s connect timeout, and a 120 s request timeout (it bounds
+//!   a whole request, and a segment is uploaded in one); the environment
 //!   variables `MCPOPS_S3_MAX_RETRIES`, `MCPOPS_S3_RETRY_TIMEOUT_SECS`,
 //!   `MCPOPS_S3_CONNECT_TIMEOUT_SECS` and `MCPOPS_S3_TIMEOUT_SECS` override
 //!   them (for a slow or distant server).
@@ -115,7 +116,7 @@ impl Default for RemotePolicy {
             max_retries: 3,
             retry_timeout: Duration::from_secs(15),
             connect_timeout: Duration::from_secs(5),
-            timeout: Duration::from_secs(30),
+            timeout: Duration::from_secs(120),
         }
     }
 }
@@ -288,6 +289,22 @@ impl ObjectStorage {
             }
         });
         got.map_err(|e| self.remote("get", key, &e))
+    }
+
+    /// The object's size; `None` when there is no such object. A HEAD
+    /// answer has no body, so a missing bucket reads as a missing object
+    /// too: ask only about keys of a bucket known to exist.
+    pub fn head(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        let path = self.path(key)?;
+        let store = &self.store;
+        let got = self.run(async move {
+            match store.head(&path).await {
+                Ok(meta) => Ok(Some(meta.size)),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        });
+        got.map_err(|e| self.remote("head", key, &e))
     }
 
     /// Bytes `range` of the object (a missing object is an error: the

@@ -17,6 +17,7 @@
 
 use super::manifest::{MANIFEST_FILE, Manifest, SegmentMeta, segment_files, sync_dir};
 use super::scan::scan_segments;
+use super::source::SegmentSource;
 use super::writer::{create_dir_durably, lock_store};
 use super::{ScanRequest, Store, StoreError, checksum, segment};
 use serde::Serialize;
@@ -70,7 +71,8 @@ impl RepairReport {
 impl Store {
     /// Reads every listed segment in full and checks it; changes nothing.
     pub fn verify(&self) -> Result<VerifyReport, StoreError> {
-        let manifest = Manifest::load(self.root())?;
+        let manifest = self.load_manifest()?;
+        let source = self.source();
         let mut report = VerifyReport::default();
         for segment in &manifest.segments {
             report.segments += 1;
@@ -79,7 +81,7 @@ impl Store {
             if segment.checksums.is_none() {
                 report.without_checksums += 1;
             }
-            if let Err(problem) = check_segment(self.root(), segment) {
+            if let Err(problem) = check_segment(&*source, segment) {
                 report.damaged.push(DamagedSegment {
                     path: segment.path.clone(),
                     problem,
@@ -92,7 +94,7 @@ impl Store {
     /// Makes the store readable again: see the module's documentation.
     /// Takes the write lock; commits only when something changed.
     pub fn repair(&self) -> Result<RepairReport, StoreError> {
-        let root = self.root();
+        let root = self.require_local("repair")?;
         let _lock = lock_store(root)?;
         let manifest_path = root.join(MANIFEST_FILE);
         let mut report = RepairReport::default();
@@ -103,7 +105,7 @@ impl Store {
                     if !root.join(&segment.path).exists() {
                         report.missing.push(segment.path.clone());
                     } else {
-                        match check_segment(root, segment) {
+                        match check_segment(&super::LocalSegments::new(root), segment) {
                             Ok(()) => kept.push(segment.clone()),
                             Err(problem) => quarantine(root, segment, problem, &mut report)?,
                         }
@@ -155,8 +157,8 @@ impl Store {
 }
 
 /// Every check `verify` makes of one segment; the problem in words.
-fn check_segment(root: &Path, segment: &SegmentMeta) -> Result<(), String> {
-    let read = read_in_full(root, segment)?;
+fn check_segment(source: &dyn SegmentSource, segment: &SegmentMeta) -> Result<(), String> {
+    let read = read_in_full(source, segment)?;
     let expected = segment.rows - segment.duplicates.min(segment.rows);
     if read.distinct != expected {
         return Err(format!(
@@ -182,9 +184,8 @@ struct ReadInFull {
     span: Option<(i64, i64)>,
 }
 
-fn read_in_full(root: &Path, segment: &SegmentMeta) -> Result<ReadInFull, String> {
-    let source = super::LocalSegments::new(root);
-    let series = scan_segments(&source, std::slice::from_ref(segment), &ScanRequest::all())
+fn read_in_full(source: &dyn SegmentSource, segment: &SegmentMeta) -> Result<ReadInFull, String> {
+    let series = scan_segments(source, std::slice::from_ref(segment), &ScanRequest::all())
         .map_err(|e| e.to_string())?;
     let distinct = series.iter().map(|s| s.timestamps.len() as u64).sum();
     let first = series.iter().filter_map(|s| s.timestamps.first()).min();
@@ -248,7 +249,7 @@ fn describe(root: &Path, meta: &mut SegmentMeta) -> Result<(), String> {
         series,
         distinct,
         span,
-    } = read_in_full(root, meta)?;
+    } = read_in_full(&super::LocalSegments::new(root), meta)?;
     let rows = u64::try_from(rows).map_err(|_| format!("{rows} rows"))?;
     let Some((first, last)) = span else {
         return Err("the segment holds no samples".to_string());

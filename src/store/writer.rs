@@ -1,13 +1,17 @@
-//! Writing: a [`StoreWriter`] holds the store's lock, buffers samples, spills
-//! full buffers to segments under temporary names, and on [`commit`]
-//! renames them into place and then replaces the manifest. Dropped without a
-//! commit, it deletes what it wrote: the store stays as it was.
+//! Writing: a [`StoreWriter`] buffers samples and spills full buffers to
+//! segments. Of a local store it holds the lock, writes segments under
+//! temporary names, and on [`commit`] renames them into place and then
+//! replaces the manifest. Of a store on object storage it uploads each
+//! segment under its own key and commits by creating the next manifest
+//! (see [`super::remote`]), rebasing onto another writer's commit when that
+//! one came first. Dropped without a commit, it deletes what it wrote: the
+//! store stays as it was.
 //!
 //! [`commit`]: StoreWriter::commit
 
 use super::manifest::{
     AtomicWriteError, MANIFEST_FILE, Manifest, SegmentMeta, day_dirs, parse_segment_file_name,
-    segment_file_name, sync_dir,
+    segment_file_name, segment_path, sync_dir,
 };
 use super::segment::{SegmentOrder, SortedRows, encode_segment, gather};
 use super::{SEGMENTS_DIR, StoreError, time_extent};
@@ -19,22 +23,38 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::object::{Created, ObjectStorage};
+use super::remote;
 
 pub const LOCK_FILE: &str = "store.lock";
 /// Samples buffered before a spill: 20 bytes each, so about 160 MB.
 pub const DEFAULT_SPILL_ROWS: usize = 8 * 1024 * 1024;
 
-/// A segment written under a temporary name, waiting for the commit.
+/// A segment written and waiting for the commit that lists it.
 struct Pending {
-    tmp: PathBuf,
-    target: PathBuf,
+    /// Of a local store, the temporary file and the name the commit gives
+    /// it; on object storage the segment is already under its key.
+    file: Option<(PathBuf, PathBuf)>,
     meta: SegmentMeta,
 }
 
-/// Exclusive writer of a store: one at a time, by an OS file lock.
+/// Where a writer writes.
+enum Target {
+    /// A directory, held by its lock.
+    Local { root: PathBuf, _lock: FileLock },
+    /// A prefix on object storage; writers commit optimistically.
+    Object(Arc<ObjectStorage>),
+}
+
+/// How many times a commit to object storage rebases onto another
+/// writer's newer commit before it gives up.
+const MAX_REBASES: usize = 16;
+
+/// Writer of a store: of a local one, one at a time, by an OS file lock.
 pub struct StoreWriter {
-    root: PathBuf,
-    _lock: FileLock,
+    target: Target,
     manifest: Manifest,
     series: Vec<SeriesKey>,
     /// Per series, whether a label of it clashes with a column of the store
@@ -68,9 +88,27 @@ impl StoreWriter {
         let lock = lock_store(root)?;
         let manifest = Manifest::load(root)?;
         remove_orphans(root, &manifest)?;
-        Ok(StoreWriter {
-            root: root.to_path_buf(),
-            _lock: lock,
+        Ok(Self::with_target(
+            Target::Local {
+                root: root.to_path_buf(),
+                _lock: lock,
+            },
+            manifest,
+        ))
+    }
+
+    /// A writer of the store on `storage`: reads the newest commit and
+    /// deletes what no reader can still need ([`remote::sweep`]). Takes no
+    /// lock: the commit finds out whether another writer came first.
+    pub(super) fn open_remote(storage: Arc<ObjectStorage>) -> Result<StoreWriter, StoreError> {
+        let manifest = remote::load_manifest(&storage)?;
+        remote::sweep(&storage, &manifest, remote::grace_from_env()?)?;
+        Ok(Self::with_target(Target::Object(storage), manifest))
+    }
+
+    fn with_target(target: Target, manifest: Manifest) -> StoreWriter {
+        StoreWriter {
+            target,
             manifest,
             series: Vec::new(),
             clashes: Vec::new(),
@@ -82,7 +120,7 @@ impl StoreWriter {
             pending: Vec::new(),
             removed: HashSet::new(),
             described: BTreeMap::new(),
-        })
+        }
     }
 
     /// Sets how many samples are buffered before they spill to a segment.
@@ -96,12 +134,8 @@ impl StoreWriter {
         &self.manifest
     }
 
-    pub(super) fn root(&self) -> &Path {
-        &self.root
-    }
-
     /// Marks a committed segment for removal by this commit.
-    pub(super) fn remove_segment(&mut self, id: u64) {
+    pub fn remove_segment(&mut self, id: u64) {
         self.removed.insert(id);
     }
 
@@ -187,22 +221,46 @@ impl StoreWriter {
         let row_count = rows.timestamps.len() as u64;
         let series = rows.series.len() as u64;
         let duplicates = count_duplicates(&rows);
-        let id = self.manifest.next_segment_id;
-        self.manifest.next_segment_id += 1;
+        let mut id = self.manifest.next_segment_id;
         let day = day_of(day_start);
         let rel_dir = format!("{SEGMENTS_DIR}/day={day}");
-        let dir = self.root.join(&rel_dir);
-        create_dir_durably(&dir)?;
+        let (encoded, file) = match &self.target {
+            Target::Local { root, .. } => {
+                let dir = root.join(&rel_dir);
+                create_dir_durably(&dir)?;
+                let name = segment_file_name(id);
+                let tmp = dir.join(format!(".{name}.tmp"));
+                let encoded = encode_segment(&tmp.display().to_string(), rows)?;
+                if let Err(e) = write_durably(&tmp, &encoded.bytes) {
+                    let _ = fs::remove_file(&tmp);
+                    return Err(e);
+                }
+                (encoded, Some((tmp, dir.join(&name))))
+            }
+            Target::Object(storage) => {
+                let encoded = encode_segment(
+                    &format!("{}/{}", storage.root(), segment_path(&day, id)),
+                    rows,
+                )?;
+                // Another writer may have taken this id (or left an
+                // uncommitted object under it): take the next one. Ids are
+                // unique among uploaded objects, so a rebase never has to
+                // upload a segment again.
+                while remote::upload_segment(
+                    storage,
+                    &segment_path(&day, id),
+                    encoded.bytes.clone(),
+                )? == Created::AlreadyExists
+                {
+                    id += 1;
+                }
+                (encoded, None)
+            }
+        };
+        self.manifest.next_segment_id = id + 1;
         let name = segment_file_name(id);
-        let tmp = dir.join(format!(".{name}.tmp"));
-        let encoded = encode_segment(&tmp.display().to_string(), rows)?;
-        if let Err(e) = write_durably(&tmp, &encoded.bytes) {
-            let _ = fs::remove_file(&tmp);
-            return Err(e);
-        }
         self.pending.push(Pending {
-            tmp,
-            target: dir.join(&name),
+            file,
             meta: SegmentMeta {
                 id,
                 day,
@@ -225,18 +283,26 @@ impl StoreWriter {
 
     /// Makes everything written visible at once, or nothing if it fails.
     ///
-    /// The manifest's rename is the commit point. Before it, a failure
-    /// leaves the new segments unlisted (the next writer sweeps them);
-    /// after it, nothing is taken back: a failed sync of the directory is
-    /// reported as [`StoreError::NotDurable`], and the segments this commit
-    /// replaced stay on disk, since the old manifest that lists them may be
-    /// what a crash brings back.
+    /// Of a local store, the manifest's rename is the commit point. Before
+    /// it, a failure leaves the new segments unlisted (the next writer
+    /// sweeps them); after it, nothing is taken back: a failed sync of the
+    /// directory is reported as [`StoreError::NotDurable`], and the segments
+    /// this commit replaced stay on disk, since the old manifest that lists
+    /// them may be what a crash brings back. On object storage the commit
+    /// point is the creation of the next manifest (see [`super::remote`]).
     pub fn commit(mut self) -> Result<CommitSummary, StoreError> {
         self.spill()?;
+        let root = match &self.target {
+            Target::Local { root, .. } => root.clone(),
+            Target::Object(storage) => {
+                let storage = storage.clone();
+                return self.commit_remote(&storage);
+            }
+        };
         let mut dirs: Vec<PathBuf> = Vec::new();
-        for p in &self.pending {
-            fs::rename(&p.tmp, &p.target).map_err(|e| StoreError::io(&p.target, e))?;
-            if let Some(d) = p.target.parent()
+        for (tmp, target) in self.pending.iter().filter_map(|p| p.file.as_ref()) {
+            fs::rename(tmp, target).map_err(|e| StoreError::io(target, e))?;
+            if let Some(d) = target.parent()
                 && !dirs.iter().any(|x| x == d)
             {
                 dirs.push(d.to_path_buf());
@@ -245,42 +311,14 @@ impl StoreWriter {
         for d in &dirs {
             sync_dir(d)?;
         }
-        let mut manifest = self.manifest.clone();
-        let removed: Vec<SegmentMeta> = manifest
-            .segments
-            .iter()
-            .filter(|s| self.removed.contains(&s.id))
-            .cloned()
-            .collect();
-        manifest.segments.retain(|s| !self.removed.contains(&s.id));
-        let added: Vec<SegmentMeta> = self
-            .pending
-            .iter()
-            .map(|p| SegmentMeta {
-                committed: manifest.generation + 1,
-                ..p.meta.clone()
-            })
-            .collect();
-        let summary = CommitSummary {
-            segments_added: added.len(),
-            segments_removed: removed.len(),
-            rows_added: added.iter().map(|s| s.rows).sum(),
-            generation: manifest.generation + 1,
-        };
-        if added.is_empty() && removed.is_empty() {
+        let Some((manifest, removed, summary)) = self.next_manifest(&self.manifest) else {
             self.pending.clear();
             return Ok(CommitSummary {
-                generation: manifest.generation,
-                ..summary
+                generation: self.manifest.generation,
+                ..CommitSummary::default()
             });
-        }
-        manifest.segments.extend(added);
-        manifest
-            .segments
-            .sort_by(|a, b| a.day.cmp(&b.day).then(a.id.cmp(&b.id)));
-        self.merge_metadata(&mut manifest);
-        manifest.generation += 1;
-        match manifest.store(&self.root) {
+        };
+        match manifest.store(&root) {
             Ok(()) => {}
             Err(AtomicWriteError::NotDurable(e)) => {
                 self.pending.clear();
@@ -289,7 +327,7 @@ impl StoreWriter {
             Err(AtomicWriteError::NotWritten(e)) => {
                 // A rename that reports an error may still have happened:
                 // only the manifest on disk tells whether this committed.
-                match Manifest::load(&self.root) {
+                match Manifest::load(&root) {
                     Ok(on_disk) if on_disk == manifest => {
                         self.pending.clear();
                         return Err(not_durable(e));
@@ -297,8 +335,8 @@ impl StoreWriter {
                     Ok(on_disk) if on_disk == self.manifest => {
                         // Not committed: the renamed segments are listed
                         // nowhere, so taking them back loses nothing.
-                        for p in &self.pending {
-                            let _ = fs::remove_file(&p.target);
+                        for (_, target) in self.pending.iter().filter_map(|p| p.file.as_ref()) {
+                            let _ = fs::remove_file(target);
                         }
                     }
                     // Unknown: leave everything for the next writer,
@@ -315,10 +353,135 @@ impl StoreWriter {
         // on a missing file. Removing them is best effort: the next writer
         // removes any file no manifest lists.
         for s in removed {
-            remove_listed_segment(&self.root, &s);
+            remove_listed_segment(&root, &s);
         }
-        remove_empty_day_dirs(&self.root);
+        remove_empty_day_dirs(&root);
         Ok(summary)
+    }
+
+    /// The manifest this commit makes of `base`: its segments less the
+    /// removed ones, plus the pending ones, as the next generation. `None`
+    /// when the commit changes nothing. Also returns the removed entries.
+    fn next_manifest(
+        &self,
+        base: &Manifest,
+    ) -> Option<(Manifest, Vec<SegmentMeta>, CommitSummary)> {
+        let mut manifest = base.clone();
+        let generation = base.generation + 1;
+        let removed: Vec<SegmentMeta> = manifest
+            .segments
+            .iter()
+            .filter(|s| self.removed.contains(&s.id))
+            .cloned()
+            .collect();
+        manifest.segments.retain(|s| !self.removed.contains(&s.id));
+        let added: Vec<SegmentMeta> = self
+            .pending
+            .iter()
+            .map(|p| SegmentMeta {
+                committed: generation,
+                ..p.meta.clone()
+            })
+            .collect();
+        if added.is_empty() && removed.is_empty() {
+            return None;
+        }
+        let summary = CommitSummary {
+            segments_added: added.len(),
+            segments_removed: removed.len(),
+            rows_added: added.iter().map(|s| s.rows).sum(),
+            generation,
+        };
+        manifest.segments.extend(added);
+        manifest
+            .segments
+            .sort_by(|a, b| a.day.cmp(&b.day).then(a.id.cmp(&b.id)));
+        manifest.next_segment_id = base.next_segment_id.max(self.manifest.next_segment_id);
+        self.merge_metadata(&mut manifest);
+        manifest.generation = generation;
+        Some((manifest, removed, summary))
+    }
+
+    /// The commit on object storage: creates the next generation's
+    /// manifest; when another writer created it first, rebases onto the
+    /// newest commit and tries again, unless that commit conflicts with
+    /// this one ([`StoreWriter::check_rebase`]). The segments are uploaded
+    /// already and keep their ids, so a rebase uploads only a manifest.
+    fn commit_remote(mut self, storage: &ObjectStorage) -> Result<CommitSummary, StoreError> {
+        let mut base = self.manifest.clone();
+        for _ in 0..MAX_REBASES {
+            let Some((manifest, _, summary)) = self.next_manifest(&base) else {
+                self.pending.clear();
+                return Ok(CommitSummary {
+                    generation: base.generation,
+                    ..CommitSummary::default()
+                });
+            };
+            match remote::create_manifest(storage, &manifest) {
+                Ok(Created::Created) => {
+                    // What this commit replaced stays until no snapshot a
+                    // reader may hold still names it (`remote::sweep`).
+                    self.pending.clear();
+                    self.manifest = manifest;
+                    return Ok(summary);
+                }
+                Ok(Created::AlreadyExists) => {
+                    base = remote::load_manifest(storage)?;
+                    self.check_rebase(storage, &base)?;
+                }
+                Err(e) => {
+                    // The create may have happened all the same: its
+                    // segments must stay (a later writer sweeps them if it
+                    // did not).
+                    self.pending.clear();
+                    return Err(e);
+                }
+            }
+        }
+        Err(StoreError::Conflict {
+            location: storage.root().to_string(),
+            message: format!(
+                "other writers committed first {MAX_REBASES} times in a row; nothing of this \
+                 commit was kept: run it again"
+            ),
+        })
+    }
+
+    /// Whether this commit may go on top of `newest`, which other writers
+    /// committed since this writer's snapshot. Adding segments always may:
+    /// a later commit's samples win over an earlier one's. Removing them
+    /// (compaction, retention) may only if the segments are still there,
+    /// and, when the commit also adds segments (a compaction's merged ones,
+    /// which rewrite older samples), only if no other commit added segments
+    /// to the same days: the rewritten samples would otherwise outrank that
+    /// commit's newer ones.
+    fn check_rebase(&self, storage: &ObjectStorage, newest: &Manifest) -> Result<(), StoreError> {
+        if self.removed.is_empty() {
+            return Ok(());
+        }
+        let conflict = |message: String| StoreError::Conflict {
+            location: storage.root().to_string(),
+            message: format!("{message}; nothing of this commit was kept: run it again"),
+        };
+        let now: HashSet<u64> = newest.segments.iter().map(|s| s.id).collect();
+        if let Some(gone) = self.removed.iter().find(|id| !now.contains(id)) {
+            return Err(conflict(format!(
+                "segment {gone}, which this commit replaces, was removed by another writer's commit"
+            )));
+        }
+        let ours: HashSet<u64> = self.manifest.segments.iter().map(|s| s.id).collect();
+        let days: HashSet<&str> = self.pending.iter().map(|p| p.meta.day.as_str()).collect();
+        if let Some(theirs) = newest
+            .segments
+            .iter()
+            .find(|s| !ours.contains(&s.id) && days.contains(s.day.as_str()))
+        {
+            return Err(conflict(format!(
+                "another writer's commit added samples to {} while this one rewrote that day",
+                theirs.day
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -458,9 +621,19 @@ fn count_duplicates(rows: &SortedRows) -> u64 {
 }
 
 impl Drop for StoreWriter {
+    /// Takes back what an uncommitted writer wrote (best effort: a
+    /// sweep of a later writer removes what this misses).
     fn drop(&mut self) {
         for p in &self.pending {
-            let _ = fs::remove_file(&p.tmp);
+            match (&self.target, &p.file) {
+                (_, Some((tmp, _))) => {
+                    let _ = fs::remove_file(tmp);
+                }
+                (Target::Object(storage), None) => {
+                    let _ = storage.delete(&p.meta.path);
+                }
+                (Target::Local { .. }, None) => {}
+            }
         }
     }
 }

@@ -31,6 +31,7 @@ mod remediate_e2e;
 mod report;
 mod scrape;
 mod store;
+mod store_on_s3;
 mod watch_api;
 mod watch_e2e;
 mod watch_rules;

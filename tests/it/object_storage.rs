@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 const BUCKET: &str = "mcpops-test";
 
 /// A moto_server on 127.0.0.1, killed (by pid) and reaped on drop.
-struct Moto {
+pub(crate) struct Moto {
     _child: KillOnDrop,
     port: u16,
     _dir: tempfile::TempDir,
@@ -25,7 +25,7 @@ impl Moto {
     /// Starts moto_server on a free port and waits (at most 30 s) until it
     /// accepts connections and answers; `None` (said loudly, naming `test`)
     /// when moto_server is not installed.
-    fn start(test: &str) -> Option<Moto> {
+    pub(crate) fn start(test: &str) -> Option<Moto> {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let log_path = dir.path().join("moto.log");
@@ -61,25 +61,33 @@ impl Moto {
         })
     }
 
-    fn endpoint(&self) -> String {
+    pub(crate) fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
     /// Creates `bucket` with a plain, unsigned PUT (moto takes it while
     /// its auth is off, as it is by default): mcpops never creates buckets.
-    fn create_bucket(&self, bucket: &str) {
+    pub(crate) fn create_bucket(&self, bucket: &str) {
         let (status, _, body) = http_body(self.port, "PUT", &format!("/{bucket}"), None);
         assert_eq!(status, 200, "create bucket {bucket}: {body}");
     }
 
     /// Turns signature checking on for every later request
     /// (`INITIAL_NO_AUTH_ACTION_COUNT` = 0).
-    fn require_auth(&self) {
+    pub(crate) fn require_auth(&self) {
+        self.reset_auth(0);
+    }
+
+    /// Lets the next `requests` requests through unsigned (moto's
+    /// `INITIAL_NO_AUTH_ACTION_COUNT`), so that a test can look at what
+    /// a refused client left.
+    pub(crate) fn reset_auth(&self, requests: u32) {
+        let count = requests.to_string();
         let (status, _, body) = http_body(
             self.port,
             "POST",
             "/moto-api/reset-auth",
-            Some(("text/plain", "0")),
+            Some(("text/plain", &count)),
         );
         assert_eq!(status, 200, "reset-auth: {body}");
     }
@@ -87,7 +95,7 @@ impl Moto {
     /// The store at `s3://bucket/prefix` on this server, with credentials
     /// given (moto takes any while its auth is off) so that nothing depends
     /// on the test machine's AWS environment.
-    fn storage(&self, bucket: &str, prefix: &str) -> ObjectStorage {
+    pub(crate) fn storage(&self, bucket: &str, prefix: &str) -> ObjectStorage {
         ObjectStorage::s3(&S3Config {
             bucket: bucket.into(),
             prefix: prefix.into(),

@@ -1,0 +1,321 @@
+//! A whole store on object storage, as users run it: `mcpops --store
+//! s3://BUCKET/PREFIX --s3-endpoint URL ...` against a real moto_server on
+//! 127.0.0.1 (see `object_storage.rs`; without moto_server the tests say
+//! SKIP and pass), compared with the same commands on a local directory;
+//! and the library's optimistic writers racing on one store.
+
+use crate::common::text;
+use crate::object_storage::Moto;
+use bytes::Bytes;
+use mcpops::model::{SampleSink, SeriesKey};
+use mcpops::store::{MANIFESTS_DIR, ScanRequest, Store, StoreError};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BUCKET: &str = "mcpops-store";
+
+/// The shipped sample fleet.
+fn fleet() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/fleet")
+}
+
+/// `mcpops --store STORE --quiet ARGS...`, with the S3 endpoint and
+/// credentials of the test's server and nothing from the machine's AWS
+/// set-up.
+fn mcpops_at(store: &str, moto: &Moto, key: &str, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcpops"));
+    for var in [
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_SESSION_TOKEN",
+        "AWS_DEFAULT_REGION",
+        "MCPOPS_STORE",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("AWS_ACCESS_KEY_ID", key)
+        .env("AWS_SECRET_ACCESS_KEY", "mcpops-secret")
+        .env("AWS_REGION", "us-east-1")
+        .envs(env.iter().copied())
+        .args([
+            "--store",
+            store,
+            "--s3-endpoint",
+            &moto.endpoint(),
+            "--quiet",
+        ])
+        .args(args)
+        .output()
+        .expect("run mcpops")
+}
+
+fn ok(o: &Output, what: &str) -> String {
+    assert!(o.status.success(), "{what}: {}", text(o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// `info --format json` without the fields that name where the store is.
+fn info(store: &str, moto: &Moto) -> serde_json::Value {
+    let out = ok(
+        &mcpops_at(store, moto, "k", &[], &["info", "--format", "json"]),
+        "info",
+    );
+    let mut v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v.as_object_mut().unwrap().remove("store");
+    v
+}
+
+#[test]
+fn a_store_on_s3_answers_as_the_same_data_in_a_directory_does() {
+    let Some(moto) = Moto::start("store_on_s3 same answers") else {
+        return;
+    };
+    moto.create_bucket(BUCKET);
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("local").display().to_string();
+    let remote = format!("s3://{BUCKET}/fleet/a");
+    let fleet = fleet().display().to_string();
+    for store in [&local, &remote] {
+        ok(
+            &mcpops_at(store, &moto, "k", &[], &["ingest", &fleet]),
+            "ingest",
+        );
+    }
+    let same = |args: &[&str]| {
+        let here = ok(&mcpops_at(&local, &moto, "k", &[], args), "local");
+        let there = ok(&mcpops_at(&remote, &moto, "k", &[], args), "s3");
+        assert!(!here.is_empty(), "{args:?} printed nothing");
+        assert!(here == there, "{args:?} differs between a directory and S3");
+    };
+    same(&["export", "--format", "csv"]);
+    same(&[
+        "export",
+        "--format",
+        "jsonl",
+        "--metric",
+        "mcp.server.operation.duration",
+    ]);
+    same(&[
+        "query",
+        "p95(mcp.server.operation.duration[5m]) by (server)",
+        "--format",
+        "csv",
+    ]);
+    same(&["metrics"]);
+    same(&["labels"]);
+    assert_eq!(info(&local, &moto), info(&remote, &moto));
+    // The objects are where the layout says: segments as on disk, one
+    // manifest per commit.
+    let storage = moto.storage(BUCKET, "fleet/a");
+    let keys: Vec<String> = storage
+        .list("")
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert!(
+        keys.iter()
+            .any(|k| k == &format!("{MANIFESTS_DIR}/00000000000000000001.json")),
+        "{keys:?}"
+    );
+    let segments = keys
+        .iter()
+        .filter(|k| k.starts_with("segments/day="))
+        .count();
+    assert_eq!(
+        segments as u64,
+        info(&remote, &moto)["segments"].as_u64().unwrap(),
+        "{keys:?}"
+    );
+    // Every segment reads in full against its checksums.
+    ok(&mcpops_at(&remote, &moto, "k", &[], &["verify"]), "verify");
+
+    // A second ingest of the same files, then a compaction: both stores
+    // still answer alike (the compaction's merged segments replace the
+    // duplicates in one commit).
+    for store in [&local, &remote] {
+        ok(
+            &mcpops_at(store, &moto, "k", &[], &["ingest", &fleet]),
+            "ingest again",
+        );
+        ok(&mcpops_at(store, &moto, "k", &[], &["compact"]), "compact");
+    }
+    same(&["export", "--format", "csv"]);
+    assert_eq!(info(&local, &moto), info(&remote, &moto));
+    assert_eq!(info(&remote, &moto)["duplicates"], 0);
+}
+
+#[test]
+fn wrong_credentials_exit_2_in_the_server_s_words_and_write_nothing() {
+    let Some(moto) = Moto::start("store_on_s3 wrong credentials") else {
+        return;
+    };
+    moto.create_bucket(BUCKET);
+    moto.require_auth();
+    let store = format!("s3://{BUCKET}/refused");
+    let fleet = fleet().display().to_string();
+    let o = mcpops_at(&store, &moto, "no-such-key", &[], &["ingest", &fleet]);
+    let said = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{said}");
+    assert!(said.contains("InvalidAccessKeyId"), "{said}");
+    assert!(said.contains(&store), "{said}");
+    // A wrong endpoint is the user's set-up too.
+    let closed = crate::common::free_port();
+    let o = Command::new(env!("CARGO_BIN_EXE_mcpops"))
+        .env("AWS_ACCESS_KEY_ID", "k")
+        .env("AWS_SECRET_ACCESS_KEY", "s")
+        .env("AWS_REGION", "us-east-1")
+        .args(["--store", &store, "--s3-endpoint"])
+        .arg(format!("http://127.0.0.1:{closed}"))
+        .args(["--quiet", "info"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    moto.reset_auth(1000);
+    let left = moto.storage(BUCKET, "").list("").unwrap();
+    assert!(left.is_empty(), "a refused ingest wrote {left:?}");
+}
+
+/// A sink's worth of samples of one series on 2026-01-05.
+fn write(store: &Store, name: &str, value: f64) -> Result<mcpops::store::StoreWriter, StoreError> {
+    let mut w = store.writer()?;
+    let key = SeriesKey::new(name, vec![("server".into(), "a".into())]);
+    let id = w.intern(key);
+    for i in 0..10 {
+        w.push(id, 1_767_571_200_000 + i * 60_000, value).unwrap();
+    }
+    Ok(w)
+}
+
+fn values(store: &Store, name: &str) -> Vec<f64> {
+    let series = store
+        .snapshot()
+        .unwrap()
+        .scan(&ScanRequest {
+            metric: Some(name.to_string()),
+            ..ScanRequest::all()
+        })
+        .unwrap();
+    series.into_iter().flat_map(|s| s.values).collect()
+}
+
+#[test]
+fn two_writers_of_one_snapshot_both_commit_and_a_conflicting_rewrite_is_refused() {
+    let Some(moto) = Moto::start("store_on_s3 two writers") else {
+        return;
+    };
+    moto.create_bucket(BUCKET);
+    let store = Store::on_object_storage(moto.storage(BUCKET, "race"));
+    // Both read generation 0 and take segment id 0; the second upload
+    // finds the first's object and takes id 1, and its manifest create
+    // finds generation 1 taken (412) and rebases onto it.
+    let first = write(&store, "x", 1.0).unwrap();
+    let second = write(&store, "y", 2.0).unwrap();
+    let a = first.commit().unwrap();
+    let b = second.commit().unwrap();
+    assert_eq!((a.generation, b.generation), (1, 2));
+    assert_eq!(values(&store, "x"), vec![1.0; 10]);
+    assert_eq!(values(&store, "y"), vec![2.0; 10]);
+    let manifest = store.snapshot().unwrap().manifest().clone();
+    let ids: Vec<u64> = manifest.segments.iter().map(|s| s.id).collect();
+    assert_eq!(ids, vec![0, 1]);
+
+    // A later write of the same samples wins, whichever id it holds.
+    let newer = write(&store, "x", 3.0).unwrap();
+    let compaction = store.clone();
+    // A compaction from the snapshot before `newer` committed...
+    let mut compactor = compaction.writer().unwrap();
+    newer.commit().unwrap();
+    assert_eq!(values(&store, "x"), vec![3.0; 10]);
+    // ...would rewrite x's older samples above the newer ones: refused.
+    let key = SeriesKey::new("x", vec![("server".into(), "a".into())]);
+    let id = compactor.intern(key);
+    for i in 0..10 {
+        compactor
+            .push(id, 1_767_571_200_000 + i * 60_000, 1.0)
+            .unwrap();
+    }
+    compactor.remove_segment(0);
+    let refused = compactor.commit().unwrap_err();
+    assert!(
+        matches!(refused, StoreError::Conflict { .. }),
+        "{refused:?}"
+    );
+    assert!(refused.to_string().contains("run it again"), "{refused}");
+    // Nothing of the refused commit is visible, and its upload is gone.
+    assert_eq!(values(&store, "x"), vec![3.0; 10]);
+    assert_eq!(values(&store, "y"), vec![2.0; 10]);
+    let storage = moto.storage(BUCKET, "race");
+    let segments = storage
+        .list("segments")
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.key.ends_with(".parquet"))
+        .count();
+    assert_eq!(segments, 3, "the refused compaction's segment was left");
+}
+
+#[test]
+fn objects_no_manifest_names_are_ignored_and_swept_only_after_the_grace_period() {
+    let Some(moto) = Moto::start("store_on_s3 orphans") else {
+        return;
+    };
+    moto.create_bucket(BUCKET);
+    let store = format!("s3://{BUCKET}/orphans");
+    let fleet = fleet().display().to_string();
+    // Twice, so that a compaction has duplicates to remove.
+    for _ in 0..2 {
+        ok(
+            &mcpops_at(&store, &moto, "k", &[], &["ingest", &fleet]),
+            "ingest",
+        );
+    }
+    let before = info(&store, &moto);
+    // What a writer killed (kill -9) between its uploads and its commit
+    // leaves: a segment object no manifest names.
+    let storage = moto.storage(BUCKET, "orphans");
+    let orphan = "segments/day=2026-11-16/seg-0000099999.parquet";
+    storage
+        .put_create(orphan, Bytes::from_static(b"PAR1 half an upload"))
+        .unwrap();
+    assert_eq!(info(&store, &moto), before, "a reader saw the orphan");
+    ok(&mcpops_at(&store, &moto, "k", &[], &["verify"]), "verify");
+    let segment_objects = || {
+        storage
+            .list("segments")
+            .unwrap()
+            .into_iter()
+            .filter(|o| o.key.ends_with(".parquet"))
+            .count() as u64
+    };
+    // A writer within the grace period keeps it (the killed writer's
+    // commit could still have been on its way), and keeps the segments its
+    // compaction replaced: a reader holding the snapshot before it still
+    // finds every file that snapshot names.
+    let keep = [("MCPOPS_S3_GRACE_SECS", "3600")];
+    ok(
+        &mcpops_at(&store, &moto, "k", &keep, &["compact"]),
+        "compact",
+    );
+    assert!(storage.head(orphan).unwrap().is_some());
+    let compacted = info(&store, &moto);
+    assert_eq!(compacted["duplicates"], 0);
+    let listed = compacted["segments"].as_u64().unwrap();
+    assert_eq!(
+        segment_objects(),
+        before["segments"].as_u64().unwrap() + listed + 1
+    );
+    assert_eq!(storage.list(MANIFESTS_DIR).unwrap().len(), 3);
+    // Past the grace period the next writer removes the orphan, the
+    // replaced segments and the old manifests; the store reads the same.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let swept = [("MCPOPS_S3_GRACE_SECS", "1")];
+    ok(
+        &mcpops_at(&store, &moto, "k", &swept, &["compact"]),
+        "compact",
+    );
+    assert!(storage.head(orphan).unwrap().is_none(), "the orphan stayed");
+    assert_eq!(info(&store, &moto), compacted);
+    assert_eq!(segment_objects(), listed);
+    assert_eq!(storage.list(MANIFESTS_DIR).unwrap().len(), 1);
+}
