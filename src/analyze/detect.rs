@@ -239,7 +239,8 @@ pub struct DetectorConfig {
     /// How far a channel's statistic must go past every value it took in
     /// the remembered history to raise an alarm, as a share of that
     /// history's range: the same share for every channel, so that no
-    /// channel has a sensitivity of its own to tune.
+    /// channel has a sensitivity of its own to tune (a shift that no other
+    /// channel sees must go a quarter further: `SHIFT_ALONE_WEIGHT`).
     pub margin: f64,
     /// Shape channel: rows in the stretch compared with every earlier one.
     pub shape_len: usize,
@@ -324,6 +325,21 @@ const MIN_HISTORY: usize = 50;
 const STEP_ROWS: usize = 32;
 /// Blocks of a day in the day channel (two-hour blocks).
 const DAY_BLOCKS: usize = 12;
+/// How many times the other channels' history the day channel remembers.
+/// It gets one value per block, so a week gives it only 84 distances, and
+/// (a day of blocks making one stretch) only 7 that do not overlap: too
+/// few to know the tail its record stands for.
+const DAY_HISTORY_FACTOR: usize = 2;
+/// What the second strongest channel adds to the evidence, as a share of
+/// its own: two channels breaking their records on the same row say more
+/// than the stronger one alone.
+const SECOND_CHANNEL_WEIGHT: f64 = 0.2;
+/// What the shift channel's share counts for when no other channel sees
+/// anything on the row. A moved hourly mean is measured against one day's
+/// deviation, itself a noisy estimate, and is the channel that raises the
+/// most lone false alarms; a shift that also changes a value's range, a
+/// shape or the day it sits in counts in full.
+const SHIFT_ALONE_WEIGHT: f64 = 0.8;
 
 /// The extremes of a statistic's last `cap` values. A record broken by a
 /// wide margin is the signal every channel shares: it needs no model of the
@@ -572,8 +588,8 @@ impl Channels {
             block_sum: 0.0,
             block_filled: 0,
             blocks: 0,
-            day: LeftProfile::new(DAY_BLOCKS, history / block_rows),
-            day_tail: Tail::new(history / block_rows),
+            day: LeftProfile::new(DAY_BLOCKS, DAY_HISTORY_FACTOR * history / block_rows),
+            day_tail: Tail::new(DAY_HISTORY_FACTOR * history / block_rows),
             recent: std::collections::VecDeque::new(),
             shift_short: (day_rows / 24).max(2),
             shift_tail: Tail::new(history),
@@ -600,7 +616,9 @@ impl Channels {
 /// - shift: how many standard deviations of the day before it the mean of
 ///   the last hour moved, on either side.
 ///
-/// The largest share divided by `margin` is the evidence `E`; the score
+/// Alone, the shift channel's share counts for `SHIFT_ALONE_WEIGHT` of
+/// itself. The largest share, plus `SECOND_CHANNEL_WEIGHT` of the second
+/// largest, divided by `margin` is the evidence `E`; the score
 /// is `E / (1 + E)`, so 0.5 is where the detector itself would raise an
 /// alarm. After an alarm the next `quiet_days` of rows (at least twice
 /// `shape_len`) score below 0.5: NAB (and an operator) pays for every
@@ -708,8 +726,9 @@ impl Detector {
         evidence / (1.0 + evidence)
     }
 
-    /// Feeds one value to every channel; returns the largest excess over
-    /// the channels' records (0 when not `scoring`) and its channel.
+    /// Feeds one value to every channel; returns the combined excess over
+    /// the channels' records (0 when not `scoring`: the largest, plus a
+    /// share of the second) and the channel of the largest.
     fn update(
         config: &DetectorConfig,
         c: &mut Channels,
@@ -717,8 +736,8 @@ impl Detector {
         value: f64,
         scoring: bool,
     ) -> (f64, Option<Channel>) {
-        let mut best = 0.0;
-        let mut channel = None;
+        // Each channel's excess over its record, by `Channel as usize`.
+        let mut shares = [0.0f64; 4];
         // Neighbouring shape distances share all but one of their rows, so
         // MIN_HISTORY of them say little more than one would: the shape
         // channel waits for MIN_HISTORY stretches that do not overlap, or
@@ -732,9 +751,8 @@ impl Detector {
                 Channel::Shape => shape_history,
                 _ => MIN_HISTORY,
             };
-            if scoring && tail.len() >= needed && e > best {
-                best = e;
-                channel = Some(ch);
+            if scoring && tail.len() >= needed && e > 0.0 {
+                shares[ch as usize] = e;
             }
         };
 
@@ -798,7 +816,25 @@ impl Detector {
             );
             c.shift_tail.push(z);
         }
-        (best, channel)
+        let shift = Channel::Shift as usize;
+        if (0..shares.len()).all(|k| k == shift || shares[k] == 0.0) {
+            shares[shift] *= SHIFT_ALONE_WEIGHT;
+        }
+        let (mut best, mut second) = (0.0, 0.0);
+        let mut channel = None;
+        for (ch, &e) in [Channel::Range, Channel::Shape, Channel::Day, Channel::Shift]
+            .into_iter()
+            .zip(&shares)
+        {
+            if e > best {
+                second = best;
+                best = e;
+                channel = Some(ch);
+            } else if e > second {
+                second = e;
+            }
+        }
+        (best + SECOND_CHANNEL_WEIGHT * second, channel)
     }
 }
 

@@ -43,10 +43,10 @@ use std::path::PathBuf;
                   protocol, and answers questions about them."
 )]
 pub struct Cli {
-    /// The store: a directory, file://DIR or s3://BUCKET/PREFIX [default: $MCPOPS_STORE, else ./mcpops-store]
+    /// Store: a directory, file://DIR or s3://BUCKET/PREFIX [default: $MCPOPS_STORE, else ./mcpops-store]
     #[arg(long, global = true, value_name = "DIR|URL")]
     store: Option<String>,
-    /// An S3-compatible server for an s3:// store (MinIO, R2, ...), e.g. http://127.0.0.1:9000 [default: $AWS_ENDPOINT_URL, else AWS]
+    /// S3-compatible server of an s3:// store, e.g. http://127.0.0.1:9000 [default: $AWS_ENDPOINT_URL, else AWS]
     #[arg(long, global = true, value_name = "URL")]
     s3_endpoint: Option<String>,
     /// No progress bars (they are also hidden when stderr is not a terminal)
