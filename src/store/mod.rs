@@ -12,6 +12,7 @@
 
 mod catalog;
 mod checksum;
+mod delta;
 mod frame;
 mod head;
 mod live;
@@ -28,6 +29,7 @@ mod writer;
 pub(crate) use writer::{FileLock, lock_file};
 
 pub use catalog::{Catalog, SeriesStats};
+pub use delta::{DELTA_LOG_DIR, TableState, read_state as read_delta_log};
 pub use frame::ExportFormat;
 pub use head::HeadView;
 pub use live::{AppendSummary, LiveOptions, LiveStats, LiveStore};
@@ -102,6 +104,16 @@ pub enum StoreError {
     /// conflicts with this one (see [`remote`]).
     #[error("{location}: {message}")]
     Conflict { location: String, message: String },
+    /// The commit is in place, but the Delta log beside it could not be
+    /// brought up to it (see [`delta`]).
+    #[error(
+        "the commit is in place, but the Delta log at {location} could not be brought up to \
+         it ({source}); the next commit brings it up to date"
+    )]
+    DeltaLogBehind {
+        location: String,
+        source: Box<StoreError>,
+    },
     #[error("{0}")]
     Invalid(String),
 }

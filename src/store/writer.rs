@@ -422,6 +422,12 @@ impl StoreWriter {
                     // What this commit replaced stays until no snapshot a
                     // reader may hold still names it (`remote::sweep`).
                     self.pending.clear();
+                    super::delta::catch_up(storage, &manifest).map_err(|e| {
+                        StoreError::DeltaLogBehind {
+                            location: format!("{}/{}", storage.root(), super::DELTA_LOG_DIR),
+                            source: Box::new(e),
+                        }
+                    })?;
                     self.manifest = manifest;
                     return Ok(summary);
                 }

@@ -319,3 +319,127 @@ fn objects_no_manifest_names_are_ignored_and_swept_only_after_the_grace_period()
     assert_eq!(segment_objects(), listed);
     assert_eq!(storage.list(MANIFESTS_DIR).unwrap().len(), 1);
 }
+
+/// What independent readers make of the store's objects: delta-rs
+/// (`deltalake`) of the Delta table, pyarrow and polars of the `day=`
+/// partitioned segments; rows, the sum of `value`, and per distinct value
+/// of `region` (null included) the rows that carry it.
+const READERS: &str = r#"
+import json, sys
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import polars as pl
+from deltalake import DeltaTable
+from pyarrow import fs
+
+endpoint, bucket, prefix = sys.argv[1:4]
+opts = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s",
+        "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}
+def summary(table):
+    regions = {}
+    if "region" in table.column_names:
+        for r in table.column("region").to_pylist():
+            regions[str(r)] = regions.get(str(r), 0) + 1
+    return {"rows": table.num_rows, "sum": pc.sum(table.column("value")).as_py(), "regions": regions}
+dt = DeltaTable(f"s3://{bucket}/{prefix}", storage_options=opts)
+out = {"delta": summary(dt.to_pyarrow_table()), "delta_version": dt.version(),
+       "delta_partitions": dt.metadata().partition_columns}
+s3 = fs.S3FileSystem(endpoint_override=endpoint, scheme="http", access_key="k", secret_key="s", region="us-east-1")
+files = [f.path for f in s3.get_file_info(fs.FileSelector(f"{bucket}/{prefix}/segments", recursive=True))
+         if f.path.endswith(".parquet") and f.path.split("/")[-1].split(".")[0] in set(sys.argv[4].split(","))]
+pa_table = ds.dataset(files, filesystem=s3, format="parquet", partitioning="hive",
+                      partition_base_dir=f"{bucket}/{prefix}/segments").to_table()
+out["pyarrow"] = summary(pa_table)
+pl_opts = {"aws_endpoint_url": endpoint, "aws_access_key_id": "k", "aws_secret_access_key": "s",
+           "aws_region": "us-east-1", "aws_allow_http": "true"}
+lf = pl.scan_parquet([f"s3://{p}" for p in files], storage_options=pl_opts, hive_partitioning=True,
+                     missing_columns="insert", extra_columns="ignore")
+df = lf.collect()
+out["polars"] = {"rows": df.height, "sum": df["value"].sum()}
+print(json.dumps(out))
+"#;
+
+#[test]
+fn delta_rs_pyarrow_and_polars_read_the_store_on_s3_as_mcpops_does() {
+    let Some(moto) = Moto::start("store_on_s3 delta") else {
+        return;
+    };
+    if !crate::common::python_has("deltalake,pyarrow,polars", "store_on_s3 delta") {
+        return;
+    }
+    moto.create_bucket(BUCKET);
+    let store = format!("s3://{BUCKET}/delta");
+    let fleet = fleet().display().to_string();
+    ok(
+        &mcpops_at(&store, &moto, "k", &[], &["ingest", &fleet]),
+        "ingest",
+    );
+    // A second commit brings a label column the first one's files lack,
+    // then a compaction replaces files (remove plus add in the log).
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("regions.csv");
+    std::fs::write(
+        &csv,
+        "timestamp,metric,server,region,value\n\
+         2026-11-16T00:00:00Z,mcp.extra,a,eu,1.5\n\
+         2026-11-16T00:01:00Z,mcp.extra,a,eu,2.5\n\
+         2026-11-16T00:02:00Z,mcp.extra,b,us,4\n",
+    )
+    .unwrap();
+    ok(
+        &mcpops_at(&store, &moto, "k", &[], &["ingest", csv.to_str().unwrap()]),
+        "ingest regions",
+    );
+    ok(&mcpops_at(&store, &moto, "k", &[], &["compact"]), "compact");
+    let info = info(&store, &moto);
+    let rows = info["samples"].as_u64().unwrap();
+    let exported = ok(
+        &mcpops_at(&store, &moto, "k", &[], &["export", "--format", "jsonl"]),
+        "export",
+    );
+    let sum: f64 = exported
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["value"].as_f64().unwrap()
+        })
+        .sum();
+    let listed: Vec<String> = Store::on_object_storage(moto.storage(BUCKET, "delta"))
+        .snapshot()
+        .unwrap()
+        .manifest()
+        .segments
+        .iter()
+        .map(|s| format!("seg-{:010}", s.id))
+        .collect();
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            READERS,
+            &moto.endpoint(),
+            BUCKET,
+            "delta",
+            &listed.join(","),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    eprintln!("readers: {got}");
+    for reader in ["delta", "pyarrow", "polars"] {
+        assert_eq!(got[reader]["rows"].as_u64(), Some(rows), "{reader}: {got}");
+        let theirs = got[reader]["sum"].as_f64().unwrap();
+        assert!(
+            (theirs - sum).abs() <= 1e-9 * sum.abs().max(1.0),
+            "{reader}: sum {theirs} vs mcpops {sum}"
+        );
+    }
+    // Rows of files without the column read as null for it.
+    let regions = &got["delta"]["regions"];
+    assert_eq!(regions["eu"], 2, "{got}");
+    assert_eq!(regions["us"], 1, "{got}");
+    assert_eq!(regions["None"].as_u64(), Some(rows - 3), "{got}");
+    assert_eq!(got["delta_partitions"], serde_json::json!(["day"]));
+    // Three commits, three versions.
+    assert_eq!(got["delta_version"], 2, "{got}");
+}
