@@ -24,6 +24,7 @@ mod repair;
 mod report;
 mod retain;
 mod shared;
+mod sync;
 mod test;
 mod verify;
 mod watch;
@@ -87,6 +88,16 @@ enum Command {
     /// Merge each day's small segments and drop duplicate samples (newest write wins)
     #[command(after_help = "Examples:\n  mcpops compact\n  mcpops compact --format json")]
     Compact(CompactArgs),
+    /// Make the store TO hold what the store FROM holds, copying only the segments it lacks
+    #[command(
+        after_help = "FROM and TO are stores as --store names them: a directory, \
+        file://DIR or s3://BUCKET/PREFIX (--s3-endpoint applies to either). Segments are copied \
+        as they are and checked against FROM's checksums; TO's other segments are dropped in the \
+        same commit.\n\n\
+        Examples:\n  mcpops sync ./mcpops-store s3://metrics/fleet\n  \
+        mcpops sync s3://metrics/fleet ./copy --format json"
+    )]
+    Sync(SyncArgs),
     /// Read every segment in full and check it against its checksums and manifest entry
     #[command(
         after_help = "Exits 5 when a segment is damaged or the manifest is lost; \
@@ -305,6 +316,19 @@ struct IngestArgs {
     /// (`--format` names the input's format)
     #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
     output: TextOrJson,
+}
+
+#[derive(Args)]
+struct SyncArgs {
+    /// The store to copy from
+    #[arg(value_name = "FROM")]
+    from: String,
+    /// The store to make hold the same
+    #[arg(value_name = "TO")]
+    to: String,
+    /// Output format: a line of text, or a JSON summary object
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    format: TextOrJson,
 }
 
 #[derive(Args)]
@@ -702,7 +726,7 @@ const GROUPS: &[(&str, &[&str])] = &[
         "Store",
         &[
             "ingest", "info", "metrics", "labels", "export", "compact", "retain", "verify",
-            "repair",
+            "repair", "sync",
         ],
     ),
     ("Rules", &["check", "fmt", "test", "backtest", "query"]),
@@ -817,6 +841,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Metrics(args) => metrics::run(&ctx, args, out),
         Command::Labels(args) => labels::run(&ctx, args, out),
         Command::Compact(args) => compact::run(&ctx, args, out),
+        Command::Sync(args) => sync::run(&ctx, args, out),
         Command::Verify(args) => verify::run(&ctx, args, out),
         Command::Repair => repair::run(&ctx, out),
         Command::Retain(args) => retain::run(&ctx, args, out),

@@ -24,6 +24,7 @@ mod repair;
 mod scan;
 mod segment;
 mod source;
+mod sync;
 mod wal;
 mod writer;
 pub(crate) use writer::{FileLock, lock_file};
@@ -40,6 +41,7 @@ pub use remote::{DEFAULT_GRACE, MANIFESTS_DIR};
 pub use repair::{DamagedSegment, QUARANTINE_DIR, RepairReport, VerifyReport};
 pub use scan::{ScanRequest, SeriesData, pool_without};
 pub use source::{LocalSegments, SegmentSource};
+pub use sync::SyncSummary;
 pub use wal::{Damage, FileReplay, WAL_DIR, WAL_LOCK_FILE};
 pub use writer::{CommitSummary, LOCK_FILE, StoreWriter};
 

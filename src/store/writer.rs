@@ -18,6 +18,7 @@ use super::{SEGMENTS_DIR, StoreError, time_extent};
 use crate::metadata::{MetricMeta, TypeSource, infer};
 use crate::model::{RESERVED_COLUMNS, SampleSink, SeriesKey, SinkError, is_reserved_column};
 use crate::time::{DAY_MS, check_stored_range, day_of};
+use bytes::Bytes;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::{self, File};
@@ -221,63 +222,92 @@ impl StoreWriter {
         let row_count = rows.timestamps.len() as u64;
         let series = rows.series.len() as u64;
         let duplicates = count_duplicates(&rows);
-        let mut id = self.manifest.next_segment_id;
         let day = day_of(day_start);
-        let rel_dir = format!("{SEGMENTS_DIR}/day={day}");
-        let (encoded, file) = match &self.target {
+        let name = format!(
+            "{}/{}",
+            self.location(),
+            segment_path(&day, self.manifest.next_segment_id)
+        );
+        let encoded = encode_segment(&name, rows)?;
+        let meta = SegmentMeta {
+            id: 0,
+            path: String::new(),
+            day,
+            rows: row_count,
+            series,
+            min_ts,
+            max_ts,
+            bytes: encoded.bytes.len() as u64,
+            duplicates,
+            metrics: encoded.metrics,
+            labels: encoded.labels,
+            checksums: Some(encoded.checksums),
+            committed: 0,
+        };
+        self.store_segment(meta, encoded.bytes)
+    }
+
+    /// Adds a segment of another store as it is (`mcpops sync`): its bytes
+    /// and what its manifest entry says of them, under an id of this store.
+    pub fn add_copy(&mut self, segment: &SegmentMeta, bytes: Bytes) -> Result<(), StoreError> {
+        if bytes.len() as u64 != segment.bytes {
+            return Err(StoreError::Corrupt {
+                path: segment.path.clone(),
+                message: format!(
+                    "{} bytes read, the manifest records {}",
+                    bytes.len(),
+                    segment.bytes
+                ),
+            });
+        }
+        self.store_segment(segment.clone(), bytes)
+    }
+
+    /// Where the writer writes, as errors name it.
+    fn location(&self) -> String {
+        match &self.target {
+            Target::Local { root, .. } => root.display().to_string(),
+            Target::Object(storage) => storage.root().to_string(),
+        }
+    }
+
+    /// Writes a segment's bytes under the next free id of its day and
+    /// lists it as pending; `meta` describes the bytes (its id, path and
+    /// commit are this store's to give).
+    fn store_segment(&mut self, mut meta: SegmentMeta, bytes: Bytes) -> Result<(), StoreError> {
+        let mut id = self.manifest.next_segment_id;
+        let rel_dir = format!("{SEGMENTS_DIR}/day={}", meta.day);
+        let file = match &self.target {
             Target::Local { root, .. } => {
                 let dir = root.join(&rel_dir);
                 create_dir_durably(&dir)?;
                 let name = segment_file_name(id);
                 let tmp = dir.join(format!(".{name}.tmp"));
-                let encoded = encode_segment(&tmp.display().to_string(), rows)?;
-                if let Err(e) = write_durably(&tmp, &encoded.bytes) {
+                if let Err(e) = write_durably(&tmp, &bytes) {
                     let _ = fs::remove_file(&tmp);
                     return Err(e);
                 }
-                (encoded, Some((tmp, dir.join(&name))))
+                Some((tmp, dir.join(&name)))
             }
             Target::Object(storage) => {
-                let encoded = encode_segment(
-                    &format!("{}/{}", storage.root(), segment_path(&day, id)),
-                    rows,
-                )?;
                 // Another writer may have taken this id (or left an
                 // uncommitted object under it): take the next one. Ids are
                 // unique among uploaded objects, so a rebase never has to
                 // upload a segment again.
-                while remote::upload_segment(
-                    storage,
-                    &segment_path(&day, id),
-                    encoded.bytes.clone(),
-                )? == Created::AlreadyExists
+                while remote::upload_segment(storage, &segment_path(&meta.day, id), bytes.clone())?
+                    == Created::AlreadyExists
                 {
                     id += 1;
                 }
-                (encoded, None)
+                None
             }
         };
         self.manifest.next_segment_id = id + 1;
-        let name = segment_file_name(id);
-        self.pending.push(Pending {
-            file,
-            meta: SegmentMeta {
-                id,
-                day,
-                path: format!("{rel_dir}/{name}"),
-                rows: row_count,
-                series,
-                min_ts,
-                max_ts,
-                bytes: encoded.bytes.len() as u64,
-                duplicates,
-                metrics: encoded.metrics,
-                labels: encoded.labels,
-                checksums: Some(encoded.checksums),
-                // Set by the commit that lists it.
-                committed: 0,
-            },
-        });
+        meta.id = id;
+        meta.path = segment_path(&meta.day, id);
+        // Set by the commit that lists it.
+        meta.committed = 0;
+        self.pending.push(Pending { file, meta });
         Ok(())
     }
 

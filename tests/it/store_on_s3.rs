@@ -443,3 +443,87 @@ fn delta_rs_pyarrow_and_polars_read_the_store_on_s3_as_mcpops_does() {
     // Three commits, three versions.
     assert_eq!(got["delta_version"], 2, "{got}");
 }
+
+/// `sync --format json`'s summary.
+fn sync(moto: &Moto, from: &str, to: &str) -> serde_json::Value {
+    let out = ok(
+        &mcpops_at(
+            from,
+            moto,
+            "k",
+            &[],
+            &["sync", from, to, "--format", "json"],
+        ),
+        "sync",
+    );
+    serde_json::from_str(&out).unwrap()
+}
+
+#[test]
+fn a_local_store_pushed_to_s3_and_pulled_back_reads_the_same_and_copies_only_what_is_new() {
+    let Some(moto) = Moto::start("store_on_s3 sync") else {
+        return;
+    };
+    moto.create_bucket(BUCKET);
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("local").display().to_string();
+    let back = dir.path().join("back").display().to_string();
+    let remote = format!("s3://{BUCKET}/pushed");
+    let fleet = fleet().display().to_string();
+    ok(
+        &mcpops_at(&local, &moto, "k", &[], &["ingest", &fleet]),
+        "ingest",
+    );
+    let first = sync(&moto, &local, &remote);
+    let segments = first["segments"].as_u64().unwrap();
+    assert!(segments > 0, "{first}");
+    assert_eq!(first["copied"].as_u64(), Some(segments), "{first}");
+    // New samples locally: the next push copies only their segments.
+    let csv = dir.path().join("more.csv");
+    std::fs::write(
+        &csv,
+        "timestamp,metric,server,value\n2026-11-20T00:00:00Z,mcp.extra,a,1\n",
+    )
+    .unwrap();
+    ok(
+        &mcpops_at(&local, &moto, "k", &[], &["ingest", csv.to_str().unwrap()]),
+        "ingest more",
+    );
+    let second = sync(&moto, &local, &remote);
+    assert_eq!(second["copied"], 1, "{second}");
+    assert_eq!(second["kept"].as_u64(), Some(segments), "{second}");
+    assert_eq!(second["removed"], 0, "{second}");
+    // Nothing new: nothing copied, no commit.
+    let third = sync(&moto, &local, &remote);
+    assert_eq!(third["copied"], 0, "{third}");
+    assert_eq!(third["generation"], second["generation"], "{third}");
+    // Pulled back into a new directory, every command reads the same.
+    sync(&moto, &remote, &back);
+    for args in [
+        &["export", "--format", "csv"][..],
+        &[
+            "query",
+            "count(mcp.server.operation.duration[1h]) by (server)",
+            "--format",
+            "csv",
+        ],
+        &["metrics"],
+    ] {
+        let here = ok(&mcpops_at(&local, &moto, "k", &[], args), "local");
+        let there = ok(&mcpops_at(&remote, &moto, "k", &[], args), "s3");
+        let pulled = ok(&mcpops_at(&back, &moto, "k", &[], args), "pulled");
+        assert!(here == there && here == pulled, "{args:?} differs");
+    }
+    ok(&mcpops_at(&back, &moto, "k", &[], &["verify"]), "verify");
+    // A source that holds nothing (a mistyped prefix) never empties the
+    // destination.
+    let o = mcpops_at(
+        &remote,
+        &moto,
+        "k",
+        &[],
+        &["sync", &format!("s3://{BUCKET}/typo"), &back],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("holds no segments"), "{}", text(&o));
+}
