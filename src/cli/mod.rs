@@ -50,6 +50,9 @@ pub struct Cli {
     /// S3-compatible server of an s3:// store, e.g. http://127.0.0.1:9000 [default: $AWS_ENDPOINT_URL, else AWS]
     #[arg(long, global = true, value_name = "URL")]
     s3_endpoint: Option<String>,
+    /// Shard of an s3:// store to write and read (shards/NAME/ under it): one per writer; without it the store reads all its shards as one
+    #[arg(long, global = true, value_name = "NAME")]
+    shard: Option<String>,
     /// No progress bars (they are also hidden when stderr is not a terminal)
     #[arg(long, short, global = true)]
     quiet: bool,
@@ -91,7 +94,7 @@ enum Command {
     /// Make the store TO hold what the store FROM holds, copying only the segments it lacks
     #[command(
         after_help = "FROM and TO are stores as --store names them: a directory, \
-        file://DIR or s3://BUCKET/PREFIX (--s3-endpoint applies to either). Segments are copied \
+        file://DIR or s3://BUCKET/PREFIX (--s3-endpoint applies to either, --shard to TO). Segments are copied \
         as they are and checked against FROM's checksums; TO's other segments are dropped in the \
         same commit.\n\n\
         Examples:\n  mcpops sync ./mcpops-store s3://metrics/fleet\n  \
@@ -803,6 +806,7 @@ struct Context {
     /// `--store` as given (`watch` ranks it above its config file's).
     store_flag: Option<String>,
     s3_endpoint: Option<String>,
+    shard: Option<String>,
     /// The store, once a subcommand asks for it (those that need none do
     /// not fail on a bad `$MCPOPS_STORE`).
     store: std::cell::OnceCell<Store>,
@@ -818,7 +822,10 @@ impl Context {
         if let Some(store) = self.store.get() {
             return Ok(store);
         }
-        let store = Store::resolve(self.store_flag.as_deref(), self.s3_endpoint.as_deref())?;
+        let mut store = Store::resolve(self.store_flag.as_deref(), self.s3_endpoint.as_deref())?;
+        if let Some(shard) = &self.shard {
+            store = store.shard(shard)?;
+        }
         Ok(self.store.get_or_init(|| store))
     }
 }
@@ -828,6 +835,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     let ctx = Context {
         store_flag: cli.store.clone(),
         s3_endpoint: cli.s3_endpoint.clone(),
+        shard: cli.shard.clone(),
         store: std::cell::OnceCell::new(),
         sample_fallback: cli.store.is_none() && std::env::var_os("MCPOPS_STORE").is_none(),
         quiet: cli.quiet,

@@ -10,7 +10,11 @@ use std::io::Write;
 pub(super) fn run(ctx: &Context, args: SyncArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let endpoint = ctx.s3_endpoint.as_deref();
     let from = Store::resolve(Some(&args.from), endpoint)?;
-    let to = Store::resolve(Some(&args.to), endpoint)?;
+    let mut to = Store::resolve(Some(&args.to), endpoint)?;
+    // `--shard` names the shard of TO that the sync writes.
+    if let Some(shard) = &ctx.shard {
+        to = to.shard(shard)?;
+    }
     let s = to.sync_from(&from)?;
     if args.format == TextOrJson::Json {
         return write_json(out, &serde_json::to_value(&s).map_err(CliError::failure)?)

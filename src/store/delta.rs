@@ -177,13 +177,25 @@ fn new_table_id() -> String {
     )
 }
 
-/// The actions that take the table from `state` to `manifest`; empty when
-/// it is there already.
-fn actions_to(state: &TableState, manifest: &Manifest, now_ms: i64) -> Vec<Value> {
-    let listed: BTreeMap<&str, &SegmentMeta> = manifest
+/// Whether a table path is one of the store `scope` names: a shard's
+/// (`shards/NAME/...`), or with an empty scope the root's own (any path
+/// outside `shards/`).
+fn in_scope(path: &str, scope: &str) -> bool {
+    if scope.is_empty() {
+        !path.starts_with(&format!("{}/", super::SHARDS_DIR))
+    } else {
+        path.starts_with(scope)
+    }
+}
+
+/// The actions that take the files of `scope` in the table from `state`
+/// to `manifest` (its paths relative to `scope`); empty when they are
+/// there already. Other shards' files are left as they are.
+fn actions_to(state: &TableState, scope: &str, manifest: &Manifest, now_ms: i64) -> Vec<Value> {
+    let listed: BTreeMap<String, &SegmentMeta> = manifest
         .segments
         .iter()
-        .map(|s| (s.path.as_str(), s))
+        .map(|s| (format!("{scope}{}", s.path), s))
         .collect();
     let mut actions = Vec::new();
     let labels: BTreeSet<String> = state
@@ -212,7 +224,7 @@ fn actions_to(state: &TableState, manifest: &Manifest, now_ms: i64) -> Vec<Value
         }}));
     }
     for (path, day) in &state.files {
-        if !listed.contains_key(path.as_str()) {
+        if in_scope(path, scope) && !listed.contains_key(path.as_str()) {
             actions.push(json!({"remove": {
                 "path": path,
                 "deletionTimestamp": now_ms,
@@ -223,7 +235,7 @@ fn actions_to(state: &TableState, manifest: &Manifest, now_ms: i64) -> Vec<Value
         }
     }
     for (path, segment) in &listed {
-        if !state.files.contains_key(*path) {
+        if !state.files.contains_key(path) {
             actions.push(json!({"add": {
                 "path": path,
                 "partitionValues": {PARTITION_COLUMN: segment.day},
@@ -239,11 +251,15 @@ fn actions_to(state: &TableState, manifest: &Manifest, now_ms: i64) -> Vec<Value
 
 /// Brings the log up to `manifest`: writes the next version with what the
 /// table lacks, unless nothing does. Returns the version written.
-pub fn catch_up(storage: &ObjectStorage, manifest: &Manifest) -> Result<Option<u64>, StoreError> {
+pub fn catch_up(
+    storage: &ObjectStorage,
+    scope: &str,
+    manifest: &Manifest,
+) -> Result<Option<u64>, StoreError> {
     for _ in 0..MAX_ATTEMPTS {
         let state = read_state(storage)?;
         let now = crate::time::now_ms();
-        let mut actions = actions_to(&state, manifest, now);
+        let mut actions = actions_to(&state, scope, manifest, now);
         if actions.is_empty() {
             return Ok(None);
         }
@@ -309,16 +325,16 @@ mod tests {
         let mut manifest = Manifest::new();
         manifest.segments = vec![segment(0, "2026-01-01", &["server"])];
         let mut state = TableState::default();
-        let first = actions_to(&state, &manifest, 1);
+        let first = actions_to(&state, "", &manifest, 1);
         assert!(first[0].get("protocol").is_some(), "{first:?}");
         assert!(first[1].get("metaData").is_some(), "{first:?}");
         assert_eq!(first.len(), 3, "{first:?}");
         replay(&first, &mut state);
         assert_eq!(state.labels, BTreeSet::from(["server".to_string()]));
-        assert!(actions_to(&state, &manifest, 2).is_empty());
+        assert!(actions_to(&state, "", &manifest, 2).is_empty());
         // A compaction: segment 0 replaced by 1, which has a new label.
         manifest.segments = vec![segment(1, "2026-01-01", &["region", "server"])];
-        let next = actions_to(&state, &manifest, 3);
+        let next = actions_to(&state, "", &manifest, 3);
         let kinds: Vec<&str> = next
             .iter()
             .map(|a| a.as_object().unwrap().keys().next().unwrap().as_str())
@@ -329,6 +345,29 @@ mod tests {
         assert!(state.files.contains_key(&manifest.segments[0].path));
         assert_eq!(state.labels.len(), 2);
         assert_eq!(state.id.as_deref().map(str::len), Some(36));
+    }
+
+    #[test]
+    fn a_shard_catches_up_only_its_own_files() {
+        let mut state = TableState::default();
+        let mut east = Manifest::new();
+        east.segments = vec![segment(0, "2026-01-01", &["site"])];
+        replay(&actions_to(&state, "shards/east/", &east, 1), &mut state);
+        let mut root = Manifest::new();
+        root.segments = vec![segment(0, "2026-01-01", &[])];
+        replay(&actions_to(&state, "", &root, 2), &mut state);
+        assert_eq!(
+            state.files.keys().collect::<Vec<_>>(),
+            [
+                "segments/day=2026-01-01/seg-0000000000.parquet",
+                "shards/east/segments/day=2026-01-01/seg-0000000000.parquet"
+            ]
+        );
+        // The root emptied: the shard's file stays.
+        replay(&actions_to(&state, "", &Manifest::new(), 3), &mut state);
+        assert_eq!(state.files.len(), 1);
+        assert!(state.files.keys().all(|p| p.starts_with("shards/east/")));
+        assert!(actions_to(&state, "shards/east/", &east, 4).is_empty());
     }
 
     #[test]

@@ -215,8 +215,94 @@ pub(crate) fn check_store_dir(root: &Path) -> Result<(), StoreError> {
 enum Backend {
     /// A directory on this machine.
     Local(PathBuf),
-    /// A prefix on object storage (see [`remote`]).
-    Object(Arc<ObjectStorage>),
+    /// A prefix on object storage (see [`remote`]), or one shard of it.
+    Object(ObjectBackend),
+}
+
+/// Where shards of a store on object storage live: `shards/NAME/`, each a
+/// store of its own that one writer (a site, a `watch`) commits to.
+pub const SHARDS_DIR: &str = "shards";
+
+/// A store on object storage, or a shard of one.
+#[derive(Clone, Debug)]
+struct ObjectBackend {
+    /// The store's prefix: the Delta table's root, and what reads of the
+    /// whole store list.
+    root: Arc<ObjectStorage>,
+    /// The shard this store writes and reads (`shards/NAME/`), or the root.
+    shard: Option<(String, Arc<ObjectStorage>)>,
+}
+
+impl ObjectBackend {
+    /// The objects this store writes: its shard's, or the root's own.
+    fn own(&self) -> &Arc<ObjectStorage> {
+        self.shard.as_ref().map_or(&self.root, |(_, s)| s)
+    }
+
+    /// Table paths of this store's segments begin with this.
+    fn scope(&self) -> String {
+        self.shard
+            .as_ref()
+            .map_or(String::new(), |(name, _)| format!("{SHARDS_DIR}/{name}/"))
+    }
+
+    /// The committed manifest: a shard's own; at the root, the root's own
+    /// with every shard's beside it, as one (see [`merge_shards`]).
+    fn load_manifest(&self) -> Result<Manifest, StoreError> {
+        if self.shard.is_some() {
+            return remote::load_manifest(self.own());
+        }
+        let own = remote::load_manifest(&self.root)?;
+        let mut shards = Vec::new();
+        for name in self.root.list_dirs(SHARDS_DIR)? {
+            let storage = self.root.child(&format!("{SHARDS_DIR}/{name}"))?;
+            shards.push((name, remote::load_manifest(&storage)?));
+        }
+        Ok(merge_shards(own, shards))
+    }
+}
+
+/// Several shards' manifests as one, for reading: every segment's path
+/// relative to the store's root, ids renumbered to be unique, the root's
+/// own segments ranked below the shards' and the shards' in name order
+/// (each keeping its own write order), so that a (series, timestamp) two
+/// shards both wrote resolves the same way every time. The generation is
+/// the sum of theirs, so that it grows with every commit to any of them.
+fn merge_shards(root: Manifest, shards: Vec<(String, Manifest)>) -> Manifest {
+    if shards.is_empty() {
+        return root;
+    }
+    let mut merged = Manifest {
+        generation: root.generation,
+        metadata: root.metadata.clone(),
+        ..Manifest::new()
+    };
+    let groups = std::iter::once((String::new(), root)).chain(
+        shards
+            .into_iter()
+            .map(|(name, m)| (format!("{SHARDS_DIR}/{name}/"), m)),
+    );
+    for (prefix, manifest) in groups {
+        if !prefix.is_empty() {
+            merged.generation += manifest.generation;
+            for (name, meta) in manifest.metadata {
+                merged.metadata.entry(name).or_insert(meta);
+            }
+        }
+        let mut segments = manifest.segments;
+        segments.sort_by_key(SegmentMeta::write_rank);
+        for mut s in segments {
+            s.id = merged.next_segment_id;
+            merged.next_segment_id += 1;
+            s.committed = 0;
+            s.path = format!("{prefix}{}", s.path);
+            merged.segments.push(s);
+        }
+    }
+    merged
+        .segments
+        .sort_by(|a, b| a.day.cmp(&b.day).then(a.id.cmp(&b.id)));
+    merged
 }
 
 /// A store: a directory, or a prefix on object storage. Opening does not
@@ -237,7 +323,44 @@ impl Store {
     /// The store under `storage`'s prefix.
     pub fn on_object_storage(storage: ObjectStorage) -> Store {
         Store {
-            backend: Backend::Object(Arc::new(storage)),
+            backend: Backend::Object(ObjectBackend {
+                root: Arc::new(storage),
+                shard: None,
+            }),
+        }
+    }
+
+    /// The shard `name` of this store on object storage: it writes under
+    /// `shards/NAME/` (one writer per shard, a site or a `watch`, so that
+    /// writers never race), and reads only that shard. The store itself
+    /// reads all of its shards as one.
+    pub fn shard(self, name: &str) -> Result<Store, StoreError> {
+        let ok = !name.is_empty()
+            && name.len() <= 128
+            && name != "."
+            && name != ".."
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if !ok {
+            return Err(StoreError::Invalid(format!(
+                "shard {name:?}: a shard's name is 1 to 128 letters, digits, `-`, `_` or `.`"
+            )));
+        }
+        match self.backend {
+            Backend::Local(root) => Err(StoreError::Invalid(format!(
+                "--shard {name}: shards are for a store on object storage; {} is a directory",
+                root.display()
+            ))),
+            Backend::Object(ObjectBackend { root, .. }) => {
+                let own = Arc::new(root.child(&format!("{SHARDS_DIR}/{name}"))?);
+                Ok(Store {
+                    backend: Backend::Object(ObjectBackend {
+                        root,
+                        shard: Some((name.to_string(), own)),
+                    }),
+                })
+            }
         }
     }
 
@@ -296,7 +419,7 @@ impl Store {
     pub fn location(&self) -> String {
         match &self.backend {
             Backend::Local(root) => root.display().to_string(),
-            Backend::Object(storage) => storage.root().to_string(),
+            Backend::Object(object) => object.own().root().to_string(),
         }
     }
 
@@ -309,7 +432,7 @@ impl Store {
     fn source(&self) -> Box<dyn SegmentSource + '_> {
         match &self.backend {
             Backend::Local(root) => Box::new(LocalSegments::new(root)),
-            Backend::Object(storage) => Box::new(remote::ObjectSegments::new(storage)),
+            Backend::Object(object) => Box::new(remote::ObjectSegments::new(object.own())),
         }
     }
 
@@ -317,7 +440,7 @@ impl Store {
     fn load_manifest(&self) -> Result<Manifest, StoreError> {
         match &self.backend {
             Backend::Local(root) => Manifest::load(root),
-            Backend::Object(storage) => remote::load_manifest(storage),
+            Backend::Object(object) => object.load_manifest(),
         }
     }
 
@@ -327,7 +450,9 @@ impl Store {
     pub fn writer(&self) -> Result<StoreWriter, StoreError> {
         match &self.backend {
             Backend::Local(root) => StoreWriter::open(root),
-            Backend::Object(storage) => StoreWriter::open_remote(storage.clone()),
+            Backend::Object(object) => {
+                StoreWriter::open_remote(object.own().clone(), object.root.clone(), object.scope())
+            }
         }
     }
 

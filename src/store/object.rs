@@ -183,9 +183,13 @@ pub struct ObjectStorage {
     /// `s3://bucket/prefix` (or the backend's name): the front of every
     /// location in an error.
     root: String,
-    /// `Some` until dropped (see `Drop`).
-    runtime: Option<tokio::runtime::Runtime>,
+    /// Shared with the storages of sub-prefixes ([`ObjectStorage::child`]).
+    runtime: Arc<OwnRuntime>,
 }
+
+/// The wrapper's runtime, shut down when the last storage using it is
+/// dropped.
+struct OwnRuntime(Option<tokio::runtime::Runtime>);
 
 impl std::fmt::Debug for ObjectStorage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -267,8 +271,43 @@ impl ObjectStorage {
             store,
             prefix,
             root,
-            runtime: Some(runtime),
+            runtime: Arc::new(OwnRuntime(Some(runtime))),
         })
+    }
+
+    /// The objects under `sub` (a key prefix of this storage's) as a
+    /// storage of their own, on the same connection pool and runtime.
+    pub fn child(&self, sub: &str) -> Result<ObjectStorage, StoreError> {
+        let sub = sub.trim_matches('/');
+        let prefix = match (self.prefix.is_empty(), sub.is_empty()) {
+            (_, true) => self.prefix.clone(),
+            (true, false) => sub.to_string(),
+            (false, false) => format!("{}/{sub}", self.prefix),
+        };
+        ObjectPath::parse(&prefix).map_err(|e| config_error(&self.root, e.to_string()))?;
+        Ok(ObjectStorage {
+            store: self.store.clone(),
+            root: join_root(&self.root, sub),
+            prefix,
+            runtime: self.runtime.clone(),
+        })
+    }
+
+    /// The names one level below `prefix` that hold objects (S3's common
+    /// prefixes with `/` as the delimiter), sorted.
+    pub fn list_dirs(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let path = self.path(prefix)?;
+        let store = &self.store;
+        let listed = self
+            .run(async move { store.list_with_delimiter(Some(&path)).await })
+            .map_err(|e| self.remote("list", prefix, &e))?;
+        let mut names: Vec<String> = listed
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_string))
+            .collect();
+        names.sort();
+        Ok(names)
     }
 
     /// The store's location, as errors name it (`s3://bucket/prefix`).
@@ -444,7 +483,7 @@ impl ObjectStorage {
         F: Future + Send,
         F::Output: Send,
     {
-        let runtime = self.runtime.as_ref().expect("present until dropped");
+        let runtime = self.runtime.0.as_ref().expect("present until dropped");
         if tokio::runtime::Handle::try_current().is_err() {
             return runtime.block_on(future);
         }
@@ -459,12 +498,12 @@ impl ObjectStorage {
     }
 }
 
-impl Drop for ObjectStorage {
+impl Drop for OwnRuntime {
     /// Dropping a runtime blocks until its workers stop, which tokio
     /// forbids (with a panic) inside another runtime; shut down in the
     /// background instead: nothing is in flight once the wrapper is dropped.
     fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
+        if let Some(runtime) = self.0.take() {
             runtime.shutdown_background();
         }
     }

@@ -46,7 +46,13 @@ enum Target {
     /// A directory, held by its lock.
     Local { root: PathBuf, _lock: FileLock },
     /// A prefix on object storage; writers commit optimistically.
-    Object(Arc<ObjectStorage>),
+    Object {
+        storage: Arc<ObjectStorage>,
+        /// The Delta table's root (the store's, when this is a shard's)
+        /// and this store's paths in it.
+        table: Arc<ObjectStorage>,
+        scope: String,
+    },
 }
 
 /// How many times a commit to object storage rebases onto another
@@ -101,10 +107,23 @@ impl StoreWriter {
     /// A writer of the store on `storage`: reads the newest commit and
     /// deletes what no reader can still need ([`remote::sweep`]). Takes no
     /// lock: the commit finds out whether another writer came first.
-    pub(super) fn open_remote(storage: Arc<ObjectStorage>) -> Result<StoreWriter, StoreError> {
+    /// `table` and `scope` say where its Delta log is and what its
+    /// segments' paths in it begin with (`shards/NAME/` for a shard).
+    pub(super) fn open_remote(
+        storage: Arc<ObjectStorage>,
+        table: Arc<ObjectStorage>,
+        scope: String,
+    ) -> Result<StoreWriter, StoreError> {
         let manifest = remote::load_manifest(&storage)?;
         remote::sweep(&storage, &manifest, remote::grace_from_env()?)?;
-        Ok(Self::with_target(Target::Object(storage), manifest))
+        Ok(Self::with_target(
+            Target::Object {
+                storage,
+                table,
+                scope,
+            },
+            manifest,
+        ))
     }
 
     fn with_target(target: Target, manifest: Manifest) -> StoreWriter {
@@ -267,7 +286,7 @@ impl StoreWriter {
     fn location(&self) -> String {
         match &self.target {
             Target::Local { root, .. } => root.display().to_string(),
-            Target::Object(storage) => storage.root().to_string(),
+            Target::Object { storage, .. } => storage.root().to_string(),
         }
     }
 
@@ -289,7 +308,7 @@ impl StoreWriter {
                 }
                 Some((tmp, dir.join(&name)))
             }
-            Target::Object(storage) => {
+            Target::Object { storage, .. } => {
                 // Another writer may have taken this id (or left an
                 // uncommitted object under it): take the next one. Ids are
                 // unique among uploaded objects, so a rebase never has to
@@ -324,9 +343,13 @@ impl StoreWriter {
         self.spill()?;
         let root = match &self.target {
             Target::Local { root, .. } => root.clone(),
-            Target::Object(storage) => {
-                let storage = storage.clone();
-                return self.commit_remote(&storage);
+            Target::Object {
+                storage,
+                table,
+                scope,
+            } => {
+                let (storage, table, scope) = (storage.clone(), table.clone(), scope.clone());
+                return self.commit_remote(&storage, &table, &scope);
             }
         };
         let mut dirs: Vec<PathBuf> = Vec::new();
@@ -437,7 +460,12 @@ impl StoreWriter {
     /// newest commit and tries again, unless that commit conflicts with
     /// this one ([`StoreWriter::check_rebase`]). The segments are uploaded
     /// already and keep their ids, so a rebase uploads only a manifest.
-    fn commit_remote(mut self, storage: &ObjectStorage) -> Result<CommitSummary, StoreError> {
+    fn commit_remote(
+        mut self,
+        storage: &ObjectStorage,
+        table: &ObjectStorage,
+        scope: &str,
+    ) -> Result<CommitSummary, StoreError> {
         let mut base = self.manifest.clone();
         for _ in 0..MAX_REBASES {
             let Some((manifest, _, summary)) = self.next_manifest(&base) else {
@@ -452,9 +480,9 @@ impl StoreWriter {
                     // What this commit replaced stays until no snapshot a
                     // reader may hold still names it (`remote::sweep`).
                     self.pending.clear();
-                    super::delta::catch_up(storage, &manifest).map_err(|e| {
+                    super::delta::catch_up(table, scope, &manifest).map_err(|e| {
                         StoreError::DeltaLogBehind {
-                            location: format!("{}/{}", storage.root(), super::DELTA_LOG_DIR),
+                            location: format!("{}/{}", table.root(), super::DELTA_LOG_DIR),
                             source: Box::new(e),
                         }
                     })?;
@@ -665,7 +693,7 @@ impl Drop for StoreWriter {
                 (_, Some((tmp, _))) => {
                     let _ = fs::remove_file(tmp);
                 }
-                (Target::Object(storage), None) => {
+                (Target::Object { storage, .. }, None) => {
                     let _ = storage.delete(&p.meta.path);
                 }
                 (Target::Local { .. }, None) => {}

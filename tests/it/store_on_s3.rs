@@ -356,7 +356,11 @@ lf = pl.scan_parquet([f"s3://{p}" for p in files], storage_options=pl_opts, hive
                      missing_columns="insert", extra_columns="ignore")
 df = lf.collect()
 out["polars"] = {"rows": df.height, "sum": df["value"].sum()}
-print(json.dumps(out))
+out["polars_delta"] = summary(pl.read_delta(f"s3://{bucket}/{prefix}", storage_options=opts).to_arrow())
+print(json.dumps(out), flush=True)
+# delta-rs's runtime may abort at interpreter exit: leave without the
+# interpreter's shutdown.
+import os; os._exit(0)
 "#;
 
 #[test]
@@ -434,11 +438,15 @@ fn delta_rs_pyarrow_and_polars_read_the_store_on_s3_as_mcpops_does() {
             "{reader}: sum {theirs} vs mcpops {sum}"
         );
     }
-    // Rows of files without the column read as null for it.
-    let regions = &got["delta"]["regions"];
-    assert_eq!(regions["eu"], 2, "{got}");
-    assert_eq!(regions["us"], 1, "{got}");
-    assert_eq!(regions["None"].as_u64(), Some(rows - 3), "{got}");
+    // Rows of files without the column read as null for it, in every
+    // reader that reads the column.
+    for reader in ["delta", "pyarrow", "polars_delta"] {
+        let regions = &got[reader]["regions"];
+        assert_eq!(regions["eu"], 2, "{reader}: {got}");
+        assert_eq!(regions["us"], 1, "{reader}: {got}");
+        assert_eq!(regions["None"].as_u64(), Some(rows - 3), "{reader}: {got}");
+    }
+    assert_eq!(got["polars_delta"]["rows"].as_u64(), Some(rows), "{got}");
     assert_eq!(got["delta_partitions"], serde_json::json!(["day"]));
     // Three commits, three versions.
     assert_eq!(got["delta_version"], 2, "{got}");
@@ -526,4 +534,127 @@ fn a_local_store_pushed_to_s3_and_pulled_back_reads_the_same_and_copies_only_wha
     );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("holds no segments"), "{}", text(&o));
+}
+
+#[test]
+fn shards_written_at_once_read_as_one_store_and_as_one_delta_table() {
+    let Some(moto) = Moto::start("store_on_s3 shards") else {
+        return;
+    };
+    if !crate::common::python_has("deltalake,pyarrow,polars", "store_on_s3 shards") {
+        return;
+    }
+    moto.create_bucket(BUCKET);
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("s3://{BUCKET}/sites");
+    // Two sites ingest at the same moment, each into its own shard.
+    let mut runs = Vec::new();
+    for site in ["east", "west"] {
+        let csv = dir.path().join(format!("{site}.csv"));
+        let mut text = String::from("timestamp,metric,site,value\n");
+        for i in 0..100 {
+            text.push_str(&format!(
+                "2026-11-16T00:{:02}:{:02}Z,mcp.up,{site},{i}\n",
+                i / 60,
+                i % 60
+            ));
+        }
+        std::fs::write(&csv, text).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcpops"));
+        cmd.env("AWS_ACCESS_KEY_ID", "k")
+            .env("AWS_SECRET_ACCESS_KEY", "s")
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("AWS_ENDPOINT_URL")
+            .args(["--store", &store, "--s3-endpoint", &moto.endpoint()])
+            .args(["--shard", site, "--quiet", "ingest"])
+            .arg(&csv);
+        runs.push(cmd.spawn().unwrap());
+    }
+    for mut run in runs {
+        assert!(run.wait().unwrap().success());
+    }
+    // The store reads both shards; a shard reads itself.
+    let all = info(&store, &moto);
+    assert_eq!(all["samples"], 200, "{all}");
+    assert_eq!(all["series"], 2, "{all}");
+    let east = ok(
+        &mcpops_at(&store, &moto, "k", &[], &["--shard", "east", "export"]),
+        "export east",
+    );
+    assert_eq!(east.lines().count(), 101, "{east}");
+    assert!(!east.contains("west"), "{east}");
+    let sums = ok(
+        &mcpops_at(
+            &store,
+            &moto,
+            "k",
+            &[],
+            &[
+                "query",
+                "count(mcp.up[1h]) by (site)",
+                "--at",
+                "2026-11-16T00:59:00Z",
+                "--format",
+                "csv",
+            ],
+        ),
+        "query",
+    );
+    assert!(sums.contains("east") && sums.contains("west"), "{sums}");
+    // One Delta table holds both shards' files.
+    let script = r#"
+import json, sys
+from deltalake import DeltaTable
+opts = {"AWS_ENDPOINT_URL": sys.argv[1], "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s",
+        "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}
+t = DeltaTable(sys.argv[2], storage_options=opts).to_pyarrow_table()
+print(json.dumps({"rows": t.num_rows, "sites": sorted(set(t.column("site").to_pylist()))}), flush=True)
+# delta-rs's runtime may abort at interpreter exit ("terminate called without
+# an active exception"): leave without the interpreter's shutdown.
+import os; os._exit(0)
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, &moto.endpoint(), &store])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got["rows"], 200, "{got}");
+    assert_eq!(got["sites"], serde_json::json!(["east", "west"]), "{got}");
+    // A compaction of one shard leaves the other's files in the table.
+    ok(
+        &mcpops_at(
+            &store,
+            &moto,
+            "k",
+            &[],
+            &[
+                "--shard",
+                "west",
+                "ingest",
+                dir.path().join("west.csv").to_str().unwrap(),
+            ],
+        ),
+        "ingest west again",
+    );
+    ok(
+        &mcpops_at(&store, &moto, "k", &[], &["--shard", "west", "compact"]),
+        "compact west",
+    );
+    let out = Command::new("python3")
+        .args(["-c", script, &moto.endpoint(), &store])
+        .output()
+        .unwrap();
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got["rows"], 200, "{got}");
+    assert_eq!(info(&store, &moto)["samples"], 200);
+    // Shards are for object storage.
+    let o = mcpops_at(
+        dir.path().join("local").to_str().unwrap(),
+        &moto,
+        "k",
+        &[],
+        &["--shard", "east", "info"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
