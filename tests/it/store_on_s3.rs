@@ -658,3 +658,105 @@ import os; os._exit(0)
     );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
+
+#[test]
+fn a_writer_killed_mid_upload_leaves_no_partial_commit_and_its_sweep_spares_a_held_snapshot() {
+    let Some(moto) = Moto::start("store_on_s3 kill -9") else {
+        return;
+    };
+    moto.create_bucket(BUCKET);
+    let store = format!("s3://{BUCKET}/killed");
+    let fleet = fleet().display().to_string();
+    let prom = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data/fleet-prom")
+        .display()
+        .to_string();
+    ok(
+        &mcpops_at(&store, &moto, "k", &[], &["ingest", &fleet]),
+        "ingest",
+    );
+    let before = info(&store, &moto);
+    // A reader's snapshot, held across what follows.
+    let reader = Store::on_object_storage(moto.storage(BUCKET, "killed"));
+    let held = reader.snapshot().unwrap();
+    let held_rows: usize = held
+        .scan(&ScanRequest::all())
+        .unwrap()
+        .iter()
+        .map(|s| s.timestamps.len())
+        .sum();
+    let storage = moto.storage(BUCKET, "killed");
+    let parquet = || {
+        storage
+            .list("segments")
+            .unwrap()
+            .into_iter()
+            .filter(|o| o.key.ends_with(".parquet"))
+            .count()
+    };
+    let committed = parquet();
+    // A second writer, killed (SIGKILL) once its first segment is up and
+    // before its manifest: many days of data give it many uploads.
+    let mut writer = Command::new(env!("CARGO_BIN_EXE_mcpops"))
+        .env("AWS_ACCESS_KEY_ID", "k")
+        .env("AWS_SECRET_ACCESS_KEY", "s")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_ENDPOINT_URL")
+        .args(["--store", &store, "--s3-endpoint", &moto.endpoint()])
+        .args(["--quiet", "ingest", &prom, &fleet])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while parquet() == committed {
+        assert!(
+            writer.try_wait().unwrap().is_none(),
+            "the writer finished before it was killed"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no upload within 300 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    writer.kill().unwrap();
+    writer.wait().unwrap();
+    let orphans = parquet() - committed;
+    assert!(orphans > 0);
+    assert_eq!(
+        storage.list(MANIFESTS_DIR).unwrap().len(),
+        1,
+        "the killed writer committed"
+    );
+    // No reader lists what it uploaded.
+    assert_eq!(info(&store, &moto), before);
+    // The next writer, past the grace period, sweeps the orphans and
+    // nothing the held snapshot reads.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let csv = tempfile::Builder::new().suffix(".csv").tempfile().unwrap();
+    std::fs::write(
+        csv.path(),
+        "timestamp,metric,server,value\n2026-11-20T00:00:00Z,mcp.extra,a,1\n",
+    )
+    .unwrap();
+    let swept = [("MCPOPS_S3_GRACE_SECS", "1")];
+    ok(
+        &mcpops_at(
+            &store,
+            &moto,
+            "k",
+            &swept,
+            &["ingest", csv.path().to_str().unwrap()],
+        ),
+        "next writer",
+    );
+    assert_eq!(parquet(), committed + 1, "orphans left behind");
+    let again: usize = held
+        .scan(&ScanRequest::all())
+        .unwrap()
+        .iter()
+        .map(|s| s.timestamps.len())
+        .sum();
+    assert_eq!(again, held_rows);
+}
