@@ -26,6 +26,7 @@
 use super::StoreError;
 use super::manifest::{Manifest, SegmentMeta};
 use super::object::{Created, ObjectStorage};
+use super::remote::{key_number, numbered_key};
 use super::segment::{METRIC_COLUMN, TIMESTAMP_COLUMN, VALUE_COLUMN};
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -41,18 +42,12 @@ const MAX_ATTEMPTS: usize = 16;
 
 /// The key of the log's commit `version`.
 pub fn commit_key(version: u64) -> String {
-    format!("{DELTA_LOG_DIR}/{version:020}.json")
+    numbered_key(DELTA_LOG_DIR, version)
 }
 
 /// The version a log key names, if it is a commit's.
 fn commit_version(key: &str) -> Option<u64> {
-    let digits = key
-        .strip_prefix(DELTA_LOG_DIR)?
-        .strip_prefix('/')?
-        .strip_suffix(".json")?;
-    (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| digits.parse().ok())
-        .flatten()
+    key_number(DELTA_LOG_DIR, key)
 }
 
 /// The table as its log says it is now.

@@ -36,20 +36,31 @@ pub const MANIFESTS_DIR: &str = "_mcpops/manifests";
 /// retention replaced (`MCPOPS_S3_GRACE_SECS` overrides it).
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(3600);
 
-/// The key of generation `generation`'s manifest.
-pub fn manifest_key(generation: u64) -> String {
-    format!("{MANIFESTS_DIR}/{generation:020}.json")
+/// The key of the `n`th of a series of JSON objects in `dir` (manifests,
+/// Delta commits): twenty digits, so that keys sort as numbers do.
+pub fn numbered_key(dir: &str, n: u64) -> String {
+    format!("{dir}/{n:020}.json")
 }
 
-/// The generation a manifest key names, if it is one.
-fn manifest_generation(key: &str) -> Option<u64> {
+/// The number a key of [`numbered_key`]'s form in `dir` names, if it is one.
+pub fn key_number(dir: &str, key: &str) -> Option<u64> {
     let digits = key
-        .strip_prefix(MANIFESTS_DIR)?
+        .strip_prefix(dir)?
         .strip_prefix('/')?
         .strip_suffix(".json")?;
     (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()))
         .then(|| digits.parse().ok())
         .flatten()
+}
+
+/// The key of generation `generation`'s manifest.
+pub fn manifest_key(generation: u64) -> String {
+    numbered_key(MANIFESTS_DIR, generation)
+}
+
+/// The generation a manifest key names, if it is one.
+fn manifest_generation(key: &str) -> Option<u64> {
+    key_number(MANIFESTS_DIR, key)
 }
 
 /// The grace period: [`DEFAULT_GRACE`] unless `MCPOPS_S3_GRACE_SECS` says.

@@ -23,6 +23,16 @@ fn fleet() -> PathBuf {
 /// credentials of the test's server and nothing from the machine's AWS
 /// set-up.
 fn mcpops_at(store: &str, moto: &Moto, key: &str, env: &[(&str, &str)], args: &[&str]) -> Output {
+    s3_command(store, &moto.endpoint(), key)
+        .envs(env.iter().copied())
+        .args(args)
+        .output()
+        .expect("run mcpops")
+}
+
+/// `mcpops --store STORE --s3-endpoint ENDPOINT --quiet`, with access key
+/// `key` and nothing from the machine's AWS set-up.
+fn s3_command(store: &str, endpoint: &str, key: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcpops"));
     for var in [
         "AWS_PROFILE",
@@ -36,17 +46,8 @@ fn mcpops_at(store: &str, moto: &Moto, key: &str, env: &[(&str, &str)], args: &[
     cmd.env("AWS_ACCESS_KEY_ID", key)
         .env("AWS_SECRET_ACCESS_KEY", "mcpops-secret")
         .env("AWS_REGION", "us-east-1")
-        .envs(env.iter().copied())
-        .args([
-            "--store",
-            store,
-            "--s3-endpoint",
-            &moto.endpoint(),
-            "--quiet",
-        ])
-        .args(args)
-        .output()
-        .expect("run mcpops")
+        .args(["--store", store, "--s3-endpoint", endpoint, "--quiet"]);
+    cmd
 }
 
 fn ok(o: &Output, what: &str) -> String {
@@ -161,13 +162,8 @@ fn wrong_credentials_exit_2_in_the_server_s_words_and_write_nothing() {
     assert!(said.contains(&store), "{said}");
     // A wrong endpoint is the user's set-up too.
     let closed = crate::common::free_port();
-    let o = Command::new(env!("CARGO_BIN_EXE_mcpops"))
-        .env("AWS_ACCESS_KEY_ID", "k")
-        .env("AWS_SECRET_ACCESS_KEY", "s")
-        .env("AWS_REGION", "us-east-1")
-        .args(["--store", &store, "--s3-endpoint"])
-        .arg(format!("http://127.0.0.1:{closed}"))
-        .args(["--quiet", "info"])
+    let o = s3_command(&store, &format!("http://127.0.0.1:{closed}"), "k")
+        .arg("info")
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
@@ -560,14 +556,8 @@ fn shards_written_at_once_read_as_one_store_and_as_one_delta_table() {
             ));
         }
         std::fs::write(&csv, text).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcpops"));
-        cmd.env("AWS_ACCESS_KEY_ID", "k")
-            .env("AWS_SECRET_ACCESS_KEY", "s")
-            .env("AWS_REGION", "us-east-1")
-            .env_remove("AWS_ENDPOINT_URL")
-            .args(["--store", &store, "--s3-endpoint", &moto.endpoint()])
-            .args(["--shard", site, "--quiet", "ingest"])
-            .arg(&csv);
+        let mut cmd = s3_command(&store, &moto.endpoint(), "k");
+        cmd.args(["--shard", site, "ingest"]).arg(&csv);
         runs.push(cmd.spawn().unwrap());
     }
     for mut run in runs {
@@ -697,13 +687,8 @@ fn a_writer_killed_mid_upload_leaves_no_partial_commit_and_its_sweep_spares_a_he
     let committed = parquet();
     // A second writer, killed (SIGKILL) once its first segment is up and
     // before its manifest: many days of data give it many uploads.
-    let mut writer = Command::new(env!("CARGO_BIN_EXE_mcpops"))
-        .env("AWS_ACCESS_KEY_ID", "k")
-        .env("AWS_SECRET_ACCESS_KEY", "s")
-        .env("AWS_REGION", "us-east-1")
-        .env_remove("AWS_ENDPOINT_URL")
-        .args(["--store", &store, "--s3-endpoint", &moto.endpoint()])
-        .args(["--quiet", "ingest", &prom, &fleet])
+    let mut writer = s3_command(&store, &moto.endpoint(), "k")
+        .args(["ingest", &prom, &fleet])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
