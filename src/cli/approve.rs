@@ -14,6 +14,7 @@ pub(super) fn run(ctx: &Context, args: ApproveArgs, out: &mut dyn Write) -> Resu
     if !root.exists() {
         return Err(StoreError::NoStore {
             path: root.display().to_string(),
+            why: "the directory does not exist",
         }
         .into());
     }

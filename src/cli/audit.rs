@@ -21,6 +21,7 @@ pub(super) fn run(ctx: &Context, args: AuditArgs, out: &mut dyn Write) -> Result
     if !root.exists() {
         return Err(StoreError::NoStore {
             path: root.display().to_string(),
+            why: "the directory does not exist",
         }
         .into());
     }

@@ -88,8 +88,8 @@ pub enum StoreError {
          {found}; give --store an empty or new directory, or an existing store"
     )]
     NotAStore { path: String, found: String },
-    #[error("{path}: no store here (the directory does not exist)")]
-    NoStore { path: String },
+    #[error("{path}: no store here ({why})")]
+    NoStore { path: String, why: &'static str },
     #[error("{0}")]
     Frame(String),
     /// A request to object storage failed (or its client could not be set
@@ -459,16 +459,26 @@ impl Store {
     /// [`Store::snapshot`] of a store that must exist: a missing directory
     /// is [`StoreError::NoStore`] rather than an empty store (`info` on a
     /// mistyped path should not print a table of zeros). On object storage
-    /// a missing bucket is an error already.
+    /// a missing bucket is an error already, and a prefix with no commit is
+    /// `NoStore` too.
     pub fn existing_snapshot(&self) -> Result<Snapshot, StoreError> {
         if let Backend::Local(root) = &self.backend
             && !root.exists()
         {
             return Err(StoreError::NoStore {
                 path: root.display().to_string(),
+                why: "the directory does not exist",
             });
         }
-        self.snapshot()
+        let snapshot = self.snapshot()?;
+        if self.is_remote() && snapshot.manifest.generation == 0 {
+            // A mistyped prefix: nothing was ever committed under it.
+            return Err(StoreError::NoStore {
+                path: self.location(),
+                why: "nothing was ever committed under this prefix",
+            });
+        }
+        Ok(snapshot)
     }
 
     /// The committed state now; later commits do not change it. A store

@@ -529,7 +529,11 @@ fn a_local_store_pushed_to_s3_and_pulled_back_reads_the_same_and_copies_only_wha
         &["sync", &format!("s3://{BUCKET}/typo"), &back],
     );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("holds no segments"), "{}", text(&o));
+    assert!(
+        text(&o).contains("nothing was ever committed under this prefix"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]
