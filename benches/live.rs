@@ -74,6 +74,7 @@ fn live(c: &mut Criterion) {
             LiveOptions {
                 flush_samples: usize::MAX,
                 flush_interval: Duration::from_secs(86_400),
+                ..LiveOptions::default()
             },
         )
         .expect("open"),

@@ -54,6 +54,10 @@ pub struct LiveOptions {
     pub flush_samples: usize,
     /// Flush at least this often while the head holds anything.
     pub flush_interval: Duration,
+    /// A store (on object storage, or a shard of one) that each flush's
+    /// segments are copied to after the flush commits ([`Store::sync_from`]):
+    /// the log and the head stay local, where a crash cannot lose them.
+    pub mirror: Option<Store>,
 }
 
 impl Default for LiveOptions {
@@ -66,6 +70,7 @@ impl Default for LiveOptions {
             // whole of watch took about a third less.
             flush_samples: 16_000_000,
             flush_interval: Duration::from_secs(600),
+            mirror: None,
         }
     }
 }
@@ -95,6 +100,13 @@ pub struct LiveStats {
     pub flush_failures: u64,
     /// Why the last flush failed, until one succeeds.
     pub last_flush_error: Option<String>,
+    /// Syncs to [`LiveOptions::mirror`] after a flush, and those that
+    /// failed (the next flush tries again: a sync copies whatever the
+    /// mirror lacks).
+    pub mirror_syncs: u64,
+    pub mirror_failures: u64,
+    /// Why the last sync to the mirror failed, until one succeeds.
+    pub last_mirror_error: Option<String>,
     /// What [`LiveStore::open`] replayed from the log.
     pub replayed_samples: u64,
     /// Damaged records (in the middle of a file) and torn tails that
@@ -182,6 +194,9 @@ struct Inner {
     flushes: AtomicU64,
     flush_failures: AtomicU64,
     last_flush_error: Mutex<Option<String>>,
+    mirror_syncs: AtomicU64,
+    mirror_failures: AtomicU64,
+    last_mirror_error: Mutex<Option<String>>,
 }
 
 /// The log file being written and the head, changed together under one
@@ -321,6 +336,9 @@ impl LiveStore {
             flushes: AtomicU64::new(0),
             flush_failures: AtomicU64::new(0),
             last_flush_error: Mutex::new(None),
+            mirror_syncs: AtomicU64::new(0),
+            mirror_failures: AtomicU64::new(0),
+            last_mirror_error: Mutex::new(None),
         });
         let flusher = {
             let inner = Arc::clone(&inner);
@@ -410,6 +428,13 @@ impl LiveStore {
             flush_failures: i.flush_failures.load(Ordering::Relaxed),
             last_flush_error: i
                 .last_flush_error
+                .lock()
+                .map(|e| e.clone())
+                .unwrap_or_default(),
+            mirror_syncs: i.mirror_syncs.load(Ordering::Relaxed),
+            mirror_failures: i.mirror_failures.load(Ordering::Relaxed),
+            last_mirror_error: i
+                .last_mirror_error
                 .lock()
                 .map(|e| e.clone())
                 .unwrap_or_default(),
@@ -751,12 +776,33 @@ impl Inner {
                     }
                 }
                 let _ = sync_dir(&self.wal_dir);
-                let mut st = self.state();
-                st.older_bytes = st.older_bytes.saturating_sub(removed.0);
-                st.older_files = st.older_files.saturating_sub(removed.1);
+                {
+                    let mut st = self.state();
+                    st.older_bytes = st.older_bytes.saturating_sub(removed.0);
+                    st.older_files = st.older_files.saturating_sub(removed.1);
+                }
+                self.sync_mirror();
                 Ok(Some(summary))
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// Copies the store's segments to the mirror, if there is one. A
+    /// failure is counted and kept for the stats, never the flush's: the
+    /// samples are safe in the local segments, and the next flush's sync
+    /// copies what this one did not.
+    fn sync_mirror(&self) {
+        let Some(mirror) = &self.options.mirror else {
+            return;
+        };
+        let (counter, error) = match mirror.sync_from(&self.store) {
+            Ok(_) => (&self.mirror_syncs, None),
+            Err(e) => (&self.mirror_failures, Some(e.to_string())),
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut last) = self.last_mirror_error.lock() {
+            *last = error;
         }
     }
 

@@ -462,6 +462,17 @@ impl Store {
     /// a missing bucket is an error already, and a prefix with no commit is
     /// `NoStore` too.
     pub fn existing_snapshot(&self) -> Result<Snapshot, StoreError> {
+        let manifest = self.existing_manifest()?;
+        match &self.backend {
+            // The log is read before the manifest (see `snapshot`).
+            Backend::Local(_) => self.snapshot(),
+            Backend::Object(_) => Ok(Snapshot::new(self.clone(), manifest, Vec::new())),
+        }
+    }
+
+    /// The committed manifest of a store that must exist (see
+    /// [`Store::existing_snapshot`]).
+    fn existing_manifest(&self) -> Result<Manifest, StoreError> {
         if let Backend::Local(root) = &self.backend
             && !root.exists()
         {
@@ -470,15 +481,15 @@ impl Store {
                 why: "the directory does not exist",
             });
         }
-        let snapshot = self.snapshot()?;
-        if self.is_remote() && snapshot.manifest.generation == 0 {
+        let manifest = self.load_manifest()?;
+        if self.is_remote() && manifest.generation == 0 {
             // A mistyped prefix: nothing was ever committed under it.
             return Err(StoreError::NoStore {
                 path: self.location(),
                 why: "nothing was ever committed under this prefix",
             });
         }
-        Ok(snapshot)
+        Ok(manifest)
     }
 
     /// The committed state now; later commits do not change it. A store

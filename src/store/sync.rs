@@ -55,7 +55,9 @@ impl Store {
     /// state (a live store's unflushed head is not in segments: flush it
     /// first), in one commit; see the module doc.
     pub fn sync_from(&self, from: &Store) -> Result<SyncSummary, StoreError> {
-        let source = from.existing_snapshot()?.manifest;
+        // The manifest only: a live store's log (which a snapshot would
+        // replay) is not synced.
+        let source = from.existing_manifest()?;
         let mut writer = self.writer()?;
         if source.segments.is_empty() && !writer.manifest().segments.is_empty() {
             // A mistyped source reads as an empty store: syncing it would

@@ -35,6 +35,8 @@ pub struct WatchConfig {
     #[serde(default)]
     pub flush: FlushConfig,
     #[serde(default)]
+    pub mirror: MirrorConfig,
+    #[serde(default)]
     pub limits: LimitsConfig,
     #[serde(default)]
     pub scrape: Vec<ScrapeConfig>,
@@ -125,6 +127,42 @@ pub struct FlushConfig {
     /// Flush at least this often while the head holds anything.
     #[serde(default, with = "duration_opt")]
     pub interval: Option<Duration>,
+}
+
+/// `[mirror]`: a store each flush's segments are copied to (`mcpops sync`
+/// after every flush), typically on object storage; the log and the head
+/// stay in the local store.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MirrorConfig {
+    /// The mirror, as `--store` names a store (`s3://BUCKET/PREFIX`).
+    pub store: Option<String>,
+    /// The mirror's shard this watch writes (one per watch, so that
+    /// several write one store without racing).
+    pub shard: Option<String>,
+    /// An S3-compatible server's URL (as `--s3-endpoint`).
+    pub endpoint: Option<String>,
+}
+
+impl MirrorConfig {
+    /// The mirror store, if one is set.
+    pub fn store(&self) -> Result<Option<crate::store::Store>, WatchError> {
+        let Some(text) = &self.store else {
+            if self.shard.is_some() || self.endpoint.is_some() {
+                return Err(WatchError::Config(
+                    "mirror: shard and endpoint need a mirror store (mirror.store)".into(),
+                ));
+            }
+            return Ok(None);
+        };
+        let bad = |e: crate::store::StoreError| WatchError::Config(format!("mirror: {e}"));
+        let mut store =
+            crate::store::Store::resolve(Some(text), self.endpoint.as_deref()).map_err(bad)?;
+        if let Some(shard) = &self.shard {
+            store = store.shard(shard).map_err(bad)?;
+        }
+        Ok(Some(store))
+    }
 }
 
 /// `[limits]`: what one API request may cost.
@@ -310,8 +348,8 @@ impl WatchConfig {
             .transpose()
     }
 
-    /// The live store's flush thresholds.
-    pub fn live_options(&self) -> LiveOptions {
+    /// The live store's flush thresholds and mirror.
+    pub fn live_options(&self) -> Result<LiveOptions, WatchError> {
         // Field by field: the store may add options this file does not set.
         let mut options = LiveOptions::default();
         if let Some(n) = self.flush.samples {
@@ -320,7 +358,8 @@ impl WatchConfig {
         if let Some(i) = self.flush.interval {
             options.flush_interval = i;
         }
-        options
+        options.mirror = self.mirror.store()?;
+        Ok(options)
     }
 
     pub fn max_samples(&self) -> u64 {
@@ -601,8 +640,12 @@ url = "http://127.0.0.1:3001/mcp"
         assert_eq!(c.default_interval(), Duration::from_secs(30));
         assert_eq!(c.listen_addr().unwrap().port(), 9500);
         assert_eq!(c.otlp_addr().unwrap().unwrap().port(), 4318);
-        assert_eq!(c.live_options().flush_samples, 1000);
-        assert_eq!(c.live_options().flush_interval, Duration::from_secs(300));
+        assert_eq!(c.live_options().unwrap().flush_samples, 1000);
+        assert_eq!(
+            c.live_options().unwrap().flush_interval,
+            Duration::from_secs(300)
+        );
+        assert!(c.live_options().unwrap().mirror.is_none());
         assert_eq!(c.max_samples(), 5000);
         assert_eq!(c.query_timeout(), Duration::from_secs(10));
         assert_eq!(c.scrape.len(), 1);

@@ -96,7 +96,7 @@ pub async fn run(
         None => None,
     };
 
-    let live = config.live_options();
+    let live = config.live_options()?;
     let root = store_root.clone();
     let store = tokio::task::spawn_blocking(move || LiveStore::open(&root, live))
         .await
@@ -354,6 +354,14 @@ const HEALTH_HELP: &[(&str, &str)] = &[
         "Flushes of the head that failed.",
     ),
     (
+        "mcpops_watch_mirror_syncs_total",
+        "Copies of the store's segments to the [mirror] store after a flush.",
+    ),
+    (
+        "mcpops_watch_mirror_failures_total",
+        "Copies to the [mirror] store that failed (the next flush tries again).",
+    ),
+    (
         "mcpops_watch_health_append_failures_total",
         "Rounds of watch's own health that could not be stored.",
     ),
@@ -411,6 +419,16 @@ pub fn record_store_health(shared: &Shared) {
         "mcpops_watch_flush_failures_total",
         &[],
         s.flush_failures as f64,
+    );
+    h.set(
+        "mcpops_watch_mirror_syncs_total",
+        &[],
+        s.mirror_syncs as f64,
+    );
+    h.set(
+        "mcpops_watch_mirror_failures_total",
+        &[],
+        s.mirror_failures as f64,
     );
 }
 

@@ -36,6 +36,7 @@ fn options(flush_samples: usize, interval_ms: u64) -> LiveOptions {
     LiveOptions {
         flush_samples,
         flush_interval: Duration::from_millis(interval_ms),
+        ..LiveOptions::default()
     }
 }
 

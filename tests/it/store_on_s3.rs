@@ -749,3 +749,61 @@ fn a_writer_killed_mid_upload_leaves_no_partial_commit_and_its_sweep_spares_a_he
         .sum();
     assert_eq!(again, held_rows);
 }
+
+#[test]
+fn a_live_store_mirrors_each_flush_to_a_shard_on_s3_and_counts_a_mirror_it_cannot_reach() {
+    let Some(moto) = Moto::start("store_on_s3 live mirror") else {
+        return;
+    };
+    moto.create_bucket(BUCKET);
+    let dir = tempfile::tempdir().unwrap();
+    let mirror = Store::on_object_storage(moto.storage(BUCKET, "mirrored"))
+        .shard("watch-1")
+        .unwrap();
+    let options = mcpops::store::LiveOptions {
+        flush_samples: usize::MAX,
+        flush_interval: std::time::Duration::from_secs(3600),
+        mirror: Some(mirror.clone()),
+    };
+    let live = mcpops::store::LiveStore::open(dir.path(), options).unwrap();
+    let mut batch = mcpops::model::MemorySink::default();
+    let id = batch.intern(SeriesKey::new("up", vec![("job".into(), "a".into())]));
+    for i in 0..50 {
+        batch.push(id, 1_767_571_200_000 + i * 15_000, i as f64).unwrap();
+    }
+    live.append(&batch).unwrap();
+    live.flush().unwrap();
+    let stats = live.stats();
+    assert_eq!(
+        (stats.mirror_syncs, stats.mirror_failures),
+        (1, 0),
+        "{stats:?}"
+    );
+    let whole = Store::on_object_storage(moto.storage(BUCKET, "mirrored"));
+    assert_eq!(values(&whole, "up"), (0..50).map(|i| i as f64).collect::<Vec<_>>());
+    assert_eq!(values(&mirror, "up").len(), 50);
+    drop(live);
+
+    // A mirror that does not answer: the flush still commits locally.
+    let closed = crate::common::free_port();
+    let unreachable = Store::resolve(
+        Some(&format!("s3://{BUCKET}/mirrored")),
+        Some(&format!("http://127.0.0.1:{closed}")),
+    )
+    .unwrap();
+    let options = mcpops::store::LiveOptions {
+        flush_samples: usize::MAX,
+        flush_interval: std::time::Duration::from_secs(3600),
+        mirror: Some(unreachable),
+    };
+    let live = mcpops::store::LiveStore::open(dir.path(), options).unwrap();
+    let mut more = mcpops::model::MemorySink::default();
+    let id = more.intern(SeriesKey::new("up", vec![("job".into(), "b".into())]));
+    more.push(id, 1_767_571_200_000, 1.0).unwrap();
+    live.append(&more).unwrap();
+    assert!(live.flush().unwrap().is_some());
+    let stats = live.stats();
+    assert_eq!(stats.mirror_failures, 1, "{stats:?}");
+    assert!(stats.last_mirror_error.is_some(), "{stats:?}");
+    assert_eq!(stats.flush_failures, 0, "{stats:?}");
+}
