@@ -7,28 +7,13 @@
 
 use super::StoreError;
 use super::manifest::{SegmentChecksums, SegmentMeta};
-use super::source::{SegmentSource, read_span};
+use super::source::SegmentSource;
 use bytes::{Buf, Bytes};
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader, RowGroupMetaData};
 use parquet::file::reader::{ChunkReader, Length};
-use std::fs::File;
 use std::ops::Range;
-use std::path::Path;
-
-/// Bytes hashed per read when checksumming a whole file.
-const HASH_CHUNK: usize = 1 << 20;
-
-/// The checksums of a segment file as it is on disk.
-pub fn checksums_of(path: &Path) -> Result<SegmentChecksums, StoreError> {
-    let file = File::open(path).map_err(|e| StoreError::io(path, e))?;
-    let len = file.metadata().map_err(|e| StoreError::io(path, e))?.len();
-    let metadata = ParquetMetaDataReader::new()
-        .parse_and_finish(&file)
-        .map_err(|e| StoreError::parquet(path, e))?;
-    checksums_over(&metadata, len, |span| hash_span(&file, path, span))
-}
 
 /// The checksums of a segment encoded in memory.
 pub fn checksums_of_bytes(bytes: &Bytes) -> Result<SegmentChecksums, ParquetError> {
@@ -268,17 +253,6 @@ impl SourceReader<'_> {
             .read(self.segment, start..end)
             .map_err(|e| ParquetError::External(Box::new(e)))
     }
-}
-
-fn hash_span(file: &File, path: &Path, span: Range<u64>) -> Result<u32, StoreError> {
-    let mut hasher = crc32fast::Hasher::new();
-    let mut at = span.start;
-    while at < span.end {
-        let next = (at + HASH_CHUNK as u64).min(span.end);
-        hasher.update(&read_span(file, path, at..next)?);
-        at = next;
-    }
-    Ok(hasher.finalize())
 }
 
 fn corrupt(name: &str, message: String) -> StoreError {

@@ -85,12 +85,23 @@ pub fn load_manifest(storage: &ObjectStorage) -> Result<Manifest, StoreError> {
     // A manifest listed and then swept before it is read (a writer removes
     // old ones) is gone because a newer one exists: list again.
     for _ in 0..3 {
-        let newest = storage
-            .list(MANIFESTS_DIR)?
-            .iter()
-            .filter_map(|o| manifest_generation(&o.key))
-            .max();
-        let Some(generation) = newest else {
+        let Some(generation) = newest_generation(storage)? else {
+            // No commit, but segments: the manifests were lost (deleted
+            // by hand, a lifecycle rule), or the first writer died before
+            // its commit. Read as empty, the store would show nothing and
+            // its next writer would sweep the segments: `mcpops repair`
+            // rebuilds the manifest from them instead.
+            let segments = storage
+                .list(SEGMENTS_DIR)?
+                .iter()
+                .filter(|o| segment_of_key(&o.key).is_some())
+                .count();
+            if segments > 0 {
+                return Err(StoreError::ManifestMissing {
+                    path: format!("{}/{MANIFESTS_DIR}", storage.root()),
+                    segments,
+                });
+            }
             return Ok(Manifest::new());
         };
         let key = manifest_key(generation);
@@ -119,6 +130,15 @@ pub fn load_manifest(storage: &ObjectStorage) -> Result<Manifest, StoreError> {
         kind: super::RemoteKind::Other,
         message: "the newest manifest vanished three times between listing and reading".into(),
     })
+}
+
+/// The generation of the newest manifest listed, readable or not.
+pub fn newest_generation(storage: &ObjectStorage) -> Result<Option<u64>, StoreError> {
+    Ok(storage
+        .list(MANIFESTS_DIR)?
+        .iter()
+        .filter_map(|o| manifest_generation(&o.key))
+        .max())
 }
 
 /// Creates `manifest`'s object if no commit of its generation exists yet.
@@ -239,7 +259,7 @@ pub fn sweep(
 }
 
 /// The (day, id) of a key of the store's segment naming.
-fn segment_of_key(key: &str) -> Option<(&str, u64)> {
+pub(super) fn segment_of_key(key: &str) -> Option<(&str, u64)> {
     let rest = key.strip_prefix(SEGMENTS_DIR)?.strip_prefix('/')?;
     let (dir, file) = rest.split_once('/')?;
     Some((parse_day_dir_name(dir)?, parse_segment_file_name(file)?))

@@ -16,10 +16,11 @@
 //! back the data of a commit that did not finish.
 
 use super::manifest::{MANIFEST_FILE, Manifest, SegmentMeta, segment_files, sync_dir};
+use super::object::{Created, ObjectStorage};
 use super::scan::scan_segments;
 use super::source::SegmentSource;
 use super::writer::{create_dir_durably, lock_store};
-use super::{ScanRequest, Store, StoreError, checksum, segment};
+use super::{SEGMENTS_DIR, ScanRequest, Store, StoreError, checksum, remote, segment};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fs;
@@ -94,6 +95,9 @@ impl Store {
     /// Makes the store readable again: see the module's documentation.
     /// Takes the write lock; commits only when something changed.
     pub fn repair(&self) -> Result<RepairReport, StoreError> {
+        if let super::Backend::Object(object) = &self.backend {
+            return repair_remote(object.own(), &object.root, &object.scope());
+        }
         let root = self.require_local("repair")?;
         let _lock = lock_store(root)?;
         let manifest_path = root.join(MANIFEST_FILE);
@@ -206,24 +210,8 @@ fn rebuild(root: &Path, report: &mut RepairReport) -> Result<Vec<SegmentMeta>, S
         let bytes = fs::metadata(&path)
             .map_err(|e| StoreError::io(&path, e))?
             .len();
-        // An entry as the file describes itself: no checksums to hold it
-        // to (they were in the lost manifest), so it is read as it is.
-        let mut meta = SegmentMeta {
-            id: file.id,
-            day: file.day.clone(),
-            path: file.path(),
-            rows: 0,
-            series: 0,
-            min_ts: i64::MIN,
-            max_ts: i64::MAX,
-            bytes,
-            duplicates: 0,
-            metrics: Vec::new(),
-            labels: Vec::new(),
-            checksums: None,
-            committed: 0,
-        };
-        match describe(root, &mut meta) {
+        let mut meta = unchecked_entry(&file.day, file.id, bytes);
+        match describe(&super::LocalSegments::new(root), &mut meta) {
             Ok(()) => kept.push(meta),
             Err(problem) => quarantine(root, &meta, problem, report)?,
         }
@@ -231,11 +219,34 @@ fn rebuild(root: &Path, report: &mut RepairReport) -> Result<Vec<SegmentMeta>, S
     Ok(kept)
 }
 
-/// Fills in an entry's counts, extent, names and checksums from its file.
-fn describe(root: &Path, meta: &mut SegmentMeta) -> Result<(), String> {
-    let path = root.join(&meta.path);
+/// An entry as a segment found without its manifest entry describes
+/// itself: no checksums to hold it to (they were in the lost manifest), so
+/// it is read as it is.
+fn unchecked_entry(day: &str, id: u64, bytes: u64) -> SegmentMeta {
+    SegmentMeta {
+        id,
+        day: day.to_string(),
+        path: super::manifest::segment_path(day, id),
+        rows: 0,
+        series: 0,
+        min_ts: i64::MIN,
+        max_ts: i64::MAX,
+        bytes,
+        duplicates: 0,
+        metrics: Vec::new(),
+        labels: Vec::new(),
+        checksums: None,
+        committed: 0,
+    }
+}
+
+/// Fills in an entry's counts, extent, names and checksums from its bytes.
+fn describe(source: &dyn SegmentSource, meta: &mut SegmentMeta) -> Result<(), String> {
+    let bytes = source
+        .read(meta, 0..meta.bytes)
+        .map_err(|e| e.to_string())?;
     let footer = parquet::file::metadata::ParquetMetaDataReader::new()
-        .parse_and_finish(&fs::File::open(&path).map_err(|e| e.to_string())?)
+        .parse_and_finish(&bytes)
         .map_err(|e| format!("parquet: {e}"))?;
     let rows = footer.file_metadata().num_rows();
     // The scan picks segments by their entries' metric names: until the
@@ -249,7 +260,7 @@ fn describe(root: &Path, meta: &mut SegmentMeta) -> Result<(), String> {
         series,
         distinct,
         span,
-    } = read_in_full(&super::LocalSegments::new(root), meta)?;
+    } = read_in_full(source, meta)?;
     let rows = u64::try_from(rows).map_err(|_| format!("{rows} rows"))?;
     let Some((first, last)) = span else {
         return Err("the segment holds no samples".to_string());
@@ -280,7 +291,7 @@ fn describe(root: &Path, meta: &mut SegmentMeta) -> Result<(), String> {
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    meta.checksums = Some(checksum::checksums_of(&path).map_err(|e| e.to_string())?);
+    meta.checksums = Some(checksum::checksums_of_bytes(&bytes).map_err(|e| e.to_string())?);
     Ok(())
 }
 
@@ -326,4 +337,136 @@ fn max_quarantined_id(root: &Path) -> Option<u64> {
                 .and_then(super::manifest::parse_segment_file_name)
         })
         .max()
+}
+
+/// [`Store::repair`] of a store on object storage: the same checks and
+/// outcomes, with the quarantine under `quarantine/` of its prefix, and the
+/// new manifest created as the next generation (a writer that committed in
+/// the meantime makes it a conflict: run the repair again). A damaged
+/// newest manifest stays where it is, below the new one.
+fn repair_remote(
+    storage: &ObjectStorage,
+    table: &ObjectStorage,
+    scope: &str,
+) -> Result<RepairReport, StoreError> {
+    let source = remote::ObjectSegments::new(storage);
+    let mut report = RepairReport::default();
+    let (old, mut kept) = match remote::load_manifest(storage) {
+        Ok(manifest) => {
+            let mut kept = Vec::new();
+            for segment in &manifest.segments {
+                if storage.head(&segment.path)?.is_none() {
+                    report.missing.push(segment.path.clone());
+                    continue;
+                }
+                match check_segment(&source, segment) {
+                    Ok(()) => kept.push(segment.clone()),
+                    Err(problem) => quarantine_remote(storage, segment, problem, &mut report)?,
+                }
+            }
+            (manifest, kept)
+        }
+        Err(StoreError::ManifestMissing { .. }) => {
+            report.rebuilt = true;
+            (Manifest::new(), rebuild_remote(storage, &mut report)?)
+        }
+        Err(StoreError::Corrupt { path, .. }) if path.contains(remote::MANIFESTS_DIR) => {
+            report.rebuilt = true;
+            report.damaged_manifest_kept_as = Some(path);
+            let old = Manifest {
+                generation: remote::newest_generation(storage)?.unwrap_or(0),
+                ..Manifest::new()
+            };
+            (old, rebuild_remote(storage, &mut report)?)
+        }
+        Err(e) => return Err(e),
+    };
+    report.segments_kept = kept.len();
+    report.generation = old.generation;
+    if !report.changed() {
+        return Ok(report);
+    }
+    kept.sort_by(|a, b| a.day.cmp(&b.day).then(a.id.cmp(&b.id)));
+    let next_id = kept.iter().map(|s| s.id + 1).max().unwrap_or(0);
+    let quarantined = storage
+        .list(QUARANTINE_DIR)?
+        .iter()
+        .filter_map(|o| {
+            o.key
+                .rsplit('/')
+                .next()
+                .and_then(super::manifest::parse_segment_file_name)
+        })
+        .max();
+    let manifest = Manifest {
+        generation: old.generation + 1,
+        next_segment_id: old
+            .next_segment_id
+            .max(next_id)
+            .max(quarantined.map_or(0, |id| id + 1)),
+        segments: kept,
+        metadata: old.metadata.clone(),
+        ..Manifest::new()
+    };
+    if remote::create_manifest(storage, &manifest)? == Created::AlreadyExists {
+        return Err(StoreError::Conflict {
+            location: storage.root().to_string(),
+            message: "another writer committed during the repair; nothing was committed: run \
+                      it again"
+                .into(),
+        });
+    }
+    super::delta::catch_up(table, scope, &manifest).map_err(|e| StoreError::DeltaLogBehind {
+        location: format!("{}/{}", table.root(), super::DELTA_LOG_DIR),
+        source: Box::new(e),
+    })?;
+    report.generation = manifest.generation;
+    Ok(report)
+}
+
+/// Manifest entries rebuilt from the segment objects under the prefix,
+/// each read in full; those that do not read are quarantined.
+fn rebuild_remote(
+    storage: &ObjectStorage,
+    report: &mut RepairReport,
+) -> Result<Vec<SegmentMeta>, StoreError> {
+    let source = remote::ObjectSegments::new(storage);
+    let mut kept = Vec::new();
+    for listed in storage.list(SEGMENTS_DIR)? {
+        let Some((day, id)) = remote::segment_of_key(&listed.key) else {
+            continue;
+        };
+        let mut meta = unchecked_entry(day, id, listed.size);
+        match describe(&source, &mut meta) {
+            Ok(()) => kept.push(meta),
+            Err(problem) => quarantine_remote(storage, &meta, problem, report)?,
+        }
+    }
+    Ok(kept)
+}
+
+/// Moves a damaged segment object to `quarantine/day=DAY/` (a copy, then
+/// the original's deletion; never over an earlier repair's).
+fn quarantine_remote(
+    storage: &ObjectStorage,
+    segment: &SegmentMeta,
+    problem: String,
+    report: &mut RepairReport,
+) -> Result<(), StoreError> {
+    let Some(bytes) = storage.get(&segment.path)? else {
+        report.missing.push(segment.path.clone());
+        return Ok(());
+    };
+    let name = super::manifest::segment_file_name(segment.id);
+    let mut to = format!("{QUARANTINE_DIR}/day={}/{name}", segment.day);
+    if storage.head(&to)?.is_some() {
+        to = format!("{to}.{}", crate::time::now_ms());
+    }
+    storage.put_overwrite(&to, bytes)?;
+    storage.delete(&segment.path)?;
+    report.quarantined.push(DamagedSegment {
+        path: segment.path.clone(),
+        problem,
+    });
+    Ok(())
 }

@@ -769,7 +769,9 @@ fn a_live_store_mirrors_each_flush_to_a_shard_on_s3_and_counts_a_mirror_it_canno
     let mut batch = mcpops::model::MemorySink::default();
     let id = batch.intern(SeriesKey::new("up", vec![("job".into(), "a".into())]));
     for i in 0..50 {
-        batch.push(id, 1_767_571_200_000 + i * 15_000, i as f64).unwrap();
+        batch
+            .push(id, 1_767_571_200_000 + i * 15_000, i as f64)
+            .unwrap();
     }
     live.append(&batch).unwrap();
     live.flush().unwrap();
@@ -780,7 +782,10 @@ fn a_live_store_mirrors_each_flush_to_a_shard_on_s3_and_counts_a_mirror_it_canno
         "{stats:?}"
     );
     let whole = Store::on_object_storage(moto.storage(BUCKET, "mirrored"));
-    assert_eq!(values(&whole, "up"), (0..50).map(|i| i as f64).collect::<Vec<_>>());
+    assert_eq!(
+        values(&whole, "up"),
+        (0..50).map(|i| i as f64).collect::<Vec<_>>()
+    );
     assert_eq!(values(&mirror, "up").len(), 50);
     drop(live);
 
@@ -806,4 +811,60 @@ fn a_live_store_mirrors_each_flush_to_a_shard_on_s3_and_counts_a_mirror_it_canno
     assert_eq!(stats.mirror_failures, 1, "{stats:?}");
     assert!(stats.last_mirror_error.is_some(), "{stats:?}");
     assert_eq!(stats.flush_failures, 0, "{stats:?}");
+}
+
+#[test]
+fn lost_manifests_never_read_as_empty_and_repair_rebuilds_them_from_the_segments() {
+    let Some(moto) = Moto::start("store_on_s3 repair") else {
+        return;
+    };
+    moto.create_bucket(BUCKET);
+    let store = format!("s3://{BUCKET}/repaired");
+    let fleet = fleet().display().to_string();
+    ok(
+        &mcpops_at(&store, &moto, "k", &[], &["ingest", &fleet]),
+        "ingest",
+    );
+    let before = ok(
+        &mcpops_at(&store, &moto, "k", &[], &["export", "--format", "csv"]),
+        "export",
+    );
+    // The manifests go (a lifecycle rule, a mistaken delete).
+    let storage = moto.storage(BUCKET, "repaired");
+    for o in storage.list(MANIFESTS_DIR).unwrap() {
+        storage.delete(&o.key).unwrap();
+    }
+    // Damaged, not empty: every command says so, and a writer (whose
+    // sweep would delete the segments) refuses to start.
+    for args in [&["info"][..], &["ingest", &fleet]] {
+        let o = mcpops_at(&store, &moto, "k", &[("MCPOPS_S3_GRACE_SECS", "0")], args);
+        assert_eq!(o.status.code(), Some(5), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains("mcpops repair"), "{}", text(&o));
+    }
+    // One segment is damaged too: repair sets it aside.
+    let victim = storage
+        .list("segments")
+        .unwrap()
+        .into_iter()
+        .find(|o| o.key.ends_with(".parquet"))
+        .unwrap();
+    let mut bytes = storage.get(&victim.key).unwrap().unwrap().to_vec();
+    bytes[10] ^= 0xff;
+    storage
+        .put_overwrite(&victim.key, Bytes::from(bytes))
+        .unwrap();
+    let o = mcpops_at(&store, &moto, "k", &[], &["repair"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let quarantined = storage.list("quarantine").unwrap();
+    assert_eq!(quarantined.len(), 1, "{quarantined:?}");
+    assert!(storage.head(&victim.key).unwrap().is_none());
+    ok(&mcpops_at(&store, &moto, "k", &[], &["verify"]), "verify");
+    // Every other segment's samples are back.
+    let after = ok(
+        &mcpops_at(&store, &moto, "k", &[], &["export", "--format", "csv"]),
+        "export",
+    );
+    assert!(after.lines().count() > 1 && after.lines().count() < before.lines().count());
+    let kept: std::collections::HashSet<&str> = before.lines().collect();
+    assert!(after.lines().all(|l| kept.contains(l)));
 }
