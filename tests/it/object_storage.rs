@@ -22,16 +22,18 @@ pub(crate) struct Moto {
 }
 
 impl Moto {
-    /// Starts moto_server on a free port and waits (at most 30 s) until it
-    /// accepts connections and answers; `None` (said loudly, naming `test`)
-    /// when moto_server is not installed.
+    /// Starts moto_server on a port the system chooses (`-p 0`: a port
+    /// picked beforehand could be taken by another test's server between
+    /// the pick and the bind, and this test would then talk to that one)
+    /// and waits (at most 30 s) until it says where it listens and accepts
+    /// connections there; `None` (said loudly, naming `test`) when
+    /// moto_server is not installed.
     pub(crate) fn start(test: &str) -> Option<Moto> {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
         let log_path = dir.path().join("moto.log");
         let log = std::fs::File::create(&log_path).unwrap();
         let spawned = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-H", "127.0.0.1", "-p", "0"])
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -48,11 +50,24 @@ impl Moto {
         };
         let mut guard = KillOnDrop(child);
         let log = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+        // Werkzeug prints ` * Running on http://127.0.0.1:PORT` once bound.
+        let listening = |text: &str| -> Option<u16> {
+            let rest = text.split("Running on http://127.0.0.1:").nth(1)?;
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        };
+        let mut port = 0;
         wait_for("moto_server to listen", Duration::from_secs(30), || {
             if let Ok(Some(status)) = guard.0.try_wait() {
                 panic!("moto_server exited ({status}):\n{}", log(&log_path));
             }
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            match listening(&log(&log_path)) {
+                Some(p) => {
+                    port = p;
+                    std::net::TcpStream::connect(("127.0.0.1", p)).is_ok()
+                }
+                None => false,
+            }
         });
         Some(Moto {
             _child: guard,
