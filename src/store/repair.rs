@@ -102,7 +102,7 @@ impl Store {
         let _lock = lock_store(root)?;
         let manifest_path = root.join(MANIFEST_FILE);
         let mut report = RepairReport::default();
-        let (old, mut kept) = match Manifest::load(root) {
+        let (old, kept) = match Manifest::load(root) {
             Ok(manifest) => {
                 let mut kept = Vec::new();
                 for segment in &manifest.segments {
@@ -136,27 +136,37 @@ impl Store {
         if !report.changed() {
             return Ok(report);
         }
-        kept.sort_by(|a, b| a.day.cmp(&b.day).then(a.id.cmp(&b.id)));
-        let next_id = kept.iter().map(|s| s.id + 1).max().unwrap_or(0);
-        let manifest = Manifest {
-            generation: old.generation + 1,
-            next_segment_id: old
-                .next_segment_id
-                .max(next_id)
-                // Quarantined ids stay taken: their files are still around.
-                .max(max_quarantined_id(root).map_or(0, |id| id + 1)),
-            segments: kept,
-            // A readable manifest's metadata stays; a rebuilt one has none
-            // (the segments do not hold it), and types are inferred again.
-            metadata: old.metadata.clone(),
-            ..Manifest::new()
-        };
+        let manifest = repaired_manifest(&old, kept, max_quarantined_id(root));
         manifest.store(root).map_err(|e| match e {
             super::manifest::AtomicWriteError::NotWritten(e)
             | super::manifest::AtomicWriteError::NotDurable(e) => e,
         })?;
         report.generation = manifest.generation;
         Ok(report)
+    }
+}
+
+/// The manifest a repair commits: the kept entries as the next generation
+/// of `old`, ids past every kept and quarantined one (quarantined ids stay
+/// taken: their files are still around).
+fn repaired_manifest(
+    old: &Manifest,
+    mut kept: Vec<SegmentMeta>,
+    quarantined: Option<u64>,
+) -> Manifest {
+    kept.sort_by(|a, b| a.day.cmp(&b.day).then(a.id.cmp(&b.id)));
+    let next_id = kept.iter().map(|s| s.id + 1).max().unwrap_or(0);
+    Manifest {
+        generation: old.generation + 1,
+        next_segment_id: old
+            .next_segment_id
+            .max(next_id)
+            .max(quarantined.map_or(0, |id| id + 1)),
+        segments: kept,
+        // A readable manifest's metadata stays; a rebuilt one has none
+        // (the segments do not hold it), and types are inferred again.
+        metadata: old.metadata.clone(),
+        ..Manifest::new()
     }
 }
 
@@ -351,7 +361,7 @@ fn repair_remote(
 ) -> Result<RepairReport, StoreError> {
     let source = remote::ObjectSegments::new(storage);
     let mut report = RepairReport::default();
-    let (old, mut kept) = match remote::load_manifest(storage) {
+    let (old, kept) = match remote::load_manifest(storage) {
         Ok(manifest) => {
             let mut kept = Vec::new();
             for segment in &manifest.segments {
@@ -386,8 +396,6 @@ fn repair_remote(
     if !report.changed() {
         return Ok(report);
     }
-    kept.sort_by(|a, b| a.day.cmp(&b.day).then(a.id.cmp(&b.id)));
-    let next_id = kept.iter().map(|s| s.id + 1).max().unwrap_or(0);
     let quarantined = storage
         .list(QUARANTINE_DIR)?
         .iter()
@@ -398,16 +406,7 @@ fn repair_remote(
                 .and_then(super::manifest::parse_segment_file_name)
         })
         .max();
-    let manifest = Manifest {
-        generation: old.generation + 1,
-        next_segment_id: old
-            .next_segment_id
-            .max(next_id)
-            .max(quarantined.map_or(0, |id| id + 1)),
-        segments: kept,
-        metadata: old.metadata.clone(),
-        ..Manifest::new()
-    };
+    let manifest = repaired_manifest(&old, kept, quarantined);
     if remote::create_manifest(storage, &manifest)? == Created::AlreadyExists {
         return Err(StoreError::Conflict {
             location: storage.root().to_string(),
