@@ -395,12 +395,6 @@ pub fn read(store_root: &Path) -> Result<Log, JournalError> {
     read_path(&path(store_root)).map(|(log, _)| log)
 }
 
-/// The approvals given in the journal of the store at `store_root` (none
-/// when it has no journal), for a backtest to decide as `watch` did.
-pub fn approvals(store_root: &Path) -> Result<Approvals, JournalError> {
-    read(store_root).map(|log| log.approvals)
-}
-
 /// Appends `line` to the file at `path` with one `write` and syncs it.
 fn append_synced(file: &mut File, path: &Path, line: &[u8]) -> Result<(), JournalError> {
     file.write_all(line)

@@ -52,7 +52,7 @@ fn commit_version(key: &str) -> Option<u64> {
 
 /// The table as its log says it is now.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct TableState {
+pub(super) struct TableState {
     /// The newest version; `None` before the first commit.
     pub version: Option<u64>,
     /// The table's id (`metaData.id`).
@@ -64,7 +64,7 @@ pub struct TableState {
 }
 
 /// Replays the log: every commit in version order.
-pub fn read_state(storage: &ObjectStorage) -> Result<TableState, StoreError> {
+pub(super) fn read_state(storage: &ObjectStorage) -> Result<TableState, StoreError> {
     let mut versions: Vec<u64> = storage
         .list(DELTA_LOG_DIR)?
         .iter()
@@ -244,9 +244,23 @@ fn actions_to(state: &TableState, scope: &str, manifest: &Manifest, now_ms: i64)
     actions
 }
 
-/// Brings the log up to `manifest`: writes the next version with what the
-/// table lacks, unless nothing does. Returns the version written.
+/// Brings the log up to `manifest`, just committed: writes the next
+/// version with what the table lacks, unless nothing does. Returns the
+/// version written; a failure is [`StoreError::DeltaLogBehind`], since the
+/// commit it follows stands.
 pub fn catch_up(
+    storage: &ObjectStorage,
+    scope: &str,
+    manifest: &Manifest,
+) -> Result<Option<u64>, StoreError> {
+    write_missing(storage, scope, manifest).map_err(|e| StoreError::DeltaLogBehind {
+        location: format!("{}/{DELTA_LOG_DIR}", storage.root()),
+        source: Box::new(e),
+    })
+}
+
+/// [`catch_up`]'s work, with its errors as they happened.
+fn write_missing(
     storage: &ObjectStorage,
     scope: &str,
     manifest: &Manifest,

@@ -30,14 +30,14 @@ mod writer;
 pub(crate) use writer::{FileLock, lock_file};
 
 pub use catalog::{Catalog, SeriesStats};
-pub use delta::{DELTA_LOG_DIR, TableState, read_state as read_delta_log};
+pub use delta::DELTA_LOG_DIR;
 pub use frame::ExportFormat;
 pub use head::HeadView;
 pub use live::{AppendSummary, LiveOptions, LiveStats, LiveStore};
 pub use location::StoreLocation;
 pub use manifest::{MANIFEST_FILE, Manifest, SegmentChecksums, SegmentMeta};
 pub use object::{Created, Listed, ObjectStorage, RemoteKind, RemotePolicy, S3Config};
-pub use remote::{DEFAULT_GRACE, MANIFESTS_DIR};
+pub use remote::MANIFESTS_DIR;
 pub use repair::{DamagedSegment, QUARANTINE_DIR, RepairReport, VerifyReport};
 pub use scan::{ScanRequest, SeriesData, pool_without};
 pub use source::{LocalSegments, SegmentSource};
@@ -168,6 +168,18 @@ impl StoreError {
     fn is_missing_file(&self) -> bool {
         matches!(self, StoreError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
     }
+}
+
+/// A store directory that must exist (`info`, `sync`'s source): a missing
+/// one is [`StoreError::NoStore`] rather than an empty store.
+fn check_dir_exists(root: &Path) -> Result<(), StoreError> {
+    if root.exists() {
+        return Ok(());
+    }
+    Err(StoreError::NoStore {
+        path: root.display().to_string(),
+        why: "the directory does not exist",
+    })
 }
 
 /// Refuses a directory that is not a store, before anything is read from or
@@ -462,24 +474,25 @@ impl Store {
     /// a missing bucket is an error already, and a prefix with no commit is
     /// `NoStore` too.
     pub fn existing_snapshot(&self) -> Result<Snapshot, StoreError> {
-        let manifest = self.existing_manifest()?;
         match &self.backend {
             // The log is read before the manifest (see `snapshot`).
-            Backend::Local(_) => self.snapshot(),
-            Backend::Object(_) => Ok(Snapshot::new(self.clone(), manifest, Vec::new())),
+            Backend::Local(root) => {
+                check_dir_exists(root)?;
+                self.snapshot()
+            }
+            Backend::Object(_) => Ok(Snapshot::new(
+                self.clone(),
+                self.existing_manifest()?,
+                Vec::new(),
+            )),
         }
     }
 
     /// The committed manifest of a store that must exist (see
     /// [`Store::existing_snapshot`]).
     fn existing_manifest(&self) -> Result<Manifest, StoreError> {
-        if let Backend::Local(root) = &self.backend
-            && !root.exists()
-        {
-            return Err(StoreError::NoStore {
-                path: root.display().to_string(),
-                why: "the directory does not exist",
-            });
+        if let Backend::Local(root) = &self.backend {
+            check_dir_exists(root)?;
         }
         let manifest = self.load_manifest()?;
         if self.is_remote() && manifest.generation == 0 {

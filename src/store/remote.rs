@@ -154,15 +154,6 @@ pub fn create_manifest(
     storage.put_create(&key, Bytes::from(text))
 }
 
-/// Uploads a segment's bytes under its key unless an object is there.
-pub fn upload_segment(
-    storage: &ObjectStorage,
-    path: &str,
-    bytes: Bytes,
-) -> Result<Created, StoreError> {
-    storage.put_create(path, bytes)
-}
-
 /// The segments of a store on object storage, read by ranged GETs.
 pub struct ObjectSegments<'a> {
     storage: &'a ObjectStorage,

@@ -313,7 +313,7 @@ impl StoreWriter {
                 // uncommitted object under it): take the next one. Ids are
                 // unique among uploaded objects, so a rebase never has to
                 // upload a segment again.
-                while remote::upload_segment(storage, &segment_path(&meta.day, id), bytes.clone())?
+                while storage.put_create(&segment_path(&meta.day, id), bytes.clone())?
                     == Created::AlreadyExists
                 {
                     id += 1;
@@ -480,12 +480,7 @@ impl StoreWriter {
                     // What this commit replaced stays until no snapshot a
                     // reader may hold still names it (`remote::sweep`).
                     self.pending.clear();
-                    super::delta::catch_up(table, scope, &manifest).map_err(|e| {
-                        StoreError::DeltaLogBehind {
-                            location: format!("{}/{}", table.root(), super::DELTA_LOG_DIR),
-                            source: Box::new(e),
-                        }
-                    })?;
+                    super::delta::catch_up(table, scope, &manifest)?;
                     self.manifest = manifest;
                     return Ok(summary);
                 }
